@@ -1,0 +1,24 @@
+//! `bma-core`: the domain of a mailbox migration campaign.
+//!
+//! Invariant: no I/O, no async, no SQL, no HTTP. Everything here is pure
+//! logic over values, so that it is tested with fast unit tests and used
+//! alike by the store, the CLI, the web portal and simulations.
+//!
+//! - [`address`]: validated mailbox addresses (`ecNNNNNN@adm.cfwb.be`), FASE numbers.
+//! - [`lifecycle`]: the states of a mailbox and the legal transitions between them.
+//! - [`registry`]: parsing of the registry exports (CSV, Excel flavours) and the
+//!   diff of an import against what is already known.
+//! - [`settings`]: the campaign's settings and their semantic validation.
+//! - [`contact`]: whom a manager or the helpdesk should contact, by phase.
+//! - [`clock`]: injected time.
+
+pub mod address;
+pub mod clock;
+pub mod contact;
+pub mod lifecycle;
+pub mod registry;
+pub mod settings;
+
+pub use address::{Address, AddressError, AddressRule, Fase, MailboxKind};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use lifecycle::{Actor, IllegalTransition, State};

@@ -1,0 +1,591 @@
+//! The mailbox registry: parsing exports and planning an import.
+//!
+//! [`parse`] reads the bytes of a registry export as people really produce
+//! them: UTF-8 with or without BOM, UTF-16 with BOM ("Unicode text" from
+//! Excel) or Windows-1252 (the usual Excel CSV in Belgium); comma, semicolon
+//! or tab separated (detected on the header); CRLF or LF. Columns are named
+//! in English or French. Every bad row is reported with its line number;
+//! the caller decides whether a single bad row stops the import
+//! (the default) or only that row.
+//!
+//! [`plan_import`] compares parsed rows with what the store already knows:
+//! new mailboxes, changed ones (field by field), unchanged ones, and those
+//! missing from the new list (reported, never deleted).
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use crate::address::{Address, AddressRule, Fase, MailboxKind};
+
+/// One valid row of the registry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegistryRow {
+    /// Line of the file (the header is line 1).
+    pub line: usize,
+    /// The mailbox address.
+    pub address: Address,
+    /// Establishment or organising authority name.
+    pub name: String,
+    /// Current quota in bytes, when given.
+    pub quota_bytes: Option<u64>,
+    /// Current usage in bytes, when given.
+    pub usage_bytes: Option<u64>,
+    /// Current number of messages, when given.
+    pub messages: Option<u64>,
+}
+
+/// A rejected row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RowError {
+    /// Line of the file.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+    /// The raw fields of the row, for the rejects file.
+    pub fields: Vec<String>,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+/// The text encoding a file was read in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Encoding {
+    /// UTF-8 without BOM.
+    Utf8,
+    /// UTF-8 with a BOM.
+    Utf8Bom,
+    /// UTF-16 (LE or BE) with a BOM.
+    Utf16,
+    /// Windows-1252 (Excel's "CSV (séparateur: point-virgule)" in Belgium).
+    Windows1252,
+}
+
+/// What [`parse`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Parsed {
+    /// Valid rows, in file order.
+    pub rows: Vec<RegistryRow>,
+    /// Invalid rows, in file order (several problems of a row are joined).
+    pub errors: Vec<RowError>,
+    /// The encoding detected.
+    pub encoding: Encoding,
+    /// The separator detected.
+    pub delimiter: char,
+    /// The header as found in the file.
+    pub header: Vec<String>,
+}
+
+/// A problem with the file as a whole.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RegistryError {
+    /// No header row.
+    #[error("the file is empty: a header row is expected (address or type and fase, and name)")]
+    Empty,
+    /// A header names a column we do not know.
+    #[error("unknown column '{column}' (known: {known})")]
+    UnknownColumn {
+        /// The column as written.
+        column: String,
+        /// The known columns.
+        known: String,
+    },
+    /// A column appears twice.
+    #[error("column '{0}' appears twice in the header")]
+    DuplicateColumn(String),
+    /// Required columns are missing.
+    #[error("the header has no {0} column")]
+    MissingColumn(&'static str),
+    /// The CSV itself cannot be read (unbalanced quotes…).
+    #[error("line {line}: {message}")]
+    Malformed {
+        /// Line of the file.
+        line: usize,
+        /// The reader's message.
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Address,
+    Kind,
+    Fase,
+    Name,
+    QuotaBytes,
+    UsageBytes,
+    Messages,
+}
+
+/// Column names and their aliases, after [`normalise_header`].
+const COLUMNS: &[(Column, &[&str])] = &[
+    (Column::Address, &["address", "adresse", "email", "e_mail", "courriel", "adresse_mail", "adresse_email", "bma"]),
+    (Column::Kind, &["type", "kind"]),
+    (Column::Fase, &["fase", "numero_fase", "n_fase", "no_fase"]),
+    (
+        Column::Name,
+        &["name", "nom", "etablissement", "nom_etablissement", "nom_de_l_etablissement", "denomination", "libelle"],
+    ),
+    (Column::QuotaBytes, &["quota_bytes", "quota", "quota_octets"]),
+    (Column::UsageBytes, &["usage_bytes", "usage", "utilisation", "used_bytes", "taille", "taille_octets"]),
+    (Column::Messages, &["messages", "message_count", "nb_messages", "nombre_messages"]),
+];
+
+/// Lower case, accents removed, runs of anything but letters and digits
+/// turned into one `_`: `"N° FASE"` → `n_fase`, `"Établissement"` → `etablissement`.
+fn normalise_header(h: &str) -> String {
+    let mut out = String::new();
+    for c in h.trim().chars().flat_map(char::to_lowercase) {
+        let c = match c {
+            'à' | 'â' | 'ä' | 'á' => 'a',
+            'é' | 'è' | 'ê' | 'ë' => 'e',
+            'î' | 'ï' | 'í' => 'i',
+            'ô' | 'ö' | 'ó' => 'o',
+            'ù' | 'û' | 'ü' | 'ú' => 'u',
+            'ç' => 'c',
+            c => c,
+        };
+        if c.is_ascii_alphanumeric() {
+            out.push(c);
+        } else if !out.ends_with('_') && !out.is_empty() {
+            out.push('_');
+        }
+    }
+    out.trim_end_matches('_').to_owned()
+}
+
+/// Decodes the bytes of a file, detecting its encoding.
+pub fn decode(bytes: &[u8]) -> (String, Encoding) {
+    if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
+        return (String::from_utf8_lossy(rest).into_owned(), Encoding::Utf8Bom);
+    }
+    if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
+        let (text, _, _) = encoding_rs::UTF_16LE.decode(bytes);
+        return (text.into_owned(), Encoding::Utf16);
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => (s.to_owned(), Encoding::Utf8),
+        Err(_) => {
+            let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
+            (text.into_owned(), Encoding::Windows1252)
+        }
+    }
+}
+
+/// The separator of the header line: the most frequent of `;`, `,` and tab
+/// outside quotes (semicolon wins ties: it is what Excel writes here).
+fn detect_delimiter(text: &str) -> u8 {
+    let header = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let mut counts = [(b';', 0usize), (b',', 0), (b'\t', 0)];
+    let mut quoted = false;
+    for b in header.bytes() {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            for (d, n) in &mut counts {
+                if *d == b {
+                    *n += 1;
+                }
+            }
+        }
+    }
+    counts.iter().fold((b';', 0), |best, &(d, n)| if n > best.1 { (d, n) } else { best }).0
+}
+
+/// Parses a registry export. File-level problems are errors; row-level
+/// problems are collected in [`Parsed::errors`].
+pub fn parse(bytes: &[u8], rule: &AddressRule) -> Result<Parsed, RegistryError> {
+    let (text, encoding) = decode(bytes);
+    let delimiter = detect_delimiter(&text);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+
+    let mut records = reader.records();
+    let header = loop {
+        match records.next() {
+            None => return Err(RegistryError::Empty),
+            Some(Err(e)) => return Err(malformed(&e)),
+            Some(Ok(r)) if r.iter().all(str::is_empty) => continue,
+            Some(Ok(r)) => break r,
+        }
+    };
+    let header_fields: Vec<String> = header.iter().map(str::to_owned).collect();
+    let mut columns: Vec<Column> = Vec::new();
+    for raw in &header_fields {
+        let norm = normalise_header(raw);
+        let col =
+            COLUMNS.iter().find(|(_, aliases)| aliases.contains(&norm.as_str())).map(|(c, _)| *c).ok_or_else(|| {
+                RegistryError::UnknownColumn {
+                    column: raw.clone(),
+                    known: COLUMNS.iter().map(|(_, a)| a[0]).collect::<Vec<_>>().join(", "),
+                }
+            })?;
+        if columns.contains(&col) {
+            return Err(RegistryError::DuplicateColumn(raw.clone()));
+        }
+        columns.push(col);
+    }
+    let has = |c: Column| columns.contains(&c);
+    if !has(Column::Address) && !(has(Column::Kind) && has(Column::Fase)) {
+        return Err(RegistryError::MissingColumn("address (or type and fase)"));
+    }
+    if !has(Column::Name) {
+        return Err(RegistryError::MissingColumn("name"));
+    }
+
+    let mut rows = Vec::new();
+    let mut errors = Vec::new();
+    let mut seen: HashMap<Address, usize> = HashMap::new();
+    for record in records {
+        let record = record.map_err(|e| malformed(&e))?;
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let fields: Vec<String> = record.iter().map(str::to_owned).collect();
+        if fields.len() != columns.len() {
+            errors.push(RowError {
+                line,
+                message: format!("expected {} fields, found {}", columns.len(), fields.len()),
+                fields,
+            });
+            continue;
+        }
+        let get =
+            |c: Column| columns.iter().position(|x| *x == c).map(|i| fields[i].as_str()).filter(|s| !s.is_empty());
+        let mut problems: Vec<String> = Vec::new();
+        let address = row_address(get(Column::Address), get(Column::Kind), get(Column::Fase), rule, &mut problems);
+        let name = get(Column::Name).map(|n| n.split_whitespace().collect::<Vec<_>>().join(" "));
+        if name.is_none() {
+            problems.push("the name is missing".to_owned());
+        }
+        let mut number = |c: Column, label: &str| {
+            get(c).and_then(|v| match v.parse::<u64>() {
+                Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) => Some(n),
+                _ => {
+                    problems.push(format!("{label} '{v}' is not a non-negative whole number"));
+                    None
+                }
+            })
+        };
+        let quota_bytes = number(Column::QuotaBytes, "quota_bytes");
+        let usage_bytes = number(Column::UsageBytes, "usage_bytes");
+        let messages = number(Column::Messages, "messages");
+        if let Some(a) = &address
+            && let Some(first) = seen.get(a)
+        {
+            problems.push(format!("{a} is already on line {first}"));
+        }
+        match (address, name) {
+            (Some(address), Some(name)) if problems.is_empty() => {
+                seen.insert(address.clone(), line);
+                rows.push(RegistryRow { line, address, name, quota_bytes, usage_bytes, messages });
+            }
+            _ => errors.push(RowError { line, message: problems.join("; "), fields }),
+        }
+    }
+    Ok(Parsed { rows, errors, encoding, delimiter: delimiter as char, header: header_fields })
+}
+
+fn malformed(e: &csv::Error) -> RegistryError {
+    let line = e.position().map_or(0, |p| p.line() as usize);
+    RegistryError::Malformed { line, message: e.to_string() }
+}
+
+fn row_address(
+    address: Option<&str>,
+    kind: Option<&str>,
+    fase: Option<&str>,
+    rule: &AddressRule,
+    problems: &mut Vec<String>,
+) -> Option<Address> {
+    let kind = match kind.map(|k| (k, MailboxKind::from_code(k))) {
+        Some((k, None)) => {
+            problems.push(format!("type '{k}' is neither ec nor po"));
+            return None;
+        }
+        Some((_, Some(k))) => Some(k),
+        None => None,
+    };
+    let fase = match fase.map(|f| Fase::parse(f, rule.fase_digits)) {
+        Some(Err(e)) => {
+            problems.push(e.to_string());
+            return None;
+        }
+        Some(Ok(f)) => Some(f),
+        None => None,
+    };
+    match address {
+        Some(a) => match Address::parse(a, rule) {
+            Ok(addr) => {
+                if let Some(k) = kind
+                    && k != addr.kind()
+                {
+                    problems.push(format!("type {} does not match the address {addr}", k.code()));
+                }
+                if let Some(f) = fase
+                    && f != addr.fase()
+                {
+                    problems.push(format!("FASE {} does not match the address {addr}", f.padded(rule.fase_digits)));
+                }
+                Some(addr)
+            }
+            Err(e) => {
+                problems.push(e.to_string());
+                None
+            }
+        },
+        None => match (kind, fase) {
+            (Some(k), Some(f)) => Some(rule.address_for(k, f)),
+            _ => {
+                problems.push("no address, and no type with fase to build it".to_owned());
+                None
+            }
+        },
+    }
+}
+
+/// What the store already knows of a mailbox, for [`plan_import`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownMailbox {
+    /// Address (lower case).
+    pub address: String,
+    /// Name.
+    pub name: String,
+    /// Quota in bytes.
+    pub quota_bytes: Option<u64>,
+    /// Usage in bytes.
+    pub usage_bytes: Option<u64>,
+    /// Messages.
+    pub messages: Option<u64>,
+}
+
+/// One changed field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    /// Field name.
+    pub field: &'static str,
+    /// Old value (text; empty when unknown).
+    pub old: String,
+    /// New value.
+    pub new: String,
+}
+
+/// What an import will do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportPlan {
+    /// Mailboxes to create.
+    pub new: Vec<RegistryRow>,
+    /// Mailboxes to update, with what changes.
+    pub updated: Vec<(RegistryRow, Vec<FieldChange>)>,
+    /// Rows identical to what is known.
+    pub unchanged: usize,
+    /// Known addresses absent from this import (reported, kept).
+    pub missing: Vec<String>,
+}
+
+/// Compares rows with known mailboxes. A value not given in the import
+/// (`None`) keeps what is known: an export without usage columns does not
+/// erase the usage figures of a richer one.
+pub fn plan_import(known: &[KnownMailbox], rows: &[RegistryRow]) -> ImportPlan {
+    let by_address: BTreeMap<&str, &KnownMailbox> = known.iter().map(|k| (k.address.as_str(), k)).collect();
+    let mut plan = ImportPlan::default();
+    for row in rows {
+        match by_address.get(row.address.as_str()) {
+            None => plan.new.push(row.clone()),
+            Some(k) => {
+                let mut changes = Vec::new();
+                if k.name != row.name {
+                    changes.push(FieldChange { field: "name", old: k.name.clone(), new: row.name.clone() });
+                }
+                let opt = |v: Option<u64>| v.map(|n| n.to_string()).unwrap_or_default();
+                for (field, old, new) in [
+                    ("quota_bytes", k.quota_bytes, row.quota_bytes),
+                    ("usage_bytes", k.usage_bytes, row.usage_bytes),
+                    ("messages", k.messages, row.messages),
+                ] {
+                    if new.is_some() && new != old {
+                        changes.push(FieldChange { field, old: opt(old), new: opt(new) });
+                    }
+                }
+                if changes.is_empty() {
+                    plan.unchanged += 1;
+                } else {
+                    plan.updated.push((row.clone(), changes));
+                }
+            }
+        }
+    }
+    let incoming: std::collections::HashSet<&str> = rows.iter().map(|r| r.address.as_str()).collect();
+    plan.missing = known.iter().filter(|k| !incoming.contains(k.address.as_str())).map(|k| k.address.clone()).collect();
+    plan.missing.sort();
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rule() -> AddressRule {
+        AddressRule::default()
+    }
+
+    fn errors(input: &[u8]) -> Vec<String> {
+        parse(input, &rule()).unwrap().errors.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn utf8_commas_lf() {
+        let p =
+            parse(b"address,name,quota_bytes,usage_bytes,messages\nec000001@adm.cfwb.be,Ecole A,100,50,7\n", &rule())
+                .unwrap();
+        assert_eq!((p.encoding, p.delimiter), (Encoding::Utf8, ','));
+        assert_eq!(p.errors, vec![]);
+        let r = &p.rows[0];
+        assert_eq!((r.line, r.address.as_str(), r.name.as_str()), (2, "ec000001@adm.cfwb.be", "Ecole A"));
+        assert_eq!((r.quota_bytes, r.usage_bytes, r.messages), (Some(100), Some(50), Some(7)));
+    }
+
+    #[test]
+    fn excel_windows_1252_semicolons_crlf_type_fase() {
+        // "Athénée Royal" and "École" in Windows-1252.
+        let bytes = b"type;fase;nom\r\nec;1234;Ath\xe9n\xe9e Royal\r\npo;000042;\xc9cole libre\r\n";
+        let p = parse(bytes, &rule()).unwrap();
+        assert_eq!((p.encoding, p.delimiter), (Encoding::Windows1252, ';'));
+        assert_eq!(p.errors, vec![]);
+        let got: Vec<(&str, &str)> = p.rows.iter().map(|r| (r.address.as_str(), r.name.as_str())).collect();
+        assert_eq!(got, vec![("ec001234@adm.cfwb.be", "Athénée Royal"), ("po000042@adm.cfwb.be", "École libre")]);
+    }
+
+    #[test]
+    fn utf8_bom_and_french_headers() {
+        let p = parse(
+            "\u{feff}Adresse;Nom de l'établissement;Quota\nEC000001@ADM.CFWB.BE;  École   A ;10\n".as_bytes(),
+            &rule(),
+        )
+        .unwrap();
+        assert_eq!(p.encoding, Encoding::Utf8Bom);
+        assert_eq!(p.rows[0].address.as_str(), "ec000001@adm.cfwb.be");
+        assert_eq!(p.rows[0].name, "École A");
+        assert_eq!(p.rows[0].quota_bytes, Some(10));
+    }
+
+    #[test]
+    fn utf16_tab_separated() {
+        let text = "address\tname\nec000001@adm.cfwb.be\tÉcole\n";
+        let mut bytes = vec![0xFF, 0xFE];
+        for u in text.encode_utf16() {
+            bytes.extend_from_slice(&u.to_le_bytes());
+        }
+        let p = parse(&bytes, &rule()).unwrap();
+        assert_eq!((p.encoding, p.delimiter), (Encoding::Utf16, '\t'));
+        assert_eq!(p.rows[0].name, "École");
+    }
+
+    #[test]
+    fn every_bad_row_is_named() {
+        let input = b"address,type,fase,name,messages\n\
+ec000001@adm.cfwb.be,,,A,1\n\
+ec000002@adm.cfwb.be,po,,B,\n\
+ec000003@adm.cfwb.be,,4,C,\n\
+nobody@example.org,,,D,\n\
+,,,E,\n\
+,xx,1,F,\n\
+ec000001@adm.cfwb.be,,,A again,\n\
+ec000007@adm.cfwb.be,,,,\n\
+ec000008@adm.cfwb.be,,,H,-3\n\
+ec000009@adm.cfwb.be,,,I\n\
+\n\
+,ec,10,J,2\n";
+        expect_test::expect![[r#"
+            [
+                "line 3: type po does not match the address ec000002@adm.cfwb.be",
+                "line 4: FASE 000004 does not match the address ec000003@adm.cfwb.be",
+                "line 5: 'nobody@example.org' is not in the domain adm.cfwb.be",
+                "line 6: no address, and no type with fase to build it",
+                "line 7: type 'xx' is neither ec nor po",
+                "line 8: ec000001@adm.cfwb.be is already on line 2",
+                "line 9: the name is missing",
+                "line 10: messages '-3' is not a non-negative whole number",
+                "line 11: expected 5 fields, found 4",
+            ]
+        "#]]
+        .assert_debug_eq(&errors(input));
+        let p = parse(input, &rule()).unwrap();
+        let good: Vec<&str> = p.rows.iter().map(|r| r.address.as_str()).collect();
+        assert_eq!(good, vec!["ec000001@adm.cfwb.be", "ec000010@adm.cfwb.be"]);
+    }
+
+    #[test]
+    fn file_level_errors() {
+        let cases: &[(&[u8], &str)] = &[
+            (b"", "the file is empty: a header row is expected (address or type and fase, and name)"),
+            (
+                b"address,colour\n",
+                "unknown column 'colour' (known: address, type, fase, name, quota_bytes, usage_bytes, messages)",
+            ),
+            (b"address,name,Nom\n", "column 'Nom' appears twice in the header"),
+            (b"fase,name\n", "the header has no address (or type and fase) column"),
+            (b"address\n", "the header has no name column"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(parse(input, &rule()).unwrap_err().to_string(), *expected);
+        }
+    }
+
+    #[test]
+    fn headers_normalise() {
+        for (raw, norm) in
+            [("N° FASE", "n_fase"), ("Établissement", "etablissement"), ("  Quota (octets) ", "quota_octets")]
+        {
+            assert_eq!(normalise_header(raw), norm);
+        }
+    }
+
+    #[test]
+    fn import_plan_diffs() {
+        let rows = parse(
+            b"address,name,messages\nec000001@adm.cfwb.be,A,1\nec000002@adm.cfwb.be,B2,\nec000003@adm.cfwb.be,C,3\n",
+            &rule(),
+        )
+        .unwrap()
+        .rows;
+        let known = vec![
+            KnownMailbox {
+                address: "ec000001@adm.cfwb.be".into(),
+                name: "A".into(),
+                quota_bytes: Some(5),
+                usage_bytes: None,
+                messages: Some(1),
+            },
+            KnownMailbox {
+                address: "ec000002@adm.cfwb.be".into(),
+                name: "B".into(),
+                quota_bytes: None,
+                usage_bytes: None,
+                messages: Some(9),
+            },
+            KnownMailbox {
+                address: "ec000009@adm.cfwb.be".into(),
+                name: "Z".into(),
+                quota_bytes: None,
+                usage_bytes: None,
+                messages: None,
+            },
+        ];
+        let plan = plan_import(&known, &rows);
+        assert_eq!(plan.unchanged, 1);
+        assert_eq!(plan.new.iter().map(|r| r.address.as_str()).collect::<Vec<_>>(), vec!["ec000003@adm.cfwb.be"]);
+        assert_eq!(plan.updated.len(), 1);
+        assert_eq!(plan.updated[0].1, vec![FieldChange { field: "name", old: "B".into(), new: "B2".into() }]);
+        assert_eq!(plan.missing, vec!["ec000009@adm.cfwb.be".to_owned()]);
+    }
+}

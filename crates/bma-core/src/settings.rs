@@ -1,0 +1,244 @@
+//! Campaign settings and their semantic validation.
+//!
+//! The defaults are the FAQ's campaign: invitations from 2024-04-22, all
+//! mailboxes invited by 2024-05-24, the campaign ending 2024-05-31, 3 to 12
+//! weeks between mail 1 and mail 2, quota multiplied by 25, emails from
+//! SGNE, and the three contacts of the FAQ by phase. Loading them from a
+//! file or the environment is the binary's business; this module says what
+//! is consistent, reporting every problem with the key it concerns.
+
+use serde::{Deserialize, Serialize};
+use time::{Date, macros::date};
+
+use crate::address::AddressRule;
+use crate::contact::Contacts;
+
+/// Everything the domain needs to know about a campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// Dates and windows.
+    pub campaign: CampaignSettings,
+    /// The address rule of the mailboxes.
+    pub addresses: AddressRule,
+    /// Who the campaign's emails come from.
+    pub sender: Sender,
+    /// Whom to contact, by phase.
+    pub contacts: Contacts,
+}
+
+/// Dates and windows of a campaign.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSettings {
+    /// Name shown in emails and pages.
+    pub name: String,
+    /// First day of invitations.
+    #[serde(with = "iso_date")]
+    pub start: Date,
+    /// Last day of the campaign (last cutover).
+    #[serde(with = "iso_date")]
+    pub end: Date,
+    /// Every mailbox must have received mail 1 by this day.
+    #[serde(with = "iso_date")]
+    pub invitation_deadline: Date,
+    /// Minimum weeks between mail 1 and mail 2.
+    pub cutover_min_weeks: u32,
+    /// Maximum weeks between mail 1 and mail 2.
+    pub cutover_max_weeks: u32,
+    /// New quota = old quota × this.
+    pub quota_multiplier: u32,
+}
+
+/// The sender of the campaign's emails.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sender {
+    /// Display name.
+    pub name: String,
+    /// Address.
+    pub address: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            campaign: CampaignSettings {
+                name: "Migration des boîtes mail administratives (BMA)".to_owned(),
+                start: date!(2024 - 04 - 22),
+                end: date!(2024 - 05 - 31),
+                invitation_deadline: date!(2024 - 05 - 24),
+                cutover_min_weeks: 3,
+                cutover_max_weeks: 12,
+                quota_multiplier: 25,
+            },
+            addresses: AddressRule::default(),
+            sender: Sender {
+                name: "Service général du Numérique éducatif (SGNE)".to_owned(),
+                address: "migrationbma@cfwb.be".to_owned(),
+            },
+            contacts: Contacts::default(),
+        }
+    }
+}
+
+/// A problem in the settings, tied to its key (`campaign.end`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SettingIssue {
+    /// Dotted key of the setting.
+    pub key: String,
+    /// What is wrong, in words.
+    pub message: String,
+}
+
+impl std::fmt::Display for SettingIssue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.key, self.message)
+    }
+}
+
+impl Settings {
+    /// Every inconsistency, each with its key; empty when the settings hold.
+    pub fn validate(&self) -> Vec<SettingIssue> {
+        let mut issues = Vec::new();
+        let mut issue = |key: &str, message: String| issues.push(SettingIssue { key: key.to_owned(), message });
+        let c = &self.campaign;
+        if c.name.trim().is_empty() {
+            issue("campaign.name", "must not be empty".to_owned());
+        }
+        if c.end < c.start {
+            issue("campaign.end", format!("{} is before campaign.start {}", c.end, c.start));
+        }
+        if c.invitation_deadline < c.start || c.invitation_deadline > c.end {
+            issue(
+                "campaign.invitation_deadline",
+                format!("{} is outside the campaign ({} to {})", c.invitation_deadline, c.start, c.end),
+            );
+        }
+        if c.cutover_min_weeks == 0 {
+            issue("campaign.cutover_min_weeks", "must be at least 1".to_owned());
+        }
+        if c.cutover_max_weeks < c.cutover_min_weeks {
+            issue(
+                "campaign.cutover_max_weeks",
+                format!("{} is less than campaign.cutover_min_weeks {}", c.cutover_max_weeks, c.cutover_min_weeks),
+            );
+        }
+        if c.quota_multiplier == 0 {
+            issue("campaign.quota_multiplier", "must be at least 1".to_owned());
+        }
+        let d = &self.addresses.domain;
+        if d.is_empty() || d.contains('@') || d.contains(char::is_whitespace) || d.to_lowercase() != *d {
+            issue("addresses.domain", format!("'{d}' is not a lower-case domain name"));
+        }
+        if !(1..=9).contains(&self.addresses.fase_digits) {
+            issue("addresses.fase_digits", format!("{} is not between 1 and 9", self.addresses.fase_digits));
+        }
+        if self.sender.name.trim().is_empty() {
+            issue("sender.name", "must not be empty".to_owned());
+        }
+        if !looks_like_email(&self.sender.address) {
+            issue("sender.address", format!("'{}' is not an email address", self.sender.address));
+        }
+        for (phase, contact) in self.contacts.by_phase() {
+            if contact.name.trim().is_empty() {
+                issue(&format!("contacts.{phase}.name"), "must not be empty".to_owned());
+            }
+            if !looks_like_email(&contact.email) {
+                issue(&format!("contacts.{phase}.email"), format!("'{}' is not an email address", contact.email));
+            }
+        }
+        issues
+    }
+}
+
+/// A light syntactic check: one `@`, something on each side, a dot in the
+/// domain, no blanks. Deliverability is proven by sending, not by regex.
+pub fn looks_like_email(s: &str) -> bool {
+    let s = s.trim();
+    match s.split_once('@') {
+        Some((local, domain)) => {
+            !local.is_empty()
+                && !domain.contains('@')
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !s.contains(char::is_whitespace)
+        }
+        None => false,
+    }
+}
+
+/// `YYYY-MM-DD` (de)serialisation of dates.
+pub mod iso_date {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use time::Date;
+
+    /// Parses `YYYY-MM-DD`.
+    pub fn parse(s: &str) -> Result<Date, String> {
+        let fmt = time::macros::format_description!("[year]-[month]-[day]");
+        Date::parse(s.trim(), &fmt).map_err(|_| format!("'{s}' is not a date (YYYY-MM-DD)"))
+    }
+
+    /// Serialises as `YYYY-MM-DD`.
+    pub fn serialize<S: Serializer>(d: &Date, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&d.to_string())
+    }
+
+    /// Deserialises from `YYYY-MM-DD`.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Date, D::Error> {
+        let s = String::deserialize(d)?;
+        parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_faq_campaign_and_hold() {
+        let s = Settings::default();
+        assert_eq!(s.campaign.start.to_string(), "2024-04-22");
+        assert_eq!(s.campaign.invitation_deadline.to_string(), "2024-05-24");
+        assert_eq!(s.campaign.end.to_string(), "2024-05-31");
+        assert_eq!((s.campaign.cutover_min_weeks, s.campaign.cutover_max_weeks), (3, 12));
+        assert_eq!(s.campaign.quota_multiplier, 25);
+        assert_eq!(s.validate(), vec![]);
+    }
+
+    #[test]
+    fn every_issue_is_reported_with_its_key() {
+        let mut s = Settings::default();
+        s.campaign.end = date!(2024 - 04 - 01);
+        s.campaign.cutover_max_weeks = 2;
+        s.sender.address = "nobody".to_owned();
+        s.contacts.after.email = String::new();
+        let got: Vec<String> = s.validate().iter().map(ToString::to_string).collect();
+        assert_eq!(
+            got,
+            vec![
+                "campaign.end: 2024-04-01 is before campaign.start 2024-04-22",
+                "campaign.invitation_deadline: 2024-05-24 is outside the campaign (2024-04-22 to 2024-04-01)",
+                "campaign.cutover_max_weeks: 2 is less than campaign.cutover_min_weeks 3",
+                "sender.address: 'nobody' is not an email address",
+                "contacts.after.email: '' is not an email address",
+            ]
+        );
+    }
+
+    #[test]
+    fn email_shapes() {
+        for (s, ok) in [
+            ("a@b.be", true),
+            ("BMA@enseignement.be", true),
+            ("a@b", false),
+            ("a b@c.be", false),
+            ("@c.be", false),
+            ("a@@c.be", false),
+            ("", false),
+        ] {
+            assert_eq!(looks_like_email(s), ok, "{s}");
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! Typed errors of the store.
+
+use bma_core::lifecycle::IllegalTransition;
+
+/// What can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database URL is not usable (password redacted).
+    #[error("database URL '{0}': {1}")]
+    Url(String, String),
+    /// Cannot connect (URL redacted).
+    #[error("cannot connect to the database {0}: {1}")]
+    Connect(String, #[source] sqlx::Error),
+    /// A schema migration failed.
+    #[error("schema migration {version} ({name}) failed: {source}")]
+    Migration {
+        /// Version number.
+        version: i64,
+        /// Its name.
+        name: &'static str,
+        /// The cause.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database has a newer schema than this build knows.
+    #[error("the database schema is at version {found}, newer than this bma ({known}): upgrade bma")]
+    SchemaTooNew {
+        /// Version in the database.
+        found: i64,
+        /// Latest version known here.
+        known: i64,
+    },
+    /// No mailbox with that address.
+    #[error("no mailbox {0} in the registry")]
+    NotFound(String),
+    /// The transition is not allowed.
+    #[error("{address}: {source}")]
+    Illegal {
+        /// The mailbox.
+        address: String,
+        /// Why.
+        #[source]
+        source: IllegalTransition,
+    },
+    /// Someone else changed the mailbox at the same time; retry.
+    #[error("{0} was changed concurrently; try again")]
+    Conflict(String),
+    /// A value in the database is not what this build expects.
+    #[error("corrupt value in the store: {0}")]
+    Corrupt(String),
+    /// Any other database error.
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+}

@@ -1,0 +1,176 @@
+//! `bma-store`: the campaign store.
+//!
+//! Invariants:
+//! - the only crate that knows SQL; callers see typed records and errors;
+//! - one code path for SQLite (the embedded default: a file, WAL) and
+//!   PostgreSQL (several workers), through sqlx's `Any` driver with runtime
+//!   queries; the few dialect differences live in [`schema`];
+//! - every state change is one transaction writing the new state and its
+//!   event (who, when, why, details), so the timeline of a mailbox is
+//!   complete by construction;
+//! - timestamps are stored as Unix milliseconds (UTC) on both backends.
+
+mod error;
+mod mailbox;
+mod schema;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+use time::OffsetDateTime;
+
+pub use error::StoreError;
+pub use mailbox::{EventRecord, ImportOutcome, MailboxRecord};
+
+/// Which database a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite, one file, one node.
+    Sqlite,
+    /// PostgreSQL.
+    Postgres,
+}
+
+/// A connection pool to the campaign store, with its schema up to date.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens the store at `url` (`sqlite://relative.db`, `sqlite:///abs/path.db`,
+    /// `sqlite::memory:`, `postgres://…`), creating the SQLite file if needed,
+    /// and applies the embedded schema migrations.
+    pub async fn open(url: &str) -> Result<Store, StoreError> {
+        sqlx::any::install_default_drivers();
+        let (backend, url) = normalise_url(url)?;
+        let options = AnyConnectOptions::from_str(&url).map_err(|e| StoreError::Url(redact(&url), e.to_string()))?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                let memory = url.contains(":memory:");
+                AnyPoolOptions::new()
+                    .max_connections(if memory { 1 } else { 8 })
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(move |conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await
+            }
+        }
+        .map_err(|e| StoreError::Connect(redact(&url), e))?;
+        let store = Store { pool, backend };
+        schema::migrate(&store).await?;
+        Ok(store)
+    }
+
+    /// The backend in use.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Closes the pool, waiting for connections to be returned.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+}
+
+/// Accepts the forms people write and returns what sqlx expects:
+/// a SQLite URL gets `mode=rwc` so the file is created on first use.
+fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
+    let url = url.trim();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_owned()));
+    }
+    if let Some(rest) = url.strip_prefix("sqlite:") {
+        if rest == ":memory:" || rest.starts_with(":memory:?") {
+            return Ok((Backend::Sqlite, "sqlite::memory:".to_owned()));
+        }
+        let path = rest.strip_prefix("//").unwrap_or(rest);
+        if path.is_empty() {
+            return Err(StoreError::Url(url.to_owned(), "no file path after sqlite://".to_owned()));
+        }
+        let sep = if path.contains('?') { '&' } else { '?' };
+        let with_mode = if path.contains("mode=") { path.to_owned() } else { format!("{path}{sep}mode=rwc") };
+        return Ok((Backend::Sqlite, format!("sqlite://{with_mode}")));
+    }
+    Err(StoreError::Url(redact(url), "expected sqlite://FILE, sqlite::memory: or postgres://USER@HOST/DB".to_owned()))
+}
+
+/// A URL with its password hidden, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}://{user}:***{}", &url[..scheme_end], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+pub(crate) fn to_millis(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+pub(crate) fn from_millis(ms: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000).unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let cases = [
+            ("sqlite://bma.db", Ok((Backend::Sqlite, "sqlite://bma.db?mode=rwc"))),
+            ("sqlite:///var/lib/bma/bma.db", Ok((Backend::Sqlite, "sqlite:///var/lib/bma/bma.db?mode=rwc"))),
+            ("sqlite:bma.db", Ok((Backend::Sqlite, "sqlite://bma.db?mode=rwc"))),
+            ("sqlite::memory:", Ok((Backend::Sqlite, "sqlite::memory:"))),
+            ("postgres://u@h/db", Ok((Backend::Postgres, "postgres://u@h/db"))),
+            ("mysql://x", Err(())),
+            ("sqlite://", Err(())),
+        ];
+        for (input, expected) in cases {
+            let got = normalise_url(input).map(|(b, u)| (b, u)).map_err(|_| ());
+            assert_eq!(got, expected.map(|(b, u)| (b, u.to_owned())), "{input}");
+        }
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://bma:s3cret@db:5432/bma"), "postgres://bma:***@db:5432/bma");
+        assert_eq!(redact("postgres://bma@db/bma"), "postgres://bma@db/bma");
+        assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+    }
+
+    #[test]
+    fn millis_round_trip() {
+        let t = time::macros::datetime!(2024-04-22 08:30:15.123 UTC);
+        assert_eq!(from_millis(to_millis(t)), t);
+    }
+}

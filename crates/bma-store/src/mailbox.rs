@@ -1,0 +1,426 @@
+//! Mailboxes and their event log.
+//!
+//! The registry import and every lifecycle transition write the mailbox row
+//! and its event in one transaction. Events of the import as a whole (a
+//! summary with counts and the missing addresses) have no mailbox.
+
+use std::collections::BTreeMap;
+
+use bma_core::MailboxKind;
+use bma_core::lifecycle::{self, Actor, State};
+use bma_core::registry::{ImportPlan, KnownMailbox, RegistryRow};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use crate::{Store, StoreError, from_millis, to_millis};
+
+/// A mailbox as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MailboxRecord {
+    /// Store id.
+    pub id: i64,
+    /// Address.
+    pub address: String,
+    /// Establishment or organising authority.
+    pub kind: MailboxKind,
+    /// FASE number.
+    pub fase: u32,
+    /// Name.
+    pub name: String,
+    /// Quota on the legacy platform, bytes.
+    pub quota_bytes: Option<u64>,
+    /// Usage on the legacy platform, bytes.
+    pub usage_bytes: Option<u64>,
+    /// Messages on the legacy platform.
+    pub messages: Option<u64>,
+    /// Lifecycle state.
+    pub state: State,
+    /// When blocked: the state it was blocked in.
+    pub blocked_from: Option<State>,
+    /// First import.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: OffsetDateTime,
+    /// Last change.
+    #[serde(with = "time::serde::rfc3339")]
+    pub updated_at: OffsetDateTime,
+}
+
+/// One entry of the event log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRecord {
+    /// Store id (increasing).
+    pub id: i64,
+    /// The mailbox, if the event concerns one.
+    pub mailbox_id: Option<i64>,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub at: OffsetDateTime,
+    /// Who or what.
+    pub actor: String,
+    /// What kind of event (`imported`, `updated`, `transition`, `registry_import`).
+    pub kind: String,
+    /// State before, for transitions.
+    pub from_state: Option<State>,
+    /// State after.
+    pub to_state: Option<State>,
+    /// Why, in words.
+    pub reason: String,
+    /// Structured details.
+    pub details: serde_json::Value,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportOutcome {
+    /// Mailboxes created.
+    pub created: usize,
+    /// Mailboxes updated.
+    pub updated: usize,
+    /// Rows identical to what was known.
+    pub unchanged: usize,
+    /// Known mailboxes absent from the import (kept).
+    pub missing: Vec<String>,
+}
+
+/// `SELECT <every mailbox column> FROM mailboxes <rest>`, as a literal.
+macro_rules! select_mailboxes {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, address, kind, fase, name, quota_bytes, usage_bytes, messages, state, blocked_from, ",
+            "created_at, updated_at FROM mailboxes ",
+            $rest
+        )
+    };
+}
+
+fn opt_u64(v: Option<i64>) -> Option<u64> {
+    v.and_then(|n| u64::try_from(n).ok())
+}
+
+fn opt_i64(v: Option<u64>) -> Option<i64> {
+    v.and_then(|n| i64::try_from(n).ok())
+}
+
+fn parse_state(s: &str) -> Result<State, StoreError> {
+    s.parse().map_err(|e: lifecycle::UnknownState| StoreError::Corrupt(e.to_string()))
+}
+
+fn mailbox_from_row(row: &AnyRow) -> Result<MailboxRecord, StoreError> {
+    let kind: String = row.try_get("kind")?;
+    let blocked_from: Option<String> = row.try_get("blocked_from")?;
+    Ok(MailboxRecord {
+        id: row.try_get("id")?,
+        address: row.try_get("address")?,
+        kind: MailboxKind::from_code(&kind).ok_or_else(|| StoreError::Corrupt(format!("mailbox kind '{kind}'")))?,
+        fase: u32::try_from(row.try_get::<i64, _>("fase")?).map_err(|_| StoreError::Corrupt("fase".into()))?,
+        name: row.try_get("name")?,
+        quota_bytes: opt_u64(row.try_get("quota_bytes")?),
+        usage_bytes: opt_u64(row.try_get("usage_bytes")?),
+        messages: opt_u64(row.try_get("messages")?),
+        state: parse_state(&row.try_get::<String, _>("state")?)?,
+        blocked_from: blocked_from.as_deref().map(parse_state).transpose()?,
+        created_at: from_millis(row.try_get("created_at")?),
+        updated_at: from_millis(row.try_get("updated_at")?),
+    })
+}
+
+fn event_from_row(row: &AnyRow) -> Result<EventRecord, StoreError> {
+    let state = |col: &str| -> Result<Option<State>, StoreError> {
+        row.try_get::<Option<String>, _>(col)?.as_deref().map(parse_state).transpose()
+    };
+    let details: String = row.try_get("details")?;
+    Ok(EventRecord {
+        id: row.try_get("id")?,
+        mailbox_id: row.try_get("mailbox_id")?,
+        at: from_millis(row.try_get("at")?),
+        actor: row.try_get("actor")?,
+        kind: row.try_get("kind")?,
+        from_state: state("from_state")?,
+        to_state: state("to_state")?,
+        reason: row.try_get("reason")?,
+        details: serde_json::from_str(&details).map_err(|e| StoreError::Corrupt(format!("event details: {e}")))?,
+    })
+}
+
+/// `($1, $2), ($3, $4)`: numbered placeholders for a multi-row VALUES,
+/// which both backends accept.
+fn values_placeholders(rows: usize, cols: usize) -> String {
+    let mut out = String::with_capacity(rows * cols * 5);
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols {
+            if c > 0 {
+                out.push_str(", ");
+            }
+            out.push('$');
+            out.push_str(&(r * cols + c + 1).to_string());
+        }
+        out.push(')');
+    }
+    out
+}
+
+/// Rows per multi-row INSERT: well under both backends' parameter limits.
+const CHUNK: usize = 500;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders() {
+        assert_eq!(super::values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::values_placeholders(1, 1), "($1)");
+    }
+}
+
+impl Store {
+    /// The registry as the import planner needs it.
+    pub async fn known_mailboxes(&self) -> Result<Vec<KnownMailbox>, StoreError> {
+        let rows = sqlx::query("SELECT address, name, quota_bytes, usage_bytes, messages FROM mailboxes")
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(KnownMailbox {
+                    address: r.try_get("address")?,
+                    name: r.try_get("name")?,
+                    quota_bytes: opt_u64(r.try_get("quota_bytes")?),
+                    usage_bytes: opt_u64(r.try_get("usage_bytes")?),
+                    messages: opt_u64(r.try_get("messages")?),
+                })
+            })
+            .collect()
+    }
+
+    /// Applies an import plan in one transaction: new mailboxes (state
+    /// `imported`, event `imported`), updated ones (event `updated` with the
+    /// field changes) and one `registry_import` summary event. The plan is
+    /// recomputed inside the transaction against the rows it was given, so
+    /// a concurrent import cannot make it insert a duplicate.
+    pub async fn apply_import(
+        &self,
+        rows: &[RegistryRow],
+        source: &str,
+        actor: &Actor,
+        at: OffsetDateTime,
+    ) -> Result<ImportOutcome, StoreError> {
+        let now = to_millis(at);
+        let actor = actor.to_text();
+        let mut tx = self.pool().begin().await?;
+        // Take the write lock first on SQLite so that the read below is current.
+        sqlx::query("UPDATE mailboxes SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
+        let known_rows = sqlx::query("SELECT address, name, quota_bytes, usage_bytes, messages FROM mailboxes")
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut known = Vec::with_capacity(known_rows.len());
+        for r in &known_rows {
+            known.push(KnownMailbox {
+                address: r.try_get("address")?,
+                name: r.try_get("name")?,
+                quota_bytes: opt_u64(r.try_get("quota_bytes")?),
+                usage_bytes: opt_u64(r.try_get("usage_bytes")?),
+                messages: opt_u64(r.try_get("messages")?),
+            });
+        }
+        let plan: ImportPlan = bma_core::registry::plan_import(&known, rows);
+
+        for chunk in plan.new.chunks(CHUNK) {
+            let sql = format!(
+                "INSERT INTO mailboxes (address, kind, fase, name, quota_bytes, usage_bytes, messages, state, \
+                 created_at, updated_at) VALUES {} RETURNING id, address",
+                values_placeholders(chunk.len(), 10)
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                q = q
+                    .bind(r.address.as_str().to_owned())
+                    .bind(r.address.kind().code())
+                    .bind(i64::from(r.address.fase().number()))
+                    .bind(r.name.clone())
+                    .bind(opt_i64(r.quota_bytes))
+                    .bind(opt_i64(r.usage_bytes))
+                    .bind(opt_i64(r.messages))
+                    .bind(State::Imported.as_str())
+                    .bind(now)
+                    .bind(now);
+            }
+            let inserted = q.fetch_all(&mut *tx).await?;
+            let ids: BTreeMap<String, i64> = inserted
+                .iter()
+                .map(|r| Ok((r.try_get::<String, _>("address")?, r.try_get::<i64, _>("id")?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+            let sql = format!(
+                "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) VALUES {}",
+                values_placeholders(chunk.len(), 8)
+            );
+            let mut e = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for r in chunk {
+                e = e
+                    .bind(ids.get(r.address.as_str()).copied())
+                    .bind(now)
+                    .bind(actor.clone())
+                    .bind("imported")
+                    .bind(None::<String>)
+                    .bind(State::Imported.as_str())
+                    .bind(format!("registry import from {source}, line {}", r.line))
+                    .bind(serde_json::json!({ "name": r.name }).to_string());
+            }
+            e.execute(&mut *tx).await?;
+        }
+
+        for (row, changes) in &plan.updated {
+            let id: i64 = sqlx::query_scalar(
+                "UPDATE mailboxes SET name = $1, quota_bytes = COALESCE($2, quota_bytes), \
+                 usage_bytes = COALESCE($3, usage_bytes), messages = COALESCE($4, messages), updated_at = $5 \
+                 WHERE address = $6 RETURNING id",
+            )
+            .bind(row.name.clone())
+            .bind(opt_i64(row.quota_bytes))
+            .bind(opt_i64(row.usage_bytes))
+            .bind(opt_i64(row.messages))
+            .bind(now)
+            .bind(row.address.as_str())
+            .fetch_one(&mut *tx)
+            .await?;
+            let fields: Vec<&str> = changes.iter().map(|c| c.field).collect();
+            sqlx::query(
+                "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
+                 VALUES ($1, $2, $3, 'updated', NULL, NULL, $4, $5)",
+            )
+            .bind(id)
+            .bind(now)
+            .bind(actor.clone())
+            .bind(format!("registry import from {source}, line {}: {} changed", row.line, fields.join(", ")))
+            .bind(serde_json::json!({ "changes": changes }).to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        let outcome = ImportOutcome {
+            created: plan.new.len(),
+            updated: plan.updated.len(),
+            unchanged: plan.unchanged,
+            missing: plan.missing,
+        };
+        sqlx::query(
+            "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
+             VALUES (NULL, $1, $2, 'registry_import', NULL, NULL, $3, $4)",
+        )
+        .bind(now)
+        .bind(actor)
+        .bind(format!("registry import from {source}"))
+        .bind(serde_json::to_string(&outcome).map_err(|e| StoreError::Corrupt(e.to_string()))?)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// One mailbox by address (case-insensitive).
+    pub async fn mailbox(&self, address: &str) -> Result<MailboxRecord, StoreError> {
+        let address = address.trim().to_lowercase();
+        let row = sqlx::query(select_mailboxes!("WHERE address = $1"))
+            .bind(address.clone())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or(StoreError::NotFound(address))?;
+        mailbox_from_row(&row)
+    }
+
+    /// Every mailbox, by address.
+    pub async fn mailboxes(&self) -> Result<Vec<MailboxRecord>, StoreError> {
+        let rows = sqlx::query(select_mailboxes!("ORDER BY address")).fetch_all(self.pool()).await?;
+        rows.iter().map(mailbox_from_row).collect()
+    }
+
+    /// The timeline of a mailbox, oldest first.
+    pub async fn timeline(&self, mailbox_id: i64) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM events WHERE mailbox_id = $1 ORDER BY id")
+            .bind(mailbox_id)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Events that concern no mailbox (imports), newest first.
+    pub async fn campaign_events(&self, limit: i64) -> Result<Vec<EventRecord>, StoreError> {
+        let rows = sqlx::query("SELECT * FROM events WHERE mailbox_id IS NULL ORDER BY id DESC LIMIT $1")
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?;
+        rows.iter().map(event_from_row).collect()
+    }
+
+    /// Number of mailboxes in each state (states with none are absent).
+    pub async fn counts_by_state(&self) -> Result<BTreeMap<State, u64>, StoreError> {
+        let rows =
+            sqlx::query("SELECT state, COUNT(*) AS n FROM mailboxes GROUP BY state").fetch_all(self.pool()).await?;
+        let mut counts = BTreeMap::new();
+        for r in &rows {
+            let n: i64 = r.try_get("n")?;
+            counts.insert(parse_state(&r.try_get::<String, _>("state")?)?, u64::try_from(n).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+
+    /// Moves a mailbox to `to`, in one transaction with its event. Refuses
+    /// an illegal transition (typed error, nothing written) and a concurrent
+    /// change (the update is conditional on the state read).
+    pub async fn transition(
+        &self,
+        address: &str,
+        to: State,
+        actor: &Actor,
+        reason: &str,
+        details: serde_json::Value,
+        at: OffsetDateTime,
+    ) -> Result<MailboxRecord, StoreError> {
+        let address = address.trim().to_lowercase();
+        let now = to_millis(at);
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE mailboxes SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
+        let row = sqlx::query(select_mailboxes!("WHERE address = $1"))
+            .bind(address.clone())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(address.clone()))?;
+        let current = mailbox_from_row(&row)?;
+        lifecycle::check_transition(current.state, to, current.blocked_from)
+            .map_err(|source| StoreError::Illegal { address: address.clone(), source })?;
+        let blocked_from = (to == State::Blocked).then(|| current.state.as_str());
+        let done = sqlx::query(
+            "UPDATE mailboxes SET state = $1, blocked_from = $2, updated_at = $3 WHERE id = $4 AND state = $5",
+        )
+        .bind(to.as_str())
+        .bind(blocked_from)
+        .bind(now)
+        .bind(current.id)
+        .bind(current.state.as_str())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict(address));
+        }
+        sqlx::query(
+            "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
+             VALUES ($1, $2, $3, 'transition', $4, $5, $6, $7)",
+        )
+        .bind(current.id)
+        .bind(now)
+        .bind(actor.to_text())
+        .bind(current.state.as_str())
+        .bind(to.as_str())
+        .bind(reason)
+        .bind(details.to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(MailboxRecord {
+            state: to,
+            blocked_from: blocked_from.map(|_| current.state),
+            updated_at: from_millis(now),
+            ..current
+        })
+    }
+}

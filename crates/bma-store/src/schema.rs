@@ -1,0 +1,127 @@
+//! Embedded schema migrations, applied at start.
+//!
+//! Each migration has a version, a name and one script per dialect: the
+//! differences between SQLite and PostgreSQL (key columns, mostly) stay
+//! here and nowhere else. A migration runs in one transaction together
+//! with its row in `bma_schema`; on PostgreSQL an advisory lock keeps two
+//! processes starting at once from racing.
+
+use sqlx::Connection;
+
+use crate::{Backend, Store, StoreError};
+
+struct Migration {
+    version: i64,
+    name: &'static str,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "mailboxes and events",
+    sqlite: "
+        CREATE TABLE mailboxes (
+            id INTEGER PRIMARY KEY,
+            address TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            fase BIGINT NOT NULL,
+            name TEXT NOT NULL,
+            quota_bytes BIGINT,
+            usage_bytes BIGINT,
+            messages BIGINT,
+            state TEXT NOT NULL,
+            blocked_from TEXT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        );
+        CREATE INDEX mailboxes_state ON mailboxes (state);
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            mailbox_id BIGINT REFERENCES mailboxes (id),
+            at BIGINT NOT NULL,
+            actor TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT,
+            reason TEXT NOT NULL,
+            details TEXT NOT NULL
+        );
+        CREATE INDEX events_mailbox ON events (mailbox_id, id);
+    ",
+    postgres: "
+        CREATE TABLE mailboxes (
+            id BIGSERIAL PRIMARY KEY,
+            address TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            fase BIGINT NOT NULL,
+            name TEXT NOT NULL,
+            quota_bytes BIGINT,
+            usage_bytes BIGINT,
+            messages BIGINT,
+            state TEXT NOT NULL,
+            blocked_from TEXT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        );
+        CREATE INDEX mailboxes_state ON mailboxes (state);
+        CREATE TABLE events (
+            id BIGSERIAL PRIMARY KEY,
+            mailbox_id BIGINT REFERENCES mailboxes (id),
+            at BIGINT NOT NULL,
+            actor TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT,
+            reason TEXT NOT NULL,
+            details TEXT NOT NULL
+        );
+        CREATE INDEX events_mailbox ON events (mailbox_id, id);
+    ",
+}];
+
+/// The latest schema version this build knows.
+pub(crate) fn latest() -> i64 {
+    MIGRATIONS.last().map_or(0, |m| m.version)
+}
+
+pub(crate) async fn migrate(store: &Store) -> Result<(), StoreError> {
+    let mut conn = store.pool().acquire().await?;
+    let create = "CREATE TABLE IF NOT EXISTS bma_schema (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
+    sqlx::query(create).execute(&mut *conn).await?;
+    for m in MIGRATIONS {
+        let mut tx = conn.begin().await?;
+        if store.backend() == Backend::Postgres {
+            // Serialises concurrent migrators; released at commit.
+            sqlx::query("SELECT pg_advisory_xact_lock(7262010)").execute(&mut *tx).await?;
+        } else {
+            // Takes SQLite's write lock now, so the check below is not stale.
+            sqlx::query("UPDATE bma_schema SET version = version WHERE 0 = 1").execute(&mut *tx).await?;
+        }
+        let found: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM bma_schema").fetch_one(&mut *tx).await?;
+        let found = found.unwrap_or(0);
+        if found > latest() {
+            return Err(StoreError::SchemaTooNew { found, known: latest() });
+        }
+        if found >= m.version {
+            tx.commit().await?;
+            continue;
+        }
+        let script = match store.backend() {
+            Backend::Sqlite => m.sqlite,
+            Backend::Postgres => m.postgres,
+        };
+        let fail = |source| StoreError::Migration { version: m.version, name: m.name, source };
+        sqlx::raw_sql(script).execute(&mut *tx).await.map_err(fail)?;
+        sqlx::query("INSERT INTO bma_schema (version, name, applied_at) VALUES ($1, $2, $3)")
+            .bind(m.version)
+            .bind(m.name)
+            .bind(crate::to_millis(time::OffsetDateTime::now_utc()))
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        tracing::info!(version = m.version, name = m.name, "applied schema migration");
+    }
+    Ok(())
+}

@@ -1,0 +1,129 @@
+//! Helpers shared by the integration tests: throw-away stores on both
+//! backends, the path of the `bma` binary, the workspace root.
+//!
+//! PostgreSQL tests use the machine's service (`BMA_TEST_POSTGRES_URL`,
+//! default `postgres://postgres@127.0.0.1:5432/postgres`): each test gets a
+//! database of its own, dropped when the test ends. They are never skipped
+//! silently: set `BMA_TEST_SKIP_POSTGRES=1` to leave them out on purpose.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bma_store::Store;
+use sqlx::Connection;
+
+/// The backends a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestBackend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A fresh database on the PostgreSQL service.
+    Postgres,
+}
+
+/// A database that exists for one test.
+pub struct TestDb {
+    /// URL to give to `Store::open` or `BMA_DATABASE_URL`.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+    pg_name: Option<String>,
+}
+
+fn admin_url() -> String {
+    std::env::var("BMA_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_owned())
+}
+
+/// Whether PostgreSQL tests were explicitly turned off.
+pub fn postgres_skipped() -> bool {
+    std::env::var("BMA_TEST_SKIP_POSTGRES").is_ok_and(|v| v == "1")
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl TestDb {
+    /// Creates an empty database on `backend`.
+    pub async fn new(backend: TestBackend) -> TestDb {
+        match backend {
+            TestBackend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("bma.db").display());
+                TestDb { url, _dir: Some(dir), pg_name: None }
+            }
+            TestBackend::Postgres => {
+                sqlx::any::install_default_drivers();
+                let name = format!(
+                    "bma_test_{}_{}_{}",
+                    std::process::id(),
+                    COUNTER.fetch_add(1, Ordering::SeqCst),
+                    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos())
+                );
+                let admin = admin_url();
+                let mut conn = sqlx::AnyConnection::connect(&admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("PostgreSQL at {admin} is needed (or BMA_TEST_SKIP_POSTGRES=1): {e}"));
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create test database");
+                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+                TestDb { url: format!("{base}/{name}"), _dir: None, pg_name: Some(name) }
+            }
+        }
+    }
+
+    /// Opens the store on this database.
+    pub async fn store(&self) -> Store {
+        Store::open(&self.url).await.expect("open store")
+    }
+
+    /// Drops a PostgreSQL database (SQLite files go with their directory).
+    pub async fn drop_db(self) {
+        if let Some(name) = &self.pg_name {
+            let mut conn = sqlx::AnyConnection::connect(&admin_url()).await.expect("connect");
+            sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")))
+                .execute(&mut conn)
+                .await
+                .expect("drop test database");
+        }
+    }
+}
+
+/// Defines `mod <name> { sqlite, postgres }` tests running `async fn(TestBackend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::TestBackend::Sqlite).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::postgres_skipped() {
+                        eprintln!("PostgreSQL left out (BMA_TEST_SKIP_POSTGRES=1)");
+                        return;
+                    }
+                    super::$name($crate::TestBackend::Postgres).await;
+                }
+            }
+        )*
+    };
+}
+
+/// The workspace root.
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
+}
+
+/// The `bma` binary built for this test run (`cargo build` first: the
+/// test command of the README does it).
+pub fn bma_bin() -> PathBuf {
+    let root = workspace_root();
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    let profile = if cfg!(debug_assertions) { "debug" } else { "release" };
+    let bin = target.join(profile).join("bma");
+    assert!(bin.exists(), "{} is missing: run `cargo build -p bma` first", bin.display());
+    bin
+}

@@ -1,0 +1,58 @@
+//! The subcommands, one module each, and what they share: loading the
+//! configuration and opening the store.
+
+pub mod import;
+pub mod init;
+pub mod mailbox;
+pub mod show;
+pub mod status;
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use bma_core::Actor;
+use bma_store::Store;
+
+use crate::config::{self, Config};
+use crate::{Cli, Command};
+
+/// Exit code for usage and configuration errors.
+pub const EXIT_USAGE: u8 = 2;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Command::Init(args) = &cli.command {
+        return init::run(args);
+    }
+    let config = match config::load(cli.config.as_deref(), std::env::vars()) {
+        Ok(c) => c,
+        Err(errors) => {
+            eprint!("error: {errors}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
+    match cli.command {
+        Command::Init(_) => unreachable!("handled above"),
+        Command::Config => {
+            let mut shown = config.clone();
+            shown.database.url = bma_store::redact(&shown.database.url);
+            print!("{}", toml::to_string_pretty(&shown).context("cannot print the configuration")?);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Import { what } => import::run(&config, what).await,
+        Command::Status(args) => status::run(&config, &args).await,
+        Command::Show(args) => show::run(&config, &args).await,
+        Command::Mailbox { action } => mailbox::run(&config, action).await,
+    }
+}
+
+/// Opens the configured store (creating and migrating it as needed).
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    Store::open(&config.database.url).await.context("cannot open the store")
+}
+
+/// The operator behind a command line: `--as`, else `$USER`, else `cli`.
+pub fn operator(name: Option<&str>) -> Actor {
+    let name = name.map(str::to_owned).or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "cli".to_owned());
+    Actor::Operator(name)
+}

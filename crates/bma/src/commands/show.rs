@@ -1,0 +1,57 @@
+//! `bma show ADDRESS`: one mailbox, whom to contact, and its timeline.
+
+use std::process::ExitCode;
+
+use time::format_description::well_known::Rfc3339;
+
+use super::open_store;
+use crate::config::Config;
+
+/// Arguments of `bma show`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The BMA address (any case).
+    address: String,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prints the mailbox and its events.
+pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    let m = store.mailbox(&args.address).await?;
+    let timeline = store.timeline(m.id).await?;
+    let contact = config.contacts.for_state(m.state, m.blocked_from);
+    if args.json {
+        println!("{}", serde_json::json!({ "mailbox": m, "contact": contact, "timeline": timeline }));
+    } else {
+        let opt = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
+        println!("{}  ({}, FASE {})", m.address, m.kind.label_fr(), m.fase);
+        println!("  name       {}", m.name);
+        match m.blocked_from {
+            Some(from) => println!("  state      {} (blocked while {from})", m.state),
+            None => println!("  state      {} — {}", m.state, m.state.label_fr()),
+        }
+        println!(
+            "  legacy     quota {} B, usage {} B, {} messages",
+            opt(m.quota_bytes),
+            opt(m.usage_bytes),
+            opt(m.messages)
+        );
+        let phone = if contact.phone.is_empty() { String::new() } else { format!(", {}", contact.phone) };
+        println!("  contact    {} <{}>{phone}", contact.name, contact.email);
+        println!("  timeline");
+        for e in &timeline {
+            let at = e.at.format(&Rfc3339).unwrap_or_default();
+            let change = match (e.from_state, e.to_state) {
+                (Some(f), Some(t)) => format!("{f} → {t}"),
+                (None, Some(t)) => format!("→ {t}"),
+                _ => e.kind.clone(),
+            };
+            println!("    {at}  {change:<28} {:<22} {}", e.actor, e.reason);
+        }
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,348 @@
+//! The `bma.toml` configuration: built-in defaults, the file, then the
+//! environment, validated as a whole before anything starts.
+//!
+//! Every leaf key `section.key` can be overridden by the environment
+//! variable `BMA_SECTION_KEY` (`database.url` → `BMA_DATABASE_URL`,
+//! `contacts.during.phone` → `BMA_CONTACTS_DURING_PHONE`). Loading collects
+//! every problem (unknown key, wrong type, bad value, inconsistent dates)
+//! with its key and reports them together.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use bma_core::settings::{CampaignSettings, Sender, SettingIssue, Settings};
+use bma_core::{AddressRule, contact::Contacts};
+use serde::{Deserialize, Serialize};
+use toml::{Table, Value};
+
+/// The whole configuration of a `bma` process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Dates and windows.
+    pub campaign: CampaignSettings,
+    /// The address rule.
+    pub addresses: AddressRule,
+    /// Sender of the campaign's emails.
+    pub sender: Sender,
+    /// Contacts by phase.
+    pub contacts: Contacts,
+    /// The store.
+    pub database: DatabaseConfig,
+}
+
+/// Where the store lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://FILE` (default `sqlite://bma.db`) or `postgres://…`.
+    pub url: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let s = Settings::default();
+        Config {
+            campaign: s.campaign,
+            addresses: s.addresses,
+            sender: s.sender,
+            contacts: s.contacts,
+            database: DatabaseConfig { url: "sqlite://bma.db".to_owned() },
+        }
+    }
+}
+
+impl Config {
+    /// The domain settings.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            campaign: self.campaign.clone(),
+            addresses: self.addresses.clone(),
+            sender: self.sender.clone(),
+            contacts: self.contacts.clone(),
+        }
+    }
+}
+
+/// Where a value came from, for error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// The configuration file.
+    File(PathBuf),
+    /// An environment variable.
+    Env(String),
+    /// The merged whole.
+    Merged,
+}
+
+/// One configuration problem.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    /// Dotted key.
+    pub key: String,
+    /// Where the offending value came from.
+    pub origin: Origin,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigIssue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.origin {
+            Origin::File(p) => write!(f, "{}: {} (in {})", self.key, self.message, p.display()),
+            Origin::Env(var) => write!(f, "{}: {} (from {var})", self.key, self.message),
+            Origin::Merged => write!(f, "{}: {}", self.key, self.message),
+        }
+    }
+}
+
+/// All the problems of a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigErrors(pub Vec<ConfigIssue>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0.len();
+        writeln!(f, "the configuration has {n} error{}:", if n == 1 { "" } else { "s" })?;
+        for issue in &self.0 {
+            writeln!(f, "  - {issue}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Loads the configuration: defaults, then `file` (if any), then the
+/// variables of `env` (pairs, so that tests pass their own).
+pub fn load<I>(file: Option<&Path>, env: I) -> Result<Config, ConfigErrors>
+where
+    I: IntoIterator<Item = (String, String)>,
+{
+    let defaults = Table::try_from(Config::default()).expect("defaults serialise");
+    let mut merged = defaults.clone();
+    let mut issues = Vec::new();
+    if let Some(path) = file {
+        let origin = Origin::File(path.to_owned());
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigIssue { key: "(file)".into(), origin: origin.clone(), message: e.to_string() }])
+        })?;
+        let table: Table = text.parse().map_err(|e: toml::de::Error| {
+            ConfigErrors(vec![ConfigIssue {
+                key: "(syntax)".into(),
+                origin: origin.clone(),
+                message: e.to_string().trim().replace('\n', " "),
+            }])
+        })?;
+        overlay(&defaults, &table, &mut merged, "", &origin, &mut issues);
+    }
+    let env: Vec<(String, String)> = env.into_iter().filter(|(k, _)| k.starts_with("BMA_")).collect();
+    for (path, default) in leaves(&defaults, "") {
+        let var = format!("BMA_{}", path.replace('.', "_").to_uppercase());
+        if let Some((_, raw)) = env.iter().find(|(k, _)| *k == var) {
+            let origin = Origin::Env(var.clone());
+            match value_from_env(raw, &default) {
+                Ok(v) => set(&mut merged, &path, v),
+                Err(message) => issues.push(ConfigIssue { key: path.clone(), origin, message }),
+            }
+        }
+    }
+    let config = match Config::deserialize(Value::Table(merged)) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            issues.push(ConfigIssue { key: "(config)".into(), origin: Origin::Merged, message: e.to_string() });
+            None
+        }
+    };
+    if let Some(config) = &config {
+        for SettingIssue { key, message } in config.settings().validate() {
+            issues.push(ConfigIssue { key, origin: Origin::Merged, message });
+        }
+        let url = config.database.url.trim();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            issues.push(ConfigIssue {
+                key: "database.url".into(),
+                origin: Origin::Merged,
+                message: format!("'{}' is neither sqlite://FILE nor postgres://…", bma_store::redact(url)),
+            });
+        }
+    }
+    match config {
+        Some(c) if issues.is_empty() => Ok(c),
+        _ => Err(ConfigErrors(issues)),
+    }
+}
+
+/// The dates of the schema are strings in the defaults; a TOML date in the
+/// file is accepted for them.
+fn normalise(v: &Value) -> Value {
+    match v {
+        Value::Datetime(d) if d.date.is_some() && d.time.is_none() => Value::String(d.to_string()),
+        other => other.clone(),
+    }
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::String(_) => "a string",
+        Value::Integer(_) => "an integer",
+        Value::Float(_) => "a number",
+        Value::Boolean(_) => "true or false",
+        Value::Datetime(_) => "a date",
+        Value::Array(_) => "a list",
+        Value::Table(_) => "a section",
+    }
+}
+
+fn overlay(
+    schema: &Table,
+    given: &Table,
+    merged: &mut Table,
+    prefix: &str,
+    origin: &Origin,
+    issues: &mut Vec<ConfigIssue>,
+) {
+    for (key, value) in given {
+        let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
+        let Some(expected) = schema.get(key) else {
+            let known: Vec<&str> = schema.keys().map(String::as_str).collect();
+            issues.push(ConfigIssue {
+                key: path,
+                origin: origin.clone(),
+                message: format!("unknown key (known here: {})", known.join(", ")),
+            });
+            continue;
+        };
+        let value = normalise(value);
+        match (expected, &value) {
+            (Value::Table(sub_schema), Value::Table(sub_given)) => {
+                if let Some(Value::Table(sub_merged)) = merged.get_mut(key) {
+                    overlay(sub_schema, sub_given, sub_merged, &path, origin, issues);
+                }
+            }
+            (e, v) if std::mem::discriminant(e) == std::mem::discriminant(v) => {
+                merged.insert(key.clone(), value.clone());
+            }
+            (e, v) => issues.push(ConfigIssue {
+                key: path,
+                origin: origin.clone(),
+                message: format!("expected {}, found {}", type_name(e), type_name(v)),
+            }),
+        }
+    }
+}
+
+fn leaves(t: &Table, prefix: &str) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for (k, v) in t {
+        let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+        match v {
+            Value::Table(sub) => out.extend(leaves(sub, &path)),
+            other => out.push((path, other.clone())),
+        }
+    }
+    out
+}
+
+fn value_from_env(raw: &str, default: &Value) -> Result<Value, String> {
+    match default {
+        Value::Integer(_) => {
+            raw.trim().parse::<i64>().map(Value::Integer).map_err(|_| format!("'{raw}' is not an integer"))
+        }
+        Value::Boolean(_) => match raw.trim() {
+            "true" | "1" | "yes" => Ok(Value::Boolean(true)),
+            "false" | "0" | "no" => Ok(Value::Boolean(false)),
+            _ => Err(format!("'{raw}' is not true or false")),
+        },
+        _ => Ok(Value::String(raw.to_owned())),
+    }
+}
+
+fn set(t: &mut Table, path: &str, v: Value) {
+    match path.split_once('.') {
+        Some((head, rest)) => {
+            if let Some(Value::Table(sub)) = t.get_mut(head) {
+                set(sub, rest, v);
+            }
+        }
+        None => {
+            t.insert(path.to_owned(), v);
+        }
+    }
+}
+
+/// The commented `bma.toml` that `bma init` writes: the FAQ's campaign.
+pub const TEMPLATE: &str = include_str!("bma.toml");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn write(text: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bma.toml");
+        std::fs::write(&path, text).unwrap();
+        (dir, path)
+    }
+
+    #[test]
+    fn the_template_is_the_defaults() {
+        let (_dir, path) = write(TEMPLATE);
+        assert_eq!(load(Some(&path), env(&[])).unwrap(), Config::default());
+    }
+
+    #[test]
+    fn environment_overrides_file() {
+        let (_dir, path) = write("[database]\nurl = \"sqlite://a.db\"\n[campaign]\ncutover_min_weeks = 4\n");
+        let c = load(
+            Some(&path),
+            env(&[("BMA_DATABASE_URL", "postgres://bma@localhost/bma"), ("BMA_CAMPAIGN_CUTOVER_MAX_WEEKS", "10")]),
+        )
+        .unwrap();
+        assert_eq!(c.database.url, "postgres://bma@localhost/bma");
+        assert_eq!((c.campaign.cutover_min_weeks, c.campaign.cutover_max_weeks), (4, 10));
+    }
+
+    #[test]
+    fn every_error_is_reported_with_its_key() {
+        let (_dir, path) = write(
+            "[campaign]\nstart = 2024-06-01\nquota_multiplier = \"lots\"\ncolour = \"blue\"\n\
+             [contacts.during]\nemail = \"nobody\"\n[database]\nurl = \"mysql://x\"\n",
+        );
+        let errors = load(Some(&path), env(&[("BMA_CAMPAIGN_CUTOVER_MIN_WEEKS", "three")])).unwrap_err();
+        let shown = errors.to_string().replace(&path.display().to_string(), "FILE");
+        expect_test::expect![[r#"
+            the configuration has 7 errors:
+              - campaign.colour: unknown key (known here: cutover_max_weeks, cutover_min_weeks, end, invitation_deadline, name, quota_multiplier, start) (in FILE)
+              - campaign.quota_multiplier: expected an integer, found a string (in FILE)
+              - campaign.cutover_min_weeks: 'three' is not an integer (from BMA_CAMPAIGN_CUTOVER_MIN_WEEKS)
+              - campaign.end: 2024-05-31 is before campaign.start 2024-06-01
+              - campaign.invitation_deadline: 2024-05-24 is outside the campaign (2024-06-01 to 2024-05-31)
+              - contacts.during.email: 'nobody' is not an email address
+              - database.url: 'mysql://x' is neither sqlite://FILE nor postgres://…
+        "#]]
+        .assert_eq(&shown);
+    }
+
+    #[test]
+    fn semantic_errors_all_at_once() {
+        let (_dir, path) = write("[contacts.during]\nemail = \"nobody\"\n[database]\nurl = \"mysql://x\"\n");
+        let errors = load(Some(&path), env(&[])).unwrap_err();
+        let keys: Vec<&str> = errors.0.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, vec!["contacts.during.email", "database.url"]);
+    }
+
+    #[test]
+    fn syntax_errors_name_the_file() {
+        let (_dir, path) = write("[campaign\n");
+        let errors = load(Some(&path), env(&[])).unwrap_err();
+        assert_eq!(errors.0[0].key, "(syntax)");
+    }
+
+    #[test]
+    fn no_file_means_defaults() {
+        assert_eq!(load(None, env(&[])).unwrap(), Config::default());
+    }
+}

@@ -1,0 +1,80 @@
+//! `bma`: runs a mailbox migration campaign from end to end.
+//!
+//! This binary is thin: it parses the command line, loads and validates the
+//! configuration, opens the store and calls the libraries. Exit codes:
+//! 0 success, 1 failure (including invalid input: nothing was changed),
+//! 2 usage or configuration error.
+
+mod commands;
+mod config;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Runs mailbox migration campaigns end to end (BMA of the Fédération Wallonie-Bruxelles).
+#[derive(Debug, Parser)]
+#[command(name = "bma", version, about, long_about = None)]
+pub struct Cli {
+    /// Configuration file (default: none, built-in defaults and BMA_* variables).
+    #[arg(long, global = true, env = "BMA_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// More logging (-v info, -vv debug); BMA_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Write a commented bma.toml with the FAQ's campaign as defaults.
+    Init(commands::init::Args),
+    /// Print the effective configuration (file + environment), or its errors.
+    Config,
+    /// Import data into the campaign.
+    Import {
+        #[command(subcommand)]
+        what: commands::import::What,
+    },
+    /// Counts of mailboxes per state.
+    Status(commands::status::Args),
+    /// One mailbox and its timeline.
+    Show(commands::show::Args),
+    /// Act on one mailbox (operators).
+    Mailbox {
+        #[command(subcommand)]
+        action: commands::mailbox::Action,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("BMA_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
