@@ -262,7 +262,8 @@ mod tests {
     #[test]
     fn transitions_table() {
         use State::*;
-        let cases: &[(State, State, Option<State>, Result<(), &str>)] = &[
+        type Case = (State, State, Option<State>, Result<(), &'static str>);
+        let cases: &[Case] = &[
             (Imported, Scheduled, None, Ok(())),
             (Scheduled, Invited, None, Ok(())),
             (Invited, Enrolled, None, Ok(())),

@@ -208,6 +208,10 @@ pub fn parse(bytes: &[u8], rule: &AddressRule) -> Result<Parsed, RegistryError> 
         .trim(csv::Trim::All)
         .from_reader(text.as_bytes());
 
+    // The reader's own line count is off by one after CRLF line ends (a
+    // record's position is then the `\n` ending the line before): count
+    // from byte offsets instead, a newline at the position included.
+    let newlines: Vec<u64> = text.bytes().enumerate().filter(|(_, b)| *b == b'\n').map(|(i, _)| i as u64).collect();
     let mut records = reader.records();
     let header = loop {
         match records.next() {
@@ -234,7 +238,7 @@ pub fn parse(bytes: &[u8], rule: &AddressRule) -> Result<Parsed, RegistryError> 
         columns.push(col);
     }
     let has = |c: Column| columns.contains(&c);
-    if !has(Column::Address) && !(has(Column::Kind) && has(Column::Fase)) {
+    if !(has(Column::Address) || (has(Column::Kind) && has(Column::Fase))) {
         return Err(RegistryError::MissingColumn("address (or type and fase)"));
     }
     if !has(Column::Name) {
@@ -246,7 +250,7 @@ pub fn parse(bytes: &[u8], rule: &AddressRule) -> Result<Parsed, RegistryError> 
     let mut seen: HashMap<Address, usize> = HashMap::new();
     for record in records {
         let record = record.map_err(|e| malformed(&e))?;
-        let line = record.position().map_or(0, |p| p.line() as usize);
+        let line = record.position().map_or(0, |p| line_of(&newlines, p.byte()));
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -293,6 +297,11 @@ pub fn parse(bytes: &[u8], rule: &AddressRule) -> Result<Parsed, RegistryError> 
         }
     }
     Ok(Parsed { rows, errors, encoding, delimiter: delimiter as char, header: header_fields })
+}
+
+/// 1-based line of a record starting at `byte`, given the offsets of every `\n`.
+fn line_of(newlines: &[u64], byte: u64) -> usize {
+    newlines.partition_point(|&n| n <= byte) + 1
 }
 
 fn malformed(e: &csv::Error) -> RegistryError {
@@ -587,5 +596,20 @@ ec000009@adm.cfwb.be,,,I\n\
         assert_eq!(plan.updated.len(), 1);
         assert_eq!(plan.updated[0].1, vec![FieldChange { field: "name", old: "B".into(), new: "B2".into() }]);
         assert_eq!(plan.missing, vec!["ec000009@adm.cfwb.be".to_owned()]);
+    }
+}
+
+#[cfg(test)]
+mod line_numbers {
+    #[test]
+    fn crlf_and_lf_count_alike() {
+        for input in [
+            &b"address,name\r\nec000001@adm.cfwb.be,A\r\nec000002@adm.cfwb.be,B\r\n"[..],
+            b"address,name\nec000001@adm.cfwb.be,A\nec000002@adm.cfwb.be,B\n",
+        ] {
+            let p = super::parse(input, &crate::AddressRule::default()).unwrap();
+            let lines: Vec<usize> = p.rows.iter().map(|r| r.line).collect();
+            assert_eq!(lines, vec![2, 3], "{:?}", String::from_utf8_lossy(input));
+        }
     }
 }

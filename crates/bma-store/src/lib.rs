@@ -156,7 +156,7 @@ mod tests {
             ("sqlite://", Err(())),
         ];
         for (input, expected) in cases {
-            let got = normalise_url(input).map(|(b, u)| (b, u)).map_err(|_| ());
+            let got = normalise_url(input).map_err(|_| ());
             assert_eq!(got, expected.map(|(b, u)| (b, u.to_owned())), "{input}");
         }
     }

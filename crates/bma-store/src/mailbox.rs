@@ -165,15 +165,6 @@ fn values_placeholders(rows: usize, cols: usize) -> String {
 /// Rows per multi-row INSERT: well under both backends' parameter limits.
 const CHUNK: usize = 500;
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders() {
-        assert_eq!(super::values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(super::values_placeholders(1, 1), "($1)");
-    }
-}
-
 impl Store {
     /// The registry as the import planner needs it.
     pub async fn known_mailboxes(&self) -> Result<Vec<KnownMailbox>, StoreError> {
@@ -422,5 +413,14 @@ impl Store {
             updated_at: from_millis(now),
             ..current
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders() {
+        assert_eq!(super::values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(super::values_placeholders(1, 1), "($1)");
     }
 }

@@ -1,0 +1,182 @@
+//! The `bma` command line end to end, on both backends: init, config
+//! errors, registry imports (bad rows, Excel export, UTF-8 re-import,
+//! --skip-invalid), status, show, transitions.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use bma_tests::{TestBackend, TestDb, bma_bin, on_both_backends};
+
+fn bma(db: &TestDb, dir: &Path, args: &[&str]) -> Output {
+    Command::new(bma_bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("BMA_CONFIG")
+        .env("BMA_DATABASE_URL", &db.url)
+        .output()
+        .expect("run bma")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// An Excel "CSV (séparateur: point-virgule)" export: Windows-1252, CRLF.
+fn excel_export(n: usize) -> Vec<u8> {
+    let mut out = b"type;fase;nom\r\n".to_vec();
+    for i in 1..=n {
+        let kind = if i % 10 == 0 { "po" } else { "ec" };
+        // "Athénée" with é as 0xE9 in Windows-1252.
+        out.extend_from_slice(format!("{kind};{i};Ath").as_bytes());
+        out.push(0xE9);
+        out.extend_from_slice(b"n");
+        out.push(0xE9);
+        out.extend_from_slice(format!("e n\u{b0}{i}\r\n").replace('\u{b0}', "o").as_bytes());
+    }
+    out
+}
+
+fn utf8_list(n: usize) -> String {
+    let mut out = String::from("\u{feff}address,name,quota_bytes\n");
+    for i in 1..=n {
+        let kind = if i % 10 == 0 { "po" } else { "ec" };
+        out.push_str(&format!("{}{i:06}@ADM.cfwb.be,Athénée no{i},\n", kind.to_uppercase()));
+    }
+    out
+}
+
+async fn bad_rows_import_nothing(backend: TestBackend) {
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.csv"),
+        "address;name;messages\nec000001@adm.cfwb.be;A;1\nec000002@example.org;B;2\nec000003@adm.cfwb.be;;3\nec000004@adm.cfwb.be;D;-1\nec000001@adm.cfwb.be;A bis;1\n",
+    )
+    .unwrap();
+    let out = bma(&db, dir.path(), &["import", "mailboxes", "bad.csv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for expected in [
+        "line 3: 'ec000002@example.org' is not in the domain adm.cfwb.be",
+        "line 4: the name is missing",
+        "line 5: messages '-1' is not a non-negative whole number",
+        "line 6: ec000001@adm.cfwb.be is already on line 2",
+        "nothing imported",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+    let status = bma(&db, dir.path(), &["status", "--json"]);
+    let json: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(json["mailboxes"], 0, "nothing kept");
+
+    // --skip-invalid imports the good row and writes the others with reasons.
+    let out = bma(&db, dir.path(), &["import", "mailboxes", "bad.csv", "--skip-invalid"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rejects = std::fs::read_to_string(dir.path().join("bad.rejects.csv")).unwrap();
+    let lines: Vec<&str> = rejects.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines[0], "line;address;name;messages;reason");
+    assert_eq!(lines[1], "3;ec000002@example.org;B;2;'ec000002@example.org' is not in the domain adm.cfwb.be");
+    assert_eq!(lines.len(), 5);
+    let json: serde_json::Value = serde_json::from_slice(&bma(&db, dir.path(), &["status", "--json"]).stdout).unwrap();
+    assert_eq!(json["mailboxes"], 1);
+    db.drop_db().await;
+}
+
+async fn excel_then_utf8_is_idempotent(backend: TestBackend) {
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("export.csv"), excel_export(40)).unwrap();
+    std::fs::write(dir.path().join("list.csv"), utf8_list(40)).unwrap();
+
+    let out = bma(&db, dir.path(), &["import", "mailboxes", "export.csv", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("Windows1252, semicolons"), "{}", text(&out.stderr));
+    let first: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(first["created"], 40);
+
+    let out = bma(&db, dir.path(), &["import", "mailboxes", "list.csv", "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let second: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((&second["created"], &second["updated"], &second["unchanged"]), (&0.into(), &0.into(), &40.into()));
+
+    let status: serde_json::Value =
+        serde_json::from_slice(&bma(&db, dir.path(), &["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["mailboxes"], 40);
+    assert_eq!(status["by_state"]["imported"], 40);
+    assert_eq!(status["by_state"]["migrated"], 0);
+
+    let show = bma(&db, dir.path(), &["show", "PO000010@adm.cfwb.be"]);
+    assert!(show.status.success(), "{}", text(&show.stderr));
+    let shown = text(&show.stdout);
+    assert!(shown.contains("po000010@adm.cfwb.be  (pouvoir organisateur, FASE 10)"), "{shown}");
+    assert!(shown.contains("Athénée no10"), "{shown}");
+    assert!(shown.contains("BMA@enseignement.be"), "before the migration: Enseignement.be\n{shown}");
+    assert!(shown.contains("registry import from export.csv, line 11"), "{shown}");
+
+    // A legal then an illegal transition through the CLI.
+    let ok = bma(
+        &db,
+        dir.path(),
+        &["mailbox", "transition", "ec000001@adm.cfwb.be", "scheduled", "--reason", "wave 1", "--as", "alice"],
+    );
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    let bad = bma(&db, dir.path(), &["mailbox", "transition", "ec000001@adm.cfwb.be", "migrated", "--reason", "hurry"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(text(&bad.stderr).contains("cannot go from scheduled to migrated"), "{}", text(&bad.stderr));
+    let json: serde_json::Value =
+        serde_json::from_slice(&bma(&db, dir.path(), &["show", "ec000001@adm.cfwb.be", "--json"]).stdout).unwrap();
+    assert_eq!(json["mailbox"]["state"], "scheduled");
+    assert_eq!(json["timeline"][1]["actor"], "operator:alice");
+    assert_eq!(json["timeline"].as_array().unwrap().len(), 2, "the refused transition left no event");
+    db.drop_db().await;
+}
+
+on_both_backends!(bad_rows_import_nothing, excel_then_utf8_is_idempotent);
+
+#[tokio::test]
+async fn init_writes_the_faq_defaults_and_config_errors_are_all_reported() {
+    let db = TestDb::new(TestBackend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let out = bma(&db, dir.path(), &["init"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let written = std::fs::read_to_string(dir.path().join("bma.toml")).unwrap();
+    assert!(written.contains("start = 2024-04-22") && written.contains("invitation_deadline = 2024-05-24"));
+    assert!(!bma(&db, dir.path(), &["init"]).status.success(), "no silent overwrite");
+
+    let shown = bma(&db, dir.path(), &["--config", "bma.toml", "config"]);
+    assert!(shown.status.success(), "{}", text(&shown.stderr));
+    assert!(text(&shown.stdout).contains("support@etnic.be"));
+
+    std::fs::write(dir.path().join("bad.toml"), "[campaign]\nend = 2024-01-01\nfoo = 1\n").unwrap();
+    let out = Command::new(bma_bin())
+        .args(["--config", "bad.toml", "status"])
+        .current_dir(dir.path())
+        .env("BMA_CAMPAIGN_QUOTA_MULTIPLIER", "many")
+        .env("BMA_DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    for key in [
+        "campaign.foo: unknown key",
+        "campaign.quota_multiplier: 'many' is not an integer",
+        "campaign.end: 2024-01-01 is before",
+    ] {
+        assert!(err.contains(key), "missing {key:?} in\n{err}");
+    }
+}
+
+#[tokio::test]
+async fn default_store_is_a_sqlite_file_in_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("list.csv"), utf8_list(3)).unwrap();
+    let out = Command::new(bma_bin())
+        .args(["import", "mailboxes", "list.csv"])
+        .current_dir(dir.path())
+        .env_remove("BMA_DATABASE_URL")
+        .env_remove("BMA_CONFIG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(dir.path().join("bma.db").exists());
+}
