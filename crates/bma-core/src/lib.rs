@@ -16,6 +16,7 @@ pub mod address;
 pub mod clock;
 pub mod contact;
 pub mod lifecycle;
+pub mod planner;
 pub mod registry;
 pub mod settings;
 

@@ -48,6 +48,32 @@ pub struct CampaignSettings {
     pub cutover_max_weeks: u32,
     /// New quota = old quota × this.
     pub quota_multiplier: u32,
+    /// Day of the week of the invitation waves (`monday`…, or in French).
+    pub wave_weekday: String,
+    /// At most this many mailboxes per wave; 0 means balanced, no limit.
+    pub wave_capacity: u32,
+}
+
+impl CampaignSettings {
+    /// The wave weekday, if the name is valid.
+    pub fn weekday(&self) -> Option<time::Weekday> {
+        use time::Weekday::*;
+        match self.wave_weekday.trim().to_lowercase().as_str() {
+            "monday" | "lundi" => Some(Monday),
+            "tuesday" | "mardi" => Some(Tuesday),
+            "wednesday" | "mercredi" => Some(Wednesday),
+            "thursday" | "jeudi" => Some(Thursday),
+            "friday" | "vendredi" => Some(Friday),
+            "saturday" | "samedi" => Some(Saturday),
+            "sunday" | "dimanche" => Some(Sunday),
+            _ => None,
+        }
+    }
+
+    /// The capacity per wave, `None` for balanced.
+    pub fn capacity(&self) -> Option<usize> {
+        (self.wave_capacity > 0).then_some(self.wave_capacity as usize)
+    }
 }
 
 /// The sender of the campaign's emails.
@@ -71,6 +97,8 @@ impl Default for Settings {
                 cutover_min_weeks: 3,
                 cutover_max_weeks: 12,
                 quota_multiplier: 25,
+                wave_weekday: "monday".to_owned(),
+                wave_capacity: 0,
             },
             addresses: AddressRule::default(),
             sender: Sender {
@@ -123,6 +151,22 @@ impl Settings {
                 "campaign.cutover_max_weeks",
                 format!("{} is less than campaign.cutover_min_weeks {}", c.cutover_max_weeks, c.cutover_min_weeks),
             );
+        }
+        let no_wave = |weekday| {
+            let rules =
+                crate::planner::WaveRules { start: c.start, deadline: c.invitation_deadline, weekday, capacity: None };
+            rules.wave_dates().is_empty()
+        };
+        match c.weekday() {
+            None => issue(
+                "campaign.wave_weekday",
+                format!("'{}' is not a day of the week (monday… or lundi…)", c.wave_weekday),
+            ),
+            Some(w) if c.start <= c.invitation_deadline && no_wave(w) => issue(
+                "campaign.wave_weekday",
+                format!("no {} between {} and {}: no wave can be sent", c.wave_weekday, c.start, c.invitation_deadline),
+            ),
+            Some(_) => {}
         }
         if c.quota_multiplier == 0 {
             issue("campaign.quota_multiplier", "must be at least 1".to_owned());

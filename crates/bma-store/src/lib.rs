@@ -11,7 +11,9 @@
 //! - timestamps are stored as Unix milliseconds (UTC) on both backends.
 
 mod error;
+#[macro_use]
 mod mailbox;
+mod planning;
 mod schema;
 
 use std::str::FromStr;
@@ -23,6 +25,7 @@ use time::OffsetDateTime;
 
 pub use error::StoreError;
 pub use mailbox::{EventRecord, ImportOutcome, MailboxRecord};
+pub use planning::{PlanOutcome, PlanningChange};
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

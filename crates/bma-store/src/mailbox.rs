@@ -12,7 +12,7 @@ use bma_core::registry::{ImportPlan, KnownMailbox, RegistryRow};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use time::OffsetDateTime;
+use time::{Date, OffsetDateTime};
 
 use crate::{Store, StoreError, from_millis, to_millis};
 
@@ -39,6 +39,14 @@ pub struct MailboxRecord {
     pub state: State,
     /// When blocked: the state it was blocked in.
     pub blocked_from: Option<State>,
+    /// The invitation wave it is planned or was invited in.
+    pub wave: Option<Date>,
+    /// Pinned by an operator to this wave.
+    pub pinned_wave: Option<Date>,
+    /// Left out of the planning by an operator.
+    pub excluded: bool,
+    /// Planning priority (higher goes first).
+    pub priority: i64,
     /// First import.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: OffsetDateTime,
@@ -89,7 +97,7 @@ macro_rules! select_mailboxes {
     ($rest:literal) => {
         concat!(
             "SELECT id, address, kind, fase, name, quota_bytes, usage_bytes, messages, state, blocked_from, ",
-            "created_at, updated_at FROM mailboxes ",
+            "wave, pinned_wave, excluded, priority, created_at, updated_at FROM mailboxes ",
             $rest
         )
     };
@@ -103,11 +111,15 @@ fn opt_i64(v: Option<u64>) -> Option<i64> {
     v.and_then(|n| i64::try_from(n).ok())
 }
 
-fn parse_state(s: &str) -> Result<State, StoreError> {
+pub(crate) fn parse_state(s: &str) -> Result<State, StoreError> {
     s.parse().map_err(|e: lifecycle::UnknownState| StoreError::Corrupt(e.to_string()))
 }
 
-fn mailbox_from_row(row: &AnyRow) -> Result<MailboxRecord, StoreError> {
+pub(crate) fn parse_date(v: Option<String>) -> Result<Option<Date>, StoreError> {
+    v.map(|s| bma_core::settings::iso_date::parse(&s).map_err(StoreError::Corrupt)).transpose()
+}
+
+pub(crate) fn mailbox_from_row(row: &AnyRow) -> Result<MailboxRecord, StoreError> {
     let kind: String = row.try_get("kind")?;
     let blocked_from: Option<String> = row.try_get("blocked_from")?;
     Ok(MailboxRecord {
@@ -121,6 +133,10 @@ fn mailbox_from_row(row: &AnyRow) -> Result<MailboxRecord, StoreError> {
         messages: opt_u64(row.try_get("messages")?),
         state: parse_state(&row.try_get::<String, _>("state")?)?,
         blocked_from: blocked_from.as_deref().map(parse_state).transpose()?,
+        wave: parse_date(row.try_get("wave")?)?,
+        pinned_wave: parse_date(row.try_get("pinned_wave")?)?,
+        excluded: row.try_get::<i64, _>("excluded")? != 0,
+        priority: row.try_get("priority")?,
         created_at: from_millis(row.try_get("created_at")?),
         updated_at: from_millis(row.try_get("updated_at")?),
     })
@@ -381,7 +397,8 @@ impl Store {
             .map_err(|source| StoreError::Illegal { address: address.clone(), source })?;
         let blocked_from = (to == State::Blocked).then(|| current.state.as_str());
         let done = sqlx::query(
-            "UPDATE mailboxes SET state = $1, blocked_from = $2, updated_at = $3 WHERE id = $4 AND state = $5",
+            "UPDATE mailboxes SET state = $1, blocked_from = $2, updated_at = $3, \
+             wave = CASE WHEN $1 = 'imported' THEN NULL ELSE wave END WHERE id = $4 AND state = $5",
         )
         .bind(to.as_str())
         .bind(blocked_from)

@@ -17,10 +17,11 @@ struct Migration {
     postgres: &'static str,
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "mailboxes and events",
-    sqlite: "
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "mailboxes and events",
+        sqlite: "
         CREATE TABLE mailboxes (
             id INTEGER PRIMARY KEY,
             address TEXT NOT NULL UNIQUE,
@@ -49,7 +50,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
         );
         CREATE INDEX events_mailbox ON events (mailbox_id, id);
     ",
-    postgres: "
+        postgres: "
         CREATE TABLE mailboxes (
             id BIGSERIAL PRIMARY KEY,
             address TEXT NOT NULL UNIQUE,
@@ -78,7 +79,23 @@ const MIGRATIONS: &[Migration] = &[Migration {
         );
         CREATE INDEX events_mailbox ON events (mailbox_id, id);
     ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "invitation waves: wave, pin, exclusion, priority",
+        sqlite: PLANNING,
+        postgres: PLANNING,
+    },
+];
+
+/// Same DDL on both backends.
+const PLANNING: &str = "
+    ALTER TABLE mailboxes ADD COLUMN wave TEXT;
+    ALTER TABLE mailboxes ADD COLUMN pinned_wave TEXT;
+    ALTER TABLE mailboxes ADD COLUMN excluded BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE mailboxes ADD COLUMN priority BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX mailboxes_wave ON mailboxes (wave);
+";
 
 /// The latest schema version this build knows.
 pub(crate) fn latest() -> i64 {

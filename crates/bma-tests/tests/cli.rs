@@ -180,3 +180,89 @@ async fn default_store_is_a_sqlite_file_in_the_working_directory() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(dir.path().join("bma.db").exists());
 }
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{e}: {}\n{}", text(&out.stdout), text(&out.stderr)))
+}
+
+async fn plan_previews_refuses_applies_and_replans(backend: TestBackend) {
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("list.csv"), utf8_list(350)).unwrap();
+    assert!(bma(&db, dir.path(), &["import", "mailboxes", "list.csv"]).status.success());
+
+    let preview = json(&bma(&db, dir.path(), &["plan", "--json"]));
+    let waves: Vec<(String, u64)> = preview["waves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| (w["starts"].as_str().unwrap().to_owned(), w["mailboxes"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(
+        waves,
+        ["2024-04-22", "2024-04-29", "2024-05-06", "2024-05-13", "2024-05-20"].map(|d| (d.to_owned(), 70)).to_vec()
+    );
+    assert_eq!(preview["unplanned"], 0);
+
+    let refused = bma(&db, dir.path(), &["plan", "--json", "--wave-capacity", "50"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(
+        json(&refused)["problems"][0],
+        "350 mailboxes need 7 waves of 50, only 5 fit before 2024-05-24: raise the capacity to 70 or move the deadline"
+    );
+    let refused = bma(&db, dir.path(), &["plan", "--apply", "--wave-capacity", "50"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert_eq!(json(&bma(&db, dir.path(), &["status", "--json"]))["by_state"]["scheduled"], 0, "nothing applied");
+
+    // Pins must be wave days; exclusions are left out.
+    assert!(!bma(&db, dir.path(), &["mailbox", "pin", "ec000001@adm.cfwb.be", "2024-05-21"]).status.success());
+    assert!(bma(&db, dir.path(), &["mailbox", "pin", "ec000001@adm.cfwb.be", "2024-05-20"]).status.success());
+    assert!(
+        bma(&db, dir.path(), &["mailbox", "exclude", "ec000002@adm.cfwb.be", "--reason", "fermée"]).status.success()
+    );
+    let applied = json(&bma(&db, dir.path(), &["plan", "--apply", "--json"]));
+    assert_eq!(applied["applied"]["scheduled"], 349);
+    assert_eq!(applied["unplanned"], 1);
+    let shown = json(&bma(&db, dir.path(), &["show", "ec000001@adm.cfwb.be", "--json"]));
+    assert_eq!(shown["mailbox"]["wave"], "2024-05-20");
+    assert_eq!(shown["mailbox"]["state"], "scheduled");
+
+    // The first wave is invited; replanning with a capacity keeps it where it is.
+    let first_wave: Vec<String> = {
+        let s = json(&bma(&db, dir.path(), &["plan", "--json"]));
+        assert_eq!(s["applied"], serde_json::Value::Null);
+        let mut v = Vec::new();
+        for i in 1..=350 {
+            let kind = if i % 10 == 0 { "po" } else { "ec" };
+            let a = format!("{kind}{i:06}@adm.cfwb.be");
+            let m = json(&bma(&db, dir.path(), &["show", &a, "--json"]));
+            if m["mailbox"]["wave"] == "2024-04-22" {
+                v.push(a);
+            }
+            if v.len() == 5 {
+                break;
+            }
+        }
+        v
+    };
+    for a in &first_wave {
+        let out = bma(&db, dir.path(), &["mailbox", "transition", a, "invited", "--reason", "mail 1 sent"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let replanned =
+        json(&bma(&db, dir.path(), &["plan", "--apply", "--json", "--today", "2024-04-23", "--wave-capacity", "90"]));
+    assert_eq!(replanned["waves"][0]["invited"], 5, "invited mailboxes stay in their wave");
+    assert_eq!(replanned["waves"][0]["planned"], 0, "a passed wave gets no one new");
+    for w in replanned["waves"].as_array().unwrap() {
+        assert!(w["mailboxes"].as_u64().unwrap() <= 90);
+    }
+    let planned_total: u64 =
+        replanned["waves"].as_array().unwrap().iter().map(|w| w["mailboxes"].as_u64().unwrap()).sum();
+    assert_eq!(planned_total, 349);
+    for a in &first_wave {
+        assert_eq!(json(&bma(&db, dir.path(), &["show", a, "--json"]))["mailbox"]["wave"], "2024-04-22");
+    }
+    db.drop_db().await;
+}
+
+on_both_backends!(plan_previews_refuses_applies_and_replans);

@@ -38,6 +38,8 @@ enum Command {
         #[command(subcommand)]
         what: commands::import::What,
     },
+    /// Preview (or --apply) the invitation waves.
+    Plan(commands::plan::Args),
     /// Counts of mailboxes per state.
     Status(commands::status::Args),
     /// One mailbox and its timeline.

@@ -2,7 +2,8 @@
 
 use std::process::ExitCode;
 
-use bma_core::State;
+use bma_core::{Clock, State, SystemClock};
+use bma_store::PlanningChange;
 
 use super::{open_store, operator};
 use crate::config::Config;
@@ -23,6 +24,43 @@ pub enum Action {
         #[arg(long = "as", value_name = "NAME")]
         actor: Option<String>,
     },
+    /// Pin a mailbox to an invitation wave (YYYY-MM-DD), or `none` to unpin.
+    Pin {
+        /// The BMA address.
+        address: String,
+        /// The wave day (YYYY-MM-DD), or none.
+        wave: String,
+        /// Why.
+        #[arg(long, default_value = "pinned by an operator")]
+        reason: String,
+    },
+    /// Leave a mailbox out of the planning (`--undo` to readmit it).
+    Exclude {
+        /// The BMA address.
+        address: String,
+        /// Readmit instead.
+        #[arg(long)]
+        undo: bool,
+        /// Why.
+        #[arg(long)]
+        reason: String,
+    },
+    /// Set the planning priority (higher is invited earlier).
+    Priority {
+        /// The BMA address.
+        address: String,
+        /// The priority.
+        #[arg(allow_negative_numbers = true)]
+        priority: i64,
+        /// Why.
+        #[arg(long, default_value = "priority set by an operator")]
+        reason: String,
+    },
+}
+
+/// A wave day, or `none` to unpin.
+fn pin_value(s: &str) -> Result<Option<time::Date>, String> {
+    if s.eq_ignore_ascii_case("none") { Ok(None) } else { bma_core::settings::iso_date::parse(s).map(Some) }
 }
 
 /// Runs the action.
@@ -45,6 +83,45 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
                 )
                 .await?;
             println!("{}: now {} ({})", m.address, m.state, m.state.label_fr());
+        }
+        Action::Pin { address, wave, reason } => {
+            let wave = pin_value(&wave).map_err(anyhow::Error::msg)?;
+            if let Some(day) = wave {
+                let c = &config.campaign;
+                let rules = bma_core::planner::WaveRules {
+                    start: c.start,
+                    deadline: c.invitation_deadline,
+                    weekday: c.weekday().ok_or_else(|| anyhow::anyhow!("campaign.wave_weekday is not a day"))?,
+                    capacity: None,
+                };
+                let days = rules.wave_dates();
+                if !days.contains(&day) {
+                    let list: Vec<String> = days.iter().map(ToString::to_string).collect();
+                    anyhow::bail!("{day} is not a wave day (waves: {})", list.join(", "));
+                }
+            }
+            store
+                .change_planning(&address, &PlanningChange::Pin(wave), &operator(None), &reason, SystemClock.now())
+                .await?;
+            println!("{address}: pinned to {}", wave.map_or_else(|| "no wave".to_owned(), |d| d.to_string()));
+        }
+        Action::Exclude { address, undo, reason } => {
+            store
+                .change_planning(&address, &PlanningChange::Exclude(!undo), &operator(None), &reason, SystemClock.now())
+                .await?;
+            println!("{address}: {}", if undo { "back in the planning" } else { "left out of the planning" });
+        }
+        Action::Priority { address, priority, reason } => {
+            store
+                .change_planning(
+                    &address,
+                    &PlanningChange::Priority(priority),
+                    &operator(None),
+                    &reason,
+                    SystemClock.now(),
+                )
+                .await?;
+            println!("{address}: priority {priority}");
         }
     }
     store.close().await;

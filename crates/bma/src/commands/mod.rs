@@ -4,6 +4,7 @@
 pub mod import;
 pub mod init;
 pub mod mailbox;
+pub mod plan;
 pub mod show;
 pub mod status;
 
@@ -40,6 +41,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { what } => import::run(&config, what).await,
+        Command::Plan(args) => plan::run(&config, &args).await,
         Command::Status(args) => status::run(&config, &args).await,
         Command::Show(args) => show::run(&config, &args).await,
         Command::Mailbox { action } => mailbox::run(&config, action).await,
