@@ -98,7 +98,7 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                 print_table(&plan, &rules, today);
                 match outcome {
                     Some(o) => {
-                        println!("applied: {} scheduled, {} moved, {} unchanged", o.scheduled, o.moved, o.unchanged)
+                        println!("applied: {} scheduled, {} moved, {} unchanged", o.scheduled, o.moved, o.unchanged);
                     }
                     None => println!("preview only: run `bma plan --apply` to commit it"),
                 }
