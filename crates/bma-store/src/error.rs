@@ -34,13 +34,12 @@ pub enum StoreError {
     #[error("no mailbox {0} in the registry")]
     NotFound(String),
     /// The transition is not allowed.
-    #[error("{address}: {source}")]
+    #[error("{address}: {why}")]
     Illegal {
         /// The mailbox.
         address: String,
-        /// Why.
-        #[source]
-        source: IllegalTransition,
+        /// Why (part of the message, so not a `source`: printed once).
+        why: IllegalTransition,
     },
     /// Someone else changed the mailbox at the same time; retry.
     #[error("{0} was changed concurrently; try again")]

@@ -394,7 +394,7 @@ impl Store {
             .ok_or_else(|| StoreError::NotFound(address.clone()))?;
         let current = mailbox_from_row(&row)?;
         lifecycle::check_transition(current.state, to, current.blocked_from)
-            .map_err(|source| StoreError::Illegal { address: address.clone(), source })?;
+            .map_err(|why| StoreError::Illegal { address: address.clone(), why })?;
         let blocked_from = (to == State::Blocked).then(|| current.state.as_str());
         let done = sqlx::query(
             "UPDATE mailboxes SET state = $1, blocked_from = $2, updated_at = $3, \

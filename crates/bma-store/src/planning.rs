@@ -95,7 +95,7 @@ impl Store {
                 let (kind, to_state, reason) = match state {
                     State::Imported => {
                         lifecycle::check_transition(state, State::Scheduled, None)
-                            .map_err(|source| StoreError::Illegal { address: address.clone(), source })?;
+                            .map_err(|why| StoreError::Illegal { address: address.clone(), why })?;
                         outcome.scheduled += 1;
                         ("transition", Some(State::Scheduled), format!("planned in the wave of {day}"))
                     }
@@ -111,7 +111,7 @@ impl Store {
                     other => {
                         return Err(StoreError::Illegal {
                             address: address.clone(),
-                            source: lifecycle::IllegalTransition::NotAllowed { from: other, to: State::Scheduled },
+                            why: lifecycle::IllegalTransition::NotAllowed { from: other, to: State::Scheduled },
                         });
                     }
                 };

@@ -1,0 +1,189 @@
+//! `cargo xtask demo`: the main job, a demo campaign on the lab.
+//!
+//! Starts and seeds the lab, builds `bma`, and in `target/demo/` (the
+//! embedded default store, `sqlite://bma.db`) writes a commented
+//! `bma.toml`, shows a registry with bad rows being refused whole, imports
+//! the Excel export (Windows-1252, semicolons) of the lab's seeded
+//! mailboxes, imports the same list again in UTF-8 without change, moves
+//! a few mailboxes along their lifecycle, and prints the status and one
+//! mailbox's timeline. Every command is printed before it runs.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+use crate::pipeline::{root, run, xtask};
+
+#[derive(Deserialize)]
+struct Seed {
+    mailboxes: Vec<SeedMailbox>,
+}
+
+#[derive(Deserialize)]
+struct SeedMailbox {
+    address: String,
+    messages: u64,
+    bytes: u64,
+}
+
+const TOWNS: &[&str] = &[
+    "Namur",
+    "Liège",
+    "Mons",
+    "Charleroi",
+    "Tournai",
+    "Arlon",
+    "Wavre",
+    "Bruxelles",
+    "Huy",
+    "Dinant",
+    "Verviers",
+    "Nivelles",
+    "Ath",
+    "Marche-en-Famenne",
+    "Braine-l'Alleud",
+    "Jodoigne",
+];
+const SCHOOLS: &[&str] = &[
+    "École fondamentale communale de",
+    "Athénée royal de",
+    "Institut Sainte-Marie de",
+    "Lycée Émile Jacqmain de",
+    "École secondaire libre de",
+    "Centre d'enseignement spécialisé de",
+];
+
+fn name_for(i: usize, address: &str) -> String {
+    let town = TOWNS[i % TOWNS.len()];
+    if address.starts_with("po") {
+        format!("Pouvoir organisateur — Ville de {town}")
+    } else {
+        format!("{} {town}", SCHOOLS[(i / TOWNS.len() + i) % SCHOOLS.len()])
+    }
+}
+
+fn registry(seed: &Seed) -> (Vec<u8>, String) {
+    let mut excel = String::from("type;fase;nom;quota;utilisation;messages\r\n");
+    let mut utf8 = String::from("address,name,quota_bytes,usage_bytes,messages\n");
+    for (i, m) in seed.mailboxes.iter().enumerate() {
+        let Some((local, _)) = m.address.split_once('@') else { continue };
+        let (kind, fase) = local.split_at(2);
+        let name = name_for(i, &m.address);
+        let quota = 100 * 1024 * 1024;
+        // Excel drops leading zeros of numbers: write the FASE as a number.
+        let fase_number = fase.trim_start_matches('0');
+        excel.push_str(&format!("{kind};{fase_number};{name};{quota};{};{}\r\n", m.bytes, m.messages));
+        utf8.push_str(&format!("{},\"{name}\",{quota},{},{}\n", m.address, m.bytes, m.messages));
+    }
+    let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&excel);
+    assert!(!unmappable, "demo names fit in Windows-1252");
+    (bytes.into_owned(), utf8)
+}
+
+struct Demo {
+    dir: PathBuf,
+    bin: PathBuf,
+}
+
+impl Demo {
+    fn bma(&self, args: &[&str]) -> anyhow::Result<std::process::ExitStatus> {
+        println!("\n$ bma {}", args.join(" "));
+        Command::new(&self.bin)
+            .args(args)
+            .current_dir(&self.dir)
+            .env_remove("BMA_DATABASE_URL")
+            .env_remove("BMA_CONFIG")
+            .status()
+            .context("cannot run bma")
+    }
+
+    fn ok(&self, args: &[&str]) -> anyhow::Result<()> {
+        let status = self.bma(args)?;
+        if !status.success() {
+            bail!("bma {} failed ({status})", args.join(" "));
+        }
+        Ok(())
+    }
+}
+
+/// Runs the demo.
+pub fn demo() -> anyhow::Result<()> {
+    xtask(&["lab", "up"])?;
+    xtask(&["lab", "seed"])?;
+    run("cargo build -p bma", Command::new("cargo").args(["build", "-p", "bma"]))?;
+    let dir = root().join("target/demo");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let demo = Demo { dir: dir.clone(), bin: root().join("target/debug/bma") };
+
+    let seed_path = root().join("target/lab/seed.json");
+    let seed: Seed = serde_json::from_str(
+        &std::fs::read_to_string(&seed_path).with_context(|| format!("cannot read {}", seed_path.display()))?,
+    )
+    .context("seed.json")?;
+    let (excel, utf8) = registry(&seed);
+    std::fs::write(dir.join("registre-excel.csv"), &excel)?;
+    std::fs::write(dir.join("registre.csv"), &utf8)?;
+    std::fs::write(
+        dir.join("registre-errone.csv"),
+        "adresse;nom\nec100001@adm.cfwb.be;École A\nec10002@adm.cfwb.be;École B\npo100003@cfwb.be;PO C\nec100004@adm.cfwb.be;\n",
+    )?;
+
+    println!("Demo campaign in {} (store: the embedded default, sqlite://bma.db)", dir.display());
+    demo.ok(&["init"])?;
+    demo.ok(&["--config", "bma.toml", "config"])?;
+    println!("\n# A registry with bad rows is refused whole, each bad row named:");
+    if demo.bma(&["--config", "bma.toml", "import", "mailboxes", "registre-errone.csv"])?.success() {
+        bail!("the bad registry should have been refused");
+    }
+    println!(
+        "\n# The Excel export (Windows-1252, semicolons, type;fase;nom) of the lab's {} mailboxes:",
+        seed.mailboxes.len()
+    );
+    demo.ok(&["--config", "bma.toml", "import", "mailboxes", "registre-excel.csv"])?;
+    println!("\n# The same mailboxes again, in UTF-8 with addresses: nothing changes.");
+    demo.ok(&["--config", "bma.toml", "import", "mailboxes", "registre.csv"])?;
+
+    println!("\n# The invitation waves: a preview, a capacity too small (refused, with the way out), then applied.");
+    demo.ok(&["--config", "bma.toml", "plan"])?;
+    if demo.bma(&["--config", "bma.toml", "plan", "--wave-capacity", "5"])?.success() {
+        bail!("a capacity of 5 cannot hold the lab's mailboxes in 5 waves: the plan should have been refused");
+    }
+    demo.ok(&["--config", "bma.toml", "plan", "--apply", "--as", "demo"])?;
+
+    let first = &seed.mailboxes[0].address;
+    let second = &seed.mailboxes[1].address;
+    println!("\n# A few steps of the lifecycle (the campaign engine will drive these itself):");
+    for (address, state, reason) in [
+        (first.as_str(), "invited", "mail 1 envoyé"),
+        (first.as_str(), "enrolled", "formulaire reçu"),
+        (second.as_str(), "blocked", "école fermée pour travaux"),
+    ] {
+        demo.ok(&[
+            "--config",
+            "bma.toml",
+            "mailbox",
+            "transition",
+            address,
+            state,
+            "--reason",
+            reason,
+            "--as",
+            "demo",
+        ])?;
+    }
+    println!("\n# An illegal transition is refused, nothing is written:");
+    if demo
+        .bma(&["--config", "bma.toml", "mailbox", "transition", first, "migrated", "--reason", "trop tôt"])?
+        .success()
+    {
+        bail!("the illegal transition should have been refused");
+    }
+    demo.ok(&["--config", "bma.toml", "show", first])?;
+    demo.ok(&["--config", "bma.toml", "status"])?;
+    demo.ok(&["--config", "bma.toml", "status", "--json"])?;
+    println!("\nDemo done: the store is {}", Path::new(&dir).join("bma.db").display());
+    Ok(())
+}

@@ -1,0 +1,223 @@
+//! The two Dovecot instances (legacy and new): config, users, start/stop.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+use sha_crypt::{PasswordHasher as _, ShaCrypt};
+
+use super::{MAIL_USER, MASTER_PASSWORD, MASTER_USER, Paths, Platform, SMTP_PORT, proc, render};
+
+/// Directory for Dovecot's sockets and pid file. Unix socket paths are limited
+/// to 108 bytes, so a deep workspace falls back to a short path under /run.
+pub fn base_dir(paths: &Paths, p: Platform) -> PathBuf {
+    let local = paths.platform(p).join("run");
+    if local.as_os_str().len() <= 60 {
+        local
+    } else {
+        PathBuf::from(format!("/run/bma-lab-{:08x}/{}", fnv(paths.lab.as_os_str().as_encoded_bytes()) as u32, p.name()))
+    }
+}
+
+/// uid and gid of the mail storage owner.
+pub fn mail_owner() -> Result<(u32, u32)> {
+    let passwd = fs::read_to_string("/etc/passwd")?;
+    for line in passwd.lines() {
+        let f: Vec<&str> = line.split(':').collect();
+        if f.len() > 3 && f[0] == MAIL_USER {
+            return Ok((f[2].parse()?, f[3].parse()?));
+        }
+    }
+    bail!("system user {MAIL_USER} is missing: run `cargo xtask lab install`")
+}
+
+/// `chown -R` to the mail owner.
+pub fn chown_tree(path: &Path) -> Result<()> {
+    let (uid, gid) = mail_owner()?;
+    fn walk(path: &Path, uid: u32, gid: u32) -> Result<()> {
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))
+            .with_context(|| format!("cannot chown {}", path.display()))?;
+        let meta = fs::symlink_metadata(path)?;
+        if meta.is_dir() {
+            for entry in fs::read_dir(path)? {
+                walk(&entry?.path(), uid, gid)?;
+            }
+        }
+        Ok(())
+    }
+    walk(path, uid, gid)
+}
+
+/// Creates directories, the master passwd-file and renders dovecot.conf.
+pub fn prepare(paths: &Paths, p: Platform) -> Result<()> {
+    let dir = paths.platform(p);
+    for d in [dir.clone(), dir.join("state"), paths.mail_root(p), paths.home_root(p)] {
+        fs::create_dir_all(&d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    let (uid, gid) = mail_owner()?;
+    for d in [paths.mail_root(p), paths.home_root(p)] {
+        // a recreated system user may have another uid: take the tree back
+        let meta = fs::metadata(&d)?;
+        if std::os::unix::fs::MetadataExt::uid(&meta) != uid {
+            chown_tree(&d)?;
+        }
+        std::os::unix::fs::chown(&d, Some(uid), Some(gid))?;
+    }
+    if !paths.users(p).exists() {
+        write_atomically(&paths.users(p), "")?;
+    }
+    let master = format!("{MASTER_USER}:{}::::::\n", hash(MASTER_USER, MASTER_PASSWORD)?);
+    if fs::read_to_string(paths.masters(p)).ok().as_deref() != Some(master.as_str()) {
+        write_atomically(&paths.masters(p), &master)?;
+    }
+    let policy = fs::read_to_string(paths.templates.join(format!("dovecot/policy-{}.conf", p.name())))?;
+    let vars = [
+        ("INSTANCE", p.name().to_string()),
+        ("BASE_DIR", base_dir(paths, p).display().to_string()),
+        ("STATE_DIR", dir.join("state").display().to_string()),
+        ("LOG", paths.dovecot_log(p).display().to_string()),
+        ("MAIL_ROOT", paths.mail_root(p).display().to_string()),
+        ("HOME_ROOT", paths.home_root(p).display().to_string()),
+        ("USERS", paths.users(p).display().to_string()),
+        ("MASTERS", paths.masters(p).display().to_string()),
+        ("MAIL_USER", MAIL_USER.to_string()),
+        ("IMAP_PORT", p.imap_port().to_string()),
+        ("SIEVE_PORT", p.dovecot_sieve_port().to_string()),
+        ("LMTP_PORT", p.lmtp_port().to_string()),
+        ("SMTP_PORT", SMTP_PORT.to_string()),
+        ("QUOTA", format!("{}M", p.quota_mb())),
+        ("SIEVE_POLICY", policy.trim_end().to_string()),
+    ];
+    let conf = render(&paths.templates.join("dovecot/dovecot.conf.in"), &vars)?;
+    write_atomically(&paths.dovecot_conf(p), &conf)?;
+    Ok(())
+}
+
+fn pid_file(paths: &Paths, p: Platform) -> PathBuf {
+    base_dir(paths, p).join("master.pid")
+}
+
+/// Whether this instance's master process runs.
+pub fn running(paths: &Paths, p: Platform) -> bool {
+    proc::read_pid(&pid_file(paths, p)).is_some_and(proc::alive)
+}
+
+/// Starts the instance (it daemonizes), or reloads its config if it runs.
+pub fn start(paths: &Paths, p: Platform) -> Result<()> {
+    let conf = paths.dovecot_conf(p);
+    if running(paths, p) {
+        proc::run(Command::new("doveadm").arg("-c").arg(&conf).arg("reload"))
+            .with_context(|| format!("cannot reload dovecot {}", p.name()))?;
+        println!("dovecot {}: already running (config reloaded)", p.name());
+        return Ok(());
+    }
+    proc::run_daemon(Command::new("dovecot").arg("-c").arg(&conf), &paths.dovecot_log(p)).with_context(|| {
+        format!(
+            "cannot start dovecot {}; see {}{}",
+            p.name(),
+            paths.dovecot_log(p).display(),
+            proc::tail(&paths.dovecot_log(p), 10)
+        )
+    })?;
+    println!(
+        "dovecot {}: started (imap {}, managesieve {}, lmtp {})",
+        p.name(),
+        p.imap_port(),
+        p.dovecot_sieve_port(),
+        p.lmtp_port()
+    );
+    Ok(())
+}
+
+/// Stops the instance; tolerant of an instance already stopped.
+pub fn stop(paths: &Paths, p: Platform) {
+    let Some(pid) = proc::read_pid(&pid_file(paths, p)).filter(|pid| proc::alive(*pid)) else {
+        println!("dovecot {}: not running", p.name());
+        return;
+    };
+    let _ = proc::run(Command::new("dovecot").arg("-c").arg(paths.dovecot_conf(p)).arg("stop"));
+    // `dovecot stop` only signals the master; wait for it to be gone.
+    proc::terminate(pid, Duration::from_secs(5));
+    println!("dovecot {}: stopped", p.name());
+}
+
+/// A `doveadm` command bound to this instance's config.
+pub fn doveadm(paths: &Paths, p: Platform) -> Command {
+    let mut cmd = Command::new("doveadm");
+    cmd.arg("-c").arg(paths.dovecot_conf(p));
+    cmd
+}
+
+/// A user to add: address, clear-text password, optional extra userdb fields
+/// (space separated `userdb_…=…`).
+pub type NewUser = (String, String, Option<String>);
+
+/// Adds or updates users in a platform's passwd-file (atomic rewrite;
+/// Dovecot notices the change by itself).
+pub fn upsert_users(paths: &Paths, p: Platform, users: &[NewUser]) -> Result<()> {
+    let file = paths.users(p);
+    let text = fs::read_to_string(&file).unwrap_or_default();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for (address, password, extra) in users {
+        let address = address.trim().to_lowercase();
+        if address.is_empty() || address.contains([':', ' ', '\n']) || !address.contains('@') {
+            bail!("invalid address {address:?}");
+        }
+        let line = format!("{address}:{}::::::{}", hash(&address, password)?, extra.as_deref().unwrap_or(""));
+        let prefix = format!("{address}:");
+        match lines.iter_mut().find(|l| l.starts_with(&prefix)) {
+            Some(existing) => *existing = line,
+            None => lines.push(line),
+        }
+    }
+    let mut out = lines.join("\n");
+    out.push('\n');
+    if out != text {
+        write_atomically(&file, &out)?;
+    }
+    Ok(())
+}
+
+/// Removes from a platform's passwd-file every user `drop` selects.
+pub fn remove_users(paths: &Paths, p: Platform, drop: impl Fn(&str) -> bool) -> Result<()> {
+    let file = paths.users(p);
+    let text = fs::read_to_string(&file).unwrap_or_default();
+    let kept: Vec<&str> = text.lines().filter(|l| !drop(l.split(':').next().unwrap_or(""))).collect();
+    let mut out = kept.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    if out != text {
+        write_atomically(&file, &out)?;
+    }
+    Ok(())
+}
+
+/// `{SHA512-CRYPT}$6$…` with a salt derived from the login (reproducible files).
+pub fn hash(login: &str, password: &str) -> Result<String> {
+    let h = fnv(login.as_bytes());
+    let mut salt = [0u8; 12];
+    salt[..8].copy_from_slice(&h.to_le_bytes());
+    salt[8..].copy_from_slice(&(fnv(password.as_bytes()) as u32).to_le_bytes());
+    let hashed = ShaCrypt::SHA512
+        .hash_password_with_salt(password.as_bytes(), &salt)
+        .map_err(|e| anyhow::anyhow!("SHA512-CRYPT failed: {e}"))?;
+    Ok(format!("{{SHA512-CRYPT}}{hashed}"))
+}
+
+/// 64-bit FNV-1a.
+pub fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// Writes a file through a temporary file and a rename; mode 0644.
+pub fn write_atomically(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp~");
+    fs::write(&tmp, text).with_context(|| format!("cannot write {}", tmp.display()))?;
+    fs::set_permissions(&tmp, fs::Permissions::from_mode(0o644))?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

@@ -1,0 +1,119 @@
+//! `lab install`: Debian packages, the mail system user, the OIDC node modules.
+//!
+//! Only what is missing is installed, so that `lab up` can call it every time.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result};
+
+use super::{MAIL_USER, Paths, proc};
+
+/// (file proving the package is installed, Debian package).
+const PACKAGES: [(&str, &str); 10] = [
+    ("/usr/sbin/dovecot", "dovecot-core"),
+    ("/usr/lib/dovecot/imap", "dovecot-imapd"),
+    ("/usr/lib/dovecot/lmtp", "dovecot-lmtpd"),
+    ("/usr/lib/dovecot/managesieve", "dovecot-managesieved"),
+    ("/usr/lib/dovecot/modules/lib90_sieve_plugin.so", "dovecot-sieve"),
+    ("/usr/sbin/postfix", "postfix"),
+    ("/usr/bin/pg_ctlcluster", "postgresql"),
+    ("/usr/bin/pg_isready", "postgresql-client"),
+    ("node", "nodejs"),
+    ("npm", "npm"),
+];
+
+/// Installs whatever is missing.
+pub fn install(paths: &Paths) -> Result<()> {
+    let mut missing: Vec<&str> = PACKAGES.iter().filter(|(file, _)| !proc::have(file)).map(|(_, pkg)| *pkg).collect();
+    missing.dedup();
+    if !missing.is_empty() {
+        apt_install(&missing)?;
+        stop_system_daemons();
+    }
+    ensure_mail_user()?;
+    npm_install(&paths.templates.join("oidc"))?;
+    Ok(())
+}
+
+fn apt_install(packages: &[&str]) -> Result<()> {
+    let start = Instant::now();
+    println!("lab install: apt-get install {}", packages.join(" "));
+    // Postfix must not ask anything: the lab brings its own config directory.
+    proc::run_with_input(
+        &mut Command::new("debconf-set-selections"),
+        b"postfix postfix/main_mailer_type select No configuration\n",
+    )
+    .context("cannot preseed debconf for postfix")?;
+    let lists_empty = fs::read_dir("/var/lib/apt/lists")
+        .map(|d| !d.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().ends_with("Packages")))
+        .unwrap_or(true);
+    if lists_empty {
+        proc::run_visible(Command::new("apt-get").args(["update", "-q"]))?;
+    }
+    let install = || {
+        proc::run_visible(
+            Command::new("apt-get")
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .args(["install", "-y", "-q", "--no-install-recommends"])
+                .args(packages),
+        )
+    };
+    if install().is_err() {
+        // stale package lists: refresh once and retry
+        proc::run_visible(Command::new("apt-get").args(["update", "-q"]))?;
+        install().context("apt-get install failed")?;
+    }
+    println!("lab install: packages installed in {:.1?}", start.elapsed());
+    Ok(())
+}
+
+/// The packages' postinst may have started system instances (outside
+/// containers); the lab runs its own, so those are stopped.
+fn stop_system_daemons() {
+    for pid_file in ["/run/dovecot/master.pid", "/var/spool/postfix/pid/master.pid"] {
+        if let Some(pid) = proc::read_pid(Path::new(pid_file))
+            && proc::terminate(pid, Duration::from_secs(5))
+        {
+            println!("lab install: stopped the system daemon of {pid_file}");
+        }
+    }
+}
+
+fn ensure_mail_user() -> Result<()> {
+    let passwd = fs::read_to_string("/etc/passwd")?;
+    if passwd.lines().any(|l| l.starts_with(&format!("{MAIL_USER}:"))) {
+        return Ok(());
+    }
+    proc::run(Command::new("useradd").args([
+        "--system",
+        "--user-group",
+        "--no-create-home",
+        "--home-dir",
+        "/nonexistent",
+        "--shell",
+        "/usr/sbin/nologin",
+        "--comment",
+        "bma lab mail storage",
+        MAIL_USER,
+    ]))
+    .with_context(|| format!("cannot create system user {MAIL_USER}"))?;
+    println!("lab install: created system user {MAIL_USER}");
+    Ok(())
+}
+
+fn npm_install(dir: &Path) -> Result<()> {
+    if dir.join("node_modules/oidc-provider/package.json").exists() {
+        return Ok(());
+    }
+    let start = Instant::now();
+    let verb = if dir.join("package-lock.json").exists() { "ci" } else { "install" };
+    proc::run_visible(
+        Command::new("npm").arg(verb).args(["--no-audit", "--no-fund", "--loglevel=error"]).current_dir(dir),
+    )
+    .with_context(|| format!("npm {verb} failed in {}", dir.display()))?;
+    println!("lab install: npm {verb} in {:.1?}", start.elapsed());
+    Ok(())
+}

@@ -1,0 +1,489 @@
+//! `cargo xtask lab …`: the local test lab of real servers on loopback.
+//!
+//! Everything lives under `target/lab/` of the workspace (generated configs,
+//! mail storage, logs, pid files); templates are under `lab/`.
+
+mod dovecot;
+mod install;
+mod mail;
+mod oidc;
+mod postfix;
+mod postgres;
+mod proc;
+mod seed;
+mod sieveproxy;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Subcommand, ValueEnum};
+use serde::Serialize;
+
+/// Loopback address every lab server listens on.
+pub const HOST: &str = "127.0.0.1";
+/// Postfix smtpd port.
+pub const SMTP_PORT: u16 = 2525;
+/// OIDC provider port.
+pub const OIDC_PORT: u16 = 9090;
+/// PostgreSQL port (the machine's service).
+pub const PG_PORT: u16 = 5432;
+/// Master user of both Dovecot instances.
+pub const MASTER_USER: &str = "admin";
+/// Password of the master user.
+pub const MASTER_PASSWORD: &str = "adminpass";
+/// Separator of the `user*master` login syntax.
+pub const MASTER_SEPARATOR: &str = "*";
+/// The mailbox domain of the campaign.
+pub const DOMAIN: &str = "adm.cfwb.be";
+/// Every domain the lab Postfix accepts mail for.
+pub const DOMAINS: [&str; 3] = [DOMAIN, "ecole.test", "bma.test"];
+/// System user owning the mail storage of both Dovecot instances.
+pub const MAIL_USER: &str = "bmalab";
+/// Mailboxes created on the legacy platform at `lab up` (address, password).
+pub const SYSTEM_ACCOUNTS: [(&str, &str); 6] = [
+    ("bounces@bma.test", "secret-bounces"),
+    ("migrationbma@bma.test", "secret-migrationbma"),
+    ("marie.dupont@ecole.test", "secret-marie.dupont"),
+    ("luc.martin@ecole.test", "secret-luc.martin"),
+    ("eric.lejeune@ecole.test", "secret-eric.lejeune"),
+    ("sophie.renard@ecole.test", "secret-sophie.renard"),
+];
+
+/// `cargo xtask lab <command>`.
+#[derive(Subcommand)]
+pub enum LabCommand {
+    /// Install what is missing (Debian packages, system user, npm modules).
+    Install,
+    /// Start every server (installing first what is missing); idempotent.
+    Up,
+    /// Stop every server started by `up` (PostgreSQL is left alone).
+    Down,
+    /// Print each server, its port and whether it answers; non-zero if any is down.
+    Status,
+    /// Create the seed mailboxes and fill them with generated mail.
+    Seed {
+        /// Number of regular seed mailboxes.
+        #[arg(long, default_value_t = 36)]
+        mailboxes: usize,
+        /// Messages per regular seed mailbox.
+        #[arg(long, default_value_t = 40)]
+        messages: usize,
+        /// Also create the benchmark corpus (1 × 3,000 and 100 × 200 messages, ~730 MB).
+        #[arg(long)]
+        bench: bool,
+    },
+    /// Route mail for ADDRESS to a platform (rewrites the Postfix transport map).
+    Route {
+        /// The recipient address.
+        address: String,
+        /// Platform that receives its mail from now on.
+        platform: Platform,
+    },
+    /// Add (or update) a user on a platform's passwd-file.
+    Adduser {
+        /// Platform to add the user to.
+        platform: Platform,
+        /// Login name (the email address).
+        address: String,
+        /// Clear-text password (stored as SHA512-CRYPT).
+        password: String,
+    },
+}
+
+/// One of the two Dovecot instances.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Platform {
+    /// The legacy mail platform (mail source).
+    Legacy,
+    /// The new mail platform (migration target).
+    New,
+}
+
+impl Platform {
+    /// Both platforms.
+    pub const ALL: [Platform; 2] = [Platform::Legacy, Platform::New];
+
+    /// Short name, also the directory name under `target/lab/`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Platform::Legacy => "legacy",
+            Platform::New => "new",
+        }
+    }
+    /// IMAP port.
+    pub fn imap_port(self) -> u16 {
+        match self {
+            Platform::Legacy => 10143,
+            Platform::New => 20143,
+        }
+    }
+    /// ManageSieve port.
+    pub fn sieve_port(self) -> u16 {
+        match self {
+            Platform::Legacy => 14190,
+            Platform::New => 24190,
+        }
+    }
+    /// Port of Dovecot's own ManageSieve listener. On the new platform the
+    /// public port is a policy proxy that refuses redirect scripts.
+    pub fn dovecot_sieve_port(self) -> u16 {
+        match self {
+            Platform::Legacy => 14190,
+            Platform::New => 24191,
+        }
+    }
+    /// LMTP port.
+    pub fn lmtp_port(self) -> u16 {
+        match self {
+            Platform::Legacy => 10024,
+            Platform::New => 20024,
+        }
+    }
+    /// Per-user storage quota in MiB.
+    pub fn quota_mb(self) -> u64 {
+        match self {
+            Platform::Legacy => 100,
+            Platform::New => 2500,
+        }
+    }
+    /// The Postfix transport that delivers to this platform.
+    pub fn transport(self) -> String {
+        format!("lmtp:inet:{HOST}:{}", self.lmtp_port())
+    }
+}
+
+/// Locations of the workspace, templates and lab state.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    /// Workspace root.
+    pub root: PathBuf,
+    /// `lab/`: templates and the OIDC node package.
+    pub templates: PathBuf,
+    /// `target/lab/`: all state.
+    pub lab: PathBuf,
+}
+
+impl Paths {
+    fn discover() -> Result<Paths> {
+        let root =
+            Path::new(env!("CARGO_MANIFEST_DIR")).parent().context("xtask has no parent directory")?.to_path_buf();
+        // Always `<workspace>/target/lab`, whatever CARGO_TARGET_DIR says: tests
+        // find lab.json there.
+        Ok(Paths { templates: root.join("lab"), lab: root.join("target").join("lab"), root })
+    }
+    /// State directory of one platform.
+    pub fn platform(&self, p: Platform) -> PathBuf {
+        self.lab.join(p.name())
+    }
+    /// passwd-file of one platform's users.
+    pub fn users(&self, p: Platform) -> PathBuf {
+        self.platform(p).join("users")
+    }
+    /// passwd-file of one platform's master users.
+    pub fn masters(&self, p: Platform) -> PathBuf {
+        self.platform(p).join("masters")
+    }
+    /// Mail root of one platform (`%d/%n` below it).
+    pub fn mail_root(&self, p: Platform) -> PathBuf {
+        self.platform(p).join("mail")
+    }
+    /// Home root of one platform (Sieve scripts live in homes).
+    pub fn home_root(&self, p: Platform) -> PathBuf {
+        self.platform(p).join("home")
+    }
+    /// Generated Dovecot config of one platform.
+    pub fn dovecot_conf(&self, p: Platform) -> PathBuf {
+        self.platform(p).join("dovecot.conf")
+    }
+    /// Dovecot log of one platform.
+    pub fn dovecot_log(&self, p: Platform) -> PathBuf {
+        self.platform(p).join("dovecot.log")
+    }
+    /// Postfix state directory.
+    pub fn postfix(&self) -> PathBuf {
+        self.lab.join("postfix")
+    }
+    /// Postfix config directory (main.cf, master.cf, transport).
+    pub fn postfix_etc(&self) -> PathBuf {
+        self.postfix().join("etc")
+    }
+    /// The Postfix transport map (source text; `.db` beside it).
+    pub fn transport(&self) -> PathBuf {
+        self.postfix_etc().join("transport")
+    }
+    /// Postfix log file.
+    pub fn postfix_log(&self) -> PathBuf {
+        self.postfix().join("postfix.log")
+    }
+    /// OIDC provider state directory.
+    pub fn oidc(&self) -> PathBuf {
+        self.lab.join("oidc")
+    }
+    /// OIDC provider log.
+    pub fn oidc_log(&self) -> PathBuf {
+        self.oidc().join("oidc.log")
+    }
+    /// `target/lab/lab.json`.
+    pub fn lab_json(&self) -> PathBuf {
+        self.lab.join("lab.json")
+    }
+    /// `target/lab/seed.json`.
+    pub fn seed_manifest(&self) -> PathBuf {
+        self.lab.join("seed.json")
+    }
+    /// Lock serialising changes to passwd-files and the transport map.
+    pub fn lock(&self) -> PathBuf {
+        self.lab.join("lab.lock")
+    }
+}
+
+/// Runs one `lab` subcommand.
+pub fn run(command: LabCommand) -> Result<ExitCode> {
+    let paths = Paths::discover()?;
+    match command {
+        LabCommand::Install => {
+            let start = Instant::now();
+            install::install(&paths)?;
+            println!("lab install: done in {:.1?}", start.elapsed());
+        }
+        LabCommand::Up => up(&paths)?,
+        LabCommand::Down => down(&paths)?,
+        LabCommand::Status => return Ok(status(&paths)),
+        LabCommand::Seed { mailboxes, messages, bench } => {
+            ensure_up(&paths)?;
+            let start = Instant::now();
+            let summary = seed::seed(&paths, mailboxes, messages, bench)?;
+            write_lab_json(&paths)?;
+            println!("lab seed: {summary} in {:.1?}", start.elapsed());
+        }
+        LabCommand::Route { address, platform } => {
+            let _lock = proc::lock(&paths.lock())?;
+            postfix::route(&paths, &address, platform)?;
+            println!("{address} → {} ({})", platform.name(), platform.transport());
+        }
+        LabCommand::Adduser { platform, address, password } => {
+            let _lock = proc::lock(&paths.lock())?;
+            dovecot::upsert_users(&paths, platform, &[(address.clone(), password, None)])?;
+            println!("{address} added to {}", platform.name());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ensure_up(paths: &Paths) -> Result<()> {
+    let down: Vec<_> = servers(paths).into_iter().filter(|s| !proc::port_open(s.port)).map(|s| s.name).collect();
+    if !down.is_empty() {
+        bail!("the lab is not up ({} down): run `cargo xtask lab up` first", down.join(", "));
+    }
+    Ok(())
+}
+
+/// One server, as `status` shows it.
+struct Server {
+    name: String,
+    port: u16,
+    log: PathBuf,
+}
+
+fn servers(paths: &Paths) -> Vec<Server> {
+    let mut out = Vec::new();
+    for p in Platform::ALL {
+        for (what, port) in [("imap", p.imap_port()), ("managesieve", p.sieve_port()), ("lmtp", p.lmtp_port())] {
+            out.push(Server { name: format!("{} {what}", p.name()), port, log: paths.dovecot_log(p) });
+        }
+    }
+    let new = Platform::New;
+    out.push(Server {
+        name: "new managesieve (dovecot)".into(),
+        port: new.dovecot_sieve_port(),
+        log: paths.dovecot_log(new),
+    });
+    out[4].log = sieveproxy::log(paths);
+    out.push(Server { name: "postfix smtp".into(), port: SMTP_PORT, log: paths.postfix_log() });
+    out.push(Server { name: "oidc".into(), port: OIDC_PORT, log: paths.oidc_log() });
+    out.push(Server { name: "postgresql".into(), port: PG_PORT, log: PathBuf::from("/var/log/postgresql") });
+    out
+}
+
+fn up(paths: &Paths) -> Result<()> {
+    let start = Instant::now();
+    let was_up = servers(paths).iter().all(|s| proc::port_open(s.port)) && paths.lab_json().exists();
+    install::install(paths)?;
+    fs::create_dir_all(&paths.lab)?;
+    let _lock = proc::lock(&paths.lock())?;
+
+    postgres::ensure_running()?;
+    for p in Platform::ALL {
+        dovecot::prepare(paths, p)?;
+    }
+    let system: Vec<_> = SYSTEM_ACCOUNTS.iter().map(|(a, pw)| ((*a).to_string(), (*pw).to_string(), None)).collect();
+    dovecot::upsert_users(paths, Platform::Legacy, &system)?;
+    for p in Platform::ALL {
+        dovecot::start(paths, p)?;
+    }
+    postfix::start(paths)?;
+    sieveproxy::start(paths)?;
+    oidc::start(paths)?;
+
+    let timeout = Duration::from_secs(20);
+    for s in servers(paths) {
+        proc::wait_port(&s.name, s.port, timeout, &s.log)?;
+    }
+    write_lab_json(paths)?;
+    if was_up {
+        println!("lab was already up (configs re-rendered and reloaded); {}", paths.lab_json().display());
+    } else {
+        println!("lab is up in {:.1?}; description in {}", start.elapsed(), paths.lab_json().display());
+    }
+    Ok(())
+}
+
+fn down(paths: &Paths) -> Result<()> {
+    oidc::stop(paths);
+    sieveproxy::stop(paths);
+    postfix::stop(paths);
+    for p in Platform::ALL {
+        dovecot::stop(paths, p);
+    }
+    println!("lab is down (PostgreSQL, the machine's service, is left running)");
+    Ok(())
+}
+
+fn status(paths: &Paths) -> ExitCode {
+    let mut all_up = true;
+    for s in servers(paths) {
+        let up = proc::port_open(s.port);
+        all_up &= up;
+        println!("{:<28} {HOST}:{:<6} {}", s.name, s.port, if up { "up" } else { "DOWN" });
+    }
+    if all_up { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+}
+
+/// `target/lab/lab.json`: everything a test needs to reach the lab.
+#[derive(Serialize)]
+struct LabJson {
+    version: u32,
+    workspace: PathBuf,
+    lab_dir: PathBuf,
+    xtask: PathBuf,
+    host: &'static str,
+    domain: &'static str,
+    domains: Vec<&'static str>,
+    master_user: &'static str,
+    master_password: &'static str,
+    master_separator: &'static str,
+    legacy: PlatformJson,
+    new: PlatformJson,
+    smtp: SmtpJson,
+    oidc: oidc::OidcJson,
+    postgres: postgres::PostgresJson,
+    system_accounts: Vec<AccountJson>,
+    seed: Option<seed::SeedSummaryJson>,
+}
+
+#[derive(Serialize)]
+struct PlatformJson {
+    host: &'static str,
+    imap_port: u16,
+    managesieve_port: u16,
+    managesieve_dovecot_port: u16,
+    lmtp_port: u16,
+    transport: String,
+    users_file: PathBuf,
+    master_users_file: PathBuf,
+    mail_root: PathBuf,
+    home_root: PathBuf,
+    config: PathBuf,
+    log: PathBuf,
+    quota_mb: u64,
+    sieve_redirect_allowed: bool,
+}
+
+#[derive(Serialize)]
+struct SmtpJson {
+    host: &'static str,
+    port: u16,
+    transport_map: PathBuf,
+    config_dir: PathBuf,
+    log: PathBuf,
+    default_transport: String,
+}
+
+#[derive(Serialize)]
+struct AccountJson {
+    address: String,
+    password: String,
+    platform: Platform,
+}
+
+fn write_lab_json(paths: &Paths) -> Result<()> {
+    let platform = |p: Platform| PlatformJson {
+        host: HOST,
+        imap_port: p.imap_port(),
+        managesieve_port: p.sieve_port(),
+        managesieve_dovecot_port: p.dovecot_sieve_port(),
+        lmtp_port: p.lmtp_port(),
+        transport: p.transport(),
+        users_file: paths.users(p),
+        master_users_file: paths.masters(p),
+        mail_root: paths.mail_root(p),
+        home_root: paths.home_root(p),
+        config: paths.dovecot_conf(p),
+        log: paths.dovecot_log(p),
+        quota_mb: p.quota_mb(),
+        sieve_redirect_allowed: p == Platform::Legacy,
+    };
+    let exe = std::env::current_exe().unwrap_or_else(|_| paths.root.join("target/debug/xtask"));
+    let json = LabJson {
+        version: 1,
+        workspace: paths.root.clone(),
+        lab_dir: paths.lab.clone(),
+        xtask: exe,
+        host: HOST,
+        domain: DOMAIN,
+        domains: DOMAINS.to_vec(),
+        master_user: MASTER_USER,
+        master_password: MASTER_PASSWORD,
+        master_separator: MASTER_SEPARATOR,
+        legacy: platform(Platform::Legacy),
+        new: platform(Platform::New),
+        smtp: SmtpJson {
+            host: HOST,
+            port: SMTP_PORT,
+            transport_map: paths.transport(),
+            config_dir: paths.postfix_etc(),
+            log: paths.postfix_log(),
+            default_transport: Platform::Legacy.transport(),
+        },
+        oidc: oidc::describe(paths)?,
+        postgres: postgres::describe(),
+        system_accounts: SYSTEM_ACCOUNTS
+            .iter()
+            .map(|(a, p)| AccountJson { address: (*a).into(), password: (*p).into(), platform: Platform::Legacy })
+            .collect(),
+        seed: seed::summary(paths)?,
+    };
+    let text = serde_json::to_string_pretty(&json)?;
+    let tmp = paths.lab_json().with_extension("json.tmp");
+    fs::write(&tmp, text + "\n")?;
+    fs::rename(&tmp, paths.lab_json())?;
+    Ok(())
+}
+
+/// Renders a template: every `{{KEY}}` is replaced; unknown keys are an error.
+pub fn render(template: &Path, vars: &[(&str, String)]) -> Result<String> {
+    let mut text =
+        fs::read_to_string(template).with_context(|| format!("cannot read template {}", template.display()))?;
+    for (key, value) in vars {
+        text = text.replace(&format!("{{{{{key}}}}}"), value);
+    }
+    if let Some(pos) = text.find("{{") {
+        let end = text[pos..].find("}}").map_or(text.len(), |e| pos + e + 2);
+        bail!("template {} has an unfilled placeholder {}", template.display(), &text[pos..end]);
+    }
+    Ok(text)
+}

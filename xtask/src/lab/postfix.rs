@@ -1,0 +1,175 @@
+//! The lab Postfix instance: private config dir, per-recipient transport map.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use anyhow::{Context as _, Result, bail};
+
+use super::dovecot::write_atomically;
+use super::{DOMAINS, HOST, Paths, Platform, SMTP_PORT, proc, render};
+
+const TRANSPORT_HEADER: &str = "# bma lab: per-recipient routing, managed by `cargo xtask lab route`.\n\
+# A full address wins over its domain. Run postmap after editing by hand.\n";
+
+fn postfix(paths: &Paths) -> Command {
+    let mut cmd = Command::new("postfix");
+    cmd.arg("-c").arg(paths.postfix_etc());
+    cmd
+}
+
+fn queue_dir(paths: &Paths) -> PathBuf {
+    paths.postfix().join("spool")
+}
+
+fn pid_file(paths: &Paths) -> PathBuf {
+    queue_dir(paths).join("pid/master.pid")
+}
+
+/// Whether the lab Postfix master runs.
+pub fn running(paths: &Paths) -> bool {
+    proc::read_pid(&pid_file(paths)).is_some_and(proc::alive)
+}
+
+/// Postfix's own `postfix -c DIR` refuses a directory that the default
+/// main.cf does not list in `alternate_config_directories`; Debian's package
+/// installed with "No configuration" has no /etc/postfix/main.cf at all.
+fn authorize_config_dir(paths: &Paths) -> Result<()> {
+    let main = Path::new("/etc/postfix/main.cf");
+    let dir = paths.postfix_etc().display().to_string();
+    let text = fs::read_to_string(main).unwrap_or_default();
+    let listed = text.lines().any(|l| {
+        l.trim_start().starts_with("alternate_config_directories") && l.split(['=', ' ', ',', '\t']).any(|w| w == dir)
+    });
+    if listed {
+        return Ok(());
+    }
+    let mut out = String::new();
+    let mut replaced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("alternate_config_directories") && !replaced {
+            out.push_str(&format!("{line} {dir}\n"));
+            replaced = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !replaced {
+        if text.is_empty() {
+            out.push_str("# Written by the bma lab (cargo xtask lab): lets `postfix -c` use the lab's own\n# config directory. The system Postfix is otherwise unconfigured.\n");
+        }
+        out.push_str(&format!("alternate_config_directories = {dir}\n"));
+    }
+    fs::write(main, out).with_context(|| format!("cannot update {}", main.display()))?;
+    Ok(())
+}
+
+/// Renders main.cf/master.cf, fixes queue permissions, builds the transport map.
+pub fn prepare(paths: &Paths) -> Result<()> {
+    let etc = paths.postfix_etc();
+    for d in [&etc, &queue_dir(paths), &paths.postfix().join("data")] {
+        fs::create_dir_all(d).with_context(|| format!("cannot create {}", d.display()))?;
+    }
+    authorize_config_dir(paths)?;
+    let vars = [
+        ("CONFIG_DIR", etc.display().to_string()),
+        ("QUEUE_DIR", queue_dir(paths).display().to_string()),
+        ("DATA_DIR", paths.postfix().join("data").display().to_string()),
+        ("LOG", paths.postfix_log().display().to_string()),
+        ("STATE_DIR", paths.postfix().display().to_string()),
+        ("DOMAINS", DOMAINS.join(", ")),
+        ("SMTP_LISTEN", format!("{HOST}:{SMTP_PORT}")),
+    ];
+    for name in ["main.cf", "master.cf"] {
+        let text = render(&paths.templates.join(format!("postfix/{name}.in")), &vars)?;
+        write_atomically(&etc.join(name), &text)?;
+    }
+    // Keep the per-address routes, regenerate the domain defaults.
+    let routes = read_routes(paths)?;
+    write_transport(paths, &routes)?;
+    // Creates missing queue directories with the right owners and modes.
+    proc::run(postfix(paths).arg("set-permissions")).context("postfix set-permissions failed")?;
+    proc::run(postfix(paths).arg("check")).context("postfix check failed")?;
+    Ok(())
+}
+
+/// Starts the instance, or reloads it when it already runs.
+pub fn start(paths: &Paths) -> Result<()> {
+    prepare(paths)?;
+    if running(paths) {
+        proc::run_daemon(postfix(paths).arg("reload"), &paths.postfix_log())?;
+        println!("postfix: already running (reloaded)");
+        return Ok(());
+    }
+    proc::run_daemon(postfix(paths).arg("start"), &paths.postfix_log()).with_context(|| {
+        format!("cannot start postfix; see {}{}", paths.postfix_log().display(), proc::tail(&paths.postfix_log(), 10))
+    })?;
+    println!("postfix: started (smtp {HOST}:{SMTP_PORT})");
+    Ok(())
+}
+
+/// Stops the instance; tolerant of an instance already stopped.
+pub fn stop(paths: &Paths) {
+    let Some(pid) = proc::read_pid(&pid_file(paths)).filter(|p| proc::alive(*p)) else {
+        println!("postfix: not running");
+        return;
+    };
+    let _ = proc::run(postfix(paths).arg("stop"));
+    proc::terminate(pid, Duration::from_secs(5));
+    println!("postfix: stopped");
+}
+
+/// Per-address routes of the transport map (domains excluded).
+fn read_routes(paths: &Paths) -> Result<Vec<(String, String)>> {
+    let text = fs::read_to_string(paths.transport()).unwrap_or_default();
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            Some((f.next()?.to_string(), f.next()?.to_string()))
+        })
+        .filter(|(key, _)| key.contains('@'))
+        .collect())
+}
+
+fn write_transport(paths: &Paths, routes: &[(String, String)]) -> Result<()> {
+    let mut text = String::from(TRANSPORT_HEADER);
+    for d in DOMAINS {
+        text.push_str(&format!("{d}\t{}\n", Platform::Legacy.transport()));
+    }
+    for (address, transport) in routes {
+        text.push_str(&format!("{address}\t{transport}\n"));
+    }
+    let file = paths.transport();
+    if fs::read_to_string(&file).ok().as_deref() != Some(text.as_str()) || !file.with_extension("db").exists() {
+        write_atomically(&file, &text)?;
+        proc::run(Command::new("postmap").arg("-c").arg(paths.postfix_etc()).arg(format!("hash:{}", file.display())))?;
+    }
+    Ok(())
+}
+
+/// Routes mail for `address` to `platform`: rewrites the transport map,
+/// postmaps it and reloads Postfix so that the next message follows it.
+pub fn route(paths: &Paths, address: &str, platform: Platform) -> Result<()> {
+    let address = address.trim().to_lowercase();
+    let Some((_, domain)) = address.split_once('@') else {
+        bail!("not an address: {address:?}");
+    };
+    if !DOMAINS.contains(&domain) {
+        bail!("{domain} is not a lab domain ({})", DOMAINS.join(", "));
+    }
+    let mut routes = read_routes(paths)?;
+    routes.retain(|(a, _)| *a != address);
+    if platform != Platform::Legacy {
+        routes.push((address, platform.transport()));
+    }
+    write_transport(paths, &routes)?;
+    if running(paths) {
+        proc::run_daemon(postfix(paths).arg("reload"), &paths.postfix_log())?;
+    }
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! Project automation: `cargo xtask <task>`.
+//!
+//! - `cargo xtask demo`: the main job, a demo campaign on the lab (SQLite);
+//! - `cargo xtask test`: everything CI checks (lab, fmt, clippy, all tests on
+//!   SQLite and PostgreSQL);
+//! - `cargo xtask bench import|plan`: benchmarks, written to docs/benchmarks.md;
+//! - `cargo xtask lab …` drives the local test lab: real Dovecot, Postfix, an
+//!   OpenID Connect provider and PostgreSQL on loopback (see `lab/README.md`).
+
+mod bench;
+mod demo;
+mod lab;
+mod pipeline;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Project automation for the bma workspace.
+#[derive(Parser)]
+#[command(name = "cargo xtask", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// The main job: start the lab and run a demo campaign on the embedded SQLite store.
+    Demo,
+    /// Every check CI runs: lab up and seeded, fmt, clippy, all tests on SQLite and PostgreSQL.
+    Test {
+        /// Skip cargo fmt and clippy.
+        #[arg(long)]
+        skip_lint: bool,
+    },
+    /// Benchmarks, side by side, written to docs/benchmarks.md.
+    Bench {
+        #[command(subcommand)]
+        what: BenchWhat,
+    },
+    /// The local test lab: legacy and new Dovecot, Postfix, OIDC, PostgreSQL.
+    Lab {
+        #[command(subcommand)]
+        command: lab::LabCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchWhat {
+    /// `bma import mailboxes` of 3,500 rows, SQLite and PostgreSQL.
+    Import {
+        /// Rows in the generated registry.
+        #[arg(long, default_value_t = 3500)]
+        rows: usize,
+        /// Runs per measurement (the median is kept).
+        #[arg(long, default_value_t = 5)]
+        repeats: usize,
+    },
+    /// The wave planner on 3,500 and 1,000,000 mailboxes.
+    Plan,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Lab { command } => lab::run(command),
+        Command::Demo => demo::demo().map(|()| ExitCode::SUCCESS),
+        Command::Test { skip_lint } => pipeline::test(skip_lint).map(|()| ExitCode::SUCCESS),
+        Command::Bench { what: BenchWhat::Import { rows, repeats } } => {
+            bench::import(rows, repeats).map(|()| ExitCode::SUCCESS)
+        }
+        Command::Bench { what: BenchWhat::Plan } => bench::plan().map(|()| ExitCode::SUCCESS),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
