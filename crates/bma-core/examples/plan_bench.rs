@@ -9,8 +9,7 @@ use time::Weekday;
 use time::macros::date;
 
 fn main() {
-    let sizes: Vec<usize> =
-        std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect::<Vec<_>>();
+    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect::<Vec<_>>();
     let sizes = if sizes.is_empty() { vec![3_500, 1_000_000] } else { sizes };
     for n in sizes {
         let candidates: Vec<Candidate> = (0..n)
@@ -23,8 +22,12 @@ fn main() {
                 priority: (i % 3) as i64,
             })
             .collect();
-        let rules =
-            WaveRules { start: date!(2024 - 04 - 22), deadline: date!(2024 - 05 - 24), weekday: Weekday::Monday, capacity: None };
+        let rules = WaveRules {
+            start: date!(2024 - 04 - 22),
+            deadline: date!(2024 - 05 - 24),
+            weekday: Weekday::Monday,
+            capacity: None,
+        };
         let repeats = if n > 100_000 { 3 } else { 21 };
         let mut times = Vec::new();
         let mut waves = 0;
