@@ -176,8 +176,31 @@ pub fn upsert_users(paths: &Paths, p: Platform, users: &[NewUser]) -> Result<()>
     let mut out = lines.join("\n");
     out.push('\n');
     if out != text {
-        write_atomically(&file, &out)?;
+        write_users_file(&file, &out)?;
     }
+    Ok(())
+}
+
+/// Rewrites a passwd-file so that Dovecot cannot miss the change. Dovecot
+/// checks the file at most once per second of its clock and compares the
+/// modification time in whole seconds: a login in the same second as the
+/// rewrite may still see the old file, and two rewrites within one second
+/// could look alike. So the new file's mtime is at least one second past the
+/// previous one's, and we return only once the next second has begun.
+fn write_users_file(file: &Path, text: &str) -> Result<()> {
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+    let whole = |t: SystemTime| t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let previous = fs::metadata(file).and_then(|m| m.modified()).map(whole).unwrap_or(0);
+    write_atomically(file, text)?;
+    let now = whole(SystemTime::now());
+    let stamp = UNIX_EPOCH + Duration::from_secs(now.max(previous + 1));
+    fs::File::options()
+        .write(true)
+        .open(file)
+        .and_then(|f| f.set_modified(stamp))
+        .with_context(|| format!("cannot set the time of {}", file.display()))?;
+    let into_second = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_millis());
+    std::thread::sleep(Duration::from_millis(u64::from(1010 - into_second.min(1000))));
     Ok(())
 }
 
@@ -191,7 +214,7 @@ pub fn remove_users(paths: &Paths, p: Platform, drop: impl Fn(&str) -> bool) -> 
         out.push('\n');
     }
     if out != text {
-        write_atomically(&file, &out)?;
+        write_users_file(&file, &out)?;
     }
     Ok(())
 }
