@@ -44,6 +44,15 @@ pub enum StoreError {
     /// Someone else changed the mailbox at the same time; retry.
     #[error("{0} was changed concurrently; try again")]
     Conflict(String),
+    /// The worker no longer holds the job's lease (it expired and another
+    /// worker took the job, or the job is no longer running).
+    #[error("job {job}: worker {worker} no longer holds its lease")]
+    LeaseLost {
+        /// Job id.
+        job: i64,
+        /// The worker that tried.
+        worker: String,
+    },
     /// A value in the database is not what this build expects.
     #[error("corrupt value in the store: {0}")]
     Corrupt(String),

@@ -11,6 +11,7 @@
 //! - timestamps are stored as Unix milliseconds (UTC) on both backends.
 
 mod error;
+mod jobs;
 #[macro_use]
 mod mailbox;
 mod planning;
@@ -24,6 +25,7 @@ use sqlx::{AnyPool, Executor};
 use time::OffsetDateTime;
 
 pub use error::StoreError;
+pub use jobs::{FailOutcome, Job, JobState, NewJob, backoff};
 pub use mailbox::{EventRecord, ImportOutcome, MailboxRecord};
 pub use planning::{PlanOutcome, PlanningChange};
 

@@ -86,7 +86,100 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: PLANNING,
         postgres: PLANNING,
     },
+    Migration { version: 3, name: "sync state", sqlite: SYNC_SQLITE, postgres: SYNC_POSTGRES },
+    Migration { version: 4, name: "job queue", sqlite: JOBS_SQLITE, postgres: JOBS_POSTGRES },
 ];
+
+/// The copy engine's sync state (version 3): one row per folder pair, one
+/// per copied message (source UID to target UID, flags, size).
+const SYNC_SQLITE: &str = "
+    CREATE TABLE sync_folders (
+        id INTEGER PRIMARY KEY,
+        pair TEXT NOT NULL,
+        source_folder TEXT NOT NULL,
+        target_folder TEXT NOT NULL,
+        source_uidvalidity BIGINT NOT NULL,
+        target_uidvalidity BIGINT NOT NULL,
+        last_uid BIGINT NOT NULL,
+        uid_next BIGINT,
+        highest_modseq BIGINT,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (pair, source_folder)
+    );
+    CREATE TABLE sync_messages (
+        folder_id BIGINT NOT NULL REFERENCES sync_folders (id) ON DELETE CASCADE,
+        source_uid BIGINT NOT NULL,
+        target_uid BIGINT NOT NULL,
+        flags TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        PRIMARY KEY (folder_id, source_uid)
+    );
+";
+
+/// [`SYNC_SQLITE`] for PostgreSQL.
+const SYNC_POSTGRES: &str = "
+    CREATE TABLE sync_folders (
+        id BIGSERIAL PRIMARY KEY,
+        pair TEXT NOT NULL,
+        source_folder TEXT NOT NULL,
+        target_folder TEXT NOT NULL,
+        source_uidvalidity BIGINT NOT NULL,
+        target_uidvalidity BIGINT NOT NULL,
+        last_uid BIGINT NOT NULL,
+        uid_next BIGINT,
+        highest_modseq BIGINT,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (pair, source_folder)
+    );
+    CREATE TABLE sync_messages (
+        folder_id BIGINT NOT NULL REFERENCES sync_folders (id) ON DELETE CASCADE,
+        source_uid BIGINT NOT NULL,
+        target_uid BIGINT NOT NULL,
+        flags TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        PRIMARY KEY (folder_id, source_uid)
+    );
+";
+
+/// The job queue (version 4; the SQL differs only in the key column).
+const JOBS_SQLITE: &str = "
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL,
+        run_at BIGINT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        max_attempts BIGINT NOT NULL,
+        lease_owner TEXT,
+        lease_until BIGINT,
+        last_error TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (kind, key)
+    );
+    CREATE INDEX jobs_due ON jobs (state, run_at);
+";
+const JOBS_POSTGRES: &str = "
+    CREATE TABLE jobs (
+        id BIGSERIAL PRIMARY KEY,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        state TEXT NOT NULL,
+        run_at BIGINT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        max_attempts BIGINT NOT NULL,
+        lease_owner TEXT,
+        lease_until BIGINT,
+        last_error TEXT,
+        created_at BIGINT NOT NULL,
+        updated_at BIGINT NOT NULL,
+        UNIQUE (kind, key)
+    );
+    CREATE INDEX jobs_due ON jobs (state, run_at);
+";
 
 /// Same DDL on both backends.
 const PLANNING: &str = "
@@ -99,14 +192,16 @@ const PLANNING: &str = "
 
 /// The latest schema version this build knows.
 pub(crate) fn latest() -> i64 {
-    MIGRATIONS.last().map_or(0, |m| m.version)
+    MIGRATIONS.iter().map(|m| m.version).max().unwrap_or(0)
 }
 
 pub(crate) async fn migrate(store: &Store) -> Result<(), StoreError> {
     let mut conn = store.pool().acquire().await?;
     let create = "CREATE TABLE IF NOT EXISTS bma_schema (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)";
     sqlx::query(create).execute(&mut *conn).await?;
-    for m in MIGRATIONS {
+    let mut ordered: Vec<&Migration> = MIGRATIONS.iter().collect();
+    ordered.sort_by_key(|m| m.version);
+    for m in ordered {
         let mut tx = conn.begin().await?;
         if store.backend() == Backend::Postgres {
             // Serialises concurrent migrators; released at commit.
@@ -115,12 +210,15 @@ pub(crate) async fn migrate(store: &Store) -> Result<(), StoreError> {
             // Takes SQLite's write lock now, so the check below is not stale.
             sqlx::query("UPDATE bma_schema SET version = version WHERE 0 = 1").execute(&mut *tx).await?;
         }
-        let found: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM bma_schema").fetch_one(&mut *tx).await?;
-        let found = found.unwrap_or(0);
+        // Each version is applied unless recorded, whatever the others: a
+        // migration merged with a lower number than one already applied
+        // still runs.
+        let applied: Vec<i64> = sqlx::query_scalar("SELECT version FROM bma_schema").fetch_all(&mut *tx).await?;
+        let found = applied.iter().copied().max().unwrap_or(0);
         if found > latest() {
             return Err(StoreError::SchemaTooNew { found, known: latest() });
         }
-        if found >= m.version {
+        if applied.contains(&m.version) {
             tx.commit().await?;
             continue;
         }
