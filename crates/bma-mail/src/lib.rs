@@ -1,0 +1,19 @@
+//! `bma-mail`: the campaign's emails.
+//!
+//! - [`templates`]: the French templates (mail 1, reminders, confirmation),
+//!   built in and overridable by editable files, rendered strictly (a
+//!   variable missing from the context is an error, never an empty hole);
+//! - [`message`]: RFC 5322 messages (text and HTML alternatives, our own
+//!   Message-ID) and VERP return paths, so that a bounce names its mailbox;
+//! - [`smtp`]: sending to the configured relay.
+//!
+//! Invariant: emails leave only through the campaign's outbox; this crate
+//! renders and transmits, the store decides what is sent and records it.
+
+pub mod message;
+pub mod smtp;
+pub mod templates;
+
+pub use message::{Envelope, OutgoingEmail, verp};
+pub use smtp::{SendError, SmtpConfig, SmtpSender, SmtpTls};
+pub use templates::{Rendered, TemplateError, TemplateKind, Templates};

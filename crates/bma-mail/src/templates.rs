@@ -1,0 +1,251 @@
+//! French email templates: built in, overridable by files, rendered strictly.
+//!
+//! A template is a text file whose first line is `Subject: …`, the rest
+//! being the body; an optional `.html` file beside it gives the HTML
+//! alternative. Both are minijinja templates. An operator may copy the
+//! built-in files into a directory (`bma` writes them there on request),
+//! edit them, and point the configuration at it: files found there
+//! replace the built-in ones, kind by kind.
+
+use std::path::Path;
+
+use minijinja::{Environment, UndefinedBehavior};
+use serde::Serialize;
+
+/// The emails of a campaign.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TemplateKind {
+    /// Mail 1: the personal form link.
+    Invitation,
+    /// To those who have not answered.
+    Reminder,
+    /// After the form.
+    Confirmation,
+}
+
+impl TemplateKind {
+    /// Every kind.
+    pub const ALL: [TemplateKind; 3] = [TemplateKind::Invitation, TemplateKind::Reminder, TemplateKind::Confirmation];
+
+    /// File stem (`invitation` → `invitation.txt`, `invitation.html`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TemplateKind::Invitation => "invitation",
+            TemplateKind::Reminder => "reminder",
+            TemplateKind::Confirmation => "confirmation",
+        }
+    }
+
+    fn builtin(self) -> (&'static str, Option<&'static str>) {
+        match self {
+            TemplateKind::Invitation => {
+                (include_str!("../templates/invitation.txt"), Some(include_str!("../templates/invitation.html")))
+            }
+            TemplateKind::Reminder => (include_str!("../templates/reminder.txt"), None),
+            TemplateKind::Confirmation => (include_str!("../templates/confirmation.txt"), None),
+        }
+    }
+}
+
+/// A rendered email.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Rendered {
+    /// Subject line.
+    pub subject: String,
+    /// Plain text body.
+    pub text: String,
+    /// HTML body, when the template has one.
+    pub html: Option<String>,
+}
+
+/// A template problem.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// A file cannot be read.
+    #[error("cannot read the template {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The first line is not `Subject: …`.
+    #[error("template {0}: the first line must be 'Subject: …'")]
+    NoSubject(String),
+    /// Syntax or rendering error (e.g. a variable missing from the context).
+    #[error("template {name}: {message}")]
+    Render {
+        /// Template name.
+        name: String,
+        /// minijinja's message.
+        message: String,
+    },
+}
+
+/// The loaded templates.
+#[derive(Debug)]
+pub struct Templates {
+    env: Environment<'static>,
+}
+
+fn split_subject(name: &str, text: &str) -> Result<(String, String), TemplateError> {
+    let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
+    let subject = first.strip_prefix("Subject:").ok_or_else(|| TemplateError::NoSubject(name.to_owned()))?;
+    Ok((subject.trim().to_owned(), rest.to_owned()))
+}
+
+impl Templates {
+    /// The built-in templates, replaced kind by kind by files found in `dir`.
+    /// Every template is compiled now, so a syntax error shows at start.
+    pub fn load(dir: Option<&Path>) -> Result<Templates, TemplateError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_keep_trailing_newline(true);
+        for kind in TemplateKind::ALL {
+            let (mut text, mut html) = {
+                let (t, h) = kind.builtin();
+                (t.to_owned(), h.map(str::to_owned))
+            };
+            if let Some(dir) = dir {
+                let txt = dir.join(format!("{}.txt", kind.name()));
+                if txt.exists() {
+                    text = std::fs::read_to_string(&txt)
+                        .map_err(|source| TemplateError::Read { path: txt.display().to_string(), source })?;
+                    let h = dir.join(format!("{}.html", kind.name()));
+                    html = if h.exists() {
+                        Some(
+                            std::fs::read_to_string(&h)
+                                .map_err(|source| TemplateError::Read { path: h.display().to_string(), source })?,
+                        )
+                    } else {
+                        None
+                    };
+                }
+            }
+            let (subject, body) = split_subject(kind.name(), &text)?;
+            let add = |env: &mut Environment<'static>, suffix: &str, src: String| {
+                let name = format!("{}.{suffix}", kind.name());
+                env.add_template_owned(name.clone(), src)
+                    .map_err(|e| TemplateError::Render { name, message: e.to_string() })
+            };
+            add(&mut env, "subject", subject)?;
+            add(&mut env, "txt", body)?;
+            if let Some(h) = html {
+                add(&mut env, "html", h)?;
+            }
+        }
+        Ok(Templates { env })
+    }
+
+    /// Writes the built-in templates into `dir` (for operators to edit).
+    pub fn write_builtin(dir: &Path) -> std::io::Result<()> {
+        std::fs::create_dir_all(dir)?;
+        for kind in TemplateKind::ALL {
+            let (text, html) = kind.builtin();
+            std::fs::write(dir.join(format!("{}.txt", kind.name())), text)?;
+            if let Some(h) = html {
+                std::fs::write(dir.join(format!("{}.html", kind.name())), h)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders a kind with `context` (any serialisable value).
+    pub fn render<C: Serialize>(&self, kind: TemplateKind, context: &C) -> Result<Rendered, TemplateError> {
+        let ctx = minijinja::Value::from_serialize(context);
+        let render = |suffix: &str| -> Result<Option<String>, TemplateError> {
+            let name = format!("{}.{suffix}", kind.name());
+            match self.env.get_template(&name) {
+                Ok(t) => t.render(&ctx).map(Some).map_err(|e| TemplateError::Render { name, message: e.to_string() }),
+                Err(_) => Ok(None),
+            }
+        };
+        let subject = render("subject")?.unwrap_or_default();
+        Ok(Rendered {
+            subject: subject.split_whitespace().collect::<Vec<_>>().join(" "),
+            text: render("txt")?.unwrap_or_default(),
+            html: render("html")?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn context() -> serde_json::Value {
+        serde_json::json!({
+            "name": "Athénée royal de Namur", "address": "ec012345@adm.cfwb.be",
+            "form_link": "https://bma.example/formulaire/TOKEN", "reply_by": "13 mai 2024",
+            "quota_multiplier": 25, "cutover_min_weeks": 3, "cutover_max_weeks": 12,
+            "invited_on": "22 avril 2024", "submitted_on": "24 avril 2024", "manager_name": "Marie Dupont",
+            "password_unknown": true,
+            "contact": { "name": "Équipe migration du SGNE", "email": "migrationbma@cfwb.be", "phone": "+32 (0)2 413.3090" },
+            "sender_name": "Service général du Numérique éducatif (SGNE)",
+        })
+    }
+
+    #[test]
+    fn the_invitation_says_what_the_faq_says() {
+        let t = Templates::load(None).unwrap();
+        let r = t.render(TemplateKind::Invitation, &context()).unwrap();
+        assert_eq!(
+            r.subject,
+            "Migration de votre boîte mail administrative ec012345@adm.cfwb.be : formulaire à compléter"
+        );
+        for needle in [
+            "https://bma.example/formulaire/TOKEN",
+            "identifiants Cerbère EDU",
+            "multipliée par 25",
+            "Entre 3 et 12 semaines",
+            "redirections automatiques",
+            "Équipe migration du SGNE, migrationbma@cfwb.be, +32 (0)2 413.3090",
+        ] {
+            assert!(r.text.contains(needle), "missing {needle:?} in\n{}", r.text);
+        }
+        let html = r.html.unwrap();
+        // Values are HTML-escaped, in attributes too (`/` as `&#x2f;`, which every client decodes).
+        assert!(html.contains("href=\"https:&#x2f;&#x2f;bma.example&#x2f;formulaire&#x2f;TOKEN\""), "{html}");
+        assert!(html.contains("Athénée royal de Namur"));
+    }
+
+    #[test]
+    fn html_escapes_values() {
+        let t = Templates::load(None).unwrap();
+        let mut c = context();
+        c["name"] = "École <b>&</b>".into();
+        let r = t.render(TemplateKind::Invitation, &c).unwrap();
+        assert!(r.html.unwrap().contains("École &lt;b&gt;&amp;&lt;&#x2f;b&gt;"));
+    }
+
+    #[test]
+    fn a_missing_variable_is_an_error() {
+        let t = Templates::load(None).unwrap();
+        let mut c = context();
+        c.as_object_mut().unwrap().remove("form_link");
+        let e = t.render(TemplateKind::Invitation, &c).unwrap_err();
+        assert!(e.to_string().contains("invitation"), "{e}");
+    }
+
+    #[test]
+    fn every_kind_renders_and_files_override() {
+        let t = Templates::load(None).unwrap();
+        for kind in TemplateKind::ALL {
+            let r = t.render(kind, &context()).unwrap();
+            assert!(!r.subject.is_empty() && r.text.contains("ec012345@adm.cfwb.be"), "{kind:?}");
+        }
+        let dir = std::env::temp_dir().join(format!("bma-mail-tpl-{}", std::process::id()));
+        Templates::write_builtin(&dir).unwrap();
+        std::fs::write(dir.join("reminder.txt"), "Subject: Rappel {{ address }}\nBonjour {{ name }}\n").unwrap();
+        let t = Templates::load(Some(&dir)).unwrap();
+        let r = t.render(TemplateKind::Reminder, &context()).unwrap();
+        assert_eq!(
+            (r.subject.as_str(), r.text.as_str()),
+            ("Rappel ec012345@adm.cfwb.be", "Bonjour Athénée royal de Namur\n")
+        );
+        std::fs::write(dir.join("reminder.txt"), "no subject line\n").unwrap();
+        assert!(matches!(Templates::load(Some(&dir)), Err(TemplateError::NoSubject(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
