@@ -12,6 +12,7 @@
 
 mod error;
 mod jobs;
+mod outbox;
 #[macro_use]
 mod mailbox;
 mod planning;
@@ -27,6 +28,7 @@ use time::OffsetDateTime;
 pub use error::StoreError;
 pub use jobs::{FailOutcome, Job, JobState, NewJob, backoff};
 pub use mailbox::{EventRecord, ImportOutcome, MailboxRecord};
+pub use outbox::{NewEmail, OutboxEmail};
 pub use planning::{PlanOutcome, PlanningChange};
 
 /// Which database a store runs on.

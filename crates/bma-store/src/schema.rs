@@ -88,6 +88,7 @@ const MIGRATIONS: &[Migration] = &[
     },
     Migration { version: 3, name: "sync state", sqlite: SYNC_SQLITE, postgres: SYNC_POSTGRES },
     Migration { version: 4, name: "job queue", sqlite: JOBS_SQLITE, postgres: JOBS_POSTGRES },
+    Migration { version: 5, name: "email outbox", sqlite: OUTBOX_SQLITE, postgres: OUTBOX_POSTGRES },
 ];
 
 /// The copy engine's sync state (version 3): one row per folder pair, one
@@ -179,6 +180,56 @@ const JOBS_POSTGRES: &str = "
         UNIQUE (kind, key)
     );
     CREATE INDEX jobs_due ON jobs (state, run_at);
+";
+
+/// The email outbox (version 5).
+const OUTBOX_SQLITE: &str = "
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        mailbox_id BIGINT REFERENCES mailboxes (id),
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL UNIQUE,
+        recipient TEXT NOT NULL,
+        envelope_from TEXT NOT NULL,
+        message_id TEXT NOT NULL UNIQUE,
+        subject TEXT NOT NULL,
+        raw TEXT NOT NULL,
+        state TEXT NOT NULL,
+        run_at BIGINT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        max_attempts BIGINT NOT NULL,
+        lease_owner TEXT,
+        lease_until BIGINT,
+        last_error TEXT,
+        queued_at BIGINT NOT NULL,
+        sent_at BIGINT
+    );
+    CREATE INDEX outbox_due ON outbox (state, run_at);
+    CREATE INDEX outbox_mailbox ON outbox (mailbox_id);
+";
+const OUTBOX_POSTGRES: &str = "
+    CREATE TABLE outbox (
+        id BIGSERIAL PRIMARY KEY,
+        mailbox_id BIGINT REFERENCES mailboxes (id),
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL UNIQUE,
+        recipient TEXT NOT NULL,
+        envelope_from TEXT NOT NULL,
+        message_id TEXT NOT NULL UNIQUE,
+        subject TEXT NOT NULL,
+        raw TEXT NOT NULL,
+        state TEXT NOT NULL,
+        run_at BIGINT NOT NULL,
+        attempts BIGINT NOT NULL DEFAULT 0,
+        max_attempts BIGINT NOT NULL,
+        lease_owner TEXT,
+        lease_until BIGINT,
+        last_error TEXT,
+        queued_at BIGINT NOT NULL,
+        sent_at BIGINT
+    );
+    CREATE INDEX outbox_due ON outbox (state, run_at);
+    CREATE INDEX outbox_mailbox ON outbox (mailbox_id);
 ";
 
 /// Same DDL on both backends.
