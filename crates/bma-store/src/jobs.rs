@@ -119,6 +119,16 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::seconds((30i64 << exp).min(3600))
 }
 
+/// What a failed attempt leads to: a retry after [`backoff`] while attempts
+/// remain, else (or when `permanent`) death. Shared by jobs and the outbox.
+pub(crate) fn after_failure(attempts: i64, max_attempts: i64, permanent: bool, now: OffsetDateTime) -> FailOutcome {
+    if permanent || attempts >= max_attempts {
+        FailOutcome::Dead
+    } else {
+        FailOutcome::Retry(now + backoff(u32::try_from(attempts).unwrap_or(u32::MAX)))
+    }
+}
+
 fn job_from_row(r: &AnyRow) -> Result<Job, StoreError> {
     let payload: String = r.try_get("payload")?;
     let count = |c: &str| -> Result<u32, StoreError> { Ok(u32::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0)) };
@@ -277,13 +287,10 @@ impl Store {
         .fetch_optional(self.pool())
         .await?
         .ok_or_else(|| StoreError::LeaseLost { job: id, worker: worker.to_owned() })?;
-        let attempts: i64 = row.try_get("attempts")?;
-        let max: i64 = row.try_get("max_attempts")?;
-        let (state, run_at, outcome) = if permanent || attempts >= max {
-            (JobState::Dead, now, FailOutcome::Dead)
-        } else {
-            let at = now + backoff(u32::try_from(attempts).unwrap_or(u32::MAX));
-            (JobState::Queued, at, FailOutcome::Retry(at))
+        let outcome = after_failure(row.try_get("attempts")?, row.try_get("max_attempts")?, permanent, now);
+        let (state, run_at) = match outcome {
+            FailOutcome::Retry(at) => (JobState::Queued, at),
+            FailOutcome::Dead => (JobState::Dead, now),
         };
         let done = sqlx::query(
             "UPDATE jobs SET state = $1, run_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL, \

@@ -16,7 +16,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::{Duration, OffsetDateTime};
 
-use crate::jobs::{FailOutcome, backoff};
+use crate::jobs::{FailOutcome, after_failure};
 use crate::{Backend, Store, StoreError, from_millis, to_millis};
 
 /// An email to queue.
@@ -228,13 +228,10 @@ impl Store {
         .fetch_optional(self.pool())
         .await?
         .ok_or_else(|| StoreError::LeaseLost { job: id, worker: worker.to_owned() })?;
-        let attempts: i64 = row.try_get("attempts")?;
-        let max: i64 = row.try_get("max_attempts")?;
-        let (state, run_at, outcome) = if permanent || attempts >= max {
-            ("dead", now, FailOutcome::Dead)
-        } else {
-            let at = now + backoff(u32::try_from(attempts).unwrap_or(u32::MAX));
-            ("pending", at, FailOutcome::Retry(at))
+        let outcome = after_failure(row.try_get("attempts")?, row.try_get("max_attempts")?, permanent, now);
+        let (state, run_at) = match outcome {
+            FailOutcome::Retry(at) => ("pending", at),
+            FailOutcome::Dead => ("dead", now),
         };
         sqlx::query(
             "UPDATE outbox SET state = $1, run_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL \
