@@ -127,3 +127,30 @@ pub fn bma_bin() -> PathBuf {
     assert!(bin.exists(), "{} is missing: run `cargo build -p bma` first", bin.display());
     bin
 }
+
+/// The lab's state directory (`target/lab`).
+pub fn lab_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/lab")
+}
+
+/// Reads a JSON file the lab wrote (`lab.json`, `seed.json`), or fails
+/// saying how to bring the lab up.
+pub fn lab_file(name: &str) -> serde_json::Value {
+    let path = lab_dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("{} is missing: run `cargo xtask lab up && cargo xtask lab seed` first", path.display())
+    });
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Creates (or resets) a user on a lab platform (`legacy` or `new`) with
+/// `cargo xtask lab adduser`, through the xtask binary named in lab.json.
+pub fn lab_adduser(platform: &str, address: &str, password: &str) {
+    let lab = lab_file("lab.json");
+    let exe = lab["xtask"].as_str().expect("lab.json names the xtask binary");
+    let out = std::process::Command::new(exe)
+        .args(["lab", "adduser", platform, address, password])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {exe}: {e}"));
+    assert!(out.status.success(), "lab adduser: {}", String::from_utf8_lossy(&out.stderr));
+}

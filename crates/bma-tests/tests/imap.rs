@@ -11,7 +11,6 @@
 //! prints throughput numbers (not an assertion).
 
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -22,17 +21,7 @@ use bma_imap::{
 };
 use serde_json::Value;
 
-fn lab_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/lab")
-}
-
-fn read_json(name: &str) -> Value {
-    let path = lab_dir().join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!("{} is missing: run `cargo xtask lab up && cargo xtask lab seed` first", path.display())
-    });
-    serde_json::from_str(&text).expect("valid JSON")
-}
+use bma_tests::lab_file as read_json;
 
 fn s(v: &Value) -> &str {
     v.as_str().expect("a string")

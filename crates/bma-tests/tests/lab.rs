@@ -7,24 +7,13 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
-fn lab_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/lab")
-}
-
-fn read_json(name: &str) -> Value {
-    let path = lab_dir().join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!("{} is missing: run `cargo xtask lab up && cargo xtask lab seed` first", path.display())
-    });
-    serde_json::from_str(&text).expect("valid JSON")
-}
+use bma_tests::lab_file as read_json;
 
 fn lab() -> Value {
     read_json("lab.json")
