@@ -19,6 +19,7 @@ pub mod lifecycle;
 pub mod planner;
 pub mod registry;
 pub mod settings;
+pub mod token;
 
 pub use address::{Address, AddressError, AddressRule, Fase, MailboxKind};
 pub use clock::{Clock, ManualClock, SystemClock};

@@ -286,3 +286,35 @@ mod tests {
         }
     }
 }
+
+/// A date as French emails write it: `22 avril 2024`, `1er mai 2024`.
+pub fn date_fr(d: Date) -> String {
+    const MONTHS: [&str; 12] = [
+        "janvier",
+        "février",
+        "mars",
+        "avril",
+        "mai",
+        "juin",
+        "juillet",
+        "août",
+        "septembre",
+        "octobre",
+        "novembre",
+        "décembre",
+    ];
+    let day = if d.day() == 1 { "1er".to_owned() } else { d.day().to_string() };
+    format!("{day} {} {}", MONTHS[usize::from(u8::from(d.month())) - 1], d.year())
+}
+
+#[cfg(test)]
+mod date_tests {
+    use time::macros::date;
+
+    #[test]
+    fn french_dates() {
+        assert_eq!(super::date_fr(date!(2024 - 04 - 22)), "22 avril 2024");
+        assert_eq!(super::date_fr(date!(2024 - 05 - 01)), "1er mai 2024");
+        assert_eq!(super::date_fr(date!(2024 - 08 - 15)), "15 août 2024");
+    }
+}

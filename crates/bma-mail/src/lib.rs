@@ -14,6 +14,6 @@ pub mod message;
 pub mod smtp;
 pub mod templates;
 
-pub use message::{Envelope, OutgoingEmail, verp};
+pub use message::{BuildError, Envelope, OutgoingEmail, verp};
 pub use smtp::{SendError, SmtpConfig, SmtpSender, SmtpTls};
 pub use templates::{Rendered, TemplateError, TemplateKind, Templates};

@@ -11,6 +11,7 @@
 //! - timestamps are stored as Unix milliseconds (UTC) on both backends.
 
 mod error;
+mod invitation;
 mod jobs;
 mod outbox;
 #[macro_use]
@@ -26,6 +27,7 @@ use sqlx::{AnyPool, Executor};
 use time::OffsetDateTime;
 
 pub use error::StoreError;
+pub use invitation::{DueInvitation, InviteOutcome};
 pub use jobs::{FailOutcome, Job, JobState, NewJob, backoff};
 pub use mailbox::{EventRecord, ImportOutcome, MailboxRecord};
 pub use outbox::{NewEmail, OutboxEmail};

@@ -89,6 +89,12 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 3, name: "sync state", sqlite: SYNC_SQLITE, postgres: SYNC_POSTGRES },
     Migration { version: 4, name: "job queue", sqlite: JOBS_SQLITE, postgres: JOBS_POSTGRES },
     Migration { version: 5, name: "email outbox", sqlite: OUTBOX_SQLITE, postgres: OUTBOX_POSTGRES },
+    Migration {
+        version: 6,
+        name: "invitations: form token, invitation time",
+        sqlite: INVITATIONS,
+        postgres: INVITATIONS,
+    },
 ];
 
 /// The copy engine's sync state (version 3): one row per folder pair, one
@@ -230,6 +236,13 @@ const OUTBOX_POSTGRES: &str = "
     );
     CREATE INDEX outbox_due ON outbox (state, run_at);
     CREATE INDEX outbox_mailbox ON outbox (mailbox_id);
+";
+
+/// Same DDL on both backends (version 6).
+const INVITATIONS: &str = "
+    ALTER TABLE mailboxes ADD COLUMN form_token_hash TEXT;
+    ALTER TABLE mailboxes ADD COLUMN invited_at BIGINT;
+    CREATE UNIQUE INDEX mailboxes_form_token ON mailboxes (form_token_hash);
 ";
 
 /// Same DDL on both backends.

@@ -154,3 +154,29 @@ pub fn lab_adduser(platform: &str, address: &str, password: &str) {
         .unwrap_or_else(|e| panic!("cannot run {exe}: {e}"));
     assert!(out.status.success(), "lab adduser: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Every message body in `user`'s INBOX on a lab platform, read over IMAP
+/// with the master user.
+pub async fn lab_inbox(platform: &str, user: &str) -> Vec<Vec<u8>> {
+    use bma_imap::{Auth, Client, Config, MailboxName, Secret, Security, UidSet};
+    let lab = lab_file("lab.json");
+    let host = lab[platform]["host"].as_str().expect("host");
+    let port = lab[platform]["imap_port"].as_u64().expect("port") as u16;
+    let mut c = Client::connect(&Config::new(host, port).with_security(Security::None)).await.expect("connect");
+    let auth = Auth::Plain {
+        authzid: Some(user.to_owned()),
+        authcid: lab["master_user"].as_str().expect("master").to_owned(),
+        password: Secret::new(lab["master_password"].as_str().expect("password")),
+    };
+    c.login(&auth).await.expect("login");
+    c.select(&MailboxName::new("INBOX")).await.expect("select");
+    let mut out = Vec::new();
+    {
+        let mut bodies = c.fetch_bodies(&UidSet::all()).await.expect("fetch");
+        while let Some(m) = bodies.next().await.expect("message") {
+            out.push(m.body);
+        }
+    }
+    let _ = c.logout().await;
+    out
+}

@@ -1,0 +1,147 @@
+//! Invitations: mail 1 queued, the form token recorded and the mailbox
+//! moved to `invited`, all in one transaction.
+//!
+//! Either the mailbox is invited and its email is in the outbox, or
+//! neither: a crash between the two cannot leave an invited mailbox
+//! without its email, or an email for a mailbox still `scheduled`.
+
+use bma_core::lifecycle::{self, Actor, State};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::mailbox::parse_state;
+use crate::outbox::NewEmail;
+use crate::{Store, StoreError, to_millis};
+
+/// What [`Store::invite`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InviteOutcome {
+    /// Invited now; the outbox id of mail 1.
+    Invited(i64),
+    /// Already invited (or further): nothing done.
+    AlreadyInvited,
+}
+
+/// The scheduled mailboxes of a wave, due for invitation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DueInvitation {
+    /// Mailbox id.
+    pub mailbox_id: i64,
+    /// Address.
+    pub address: String,
+    /// Establishment name.
+    pub name: String,
+    /// Its wave.
+    pub wave: String,
+}
+
+impl Store {
+    /// Scheduled mailboxes whose wave is on or before `day` (`YYYY-MM-DD`).
+    pub async fn due_invitations(&self, day: &str) -> Result<Vec<DueInvitation>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, address, name, wave FROM mailboxes WHERE state = 'scheduled' AND wave IS NOT NULL \
+             AND wave <= $1 ORDER BY wave, address",
+        )
+        .bind(day.to_owned())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DueInvitation {
+                    mailbox_id: r.try_get("id")?,
+                    address: r.try_get("address")?,
+                    name: r.try_get("name")?,
+                    wave: r.try_get("wave")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Invites a scheduled mailbox: records the hash of its form token,
+    /// queues mail 1 and moves it to `invited`, with its event, in one
+    /// transaction. A mailbox already invited is left as it is.
+    pub async fn invite(
+        &self,
+        address: &str,
+        token_hash: &str,
+        email: &NewEmail,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<InviteOutcome, StoreError> {
+        let address = address.trim().to_lowercase();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE mailboxes SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
+        let row = sqlx::query("SELECT id, state, wave FROM mailboxes WHERE address = $1")
+            .bind(address.clone())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(address.clone()))?;
+        let id: i64 = row.try_get("id")?;
+        let state = parse_state(&row.try_get::<String, _>("state")?)?;
+        if state != State::Scheduled {
+            if matches!(state, State::Imported) {
+                return Err(StoreError::Illegal {
+                    address,
+                    why: lifecycle::IllegalTransition::NotAllowed { from: state, to: State::Invited },
+                });
+            }
+            return Ok(InviteOutcome::AlreadyInvited);
+        }
+        let wave: Option<String> = row.try_get("wave")?;
+        let now_ms = to_millis(now);
+        sqlx::query(
+            "UPDATE mailboxes SET state = 'invited', form_token_hash = $1, invited_at = $2, updated_at = $2 \
+             WHERE id = $3 AND state = 'scheduled'",
+        )
+        .bind(token_hash.to_owned())
+        .bind(now_ms)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let outbox_id: i64 = sqlx::query_scalar(
+            "INSERT INTO outbox (mailbox_id, kind, key, recipient, envelope_from, message_id, subject, raw, state, \
+             run_at, attempts, max_attempts, queued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, 0, $10, $11) \
+             RETURNING id",
+        )
+        .bind(id)
+        .bind(email.kind.clone())
+        .bind(email.key.clone())
+        .bind(email.recipient.clone())
+        .bind(email.envelope_from.clone())
+        .bind(email.message_id.clone())
+        .bind(email.subject.clone())
+        .bind(email.raw.clone())
+        .bind(to_millis(email.run_at))
+        .bind(i64::from(email.max_attempts.max(1)))
+        .bind(now_ms)
+        .fetch_one(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
+             VALUES ($1, $2, $3, 'transition', 'scheduled', 'invited', $4, $5)",
+        )
+        .bind(id)
+        .bind(now_ms)
+        .bind(actor.to_text())
+        .bind(format!("mail 1 queued (wave of {})", wave.as_deref().unwrap_or("?")))
+        .bind(serde_json::json!({ "outbox_id": outbox_id, "message_id": email.message_id, "wave": wave }).to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(InviteOutcome::Invited(outbox_id))
+    }
+}
+
+impl Store {
+    /// The mailbox a form token belongs to (the token is hashed before the lookup).
+    pub async fn mailbox_by_token(&self, token: &str) -> Result<Option<String>, StoreError> {
+        if !bma_core::token::well_formed(token) {
+            return Ok(None);
+        }
+        let address: Option<String> = sqlx::query_scalar("SELECT address FROM mailboxes WHERE form_token_hash = $1")
+            .bind(bma_core::token::hash(token))
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(address)
+    }
+}
