@@ -52,6 +52,8 @@ pub struct CampaignSettings {
     pub wave_weekday: String,
     /// At most this many mailboxes per wave; 0 means balanced, no limit.
     pub wave_capacity: u32,
+    /// Hour (UTC) at which a wave's emails leave on its day.
+    pub wave_hour: u8,
 }
 
 impl CampaignSettings {
@@ -99,6 +101,7 @@ impl Default for Settings {
                 quota_multiplier: 25,
                 wave_weekday: "monday".to_owned(),
                 wave_capacity: 0,
+                wave_hour: 8,
             },
             addresses: AddressRule::default(),
             sender: Sender {
@@ -167,6 +170,9 @@ impl Settings {
                 format!("no {} between {} and {}: no wave can be sent", c.wave_weekday, c.start, c.invitation_deadline),
             ),
             Some(_) => {}
+        }
+        if c.wave_hour > 23 {
+            issue("campaign.wave_hour", format!("{} is not an hour (0 to 23)", c.wave_hour));
         }
         if c.quota_multiplier == 0 {
             issue("campaign.quota_multiplier", "must be at least 1".to_owned());

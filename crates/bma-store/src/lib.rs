@@ -18,6 +18,7 @@ mod outbox;
 mod mailbox;
 mod planning;
 mod schema;
+mod sync_state;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -32,6 +33,7 @@ pub use jobs::{FailOutcome, Job, JobState, NewJob, backoff};
 pub use mailbox::{EventRecord, ImportOutcome, MailboxRecord};
 pub use outbox::{NewEmail, OutboxEmail};
 pub use planning::{PlanOutcome, PlanningChange};
+pub use sync_state::{SyncFolder, SyncMessage};
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

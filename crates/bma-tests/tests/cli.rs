@@ -152,6 +152,7 @@ async fn init_writes_the_faq_defaults_and_config_errors_are_all_reported() {
         .args(["--config", "bad.toml", "status"])
         .current_dir(dir.path())
         .env("BMA_CAMPAIGN_QUOTA_MULTIPLIER", "many")
+        .env("BMA_MAIL_SMTP_TLS", "maybe")
         .env("BMA_DATABASE_URL", &db.url)
         .output()
         .unwrap();

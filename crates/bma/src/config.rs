@@ -27,8 +27,52 @@ pub struct Config {
     pub sender: Sender,
     /// Contacts by phase.
     pub contacts: Contacts,
+    /// Emails.
+    pub mail: MailConfig,
+    /// The portal.
+    pub portal: PortalConfig,
     /// The store.
     pub database: DatabaseConfig,
+}
+
+/// How emails leave.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// SMTP relay host.
+    pub smtp_host: String,
+    /// SMTP relay port.
+    pub smtp_port: u16,
+    /// `starttls`, `tls` or `none`.
+    pub smtp_tls: String,
+    /// The bounce mailbox (VERP base).
+    pub bounce_address: String,
+    /// Domain of our Message-IDs.
+    pub message_id_domain: String,
+    /// Edited templates, or empty for the built-in ones.
+    pub templates_dir: String,
+    /// Days managers are asked to answer within.
+    pub reply_days: u32,
+}
+
+/// The portal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PortalConfig {
+    /// Public base URL of the portal.
+    pub base_url: String,
+}
+
+impl MailConfig {
+    /// The TLS mode, if the name is valid.
+    pub fn tls(&self) -> Option<bma_mail::SmtpTls> {
+        match self.smtp_tls.trim() {
+            "starttls" => Some(bma_mail::SmtpTls::StartTls),
+            "tls" => Some(bma_mail::SmtpTls::Tls),
+            "none" => Some(bma_mail::SmtpTls::None),
+            _ => None,
+        }
+    }
 }
 
 /// Where the store lives.
@@ -47,6 +91,16 @@ impl Default for Config {
             addresses: s.addresses,
             sender: s.sender,
             contacts: s.contacts,
+            mail: MailConfig {
+                smtp_host: "127.0.0.1".to_owned(),
+                smtp_port: 25,
+                smtp_tls: "starttls".to_owned(),
+                bounce_address: "bounces@cfwb.be".to_owned(),
+                message_id_domain: "cfwb.be".to_owned(),
+                templates_dir: String::new(),
+                reply_days: 14,
+            },
+            portal: PortalConfig { base_url: "http://127.0.0.1:8080".to_owned() },
             database: DatabaseConfig { url: "sqlite://bma.db".to_owned() },
         }
     }
@@ -155,6 +209,29 @@ where
     if let Some(config) = &config {
         for SettingIssue { key, message } in config.settings().validate() {
             issues.push(ConfigIssue { key, origin: Origin::Merged, message });
+        }
+        let m = &config.mail;
+        if m.tls().is_none() {
+            issues.push(ConfigIssue {
+                key: "mail.smtp_tls".into(),
+                origin: Origin::Merged,
+                message: format!("'{}' is not starttls, tls or none", m.smtp_tls),
+            });
+        }
+        if !bma_core::settings::looks_like_email(&m.bounce_address) {
+            issues.push(ConfigIssue {
+                key: "mail.bounce_address".into(),
+                origin: Origin::Merged,
+                message: format!("'{}' is not an email address", m.bounce_address),
+            });
+        }
+        let base = config.portal.base_url.trim();
+        if !(base.starts_with("https://") || base.starts_with("http://")) {
+            issues.push(ConfigIssue {
+                key: "portal.base_url".into(),
+                origin: Origin::Merged,
+                message: format!("'{base}' is not an http(s) URL"),
+            });
         }
         let url = config.database.url.trim();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -315,7 +392,7 @@ mod tests {
         let shown = errors.to_string().replace(&path.display().to_string(), "FILE");
         expect_test::expect![[r#"
             the configuration has 7 errors:
-              - campaign.colour: unknown key (known here: cutover_max_weeks, cutover_min_weeks, end, invitation_deadline, name, quota_multiplier, start, wave_capacity, wave_weekday) (in FILE)
+              - campaign.colour: unknown key (known here: cutover_max_weeks, cutover_min_weeks, end, invitation_deadline, name, quota_multiplier, start, wave_capacity, wave_hour, wave_weekday) (in FILE)
               - campaign.quota_multiplier: expected an integer, found a string (in FILE)
               - campaign.cutover_min_weeks: 'three' is not an integer (from BMA_CAMPAIGN_CUTOVER_MIN_WEEKS)
               - campaign.end: 2024-05-31 is before campaign.start 2024-06-01

@@ -38,6 +38,11 @@ enum Command {
         #[command(subcommand)]
         what: commands::import::What,
     },
+    /// Run the campaign engine: invitations of due waves, the outbox.
+    Campaign {
+        #[command(subcommand)]
+        action: commands::campaign::Action,
+    },
     /// Preview (or --apply) the invitation waves.
     Plan(commands::plan::Args),
     /// Counts of mailboxes per state.
@@ -49,6 +54,8 @@ enum Command {
         #[command(subcommand)]
         action: commands::mailbox::Action,
     },
+    /// Copy one mailbox from a source IMAP server to a target (exit 0 complete, 3 partial, 4 failed).
+    Sync(Box<commands::sync::Args>),
 }
 
 fn main() -> ExitCode {

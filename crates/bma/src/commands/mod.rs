@@ -1,12 +1,14 @@
 //! The subcommands, one module each, and what they share: loading the
 //! configuration and opening the store.
 
+pub mod campaign;
 pub mod import;
 pub mod init;
 pub mod mailbox;
 pub mod plan;
 pub mod show;
 pub mod status;
+pub mod sync;
 
 use std::process::ExitCode;
 
@@ -25,6 +27,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     if let Command::Init(args) = &cli.command {
         return init::run(args);
     }
+    if let Command::Sync(args) = &cli.command {
+        return sync::run(args).await;
+    }
     let config = match config::load(cli.config.as_deref(), std::env::vars()) {
         Ok(c) => c,
         Err(errors) => {
@@ -33,7 +38,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
     };
     match cli.command {
-        Command::Init(_) => unreachable!("handled above"),
+        Command::Init(_) | Command::Sync(_) => unreachable!("handled above"),
         Command::Config => {
             let mut shown = config.clone();
             shown.database.url = bma_store::redact(&shown.database.url);
@@ -42,6 +47,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Import { what } => import::run(&config, what).await,
         Command::Plan(args) => plan::run(&config, &args).await,
+        Command::Campaign { action } => campaign::run(&config, action).await,
         Command::Status(args) => status::run(&config, &args).await,
         Command::Show(args) => show::run(&config, &args).await,
         Command::Mailbox { action } => mailbox::run(&config, action).await,

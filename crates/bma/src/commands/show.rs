@@ -33,6 +33,10 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             Some(from) => println!("  state      {} (blocked while {from})", m.state),
             None => println!("  state      {} — {}", m.state, m.state.label_fr()),
         }
+        let wave = m.wave.map_or_else(|| "-".to_owned(), |d| d.to_string());
+        let pin = m.pinned_wave.map_or_else(String::new, |d| format!(", pinned to {d}"));
+        let excluded = if m.excluded { ", excluded from the planning" } else { "" };
+        println!("  wave       {wave}{pin}{excluded} (priority {})", m.priority);
         println!(
             "  legacy     quota {} B, usage {} B, {} messages",
             opt(m.quota_bytes),

@@ -1,0 +1,204 @@
+//! The copy engine's sync state: per folder pair, the UIDVALIDITY of both
+//! sides, the last source UID copied, the source's UIDNEXT and
+//! HIGHESTMODSEQ at the end of the last complete run, and the map of each
+//! copied message (source UID to target UID, flags, size).
+//!
+//! A folder pair is named by `pair` (the two mailboxes, chosen by the
+//! engine) and the source folder's name. `bma-sync` uses this through its
+//! `SyncState` trait, so the state can be a small SQLite file of its own or
+//! the campaign store.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use crate::{Store, StoreError, to_millis};
+
+/// The state of one folder pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncFolder {
+    /// The two mailboxes (source and target), as the engine names them.
+    pub pair: String,
+    /// Source folder (UTF-8 name with the source's separator).
+    pub source_folder: String,
+    /// Target folder (UTF-8 name with the target's separator).
+    pub target_folder: String,
+    /// UIDVALIDITY of the source folder the map refers to.
+    pub source_uidvalidity: u32,
+    /// UIDVALIDITY of the target folder the map refers to.
+    pub target_uidvalidity: u32,
+    /// Highest source UID copied.
+    pub last_uid: u32,
+    /// Source UIDNEXT at the end of the last complete run (none while a run is under way).
+    pub uid_next: Option<u32>,
+    /// Source HIGHESTMODSEQ at the end of the last complete run.
+    pub highest_modseq: Option<u64>,
+}
+
+/// One copied message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncMessage {
+    /// UID in the source folder.
+    pub source_uid: u32,
+    /// UID in the target folder.
+    pub target_uid: u32,
+    /// Flags as last carried to the target (canonical: sorted, space-separated).
+    pub flags: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+fn u32_of(row: &AnyRow, col: &str) -> Result<u32, StoreError> {
+    let v: i64 = row.try_get(col)?;
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{col} = {v}")))
+}
+
+impl Store {
+    /// The state of a folder pair, if any.
+    pub async fn sync_folder(&self, pair: &str, source_folder: &str) -> Result<Option<SyncFolder>, StoreError> {
+        let row = sqlx::query(
+            "SELECT pair, source_folder, target_folder, source_uidvalidity, target_uidvalidity, last_uid, \
+             uid_next, highest_modseq FROM sync_folders WHERE pair = $1 AND source_folder = $2",
+        )
+        .bind(pair)
+        .bind(source_folder)
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        let uid_next: Option<i64> = row.try_get("uid_next")?;
+        let modseq: Option<i64> = row.try_get("highest_modseq")?;
+        Ok(Some(SyncFolder {
+            pair: row.try_get("pair")?,
+            source_folder: row.try_get("source_folder")?,
+            target_folder: row.try_get("target_folder")?,
+            source_uidvalidity: u32_of(&row, "source_uidvalidity")?,
+            target_uidvalidity: u32_of(&row, "target_uidvalidity")?,
+            last_uid: u32_of(&row, "last_uid")?,
+            uid_next: uid_next.and_then(|v| u32::try_from(v).ok()),
+            highest_modseq: modseq.map(|v| v as u64),
+        }))
+    }
+
+    /// Creates or updates the state of a folder pair (its messages stay).
+    pub async fn save_sync_folder(&self, folder: &SyncFolder) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_folders (pair, source_folder, target_folder, source_uidvalidity, target_uidvalidity, \
+             last_uid, uid_next, highest_modseq, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (pair, source_folder) DO UPDATE SET target_folder = excluded.target_folder, \
+             source_uidvalidity = excluded.source_uidvalidity, target_uidvalidity = excluded.target_uidvalidity, \
+             last_uid = excluded.last_uid, uid_next = excluded.uid_next, highest_modseq = excluded.highest_modseq, \
+             updated_at = excluded.updated_at",
+        )
+        .bind(&folder.pair)
+        .bind(&folder.source_folder)
+        .bind(&folder.target_folder)
+        .bind(i64::from(folder.source_uidvalidity))
+        .bind(i64::from(folder.target_uidvalidity))
+        .bind(i64::from(folder.last_uid))
+        .bind(folder.uid_next.map(i64::from))
+        .bind(folder.highest_modseq.map(|v| v as i64))
+        .bind(to_millis(OffsetDateTime::now_utc()))
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets every message of a folder pair (its UIDVALIDITY changed).
+    pub async fn clear_sync_messages(&self, pair: &str, source_folder: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM sync_messages WHERE folder_id = \
+             (SELECT id FROM sync_folders WHERE pair = $1 AND source_folder = $2)",
+        )
+        .bind(pair)
+        .bind(source_folder)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Every copied message of a folder pair, by source UID.
+    pub async fn sync_messages(&self, pair: &str, source_folder: &str) -> Result<Vec<SyncMessage>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT m.source_uid, m.target_uid, m.flags, m.size FROM sync_messages m \
+             JOIN sync_folders f ON f.id = m.folder_id WHERE f.pair = $1 AND f.source_folder = $2 \
+             ORDER BY m.source_uid",
+        )
+        .bind(pair)
+        .bind(source_folder)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let size: i64 = r.try_get("size")?;
+                Ok(SyncMessage {
+                    source_uid: u32_of(r, "source_uid")?,
+                    target_uid: u32_of(r, "target_uid")?,
+                    flags: r.try_get("flags")?,
+                    size: size.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    /// Records (or updates) copied messages of a folder pair, in one
+    /// transaction; the folder pair must have been saved first.
+    pub async fn record_sync_messages(
+        &self,
+        pair: &str,
+        source_folder: &str,
+        messages: &[SyncMessage],
+    ) -> Result<(), StoreError> {
+        if messages.is_empty() {
+            return Ok(());
+        }
+        // Read before the transaction: on SQLite (WAL) a transaction that
+        // reads then writes fails with SQLITE_BUSY_SNAPSHOT when another
+        // writer committed in between; one that starts by writing waits.
+        let id: i64 = sqlx::query_scalar("SELECT id FROM sync_folders WHERE pair = $1 AND source_folder = $2")
+            .bind(pair)
+            .bind(source_folder)
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("sync folder {source_folder}")))?;
+        let mut tx = self.pool().begin().await?;
+        for m in messages {
+            sqlx::query(
+                "INSERT INTO sync_messages (folder_id, source_uid, target_uid, flags, size) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (folder_id, source_uid) DO UPDATE SET \
+                 target_uid = excluded.target_uid, flags = excluded.flags, size = excluded.size",
+            )
+            .bind(id)
+            .bind(i64::from(m.source_uid))
+            .bind(i64::from(m.target_uid))
+            .bind(&m.flags)
+            .bind(m.size as i64)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Forgets copied messages of a folder pair (removed on both sides).
+    pub async fn forget_sync_messages(
+        &self,
+        pair: &str,
+        source_folder: &str,
+        source_uids: &[u32],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        for uid in source_uids {
+            sqlx::query(
+                "DELETE FROM sync_messages WHERE source_uid = $3 AND folder_id = \
+                 (SELECT id FROM sync_folders WHERE pair = $1 AND source_folder = $2)",
+            )
+            .bind(pair)
+            .bind(source_folder)
+            .bind(i64::from(*uid))
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}

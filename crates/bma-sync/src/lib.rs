@@ -1,0 +1,839 @@
+//! `bma-sync`: the copy engine, IMAP to IMAP, lossless, incremental and
+//! crash-safe, usable without a campaign.
+//!
+//! [`run`] copies every folder of one source mailbox to one target mailbox:
+//! the tree is planned by [`mapping`], then up to
+//! [`Options::max_connections`] workers (each with one connection per
+//! side) take folders one at a time. Per folder:
+//!
+//! 1. EXAMINE the source (never changed: no STORE, no EXPUNGE there), SELECT
+//!    the target; if the source's UIDNEXT and HIGHESTMODSEQ are those of the
+//!    last complete run, nothing changed: only the verification runs.
+//! 2. A UIDVALIDITY change on either side forgets the folder's map: every
+//!    target message becomes a candidate for reconciliation (below).
+//! 3. UID FETCH of the metadata of every source message; those not in the
+//!    map are new.
+//! 4. Reconciliation: target messages above the highest target UID in the
+//!    map (appended by a run that was killed before recording them, or
+//!    present before any state) are fetched and keyed by (size,
+//!    INTERNALDATE, SHA-256 of the bytes); a new source message with the
+//!    same key is mapped to one of them instead of being appended. So a
+//!    kill -9 at any point loses nothing and duplicates nothing, and
+//!    bodies are never altered (no marker header).
+//! 5. New messages are streamed (one UID FETCH, one message held at a time)
+//!    into a pipelined APPEND with their flags (keywords and `\Deleted`
+//!    included) and INTERNALDATE; each APPENDUID is recorded in the state,
+//!    in batches of [`Options::commit_every`]. Identity is the source
+//!    (UIDVALIDITY, UID), never Message-ID: duplicates and messages
+//!    without Message-ID are all copied.
+//! 6. Flags that differ from what was carried are replaced on the target;
+//!    with [`Options::delete`], messages copied earlier and gone from the
+//!    source are expunged from the target.
+//! 7. Verification: STATUS (MESSAGES, SIZE) on both sides.
+//!
+//! A message the target refuses is reported (folder, UID, reason) and the
+//! run goes on; a lost connection is retried (reconnect with backoff) and
+//! the folder resumed from the state.
+
+pub mod mapping;
+mod state;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bma_imap::{AppendMessage, Auth, Client, Config, Flag, MailboxName, MessageMeta, StoreMode, UidSet};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+pub use mapping::{FolderPlan, MappingOptions};
+pub use state::{StateError, SyncFolder, SyncMessage, SyncState};
+
+/// Which server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// The server copied from.
+    Source,
+    /// The server copied to.
+    Target,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        })
+    }
+}
+
+/// An error that stops a run (per-folder errors are in the [`Summary`]).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// IMAP failed on one side (connection, login, LIST, ...).
+    #[error("{side}: {source}")]
+    Imap {
+        /// Which side.
+        side: Side,
+        /// The cause.
+        source: bma_imap::Error,
+    },
+    /// The sync state failed.
+    #[error("sync state: {0}")]
+    State(#[from] StateError),
+}
+
+impl Error {
+    /// The side an IMAP error happened on.
+    pub fn side(&self) -> Option<Side> {
+        match self {
+            Error::Imap { side, .. } => Some(*side),
+            Error::State(_) => None,
+        }
+    }
+
+    fn is_connection_lost(&self) -> bool {
+        matches!(self, Error::Imap { source, .. } if source.is_connection_lost() || source.is_transient())
+    }
+}
+
+fn on(side: Side) -> impl Fn(bma_imap::Error) -> Error {
+    move |source| Error::Imap { side, source }
+}
+
+/// One side of a copy: where and how to log in.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// Server.
+    pub config: Config,
+    /// Login.
+    pub auth: Auth,
+}
+
+impl Endpoint {
+    /// The user whose mailbox this is.
+    pub fn user(&self) -> &str {
+        match &self.auth {
+            Auth::Login { user, .. } | Auth::XOAuth2 { user, .. } => user,
+            Auth::Plain { authzid: Some(u), .. } => u,
+            Auth::Plain { authcid, .. } => authcid,
+        }
+    }
+
+    fn key(&self) -> String {
+        format!("{}@{}:{}", self.user(), self.config.host, self.config.port)
+    }
+}
+
+/// Told of progress (a progress bar).
+pub trait Progress: Send + Sync {
+    /// More to copy: `messages` of `bytes` in all.
+    fn add_total(&self, messages: u64, bytes: u64);
+    /// Copied: `messages` of `bytes`.
+    fn advance(&self, messages: u64, bytes: u64);
+}
+
+/// How to run.
+#[derive(Clone)]
+pub struct Options {
+    /// Folder selection and mapping.
+    pub mapping: MappingOptions,
+    /// Connections per server (and folders copied at once).
+    pub max_connections: usize,
+    /// Plan and report, change nothing.
+    pub dry_run: bool,
+    /// Expunge from the target what was expunged from the source (among messages copied).
+    pub delete: bool,
+    /// Mappings recorded per state transaction.
+    pub commit_every: usize,
+    /// Retries of a folder after a lost connection.
+    pub retries: u32,
+    /// Progress reporting.
+    pub progress: Option<Arc<dyn Progress>>,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("mapping", &self.mapping)
+            .field("max_connections", &self.max_connections)
+            .field("dry_run", &self.dry_run)
+            .field("delete", &self.delete)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            mapping: MappingOptions::default(),
+            max_connections: 4,
+            dry_run: false,
+            delete: false,
+            commit_every: 64,
+            retries: 3,
+            progress: None,
+        }
+    }
+}
+
+/// A message not copied, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Skipped {
+    /// Source UID.
+    pub uid: u32,
+    /// Why (the target's refusal).
+    pub reason: String,
+}
+
+/// What happened to one folder.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct FolderReport {
+    /// Source folder (UTF-8).
+    pub source: String,
+    /// Target folder (UTF-8).
+    pub target: String,
+    /// Naming note (special use, `--folder-map`, characters replaced).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    /// Messages in the source folder (verification).
+    pub source_messages: u64,
+    /// Bytes in the source folder (verification).
+    pub source_bytes: u64,
+    /// Messages in the target folder (verification).
+    pub target_messages: u64,
+    /// Bytes in the target folder (verification).
+    pub target_bytes: u64,
+    /// Source messages known to be on the target after the run.
+    pub mapped: u64,
+    /// New messages found (copied, or to copy with `--dry-run`).
+    pub planned: u64,
+    /// Messages appended.
+    pub copied: u64,
+    /// Bytes appended.
+    pub copied_bytes: u64,
+    /// Messages found already on the target (after a crash or without state) and mapped.
+    pub reconciled: u64,
+    /// Messages whose flags were carried again.
+    pub flags_updated: u64,
+    /// Messages expunged from the target (`--delete`).
+    pub deleted: u64,
+    /// Surplus copies removed from the target: APPENDs of a killed run
+    /// that the server completed after this run had looked for them.
+    pub duplicates_removed: u64,
+    /// Nothing changed since the last complete run.
+    pub unchanged: bool,
+    /// Messages refused by the target.
+    pub skipped: Vec<Skipped>,
+    /// Errors that stopped this folder.
+    pub errors: Vec<String>,
+}
+
+impl FolderReport {
+    fn complete(&self) -> bool {
+        self.skipped.is_empty() && self.errors.is_empty() && self.mapped >= self.source_messages
+    }
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The target holds everything.
+    Complete,
+    /// Some messages or folders were not copied (see the report).
+    Partial,
+    /// Nothing could be done.
+    Failed,
+}
+
+/// The summary of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Whether nothing was changed on purpose.
+    pub dry_run: bool,
+    /// Per folder.
+    pub folders: Vec<FolderReport>,
+    /// Messages appended.
+    pub copied: u64,
+    /// Bytes appended.
+    pub copied_bytes: u64,
+    /// Messages refused by the target.
+    pub skipped: u64,
+    /// Folder errors.
+    pub errors: u64,
+    /// Wall time, milliseconds.
+    pub elapsed_ms: u64,
+}
+
+async fn connect(side: Side, endpoint: &Endpoint) -> Result<Client, Error> {
+    let mut c = Client::connect(&endpoint.config).await.map_err(on(side))?;
+    c.login(&endpoint.auth).await.map_err(on(side))?;
+    if side == Side::Source {
+        c.enable_modseq().await.map_err(on(side))?;
+    }
+    Ok(c)
+}
+
+async fn personal_prefix(c: &mut Client, side: Side) -> Result<String, Error> {
+    if !c.capabilities().namespace() {
+        return Ok(String::new());
+    }
+    let ns = c.namespace().await.map_err(on(side))?;
+    Ok(ns.personal.first().map(|n| n.prefix.name().into_owned()).unwrap_or_default())
+}
+
+/// Copies every selected folder of `source` to `target`, recording progress in `state`.
+///
+/// Returns `Err` only when the run cannot start (connection, login, LIST on
+/// either side); folder and message failures are in the [`Summary`].
+pub async fn run<S>(source: &Endpoint, target: &Endpoint, state: S, options: &Options) -> Result<Summary, Error>
+where
+    S: SyncState + Clone + 'static,
+{
+    let started = Instant::now();
+    let pair = format!("{} -> {}", source.key(), target.key());
+    let (mut src, mut tgt) = tokio::try_join!(connect(Side::Source, source), connect(Side::Target, target))?;
+    let src_list = src.list().await.map_err(on(Side::Source))?;
+    let mut tgt_list = tgt.list().await.map_err(on(Side::Target))?;
+    let src_prefix = personal_prefix(&mut src, Side::Source).await?;
+    let tgt_prefix = personal_prefix(&mut tgt, Side::Target).await?;
+    let plans = mapping::plan(&src_list, &src_prefix, &tgt_list, &tgt_prefix, &options.mapping);
+    let mut early: HashMap<String, String> = HashMap::new();
+    if !options.dry_run {
+        for p in &plans {
+            let exists = p.target_exists || tgt_list.iter().any(|t| t.name.name() == p.target_name);
+            if !exists && !p.target.is_inbox() {
+                match tgt.create(&p.target).await {
+                    Ok(()) => {}
+                    Err(e) if e.code() == Some(bma_imap::ResponseCode::AlreadyExists) => {}
+                    Err(e) => {
+                        early.insert(p.source_name.clone(), format!("cannot create {}: {e}", p.target_name));
+                        continue;
+                    }
+                }
+                tgt_list.push(bma_imap::MailboxInfo {
+                    name: p.target.clone(),
+                    delimiter: None,
+                    attributes: vec![],
+                    special_use: None,
+                    subscribed: false,
+                });
+            }
+            let subscribed = tgt_list.iter().any(|t| t.name.name() == p.target_name && t.subscribed);
+            if p.subscribed
+                && !subscribed
+                && !p.target.is_inbox()
+                && let Err(e) = tgt.subscribe(&p.target).await
+            {
+                tracing::warn!(folder = %p.target_name, "cannot subscribe: {e}");
+            }
+        }
+    }
+    // Folders unchanged since their last complete run (STATUS: same
+    // UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ) are only verified, here, so
+    // that an unchanged rerun costs one connection per side.
+    let mut reports: Vec<(usize, FolderReport)> = Vec::new();
+    let mut todo = VecDeque::new();
+    for (i, p) in plans.iter().enumerate() {
+        if early.contains_key(&p.source_name) {
+            continue;
+        }
+        match unchanged(&mut src, &mut tgt, &state, &pair, p).await {
+            Ok(Some(r)) => reports.push((i, r)),
+            Ok(None) => todo.push_back((i, p.clone())),
+            Err(e) => {
+                tracing::debug!(folder = %p.source_name, "pre-check failed, the worker will see: {e}");
+                todo.push_back((i, p.clone()));
+            }
+        }
+    }
+    // The planning connections become the first worker's.
+    let mut first = Some((src, tgt));
+    let workers = options.max_connections.max(1).min(todo.len());
+    let queue: Arc<Mutex<VecDeque<(usize, FolderPlan)>>> = Arc::new(Mutex::new(todo));
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let (queue, state, pair) = (queue.clone(), state.clone(), pair.clone());
+        let (source, target, options) = (source.clone(), target.clone(), options.clone());
+        let conns = first.take();
+        set.spawn(async move { worker(&source, &target, &state, &pair, &queue, &options, conns).await });
+    }
+    if let Some((s, t)) = first {
+        let _ = tokio::join!(s.logout(), t.logout());
+    }
+    while let Some(r) = set.join_next().await {
+        match r {
+            Ok(v) => reports.extend(v),
+            Err(e) => tracing::error!("a copy worker died: {e}"),
+        }
+    }
+    for (i, p) in plans.iter().enumerate() {
+        if let Some(e) = early.get(&p.source_name) {
+            reports.push((i, report_of(p, vec![e.clone()])));
+        }
+    }
+    reports.sort_by_key(|(i, _)| *i);
+    let folders: Vec<FolderReport> = reports.into_iter().map(|(_, r)| r).collect();
+    let errors: u64 = folders.iter().map(|f| f.errors.len() as u64).sum();
+    let skipped: u64 = folders.iter().map(|f| f.skipped.len() as u64).sum();
+    let outcome = if folders.iter().all(|f| options.dry_run && f.errors.is_empty() || f.complete()) {
+        Outcome::Complete
+    } else if !folders.is_empty() && folders.iter().all(|f| !f.errors.is_empty()) {
+        Outcome::Failed
+    } else {
+        Outcome::Partial
+    };
+    Ok(Summary {
+        outcome,
+        dry_run: options.dry_run,
+        copied: folders.iter().map(|f| f.copied).sum(),
+        copied_bytes: folders.iter().map(|f| f.copied_bytes).sum(),
+        skipped,
+        errors,
+        folders,
+        elapsed_ms: started.elapsed().as_millis() as u64,
+    })
+}
+
+/// The report of a folder unchanged since its last complete run, or `None`.
+async fn unchanged<S: SyncState>(
+    src: &mut Client,
+    tgt: &mut Client,
+    state: &S,
+    pair: &str,
+    plan: &FolderPlan,
+) -> Result<Option<FolderReport>, Error> {
+    if !plan.selectable {
+        return Ok(Some(report_of(plan, vec![])));
+    }
+    let Some(f) = state.folder(pair, &plan.source_name).await? else { return Ok(None) };
+    if f.uid_next.is_none() || f.highest_modseq.is_none() {
+        return Ok(None);
+    }
+    let s = src.status(&plan.source).await.map_err(on(Side::Source))?;
+    if s.uid_validity != Some(f.source_uidvalidity) || s.uid_next != f.uid_next || s.highest_modseq != f.highest_modseq
+    {
+        return Ok(None);
+    }
+    let t = tgt.status(&plan.target).await.map_err(on(Side::Target))?;
+    if t.uid_validity != Some(f.target_uidvalidity) {
+        return Ok(None);
+    }
+    let mut r = report_of(plan, vec![]);
+    r.unchanged = true;
+    r.source_messages = u64::from(s.messages.unwrap_or(0));
+    r.source_bytes = s.size.unwrap_or(0);
+    r.target_messages = u64::from(t.messages.unwrap_or(0));
+    r.target_bytes = t.size.unwrap_or(0);
+    r.mapped = r.source_messages;
+    Ok(Some(r))
+}
+
+fn report_of(p: &FolderPlan, errors: Vec<String>) -> FolderReport {
+    FolderReport {
+        source: p.source_name.clone(),
+        target: p.target_name.clone(),
+        note: p.note.clone(),
+        errors,
+        ..FolderReport::default()
+    }
+}
+
+async fn worker<S: SyncState>(
+    source: &Endpoint,
+    target: &Endpoint,
+    state: &S,
+    pair: &str,
+    queue: &Mutex<VecDeque<(usize, FolderPlan)>>,
+    options: &Options,
+    mut conns: Option<(Client, Client)>,
+) -> Vec<(usize, FolderReport)> {
+    let mut out = Vec::new();
+    loop {
+        let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop_front();
+        let Some((i, plan)) = next else { break };
+        let mut attempt = 0;
+        let report = loop {
+            let mut report = report_of(&plan, vec![]);
+            let result = async {
+                if conns.is_none() {
+                    let both = tokio::try_join!(connect(Side::Source, source), connect(Side::Target, target))?;
+                    conns = Some(both);
+                }
+                let (src, tgt) = conns.as_mut().expect("connected above");
+                sync_folder(src, tgt, state, pair, &plan, options, &mut report).await
+            }
+            .await;
+            match result {
+                Ok(()) => break report,
+                Err(e) if e.is_connection_lost() && attempt < options.retries => {
+                    attempt += 1;
+                    conns = None;
+                    tracing::warn!(folder = %plan.source_name, attempt, "retrying after: {e}");
+                    tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
+                }
+                Err(e) => {
+                    if e.is_connection_lost() {
+                        conns = None;
+                    }
+                    report.errors.push(e.to_string());
+                    break report;
+                }
+            }
+        };
+        out.push((i, report));
+    }
+    if let Some((s, t)) = conns {
+        let _ = tokio::join!(s.logout(), t.logout());
+    }
+    out
+}
+
+/// Flags as carried: settable ones, sorted, space-separated.
+fn canonical(flags: &[Flag]) -> String {
+    let mut v: Vec<&str> = flags.iter().filter(|f| f.settable()).map(Flag::as_str).collect();
+    v.sort_unstable();
+    v.dedup();
+    v.join(" ")
+}
+
+fn flags_of(canon: &str) -> Vec<Flag> {
+    canon.split_whitespace().map(Flag::parse).collect()
+}
+
+type Key = (usize, String, [u8; 32]);
+
+fn key_of(body: &[u8], date: Option<&bma_imap::InternalDate>) -> Key {
+    let hash: [u8; 32] = Sha256::digest(body).into();
+    (body.len(), date.map(|d| d.0.unix_timestamp().to_string()).unwrap_or_default(), hash)
+}
+
+async fn sync_folder<S: SyncState>(
+    src: &mut Client,
+    tgt: &mut Client,
+    state: &S,
+    pair: &str,
+    plan: &FolderPlan,
+    options: &Options,
+    report: &mut FolderReport,
+) -> Result<(), Error> {
+    if !plan.selectable {
+        return Ok(());
+    }
+    let sname = plan.source_name.as_str();
+    let sel = src.examine(&plan.source).await.map_err(on(Side::Source))?;
+    let tsel = if options.dry_run {
+        match tgt.examine(&plan.target).await {
+            Ok(t) => Some(t),
+            Err(e) if e.is_connection_lost() => return Err(on(Side::Target)(e)),
+            Err(_) => None,
+        }
+    } else {
+        Some(tgt.select(&plan.target).await.map_err(on(Side::Target))?)
+    };
+    let t_validity = tsel.as_ref().map_or(0, |t| t.uid_validity);
+    let prev = state.folder(pair, sname).await?;
+    let same =
+        prev.as_ref().is_some_and(|f| f.source_uidvalidity == sel.uid_validity && f.target_uidvalidity == t_validity);
+    if let Some(f) = prev.as_ref().filter(|_| same)
+        && f.uid_next.is_some()
+        && f.uid_next == sel.uid_next
+        && f.highest_modseq.is_some()
+        && f.highest_modseq == sel.highest_modseq
+    {
+        report.unchanged = true;
+        report.mapped = u64::from(sel.exists);
+        return verify(src, tgt, plan, tsel.is_some(), report).await;
+    }
+    if prev.is_some() && !same && !options.dry_run {
+        state.clear(pair, sname).await?;
+    }
+    let mut map: BTreeMap<u32, SyncMessage> = if same {
+        state.messages(pair, sname).await?.into_iter().map(|m| (m.source_uid, m)).collect()
+    } else {
+        BTreeMap::new()
+    };
+    let mut folder = SyncFolder {
+        pair: pair.to_owned(),
+        source_folder: sname.to_owned(),
+        target_folder: plan.target_name.clone(),
+        source_uidvalidity: sel.uid_validity,
+        target_uidvalidity: t_validity,
+        last_uid: map.keys().next_back().copied().unwrap_or(0),
+        uid_next: None,
+        highest_modseq: None,
+    };
+    if !options.dry_run {
+        state.save_folder(&folder).await?;
+    }
+
+    // Source metadata.
+    let mut metas: Vec<MessageMeta> = Vec::with_capacity(sel.exists as usize);
+    if sel.exists > 0 {
+        let mut s = src.fetch_meta(&UidSet::all(), None).await.map_err(on(Side::Source))?;
+        while let Some(m) = s.next().await.map_err(on(Side::Source))? {
+            metas.push(m);
+        }
+    }
+    let new: Vec<&MessageMeta> = metas.iter().filter(|m| !map.contains_key(&m.uid)).collect();
+    report.planned = new.len() as u64;
+    if options.dry_run {
+        report.mapped = map.len() as u64;
+        return verify(src, tgt, plan, tsel.is_some(), report).await;
+    }
+    let tsel = tsel.expect("selected when not a dry run");
+
+    // Reconciliation candidates: target messages above the highest mapped target UID.
+    let mut orphans: HashMap<Key, VecDeque<(u32, String)>> = HashMap::new();
+    let scan_from = map.values().map(|m| m.target_uid).max().unwrap_or(0) + 1;
+    if !new.is_empty() && tsel.exists > 0 && tsel.uid_next.is_none_or(|n| n > scan_from) {
+        let mut s = tgt.fetch_bodies(&UidSet::from_uid(scan_from)).await.map_err(on(Side::Target))?;
+        while let Some(m) = s.next().await.map_err(on(Side::Target))? {
+            if m.uid >= scan_from {
+                let canon = canonical(m.flags.as_deref().unwrap_or(&[]));
+                orphans.entry(key_of(&m.body, m.internal_date.as_ref())).or_default().push_back((m.uid, canon));
+            }
+        }
+    }
+
+    // Copy.
+    let total_bytes: u64 = new.iter().filter_map(|m| m.size).sum();
+    if let Some(p) = &options.progress {
+        p.add_total(new.len() as u64, total_bytes);
+    }
+    let mut batch: Vec<SyncMessage> = Vec::new();
+    let mut seen: HashSet<Key> = HashSet::new();
+    let copy_result = if new.is_empty() {
+        Ok(())
+    } else {
+        let set: UidSet = new.iter().map(|m| m.uid).collect();
+        let mut ctx = CopyCtx { orphans: &mut orphans, seen: &mut seen, batch: &mut batch, map: &mut map };
+        copy(src, tgt, state, pair, plan, options, set, &mut ctx, report).await
+    };
+    let recorded = state.record(pair, sname, &batch).await;
+    for m in batch.drain(..) {
+        map.insert(m.source_uid, m);
+    }
+    copy_result?;
+    recorded?;
+    if !new.is_empty() {
+        remove_late_duplicates(tgt, &map, scan_from, &seen, report).await?;
+    }
+
+    // Flags.
+    let mut by_flags: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+    for m in &metas {
+        if let Some(known) = map.get(&m.uid) {
+            let canon = canonical(&m.flags);
+            if canon != known.flags {
+                by_flags.entry(canon).or_default().push(m.uid);
+            }
+        }
+    }
+    for (canon, uids) in by_flags {
+        let targets: UidSet = uids.iter().filter_map(|u| map.get(u)).map(|m| m.target_uid).collect();
+        tgt.uid_store(&targets, StoreMode::Replace, &flags_of(&canon)).await.map_err(on(Side::Target))?;
+        let mut changed = Vec::new();
+        for u in &uids {
+            if let Some(m) = map.get_mut(u) {
+                m.flags.clone_from(&canon);
+                changed.push(m.clone());
+            }
+        }
+        state.record(pair, sname, &changed).await?;
+        report.flags_updated += changed.len() as u64;
+    }
+
+    // Deletions.
+    if options.delete {
+        let present: std::collections::HashSet<u32> = metas.iter().map(|m| m.uid).collect();
+        let gone: Vec<u32> = map.keys().copied().filter(|u| !present.contains(u)).collect();
+        if !gone.is_empty() {
+            let targets: UidSet = gone.iter().filter_map(|u| map.get(u)).map(|m| m.target_uid).collect();
+            tgt.uid_store(&targets, StoreMode::Add, &[Flag::Deleted]).await.map_err(on(Side::Target))?;
+            tgt.uid_expunge(&targets).await.map_err(on(Side::Target))?;
+            state.forget(pair, sname, &gone).await?;
+            for u in &gone {
+                map.remove(u);
+            }
+            report.deleted = gone.len() as u64;
+        }
+    }
+
+    report.mapped = metas.iter().filter(|m| map.contains_key(&m.uid)).count() as u64;
+    folder.last_uid = map.keys().next_back().copied().unwrap_or(0);
+    if report.skipped.is_empty() && report.mapped == metas.len() as u64 {
+        folder.uid_next = sel.uid_next;
+        folder.highest_modseq = sel.highest_modseq;
+    }
+    state.save_folder(&folder).await?;
+    verify(src, tgt, plan, true, report).await
+}
+
+/// After the copy: target messages above the scanned UID that nothing maps
+/// and that are byte-identical (same key) to a message of this run are
+/// APPENDs of a killed run that completed late: removed, so nothing is
+/// duplicated.
+async fn remove_late_duplicates(
+    tgt: &mut Client,
+    map: &BTreeMap<u32, SyncMessage>,
+    scan_from: u32,
+    seen: &HashSet<Key>,
+    report: &mut FolderReport,
+) -> Result<(), Error> {
+    let mapped: HashSet<u32> = map.values().map(|m| m.target_uid).collect();
+    let mut extra = UidSet::default();
+    {
+        let mut s = tgt.fetch_meta(&UidSet::from_uid(scan_from), None).await.map_err(on(Side::Target))?;
+        while let Some(m) = s.next().await.map_err(on(Side::Target))? {
+            if m.uid >= scan_from && !mapped.contains(&m.uid) {
+                extra.insert(m.uid);
+            }
+        }
+    }
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let mut dups = UidSet::default();
+    let mut n = 0;
+    {
+        let mut s = tgt.fetch_bodies(&extra).await.map_err(on(Side::Target))?;
+        while let Some(m) = s.next().await.map_err(on(Side::Target))? {
+            if seen.contains(&key_of(&m.body, m.internal_date.as_ref())) {
+                dups.insert(m.uid);
+                n += 1;
+            }
+        }
+    }
+    if n > 0 {
+        tracing::warn!(folder = %report.target, n, "removing copies appended by an interrupted run");
+        tgt.uid_store(&dups, StoreMode::Add, &[Flag::Deleted]).await.map_err(on(Side::Target))?;
+        tgt.uid_expunge(&dups).await.map_err(on(Side::Target))?;
+        report.duplicates_removed = n;
+    }
+    Ok(())
+}
+
+/// What [`copy`] reads and fills.
+struct CopyCtx<'a> {
+    orphans: &'a mut HashMap<Key, VecDeque<(u32, String)>>,
+    seen: &'a mut HashSet<Key>,
+    batch: &'a mut Vec<SyncMessage>,
+    map: &'a mut BTreeMap<u32, SyncMessage>,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn copy<S: SyncState>(
+    src: &mut Client,
+    tgt: &mut Client,
+    state: &S,
+    pair: &str,
+    plan: &FolderPlan,
+    options: &Options,
+    set: UidSet,
+    ctx: &mut CopyCtx<'_>,
+    report: &mut FolderReport,
+) -> Result<(), Error> {
+    let CopyCtx { orphans, seen, batch, map } = ctx;
+    let mut stream = src.fetch_bodies(&set).await.map_err(on(Side::Source))?;
+    let mut pipe = tgt.append_pipeline(&plan.target);
+    let mut pending: HashMap<u64, (String, u64)> = HashMap::new();
+    let (mut pushed, mut taken) = (0usize, 0usize);
+    while let Some(m) = stream.next().await.map_err(on(Side::Source))? {
+        let flags: Vec<Flag> = m.flags.clone().unwrap_or_default();
+        let canon = canonical(&flags);
+        let size = m.body.len() as u64;
+        let key = key_of(&m.body, m.internal_date.as_ref());
+        let matched = orphans.get_mut(&key).and_then(VecDeque::pop_front);
+        seen.insert(key);
+        {
+            if let Some((tuid, tflags)) = matched {
+                batch.push(SyncMessage { source_uid: m.uid, target_uid: tuid, flags: tflags, size });
+                report.reconciled += 1;
+                if let Some(p) = &options.progress {
+                    p.advance(1, size);
+                }
+                continue;
+            }
+        }
+        let append = AppendMessage { body: &m.body, flags: &flags, internal_date: m.internal_date };
+        pipe.push(u64::from(m.uid), append).await.map_err(on(Side::Target))?;
+        pending.insert(u64::from(m.uid), (canon, size));
+        pushed += 1;
+        drop(m);
+        while pushed - taken > pipe.in_flight() {
+            let Some(d) = pipe.next_done().await.map_err(on(Side::Target))? else { break };
+            taken += 1;
+            handle(d, &mut pending, batch, report, options);
+        }
+        if batch.len() >= options.commit_every {
+            state.record(pair, &plan.source_name, batch).await?;
+            for r in batch.drain(..) {
+                map.insert(r.source_uid, r);
+            }
+        }
+    }
+    drop(stream);
+    for d in pipe.finish().await.map_err(on(Side::Target))? {
+        handle(d, &mut pending, batch, report, options);
+    }
+    Ok(())
+}
+
+/// Takes the result of one APPEND: mapped, or skipped with the target's reason.
+fn handle(
+    d: bma_imap::AppendDone,
+    pending: &mut HashMap<u64, (String, u64)>,
+    batch: &mut Vec<SyncMessage>,
+    report: &mut FolderReport,
+    options: &Options,
+) {
+    let (flags, size) = pending.remove(&d.id).unwrap_or_default();
+    let uid = d.id as u32;
+    match d.result {
+        Ok(Some(au)) => {
+            batch.push(SyncMessage { source_uid: uid, target_uid: au.uid, flags, size });
+            report.copied += 1;
+            report.copied_bytes += size;
+            if let Some(p) = &options.progress {
+                p.advance(1, size);
+            }
+        }
+        Ok(None) => {
+            report.skipped.push(Skipped { uid, reason: "appended, but the target gave no UID (no UIDPLUS)".into() });
+        }
+        Err(e) => report.skipped.push(Skipped { uid, reason: e.to_string() }),
+    }
+}
+
+async fn verify(
+    src: &mut Client,
+    tgt: &mut Client,
+    plan: &FolderPlan,
+    target_exists: bool,
+    report: &mut FolderReport,
+) -> Result<(), Error> {
+    let s = src.status(&plan.source).await.map_err(on(Side::Source))?;
+    report.source_messages = u64::from(s.messages.unwrap_or(0));
+    report.source_bytes = s.size.unwrap_or(0);
+    if target_exists {
+        let t = tgt.status(&plan.target).await.map_err(on(Side::Target))?;
+        report.target_messages = u64::from(t.messages.unwrap_or(0));
+        report.target_bytes = t.size.unwrap_or(0);
+    }
+    Ok(())
+}
+
+/// Exposed for tests: the flags as the engine carries them.
+pub fn canonical_flags(flags: &[Flag]) -> String {
+    canonical(flags)
+}
+
+/// Exposed for tests: a folder name as the target would see it.
+pub fn mailbox(name: &str) -> MailboxName {
+    MailboxName::new(name)
+}

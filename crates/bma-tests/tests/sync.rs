@@ -1,0 +1,353 @@
+//! `bma-sync` against the lab's real Dovecot pair: the hard-cases mailbox
+//! copied through the master user and compared message by message (SHA-256
+//! of the body, flags, INTERNALDATE, as multisets per folder); an unchanged
+//! rerun copies nothing; an incremental run carries a new message, a flag
+//! change and (with `delete`) an expunge; a run aborted mid-copy with
+//! nothing recorded, then rerun, loses nothing and duplicates nothing (and
+//! a run with a lost state, as after a UIDVALIDITY change, maps what is
+//! there without appending anything); a wrong source password is reported as the source's.
+//!
+//! Needs `cargo xtask lab up && cargo xtask lab seed`. Seeded mailboxes are
+//! only read; every test has its own users (legacy scratch sources and new
+//! platform targets).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bma_imap::{
+    AppendMessage, Auth, Client, Config, Flag, InternalDate, MailboxName, Secret, Security, StoreMode, UidSet,
+};
+use bma_store::Store;
+use bma_sync::{Endpoint, Options, Outcome, Progress, Side, Summary};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+fn lab_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/lab")
+}
+
+fn read_json(name: &str) -> Value {
+    let path = lab_dir().join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!("{} is missing: run `cargo xtask lab up && cargo xtask lab seed` first", path.display())
+    });
+    serde_json::from_str(&text).expect("valid JSON")
+}
+
+fn s(v: &Value) -> &str {
+    v.as_str().expect("a string")
+}
+
+fn config(platform: &str) -> Config {
+    let lab = read_json("lab.json");
+    let port = lab[platform]["imap_port"].as_u64().expect("a port") as u16;
+    Config::new(s(&lab[platform]["host"]), port).with_security(Security::None)
+}
+
+fn master_on_behalf(user: &str) -> Auth {
+    let lab = read_json("lab.json");
+    Auth::Plain {
+        authzid: Some(user.to_owned()),
+        authcid: s(&lab["master_user"]).to_owned(),
+        password: Secret::new(s(&lab["master_password"])),
+    }
+}
+
+fn hard_cases() -> String {
+    let seed = read_json("seed.json");
+    let m = seed["mailboxes"].as_array().expect("mailboxes").iter().find(|m| m["kind"] == "hard-cases").cloned();
+    s(&m.expect("a hard-cases mailbox")["address"]).to_owned()
+}
+
+/// A name unique to this run and call.
+fn unique(what: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
+    format!("{what}{:x}{}", nanos & 0xffff_ffff, N.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A user of its own on `platform` (`legacy` or `new`); its endpoint.
+fn user(platform: &str, name: &str) -> Endpoint {
+    let lab = read_json("lab.json");
+    let address = format!("synctest.{}@bma.test", unique(name));
+    let password = format!("secret-{name}");
+    let exe = s(&lab["xtask"]);
+    static ADDUSER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let guard = ADDUSER.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let out = Command::new(exe)
+        .args(["lab", "adduser", platform, &address, &password])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {exe}: {e}"));
+    drop(guard);
+    assert!(out.status.success(), "adduser: {}", String::from_utf8_lossy(&out.stderr));
+    Endpoint { config: config(platform), auth: Auth::Login { user: address, password: Secret::new(password) } }
+}
+
+async fn client(e: &Endpoint) -> Client {
+    let mut c = Client::connect(&e.config).await.expect("connect");
+    c.login(&e.auth).await.expect("login");
+    c
+}
+
+async fn state() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("sync.db").display())).await.expect("state");
+    (dir, store)
+}
+
+type Fingerprint = (String, String, i64);
+
+/// Every message of `folder`: SHA-256 of the body, flags (settable, sorted), INTERNALDATE.
+async fn fingerprints(c: &mut Client, folder: &str) -> Vec<Fingerprint> {
+    let info = c.examine(&MailboxName::new(folder)).await.unwrap_or_else(|e| panic!("examine {folder}: {e}"));
+    let mut out = Vec::new();
+    if info.exists > 0 {
+        let mut st = c.fetch_bodies(&UidSet::all()).await.expect("fetch");
+        while let Some(m) = st.next().await.expect("fetch") {
+            let hash: String = Sha256::digest(&m.body).iter().map(|b| format!("{b:02x}")).collect();
+            let flags = bma_sync::canonical_flags(m.flags.as_deref().unwrap_or(&[]));
+            let date = m.internal_date.map(|d| d.0.unix_timestamp()).unwrap_or_default();
+            out.push((hash, flags, date));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Compares every folder of the summary, message by message.
+async fn assert_same(source: &Endpoint, target: &Endpoint, summary: &Summary) {
+    let (mut src, mut tgt) = (client(source).await, client(target).await);
+    let mut by_target: BTreeMap<String, Vec<Fingerprint>> = BTreeMap::new();
+    for f in &summary.folders {
+        let list = src.list().await.expect("list");
+        let selectable = list.iter().find(|m| m.name.name() == f.source).is_some_and(|m| m.selectable());
+        if selectable {
+            by_target.entry(f.target.clone()).or_default().extend(fingerprints(&mut src, &f.source).await);
+        }
+    }
+    for (target_folder, mut want) in by_target {
+        want.sort();
+        let got = fingerprints(&mut tgt, &target_folder).await;
+        assert_eq!(got, want, "folder {target_folder}");
+    }
+}
+
+fn message(subject: &str) -> Vec<u8> {
+    format!(
+        "From: Test <test@bma.test>\r\nTo: user@bma.test\r\nSubject: {subject}\r\n\
+         Date: Sun, 19 Apr 1998 15:33:20 +0000\r\n\r\nBody of {subject}.\r\n"
+    )
+    .into_bytes()
+}
+
+async fn append(c: &mut Client, folder: &str, body: &[u8], flags: &[Flag]) {
+    let date = InternalDate::parse("02-Mar-2020 08:00:00 +0100");
+    c.append(&MailboxName::new(folder), AppendMessage { body, flags, internal_date: date }).await.expect("append");
+}
+
+fn options() -> Options {
+    Options { max_connections: 4, ..Options::default() }
+}
+
+#[tokio::test]
+async fn hard_cases_are_copied_message_by_message_and_an_unchanged_rerun_copies_nothing() {
+    let source = Endpoint { config: config("legacy"), auth: master_on_behalf(&hard_cases()) };
+    let target = user("new", "hard");
+    let (_dir, store) = state().await;
+    let t = Instant::now();
+    let first = bma_sync::run(&source, &target, store.clone(), &options()).await.expect("run");
+    eprintln!("hard cases: {} messages, {} bytes in {:?}", first.copied, first.copied_bytes, t.elapsed());
+    assert_eq!(first.outcome, Outcome::Complete, "{first:#?}");
+    assert!(first.copied >= 20, "{first:#?}");
+    for f in &first.folders {
+        assert_eq!((f.target_messages, f.target_bytes), (f.source_messages, f.source_bytes), "{f:#?}");
+    }
+    assert_same(&source, &target, &first).await;
+    // A folder named "Éléments envoyés" lands in the target's Sent.
+    assert!(first.folders.iter().any(|f| f.source == "Éléments envoyés" && f.target == "Sent"), "{first:#?}");
+
+    let t = Instant::now();
+    let again = bma_sync::run(&source, &target, store.clone(), &options()).await.expect("rerun");
+    eprintln!("unchanged rerun in {:?}", t.elapsed());
+    assert_eq!(again.outcome, Outcome::Complete);
+    assert_eq!(again.copied, 0, "{again:#?}");
+    assert!(again.folders.iter().all(|f| f.unchanged || f.source_messages == 0 || f.planned == 0));
+}
+
+#[tokio::test]
+async fn incremental_run_carries_new_messages_flags_and_deletions() {
+    let source = user("legacy", "incsrc");
+    let target = user("new", "incdst");
+    let mut src = client(&source).await;
+    src.create(&MailboxName::new("Projets")).await.expect("create");
+    for i in 0..3 {
+        append(&mut src, "Projets", &message(&format!("m{i}")), &[Flag::Seen]).await;
+    }
+    // Two byte-identical messages in INBOX, no Message-ID.
+    append(&mut src, "INBOX", &message("twin"), &[]).await;
+    append(&mut src, "INBOX", &message("twin"), &[]).await;
+    let (_dir, store) = state().await;
+    let opts = Options { delete: true, ..options() };
+    let first = bma_sync::run(&source, &target, store.clone(), &opts).await.expect("run");
+    assert_eq!(first.outcome, Outcome::Complete, "{first:#?}");
+    assert_eq!(first.copied, 5);
+
+    append(&mut src, "Projets", &message("new one"), &[Flag::Keyword("$Important".into())]).await;
+    src.select(&MailboxName::new("Projets")).await.expect("select");
+    src.uid_store(&UidSet::range(1, 1), StoreMode::Add, &[Flag::Flagged, Flag::Deleted]).await.expect("store");
+    src.uid_store(&UidSet::range(2, 2), StoreMode::Add, &[Flag::Deleted]).await.expect("store");
+    src.uid_expunge(&UidSet::range(2, 2)).await.expect("expunge");
+    let second = bma_sync::run(&source, &target, store.clone(), &opts).await.expect("rerun");
+    assert_eq!(second.outcome, Outcome::Complete, "{second:#?}");
+    assert_eq!(second.copied, 1, "{second:#?}");
+    let projets = second.folders.iter().find(|f| f.source == "Projets").expect("Projets");
+    assert_eq!((projets.flags_updated, projets.deleted), (1, 1), "{projets:#?}");
+    assert_same(&source, &target, &second).await;
+    let third = bma_sync::run(&source, &target, store.clone(), &opts).await.expect("third");
+    assert_eq!(third.copied + third.folders.iter().map(|f| f.flags_updated).sum::<u64>(), 0, "{third:#?}");
+}
+
+/// Signals when `n` messages have been appended.
+struct Stop(AtomicU64, u64, tokio::sync::Notify);
+
+impl Progress for Stop {
+    fn add_total(&self, _messages: u64, _bytes: u64) {}
+    fn advance(&self, messages: u64, _bytes: u64) {
+        if self.0.fetch_add(messages, Ordering::SeqCst) + messages >= self.1 {
+            self.2.notify_one();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_run_killed_mid_copy_then_rerun_loses_nothing_and_duplicates_nothing() {
+    let source = user("legacy", "crashsrc");
+    let target = user("new", "crashdst");
+    let mut src = client(&source).await;
+    for i in 0..60 {
+        // Every tenth message twice, byte for byte.
+        let body = message(&format!("crash {}", i - i % 10 * usize::from(i % 10 == 1)));
+        append(&mut src, "INBOX", &body, if i % 3 == 0 { &[Flag::Seen] } else { &[] }).await;
+    }
+    let (_dir, store) = state().await;
+    let stop = Arc::new(Stop(AtomicU64::new(0), 25, tokio::sync::Notify::new()));
+    // Nothing is recorded before the abort: every appended message must be reconciled.
+    let opts = Options { commit_every: 10_000, progress: Some(stop.clone()), ..options() };
+    let task = {
+        let (source, target, store, opts) = (source.clone(), target.clone(), store.clone(), opts.clone());
+        tokio::spawn(async move { bma_sync::run(&source, &target, store, &opts).await })
+    };
+    stop.2.notified().await;
+    task.abort();
+    let _ = task.await;
+    let mut tgt = client(&target).await;
+    let partial = tgt.status(&MailboxName::new("INBOX")).await.expect("status").messages.unwrap_or(0);
+    assert!((25..60).contains(&partial), "{partial} messages on the target after the abort");
+
+    let rerun = bma_sync::run(&source, &target, store.clone(), &options()).await.expect("rerun");
+    assert_eq!(rerun.outcome, Outcome::Complete, "{rerun:#?}");
+    let inbox = rerun.folders.iter().find(|f| f.source == "INBOX").expect("INBOX");
+    assert_eq!(inbox.reconciled + inbox.copied, 60, "{inbox:#?}");
+    assert!(inbox.reconciled >= 25, "{inbox:#?}");
+    assert_eq!(inbox.target_messages, 60);
+    assert_same(&source, &target, &rerun).await;
+
+    // A lost state (as after a UIDVALIDITY change): every message is found again, none appended.
+    let (_dir2, fresh) = state().await;
+    let rescan = bma_sync::run(&source, &target, fresh, &options()).await.expect("rescan");
+    assert_eq!(rescan.outcome, Outcome::Complete, "{rescan:#?}");
+    assert_eq!(rescan.copied, 0, "{rescan:#?}");
+    assert_eq!(rescan.folders.iter().map(|f| f.reconciled).sum::<u64>(), 60);
+}
+
+#[tokio::test]
+async fn a_wrong_source_password_names_the_source() {
+    let mut source = user("legacy", "badpw");
+    source.auth = Auth::Login { user: source.user().to_owned(), password: Secret::new("wrong") };
+    let target = user("new", "badpwdst");
+    let (_dir, store) = state().await;
+    let err = bma_sync::run(&source, &target, store, &options()).await.expect_err("must fail");
+    assert_eq!(err.side(), Some(Side::Source), "{err}");
+    assert!(err.to_string().starts_with("source: "), "{err}");
+}
+
+fn password_of(e: &Endpoint) -> &str {
+    match &e.auth {
+        Auth::Login { password, .. } => password.expose(),
+        _ => unreachable!("test users log in with LOGIN"),
+    }
+}
+
+/// `bma sync` as a child process, from `source` to `target`, state in `dir`.
+fn cli(source: &Endpoint, target: &Endpoint, dir: &std::path::Path, source_password: &str) -> Command {
+    std::fs::write(dir.join("src.pw"), format!("{source_password}\n")).expect("write");
+    std::fs::write(dir.join("dst.pw"), password_of(target)).expect("write");
+    let url = |e: &Endpoint| format!("imap://{}:{}", e.config.host, e.config.port);
+    let mut c = Command::new(bma_tests::bma_bin());
+    c.args(["sync", "--tls", "none", "--json", "--source", &url(source), "--source-user", source.user()])
+        .arg("--source-password-file")
+        .arg(dir.join("src.pw"))
+        .args(["--target", &url(target), "--target-user", target.user()])
+        .arg("--target-password-file")
+        .arg(dir.join("dst.pw"))
+        .arg("--state")
+        .arg(dir.join("state.db"));
+    c
+}
+
+#[tokio::test]
+async fn cli_killed_with_sigkill_then_rerun_and_a_wrong_password_names_the_side() {
+    let source = user("legacy", "clisrc");
+    let target = user("new", "clidst");
+    let mut src = client(&source).await;
+    {
+        let inbox = MailboxName::new("INBOX");
+        let bodies: Vec<Vec<u8>> = (0..150).map(|i| message(&format!("cli {}", i % 140))).collect();
+        let mut p = src.append_pipeline(&inbox);
+        for (i, b) in bodies.iter().enumerate() {
+            let flags: &[Flag] = if i % 2 == 0 { &[Flag::Seen] } else { &[Flag::Deleted] };
+            p.push(i as u64, AppendMessage { body: b, flags, internal_date: None }).await.expect("append");
+        }
+        p.finish().await.expect("appends");
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+
+    let wrong = cli(&source, &target, dir.path(), "wrong").output().expect("run bma");
+    assert_eq!(wrong.status.code(), Some(4), "{wrong:?}");
+    assert!(String::from_utf8_lossy(&wrong.stderr).contains("source: authentication"), "{wrong:?}");
+
+    let mut child = cli(&source, &target, dir.path(), password_of(&source))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn bma");
+    let mut tgt = client(&target).await;
+    let t = Instant::now();
+    loop {
+        let n = tgt.status(&MailboxName::new("INBOX")).await.expect("status").messages.unwrap_or(0);
+        if n >= 20 || t.elapsed().as_secs() > 20 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let killed_at = tgt.status(&MailboxName::new("INBOX")).await.expect("status").messages.unwrap_or(0);
+    assert!(killed_at < 150, "the copy ended before the kill ({killed_at})");
+
+    let rerun = cli(&source, &target, dir.path(), password_of(&source)).output().expect("rerun");
+    assert_eq!(rerun.status.code(), Some(0), "{}", String::from_utf8_lossy(&rerun.stderr));
+    let summary: Value = serde_json::from_slice(&rerun.stdout).expect("JSON summary");
+    assert_eq!(summary["outcome"], "complete");
+    let inbox = &summary["folders"][0];
+    eprintln!(
+        "killed at {killed_at}: rerun copied {}, reconciled {}, removed {} late duplicates",
+        inbox["copied"], inbox["reconciled"], inbox["duplicates_removed"]
+    );
+    let want = fingerprints(&mut src, "INBOX").await;
+    assert_eq!(want.len(), 150);
+    assert_eq!(fingerprints(&mut tgt, "INBOX").await, want, "killed at {killed_at}");
+}
