@@ -98,24 +98,7 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        let outbox_id: i64 = sqlx::query_scalar(
-            "INSERT INTO outbox (mailbox_id, kind, key, recipient, envelope_from, message_id, subject, raw, state, \
-             run_at, attempts, max_attempts, queued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, 0, $10, $11) \
-             RETURNING id",
-        )
-        .bind(id)
-        .bind(email.kind.clone())
-        .bind(email.key.clone())
-        .bind(email.recipient.clone())
-        .bind(email.envelope_from.clone())
-        .bind(email.message_id.clone())
-        .bind(email.subject.clone())
-        .bind(email.raw.clone())
-        .bind(to_millis(email.run_at))
-        .bind(i64::from(email.max_attempts.max(1)))
-        .bind(now_ms)
-        .fetch_one(&mut *tx)
-        .await?;
+        let (outbox_id, _) = crate::outbox::insert_email(&mut tx, email, now).await?;
         sqlx::query(
             "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
              VALUES ($1, $2, $3, 'transition', 'scheduled', 'invited', $4, $5)",

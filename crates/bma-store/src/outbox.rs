@@ -99,38 +99,49 @@ fn email_from_row(r: &AnyRow, uncertain: bool) -> Result<OutboxEmail, StoreError
 const COLUMNS: &str =
     "id, mailbox_id, kind, recipient, envelope_from, message_id, subject, raw, state, attempts, sent_at, last_error";
 
+/// Inserts an email unless one with its key exists, on any connection or
+/// transaction; returns its id and whether it was inserted now.
+pub(crate) async fn insert_email(
+    conn: &mut sqlx::AnyConnection,
+    email: &NewEmail,
+    now: OffsetDateTime,
+) -> Result<(i64, bool), StoreError> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO outbox (mailbox_id, kind, key, recipient, envelope_from, message_id, subject, raw, state, \
+         run_at, attempts, max_attempts, queued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, 0, $10, $11) \
+         ON CONFLICT (key) DO NOTHING RETURNING id",
+    )
+    .bind(email.mailbox_id)
+    .bind(email.kind.clone())
+    .bind(email.key.clone())
+    .bind(email.recipient.clone())
+    .bind(email.envelope_from.clone())
+    .bind(email.message_id.clone())
+    .bind(email.subject.clone())
+    .bind(email.raw.clone())
+    .bind(to_millis(email.run_at))
+    .bind(i64::from(email.max_attempts.max(1)))
+    .bind(to_millis(now))
+    .fetch_optional(&mut *conn)
+    .await?;
+    match id {
+        Some(id) => Ok((id, true)),
+        None => {
+            let id = sqlx::query_scalar("SELECT id FROM outbox WHERE key = $1")
+                .bind(email.key.clone())
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok((id, false))
+        }
+    }
+}
+
 impl Store {
     /// Queues an email unless one with the same key exists; returns its id
     /// and whether it was queued now.
     pub async fn queue_email(&self, email: &NewEmail, now: OffsetDateTime) -> Result<(i64, bool), StoreError> {
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO outbox (mailbox_id, kind, key, recipient, envelope_from, message_id, subject, raw, state, \
-             run_at, attempts, max_attempts, queued_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'pending', $9, 0, $10, $11) \
-             ON CONFLICT (key) DO NOTHING RETURNING id",
-        )
-        .bind(email.mailbox_id)
-        .bind(email.kind.clone())
-        .bind(email.key.clone())
-        .bind(email.recipient.clone())
-        .bind(email.envelope_from.clone())
-        .bind(email.message_id.clone())
-        .bind(email.subject.clone())
-        .bind(email.raw.clone())
-        .bind(to_millis(email.run_at))
-        .bind(i64::from(email.max_attempts.max(1)))
-        .bind(to_millis(now))
-        .fetch_optional(self.pool())
-        .await?;
-        match id {
-            Some(id) => Ok((id, true)),
-            None => {
-                let id = sqlx::query_scalar("SELECT id FROM outbox WHERE key = $1")
-                    .bind(email.key.clone())
-                    .fetch_one(self.pool())
-                    .await?;
-                Ok((id, false))
-            }
-        }
+        let mut conn = self.pool().acquire().await?;
+        insert_email(&mut conn, email, now).await
     }
 
     /// Claims due emails for `worker` (pending ones, and `sending` ones whose
