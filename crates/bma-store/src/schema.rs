@@ -1,10 +1,11 @@
 //! Embedded schema migrations, applied at start.
 //!
-//! Each migration has a version, a name and one script per dialect: the
-//! differences between SQLite and PostgreSQL (key columns, mostly) stay
-//! here and nowhere else. A migration runs in one transaction together
-//! with its row in `bma_schema`; on PostgreSQL an advisory lock keeps two
-//! processes starting at once from racing.
+//! Each migration has a version, a name and one script for both backends;
+//! the one dialect difference (the auto-numbered key column, written
+//! `{id}`) is filled in by [`dialect`] and nowhere else. Every version not
+//! yet recorded in `bma_schema` is applied, in order, in one transaction
+//! with its row; on PostgreSQL an advisory lock keeps two processes
+//! starting at once from racing.
 
 use sqlx::Connection;
 
@@ -13,95 +14,64 @@ use crate::{Backend, Store, StoreError};
 struct Migration {
     version: i64,
     name: &'static str,
-    sqlite: &'static str,
-    postgres: &'static str,
+    /// DDL for both backends; `{id}` stands for the dialect's key column type.
+    sql: &'static str,
+}
+
+/// The one dialect difference of our DDL: an auto-numbered 64-bit key.
+fn dialect(sql: &str, backend: Backend) -> String {
+    let id = match backend {
+        Backend::Sqlite => "INTEGER PRIMARY KEY",
+        Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+    };
+    sql.replace("{id}", id)
 }
 
 const MIGRATIONS: &[Migration] = &[
-    Migration {
-        version: 1,
-        name: "mailboxes and events",
-        sqlite: "
-        CREATE TABLE mailboxes (
-            id INTEGER PRIMARY KEY,
-            address TEXT NOT NULL UNIQUE,
-            kind TEXT NOT NULL,
-            fase BIGINT NOT NULL,
-            name TEXT NOT NULL,
-            quota_bytes BIGINT,
-            usage_bytes BIGINT,
-            messages BIGINT,
-            state TEXT NOT NULL,
-            blocked_from TEXT,
-            created_at BIGINT NOT NULL,
-            updated_at BIGINT NOT NULL
-        );
-        CREATE INDEX mailboxes_state ON mailboxes (state);
-        CREATE TABLE events (
-            id INTEGER PRIMARY KEY,
-            mailbox_id BIGINT REFERENCES mailboxes (id),
-            at BIGINT NOT NULL,
-            actor TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            from_state TEXT,
-            to_state TEXT,
-            reason TEXT NOT NULL,
-            details TEXT NOT NULL
-        );
-        CREATE INDEX events_mailbox ON events (mailbox_id, id);
-    ",
-        postgres: "
-        CREATE TABLE mailboxes (
-            id BIGSERIAL PRIMARY KEY,
-            address TEXT NOT NULL UNIQUE,
-            kind TEXT NOT NULL,
-            fase BIGINT NOT NULL,
-            name TEXT NOT NULL,
-            quota_bytes BIGINT,
-            usage_bytes BIGINT,
-            messages BIGINT,
-            state TEXT NOT NULL,
-            blocked_from TEXT,
-            created_at BIGINT NOT NULL,
-            updated_at BIGINT NOT NULL
-        );
-        CREATE INDEX mailboxes_state ON mailboxes (state);
-        CREATE TABLE events (
-            id BIGSERIAL PRIMARY KEY,
-            mailbox_id BIGINT REFERENCES mailboxes (id),
-            at BIGINT NOT NULL,
-            actor TEXT NOT NULL,
-            kind TEXT NOT NULL,
-            from_state TEXT,
-            to_state TEXT,
-            reason TEXT NOT NULL,
-            details TEXT NOT NULL
-        );
-        CREATE INDEX events_mailbox ON events (mailbox_id, id);
-    ",
-    },
-    Migration {
-        version: 2,
-        name: "invitation waves: wave, pin, exclusion, priority",
-        sqlite: PLANNING,
-        postgres: PLANNING,
-    },
-    Migration { version: 3, name: "sync state", sqlite: SYNC_SQLITE, postgres: SYNC_POSTGRES },
-    Migration { version: 4, name: "job queue", sqlite: JOBS_SQLITE, postgres: JOBS_POSTGRES },
-    Migration { version: 5, name: "email outbox", sqlite: OUTBOX_SQLITE, postgres: OUTBOX_POSTGRES },
-    Migration {
-        version: 6,
-        name: "invitations: form token, invitation time",
-        sqlite: INVITATIONS,
-        postgres: INVITATIONS,
-    },
+    Migration { version: 1, name: "mailboxes and events", sql: MAILBOXES },
+    Migration { version: 2, name: "invitation waves: wave, pin, exclusion, priority", sql: PLANNING },
+    Migration { version: 3, name: "sync state", sql: SYNC },
+    Migration { version: 4, name: "job queue", sql: JOBS },
+    Migration { version: 5, name: "email outbox", sql: OUTBOX },
+    Migration { version: 6, name: "invitations: form token, invitation time", sql: INVITATIONS },
 ];
+
+/// Version 1.
+const MAILBOXES: &str = "
+        CREATE TABLE mailboxes (
+            id {id},
+            address TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL,
+            fase BIGINT NOT NULL,
+            name TEXT NOT NULL,
+            quota_bytes BIGINT,
+            usage_bytes BIGINT,
+            messages BIGINT,
+            state TEXT NOT NULL,
+            blocked_from TEXT,
+            created_at BIGINT NOT NULL,
+            updated_at BIGINT NOT NULL
+        );
+        CREATE INDEX mailboxes_state ON mailboxes (state);
+        CREATE TABLE events (
+            id {id},
+            mailbox_id BIGINT REFERENCES mailboxes (id),
+            at BIGINT NOT NULL,
+            actor TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            from_state TEXT,
+            to_state TEXT,
+            reason TEXT NOT NULL,
+            details TEXT NOT NULL
+        );
+        CREATE INDEX events_mailbox ON events (mailbox_id, id);
+    ";
 
 /// The copy engine's sync state (version 3): one row per folder pair, one
 /// per copied message (source UID to target UID, flags, size).
-const SYNC_SQLITE: &str = "
+const SYNC: &str = "
     CREATE TABLE sync_folders (
-        id INTEGER PRIMARY KEY,
+        id {id},
         pair TEXT NOT NULL,
         source_folder TEXT NOT NULL,
         target_folder TEXT NOT NULL,
@@ -123,54 +93,10 @@ const SYNC_SQLITE: &str = "
     );
 ";
 
-/// [`SYNC_SQLITE`] for PostgreSQL.
-const SYNC_POSTGRES: &str = "
-    CREATE TABLE sync_folders (
-        id BIGSERIAL PRIMARY KEY,
-        pair TEXT NOT NULL,
-        source_folder TEXT NOT NULL,
-        target_folder TEXT NOT NULL,
-        source_uidvalidity BIGINT NOT NULL,
-        target_uidvalidity BIGINT NOT NULL,
-        last_uid BIGINT NOT NULL,
-        uid_next BIGINT,
-        highest_modseq BIGINT,
-        updated_at BIGINT NOT NULL,
-        UNIQUE (pair, source_folder)
-    );
-    CREATE TABLE sync_messages (
-        folder_id BIGINT NOT NULL REFERENCES sync_folders (id) ON DELETE CASCADE,
-        source_uid BIGINT NOT NULL,
-        target_uid BIGINT NOT NULL,
-        flags TEXT NOT NULL,
-        size BIGINT NOT NULL,
-        PRIMARY KEY (folder_id, source_uid)
-    );
-";
-
-/// The job queue (version 4; the SQL differs only in the key column).
-const JOBS_SQLITE: &str = "
+/// The job queue (version 4).
+const JOBS: &str = "
     CREATE TABLE jobs (
-        id INTEGER PRIMARY KEY,
-        kind TEXT NOT NULL,
-        key TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        state TEXT NOT NULL,
-        run_at BIGINT NOT NULL,
-        attempts BIGINT NOT NULL DEFAULT 0,
-        max_attempts BIGINT NOT NULL,
-        lease_owner TEXT,
-        lease_until BIGINT,
-        last_error TEXT,
-        created_at BIGINT NOT NULL,
-        updated_at BIGINT NOT NULL,
-        UNIQUE (kind, key)
-    );
-    CREATE INDEX jobs_due ON jobs (state, run_at);
-";
-const JOBS_POSTGRES: &str = "
-    CREATE TABLE jobs (
-        id BIGSERIAL PRIMARY KEY,
+        id {id},
         kind TEXT NOT NULL,
         key TEXT NOT NULL,
         payload TEXT NOT NULL,
@@ -189,9 +115,9 @@ const JOBS_POSTGRES: &str = "
 ";
 
 /// The email outbox (version 5).
-const OUTBOX_SQLITE: &str = "
+const OUTBOX: &str = "
     CREATE TABLE outbox (
-        id INTEGER PRIMARY KEY,
+        id {id},
         mailbox_id BIGINT REFERENCES mailboxes (id),
         kind TEXT NOT NULL,
         key TEXT NOT NULL UNIQUE,
@@ -213,31 +139,6 @@ const OUTBOX_SQLITE: &str = "
     CREATE INDEX outbox_due ON outbox (state, run_at);
     CREATE INDEX outbox_mailbox ON outbox (mailbox_id);
 ";
-const OUTBOX_POSTGRES: &str = "
-    CREATE TABLE outbox (
-        id BIGSERIAL PRIMARY KEY,
-        mailbox_id BIGINT REFERENCES mailboxes (id),
-        kind TEXT NOT NULL,
-        key TEXT NOT NULL UNIQUE,
-        recipient TEXT NOT NULL,
-        envelope_from TEXT NOT NULL,
-        message_id TEXT NOT NULL UNIQUE,
-        subject TEXT NOT NULL,
-        raw TEXT NOT NULL,
-        state TEXT NOT NULL,
-        run_at BIGINT NOT NULL,
-        attempts BIGINT NOT NULL DEFAULT 0,
-        max_attempts BIGINT NOT NULL,
-        lease_owner TEXT,
-        lease_until BIGINT,
-        last_error TEXT,
-        queued_at BIGINT NOT NULL,
-        sent_at BIGINT
-    );
-    CREATE INDEX outbox_due ON outbox (state, run_at);
-    CREATE INDEX outbox_mailbox ON outbox (mailbox_id);
-";
-
 /// Same DDL on both backends (version 6).
 const INVITATIONS: &str = "
     ALTER TABLE mailboxes ADD COLUMN form_token_hash TEXT;
@@ -286,12 +187,9 @@ pub(crate) async fn migrate(store: &Store) -> Result<(), StoreError> {
             tx.commit().await?;
             continue;
         }
-        let script = match store.backend() {
-            Backend::Sqlite => m.sqlite,
-            Backend::Postgres => m.postgres,
-        };
+        let script = dialect(m.sql, store.backend());
         let fail = |source| StoreError::Migration { version: m.version, name: m.name, source };
-        sqlx::raw_sql(script).execute(&mut *tx).await.map_err(fail)?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(script)).execute(&mut *tx).await.map_err(fail)?;
         sqlx::query("INSERT INTO bma_schema (version, name, applied_at) VALUES ($1, $2, $3)")
             .bind(m.version)
             .bind(m.name)
