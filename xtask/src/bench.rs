@@ -154,6 +154,9 @@ pub fn write_section(title: &str, body: &str) -> anyhow::Result<()> {
         }
     }
     if !replaced {
+        if !out.ends_with("\n\n") {
+            out.push('\n');
+        }
         out.push_str(body.trim_end());
         out.push('\n');
     }
