@@ -12,7 +12,6 @@
 //! platform targets).
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -26,17 +25,7 @@ use bma_sync::{Endpoint, Options, Outcome, Progress, Side, Summary};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-fn lab_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../target/lab")
-}
-
-fn read_json(name: &str) -> Value {
-    let path = lab_dir().join(name);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-        panic!("{} is missing: run `cargo xtask lab up && cargo xtask lab seed` first", path.display())
-    });
-    serde_json::from_str(&text).expect("valid JSON")
-}
+use bma_tests::lab_file as read_json;
 
 fn s(v: &Value) -> &str {
     v.as_str().expect("a string")

@@ -252,46 +252,7 @@ pub fn latin1(text: &str) -> Vec<u8> {
 
 /// IMAP modified UTF-7 (RFC 3501 §5.1.3) of a mailbox name.
 pub fn mutf7(name: &str) -> String {
-    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
-    let mut out = String::new();
-    let mut pending: Vec<u16> = Vec::new();
-    let flush = |pending: &mut Vec<u16>, out: &mut String| {
-        if pending.is_empty() {
-            return;
-        }
-        let bytes: Vec<u8> = pending.iter().flat_map(|u| u.to_be_bytes()).collect();
-        out.push('&');
-        let mut bits = 0u32;
-        let mut nbits = 0;
-        for b in bytes {
-            bits = (bits << 8) | u32::from(b);
-            nbits += 8;
-            while nbits >= 6 {
-                nbits -= 6;
-                out.push(A[((bits >> nbits) & 63) as usize] as char);
-            }
-        }
-        if nbits > 0 {
-            out.push(A[((bits << (6 - nbits)) & 63) as usize] as char);
-        }
-        out.push('-');
-        pending.clear();
-    };
-    for c in name.chars() {
-        if (' '..='~').contains(&c) {
-            flush(&mut pending, &mut out);
-            if c == '&' {
-                out.push_str("&-");
-            } else {
-                out.push(c);
-            }
-        } else {
-            let mut buf = [0u16; 2];
-            pending.extend_from_slice(c.encode_utf16(&mut buf));
-        }
-    }
-    flush(&mut pending, &mut out);
-    out
+    bma_imap::mutf7::encode(name)
 }
 
 fn fill(template: &str, rng: &mut Rng, t: i64) -> String {
