@@ -10,15 +10,19 @@
 //!   diff of an import against what is already known.
 //! - [`settings`]: the campaign's settings and their semantic validation.
 //! - [`contact`]: whom a manager or the helpdesk should contact, by phase.
+//! - [`planner`]: invitation waves; [`cutover`]: cutover slots.
+//! - [`simulate`]: a whole campaign on modelled behaviour, week by week.
 //! - [`clock`]: injected time.
 
 pub mod address;
 pub mod clock;
 pub mod contact;
+pub mod cutover;
 pub mod lifecycle;
 pub mod planner;
 pub mod registry;
 pub mod settings;
+pub mod simulate;
 pub mod token;
 
 pub use address::{Address, AddressError, AddressRule, Fase, MailboxKind};

@@ -54,27 +54,45 @@ pub struct CampaignSettings {
     pub wave_capacity: u32,
     /// Hour (UTC) at which a wave's emails leave on its day.
     pub wave_hour: u8,
+    /// Days after mail 1 at which managers who have not answered get a reminder.
+    pub reminder_days: Vec<u32>,
+    /// Day of the week of the cutovers (`tuesday`…, or in French).
+    pub cutover_weekday: String,
+    /// At most this many cutovers per week; 0 means no limit.
+    pub cutover_capacity: u32,
+    /// At most this many gigabytes (10^9 bytes) of mailboxes cut over per week; 0 means no limit.
+    pub cutover_capacity_gb: u32,
 }
 
 impl CampaignSettings {
     /// The wave weekday, if the name is valid.
     pub fn weekday(&self) -> Option<time::Weekday> {
-        use time::Weekday::*;
-        match self.wave_weekday.trim().to_lowercase().as_str() {
-            "monday" | "lundi" => Some(Monday),
-            "tuesday" | "mardi" => Some(Tuesday),
-            "wednesday" | "mercredi" => Some(Wednesday),
-            "thursday" | "jeudi" => Some(Thursday),
-            "friday" | "vendredi" => Some(Friday),
-            "saturday" | "samedi" => Some(Saturday),
-            "sunday" | "dimanche" => Some(Sunday),
-            _ => None,
-        }
+        parse_weekday(&self.wave_weekday)
+    }
+
+    /// The cutover weekday, if the name is valid.
+    pub fn cutover_weekday(&self) -> Option<time::Weekday> {
+        parse_weekday(&self.cutover_weekday)
     }
 
     /// The capacity per wave, `None` for balanced.
     pub fn capacity(&self) -> Option<usize> {
         (self.wave_capacity > 0).then_some(self.wave_capacity as usize)
+    }
+}
+
+/// A day of the week by its English or French name.
+pub fn parse_weekday(name: &str) -> Option<time::Weekday> {
+    use time::Weekday::*;
+    match name.trim().to_lowercase().as_str() {
+        "monday" | "lundi" => Some(Monday),
+        "tuesday" | "mardi" => Some(Tuesday),
+        "wednesday" | "mercredi" => Some(Wednesday),
+        "thursday" | "jeudi" => Some(Thursday),
+        "friday" | "vendredi" => Some(Friday),
+        "saturday" | "samedi" => Some(Saturday),
+        "sunday" | "dimanche" => Some(Sunday),
+        _ => None,
     }
 }
 
@@ -102,6 +120,10 @@ impl Default for Settings {
                 wave_weekday: "monday".to_owned(),
                 wave_capacity: 0,
                 wave_hour: 8,
+                reminder_days: vec![7, 14],
+                cutover_weekday: "tuesday".to_owned(),
+                cutover_capacity: 500,
+                cutover_capacity_gb: 0,
             },
             addresses: AddressRule::default(),
             sender: Sender {
@@ -173,6 +195,28 @@ impl Settings {
         }
         if c.wave_hour > 23 {
             issue("campaign.wave_hour", format!("{} is not an hour (0 to 23)", c.wave_hour));
+        }
+        if c.cutover_weekday().is_none() {
+            issue(
+                "campaign.cutover_weekday",
+                format!("'{}' is not a day of the week (tuesday… or mardi…)", c.cutover_weekday),
+            );
+        }
+        let window_days = c.cutover_max_weeks.saturating_mul(7);
+        if c.reminder_days.windows(2).any(|w| w[0] >= w[1]) || c.reminder_days.contains(&0) {
+            issue(
+                "campaign.reminder_days",
+                format!("{:?} must be increasing days after mail 1, each at least 1", c.reminder_days),
+            );
+        } else if let Some(&last) = c.reminder_days.last()
+            && last >= window_days
+        {
+            issue(
+                "campaign.reminder_days",
+                format!(
+                    "a reminder {last} days after mail 1 comes after the cutover window closes ({window_days} days)"
+                ),
+            );
         }
         if c.quota_multiplier == 0 {
             issue("campaign.quota_multiplier", "must be at least 1".to_owned());
@@ -271,6 +315,7 @@ mod tests {
                 "campaign.end: 2024-04-01 is before campaign.start 2024-04-22",
                 "campaign.invitation_deadline: 2024-05-24 is outside the campaign (2024-04-22 to 2024-04-01)",
                 "campaign.cutover_max_weeks: 2 is less than campaign.cutover_min_weeks 3",
+                "campaign.reminder_days: a reminder 14 days after mail 1 comes after the cutover window closes (14 days)",
                 "sender.address: 'nobody' is not an email address",
                 "contacts.after.email: '' is not an email address",
             ]

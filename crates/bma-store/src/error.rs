@@ -41,6 +41,15 @@ pub enum StoreError {
         /// Why (part of the message, so not a `source`: printed once).
         why: IllegalTransition,
     },
+    /// The form of this mailbox can no longer be submitted or corrected
+    /// (its cutover is scheduled, or it is not invited yet, or blocked).
+    #[error("{address}: the form is closed in state {state}")]
+    FormClosed {
+        /// The mailbox.
+        address: String,
+        /// Its state.
+        state: bma_core::lifecycle::State,
+    },
     /// Someone else changed the mailbox at the same time; retry.
     #[error("{0} was changed concurrently; try again")]
     Conflict(String),
@@ -53,6 +62,9 @@ pub enum StoreError {
         /// The worker that tried.
         worker: String,
     },
+    /// The campaign is not in a state that allows the action.
+    #[error("{0}")]
+    CampaignState(String),
     /// A value in the database is not what this build expects.
     #[error("corrupt value in the store: {0}")]
     Corrupt(String),

@@ -121,10 +121,14 @@ impl Store {
         if !bma_core::token::well_formed(token) {
             return Ok(None);
         }
-        let address: Option<String> = sqlx::query_scalar("SELECT address FROM mailboxes WHERE form_token_hash = $1")
-            .bind(bma_core::token::hash(token))
-            .fetch_optional(self.pool())
-            .await?;
+        // Mail 1's token is on the mailbox; each reminder's in form_tokens.
+        let address: Option<String> = sqlx::query_scalar(
+            "SELECT address FROM mailboxes WHERE form_token_hash = $1 UNION \
+             SELECT m.address FROM form_tokens t JOIN mailboxes m ON m.id = t.mailbox_id WHERE t.token_hash = $1",
+        )
+        .bind(bma_core::token::hash(token))
+        .fetch_optional(self.pool())
+        .await?;
         Ok(address)
     }
 }

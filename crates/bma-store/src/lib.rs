@@ -10,6 +10,8 @@
 //!   complete by construction;
 //! - timestamps are stored as Unix milliseconds (UTC) on both backends.
 
+mod campaign;
+mod enrollment;
 mod error;
 mod invitation;
 mod jobs;
@@ -17,6 +19,7 @@ mod outbox;
 #[macro_use]
 mod mailbox;
 mod planning;
+mod portal_session;
 mod schema;
 mod sync_state;
 
@@ -27,12 +30,18 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use time::OffsetDateTime;
 
+pub use campaign::{Attention, BounceOutcome, CampaignAction, CampaignState, CutoverRow, DueReminder, Undelivered};
+pub use enrollment::{
+    BackupStatus, BackupVerificationRequest, Enrollment, EnrollmentForm, ManagerIdentity, PortalMailbox,
+    SubmitOutcome, VerifyOutcome,
+};
 pub use error::StoreError;
 pub use invitation::{DueInvitation, InviteOutcome};
 pub use jobs::{FailOutcome, Job, JobState, NewJob, backoff};
 pub use mailbox::{EventRecord, ImportOutcome, MailboxRecord};
 pub use outbox::{NewEmail, OutboxEmail};
 pub use planning::{PlanOutcome, PlanningChange};
+pub use portal_session::PortalSession;
 pub use sync_state::{SyncFolder, SyncMessage};
 
 /// Which database a store runs on.

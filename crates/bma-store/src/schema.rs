@@ -34,6 +34,9 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 4, name: "job queue", sql: JOBS },
     Migration { version: 5, name: "email outbox", sql: OUTBOX },
     Migration { version: 6, name: "invitations: form token, invitation time", sql: INVITATIONS },
+    Migration { version: 10, name: "enrolment: form versions, backup address verification", sql: ENROLLMENTS },
+    Migration { version: 11, name: "portal sessions", sql: PORTAL_SESSIONS },
+    Migration { version: 7, name: "campaign state, reminder tokens, attention flags, cutover slots", sql: CAMPAIGN },
 ];
 
 /// Version 1.
@@ -144,6 +147,81 @@ const INVITATIONS: &str = "
     ALTER TABLE mailboxes ADD COLUMN form_token_hash TEXT;
     ALTER TABLE mailboxes ADD COLUMN invited_at BIGINT;
     CREATE UNIQUE INDEX mailboxes_form_token ON mailboxes (form_token_hash);
+";
+
+/// The scheduler's needs (version 7): the campaign's state (one row), the
+/// form tokens of reminders (each reminder carries a fresh link, every link
+/// stays valid), why a mailbox needs the helpdesk, its cutover day and its
+/// last presync.
+const CAMPAIGN: &str = "
+    CREATE TABLE campaign (
+        id BIGINT PRIMARY KEY,
+        state TEXT NOT NULL,
+        started_at BIGINT,
+        updated_at BIGINT NOT NULL
+    );
+    CREATE TABLE form_tokens (
+        token_hash TEXT PRIMARY KEY,
+        mailbox_id BIGINT NOT NULL REFERENCES mailboxes (id),
+        kind TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE INDEX form_tokens_mailbox ON form_tokens (mailbox_id);
+    ALTER TABLE mailboxes ADD COLUMN attention TEXT;
+    ALTER TABLE mailboxes ADD COLUMN attention_at BIGINT;
+    ALTER TABLE mailboxes ADD COLUMN cutover_on TEXT;
+    ALTER TABLE mailboxes ADD COLUMN presynced_at BIGINT;
+    CREATE INDEX mailboxes_attention ON mailboxes (attention);
+";
+
+/// The manager's form, every version kept, and the verification of the
+/// backup address (version 10).
+const ENROLLMENTS: &str = "
+    CREATE TABLE enrollments (
+        id {id},
+        mailbox_id BIGINT NOT NULL REFERENCES mailboxes (id),
+        version BIGINT NOT NULL,
+        submitted_at BIGINT NOT NULL,
+        family_name TEXT NOT NULL,
+        given_name TEXT NOT NULL,
+        phone TEXT NOT NULL,
+        role TEXT NOT NULL,
+        backup_email TEXT NOT NULL,
+        knows_password BIGINT NOT NULL,
+        id_subject TEXT NOT NULL,
+        id_name TEXT NOT NULL,
+        id_given_name TEXT NOT NULL,
+        id_family_name TEXT NOT NULL,
+        id_email TEXT NOT NULL,
+        UNIQUE (mailbox_id, version)
+    );
+    CREATE TABLE backup_verifications (
+        id {id},
+        mailbox_id BIGINT NOT NULL REFERENCES mailboxes (id),
+        email TEXT NOT NULL,
+        code_hash TEXT NOT NULL UNIQUE,
+        requested_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        verified_at BIGINT,
+        UNIQUE (mailbox_id, email)
+    );
+";
+
+/// Portal sessions, keyed by the hash of their id (version 11).
+const PORTAL_SESSIONS: &str = "
+    CREATE TABLE portal_sessions (
+        id_hash TEXT PRIMARY KEY,
+        csrf TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        login_pending TEXT,
+        id_subject TEXT,
+        id_name TEXT,
+        id_given_name TEXT,
+        id_family_name TEXT,
+        id_email TEXT
+    );
+    CREATE INDEX portal_sessions_expiry ON portal_sessions (expires_at);
 ";
 
 /// Same DDL on both backends.

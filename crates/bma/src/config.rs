@@ -329,6 +329,15 @@ fn value_from_env(raw: &str, default: &Value) -> Result<Value, String> {
             "false" | "0" | "no" => Ok(Value::Boolean(false)),
             _ => Err(format!("'{raw}' is not true or false")),
         },
+        Value::Array(_) => raw
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                s.parse::<i64>().map(Value::Integer).map_err(|_| format!("'{raw}' is not a list of integers (7,14)"))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Value::Array),
         _ => Ok(Value::String(raw.to_owned())),
     }
 }
@@ -392,7 +401,7 @@ mod tests {
         let shown = errors.to_string().replace(&path.display().to_string(), "FILE");
         expect_test::expect![[r#"
             the configuration has 7 errors:
-              - campaign.colour: unknown key (known here: cutover_max_weeks, cutover_min_weeks, end, invitation_deadline, name, quota_multiplier, start, wave_capacity, wave_hour, wave_weekday) (in FILE)
+              - campaign.colour: unknown key (known here: cutover_capacity, cutover_capacity_gb, cutover_max_weeks, cutover_min_weeks, cutover_weekday, end, invitation_deadline, name, quota_multiplier, reminder_days, start, wave_capacity, wave_hour, wave_weekday) (in FILE)
               - campaign.quota_multiplier: expected an integer, found a string (in FILE)
               - campaign.cutover_min_weeks: 'three' is not an integer (from BMA_CAMPAIGN_CUTOVER_MIN_WEEKS)
               - campaign.end: 2024-05-31 is before campaign.start 2024-06-01
