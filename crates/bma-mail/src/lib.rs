@@ -5,15 +5,17 @@
 //!   variable missing from the context is an error, never an empty hole);
 //! - [`message`]: RFC 5322 messages (text and HTML alternatives, our own
 //!   Message-ID) and VERP return paths, so that a bounce names its mailbox;
-//! - [`smtp`]: sending to the configured relay.
+//! - [`smtp`]: sending to the configured relay;
+//! - [`dsn`]: delivery status notifications from the bounce mailbox.
 //!
 //! Invariant: emails leave only through the campaign's outbox; this crate
 //! renders and transmits, the store decides what is sent and records it.
 
+pub mod dsn;
 pub mod message;
 pub mod smtp;
 pub mod templates;
 
-pub use message::{BuildError, Envelope, OutgoingEmail, verp};
+pub use message::{BuildError, Envelope, OutgoingEmail, parse_verp, verp};
 pub use smtp::{SendError, SmtpConfig, SmtpSender, SmtpTls};
 pub use templates::{Rendered, TemplateError, TemplateKind, Templates};

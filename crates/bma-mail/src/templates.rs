@@ -21,11 +21,21 @@ pub enum TemplateKind {
     Reminder,
     /// After the form.
     Confirmation,
+    /// To the backup address given in the form: the link that verifies it.
+    BackupVerification,
+    /// To the migration team at the invitation deadline: who has no mail 1.
+    DeadlineWatch,
 }
 
 impl TemplateKind {
     /// Every kind.
-    pub const ALL: [TemplateKind; 3] = [TemplateKind::Invitation, TemplateKind::Reminder, TemplateKind::Confirmation];
+    pub const ALL: [TemplateKind; 5] = [
+        TemplateKind::Invitation,
+        TemplateKind::Reminder,
+        TemplateKind::Confirmation,
+        TemplateKind::BackupVerification,
+        TemplateKind::DeadlineWatch,
+    ];
 
     /// File stem (`invitation` → `invitation.txt`, `invitation.html`).
     pub fn name(self) -> &'static str {
@@ -33,6 +43,8 @@ impl TemplateKind {
             TemplateKind::Invitation => "invitation",
             TemplateKind::Reminder => "reminder",
             TemplateKind::Confirmation => "confirmation",
+            TemplateKind::BackupVerification => "backup_verification",
+            TemplateKind::DeadlineWatch => "deadline_watch",
         }
     }
 
@@ -43,6 +55,8 @@ impl TemplateKind {
             }
             TemplateKind::Reminder => (include_str!("../templates/reminder.txt"), None),
             TemplateKind::Confirmation => (include_str!("../templates/confirmation.txt"), None),
+            TemplateKind::BackupVerification => (include_str!("../templates/backup_verification.txt"), None),
+            TemplateKind::DeadlineWatch => (include_str!("../templates/deadline_watch.txt"), None),
         }
     }
 }
@@ -181,8 +195,11 @@ mod tests {
             "quota_multiplier": 25, "cutover_min_weeks": 3, "cutover_max_weeks": 12,
             "invited_on": "22 avril 2024", "submitted_on": "24 avril 2024", "manager_name": "Marie Dupont",
             "password_unknown": true,
+            "verification_link": "https://bma.example/verification/CODE", "expires_on": "6 mai 2024",
             "contact": { "name": "Équipe migration du SGNE", "email": "migrationbma@cfwb.be", "phone": "+32 (0)2 413.3090" },
             "sender_name": "Service général du Numérique éducatif (SGNE)",
+            "deadline": "24 mai 2024", "count": 1,
+            "mailboxes": [{ "address": "ec012345@adm.cfwb.be", "name": "Athénée royal de Namur", "why": "mail 1 bounced" }],
         })
     }
 
