@@ -1,0 +1,464 @@
+//! Enrolment: the manager's form, kept version by version, and the
+//! verification of the backup address.
+//!
+//! A submission is one transaction: the form version (with who submitted
+//! it, from the identity provider, and when), the mailbox's move from
+//! `invited` to `enrolled` the first time (a `form_corrected` event
+//! afterwards), the confirmation email to the BMA in the outbox and, when
+//! the backup address is new for this mailbox, its verification email.
+//! Corrections are accepted while the mailbox is `enrolled` or `presynced`;
+//! from `cutover_scheduled` on the form is closed. Verification codes, like
+//! form tokens, are stored hashed.
+
+use bma_core::lifecycle::{self, Actor, State};
+use serde::Serialize;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use crate::mailbox::{parse_date, parse_state};
+use crate::outbox::{NewEmail, insert_email};
+use crate::{Store, StoreError, from_millis, to_millis};
+
+/// A mailbox as the portal sees it through its form link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PortalMailbox {
+    /// Store id.
+    pub id: i64,
+    /// Address.
+    pub address: String,
+    /// Establishment or organising authority.
+    pub name: String,
+    /// Lifecycle state.
+    pub state: State,
+    /// When blocked: the state it was blocked in.
+    pub blocked_from: Option<State>,
+    /// When mail 1 was queued.
+    pub invited_at: Option<OffsetDateTime>,
+    /// Its invitation wave.
+    pub wave: Option<time::Date>,
+}
+
+/// What the manager gives in the form, already validated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnrollmentForm {
+    /// Family name.
+    pub family_name: String,
+    /// First name.
+    pub given_name: String,
+    /// Phone, E.164 (`+3224133090`).
+    pub phone: String,
+    /// `direction`, `secretariat`, `pouvoir_organisateur`, `autre`.
+    pub role: String,
+    /// Backup email address (lower-case).
+    pub backup_email: String,
+    /// Whether the manager knows the BMA's current password.
+    pub knows_password: bool,
+}
+
+/// Who submitted, as the identity provider said.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ManagerIdentity {
+    /// The provider's subject identifier.
+    pub subject: String,
+    /// Full name.
+    pub name: String,
+    /// First name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// Email.
+    pub email: String,
+}
+
+/// One stored version of the form.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Enrollment {
+    /// 1 for the first submission, then 2, 3, …
+    pub version: i64,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub submitted_at: OffsetDateTime,
+    /// What was given.
+    pub form: EnrollmentForm,
+    /// Who gave it.
+    pub identity: ManagerIdentity,
+}
+
+/// A verification to start if the backup address is new for the mailbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupVerificationRequest {
+    /// SHA-256 (hex) of the code in the link.
+    pub code_hash: String,
+    /// The email carrying the link, to the backup address.
+    pub email: NewEmail,
+    /// Until when the link works.
+    pub expires_at: OffsetDateTime,
+}
+
+/// What [`Store::submit_enrollment`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubmitOutcome {
+    /// The version stored.
+    pub version: i64,
+    /// Whether it was the first (the mailbox became `enrolled`).
+    pub first: bool,
+    /// Whether a verification email was queued for the backup address.
+    pub verification_queued: bool,
+}
+
+/// Where the verification of a backup address stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BackupStatus {
+    /// The address.
+    pub email: String,
+    /// When the link was sent (the last one).
+    #[serde(with = "time::serde::rfc3339")]
+    pub requested_at: OffsetDateTime,
+    /// When it was verified.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub verified_at: Option<OffsetDateTime>,
+}
+
+/// What following a verification link did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VerifyOutcome {
+    /// Verified now (or already): the mailbox's address and the backup address.
+    Verified {
+        /// The BMA.
+        mailbox: String,
+        /// The verified address.
+        email: String,
+    },
+    /// The link is past its expiry.
+    Expired,
+    /// No such code.
+    Unknown,
+}
+
+fn portal_mailbox_from_row(r: &AnyRow) -> Result<PortalMailbox, StoreError> {
+    let blocked_from: Option<String> = r.try_get("blocked_from")?;
+    Ok(PortalMailbox {
+        id: r.try_get("id")?,
+        address: r.try_get("address")?,
+        name: r.try_get("name")?,
+        state: parse_state(&r.try_get::<String, _>("state")?)?,
+        blocked_from: blocked_from.as_deref().map(parse_state).transpose()?,
+        invited_at: r.try_get::<Option<i64>, _>("invited_at")?.map(from_millis),
+        wave: parse_date(r.try_get("wave")?)?,
+    })
+}
+
+fn enrollment_from_row(r: &AnyRow) -> Result<Enrollment, StoreError> {
+    Ok(Enrollment {
+        version: r.try_get("version")?,
+        submitted_at: from_millis(r.try_get("submitted_at")?),
+        form: EnrollmentForm {
+            family_name: r.try_get("family_name")?,
+            given_name: r.try_get("given_name")?,
+            phone: r.try_get("phone")?,
+            role: r.try_get("role")?,
+            backup_email: r.try_get("backup_email")?,
+            knows_password: r.try_get::<i64, _>("knows_password")? != 0,
+        },
+        identity: ManagerIdentity {
+            subject: r.try_get("id_subject")?,
+            name: r.try_get("id_name")?,
+            given_name: r.try_get("id_given_name")?,
+            family_name: r.try_get("id_family_name")?,
+            email: r.try_get("id_email")?,
+        },
+    })
+}
+
+const ENROLLMENT_COLUMNS: &str = "version, submitted_at, family_name, given_name, phone, role, backup_email, \
+     knows_password, id_subject, id_name, id_given_name, id_family_name, id_email";
+
+impl Store {
+    /// The mailbox a form token opens (hashed before the lookup; a token of
+    /// the wrong shape is not looked up).
+    pub async fn portal_mailbox_by_token(&self, token: &str) -> Result<Option<PortalMailbox>, StoreError> {
+        if !bma_core::token::well_formed(token) {
+            return Ok(None);
+        }
+        self.portal_mailbox_by_token_hash(&bma_core::token::hash(token)).await
+    }
+
+    /// The mailbox whose form token has this hash.
+    pub async fn portal_mailbox_by_token_hash(&self, hash: &str) -> Result<Option<PortalMailbox>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, address, name, state, blocked_from, invited_at, wave FROM mailboxes WHERE form_token_hash = $1",
+        )
+        .bind(hash.to_owned())
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(portal_mailbox_from_row).transpose()
+    }
+
+    /// The latest version of a mailbox's form.
+    pub async fn latest_enrollment(&self, mailbox_id: i64) -> Result<Option<Enrollment>, StoreError> {
+        let sql = format!(
+            "SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE mailbox_id = $1 ORDER BY version DESC LIMIT 1"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(mailbox_id).fetch_optional(self.pool()).await?;
+        row.as_ref().map(enrollment_from_row).transpose()
+    }
+
+    /// Every version of a mailbox's form, oldest first.
+    pub async fn enrollments(&self, mailbox_id: i64) -> Result<Vec<Enrollment>, StoreError> {
+        let sql = format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE mailbox_id = $1 ORDER BY version");
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(mailbox_id).fetch_all(self.pool()).await?;
+        rows.iter().map(enrollment_from_row).collect()
+    }
+
+    /// Stores a version of the form, with the state change (first time),
+    /// its event, the confirmation email and, if the backup address is new
+    /// for the mailbox, its verification, all in one transaction. Refused
+    /// (nothing written) unless the mailbox is `invited` (first submission)
+    /// or `enrolled`/`presynced` (a correction).
+    pub async fn submit_enrollment(
+        &self,
+        mailbox_id: i64,
+        form: &EnrollmentForm,
+        identity: &ManagerIdentity,
+        confirmation: &NewEmail,
+        verification: Option<&BackupVerificationRequest>,
+        now: OffsetDateTime,
+    ) -> Result<SubmitOutcome, StoreError> {
+        let now_ms = to_millis(now);
+        let mut tx = self.pool().begin().await?;
+        // Takes SQLite's write lock now, so the state read below is not stale.
+        sqlx::query("UPDATE mailboxes SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
+        let row = sqlx::query("SELECT address, state, blocked_from FROM mailboxes WHERE id = $1")
+            .bind(mailbox_id)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("mailbox #{mailbox_id}")))?;
+        let address: String = row.try_get("address")?;
+        let state = parse_state(&row.try_get::<String, _>("state")?)?;
+        let first = match state {
+            State::Invited => {
+                lifecycle::check_transition(state, State::Enrolled, None)
+                    .map_err(|why| StoreError::Illegal { address: address.clone(), why })?;
+                true
+            }
+            State::Enrolled | State::Presynced => false,
+            other => return Err(StoreError::FormClosed { address, state: other }),
+        };
+        // Conditional on the state read: a concurrent change (the engine
+        // scheduling the cutover) makes this submission fail, not overwrite.
+        let new_state = if first { State::Enrolled } else { state };
+        let done = sqlx::query("UPDATE mailboxes SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+            .bind(new_state.as_str())
+            .bind(now_ms)
+            .bind(mailbox_id)
+            .bind(state.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict(address));
+        }
+        let version: i64 =
+            sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM enrollments WHERE mailbox_id = $1")
+                .bind(mailbox_id)
+                .fetch_one(&mut *tx)
+                .await?;
+        sqlx::query(
+            "INSERT INTO enrollments (mailbox_id, version, submitted_at, family_name, given_name, phone, role, \
+             backup_email, knows_password, id_subject, id_name, id_given_name, id_family_name, id_email) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(mailbox_id)
+        .bind(version)
+        .bind(now_ms)
+        .bind(form.family_name.clone())
+        .bind(form.given_name.clone())
+        .bind(form.phone.clone())
+        .bind(form.role.clone())
+        .bind(form.backup_email.clone())
+        .bind(i64::from(form.knows_password))
+        .bind(identity.subject.clone())
+        .bind(identity.name.clone())
+        .bind(identity.given_name.clone())
+        .bind(identity.family_name.clone())
+        .bind(identity.email.clone())
+        .execute(&mut *tx)
+        .await?;
+        let (outbox_id, _) = insert_email(&mut tx, confirmation, now).await?;
+        let actor = Actor::Manager(identity.subject.clone());
+        let details = serde_json::json!({
+            "version": version, "outbox_id": outbox_id, "message_id": confirmation.message_id,
+            "knows_password": form.knows_password,
+        });
+        if first {
+            sqlx::query(
+                "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
+                 VALUES ($1, $2, $3, 'transition', 'invited', 'enrolled', $4, $5)",
+            )
+            .bind(mailbox_id)
+            .bind(now_ms)
+            .bind(actor.to_text())
+            .bind("form received; confirmation queued")
+            .bind(details.to_string())
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            sqlx::query(
+                "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
+                 VALUES ($1, $2, $3, 'form_corrected', NULL, NULL, $4, $5)",
+            )
+            .bind(mailbox_id)
+            .bind(now_ms)
+            .bind(actor.to_text())
+            .bind(format!("form corrected (version {version}); confirmation queued"))
+            .bind(details.to_string())
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut verification_queued = false;
+        if let Some(v) = verification {
+            let known: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM backup_verifications WHERE mailbox_id = $1 AND email = $2")
+                    .bind(mailbox_id)
+                    .bind(form.backup_email.clone())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if known.is_none() {
+                let (outbox_id, _) = insert_email(&mut tx, &v.email, now).await?;
+                sqlx::query(
+                    "INSERT INTO backup_verifications (mailbox_id, email, code_hash, requested_at, expires_at, \
+                     verified_at) VALUES ($1, $2, $3, $4, $5, NULL)",
+                )
+                .bind(mailbox_id)
+                .bind(form.backup_email.clone())
+                .bind(v.code_hash.clone())
+                .bind(now_ms)
+                .bind(to_millis(v.expires_at))
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
+                     VALUES ($1, $2, $3, 'backup_verification_requested', NULL, NULL, $4, $5)",
+                )
+                .bind(mailbox_id)
+                .bind(now_ms)
+                .bind(actor.to_text())
+                .bind("verification link queued for the backup address")
+                .bind(serde_json::json!({ "outbox_id": outbox_id, "message_id": v.email.message_id }).to_string())
+                .execute(&mut *tx)
+                .await?;
+                verification_queued = true;
+            }
+        }
+        tx.commit().await?;
+        Ok(SubmitOutcome { version, first, verification_queued })
+    }
+
+    /// Where the verification of `email` as the backup address of the
+    /// mailbox stands; `None` if none was requested.
+    pub async fn backup_status(&self, mailbox_id: i64, email: &str) -> Result<Option<BackupStatus>, StoreError> {
+        let row = sqlx::query(
+            "SELECT email, requested_at, verified_at FROM backup_verifications WHERE mailbox_id = $1 AND email = $2",
+        )
+        .bind(mailbox_id)
+        .bind(email.to_owned())
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(BackupStatus {
+                email: r.try_get("email")?,
+                requested_at: from_millis(r.try_get("requested_at")?),
+                verified_at: r.try_get::<Option<i64>, _>("verified_at")?.map(from_millis),
+            })
+        })
+        .transpose()
+    }
+
+    /// Sends a new verification link for the pending backup address of the
+    /// mailbox (the old link stops working): the new code and its email in
+    /// one transaction. Returns false if there is nothing pending for it.
+    pub async fn renew_backup_verification(
+        &self,
+        mailbox_id: i64,
+        email: &str,
+        request: &BackupVerificationRequest,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let now_ms = to_millis(now);
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE backup_verifications SET code_hash = $1, requested_at = $2, expires_at = $3 \
+             WHERE mailbox_id = $4 AND email = $5 AND verified_at IS NULL",
+        )
+        .bind(request.code_hash.clone())
+        .bind(now_ms)
+        .bind(to_millis(request.expires_at))
+        .bind(mailbox_id)
+        .bind(email.to_owned())
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(false);
+        }
+        let (outbox_id, _) = insert_email(&mut tx, &request.email, now).await?;
+        sqlx::query(
+            "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
+             VALUES ($1, $2, $3, 'backup_verification_requested', NULL, NULL, $4, $5)",
+        )
+        .bind(mailbox_id)
+        .bind(now_ms)
+        .bind(actor.to_text())
+        .bind("verification link sent again for the backup address")
+        .bind(serde_json::json!({ "outbox_id": outbox_id, "message_id": request.email.message_id }).to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Follows a verification link: marks the address verified, with the
+    /// mailbox's event, in one transaction. Following it again is harmless.
+    pub async fn verify_backup(&self, code_hash: &str, now: OffsetDateTime) -> Result<VerifyOutcome, StoreError> {
+        let now_ms = to_millis(now);
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE backup_verifications SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
+        let row = sqlx::query(
+            "SELECT v.id, v.mailbox_id, v.email, v.expires_at, v.verified_at, m.address FROM backup_verifications v \
+             JOIN mailboxes m ON m.id = v.mailbox_id WHERE v.code_hash = $1",
+        )
+        .bind(code_hash.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(VerifyOutcome::Unknown);
+        };
+        let mailbox: String = row.try_get("address")?;
+        let email: String = row.try_get("email")?;
+        if row.try_get::<Option<i64>, _>("verified_at")?.is_some() {
+            return Ok(VerifyOutcome::Verified { mailbox, email });
+        }
+        if row.try_get::<i64, _>("expires_at")? < now_ms {
+            return Ok(VerifyOutcome::Expired);
+        }
+        let id: i64 = row.try_get("id")?;
+        let mailbox_id: i64 = row.try_get("mailbox_id")?;
+        sqlx::query("UPDATE backup_verifications SET verified_at = $1 WHERE id = $2 AND verified_at IS NULL")
+            .bind(now_ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
+             VALUES ($1, $2, 'system:portal', 'backup_verified', NULL, NULL, $3, $4)",
+        )
+        .bind(mailbox_id)
+        .bind(now_ms)
+        .bind("backup address verified by its link")
+        .bind(serde_json::json!({ "email": email }).to_string())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(VerifyOutcome::Verified { mailbox, email })
+    }
+}

@@ -1,0 +1,155 @@
+//! Portal sessions, stored server-side under the hash of their id.
+//!
+//! The browser holds a random session id in a cookie; the store keeps only
+//! its SHA-256, so a copy of the database opens no session. A session
+//! carries its CSRF token, the login in progress (opaque to the store: the
+//! identity provider's state, nonce and PKCE verifier) and, once logged in,
+//! the person's identity.
+
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use time::OffsetDateTime;
+
+use crate::enrollment::ManagerIdentity;
+use crate::{Store, StoreError, from_millis, to_millis};
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalSession {
+    /// The CSRF token of its forms.
+    pub csrf: String,
+    /// When it stops working.
+    pub expires_at: OffsetDateTime,
+    /// The login in progress (provider-specific, opaque here).
+    pub login_pending: Option<String>,
+    /// Who is logged in.
+    pub identity: Option<ManagerIdentity>,
+}
+
+fn session_from_row(r: &AnyRow) -> Result<PortalSession, StoreError> {
+    let subject: Option<String> = r.try_get("id_subject")?;
+    let identity = match subject {
+        Some(subject) => Some(ManagerIdentity {
+            subject,
+            name: r.try_get::<Option<String>, _>("id_name")?.unwrap_or_default(),
+            given_name: r.try_get::<Option<String>, _>("id_given_name")?.unwrap_or_default(),
+            family_name: r.try_get::<Option<String>, _>("id_family_name")?.unwrap_or_default(),
+            email: r.try_get::<Option<String>, _>("id_email")?.unwrap_or_default(),
+        }),
+        None => None,
+    };
+    Ok(PortalSession {
+        csrf: r.try_get("csrf")?,
+        expires_at: from_millis(r.try_get("expires_at")?),
+        login_pending: r.try_get("login_pending")?,
+        identity,
+    })
+}
+
+impl Store {
+    /// Records a new anonymous session.
+    pub async fn create_session(
+        &self,
+        id_hash: &str,
+        csrf: &str,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO portal_sessions (id_hash, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4)")
+            .bind(id_hash.to_owned())
+            .bind(csrf.to_owned())
+            .bind(to_millis(now))
+            .bind(to_millis(expires_at))
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The session with this id hash, unless it has expired.
+    pub async fn session(&self, id_hash: &str, now: OffsetDateTime) -> Result<Option<PortalSession>, StoreError> {
+        let row = sqlx::query(
+            "SELECT csrf, expires_at, login_pending, id_subject, id_name, id_given_name, id_family_name, id_email \
+             FROM portal_sessions WHERE id_hash = $1 AND expires_at > $2",
+        )
+        .bind(id_hash.to_owned())
+        .bind(to_millis(now))
+        .fetch_optional(self.pool())
+        .await?;
+        row.as_ref().map(session_from_row).transpose()
+    }
+
+    /// Records the login in progress.
+    pub async fn set_login_pending(&self, id_hash: &str, pending: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE portal_sessions SET login_pending = $1 WHERE id_hash = $2")
+            .bind(pending.to_owned())
+            .bind(id_hash.to_owned())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Takes the login in progress (it can be used once).
+    pub async fn take_login_pending(&self, id_hash: &str) -> Result<Option<String>, StoreError> {
+        let pending: Option<Option<String>> = sqlx::query_scalar(
+            "UPDATE portal_sessions SET login_pending = NULL WHERE id_hash = $1 AND login_pending IS NOT NULL \
+             RETURNING login_pending",
+        )
+        .bind(id_hash.to_owned())
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(pending.flatten())
+    }
+
+    /// Replaces a session by a logged-in one (a new id after login, so an
+    /// id planted before login is worth nothing): the old row is deleted.
+    pub async fn login_session(
+        &self,
+        old_id_hash: &str,
+        new_id_hash: &str,
+        csrf: &str,
+        identity: &ManagerIdentity,
+        expires_at: OffsetDateTime,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM portal_sessions WHERE id_hash = $1")
+            .bind(old_id_hash.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO portal_sessions (id_hash, csrf, created_at, expires_at, id_subject, id_name, id_given_name, \
+             id_family_name, id_email) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(new_id_hash.to_owned())
+        .bind(csrf.to_owned())
+        .bind(to_millis(now))
+        .bind(to_millis(expires_at))
+        .bind(identity.subject.clone())
+        .bind(identity.name.clone())
+        .bind(identity.given_name.clone())
+        .bind(identity.family_name.clone())
+        .bind(identity.email.clone())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM portal_sessions WHERE id_hash = $1")
+            .bind(id_hash.to_owned())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Deletes expired sessions; returns how many.
+    pub async fn purge_sessions(&self, now: OffsetDateTime) -> Result<u64, StoreError> {
+        let done = sqlx::query("DELETE FROM portal_sessions WHERE expires_at <= $1")
+            .bind(to_millis(now))
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected())
+    }
+}
