@@ -3,7 +3,7 @@
 //! - `cargo xtask demo`: the main job, a demo campaign on the lab (SQLite);
 //! - `cargo xtask test`: everything CI checks (lab, fmt, clippy, all tests on
 //!   SQLite and PostgreSQL);
-//! - `cargo xtask bench import|plan`: benchmarks, written to docs/benchmarks.md;
+//! - `cargo xtask bench import|plan|sync`: benchmarks, written to docs/benchmarks.md;
 //! - `cargo xtask lab …` drives the local test lab: real Dovecot, Postfix, an
 //!   OpenID Connect provider and PostgreSQL on loopback (see `lab/README.md`).
 
@@ -59,6 +59,8 @@ enum BenchWhat {
     },
     /// The wave planner on 3,500 and 1,000,000 mailboxes.
     Plan,
+    /// `bma sync` against `doveadm backup` and mbsync on the lab.
+    Sync(lab::syncbench::SyncBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -71,6 +73,7 @@ fn main() -> ExitCode {
             bench::import(rows, repeats).map(|()| ExitCode::SUCCESS)
         }
         Command::Bench { what: BenchWhat::Plan } => bench::plan().map(|()| ExitCode::SUCCESS),
+        Command::Bench { what: BenchWhat::Sync(args) } => lab::syncbench::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

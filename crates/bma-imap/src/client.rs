@@ -187,6 +187,8 @@ pub struct Client {
     next_tag: u64,
     /// Tags of commands sent and not completed whose results nobody waits for.
     abandoned: Vec<String>,
+    /// A command was left half-written: the connection cannot be used.
+    broken: bool,
     /// The text of a BYE, once received.
     bye: Option<String>,
     /// Incremented whenever the server tells its capabilities.
@@ -240,6 +242,7 @@ impl Client {
             enabled: BTreeSet::new(),
             next_tag: 1,
             abandoned: Vec::new(),
+            broken: false,
             caps_seen: 0,
             bye: None,
             exists: None,
@@ -363,6 +366,9 @@ impl Client {
 
     /// Reads away the completions of abandoned commands.
     async fn drain(&mut self) -> Result<()> {
+        if self.broken {
+            return Err(Error::Protocol("a command was left half-written on this connection".into()));
+        }
         while !self.abandoned.is_empty() {
             if let Response::Status { tag: Some(t), .. } = self.recv().await? {
                 self.abandoned.retain(|a| *a != t);
@@ -846,6 +852,24 @@ impl Client {
         done.into_iter().next().map_or_else(|| Err(Error::Protocol("APPEND result missing".into())), |d| d.result)
     }
 
+    /// MULTIAPPEND (RFC 3502) to `mailbox`: messages streamed into commands
+    /// of as many messages as the caller wants, up to 2 commands in flight.
+    /// Needs the server's MULTIAPPEND; non-synchronising literals with
+    /// LITERAL+ (up to [`Config::sync_literal_above`]), synchronising otherwise.
+    pub fn multiappend_pipeline(&mut self, mailbox: &MailboxName) -> Result<MultiAppendPipeline<'_>> {
+        if !self.caps.multiappend() {
+            return Err(Error::Unsupported("MULTIAPPEND"));
+        }
+        Ok(MultiAppendPipeline {
+            client: self,
+            mailbox: mailbox.clone(),
+            depth: 2,
+            open: None,
+            in_flight: VecDeque::new(),
+            done: VecDeque::new(),
+        })
+    }
+
     /// A pipeline of APPENDs to `mailbox`: up to [`Config::append_depth`] in
     /// flight with LITERAL+, one at a time otherwise.
     pub fn append_pipeline(&mut self, mailbox: &MailboxName) -> AppendPipeline<'_> {
@@ -1134,6 +1158,204 @@ impl Drop for AppendPipeline<'_> {
         let tags: Vec<String> = self.in_flight.drain(..).map(|(t, _)| t).collect();
         self.client.abandoned.extend(tags);
     }
+}
+
+/// The outcome of one MULTIAPPEND command (RFC 3502: all its messages are
+/// appended, or none).
+#[derive(Debug)]
+pub struct BatchDone {
+    /// The callers' identifiers, in the order the messages were pushed.
+    pub ids: Vec<u64>,
+    /// The new UIDs in the same order (empty without UIDPLUS), or the
+    /// refusal of the whole batch.
+    pub result: Result<Vec<AppendUid>>,
+}
+
+/// MULTIAPPEND commands to one mailbox, streamed; see [`Client::multiappend_pipeline`].
+///
+/// [`push`](MultiAppendPipeline::push) writes one message into the command
+/// being sent (opening one when none is), so a batch is never held in
+/// memory; [`end_batch`](MultiAppendPipeline::end_batch) ends that
+/// command; up to `depth` ended commands wait for their completion while the
+/// next one is written. An `Err` from these methods means the connection is
+/// lost; a refused batch is its [`BatchDone::result`].
+#[derive(Debug)]
+pub struct MultiAppendPipeline<'c> {
+    client: &'c mut Client,
+    mailbox: MailboxName,
+    depth: usize,
+    /// The command being written: its tag and the ids pushed into it.
+    open: Option<(String, Vec<u64>)>,
+    in_flight: VecDeque<(String, Vec<u64>)>,
+    done: VecDeque<BatchDone>,
+}
+
+impl MultiAppendPipeline<'_> {
+    /// Messages in the command being written.
+    pub fn open_len(&self) -> usize {
+        self.open.as_ref().map_or(0, |(_, ids)| ids.len())
+    }
+
+    /// Commands ended and not completed.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Writes one message into the current command (opening one if needed).
+    pub async fn push(&mut self, id: u64, message: AppendMessage<'_>) -> Result<()> {
+        if message.body.contains(&0) {
+            return Err(Error::InvalidArgument("message contains a NUL byte".into()));
+        }
+        let mut head = Vec::with_capacity(128);
+        if self.open.is_none() {
+            while self.in_flight.len() >= self.depth {
+                self.complete_one().await?;
+            }
+            if self.in_flight.is_empty() {
+                self.client.drain().await?;
+            }
+            let tag = self.client.tag();
+            head.extend_from_slice(tag.as_bytes());
+            head.extend_from_slice(b" APPEND ");
+            codec::push_quoted(&mut head, self.mailbox.wire().as_bytes());
+            self.open = Some((tag, Vec::new()));
+        }
+        let flags = flag_list(message.flags);
+        if !flags.is_empty() {
+            head.extend_from_slice(format!(" ({flags})").as_bytes());
+        }
+        if let Some(d) = message.internal_date {
+            head.extend_from_slice(format!(" \"{}\"", d.to_imap()).as_bytes());
+        }
+        let len = message.body.len();
+        let plus = self.client.non_sync(len);
+        head.extend_from_slice(format!(" {{{len}{}}}\r\n", if plus { "+" } else { "" }).as_bytes());
+        if let Some((_, ids)) = self.open.as_mut() {
+            ids.push(id);
+        }
+        if plus && len <= 64 * 1024 {
+            head.extend_from_slice(message.body);
+            return self.client.write(&head).await;
+        }
+        self.client.write(&head).await?;
+        if !plus && !self.wait_continuation().await? {
+            return Ok(());
+        }
+        self.client.write(message.body).await
+    }
+
+    /// Waits for the `+` of a synchronising literal; `false` when the server
+    /// ended the command instead (the batch is then done, refused).
+    async fn wait_continuation(&mut self) -> Result<bool> {
+        let open_tag = self.open.as_ref().map(|(t, _)| t.clone()).unwrap_or_default();
+        loop {
+            match self.client.recv().await {
+                Ok(Response::Continuation(_)) => return Ok(true),
+                Ok(Response::Status { tag: Some(t), status, code, text }) if t == open_tag => {
+                    let ids = self.open.take().map(|(_, ids)| ids).unwrap_or_default();
+                    self.done.push_back(BatchDone { ids, result: batch_result(Completion { status, code, text }) });
+                    return Ok(false);
+                }
+                Ok(Response::Status { tag: Some(t), status, code, text }) => {
+                    self.record(&t, Completion { status, code, text })?;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    self.open = None;
+                    self.in_flight.clear();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// Ends the command being written; its result comes from
+    /// [`next_done`](MultiAppendPipeline::next_done) or [`finish`](MultiAppendPipeline::finish).
+    pub async fn end_batch(&mut self) -> Result<()> {
+        if let Some(open) = self.open.take() {
+            self.client.write(b"\r\n").await?;
+            self.in_flight.push_back(open);
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, tag: &str, c: Completion) -> Result<()> {
+        let Some(pos) = self.in_flight.iter().position(|(x, _)| x == tag) else {
+            return Err(Error::Protocol(format!("completion for unknown tag {tag}")));
+        };
+        if let Some((_, ids)) = self.in_flight.remove(pos) {
+            self.done.push_back(BatchDone { ids, result: batch_result(c) });
+        }
+        Ok(())
+    }
+
+    async fn complete_one(&mut self) -> Result<()> {
+        let Some(tag) = self.in_flight.front().map(|(t, _)| t.clone()) else { return Ok(()) };
+        loop {
+            match self.client.recv().await {
+                Ok(Response::Status { tag: Some(t), status, code, text }) => {
+                    self.record(&t, Completion { status, code, text })?;
+                    if t == tag {
+                        return Ok(());
+                    }
+                }
+                Ok(Response::Continuation(_)) => return Err(Error::Protocol("unexpected continuation".into())),
+                Ok(_) => {}
+                Err(e) => {
+                    self.in_flight.clear();
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    /// A completed batch, waiting for the oldest when none is there yet;
+    /// `None` when nothing is in flight.
+    pub async fn next_done(&mut self) -> Result<Option<BatchDone>> {
+        if self.done.is_empty() && !self.in_flight.is_empty() {
+            self.complete_one().await?;
+        }
+        Ok(self.done.pop_front())
+    }
+
+    /// A completed batch if one is ready without waiting.
+    pub fn try_done(&mut self) -> Option<BatchDone> {
+        self.done.pop_front()
+    }
+
+    /// Ends the open command and waits for every command in flight; returns
+    /// the results not yet taken.
+    pub async fn finish(mut self) -> Result<Vec<BatchDone>> {
+        self.end_batch().await?;
+        while !self.in_flight.is_empty() {
+            self.complete_one().await?;
+        }
+        Ok(self.done.drain(..).collect())
+    }
+}
+
+impl Drop for MultiAppendPipeline<'_> {
+    fn drop(&mut self) {
+        // A command left open cannot be completed any more: the connection
+        // must not be used again (its next command would be taken for a
+        // literal). Ended ones are read away later.
+        if self.open.take().is_some() {
+            self.client.broken = true;
+        }
+        let tags: Vec<String> = self.in_flight.drain(..).map(|(t, _)| t).collect();
+        self.client.abandoned.extend(tags);
+    }
+}
+
+fn batch_result(c: Completion) -> Result<Vec<AppendUid>> {
+    let c = c.into_result("APPEND")?;
+    Ok(match c.code {
+        Some(ResponseCode::AppendUid { uid_validity, uid }) => vec![AppendUid { uid_validity, uid }],
+        Some(ResponseCode::AppendUids { uid_validity, uids }) => {
+            uids.into_iter().flat_map(|(a, b)| a..=b).map(|uid| AppendUid { uid_validity, uid }).collect()
+        }
+        _ => Vec::new(),
+    })
 }
 
 fn append_result(c: Completion) -> Result<Option<AppendUid>> {

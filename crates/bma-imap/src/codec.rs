@@ -456,7 +456,10 @@ pub(crate) fn parse_code(inner: &[u8]) -> ResponseCode {
             let mut it = args.split_ascii_whitespace().map(str::parse::<u32>);
             match (it.next(), it.next(), it.next()) {
                 (Some(Ok(uid_validity)), Some(Ok(uid)), None) => ResponseCode::AppendUid { uid_validity, uid },
-                _ => other(),
+                _ => match args.split_once(' ').and_then(|(v, set)| Some((v.parse().ok()?, uid_ranges(set)?))) {
+                    Some((uid_validity, uids)) => ResponseCode::AppendUids { uid_validity, uids },
+                    None => other(),
+                },
             }
         }
         "COPYUID" => ResponseCode::CopyUid(args.clone()),
@@ -477,6 +480,20 @@ pub(crate) fn parse_code(inner: &[u8]) -> ResponseCode {
         "CLOSED" => ResponseCode::Closed,
         _ => other(),
     }
+}
+
+/// A UID set of numbers and ranges (`4,7:9`), in the order given; a range
+/// written backwards (`9:7`) counts up as RFC 4315 allows.
+fn uid_ranges(set: &str) -> Option<Vec<(u32, u32)>> {
+    set.split(',')
+        .map(|part| match part.split_once(':') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+                Some((a.min(b), a.max(b)))
+            }
+            None => part.parse().ok().map(|n| (n, n)),
+        })
+        .collect()
 }
 
 fn status_of(word: &str) -> Option<Status> {
@@ -667,6 +684,13 @@ mod tests {
                 Some("A7"),
                 Status::Ok,
                 Some(ResponseCode::AppendUid { uid_validity: 1_629_535_060, uid: 19 }),
+                "Append completed.",
+            ),
+            (
+                "A8 OK [APPENDUID 38505 3955,3960:3962,9:8] Append completed.",
+                Some("A8"),
+                Status::Ok,
+                Some(ResponseCode::AppendUids { uid_validity: 38505, uids: vec![(3955, 3955), (3960, 3962), (8, 9)] }),
                 "Append completed.",
             ),
             (

@@ -276,6 +276,11 @@ impl Capabilities {
         self.has("QRESYNC")
     }
 
+    /// MULTIAPPEND (RFC 3502): several messages in one APPEND.
+    pub fn multiappend(&self) -> bool {
+        self.has("MULTIAPPEND")
+    }
+
     /// SPECIAL-USE (RFC 6154).
     pub fn special_use(&self) -> bool {
         self.has("SPECIAL-USE")
@@ -348,6 +353,14 @@ pub enum ResponseCode {
         uid_validity: u32,
         /// UID of the new message.
         uid: u32,
+    },
+    /// `[APPENDUID uidvalidity uid-set]` after a MULTIAPPEND (UIDPLUS):
+    /// the new UIDs, in the order the messages were given.
+    AppendUids {
+        /// UIDVALIDITY of the mailbox appended to.
+        uid_validity: u32,
+        /// The new UIDs as ranges, in order.
+        uids: Vec<(u32, u32)>,
     },
     /// `[COPYUID ...]` (kept as text)
     CopyUid(String),

@@ -147,10 +147,57 @@ pub struct Options {
     pub delete: bool,
     /// Mappings recorded per state transaction.
     pub commit_every: usize,
-    /// Retries of a folder after a lost connection.
+    /// Retries of a folder after a lost connection (backoff 1 s, 2 s, 4 s, ...).
     pub retries: u32,
     /// Progress reporting.
     pub progress: Option<Arc<dyn Progress>>,
+    /// Messages per MULTIAPPEND command when the target has MULTIAPPEND
+    /// (RFC 3502); 1 or 0 turns MULTIAPPEND off (pipelined single APPENDs).
+    pub batch_messages: usize,
+    /// Bytes per MULTIAPPEND command (a command ends at whichever limit
+    /// comes first). Messages are streamed, never held as a batch.
+    pub batch_bytes: u64,
+    /// Shared cap on bytes copied per second (across folders, and across
+    /// mailboxes when the same limiter is given to several runs).
+    pub rate: Option<Arc<RateLimiter>>,
+    /// Shared cap on connection pairs (one to each server) open at once,
+    /// across runs that share it; `max_connections` still caps each run.
+    pub connection_slots: Option<Arc<tokio::sync::Semaphore>>,
+    /// Pauses before retrying messages the target refused with
+    /// `[THROTTLED]`, `[UNAVAILABLE]` or `[OVERQUOTA]` (each twice as long).
+    pub pause: Duration,
+    /// How many such pauses a folder may take before the refusals are final.
+    pub pauses: u32,
+}
+
+/// A cap on bytes per second, shared by whatever copies through it.
+#[derive(Debug)]
+pub struct RateLimiter {
+    bytes_per_second: u64,
+    sent: Mutex<(Instant, u64)>,
+}
+
+impl RateLimiter {
+    /// A limiter of `bytes_per_second` (at least 1).
+    pub fn new(bytes_per_second: u64) -> RateLimiter {
+        RateLimiter { bytes_per_second: bytes_per_second.max(1), sent: Mutex::new((Instant::now(), 0)) }
+    }
+
+    /// Accounts for `bytes` and waits until they fit in the rate.
+    pub async fn take(&self, bytes: u64) {
+        let due = {
+            let mut g = self.sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let now = Instant::now();
+            // Idle time is not banked beyond one second's worth.
+            let floor = now.checked_sub(Duration::from_secs(1)).unwrap_or(g.0);
+            if g.0 + Duration::from_secs_f64(g.1 as f64 / self.bytes_per_second as f64) < floor {
+                *g = (floor, 0);
+            }
+            g.1 += bytes;
+            g.0 + Duration::from_secs_f64(g.1 as f64 / self.bytes_per_second as f64)
+        };
+        tokio::time::sleep_until(due.into()).await;
+    }
 }
 
 impl std::fmt::Debug for Options {
@@ -160,6 +207,9 @@ impl std::fmt::Debug for Options {
             .field("max_connections", &self.max_connections)
             .field("dry_run", &self.dry_run)
             .field("delete", &self.delete)
+            .field("batch_messages", &self.batch_messages)
+            .field("batch_bytes", &self.batch_bytes)
+            .field("rate", &self.rate)
             .finish_non_exhaustive()
     }
 }
@@ -172,8 +222,14 @@ impl Default for Options {
             dry_run: false,
             delete: false,
             commit_every: 64,
-            retries: 3,
+            retries: 5,
             progress: None,
+            batch_messages: 100,
+            batch_bytes: 16 << 20,
+            rate: None,
+            connection_slots: None,
+            pause: Duration::from_secs(2),
+            pauses: 3,
         }
     }
 }
@@ -224,6 +280,16 @@ pub struct FolderReport {
     pub duplicates_removed: u64,
     /// Nothing changed since the last complete run.
     pub unchanged: bool,
+    /// MULTIAPPEND commands refused as a whole, whose messages were then
+    /// appended one by one (so that only the refused ones are skipped).
+    pub batches_retried: u64,
+    /// Pauses taken because the target said `[THROTTLED]`, `[UNAVAILABLE]` or `[OVERQUOTA]`.
+    pub pauses: u64,
+    /// Reconnections after a lost connection.
+    pub reconnects: u64,
+    /// Whether the source's changes were read with CONDSTORE `CHANGEDSINCE`
+    /// (else every message's flags were read).
+    pub changedsince: bool,
     /// Messages refused by the target.
     pub skipped: Vec<Skipped>,
     /// Errors that stopped this folder.
@@ -296,6 +362,10 @@ where
 {
     let started = Instant::now();
     let pair = format!("{} -> {}", source.key(), target.key());
+    let first_permit = match &options.connection_slots {
+        Some(slots) => slots.clone().acquire_owned().await.ok(),
+        None => None,
+    };
     let (mut src, mut tgt) = tokio::try_join!(connect(Side::Source, source), connect(Side::Target, target))?;
     let src_list = src.list().await.map_err(on(Side::Source))?;
     let mut tgt_list = tgt.list().await.map_err(on(Side::Target))?;
@@ -352,17 +422,20 @@ where
         }
     }
     // The planning connections become the first worker's.
-    let mut first = Some((src, tgt));
+    let mut first = Some((src, tgt, first_permit));
     let workers = options.max_connections.max(1).min(todo.len());
     let queue: Arc<Mutex<VecDeque<(usize, FolderPlan)>>> = Arc::new(Mutex::new(todo));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..workers {
         let (queue, state, pair) = (queue.clone(), state.clone(), pair.clone());
         let (source, target, options) = (source.clone(), target.clone(), options.clone());
-        let conns = first.take();
-        set.spawn(async move { worker(&source, &target, &state, &pair, &queue, &options, conns).await });
+        let (conns, permit) = match first.take() {
+            Some((s, t, p)) => (Some((s, t)), p),
+            None => (None, None),
+        };
+        set.spawn(async move { worker(&source, &target, &state, &pair, &queue, &options, conns, permit).await });
     }
-    if let Some((s, t)) = first {
+    if let Some((s, t, _)) = first {
         let _ = tokio::join!(s.logout(), t.logout());
     }
     while let Some(r) = set.join_next().await {
@@ -443,6 +516,7 @@ fn report_of(p: &FolderPlan, errors: Vec<String>) -> FolderReport {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn worker<S: SyncState>(
     source: &Endpoint,
     target: &Endpoint,
@@ -451,11 +525,17 @@ async fn worker<S: SyncState>(
     queue: &Mutex<VecDeque<(usize, FolderPlan)>>,
     options: &Options,
     mut conns: Option<(Client, Client)>,
+    mut permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Vec<(usize, FolderReport)> {
     let mut out = Vec::new();
     loop {
         let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop_front();
         let Some((i, plan)) = next else { break };
+        if permit.is_none()
+            && let Some(slots) = &options.connection_slots
+        {
+            permit = slots.clone().acquire_owned().await.ok();
+        }
         let mut attempt = 0;
         let report = loop {
             let mut report = report_of(&plan, vec![]);
@@ -468,6 +548,7 @@ async fn worker<S: SyncState>(
                 sync_folder(src, tgt, state, pair, &plan, options, &mut report).await
             }
             .await;
+            report.reconnects = u64::from(attempt);
             match result {
                 Ok(()) => break report,
                 Err(e) if e.is_connection_lost() && attempt < options.retries => {
@@ -490,6 +571,7 @@ async fn worker<S: SyncState>(
     if let Some((s, t)) = conns {
         let _ = tokio::join!(s.logout(), t.logout());
     }
+    drop(permit);
     out
 }
 
@@ -571,10 +653,18 @@ async fn sync_folder<S: SyncState>(
         state.save_folder(&folder).await?;
     }
 
-    // Source metadata.
-    let mut metas: Vec<MessageMeta> = Vec::with_capacity(sel.exists as usize);
+    // Source metadata: with CONDSTORE and a complete previous run, only
+    // what changed since (new messages and flag changes: CHANGEDSINCE);
+    // else every message (UIDs, flags). Deletions need every UID.
+    let since = prev
+        .as_ref()
+        .filter(|_| same && !options.delete && !options.dry_run && sel.highest_modseq.is_some())
+        .and_then(|f| f.highest_modseq)
+        .filter(|_| src.capabilities().condstore());
+    report.changedsince = since.is_some();
+    let mut metas: Vec<MessageMeta> = Vec::new();
     if sel.exists > 0 {
-        let mut s = src.fetch_meta(&UidSet::all(), None).await.map_err(on(Side::Source))?;
+        let mut s = src.fetch_meta(&UidSet::all(), since).await.map_err(on(Side::Source))?;
         while let Some(m) = s.next().await.map_err(on(Side::Source))? {
             metas.push(m);
         }
@@ -612,7 +702,7 @@ async fn sync_folder<S: SyncState>(
     } else {
         let set: UidSet = new.iter().map(|m| m.uid).collect();
         let mut ctx = CopyCtx { orphans: &mut orphans, seen: &mut seen, batch: &mut batch, map: &mut map };
-        copy(src, tgt, state, pair, plan, options, set, &mut ctx, report).await
+        copy_all(src, tgt, state, pair, plan, options, set, &mut ctx, report).await
     };
     let recorded = state.record(pair, sname, &batch).await;
     for m in batch.drain(..) {
@@ -664,9 +754,11 @@ async fn sync_folder<S: SyncState>(
         }
     }
 
-    report.mapped = metas.iter().filter(|m| map.contains_key(&m.uid)).count() as u64;
+    let unmapped = metas.iter().filter(|m| !map.contains_key(&m.uid)).count() as u64;
+    report.mapped =
+        if since.is_some() { u64::from(sel.exists).saturating_sub(unmapped) } else { metas.len() as u64 - unmapped };
     folder.last_uid = map.keys().next_back().copied().unwrap_or(0);
-    if report.skipped.is_empty() && report.mapped == metas.len() as u64 {
+    if report.skipped.is_empty() && unmapped == 0 {
         folder.uid_next = sel.uid_next;
         folder.highest_modseq = sel.highest_modseq;
     }
@@ -726,6 +818,201 @@ struct CopyCtx<'a> {
     map: &'a mut BTreeMap<u32, SyncMessage>,
 }
 
+/// Copies `set`: MULTIAPPEND when the target has it (a refused batch is
+/// then appended message by message, so that only the refused messages are
+/// skipped), pipelined APPENDs otherwise; messages refused with
+/// `[THROTTLED]`, `[UNAVAILABLE]` or `[OVERQUOTA]` are tried again after a
+/// pause, [`Options::pauses`] times at most, then reported.
+#[allow(clippy::too_many_arguments)]
+async fn copy_all<S: SyncState>(
+    src: &mut Client,
+    tgt: &mut Client,
+    state: &S,
+    pair: &str,
+    plan: &FolderPlan,
+    options: &Options,
+    set: UidSet,
+    ctx: &mut CopyCtx<'_>,
+    report: &mut FolderReport,
+) -> Result<(), Error> {
+    let caps = tgt.capabilities();
+    let multi = options.batch_messages > 1 && caps.multiappend() && caps.uidplus();
+    let mut retry = if multi {
+        let refused = copy_multi(src, tgt, state, pair, plan, options, set, ctx, report).await?;
+        if refused.is_empty() {
+            return Ok(());
+        }
+        let again: UidSet = refused.iter().copied().collect();
+        copy(src, tgt, state, pair, plan, options, again, ctx, report, options.pauses > 0).await?
+    } else {
+        copy(src, tgt, state, pair, plan, options, set, ctx, report, options.pauses > 0).await?
+    };
+    let mut pause = options.pause;
+    let mut n = 0;
+    while !retry.is_empty() {
+        n += 1;
+        report.pauses += 1;
+        tracing::warn!(folder = %plan.target_name, messages = retry.len(), ?pause, "target asked to wait; pausing");
+        tokio::time::sleep(pause).await;
+        pause *= 2;
+        let again: UidSet = retry.iter().copied().collect();
+        retry = copy(src, tgt, state, pair, plan, options, again, ctx, report, n < options.pauses).await?;
+    }
+    Ok(())
+}
+
+/// What to do with a fetched source message before appending it: `None`
+/// when it is already on the target (reconciled) or cannot be sent.
+fn prepare(m: &bma_imap::FetchedMessage, ctx: &mut CopyCtx<'_>, report: &mut FolderReport, options: &Options) -> bool {
+    let size = m.body.len() as u64;
+    let key = key_of(&m.body, m.internal_date.as_ref());
+    let matched = ctx.orphans.get_mut(&key).and_then(VecDeque::pop_front);
+    ctx.seen.insert(key);
+    if let Some((tuid, tflags)) = matched {
+        ctx.batch.push(SyncMessage { source_uid: m.uid, target_uid: tuid, flags: tflags, size });
+        report.reconciled += 1;
+        if let Some(p) = &options.progress {
+            p.advance(1, size);
+        }
+        return false;
+    }
+    if m.body.contains(&0) {
+        report.skipped.push(Skipped {
+            uid: m.uid,
+            reason: "the message contains a NUL byte, which IMAP APPEND cannot carry".into(),
+        });
+        return false;
+    }
+    true
+}
+
+async fn flush<S: SyncState>(
+    state: &S,
+    pair: &str,
+    plan: &FolderPlan,
+    options: &Options,
+    ctx: &mut CopyCtx<'_>,
+) -> Result<(), Error> {
+    if ctx.batch.len() >= options.commit_every {
+        state.record(pair, &plan.source_name, ctx.batch).await?;
+        for r in ctx.batch.drain(..) {
+            ctx.map.insert(r.source_uid, r);
+        }
+    }
+    Ok(())
+}
+
+/// Streams `set` from the source into MULTIAPPEND commands of at most
+/// [`Options::batch_messages`] messages and [`Options::batch_bytes`] bytes;
+/// returns the UIDs of the batches the target refused.
+#[allow(clippy::too_many_arguments)]
+async fn copy_multi<S: SyncState>(
+    src: &mut Client,
+    tgt: &mut Client,
+    state: &S,
+    pair: &str,
+    plan: &FolderPlan,
+    options: &Options,
+    set: UidSet,
+    ctx: &mut CopyCtx<'_>,
+    report: &mut FolderReport,
+) -> Result<Vec<u32>, Error> {
+    let mut stream = src.fetch_bodies(&set).await.map_err(on(Side::Source))?;
+    let mut pipe = tgt.multiappend_pipeline(&plan.target).map_err(on(Side::Target))?;
+    let mut pending: HashMap<u64, (String, u64)> = HashMap::new();
+    let mut refused = Vec::new();
+    let mut bytes = 0u64;
+    while let Some(m) = stream.next().await.map_err(on(Side::Source))? {
+        if !prepare(&m, ctx, report, options) {
+            continue;
+        }
+        let flags: Vec<Flag> = m.flags.clone().unwrap_or_default();
+        let size = m.body.len() as u64;
+        let append = AppendMessage { body: &m.body, flags: &flags, internal_date: m.internal_date };
+        pipe.push(u64::from(m.uid), append).await.map_err(on(Side::Target))?;
+        pending.insert(u64::from(m.uid), (canonical(&flags), size));
+        drop(m);
+        bytes += size;
+        if let Some(r) = &options.rate {
+            r.take(size).await;
+        }
+        if pipe.open_len() >= options.batch_messages || bytes >= options.batch_bytes {
+            pipe.end_batch().await.map_err(on(Side::Target))?;
+            bytes = 0;
+        }
+        while let Some(d) = pipe.try_done() {
+            handle_batch(d, &mut pending, &mut refused, ctx, report, options);
+        }
+        flush(state, pair, plan, options, ctx).await?;
+    }
+    drop(stream);
+    for d in pipe.finish().await.map_err(on(Side::Target))? {
+        handle_batch(d, &mut pending, &mut refused, ctx, report, options);
+    }
+    if !refused.is_empty() {
+        report.batches_retried += 1;
+    }
+    Ok(refused)
+}
+
+fn handle_batch(
+    d: bma_imap::BatchDone,
+    pending: &mut HashMap<u64, (String, u64)>,
+    refused: &mut Vec<u32>,
+    ctx: &mut CopyCtx<'_>,
+    report: &mut FolderReport,
+    options: &Options,
+) {
+    match d.result {
+        Ok(uids) if uids.len() == d.ids.len() => {
+            for (id, au) in d.ids.iter().zip(uids) {
+                let (flags, size) = pending.remove(id).unwrap_or_default();
+                copied(*id as u32, au.uid, flags, size, ctx.batch, report, options);
+            }
+        }
+        Ok(uids) => {
+            for id in &d.ids {
+                pending.remove(id);
+                report.skipped.push(Skipped {
+                    uid: *id as u32,
+                    reason: format!(
+                        "appended in a batch of {}, but the target gave {} UIDs; found again on the next run",
+                        d.ids.len(),
+                        uids.len()
+                    ),
+                });
+            }
+        }
+        Err(e) => {
+            tracing::info!(messages = d.ids.len(), "MULTIAPPEND refused ({e}); appending one by one");
+            for id in &d.ids {
+                pending.remove(id);
+                refused.push(*id as u32);
+            }
+        }
+    }
+}
+
+fn copied(
+    uid: u32,
+    target_uid: u32,
+    flags: String,
+    size: u64,
+    batch: &mut Vec<SyncMessage>,
+    report: &mut FolderReport,
+    options: &Options,
+) {
+    batch.push(SyncMessage { source_uid: uid, target_uid, flags, size });
+    report.copied += 1;
+    report.copied_bytes += size;
+    if let Some(p) = &options.progress {
+        p.advance(1, size);
+    }
+}
+
+/// Pipelined single APPENDs of `set`; returns the UIDs refused for now
+/// (`[THROTTLED]`, `[UNAVAILABLE]`, `[OVERQUOTA]`) when `defer` (else those
+/// are skipped with their reason, like every other refusal).
 #[allow(clippy::too_many_arguments)]
 async fn copy<S: SyncState>(
     src: &mut Client,
@@ -737,57 +1024,55 @@ async fn copy<S: SyncState>(
     set: UidSet,
     ctx: &mut CopyCtx<'_>,
     report: &mut FolderReport,
-) -> Result<(), Error> {
-    let CopyCtx { orphans, seen, batch, map } = ctx;
+    defer: bool,
+) -> Result<Vec<u32>, Error> {
     let mut stream = src.fetch_bodies(&set).await.map_err(on(Side::Source))?;
     let mut pipe = tgt.append_pipeline(&plan.target);
     let mut pending: HashMap<u64, (String, u64)> = HashMap::new();
+    let mut later = Vec::new();
     let (mut pushed, mut taken) = (0usize, 0usize);
     while let Some(m) = stream.next().await.map_err(on(Side::Source))? {
-        let flags: Vec<Flag> = m.flags.clone().unwrap_or_default();
-        let canon = canonical(&flags);
-        let size = m.body.len() as u64;
-        let key = key_of(&m.body, m.internal_date.as_ref());
-        let matched = orphans.get_mut(&key).and_then(VecDeque::pop_front);
-        seen.insert(key);
-        {
-            if let Some((tuid, tflags)) = matched {
-                batch.push(SyncMessage { source_uid: m.uid, target_uid: tuid, flags: tflags, size });
-                report.reconciled += 1;
-                if let Some(p) = &options.progress {
-                    p.advance(1, size);
-                }
-                continue;
-            }
+        if !prepare(&m, ctx, report, options) {
+            continue;
         }
+        let flags: Vec<Flag> = m.flags.clone().unwrap_or_default();
+        let size = m.body.len() as u64;
         let append = AppendMessage { body: &m.body, flags: &flags, internal_date: m.internal_date };
         pipe.push(u64::from(m.uid), append).await.map_err(on(Side::Target))?;
-        pending.insert(u64::from(m.uid), (canon, size));
+        pending.insert(u64::from(m.uid), (canonical(&flags), size));
         pushed += 1;
         drop(m);
+        if let Some(r) = &options.rate {
+            r.take(size).await;
+        }
         while pushed - taken > pipe.in_flight() {
             let Some(d) = pipe.next_done().await.map_err(on(Side::Target))? else { break };
             taken += 1;
-            handle(d, &mut pending, batch, report, options);
+            handle(d, &mut pending, &mut later, defer, ctx.batch, report, options);
         }
-        if batch.len() >= options.commit_every {
-            state.record(pair, &plan.source_name, batch).await?;
-            for r in batch.drain(..) {
-                map.insert(r.source_uid, r);
-            }
-        }
+        flush(state, pair, plan, options, ctx).await?;
     }
     drop(stream);
     for d in pipe.finish().await.map_err(on(Side::Target))? {
-        handle(d, &mut pending, batch, report, options);
+        handle(d, &mut pending, &mut later, defer, ctx.batch, report, options);
     }
-    Ok(())
+    Ok(later)
 }
 
-/// Takes the result of one APPEND: mapped, or skipped with the target's reason.
+/// Whether a refusal may go away by waiting.
+fn wait_and_retry(e: &bma_imap::Error) -> bool {
+    matches!(
+        e,
+        bma_imap::Error::Throttled { .. } | bma_imap::Error::Unavailable { .. } | bma_imap::Error::OverQuota { .. }
+    )
+}
+
+/// Takes the result of one APPEND: mapped, deferred, or skipped with the target's reason.
 fn handle(
     d: bma_imap::AppendDone,
     pending: &mut HashMap<u64, (String, u64)>,
+    later: &mut Vec<u32>,
+    defer: bool,
     batch: &mut Vec<SyncMessage>,
     report: &mut FolderReport,
     options: &Options,
@@ -795,17 +1080,11 @@ fn handle(
     let (flags, size) = pending.remove(&d.id).unwrap_or_default();
     let uid = d.id as u32;
     match d.result {
-        Ok(Some(au)) => {
-            batch.push(SyncMessage { source_uid: uid, target_uid: au.uid, flags, size });
-            report.copied += 1;
-            report.copied_bytes += size;
-            if let Some(p) = &options.progress {
-                p.advance(1, size);
-            }
-        }
+        Ok(Some(au)) => copied(uid, au.uid, flags, size, batch, report, options),
         Ok(None) => {
             report.skipped.push(Skipped { uid, reason: "appended, but the target gave no UID (no UIDPLUS)".into() });
         }
+        Err(e) if defer && wait_and_retry(&e) => later.push(uid),
         Err(e) => report.skipped.push(Skipped { uid, reason: e.to_string() }),
     }
 }

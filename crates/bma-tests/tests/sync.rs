@@ -224,8 +224,10 @@ async fn a_run_killed_mid_copy_then_rerun_loses_nothing_and_duplicates_nothing()
     }
     let (_dir, store) = state().await;
     let stop = Arc::new(Stop(AtomicU64::new(0), 25, tokio::sync::Notify::new()));
-    // Nothing is recorded before the abort: every appended message must be reconciled.
-    let opts = Options { commit_every: 10_000, progress: Some(stop.clone()), ..options() };
+    // Nothing is recorded before the abort: every appended message must be
+    // reconciled. MULTIAPPEND batches of 10, so that the abort lands between
+    // batches, or in the middle of one being written (which the server drops whole).
+    let opts = Options { commit_every: 10_000, batch_messages: 10, progress: Some(stop.clone()), ..options() };
     let task = {
         let (source, target, store, opts) = (source.clone(), target.clone(), store.clone(), opts.clone());
         tokio::spawn(async move { bma_sync::run(&source, &target, store, &opts).await })

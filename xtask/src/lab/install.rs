@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result};
 use super::{MAIL_USER, Paths, proc};
 
 /// (file proving the package is installed, Debian package).
-const PACKAGES: [(&str, &str); 10] = [
+const PACKAGES: [(&str, &str); 12] = [
     ("/usr/sbin/dovecot", "dovecot-core"),
     ("/usr/lib/dovecot/imap", "dovecot-imapd"),
     ("/usr/lib/dovecot/lmtp", "dovecot-lmtpd"),
@@ -23,6 +23,9 @@ const PACKAGES: [(&str, &str); 10] = [
     ("/usr/bin/pg_isready", "postgresql-client"),
     ("node", "nodejs"),
     ("npm", "npm"),
+    // `cargo xtask bench sync` compares bma with mbsync
+    ("/usr/bin/mbsync", "isync"),
+    ("/usr/bin/time", "time"),
 ];
 
 /// Installs whatever is missing.

@@ -12,6 +12,7 @@ mod postgres;
 mod proc;
 mod seed;
 mod sieveproxy;
+pub mod syncbench;
 
 use std::fs;
 use std::path::{Path, PathBuf};

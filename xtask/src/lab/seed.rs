@@ -184,10 +184,7 @@ pub fn seed(paths: &Paths, mailboxes: usize, messages: usize, bench: bool) -> Re
     }
     plans.push(hard_cases());
     if bench {
-        plans.push(bench_mailbox(&format!("ec900000@{DOMAIN}"), 3_000, &FOLDERS_BENCH));
-        for i in 1..=100 {
-            plans.push(bench_mailbox(&format!("ec{:06}@{DOMAIN}", 900_000 + i), 200, &FOLDERS_BENCH[..6]));
-        }
+        plans.extend(bench_plans());
     }
 
     // Wipe previous seed mailboxes (and anything at the new ones' paths).
@@ -262,6 +259,65 @@ pub fn seed(paths: &Paths, mailboxes: usize, messages: usize, bench: bool) -> Re
         bytes as f64 / 1e6,
         paths.seed_manifest().display()
     ))
+}
+
+/// The benchmark mailboxes (`ec900000`: 3,000 messages in 11 folders;
+/// `ec900001`…`ec900100`: 200 messages in 6 folders).
+fn bench_plans() -> Vec<Plan> {
+    let mut plans = vec![bench_mailbox(&format!("ec900000@{DOMAIN}"), 3_000, &FOLDERS_BENCH)];
+    for i in 1..=100 {
+        plans.push(bench_mailbox(&format!("ec{:06}@{DOMAIN}", 900_000 + i), 200, &FOLDERS_BENCH[..6]));
+    }
+    plans
+}
+
+/// Adds the benchmark corpus to an existing seed without touching its other
+/// mailboxes (so that tests running meanwhile keep theirs); nothing to do
+/// when the manifest already has it. Returns a one-line summary.
+pub fn ensure_bench(paths: &Paths) -> Result<String> {
+    let Some(mut manifest) = read_manifest(paths)? else { bail!("no seed yet: run `cargo xtask lab seed` first") };
+    let plans = bench_plans();
+    let root = paths.mail_root(Platform::Legacy);
+    let present = manifest.bench
+        && plans.iter().all(|pl| {
+            manifest.mailboxes.iter().any(|m| m.address == pl.address)
+                && user_dir(&root, &pl.address).is_ok_and(|d| d.exists())
+        });
+    if present {
+        return Ok("benchmark corpus already seeded".into());
+    }
+    for pl in &plans {
+        let _ = super::proc::run(dovecot::doveadm(paths, Platform::Legacy).args(["kick", &pl.address]));
+        let dir = user_dir(&root, &pl.address)?;
+        if dir.exists() {
+            fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+        }
+    }
+    {
+        let _lock = super::proc::lock(&paths.lock())?;
+        let users: Vec<dovecot::NewUser> = plans
+            .iter()
+            .map(|pl| (pl.address.clone(), pl.password.clone(), Some("userdb_quota_rule=*:storage=2G".to_string())))
+            .collect();
+        dovecot::upsert_users(paths, Platform::Legacy, &users)?;
+    }
+    let base = manifest.mailboxes.len();
+    let entries: Vec<Result<MailboxEntry>> = std::thread::scope(|s| {
+        let (a, b): (Vec<_>, Vec<_>) = plans.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+        let ha = s.spawn(|| a.into_iter().map(|(i, pl)| (i, write_mailbox(paths, pl, base + i))).collect::<Vec<_>>());
+        let hb = s.spawn(|| b.into_iter().map(|(i, pl)| (i, write_mailbox(paths, pl, base + i))).collect::<Vec<_>>());
+        let mut all = ha.join().expect("seed thread");
+        all.extend(hb.join().expect("seed thread"));
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, r)| r).collect()
+    });
+    let entries = entries.into_iter().collect::<Result<Vec<_>>>()?;
+    let (n, bytes) = (entries.iter().map(|e| e.messages).sum::<usize>(), entries.iter().map(|e| e.bytes).sum::<u64>());
+    manifest.mailboxes.retain(|m| !plans.iter().any(|pl| pl.address == m.address));
+    manifest.mailboxes.extend(entries);
+    manifest.bench = true;
+    dovecot::write_atomically(&paths.seed_manifest(), &(serde_json::to_string_pretty(&manifest)? + "\n"))?;
+    Ok(format!("benchmark corpus: {} mailboxes, {n} messages, {:.1} MB", plans.len(), bytes as f64 / 1e6))
 }
 
 /// Directory of a user below a `%d/%n` root.

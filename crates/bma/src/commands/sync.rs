@@ -1,5 +1,7 @@
-//! `bma sync`: the copy engine alone, one mailbox from a source IMAP server
-//! to a target IMAP server, with its state in a small SQLite file.
+//! `bma sync`: the copy engine alone, one mailbox (or, with `--batch`, one
+//! per CSV row, `--parallel` at a time) from a source IMAP server to a
+//! target IMAP server, with its state in a small SQLite file (or any store
+//! URL).
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use bma_imap::{Auth, Config, Secret, Security};
 use bma_store::Store;
-use bma_sync::{Endpoint, MappingOptions, Options, Outcome, Progress, Summary};
+use bma_sync::{Endpoint, MappingOptions, Options, Outcome, Progress, RateLimiter, Summary};
 
 /// Exit code: some messages or folders were not copied.
 pub const EXIT_PARTIAL: u8 = 3;
@@ -41,26 +43,32 @@ pub struct Args {
     #[arg(long)]
     source: String,
     /// Source mailbox (user).
-    #[arg(long)]
-    source_user: String,
+    #[arg(long, required_unless_present = "batch")]
+    source_user: Option<String>,
     /// Source admin (master user) logging in on behalf of the user (SASL PLAIN authzid).
     #[arg(long)]
     source_admin: Option<String>,
     /// File holding the source password (of the admin when --source-admin); else BMA_SOURCE_PASSWORD.
     #[arg(long)]
     source_password_file: Option<PathBuf>,
+    /// File holding an OAuth 2.0 access token for the source (SASL XOAUTH2) instead of a password.
+    #[arg(long, conflicts_with_all = ["source_password_file", "source_admin"])]
+    source_oauth2_token_file: Option<PathBuf>,
     /// Target server: imap://HOST[:PORT] or imaps://HOST[:PORT].
     #[arg(long)]
     target: String,
     /// Target mailbox (user).
-    #[arg(long)]
-    target_user: String,
+    #[arg(long, required_unless_present = "batch")]
+    target_user: Option<String>,
     /// Target admin (master user) logging in on behalf of the user.
     #[arg(long)]
     target_admin: Option<String>,
     /// File holding the target password; else BMA_TARGET_PASSWORD.
     #[arg(long)]
     target_password_file: Option<PathBuf>,
+    /// File holding an OAuth 2.0 access token for the target (SASL XOAUTH2) instead of a password.
+    #[arg(long, conflicts_with_all = ["target_password_file", "target_admin"])]
+    target_oauth2_token_file: Option<PathBuf>,
     /// Connection security on both sides (default: from the URL scheme).
     #[arg(long, value_enum)]
     tls: Option<Tls>,
@@ -85,9 +93,22 @@ pub struct Args {
     /// Put source folder SRC in target folder DST (UTF-8 names; repeatable).
     #[arg(long, value_name = "SRC=DST")]
     folder_map: Vec<String>,
-    /// Connections per server (folders copied at once).
+    /// Connections per server (folders copied at once); with --batch, in all, across the mailboxes.
     #[arg(long, default_value_t = 4)]
     max_connections: usize,
+    /// Cap on bytes copied per second (in all, across folders and mailboxes).
+    #[arg(long, value_name = "N")]
+    max_bytes_per_second: Option<u64>,
+    /// Messages per MULTIAPPEND command when the target offers MULTIAPPEND (1: single APPENDs).
+    #[arg(long, default_value_t = 100)]
+    batch_messages: usize,
+    /// One mailbox per row: `source_user,target_user` (a header row and `#` comments allowed);
+    /// every row uses the servers and credentials given (typically --source-admin / --target-admin).
+    #[arg(long, value_name = "FILE.csv", conflicts_with_all = ["source_user", "target_user"])]
+    batch: Option<PathBuf>,
+    /// With --batch: mailboxes copied at once.
+    #[arg(long, default_value_t = 4, requires = "batch")]
+    parallel: usize,
     /// Show what would be copied; change nothing.
     #[arg(long)]
     dry_run: bool,
@@ -99,15 +120,44 @@ pub struct Args {
     json: bool,
 }
 
-fn endpoint(
-    side: &str,
+/// How one side logs in, for any user.
+struct Side {
+    config: Config,
+    admin: Option<String>,
+    secret: Secret,
+    oauth2: bool,
+}
+
+impl Side {
+    fn endpoint(&self, user: &str) -> Endpoint {
+        let auth = match (&self.admin, self.oauth2) {
+            (_, true) => Auth::XOAuth2 { user: user.to_owned(), token: self.secret.clone() },
+            (Some(a), false) => {
+                Auth::Plain { authzid: Some(user.to_owned()), authcid: a.clone(), password: self.secret.clone() }
+            }
+            (None, false) => Auth::Login { user: user.to_owned(), password: self.secret.clone() },
+        };
+        Endpoint { config: self.config.clone(), auth }
+    }
+}
+
+fn read_secret(what: &str, f: &PathBuf) -> anyhow::Result<String> {
+    Ok(std::fs::read_to_string(f)
+        .with_context(|| format!("cannot read the {what} {}", f.display()))?
+        .trim_end_matches(['\r', '\n'])
+        .to_owned())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn side(
+    side: &'static str,
     url: &str,
-    user: &str,
     admin: Option<&String>,
     file: Option<&PathBuf>,
+    token_file: Option<&PathBuf>,
     tls: Option<Tls>,
     insecure: bool,
-) -> anyhow::Result<Endpoint> {
+) -> anyhow::Result<Side> {
     let (scheme, rest) = url.split_once("://").with_context(|| format!("--{side}: expected imap://HOST[:PORT]"))?;
     let (implicit, default_port) = match scheme {
         "imap" => (false, 143),
@@ -129,18 +179,39 @@ fn endpoint(
     let mut config = Config::new(host, port).with_security(security);
     config.insecure = insecure;
     let env = format!("BMA_{}_PASSWORD", side.to_uppercase());
-    let password = match file {
-        Some(f) => std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read the {side} password file {}", f.display()))?
-            .trim_end_matches(['\r', '\n'])
-            .to_owned(),
-        None => std::env::var(&env).with_context(|| format!("no {side} password: --{side}-password-file or {env}"))?,
+    let (secret, oauth2) = match (token_file, file) {
+        (Some(t), _) => (read_secret(&format!("{side} OAuth 2.0 token file"), t)?, true),
+        (None, Some(f)) => (read_secret(&format!("{side} password file"), f)?, false),
+        (None, None) => (
+            std::env::var(&env).with_context(|| format!("no {side} password: --{side}-password-file or {env}"))?,
+            false,
+        ),
     };
-    let auth = match admin {
-        Some(a) => Auth::Plain { authzid: Some(user.to_owned()), authcid: a.clone(), password: Secret::new(password) },
-        None => Auth::Login { user: user.to_owned(), password: Secret::new(password) },
-    };
-    Ok(Endpoint { config, auth })
+    Ok(Side { config, admin: admin.cloned(), secret: Secret::new(secret), oauth2 })
+}
+
+/// The rows of a `--batch` file: (source user, target user).
+fn batch_rows(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut rows = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let fields: Vec<&str> = line.split([',', ';']).map(str::trim).collect();
+        if i == 0 && fields.first().is_some_and(|f| f.eq_ignore_ascii_case("source_user")) {
+            continue;
+        }
+        match fields.as_slice() {
+            [s, t] if !s.is_empty() && !t.is_empty() => rows.push(((*s).to_owned(), (*t).to_owned())),
+            _ => bail!("{} line {}: expected source_user,target_user", path.display(), i + 1),
+        }
+    }
+    if rows.is_empty() {
+        bail!("{}: no mailbox", path.display());
+    }
+    Ok(rows)
 }
 
 struct Bar(indicatif::ProgressBar);
@@ -156,23 +227,35 @@ impl Progress for Bar {
     }
 }
 
-/// Runs one copy; the exit code says how it ended.
+/// One mailbox of a batch and how its copy ended.
+#[derive(serde::Serialize)]
+struct BatchItem {
+    source_user: String,
+    target_user: String,
+    outcome: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<Summary>,
+}
+
+/// Runs one copy (or a batch); the exit code says how it ended.
 pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let source = endpoint(
+    let source = side(
         "source",
         &args.source,
-        &args.source_user,
         args.source_admin.as_ref(),
         args.source_password_file.as_ref(),
+        args.source_oauth2_token_file.as_ref(),
         args.source_tls.or(args.tls),
         args.insecure,
     );
-    let target = endpoint(
+    let target = side(
         "target",
         &args.target,
-        &args.target_user,
         args.target_admin.as_ref(),
         args.target_password_file.as_ref(),
+        args.target_oauth2_token_file.as_ref(),
         args.target_tls.or(args.tls),
         args.insecure,
     );
@@ -191,6 +274,20 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         };
         folder_map.push((s.to_owned(), d.to_owned()));
     }
+    let rows = match (&args.batch, &args.source_user, &args.target_user) {
+        (Some(file), _, _) => match batch_rows(file) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("error: --batch {e:#}");
+                return Ok(ExitCode::from(super::EXIT_USAGE));
+            }
+        },
+        (None, Some(s), Some(t)) => vec![(s.clone(), t.clone())],
+        _ => {
+            eprintln!("error: --source-user and --target-user, or --batch FILE.csv");
+            return Ok(ExitCode::from(super::EXIT_USAGE));
+        }
+    };
     let url = if args.state.contains("://") || args.state.starts_with("sqlite:") {
         args.state.clone()
     } else {
@@ -222,30 +319,161 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         dry_run: args.dry_run,
         delete: args.delete,
         progress: bar.as_ref().map(|b| Arc::new(Bar(b.clone())) as Arc<dyn Progress>),
+        batch_messages: args.batch_messages,
+        rate: args.max_bytes_per_second.map(|n| Arc::new(RateLimiter::new(n))),
+        connection_slots: args
+            .batch
+            .is_some()
+            .then(|| Arc::new(tokio::sync::Semaphore::new(args.max_connections.max(1)))),
         ..Options::default()
     };
-    let result = bma_sync::run(&source, &target, store.clone(), &options).await;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    store.close().await;
-    let summary = match result {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(EXIT_FAILED));
+    let code = if args.batch.is_none() {
+        let (s, t) = &rows[0];
+        let result = bma_sync::run(&source.endpoint(s), &target.endpoint(t), store.clone(), &options).await;
+        if let Some(b) = &bar {
+            b.finish_and_clear();
         }
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary).context("cannot print the summary")?);
+        match result {
+            Ok(summary) => {
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&summary).context("cannot print the summary")?);
+                } else {
+                    print_summary(&summary);
+                }
+                exit_of(summary.outcome)
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(EXIT_FAILED)
+            }
+        }
     } else {
-        print_summary(&summary);
-    }
-    Ok(match summary.outcome {
+        let items = run_batch(&rows, &source, &target, &store, &options, args.parallel.max(1)).await;
+        if let Some(b) = &bar {
+            b.finish_and_clear();
+        }
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&items).context("cannot print the summary")?);
+        } else {
+            print_batch(&items);
+        }
+        let complete = items.iter().filter(|i| i.outcome == Outcome::Complete).count();
+        let failed = items.iter().filter(|i| i.outcome == Outcome::Failed).count();
+        exit_of(if complete == items.len() {
+            Outcome::Complete
+        } else if failed == items.len() {
+            Outcome::Failed
+        } else {
+            Outcome::Partial
+        })
+    };
+    store.close().await;
+    Ok(code)
+}
+
+fn exit_of(outcome: Outcome) -> ExitCode {
+    match outcome {
         Outcome::Complete => ExitCode::SUCCESS,
         Outcome::Partial => ExitCode::from(EXIT_PARTIAL),
         Outcome::Failed => ExitCode::from(EXIT_FAILED),
-    })
+    }
+}
+
+/// Copies every row, `parallel` mailboxes at a time, sharing the
+/// connection cap and the byte rate.
+async fn run_batch(
+    rows: &[(String, String)],
+    source: &Side,
+    target: &Side,
+    store: &Store,
+    options: &Options,
+    parallel: usize,
+) -> Vec<BatchItem> {
+    let mut set = tokio::task::JoinSet::new();
+    let mut items: Vec<Option<BatchItem>> = rows.iter().map(|_| None).collect();
+    let mut next = 0;
+    loop {
+        while set.len() < parallel && next < rows.len() {
+            let (s, t) = rows[next].clone();
+            let (se, te) = (source.endpoint(&s), target.endpoint(&t));
+            let (store, options, i) = (store.clone(), options.clone(), next);
+            set.spawn(async move {
+                let r = bma_sync::run(&se, &te, store, &options).await;
+                let item = match r {
+                    Ok(summary) => BatchItem {
+                        source_user: s,
+                        target_user: t,
+                        outcome: summary.outcome,
+                        error: None,
+                        summary: Some(summary),
+                    },
+                    Err(e) => BatchItem {
+                        source_user: s,
+                        target_user: t,
+                        outcome: Outcome::Failed,
+                        error: Some(e.to_string()),
+                        summary: None,
+                    },
+                };
+                (i, item)
+            });
+            next += 1;
+        }
+        match set.join_next().await {
+            Some(Ok((i, item))) => items[i] = Some(item),
+            Some(Err(e)) => tracing::error!("a batch copy task died: {e}"),
+            None => break,
+        }
+    }
+    rows.iter()
+        .zip(items)
+        .map(|((s, t), item)| {
+            item.unwrap_or_else(|| BatchItem {
+                source_user: s.clone(),
+                target_user: t.clone(),
+                outcome: Outcome::Failed,
+                error: Some("the copy task died".into()),
+                summary: None,
+            })
+        })
+        .collect()
+}
+
+fn print_batch(items: &[BatchItem]) {
+    println!(
+        "{:<32} {:<32} {:<9} {:>8} {:>12} {:>7} {:>6} {:>8}",
+        "source", "target", "outcome", "copied", "bytes", "skipped", "errors", "ms"
+    );
+    for i in items {
+        let (copied, bytes, skipped, errors, ms) = i
+            .summary
+            .as_ref()
+            .map_or((0, 0, 0, 0, 0), |s| (s.copied, s.copied_bytes, s.skipped, s.errors, s.elapsed_ms));
+        println!(
+            "{:<32} {:<32} {:<9} {:>8} {:>12} {:>7} {:>6} {:>8}",
+            i.source_user,
+            i.target_user,
+            format!("{:?}", i.outcome).to_lowercase(),
+            copied,
+            bytes,
+            skipped,
+            errors,
+            ms
+        );
+        if let Some(e) = &i.error {
+            println!("    error: {e}");
+        }
+        for f in i.summary.iter().flat_map(|s| &s.folders) {
+            for k in &f.skipped {
+                println!("    {}: skipped UID {}: {}", f.source, k.uid, k.reason);
+            }
+            for e in &f.errors {
+                println!("    {}: error: {e}", f.source);
+            }
+        }
+    }
+    let complete = items.iter().filter(|i| i.outcome == Outcome::Complete).count();
+    println!("{} mailboxes: {complete} complete, {} not", items.len(), items.len() - complete);
 }
 
 fn print_summary(s: &Summary) {
