@@ -18,6 +18,7 @@ const port = Number(process.env.BMA_LAB_OIDC_PORT || 9090);
 const stateDir = process.env.BMA_LAB_OIDC_STATE || join(here, 'state');
 const issuer = `http://127.0.0.1:${port}`;
 const accounts = JSON.parse(readFileSync(join(here, 'accounts.json'), 'utf8'));
+const testPorts = Array.from({ length: 200 }, (_, i) => 18000 + i);
 
 function signingKeys() {
   mkdirSync(stateDir, { recursive: true });
@@ -48,7 +49,13 @@ const provider = new Provider(issuer, {
       client_id: 'bma-portal',
       client_secret: 'bma-portal-secret',
       client_name: 'BMA — portail de migration',
-      redirect_uris: ['http://127.0.0.1:8080/auth/callback', 'http://localhost:8080/auth/callback'],
+      // 8080: `bma serve` by default; 18000-18199: portals started by the
+      // tests and the benchmark, each on a port of its own.
+      redirect_uris: [
+        'http://127.0.0.1:8080/auth/callback',
+        'http://localhost:8080/auth/callback',
+        ...testPorts.map((p) => `http://127.0.0.1:${p}/auth/callback`),
+      ],
       post_logout_redirect_uris: ['http://127.0.0.1:8080/', 'http://localhost:8080/'],
       response_types: ['code'],
       grant_types: ['authorization_code', 'refresh_token'],

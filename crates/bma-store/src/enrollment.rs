@@ -197,9 +197,8 @@ impl Store {
 
     /// The latest version of a mailbox's form.
     pub async fn latest_enrollment(&self, mailbox_id: i64) -> Result<Option<Enrollment>, StoreError> {
-        let sql = format!(
-            "SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE mailbox_id = $1 ORDER BY version DESC LIMIT 1"
-        );
+        let sql =
+            format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE mailbox_id = $1 ORDER BY version DESC LIMIT 1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(mailbox_id).fetch_optional(self.pool()).await?;
         row.as_ref().map(enrollment_from_row).transpose()
     }

@@ -90,14 +90,24 @@ impl Store {
 
     /// Takes the login in progress (it can be used once).
     pub async fn take_login_pending(&self, id_hash: &str) -> Result<Option<String>, StoreError> {
-        let pending: Option<Option<String>> = sqlx::query_scalar(
-            "UPDATE portal_sessions SET login_pending = NULL WHERE id_hash = $1 AND login_pending IS NOT NULL \
-             RETURNING login_pending",
-        )
-        .bind(id_hash.to_owned())
-        .fetch_optional(self.pool())
-        .await?;
-        Ok(pending.flatten())
+        let mut tx = self.pool().begin().await?;
+        let pending: Option<Option<String>> =
+            sqlx::query_scalar("SELECT login_pending FROM portal_sessions WHERE id_hash = $1")
+                .bind(id_hash.to_owned())
+                .fetch_optional(&mut *tx)
+                .await?;
+        let Some(pending) = pending.flatten() else {
+            return Ok(None);
+        };
+        // Conditional: of two callbacks racing for one login, one wins.
+        let done =
+            sqlx::query("UPDATE portal_sessions SET login_pending = NULL WHERE id_hash = $1 AND login_pending = $2")
+                .bind(id_hash.to_owned())
+                .bind(pending.clone())
+                .execute(&mut *tx)
+                .await?;
+        tx.commit().await?;
+        Ok((done.rows_affected() == 1).then_some(pending))
     }
 
     /// Replaces a session by a logged-in one (a new id after login, so an

@@ -31,6 +31,8 @@ pub struct Config {
     pub mail: MailConfig,
     /// The portal.
     pub portal: PortalConfig,
+    /// The identity provider of the portal (Cerbère EDU, OpenID Connect).
+    pub oidc: OidcConfig,
     /// The store.
     pub database: DatabaseConfig,
 }
@@ -61,6 +63,26 @@ pub struct MailConfig {
 pub struct PortalConfig {
     /// Public base URL of the portal.
     pub base_url: String,
+    /// Requests per minute per client address (0: no limit).
+    pub rate_limit_per_ip: u32,
+    /// Requests per minute per form link (0: no limit).
+    pub rate_limit_per_link: u32,
+    /// Client address from the last X-Forwarded-For entry (behind a proxy).
+    pub trust_forwarded_for: bool,
+    /// Lifetime of a logged-in session, minutes.
+    pub session_minutes: u32,
+}
+
+/// The portal's OpenID Connect provider; an empty issuer means none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcConfig {
+    /// Issuer URL (discovery at `<issuer>/.well-known/openid-configuration`).
+    pub issuer: String,
+    /// Client id.
+    pub client_id: String,
+    /// Client secret.
+    pub client_secret: String,
 }
 
 impl MailConfig {
@@ -100,13 +122,30 @@ impl Default for Config {
                 templates_dir: String::new(),
                 reply_days: 14,
             },
-            portal: PortalConfig { base_url: "http://127.0.0.1:8080".to_owned() },
+            portal: PortalConfig {
+                base_url: "http://127.0.0.1:8080".to_owned(),
+                rate_limit_per_ip: 300,
+                rate_limit_per_link: 60,
+                trust_forwarded_for: false,
+                session_minutes: 60,
+            },
+            oidc: OidcConfig { issuer: String::new(), client_id: String::new(), client_secret: String::new() },
             database: DatabaseConfig { url: "sqlite://bma.db".to_owned() },
         }
     }
 }
 
 impl Config {
+    /// The portal's identity provider, if an issuer is configured.
+    pub fn oidc_settings(&self) -> Option<bma_portal::OidcSettings> {
+        let o = &self.oidc;
+        (!o.issuer.trim().is_empty()).then(|| bma_portal::OidcSettings {
+            issuer: o.issuer.trim().to_owned(),
+            client_id: o.client_id.trim().to_owned(),
+            client_secret: o.client_secret.clone(),
+        })
+    }
+
     /// The domain settings.
     pub fn settings(&self) -> Settings {
         Settings {
@@ -232,6 +271,13 @@ where
                 origin: Origin::Merged,
                 message: format!("'{base}' is not an http(s) URL"),
             });
+        } else {
+            let mut portal = bma_portal::PortalSettings::new(base);
+            portal.oidc = config.oidc_settings();
+            for message in portal.problems() {
+                let key = if message.starts_with("oidc.") { "oidc.issuer" } else { "portal.base_url" };
+                issues.push(ConfigIssue { key: key.into(), origin: Origin::Merged, message });
+            }
         }
         let url = config.database.url.trim();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {

@@ -54,6 +54,8 @@ enum Command {
         #[command(subcommand)]
         action: commands::mailbox::Action,
     },
+    /// Serve the enrolment portal (the form behind the link of mail 1).
+    Serve(commands::serve::Args),
     /// Copy one mailbox from a source IMAP server to a target (exit 0 complete, 3 partial, 4 failed).
     Sync(Box<commands::sync::Args>),
 }

@@ -28,9 +28,19 @@ const PACKAGES: [(&str, &str); 12] = [
     ("/usr/bin/time", "time"),
 ];
 
+/// What the portal's tests and benchmark need: a headless browser driven
+/// over WebDriver (`portal_e2e`) and wrk (`cargo xtask bench portal`).
+const PORTAL_PACKAGES: [(&str, &str); 3] =
+    [("/usr/bin/chromium", "chromium"), ("/usr/bin/chromedriver", "chromium-driver"), ("/usr/bin/wrk", "wrk")];
+
 /// Installs whatever is missing.
 pub fn install(paths: &Paths) -> Result<()> {
-    let mut missing: Vec<&str> = PACKAGES.iter().filter(|(file, _)| !proc::have(file)).map(|(_, pkg)| *pkg).collect();
+    let mut missing: Vec<&str> = PACKAGES
+        .iter()
+        .chain(PORTAL_PACKAGES.iter())
+        .filter(|(file, _)| !proc::have(file))
+        .map(|(_, pkg)| *pkg)
+        .collect();
     missing.dedup();
     if !missing.is_empty() {
         apt_install(&missing)?;

@@ -19,6 +19,9 @@ pub struct OidcJson {
     client_id: &'static str,
     client_secret: &'static str,
     redirect_uris: [&'static str; 2],
+    /// Ports whose `http://127.0.0.1:<port>/auth/callback` is registered
+    /// too, for portals started by tests and benchmarks (first, last).
+    test_redirect_ports: [u16; 2],
     pkce_required: bool,
     scopes: [&'static str; 3],
     log: PathBuf,
@@ -49,6 +52,7 @@ pub fn describe(paths: &Paths) -> Result<OidcJson> {
         client_id: "bma-portal",
         client_secret: "bma-portal-secret",
         redirect_uris: ["http://127.0.0.1:8080/auth/callback", "http://localhost:8080/auth/callback"],
+        test_redirect_ports: [18000, 18199],
         pkce_required: true,
         scopes: ["openid", "profile", "email"],
         log: paths.oidc_log(),

@@ -6,6 +6,7 @@ pub mod import;
 pub mod init;
 pub mod mailbox;
 pub mod plan;
+pub mod serve;
 pub mod show;
 pub mod status;
 pub mod sync;
@@ -42,9 +43,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Config => {
             let mut shown = config.clone();
             shown.database.url = bma_store::redact(&shown.database.url);
+            if !shown.oidc.client_secret.is_empty() {
+                shown.oidc.client_secret = "***".to_owned();
+            }
             print!("{}", toml::to_string_pretty(&shown).context("cannot print the configuration")?);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Serve(args) => serve::run(&config, &args).await,
         Command::Import { what } => import::run(&config, what).await,
         Command::Plan(args) => plan::run(&config, &args).await,
         Command::Campaign { action } => campaign::run(&config, action).await,

@@ -1,0 +1,305 @@
+//! The manager's form: its fields and their rules, as pure functions.
+//!
+//! Rules (from the FAQ and issue 5): name and first name required (letters,
+//! spaces, hyphens, apostrophes); phone Belgian (`0x xxx xx xx`,
+//! `04xx xx xx xx`, `+32 …`, `0032 …`, with `(0)` tolerated) or
+//! international (`+` or `00`, 8 to 15 digits), stored as E.164; role one
+//! of four; backup email valid, typed twice, neither the BMA itself nor any
+//! address of the BMA domain; whether the manager knows the BMA's password
+//! (oui / non); the privacy notice acknowledged. Each error is a French
+//! sentence tied to its field; the values typed are kept for the page.
+
+use std::collections::BTreeMap;
+
+use bma_store::EnrollmentForm;
+
+/// The roles a manager can have.
+pub const ROLES: [(&str, &str); 4] = [
+    ("direction", "Direction"),
+    ("secretariat", "Secrétariat"),
+    ("pouvoir_organisateur", "Pouvoir organisateur"),
+    ("autre", "Autre"),
+];
+
+/// The French label of a role value.
+pub fn role_label(value: &str) -> &'static str {
+    ROLES.iter().find(|(v, _)| *v == value).map_or("", |(_, l)| l)
+}
+
+/// The form as typed (every value kept as a string, to show it again).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FormInput {
+    /// `nom`.
+    pub family_name: String,
+    /// `prenom`.
+    pub given_name: String,
+    /// `telephone`.
+    pub phone: String,
+    /// `role`.
+    pub role: String,
+    /// `email_secours`.
+    pub backup_email: String,
+    /// `email_secours_confirmation`.
+    pub backup_email_confirm: String,
+    /// `mot_de_passe_connu`: `oui` or `non`.
+    pub knows_password: String,
+    /// `notice`: `lu` when the privacy notice was acknowledged.
+    pub notice: String,
+}
+
+/// Field names, as in the HTML form.
+pub mod field {
+    /// Family name.
+    pub const FAMILY_NAME: &str = "nom";
+    /// First name.
+    pub const GIVEN_NAME: &str = "prenom";
+    /// Phone.
+    pub const PHONE: &str = "telephone";
+    /// Role.
+    pub const ROLE: &str = "role";
+    /// Backup email.
+    pub const BACKUP_EMAIL: &str = "email_secours";
+    /// Backup email, again.
+    pub const BACKUP_EMAIL_CONFIRM: &str = "email_secours_confirmation";
+    /// Knows the password.
+    pub const KNOWS_PASSWORD: &str = "mot_de_passe_connu";
+    /// Privacy notice.
+    pub const NOTICE: &str = "notice";
+}
+
+impl FormInput {
+    /// The form from decoded `application/x-www-form-urlencoded` pairs
+    /// (unknown fields ignored; the last value of a field wins).
+    pub fn from_pairs(pairs: &[(String, String)]) -> FormInput {
+        let mut f = FormInput::default();
+        for (k, v) in pairs {
+            let slot = match k.as_str() {
+                field::FAMILY_NAME => &mut f.family_name,
+                field::GIVEN_NAME => &mut f.given_name,
+                field::PHONE => &mut f.phone,
+                field::ROLE => &mut f.role,
+                field::BACKUP_EMAIL => &mut f.backup_email,
+                field::BACKUP_EMAIL_CONFIRM => &mut f.backup_email_confirm,
+                field::KNOWS_PASSWORD => &mut f.knows_password,
+                field::NOTICE => &mut f.notice,
+                _ => continue,
+            };
+            *slot = v.clone();
+        }
+        f
+    }
+
+    /// The form prefilled from a stored version.
+    pub fn from_enrollment(e: &EnrollmentForm) -> FormInput {
+        FormInput {
+            family_name: e.family_name.clone(),
+            given_name: e.given_name.clone(),
+            phone: e.phone.clone(),
+            role: e.role.clone(),
+            backup_email: e.backup_email.clone(),
+            backup_email_confirm: e.backup_email.clone(),
+            knows_password: if e.knows_password { "oui" } else { "non" }.to_owned(),
+            notice: String::new(),
+        }
+    }
+}
+
+/// Errors by field name.
+pub type FieldErrors = BTreeMap<&'static str, String>;
+
+/// What the form is checked against.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context<'a> {
+    /// The BMA's address.
+    pub bma_address: &'a str,
+    /// The BMA domain (`adm.cfwb.be`).
+    pub bma_domain: &'a str,
+}
+
+const MAX_NAME: usize = 100;
+const MAX_EMAIL: usize = 254;
+
+/// Checks the form; the validated values, or every error by field.
+pub fn validate(input: &FormInput, ctx: &Context<'_>) -> Result<EnrollmentForm, FieldErrors> {
+    let mut errors = FieldErrors::new();
+    let family_name =
+        person_name(&input.family_name).map_err(|e| errors.insert(field::FAMILY_NAME, format!("Nom : {e}"))).ok();
+    let given_name =
+        person_name(&input.given_name).map_err(|e| errors.insert(field::GIVEN_NAME, format!("Prénom : {e}"))).ok();
+    let phone = phone_e164(&input.phone).map_err(|e| errors.insert(field::PHONE, e)).ok();
+    let role = input.role.trim();
+    if !ROLES.iter().any(|(v, _)| *v == role) {
+        errors.insert(field::ROLE, "Choisissez votre fonction dans la liste.".to_owned());
+    }
+    let backup = backup_email(&input.backup_email, ctx).map_err(|e| errors.insert(field::BACKUP_EMAIL, e)).ok();
+    // The confirmation is checked against a valid address only: one
+    // mistake, one message.
+    let confirm = input.backup_email_confirm.trim().to_lowercase();
+    if let Some(b) = &backup {
+        if confirm.is_empty() {
+            errors.insert(field::BACKUP_EMAIL_CONFIRM, "Retapez l'adresse de secours pour la confirmer.".to_owned());
+        } else if *b != confirm {
+            errors
+                .insert(field::BACKUP_EMAIL_CONFIRM, "Les deux adresses de secours ne sont pas identiques.".to_owned());
+        }
+    }
+    let knows = match input.knows_password.trim() {
+        "oui" => Some(true),
+        "non" => Some(false),
+        _ => {
+            errors.insert(
+                field::KNOWS_PASSWORD,
+                "Indiquez si vous connaissez le mot de passe actuel de votre BMA (oui ou non).".to_owned(),
+            );
+            None
+        }
+    };
+    if input.notice.trim() != "lu" {
+        errors.insert(
+            field::NOTICE,
+            "Cochez la case pour indiquer que vous avez lu la notice de confidentialité.".to_owned(),
+        );
+    }
+    match (family_name, given_name, phone, backup, knows) {
+        (Some(family_name), Some(given_name), Some(phone), Some(backup_email), Some(knows_password))
+            if errors.is_empty() =>
+        {
+            Ok(EnrollmentForm { family_name, given_name, phone, role: role.to_owned(), backup_email, knows_password })
+        }
+        _ => Err(errors),
+    }
+}
+
+/// A name or first name: trimmed, inner blanks collapsed, letters with
+/// spaces, hyphens, apostrophes and dots.
+pub fn person_name(raw: &str) -> Result<String, String> {
+    let name = raw.split_whitespace().collect::<Vec<_>>().join(" ");
+    if name.is_empty() {
+        return Err("ce champ est obligatoire.".to_owned());
+    }
+    if name.chars().count() > MAX_NAME {
+        return Err(format!("{MAX_NAME} caractères au plus."));
+    }
+    if !name.chars().any(char::is_alphabetic)
+        || !name.chars().all(|c| c.is_alphabetic() || matches!(c, ' ' | '-' | '\'' | '’' | '.'))
+    {
+        return Err("seuls les lettres, espaces, traits d'union et apostrophes sont acceptés.".to_owned());
+    }
+    Ok(name)
+}
+
+/// A phone number in E.164 (`+3224133090`), from what people write:
+/// `02 413 30 90`, `+32 (0)2 413.3090`, `0032 470 12 34 56`,
+/// `+33 1 23 45 67 89`.
+pub fn phone_e164(raw: &str) -> Result<String, String> {
+    const HINT: &str = "Numéro de téléphone invalide : indiquez un numéro belge (par exemple 02 413 30 90 ou \
+                        0470 12 34 56) ou international commençant par + (par exemple +33 1 23 45 67 89).";
+    let s = raw.trim();
+    if s.is_empty() {
+        return Err("Le numéro de téléphone est obligatoire.".to_owned());
+    }
+    let s = s.replace("(0)", "");
+    if !s.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '.' | '/' | '-' | '(' | ')')) {
+        return Err(HINT.to_owned());
+    }
+    let plus = s.starts_with('+');
+    if s.chars().skip(1).any(|c| c == '+') {
+        return Err(HINT.to_owned());
+    }
+    let digits: String = s.chars().filter(char::is_ascii_digit).collect();
+    let international = if plus {
+        Some(digits)
+    } else if let Some(rest) = digits.strip_prefix("00") {
+        Some(rest.to_owned())
+    } else if let Some(national) = digits.strip_prefix('0') {
+        return belgian(national).ok_or_else(|| HINT.to_owned());
+    } else {
+        None
+    };
+    let Some(intl) = international else {
+        return Err(HINT.to_owned());
+    };
+    if let Some(national) = intl.strip_prefix("32") {
+        return belgian(national).ok_or_else(|| HINT.to_owned());
+    }
+    if (8..=15).contains(&intl.len()) && !intl.starts_with('0') { Ok(format!("+{intl}")) } else { Err(HINT.to_owned()) }
+}
+
+/// A Belgian national significant number (without the trunk 0): 8 digits
+/// (fixed lines, 0800/090x), or 9 digits for mobiles (45x to 49x).
+fn belgian(nsn: &str) -> Option<String> {
+    let ok = match nsn.len() {
+        8 => !nsn.starts_with('0'),
+        9 => nsn.starts_with('4') && matches!(nsn.as_bytes()[1], b'5'..=b'9'),
+        _ => false,
+    };
+    ok.then(|| format!("+32{nsn}"))
+}
+
+/// The backup address: valid, lower-cased, not the BMA nor its domain.
+pub fn backup_email(raw: &str, ctx: &Context<'_>) -> Result<String, String> {
+    let email = raw.trim().to_lowercase();
+    if email.is_empty() {
+        return Err("L'adresse email de secours est obligatoire.".to_owned());
+    }
+    if email.len() > MAX_EMAIL || !bma_core::settings::looks_like_email(&email) {
+        return Err("Adresse email de secours invalide (exemple : prenom.nom@exemple.be).".to_owned());
+    }
+    if email == ctx.bma_address.to_lowercase() {
+        return Err("L'adresse de secours doit être différente de la BMA elle-même.".to_owned());
+    }
+    let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
+    let bma_domain = ctx.bma_domain.to_lowercase();
+    if domain == bma_domain || domain.ends_with(&format!(".{bma_domain}")) {
+        return Err(format!(
+            "L'adresse de secours ne peut pas être une adresse @{bma_domain} : indiquez une adresse extérieure."
+        ));
+    }
+    Ok(email)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phones() {
+        let cases = [
+            ("02 413 30 90", Ok("+3224133090")),
+            ("+32 (0)2 413.3090", Ok("+3224133090")),
+            ("+32 2 413 30 90", Ok("+3224133090")),
+            ("0032 2 413 30 90", Ok("+3224133090")),
+            ("04 222 22 22", Ok("+3242222222")),
+            ("0470 12 34 56", Ok("+32470123456")),
+            ("0470/12.34.56", Ok("+32470123456")),
+            ("+32 470 12 34 56", Ok("+32470123456")),
+            ("0800 12 345", Ok("+3280012345")),
+            ("+33 1 23 45 67 89", Ok("+33123456789")),
+            ("0033 1 23 45 67 89", Ok("+33123456789")),
+            ("+1 (202) 555-0143", Ok("+12025550143")),
+            ("", Err(())),
+            ("02 413 30 9", Err(())),
+            ("0470 12 34 5", Err(())),
+            ("0410 12 34 56", Err(())),
+            ("2 413 30 90", Err(())),
+            ("+32 02 413 30 90 1", Err(())),
+            ("+0 123 456 789", Err(())),
+            ("+123", Err(())),
+            ("+1234567890123456", Err(())),
+            ("02 413 30 90 ext 5", Err(())),
+            ("+32+2 413 30 90", Err(())),
+        ];
+        for (raw, expected) in cases {
+            assert_eq!(phone_e164(raw).map_err(|_| ()), expected.map(str::to_owned), "{raw:?}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert_eq!(person_name("  Marie-Claire   d'Ursel ").unwrap(), "Marie-Claire d'Ursel");
+        assert_eq!(person_name("Éloïse").unwrap(), "Éloïse");
+        for bad in ["", "   ", "123", "Marie<script>", &"a".repeat(101), "--"] {
+            assert!(person_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,861 @@
+//! The enrolment portal over HTTP (issue 5): the router of `bma serve`
+//! on a real socket, logins at the lab's real OpenID Connect provider,
+//! the store on SQLite and PostgreSQL where it matters; and `bma serve`
+//! itself for what only the binary does (defaults, warning, logs).
+//!
+//! Every validation rule of the form and every security rule of the issue
+//! has a case here: French 404/410 pages, security headers, CSRF on every
+//! POST, cookie attributes, hashed sessions, rate limits, body limit, no
+//! token in the log.
+//!
+//! Needs `cargo xtask lab up` (the OIDC provider) and `cargo build -p bma`.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::Duration as StdDuration;
+
+use bma_core::lifecycle::{Actor, State};
+use bma_core::{AddressRule, ManualClock, registry};
+use bma_mail::Templates;
+use bma_portal::{OidcSettings, Portal, PortalSettings};
+use bma_store::{NewEmail, Store};
+use bma_tests::{TestBackend, TestDb, bma_bin, lab_file, on_both_backends};
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use sqlx::Connection;
+use time::macros::datetime;
+use time::{Duration, OffsetDateTime};
+
+/// The instant of the tests: the first wave of the FAQ's campaign.
+const T0: OffsetDateTime = datetime!(2024-04-22 09:00 UTC);
+
+static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
+
+/// A listener on a port of the range registered at the lab's provider.
+pub async fn listener() -> (tokio::net::TcpListener, u16) {
+    let lab = lab_file("lab.json");
+    let range = &lab["oidc"]["test_redirect_ports"];
+    let (first, last) = (range[0].as_u64().unwrap_or(18000) as u16, range[1].as_u64().unwrap_or(18199) as u16);
+    let span = last - first + 1;
+    let start = (std::process::id() as u16).wrapping_mul(7) % span;
+    for i in 0..span {
+        let port = first + (start + NEXT_PORT.fetch_add(1, Ordering::SeqCst) + i) % span;
+        if let Ok(l) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+            return (l, port);
+        }
+    }
+    panic!("no free port in {first}..={last}");
+}
+
+struct Harness {
+    base: String,
+    client: reqwest::Client,
+    store: Store,
+    clock: Arc<ManualClock>,
+    db: Option<TestDb>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+fn lab_oidc() -> OidcSettings {
+    let lab = lab_file("lab.json");
+    OidcSettings {
+        issuer: lab["oidc"]["issuer"].as_str().unwrap().to_owned(),
+        client_id: lab["oidc"]["client_id"].as_str().unwrap().to_owned(),
+        client_secret: lab["oidc"]["client_secret"].as_str().unwrap().to_owned(),
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(StdDuration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+impl Harness {
+    async fn start(backend: TestBackend, tweak: impl FnOnce(&mut PortalSettings)) -> Harness {
+        let db = TestDb::new(backend).await;
+        let store = db.store().await;
+        let (l, port) = listener().await;
+        let base = format!("http://127.0.0.1:{port}");
+        let mut settings = PortalSettings::new(&base);
+        settings.oidc = Some(lab_oidc());
+        settings.bounce_address = "bounces@bma.test".into();
+        settings.message_id_domain = "bma.test".into();
+        tweak(&mut settings);
+        let clock = Arc::new(ManualClock::new(T0));
+        let portal = Portal::new(store.clone(), settings, Templates::load(None).unwrap(), clock.clone()).unwrap();
+        let server = tokio::spawn(async move {
+            bma_portal::serve(l, portal, std::future::pending()).await.unwrap();
+        });
+        Harness { base, client: client(), store, clock, db: Some(db), server }
+    }
+
+    async fn stop(mut self) {
+        self.server.abort();
+        self.store.close().await;
+        if let Some(db) = self.db.take() {
+            db.drop_db().await;
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client.post(self.url(path)).form(form).send().await.unwrap()
+    }
+
+    /// An invited mailbox with a known form token.
+    async fn invited(&self, address: &str) -> (i64, String) {
+        invited_mailbox(&self.store, address).await
+    }
+
+    /// Logs in at the lab provider through the link; the page it lands on.
+    async fn login(&self, token: &str, account: &str) -> (StatusCode, String) {
+        let (status, _, body) =
+            login_with(&self.client, &self.url(&format!("/formulaire/{token}/connexion")), account).await;
+        (status, body)
+    }
+}
+
+/// Follows redirects by hand (to see every hop), logging in at the
+/// provider's page when it shows up. Returns the last status, URL and body.
+async fn login_with(client: &reqwest::Client, start: &str, account: &str) -> (StatusCode, String, String) {
+    let mut url = url::Url::parse(start).unwrap();
+    let mut res = client.get(url.clone()).send().await.unwrap();
+    for _ in 0..15 {
+        if res.status().is_redirection() {
+            let loc = res.headers()[LOCATION].to_str().unwrap().to_owned();
+            url = url.join(&loc).unwrap();
+            res = client.get(url.clone()).send().await.unwrap();
+            continue;
+        }
+        if res.status() == StatusCode::OK && url.path().starts_with("/interaction/") {
+            let login_url = url.join(&format!("{}/login", url.path())).unwrap();
+            res = client
+                .post(login_url.clone())
+                .form(&[("login", account), ("password", "password")])
+                .send()
+                .await
+                .unwrap();
+            url = login_url;
+            continue;
+        }
+        break;
+    }
+    let status = res.status();
+    (status, url.to_string(), res.text().await.unwrap())
+}
+
+async fn invited_mailbox(store: &Store, address: &str) -> (i64, String) {
+    let csv = format!("address,name\n{address},École communale de Test\n");
+    let rows = registry::parse(csv.as_bytes(), &AddressRule::default()).unwrap().rows;
+    let actor = Actor::System("test".into());
+    store.apply_import(&rows, "test.csv", &actor, T0 - Duration::days(7)).await.unwrap();
+    store
+        .transition(address, State::Scheduled, &actor, "test", serde_json::json!({}), T0 - Duration::days(6))
+        .await
+        .unwrap();
+    let token = bma_engine::new_token();
+    let id = store.mailbox(address).await.unwrap().id;
+    let email = NewEmail {
+        mailbox_id: Some(id),
+        kind: "invitation".into(),
+        key: format!("invitation:{address}"),
+        recipient: address.to_owned(),
+        envelope_from: "bounces@bma.test".into(),
+        message_id: format!("invitation.{id}.{}@bma.test", &token[..12]),
+        subject: "Invitation".into(),
+        raw: "Subject: Invitation\r\n\r\nlien\r\n".into(),
+        run_at: T0,
+        max_attempts: 1,
+    };
+    store.invite(address, &bma_core::token::hash(&token), &email, &actor, T0 - Duration::hours(1)).await.unwrap();
+    (id, token)
+}
+
+/// The value of `name="csrf"` in a page.
+fn csrf_of(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_owned()
+}
+
+/// The `Set-Cookie` whose name is `name`.
+fn set_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).find(|c| c.starts_with(&format!("{name}=")))
+}
+
+fn valid_form(csrf: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("csrf", csrf.to_owned()),
+        ("nom", "Dupont".into()),
+        ("prenom", "Marie".into()),
+        ("telephone", "+32 (0)2 413.3090".into()),
+        ("role", "direction".into()),
+        ("email_secours", "Marie.Perso@Ecole.test".into()),
+        ("email_secours_confirmation", "marie.perso@ecole.test".into()),
+        ("mot_de_passe_connu", "non".into()),
+        ("notice", "lu".into()),
+    ]
+}
+
+fn with(form: &[(&'static str, String)], changes: &[(&'static str, Option<&str>)]) -> Vec<(&'static str, String)> {
+    let mut out: Vec<(&'static str, String)> = form.to_vec();
+    for (k, v) in changes {
+        out.retain(|(n, _)| n != k);
+        if let Some(v) = v {
+            out.push((k, (*v).to_owned()));
+        }
+    }
+    out
+}
+
+async fn post_form(h: &Harness, path: &str, form: &[(&'static str, String)]) -> reqwest::Response {
+    h.client.post(h.url(path)).form(form).send().await.unwrap()
+}
+
+fn assert_security_headers(headers: &HeaderMap, what: &str) {
+    let get = |k: &str| headers.get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+    let csp = get("content-security-policy");
+    for part in ["default-src 'none'", "frame-ancestors 'none'", "form-action 'self'", "base-uri 'none'"] {
+        assert!(csp.contains(part), "{what}: CSP {csp:?} lacks {part}");
+    }
+    assert!(!csp.contains("unsafe-inline") && !csp.contains("script-src"), "{what}: {csp}");
+    assert_eq!(get("x-content-type-options"), "nosniff", "{what}");
+    assert_eq!(get("x-frame-options"), "DENY", "{what}");
+    assert_eq!(get("referrer-policy"), "no-referrer", "{what}");
+    assert_eq!(get("cache-control"), "no-store", "{what}");
+}
+
+// ---------------------------------------------------------------------------
+// The link: unknown, expired, before login, without an identity provider.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn links_unknown_malformed_and_expired_get_french_pages() {
+    let h = Harness::start(TestBackend::Sqlite, |_| {}).await;
+    let (_, token) = h.invited("ec810001@adm.cfwb.be").await;
+    let unknown = bma_engine::new_token();
+    for path in [format!("/formulaire/{unknown}"), "/formulaire/court".to_owned(), "/formulaire/a%2Fb".to_owned()] {
+        let res = h.get(&path).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{path}");
+        assert_security_headers(res.headers(), &path);
+        let body = res.text().await.unwrap();
+        assert!(body.contains("Ce lien n&#39;est pas valide") && body.contains("migrationbma@cfwb.be"), "{body}");
+        assert!(body.contains("lang=\"fr\""));
+    }
+    let res = h.get(&format!("/formulaire/{token}")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("ec810001@adm.cfwb.be") && body.contains("Se connecter avec Cerbère EDU"), "{body}");
+
+    // After the campaign's end (2024-05-31) the link is gone; an unknown one is still unknown.
+    h.clock.set(datetime!(2024-06-01 00:30 UTC));
+    let res = h.get(&format!("/formulaire/{token}")).await;
+    assert_eq!(res.status(), StatusCode::GONE);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("Ce lien a expiré") && body.contains("31 mai 2024"), "{body}");
+    assert!(body.contains("migrationbma@cfwb.be"), "the contact of the mailbox's phase: {body}");
+    assert_eq!(h.get(&format!("/formulaire/{unknown}")).await.status(), StatusCode::NOT_FOUND);
+    assert_eq!(h.get(&format!("/formulaire/{token}/connexion")).await.status(), StatusCode::GONE);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_identity_provider_pages_say_login_is_unavailable() {
+    let h = Harness::start(TestBackend::Sqlite, |s| s.oidc = None).await;
+    let (_, token) = h.invited("ec810002@adm.cfwb.be").await;
+    for path in [format!("/formulaire/{token}"), format!("/formulaire/{token}/connexion")] {
+        let res = h.get(&path).await;
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
+        let body = res.text().await.unwrap();
+        assert!(body.contains("La connexion est momentanément indisponible"), "{body}");
+        assert!(!body.contains("Se connecter avec"), "{body}");
+    }
+    let home = h.get("/").await;
+    assert_eq!(home.status(), StatusCode::OK);
+    assert!(home.text().await.unwrap().contains("BMA@enseignement.be"), "before the migration: Enseignement.be");
+    h.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Login at the lab's provider, the form, the submission.
+
+async fn login_submit_correct(backend: TestBackend) {
+    let h = Harness::start(backend, |_| {}).await;
+    let address = if backend == TestBackend::Sqlite { "ec810003@adm.cfwb.be" } else { "ec820003@adm.cfwb.be" };
+    let (id, token) = h.invited(address).await;
+
+    // Before login: no session cookie is set by merely opening the link.
+    let res = h.get(&format!("/formulaire/{token}")).await;
+    assert!(res.headers().get(SET_COOKIE).is_none());
+
+    let (status, page) = h.login(&token, "directrice.dupont").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    // The identity is shown, the names are prefilled, the fields are labelled.
+    assert!(page.contains("id=\"identite\">Marie Dupont</strong> (marie.dupont@ecole.test)"), "{page}");
+    assert!(page.contains("id=\"nom\" name=\"nom\" type=\"text\" value=\"Dupont\""), "{page}");
+    assert!(page.contains("id=\"prenom\" name=\"prenom\" type=\"text\" value=\"Marie\""), "{page}");
+    for label in [
+        "<label for=\"nom\">",
+        "<label for=\"telephone\">",
+        "<label for=\"role\">",
+        "<label for=\"email_secours\">",
+        "<legend>Connaissez-vous le mot de passe actuel de votre BMA ?</legend>",
+        "<label for=\"notice\">",
+    ] {
+        assert!(page.contains(label), "{label}");
+    }
+    assert!(page.contains("Protection de vos données"));
+    let csrf = csrf_of(&page);
+
+    // A valid submission: 303 to the confirmation page.
+    let res = post_form(&h, &format!("/formulaire/{token}"), &valid_form(&csrf)).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION], format!("/formulaire/{token}/confirmation").as_str());
+    let res = h.get(&format!("/formulaire/{token}/confirmation")).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Merci, votre formulaire a bien été reçu"), "{page}");
+    assert!(
+        page.contains("formulaire reçu") && page.contains("+3224133090") && page.contains("marie.perso@ecole.test")
+    );
+    assert!(page.contains("non vérifiée"), "{page}");
+    assert!(page.contains("entre le 13 mai 2024 et le 15 juillet 2024"), "the cutover window: {page}");
+    assert!(page.contains("un nouveau mot de passe vous sera"), "{page}");
+
+    // Stored: the version with who and when, the state, the events, the emails.
+    let m = h.store.mailbox(address).await.unwrap();
+    assert_eq!(m.state, State::Enrolled);
+    let versions = h.store.enrollments(id).await.unwrap();
+    assert_eq!(versions.len(), 1);
+    let v = &versions[0];
+    assert_eq!((v.version, v.submitted_at), (1, T0));
+    assert_eq!(v.form.phone, "+3224133090");
+    assert_eq!(v.form.backup_email, "marie.perso@ecole.test");
+    assert!(!v.form.knows_password);
+    assert_eq!(
+        (v.identity.subject.as_str(), v.identity.name.as_str(), v.identity.email.as_str()),
+        ("cerbere-0001", "Marie Dupont", "marie.dupont@ecole.test")
+    );
+    let events = h.store.timeline(id).await.unwrap();
+    let last: Vec<(&str, &str)> = events.iter().rev().take(2).map(|e| (e.kind.as_str(), e.actor.as_str())).collect();
+    assert_eq!(
+        last,
+        vec![("backup_verification_requested", "manager:cerbere-0001"), ("transition", "manager:cerbere-0001")]
+    );
+    let t = events.iter().find(|e| e.to_state == Some(State::Enrolled)).unwrap();
+    assert_eq!(t.from_state, Some(State::Invited));
+    let emails = h.store.emails_of(id).await.unwrap();
+    let kinds: Vec<(&str, &str)> = emails.iter().map(|e| (e.kind.as_str(), e.recipient.as_str())).collect();
+    assert_eq!(
+        kinds,
+        vec![("invitation", address), ("confirmation", address), ("backup_verification", "marie.perso@ecole.test")]
+    );
+    assert!(emails[1].subject.starts_with("Formulaire de migration reçu"), "{}", emails[1].subject);
+
+    // The same link, later: the status page; then a correction, kept as version 2.
+    let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
+    assert!(page.contains("Où en est la migration") && page.contains("Corriger le formulaire"), "{page}");
+    assert!(page.contains("Équipe migration du SGNE"), "during the migration: the SGNE team");
+    let page = h.get(&format!("/formulaire/{token}/modifier")).await.text().await.unwrap();
+    assert!(page.contains("value=\"+3224133090\"") && page.contains("Vous corrigez le formulaire"), "{page}");
+    let form = with(
+        &valid_form(&csrf_of(&page)),
+        &[("telephone", Some("0470 12 34 56")), ("mot_de_passe_connu", Some("oui"))],
+    );
+    assert_eq!(post_form(&h, &format!("/formulaire/{token}"), &form).await.status(), StatusCode::SEE_OTHER);
+    let versions = h.store.enrollments(id).await.unwrap();
+    assert_eq!(
+        versions.iter().map(|v| (v.version, v.form.phone.as_str())).collect::<Vec<_>>(),
+        vec![(1, "+3224133090"), (2, "+32470123456")]
+    );
+    assert_eq!(h.store.mailbox(address).await.unwrap().state, State::Enrolled);
+    let events = h.store.timeline(id).await.unwrap();
+    assert_eq!(events.last().unwrap().kind, "form_corrected");
+    let emails = h.store.emails_of(id).await.unwrap();
+    assert_eq!(emails.iter().filter(|e| e.kind == "confirmation").count(), 2, "a confirmation per version");
+    assert_eq!(emails.iter().filter(|e| e.kind == "backup_verification").count(), 1, "same backup: no new link");
+
+    // Once the cutover is scheduled the form is closed: 409, nothing stored.
+    let actor = Actor::System("test".into());
+    h.store.transition(address, State::CutoverScheduled, &actor, "test", serde_json::json!({}), T0).await.unwrap();
+    let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
+    assert!(page.contains("migration planifiée") && !page.contains("Corriger le formulaire"), "{page}");
+    let res = h.get(&format!("/formulaire/{token}/modifier")).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let res = post_form(&h, &format!("/formulaire/{token}"), &valid_form(&csrf_of(&page))).await;
+    assert_eq!(res.status(), StatusCode::CONFLICT);
+    assert!(res.text().await.unwrap().contains("ne peut plus être modifié"));
+    assert_eq!(h.store.enrollments(id).await.unwrap().len(), 2);
+
+    // After the migration: ETNIC's Service Desk.
+    h.store.transition(address, State::Migrating, &actor, "test", serde_json::json!({}), T0).await.unwrap();
+    h.store.transition(address, State::Migrated, &actor, "test", serde_json::json!({}), T0).await.unwrap();
+    let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
+    assert!(page.contains("support@etnic.be") && page.contains("Votre boîte a migré"), "{page}");
+    h.stop().await;
+}
+
+async fn backup_address_verification(backend: TestBackend) {
+    let h = Harness::start(backend, |_| {}).await;
+    let address = if backend == TestBackend::Sqlite { "ec810004@adm.cfwb.be" } else { "ec820004@adm.cfwb.be" };
+    let (id, token) = h.invited(address).await;
+    let (_, page) = h.login(&token, "secretaire.martin").await;
+    let form = with(
+        &valid_form(&csrf_of(&page)),
+        &[("email_secours", Some("luc@ecole.test")), ("email_secours_confirmation", Some("luc@ecole.test"))],
+    );
+    assert_eq!(post_form(&h, &format!("/formulaire/{token}"), &form).await.status(), StatusCode::SEE_OTHER);
+    let code_in = |raw: &str| -> String {
+        let raw = raw.replace("=\r\n", "");
+        raw.split("/verification/").nth(1).unwrap().chars().take(43).collect()
+    };
+    let first = code_in(&h.store.emails_of(id).await.unwrap().last().unwrap().raw);
+
+    // A new link makes the old one useless.
+    let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
+    let res = h.post(&format!("/formulaire/{token}/verification"), &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("Un nouveau lien de vérification a été envoyé à luc@ecole.test"));
+    let emails = h.store.emails_of(id).await.unwrap();
+    assert_eq!(emails.iter().filter(|e| e.kind == "backup_verification").count(), 2);
+    let second = code_in(&emails.last().unwrap().raw);
+    assert_ne!(first, second);
+    let res = h.get(&format!("/verification/{first}")).await;
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+
+    // The link works without a session (it may be opened anywhere), and again.
+    let other = client();
+    for _ in 0..2 {
+        let res = other.get(h.url(&format!("/verification/{second}"))).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        assert!(res.text().await.unwrap().contains("L&#39;adresse luc@ecole.test est confirmée"));
+    }
+    let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
+    assert!(page.contains("vérifiée le 22 avril 2024"), "{page}");
+    assert!(h.store.timeline(id).await.unwrap().iter().any(|e| e.kind == "backup_verified"));
+
+    // Expired links say so.
+    let page = h.get(&format!("/formulaire/{token}/modifier")).await.text().await.unwrap();
+    let form = with(
+        &valid_form(&csrf_of(&page)),
+        &[("email_secours", Some("luc2@ecole.test")), ("email_secours_confirmation", Some("luc2@ecole.test"))],
+    );
+    assert_eq!(post_form(&h, &format!("/formulaire/{token}"), &form).await.status(), StatusCode::SEE_OTHER);
+    let third = code_in(&h.store.emails_of(id).await.unwrap().last().unwrap().raw);
+    h.clock.advance(Duration::days(15));
+    assert_eq!(h.get(&format!("/verification/{third}")).await.status(), StatusCode::GONE);
+    h.stop().await;
+}
+
+on_both_backends!(login_submit_correct, backup_address_verification);
+
+/// Every rule of the form, one case each: 422, the French error next to
+/// its field (tied by aria-describedby), the values kept, nothing stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_validation_rule() {
+    let h = Harness::start(TestBackend::Sqlite, |_| {}).await;
+    let (id, token) = h.invited("ec810005@adm.cfwb.be").await;
+    let (_, page) = h.login(&token, "directrice.dupont").await;
+    let csrf = csrf_of(&page);
+    let base = valid_form(&csrf);
+    let long = "x".repeat(101);
+    type Case<'a> = (&'a [(&'static str, Option<&'a str>)], &'a str, &'a str);
+    let cases: &[Case<'_>] = &[
+        (&[("nom", Some("  "))], "nom", "Nom : ce champ est obligatoire."),
+        (&[("nom", None)], "nom", "Nom : ce champ est obligatoire."),
+        (&[("prenom", Some("Marie<b>"))], "prenom", "Prénom : seuls les lettres"),
+        (&[("nom", Some(long.as_str()))], "nom", "100 caractères au plus"),
+        (&[("telephone", Some(""))], "telephone", "Le numéro de téléphone est obligatoire."),
+        (&[("telephone", Some("12345"))], "telephone", "Numéro de téléphone invalide"),
+        (&[("telephone", Some("0410 12 34 56"))], "telephone", "Numéro de téléphone invalide"),
+        (&[("telephone", Some("+32 2 413 30 9"))], "telephone", "Numéro de téléphone invalide"),
+        (&[("role", Some("chef"))], "role", "Choisissez votre fonction dans la liste."),
+        (&[("role", None)], "role", "Choisissez votre fonction dans la liste."),
+        (
+            &[("email_secours", Some("")), ("email_secours_confirmation", Some(""))],
+            "email_secours",
+            "L&#39;adresse email de secours est obligatoire.",
+        ),
+        (
+            &[("email_secours", Some("pas-une-adresse")), ("email_secours_confirmation", Some("pas-une-adresse"))],
+            "email_secours",
+            "Adresse email de secours invalide",
+        ),
+        (
+            &[
+                ("email_secours", Some("EC810005@adm.cfwb.be")),
+                ("email_secours_confirmation", Some("ec810005@adm.cfwb.be")),
+            ],
+            "email_secours",
+            "différente de la BMA elle-même",
+        ),
+        (
+            &[
+                ("email_secours", Some("direction@adm.cfwb.be")),
+                ("email_secours_confirmation", Some("direction@adm.cfwb.be")),
+            ],
+            "email_secours",
+            "ne peut pas être une adresse @adm.cfwb.be",
+        ),
+        (
+            &[
+                ("email_secours", Some("x@ecoles.adm.cfwb.be")),
+                ("email_secours_confirmation", Some("x@ecoles.adm.cfwb.be")),
+            ],
+            "email_secours",
+            "ne peut pas être une adresse @adm.cfwb.be",
+        ),
+        (
+            &[("email_secours_confirmation", Some("marie.perso@ecole.tst"))],
+            "email_secours_confirmation",
+            "Les deux adresses de secours ne sont pas identiques.",
+        ),
+        (&[("email_secours_confirmation", None)], "email_secours_confirmation", "Retapez l&#39;adresse de secours"),
+        (&[("mot_de_passe_connu", None)], "mot_de_passe_connu", "Indiquez si vous connaissez le mot de passe actuel"),
+        (
+            &[("mot_de_passe_connu", Some("peut-être"))],
+            "mot_de_passe_connu",
+            "Indiquez si vous connaissez le mot de passe actuel",
+        ),
+        (&[("notice", None)], "notice", "notice de confidentialité"),
+    ];
+    for (changes, field, message) in cases {
+        let form = with(&base, changes);
+        let res = post_form(&h, &format!("/formulaire/{token}"), &form).await;
+        assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY, "{changes:?}");
+        let body = res.text().await.unwrap();
+        let error = format!("<p class=\"error\" id=\"{field}-erreur\">");
+        let at = body.find(&error).unwrap_or_else(|| panic!("{changes:?}: no {error} in\n{body}"));
+        assert!(body[at..].split("</p>").next().unwrap().contains(message), "{changes:?}: {message}\n{body}");
+        assert_eq!(body.matches("class=\"error\"").count(), 1, "{changes:?}: one error only");
+        assert!(body.contains(&format!("href=\"#{field}\"")), "{changes:?}: the summary links to the field");
+        let tag = &body[body.find(&format!("id=\"{field}\"")).unwrap()..];
+        let tag = tag.split('>').next().unwrap();
+        let described = tag.split("aria-describedby=\"").nth(1).map(|r| r.split('"').next().unwrap());
+        assert!(
+            described.is_some_and(|d| d.split(' ').any(|id| id == format!("{field}-erreur"))),
+            "{changes:?}: the field is tied to its error: {tag}"
+        );
+        // The other values are kept.
+        if !changes.iter().any(|(k, _)| *k == "telephone") {
+            assert!(body.contains("value=\"+32 (0)2 413.3090\""), "{changes:?}: phone kept");
+        }
+        if !changes.iter().any(|(k, _)| *k == "role") {
+            assert!(body.contains("<option value=\"direction\" selected>"), "{changes:?}: role kept");
+        }
+    }
+    // Several errors at once, all reported.
+    let form = with(&base, &[("nom", Some("")), ("telephone", Some("abc")), ("notice", None)]);
+    let body = post_form(&h, &format!("/formulaire/{token}"), &form).await.text().await.unwrap();
+    assert!(body.contains("Le formulaire contient 3 erreurs"), "{body}");
+    assert!(h.store.enrollments(id).await.unwrap().is_empty(), "nothing stored");
+    assert_eq!(h.store.mailbox("ec810005@adm.cfwb.be").await.unwrap().state, State::Invited);
+    h.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// Security.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_post_needs_the_session_csrf_token() {
+    let h = Harness::start(TestBackend::Sqlite, |_| {}).await;
+    let (id, token) = h.invited("ec810006@adm.cfwb.be").await;
+    let (_, page) = h.login(&token, "directrice.dupont").await;
+    let csrf = csrf_of(&page);
+    // Another person's session and token.
+    let other = client();
+    let (other_id, other_token) = invited_mailbox(&h.store, "ec810016@adm.cfwb.be").await;
+    let (_, _, other_page) =
+        login_with(&other, &h.url(&format!("/formulaire/{other_token}/connexion")), "directeur.lejeune").await;
+    let other_csrf = csrf_of(&other_page);
+    assert_ne!(csrf, other_csrf);
+    let anonymous = client();
+    let posts =
+        [format!("/formulaire/{token}"), format!("/formulaire/{token}/verification"), "/deconnexion".to_owned()];
+    for path in &posts {
+        for (who, client, sent) in [
+            ("no session, no token", &anonymous, None),
+            ("no session, a token", &anonymous, Some(csrf.as_str())),
+            ("session, no token", &h.client, None),
+            ("session, empty token", &h.client, Some("")),
+            ("session, wrong token", &h.client, Some("x")),
+            ("session, another session's token", &h.client, Some(other_csrf.as_str())),
+        ] {
+            let mut form = with(&valid_form(""), &[("csrf", None)]);
+            if let Some(t) = sent {
+                form.push(("csrf", t.to_owned()));
+            }
+            let res = client.post(h.url(path)).form(&form).send().await.unwrap();
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}: {who}");
+            assert!(res.text().await.unwrap().contains("Demande refusée"), "{path}: {who}");
+        }
+    }
+    assert!(
+        h.store.enrollments(id).await.unwrap().is_empty() && h.store.enrollments(other_id).await.unwrap().is_empty()
+    );
+    // The right token works (the session is still there).
+    assert_eq!(
+        post_form(&h, &format!("/formulaire/{token}"), &valid_form(&csrf)).await.status(),
+        StatusCode::SEE_OTHER
+    );
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_cookies_and_hashed_sessions() {
+    let h = Harness::start(TestBackend::Sqlite, |_| {}).await;
+    let (_, token) = h.invited("ec810007@adm.cfwb.be").await;
+    for path in ["/", "/nulle-part", &format!("/formulaire/{token}")] {
+        let res = h.get(path).await;
+        assert_security_headers(res.headers(), path);
+        assert!(res.headers().get("strict-transport-security").is_none(), "plain-HTTP loopback portal");
+    }
+    let css = h.get("/static/portal.css").await;
+    assert_eq!(css.headers()["content-type"], "text/css; charset=utf-8");
+    assert!(css.text().await.unwrap().contains(":focus-visible"), "a visible focus");
+
+    // Login start: a session cookie (not Secure on a loopback http portal) and the return cookie.
+    let res = h.get(&format!("/formulaire/{token}/connexion")).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let to = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    let auth = url::Url::parse(&to).unwrap();
+    let q: Vec<(String, String)> = auth.query_pairs().into_owned().collect();
+    let has = |k: &str| q.iter().any(|(n, v)| n == k && !v.is_empty());
+    assert!(to.starts_with("http://127.0.0.1:9090/"), "{to}");
+    for k in ["state", "nonce", "code_challenge", "client_id", "redirect_uri"] {
+        assert!(has(k), "{k} in {to}");
+    }
+    assert!(
+        q.contains(&("code_challenge_method".into(), "S256".into()))
+            && q.contains(&("response_type".into(), "code".into()))
+    );
+    let before = set_cookie(res.headers(), "bma_session").unwrap().to_owned();
+    assert!(before.ends_with("; Path=/; HttpOnly; SameSite=Lax") && !before.contains("Secure"), "{before}");
+    assert!(set_cookie(res.headers(), "bma_retour").is_some());
+    let before_id = before.split(';').next().unwrap().trim_start_matches("bma_session=").to_owned();
+
+    // The callback (the rest of the login) gives a new session id: an id planted before login is worthless.
+    let mut url = auth;
+    let mut res = h.client.get(url.clone()).send().await.unwrap();
+    let mut after = None;
+    for _ in 0..15 {
+        if let Some(c) = set_cookie(res.headers(), "bma_session") {
+            after = Some(c.to_owned());
+        }
+        if res.status().is_redirection() {
+            url = url.join(res.headers()[LOCATION].to_str().unwrap()).unwrap();
+            res = h.client.get(url.clone()).send().await.unwrap();
+        } else if url.path().starts_with("/interaction/") {
+            url = url.join(&format!("{}/login", url.path())).unwrap();
+            res = h
+                .client
+                .post(url.clone())
+                .form(&[("login", "directrice.dupont"), ("password", "password")])
+                .send()
+                .await
+                .unwrap();
+        } else {
+            break;
+        }
+    }
+    let after = after.expect("a new session cookie at the callback");
+    let after_id = after.split(';').next().unwrap().trim_start_matches("bma_session=").to_owned();
+    assert_ne!(before_id, after_id);
+    assert!(after.contains("Max-Age=3600") && after.ends_with("HttpOnly; SameSite=Lax"), "{after}");
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Marie Dupont"), "logged in: {page}");
+
+    // Server-side, sessions are stored under the hash of their id only.
+    let url = h.db.as_ref().unwrap().url.clone();
+    sqlx::any::install_default_drivers();
+    let mut conn = sqlx::AnyConnection::connect(&format!("{url}?mode=ro")).await.unwrap();
+    let ids: Vec<String> =
+        sqlx::query_scalar("SELECT id_hash FROM portal_sessions").fetch_all(&mut conn).await.unwrap();
+    assert!(ids.contains(&bma_core::token::hash(&after_id)), "{ids:?}");
+    assert!(!ids.contains(&after_id) && !ids.contains(&bma_core::token::hash(&before_id)), "old session deleted");
+    conn.close().await.unwrap();
+
+    // A replayed old id is not a session.
+    let replay = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = replay
+        .get(h.url(&format!("/formulaire/{token}")))
+        .header("cookie", format!("bma_session={before_id}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Se connecter avec Cerbère EDU"), "{page}");
+
+    // Logout ends the session, server-side too.
+    let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
+    let res = h.post("/deconnexion", &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(set_cookie(res.headers(), "bma_session").unwrap().starts_with("bma_session=; Max-Age=0"));
+    assert!(res.text().await.unwrap().contains("Vous êtes déconnecté"));
+    let page = replay
+        .get(h.url(&format!("/formulaire/{token}")))
+        .header("cookie", format!("bma_session={after_id}"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Se connecter avec Cerbère EDU"), "the old cookie no longer works");
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_portals_use_secure_host_cookies_and_hsts() {
+    let h = Harness::start(TestBackend::Sqlite, |s| s.base_url = "https://portail.bma.test".into()).await;
+    let (_, token) = h.invited("ec810008@adm.cfwb.be").await;
+    let res = h.get(&format!("/formulaire/{token}/connexion")).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let c = set_cookie(res.headers(), "__Host-bma_session").expect("__Host- session cookie");
+    assert!(c.ends_with("; Path=/; Secure; HttpOnly; SameSite=Lax") && !c.contains("Domain"), "{c}");
+    assert!(set_cookie(res.headers(), "__Host-bma_retour").unwrap().contains("Secure"));
+    assert!(
+        res.headers()[LOCATION]
+            .to_str()
+            .unwrap()
+            .contains("redirect_uri=https%3A%2F%2Fportail.bma.test%2Fauth%2Fcallback")
+    );
+    assert_eq!(res.headers()["strict-transport-security"], "max-age=31536000");
+    // Plain http elsewhere than on loopback is refused.
+    let store = h.store.clone();
+    let refused = Portal::new(
+        store,
+        PortalSettings::new("http://portail.bma.test"),
+        Templates::load(None).unwrap(),
+        h.clock.clone(),
+    );
+    assert!(refused.unwrap_err().to_string().contains("only allowed on a loopback host"));
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_logins_are_refused() {
+    // A wrong client secret: the provider refuses the code exchange.
+    let h = Harness::start(TestBackend::Sqlite, |s| {
+        if let Some(o) = s.oidc.as_mut() {
+            o.client_secret = "not-the-secret".into();
+        }
+    })
+    .await;
+    let (_, token) = h.invited("ec810009@adm.cfwb.be").await;
+    let (status, page) = h.login(&token, "directrice.dupont").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{page}");
+    assert!(page.contains("La connexion n&#39;a pas abouti"));
+    // A callback whose state does not match the login started; and one without a session.
+    let res = h.get(&format!("/formulaire/{token}/connexion")).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(h.get("/auth/callback?code=abc&state=forged").await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(
+        client().get(h.url("/auth/callback?code=abc&state=x")).send().await.unwrap().status(),
+        StatusCode::BAD_REQUEST
+    );
+    // The provider's own error.
+    assert_eq!(h.get("/auth/callback?error=access_denied").await.status(), StatusCode::BAD_REQUEST);
+    h.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_limits_per_link_and_per_client_and_body_limit() {
+    let h = Harness::start(TestBackend::Sqlite, |s| {
+        s.rate_limit_per_link = 3;
+        s.rate_limit_per_ip = 12;
+    })
+    .await;
+    let (_, a) = h.invited("ec810010@adm.cfwb.be").await;
+    let (_, b) = invited_mailbox(&h.store, "ec810011@adm.cfwb.be").await;
+    for _ in 0..3 {
+        assert_eq!(h.get(&format!("/formulaire/{a}")).await.status(), StatusCode::OK);
+    }
+    let res = h.get(&format!("/formulaire/{a}")).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let wait: u64 = res.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait));
+    assert!(res.text().await.unwrap().contains("Trop de demandes"));
+    assert_eq!(h.get(&format!("/formulaire/{b}")).await.status(), StatusCode::OK, "another link has its own budget");
+    // 4 + 1 requests so far from this address; the 13th is refused, health checks are not counted.
+    let body = vec![b'x'; 20 * 1024];
+    let res = h
+        .client
+        .post(h.url("/deconnexion"))
+        .body(body)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::PAYLOAD_TOO_LARGE, "body over 16 KiB");
+    for _ in 0..6 {
+        assert_eq!(h.get("/").await.status(), StatusCode::OK);
+    }
+    assert_eq!(h.get("/").await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(h.get("/healthz").await.status(), StatusCode::OK);
+    h.stop().await;
+}
+
+// ---------------------------------------------------------------------------
+// `bma serve` itself.
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bma_serve_starts_on_defaults_and_logs_no_token() {
+    let dir = tempfile::tempdir().unwrap();
+    // A mailbox in the default store (sqlite://bma.db in the working directory).
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("bma.db").display())).await.unwrap();
+    let (_, token) = invited_mailbox(&store, "ec810012@adm.cfwb.be").await;
+    store.close().await;
+    let (l, port) = listener().await;
+    drop(l);
+    let mut child = tokio::process::Command::new(bma_bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env_remove("BMA_CONFIG")
+        .env("BMA_LOG", "debug")
+        // The FAQ's campaign ended in 2024: keep its links alive for this run.
+        .env("BMA_CAMPAIGN_END", "2099-12-31")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = client();
+    let mut up = false;
+    for _ in 0..100 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert!(up, "bma serve answers /healthz");
+    let res = http.get(format!("{base}/formulaire/{token}")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(res.text().await.unwrap().contains("La connexion est momentanément indisponible"));
+    let res = http.get(format!("{base}/formulaire/{}", bma_engine::new_token())).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::NOT_FOUND);
+    assert_security_headers(res.headers(), "404");
+    let res = http.post(format!("{base}/formulaire/{token}")).form(&[("nom", "x")]).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert_eq!(http.get(format!("{base}/verification/{token}")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("login is unavailable"), "a warning at start: {log}");
+    assert!(log.contains("/formulaire/{token}"), "requests are logged by route: {log}");
+    assert!(!log.contains(&token), "the token never reaches the log: {log}");
+    assert!(!log.contains("ec810012"), "nor the mailbox: {log}");
+}

@@ -1,0 +1,108 @@
+//! `bma serve`: the enrolment portal over HTTP.
+//!
+//! Opens the store, builds the portal from the configuration and serves it
+//! until SIGINT or SIGTERM. Without an identity provider (`oidc.issuer`
+//! empty) the pages are served and say that login is unavailable, and a
+//! warning says so at start. [`background`] is where the campaign's
+//! scheduler joins the same process.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use bma_core::SystemClock;
+use bma_mail::Templates;
+use bma_portal::{Portal, PortalSettings};
+use bma_store::Store;
+
+use super::open_store;
+use crate::config::Config;
+
+/// Arguments of `bma serve`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    listen: SocketAddr,
+}
+
+/// The portal's settings from the configuration.
+pub fn portal_settings(config: &Config) -> PortalSettings {
+    let mut s = PortalSettings::new(config.portal.base_url.trim());
+    s.oidc = config.oidc_settings();
+    s.campaign = config.settings();
+    s.rate_limit_per_ip = config.portal.rate_limit_per_ip;
+    s.rate_limit_per_link = config.portal.rate_limit_per_link;
+    s.trust_forwarded_for = config.portal.trust_forwarded_for;
+    s.session_minutes = i64::from(config.portal.session_minutes.max(1));
+    s.bounce_address = config.mail.bounce_address.clone();
+    s.message_id_domain = config.mail.message_id_domain.clone();
+    s
+}
+
+/// Background work that runs beside the portal in the same process.
+///
+/// The campaign engine's scheduler (invitations, reminders, the outbox
+/// sender) is to be spawned here, on the same store; for now the portal
+/// only purges its expired sessions every few minutes.
+pub fn background(config: &Config, store: &Store) -> Vec<tokio::task::JoinHandle<()>> {
+    let _ = config;
+    let store = store.clone();
+    let purge = tokio::spawn(async move {
+        let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
+        loop {
+            every.tick().await;
+            match store.purge_sessions(time::OffsetDateTime::now_utc()).await {
+                Ok(n) if n > 0 => tracing::info!(sessions = n, "expired portal sessions purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging portal sessions failed"),
+            }
+        }
+    });
+    vec![purge]
+}
+
+/// Serves the portal until a signal asks to stop.
+pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    let dir = config.mail.templates_dir.trim();
+    let templates = Templates::load((!dir.is_empty()).then(|| std::path::Path::new(dir))).context("mail templates")?;
+    let settings = portal_settings(config);
+    if settings.oidc.is_none() {
+        eprintln!("warning: no identity provider configured (oidc.issuer is empty): login is unavailable");
+    }
+    let portal = Portal::new(store.clone(), settings, templates, Arc::new(SystemClock)).context("portal")?;
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let tasks = background(config, &store);
+    eprintln!("bma portal listening on http://{} (public address {})", listener.local_addr()?, config.portal.base_url);
+    bma_portal::serve(listener, portal, shutdown_signal()).await.context("portal server")?;
+    for t in tasks {
+        t.abort();
+    }
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
