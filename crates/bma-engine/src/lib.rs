@@ -1,30 +1,92 @@
-//! `bma-engine`: what turns a planned campaign into emails.
+//! `bma-engine`: what turns a planned campaign into emails, copies and
+//! flags for the helpdesk.
 //!
-//! - [`Engine::invite_due`]: every scheduled mailbox whose wave has started
-//!   gets a personal form token and mail 1, queued in the outbox in the same
-//!   transaction as its move to `invited` (so running it twice for the same
-//!   instant does nothing more);
-//! - [`Engine::send_due`]: the outbox sender: claims due emails, sends them
-//!   over SMTP, records each as sent (with the mailbox's event) or failed
-//!   (retried with backoff, then dead);
-//! - [`Engine::tick`]: both, for one instant of the campaign clock.
+//! - [`scheduler`]: [`Engine::step`] turns what is due at an instant into
+//!   jobs of the durable queue (idempotent: the same instant twice enqueues
+//!   nothing more), runs the due jobs and sends the outbox; `bma worker`,
+//!   `bma serve` and `bma campaign run` all call it, on the system clock or
+//!   on simulated time;
+//! - [`emails`]: mail 1 of the waves due, reminders to those who have not
+//!   answered, the deadline list to the migration team, each queued in the
+//!   outbox in the same transaction as its state change or event;
+//! - [`send`]: the outbox sender (SMTP, rate-limited), which looks for an
+//!   uncertain email in its recipient's legacy mailbox before sending it again;
+//! - [`bounces`]: delivery status notifications read over IMAP from the
+//!   bounce mailbox, matched to their mailbox;
+//! - [`cutover`]: cutover slots, and mailboxes whose window closed without a form;
+//! - [`presync`]: background copies to the new platform with `bma-sync`.
 //!
 //! Invariants: time comes from the caller (`now`), never from the wall
 //! clock; tokens are random (32 bytes from the OS) and only their hash is
-//! stored; emails leave only through the outbox.
+//! stored; emails leave only through the outbox; a paused or unstarted
+//! campaign does nothing.
+
+pub mod bounces;
+pub mod cutover;
+pub mod emails;
+pub mod presync;
+pub mod scheduler;
+pub mod send;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use bma_core::lifecycle::Actor;
-use bma_core::settings::{Settings, date_fr};
-use bma_mail::message::build;
-use bma_mail::{SmtpSender, TemplateKind, Templates, verp};
-use bma_store::{FailOutcome, InviteOutcome, NewEmail, Store};
+use bma_core::settings::Settings;
+use bma_imap::{Auth, Client, Config, Secret};
+use bma_mail::{SmtpSender, Templates};
+use bma_store::Store;
 use rand::RngCore;
-use time::{Duration, OffsetDateTime, Time};
+
+pub use scheduler::StepReport;
+pub use send::SendReport;
+
+/// Admin access to one platform's IMAP (a master user that logs in on
+/// behalf of any mailbox, SASL PLAIN with an authorization identity).
+#[derive(Debug, Clone)]
+pub struct PlatformAccess {
+    /// The IMAP server.
+    pub config: Config,
+    /// The admin (master) user.
+    pub admin: String,
+    /// Its password.
+    pub password: Secret,
+}
+
+impl PlatformAccess {
+    /// The copy engine's endpoint for `user`.
+    pub fn endpoint(&self, user: &str) -> bma_sync::Endpoint {
+        bma_sync::Endpoint { config: self.config.clone(), auth: self.auth(user) }
+    }
+
+    fn auth(&self, user: &str) -> Auth {
+        Auth::Plain { authzid: Some(user.to_owned()), authcid: self.admin.clone(), password: self.password.clone() }
+    }
+
+    /// A session on `user`'s mailbox.
+    pub async fn session(&self, user: &str) -> Result<Client, bma_imap::Error> {
+        let mut client = Client::connect(&self.config).await?;
+        client.login(&self.auth(user)).await?;
+        Ok(client)
+    }
+}
+
+/// Limits of the background copies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PresyncSettings {
+    /// Copies at all.
+    pub enabled: bool,
+    /// Mailboxes copied at once.
+    pub parallel: usize,
+    /// IMAP connections per server and mailbox.
+    pub max_connections: usize,
+    /// Allowed hours (UTC), `from` inclusive to `until` exclusive, wrapping
+    /// over midnight (20 to 7: nights); 0 to 24: always.
+    pub hours: (u8, u8),
+    /// All day on Saturdays and Sundays as well.
+    pub weekends: bool,
+}
 
 /// What the engine needs beyond the campaign settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct EngineSettings {
     /// The campaign.
     pub settings: Settings,
@@ -34,10 +96,18 @@ pub struct EngineSettings {
     pub bounce_address: String,
     /// Domain of our Message-IDs.
     pub message_id_domain: String,
-    /// Hour (UTC) at which a wave's emails leave on its day.
-    pub wave_hour: u8,
     /// Days the manager is asked to answer within.
     pub reply_days: i64,
+    /// The migration team, who get the deadline list.
+    pub team_address: String,
+    /// At most this many emails a minute to the relay (0: no limit).
+    pub max_per_minute: u32,
+    /// The legacy platform (bounce mailbox, evidence of delivery, presync source).
+    pub legacy: Option<PlatformAccess>,
+    /// The new platform (presync target).
+    pub new: Option<PlatformAccess>,
+    /// Background copies.
+    pub presync: PresyncSettings,
 }
 
 /// An engine failure.
@@ -52,17 +122,18 @@ pub enum EngineError {
     /// A message could not be built.
     #[error(transparent)]
     Build(#[from] bma_mail::message::BuildError),
-}
-
-/// What one [`Engine::send_due`] did.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SendReport {
-    /// Accepted by the relay.
-    pub sent: usize,
-    /// Failed, to be retried.
-    pub retried: usize,
-    /// Failed for good.
-    pub dead: usize,
+    /// IMAP failed.
+    #[error("IMAP: {0}")]
+    Imap(#[from] bma_imap::Error),
+    /// The copy failed.
+    #[error("copy: {0}")]
+    Sync(#[from] bma_sync::Error),
+    /// A copy ended without everything on the target.
+    #[error("copy incomplete: {0}")]
+    Incomplete(String),
+    /// The job's payload is not what its kind expects.
+    #[error("job {0}: bad payload")]
+    Payload(i64),
 }
 
 /// The campaign engine.
@@ -73,6 +144,7 @@ pub struct Engine {
     settings: EngineSettings,
     sender: SmtpSender,
     worker: String,
+    pace: tokio::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// A fresh personal token: 32 random bytes, URL-safe base64 (43 characters).
@@ -91,100 +163,30 @@ impl Engine {
         sender: SmtpSender,
         worker: &str,
     ) -> Engine {
-        Engine { store, templates, settings, sender, worker: worker.to_owned() }
+        Engine { store, templates, settings, sender, worker: worker.to_owned(), pace: tokio::sync::Mutex::new(None) }
     }
 
-    /// Invites every scheduled mailbox whose wave has started by `now`.
-    /// Returns how many were invited now.
-    pub async fn invite_due(&self, now: OffsetDateTime) -> Result<usize, EngineError> {
-        let hour = Time::from_hms(self.settings.wave_hour.min(23), 0, 0).unwrap_or(Time::MIDNIGHT);
-        // A wave of day D leaves at D + wave_hour: the waves due are those of
-        // today (if the hour has passed) and before.
-        let day = if now.time() >= hour { now.date() } else { now.date() - Duration::days(1) };
-        let due = self.store.due_invitations(&day.to_string()).await?;
-        let s = &self.settings.settings;
-        let contact = &s.contacts.during;
-        let actor = Actor::System(self.worker.clone());
-        let mut invited = 0;
-        for d in due {
-            let token = new_token();
-            let wave = bma_core::settings::iso_date::parse(&d.wave).unwrap_or(now.date());
-            let context = serde_json::json!({
-                "name": d.name, "address": d.address,
-                "form_link": format!("{}/formulaire/{token}", self.settings.portal_base_url.trim_end_matches('/')),
-                "reply_by": date_fr(now.date() + Duration::days(self.settings.reply_days)),
-                "wave": date_fr(wave),
-                "quota_multiplier": s.campaign.quota_multiplier,
-                "cutover_min_weeks": s.campaign.cutover_min_weeks, "cutover_max_weeks": s.campaign.cutover_max_weeks,
-                "contact": contact, "sender_name": s.sender.name,
-            });
-            let rendered = self.templates.render(TemplateKind::Invitation, &context)?;
-            let message_id =
-                format!("invitation.{}.{}@{}", d.mailbox_id, &new_token()[..16], self.settings.message_id_domain);
-            let return_path = verp(&self.settings.bounce_address, &d.address);
-            let email = build(&s.sender.name, &s.sender.address, &d.address, &rendered, &message_id, &return_path)?;
-            let new_email = NewEmail {
-                mailbox_id: Some(d.mailbox_id),
-                kind: "invitation".into(),
-                key: format!("invitation:{}", d.address),
-                recipient: d.address.clone(),
-                envelope_from: return_path,
-                message_id,
-                subject: rendered.subject.clone(),
-                raw: String::from_utf8_lossy(&email.raw).into_owned(),
-                run_at: now,
-                max_attempts: 8,
-            };
-            let hash = bma_core::token::hash(&token);
-            if let InviteOutcome::Invited(_) = self.store.invite(&d.address, &hash, &new_email, &actor, now).await? {
-                invited += 1;
-            }
-        }
-        Ok(invited)
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
     }
 
-    /// Sends what is due in the outbox. An email whose previous sender died
-    /// while sending it is sent again (the relay may have it already: at
-    /// most one duplicate, in that crash window only), and the log says so.
-    pub async fn send_due(&self, now: OffsetDateTime) -> Result<SendReport, EngineError> {
-        let mut report = SendReport::default();
-        loop {
-            let batch = self.store.claim_emails(&self.worker, now, Duration::minutes(5), 20).await?;
-            if batch.is_empty() {
-                return Ok(report);
-            }
-            for e in batch {
-                if e.uncertain {
-                    tracing::warn!(outbox = e.id, "resending an email whose sender stopped while sending it");
-                }
-                let outgoing = bma_mail::OutgoingEmail {
-                    envelope: bma_mail::Envelope { from: e.envelope_from.clone(), to: vec![e.recipient.clone()] },
-                    raw: e.raw.clone().into_bytes(),
-                    message_id: e.message_id.clone(),
-                };
-                match self.sender.send(&outgoing).await {
-                    Ok(()) => {
-                        self.store.mark_sent(e.id, &self.worker, now).await?;
-                        report.sent += 1;
-                    }
-                    Err(err) => {
-                        tracing::warn!(outbox = e.id, error = %err, "sending failed");
-                        match self.store.mark_email_failed(e.id, &self.worker, &err.message, err.permanent, now).await?
-                        {
-                            FailOutcome::Retry(_) => report.retried += 1,
-                            FailOutcome::Dead => report.dead += 1,
-                        }
-                    }
-                }
-            }
-        }
+    /// The settings.
+    pub fn settings(&self) -> &EngineSettings {
+        &self.settings
     }
 
-    /// One instant of the campaign: invitations due, then the outbox.
-    pub async fn tick(&self, now: OffsetDateTime) -> Result<(usize, SendReport), EngineError> {
-        let invited = self.invite_due(now).await?;
-        let report = self.send_due(now).await?;
-        Ok((invited, report))
+    fn actor(&self) -> bma_core::Actor {
+        bma_core::Actor::System(self.worker.clone())
+    }
+
+    fn form_link(&self, token: &str) -> String {
+        format!("{}/formulaire/{token}", self.settings.portal_base_url.trim_end_matches('/'))
+    }
+
+    /// A Message-ID of ours for an email of `kind`.
+    fn message_id(&self, kind: &str, id: i64) -> String {
+        format!("{kind}.{id}.{}@{}", &new_token()[..16], self.settings.message_id_domain)
     }
 }
 

@@ -609,3 +609,13 @@ async fn insert_event(
     .await?;
     Ok(())
 }
+
+impl Store {
+    /// Emails in the outbox per state (`pending`, `sending`, `sent`, `dead`).
+    pub async fn outbox_counts(&self) -> Result<std::collections::BTreeMap<String, u64>, StoreError> {
+        let rows = sqlx::query("SELECT state, COUNT(*) AS n FROM outbox GROUP BY state").fetch_all(self.pool()).await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get::<String, _>("state")?, u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0))))
+            .collect()
+    }
+}

@@ -155,6 +155,20 @@ pub fn lab_adduser(platform: &str, address: &str, password: &str) {
     assert!(out.status.success(), "lab adduser: {}", String::from_utf8_lossy(&out.stderr));
 }
 
+/// Creates (or resets) many users at once on a lab platform, all with `password`.
+pub fn lab_addusers(platform: &str, addresses: &[String], password: &str) {
+    let Some((first, rest)) = addresses.split_first() else { return };
+    let lab = lab_file("lab.json");
+    let exe = lab["xtask"].as_str().expect("lab.json names the xtask binary");
+    let mut cmd = std::process::Command::new(exe);
+    cmd.args(["lab", "adduser", platform, first, password]);
+    for a in rest {
+        cmd.args(["--also", a]);
+    }
+    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {exe}: {e}"));
+    assert!(out.status.success(), "lab adduser: {}", String::from_utf8_lossy(&out.stderr));
+}
+
 /// Every message body in `user`'s INBOX on a lab platform, read over IMAP
 /// with the master user.
 pub async fn lab_inbox(platform: &str, user: &str) -> Vec<Vec<u8>> {

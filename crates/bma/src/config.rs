@@ -33,6 +33,12 @@ pub struct Config {
     pub portal: PortalConfig,
     /// The identity provider of the portal (Cerbère EDU, OpenID Connect).
     pub oidc: OidcConfig,
+    /// Admin access to the legacy platform (bounces, evidence of delivery, presync source).
+    pub legacy: crate::engine_config::PlatformConfig,
+    /// Admin access to the new platform (presync target).
+    pub new: crate::engine_config::PlatformConfig,
+    /// Background copies.
+    pub presync: crate::engine_config::PresyncConfig,
     /// The store.
     pub database: DatabaseConfig,
 }
@@ -55,6 +61,10 @@ pub struct MailConfig {
     pub templates_dir: String,
     /// Days managers are asked to answer within.
     pub reply_days: u32,
+    /// The migration team: the deadline list goes there.
+    pub team_address: String,
+    /// At most this many emails a minute to the relay (0: no limit).
+    pub max_per_minute: u32,
 }
 
 /// The portal.
@@ -108,6 +118,7 @@ pub struct DatabaseConfig {
 impl Default for Config {
     fn default() -> Self {
         let s = Settings::default();
+        let (legacy, new, presync) = crate::engine_config::defaults();
         Config {
             campaign: s.campaign,
             addresses: s.addresses,
@@ -121,6 +132,8 @@ impl Default for Config {
                 message_id_domain: "cfwb.be".to_owned(),
                 templates_dir: String::new(),
                 reply_days: 14,
+                team_address: "migrationbma@cfwb.be".to_owned(),
+                max_per_minute: 300,
             },
             portal: PortalConfig {
                 base_url: "http://127.0.0.1:8080".to_owned(),
@@ -130,6 +143,9 @@ impl Default for Config {
                 session_minutes: 60,
             },
             oidc: OidcConfig { issuer: String::new(), client_id: String::new(), client_secret: String::new() },
+            legacy,
+            new,
+            presync,
             database: DatabaseConfig { url: "sqlite://bma.db".to_owned() },
         }
     }
@@ -279,6 +295,7 @@ where
                 issues.push(ConfigIssue { key: key.into(), origin: Origin::Merged, message });
             }
         }
+        issues.extend(crate::engine_config::validate(config));
         let url = config.database.url.trim();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             issues.push(ConfigIssue {

@@ -7,6 +7,7 @@
 
 mod commands;
 mod config;
+mod engine_config;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +57,10 @@ enum Command {
     },
     /// Serve the enrolment portal (the form behind the link of mail 1).
     Serve(commands::serve::Args),
+    /// Run the campaign's scheduler and jobs until stopped (invitations, reminders, bounces, presync…).
+    Worker(commands::worker::Args),
+    /// The whole campaign on simulated time with modelled behaviour, week by week (sends nothing).
+    Simulate(commands::simulate::Args),
     /// Copy one mailbox from a source IMAP server to a target (exit 0 complete, 3 partial, 4 failed).
     Sync(Box<commands::sync::Args>),
 }

@@ -91,6 +91,14 @@ pub enum LabCommand {
         address: String,
         /// Clear-text password (stored as SHA512-CRYPT).
         password: String,
+        /// More addresses with the same password, in the same rewrite.
+        #[arg(long)]
+        also: Vec<String>,
+        /// A per-user Dovecot setting, KEY=VALUE without spaces (repeatable; a
+        /// `userdb_KEY=VALUE` field), e.g. `namespace/inbox/prefix=INBOX.`,
+        /// `imap_capability=IMAP4rev1`, `quota_max_mail_size=10k`.
+        #[arg(long, value_name = "KEY=VALUE")]
+        userdb: Vec<String>,
     },
 }
 
@@ -266,10 +274,17 @@ pub fn run(command: LabCommand) -> Result<ExitCode> {
             postfix::route(&paths, &address, platform)?;
             println!("{address} → {} ({})", platform.name(), platform.transport());
         }
-        LabCommand::Adduser { platform, address, password } => {
+        LabCommand::Adduser { platform, address, password, also, userdb } => {
+            if let Some(bad) = userdb.iter().find(|f| !f.contains('=') || f.contains([' ', ':', '\n'])) {
+                bail!("--userdb {bad:?}: expected KEY=VALUE without spaces or colons");
+            }
+            let extra = (!userdb.is_empty())
+                .then(|| userdb.iter().map(|f| format!("userdb_{f}")).collect::<Vec<_>>().join(" "));
             let _lock = proc::lock(&paths.lock())?;
-            dovecot::upsert_users(&paths, platform, &[(address.clone(), password, None)])?;
-            println!("{address} added to {}", platform.name());
+            let mut users = vec![(address.clone(), password.clone(), extra.clone())];
+            users.extend(also.iter().map(|a| (a.clone(), password.clone(), extra.clone())));
+            dovecot::upsert_users(&paths, platform, &users)?;
+            println!("{address} and {} more added to {}", also.len(), platform.name());
         }
     }
     Ok(ExitCode::SUCCESS)

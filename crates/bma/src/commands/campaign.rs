@@ -1,35 +1,51 @@
-//! `bma campaign …`: runs the campaign engine on the campaign's clock.
+//! `bma campaign …`: the campaign as a whole.
 //!
-//! - `tick [--at INSTANT]`: invites the mailboxes of every wave that has
-//!   started by then and sends what the outbox holds;
-//! - `run --from … --until … --step 1d [--pace 0.5s]`: ticks over simulated
-//!   time, step by step (a campaign of weeks in seconds, for the demo and
-//!   for rehearsals), printing where the campaign stands after each step;
-//! - `status`: mailboxes per state and the outbox.
+//! - `start`, `pause`, `resume`: the campaign's state (nothing is invited,
+//!   sent or copied unless it is running), each an event with its operator;
+//! - `status [--json]`: where it stands: mailboxes per state, the outbox,
+//!   the job queue, the mailboxes that need a human;
+//! - `tick [--at INSTANT]`: one step of the scheduler at an instant;
+//! - `run --from … --until … --step 1d [--pace 0.5s]`: steps over simulated
+//!   time (weeks in seconds, for the demo and rehearsals), printing where
+//!   the campaign stands after each step;
+//! - `cutovers [--apply] [--json]`: the cutover slots of enrolled mailboxes;
+//! - `deadline [--json]`: the mailboxes without a delivered mail 1, now.
 
 use std::process::ExitCode;
 use std::time::Duration as StdDuration;
 
 use anyhow::Context;
 use bma_core::{Clock, State, SystemClock};
-use bma_engine::{Engine, EngineSettings};
-use bma_mail::{SmtpConfig, SmtpSender, Templates};
+use bma_store::{CampaignAction, JobState, Store};
+use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
 use time::{Duration, OffsetDateTime};
 
-use super::open_store;
+use super::{open_store, operator};
 use crate::config::Config;
 
 /// The campaign commands.
 #[derive(Debug, clap::Subcommand)]
 pub enum Action {
-    /// One instant of the campaign: due invitations, then the outbox.
+    /// Start the campaign: from now on the scheduler invites, sends and copies.
+    Start(Change),
+    /// Pause it: nothing new is invited, sent or copied until `resume`.
+    Pause(Change),
+    /// Resume a paused campaign.
+    Resume(Change),
+    /// Where the campaign stands.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One step of the scheduler: what is due, the jobs, the outbox.
     Tick {
         /// The instant (RFC 3339, e.g. 2024-04-22T08:00:00Z; default: now).
         #[arg(long, value_parser = instant)]
         at: Option<OffsetDateTime>,
     },
-    /// Ticks over simulated time, from one instant to another.
+    /// Steps over simulated time, from one instant to another.
     Run {
         /// First instant (RFC 3339).
         #[arg(long, value_parser = instant)]
@@ -37,23 +53,53 @@ pub enum Action {
         /// Last instant (RFC 3339).
         #[arg(long, value_parser = instant)]
         until: OffsetDateTime,
-        /// Simulated time between ticks: 30m, 6h, 1d.
+        /// Simulated time between steps: 30m, 6h, 1d.
         #[arg(long, default_value = "1d", value_parser = step)]
         step: Duration,
-        /// Real time to wait between ticks (0s: as fast as possible).
+        /// Real time to wait between steps (0s: as fast as possible).
         #[arg(long, default_value = "0s", value_parser = step)]
         pace: Duration,
     },
-    /// Mailboxes per state and the outbox.
-    Status,
+    /// Cutover slots of the enrolled mailboxes (a preview unless --apply).
+    Cutovers {
+        /// Give the slots (mailboxes become cutover_scheduled).
+        #[arg(long)]
+        apply: bool,
+        /// The day to plan from (default: today).
+        #[arg(long, value_parser = instant)]
+        at: Option<OffsetDateTime>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The mailboxes without a delivered mail 1, now.
+    Deadline {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
-fn instant(s: &str) -> Result<OffsetDateTime, String> {
+/// Who changes the campaign's state, and why.
+#[derive(Debug, clap::Args)]
+pub struct Change {
+    /// The operator (default: $USER).
+    #[arg(long = "as", value_name = "NAME")]
+    as_: Option<String>,
+    /// Why, for the campaign's log.
+    #[arg(long, default_value = "")]
+    reason: String,
+    /// The instant to record (RFC 3339; default: now).
+    #[arg(long, value_parser = instant)]
+    at: Option<OffsetDateTime>,
+}
+
+pub(crate) fn instant(s: &str) -> Result<OffsetDateTime, String> {
     OffsetDateTime::parse(s.trim(), &Rfc3339)
         .map_err(|_| format!("'{s}' is not an RFC 3339 instant (2024-04-22T08:00:00Z)"))
 }
 
-fn step(s: &str) -> Result<Duration, String> {
+pub(crate) fn step(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = n.parse().map_err(|_| format!("'{s}' is not a duration like 30m, 6h or 1d"))?;
@@ -67,77 +113,175 @@ fn step(s: &str) -> Result<Duration, String> {
     }
 }
 
-async fn engine(config: &Config) -> anyhow::Result<Engine> {
-    let store = open_store(config).await?;
-    let dir = config.mail.templates_dir.trim();
-    let templates = Templates::load((!dir.is_empty()).then(|| std::path::Path::new(dir))).context("mail templates")?;
-    let sender = SmtpSender::new(&SmtpConfig {
-        host: config.mail.smtp_host.clone(),
-        port: config.mail.smtp_port,
-        tls: config.mail.tls().context("mail.smtp_tls")?,
-        timeout: StdDuration::from_secs(30),
-    })
-    .map_err(|e| anyhow::anyhow!("SMTP: {e}"))?;
-    let settings = EngineSettings {
-        settings: config.settings(),
-        portal_base_url: config.portal.base_url.clone(),
-        bounce_address: config.mail.bounce_address.clone(),
-        message_id_domain: config.mail.message_id_domain.clone(),
-        wave_hour: config.campaign.wave_hour,
-        reply_days: i64::from(config.mail.reply_days),
-    };
-    let worker = format!("bma-{}", std::process::id());
-    Ok(Engine::new(store, templates, settings, sender, &worker))
-}
-
-async fn status_line(config: &Config) -> anyhow::Result<String> {
-    let store = open_store(config).await?;
+/// The campaign's state in one line: state, mailboxes per state, what needs a human.
+pub(crate) async fn status_line(store: &Store) -> anyhow::Result<String> {
+    let state = store.campaign_state().await?;
     let counts = store.counts_by_state().await?;
     let parts: Vec<String> =
         State::ALL.iter().filter_map(|s| counts.get(s).map(|n| format!("{} {n}", s.as_str()))).collect();
-    store.close().await;
-    Ok(parts.join(", "))
+    let attention = store.attention_list().await?.len();
+    Ok(format!("[{}] {} | attention {attention}", state.as_str(), parts.join(", ")))
+}
+
+#[derive(Serialize)]
+struct Status {
+    state: bma_store::CampaignState,
+    mailboxes: std::collections::BTreeMap<String, u64>,
+    outbox: std::collections::BTreeMap<String, u64>,
+    jobs: Vec<JobCount>,
+    attention: Vec<bma_store::Attention>,
+}
+
+#[derive(Serialize)]
+struct JobCount {
+    kind: String,
+    state: String,
+    count: u64,
 }
 
 /// Runs the action.
 pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
     match action {
+        Action::Start(c) => change(config, CampaignAction::Start, &c).await,
+        Action::Pause(c) => change(config, CampaignAction::Pause, &c).await,
+        Action::Resume(c) => change(config, CampaignAction::Resume, &c).await,
+        Action::Status { json } => status(config, json).await,
         Action::Tick { at } => {
             let now = at.unwrap_or_else(|| SystemClock.now());
-            let (invited, sent) = engine(config).await?.tick(now).await?;
-            println!(
-                "{}: {invited} invited, {} emails sent, {} to retry, {} failed for good",
-                now.format(&Rfc3339)?,
-                sent.sent,
-                sent.retried,
-                sent.dead
-            );
+            let engine = crate::engine_config::engine(config, &worker_name()).await?;
+            let r = engine.step(now).await?;
+            println!("{}  {}", now.format(&Rfc3339)?, describe(&r));
+            engine.store().close().await;
+            Ok(ExitCode::SUCCESS)
         }
         Action::Run { from, until, step, pace } => {
             anyhow::ensure!(until >= from, "--until is before --from");
             anyhow::ensure!(step > Duration::ZERO, "--step must be positive");
-            let engine = engine(config).await?;
+            let engine = crate::engine_config::engine(config, &worker_name()).await?;
             let mut now = from;
             while now <= until {
-                let (invited, sent) = engine.tick(now).await?;
-                println!(
-                    "{}  invited {invited:>4}  sent {:>4}  retry {:>3}  failed {:>3}  | {}",
-                    now.format(&Rfc3339)?,
-                    sent.sent,
-                    sent.retried,
-                    sent.dead,
-                    status_line(config).await?
-                );
+                let r = engine.step(now).await?;
+                println!("{}  {}  | {}", now.format(&Rfc3339)?, describe(&r), status_line(engine.store()).await?);
                 now += step;
                 if pace > Duration::ZERO {
                     tokio::time::sleep(StdDuration::try_from(pace).unwrap_or_default()).await;
                 }
             }
+            engine.store().close().await;
+            Ok(ExitCode::SUCCESS)
         }
-        Action::Status => {
-            println!("{}", status_line(config).await?);
+        Action::Cutovers { apply, at, json } => {
+            let now = at.unwrap_or_else(|| SystemClock.now());
+            let engine = crate::engine_config::engine(config, &worker_name()).await?;
+            let plan = engine.plan_cutovers(now, apply).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&plan)?);
+            } else {
+                println!("{:<12} {:>9} {:>14}", "cutover day", "mailboxes", "bytes");
+                for w in &plan.weeks {
+                    println!("{:<12} {:>9} {:>14}", w.day.to_string(), w.mailboxes, w.bytes);
+                }
+                println!(
+                    "{} new slots{}",
+                    plan.slots.len(),
+                    if apply { " given" } else { " (preview: --apply gives them)" }
+                );
+                for u in &plan.unplaced {
+                    println!("not placed: {} (window closes {}): {}", u.address, u.window_closes, u.reason);
+                }
+            }
+            engine.store().close().await;
+            Ok(if plan.unplaced.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        Action::Deadline { json } => {
+            let store = open_store(config).await?;
+            let list = store.undelivered_invitations().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                for u in &list {
+                    println!("{:<28} {:<20} {}  ({})", u.address, u.state.as_str(), u.name, u.why);
+                }
+                println!("{} mailboxes without a delivered mail 1", list.len());
+            }
+            store.close().await;
+            Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+fn worker_name() -> String {
+    format!("bma-{}", std::process::id())
+}
+
+fn describe(r: &bma_engine::StepReport) -> String {
+    if r.state != bma_store::CampaignState::Running {
+        return format!("campaign {}: nothing done", r.state.as_str().replace('_', " "));
+    }
+    let mut s = format!(
+        "invited {:>4}  reminded {:>4}  sent {:>4}  bounced {:>3}  presynced {:>3}  cutovers {:>3}",
+        r.invited, r.reminded, r.send.sent, r.bounced, r.presynced, r.cutovers
+    );
+    if r.send.retried + r.send.dead + r.failed_jobs > 0 {
+        s.push_str(&format!(
+            "  (emails to retry {}, failed {}; jobs failed {})",
+            r.send.retried, r.send.dead, r.failed_jobs
+        ));
+    }
+    if let Some(n) = r.deadline_listed {
+        s.push_str(&format!("  deadline list: {n} mailboxes sent to the team"));
+    }
+    s
+}
+
+async fn change(config: &Config, action: CampaignAction, c: &Change) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    let now = c.at.unwrap_or_else(|| SystemClock.now());
+    let result = store.change_campaign(action, &operator(c.as_.as_deref()), &c.reason, now).await;
+    store.close().await;
+    match result {
+        Ok(state) => {
+            println!("campaign {}", state.as_str().replace('_', " "));
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(bma_store::StoreError::CampaignState(why)) => {
+            eprintln!("error: {why}");
+            Ok(ExitCode::FAILURE)
+        }
+        Err(e) => Err(e).context("cannot change the campaign"),
+    }
+}
+
+async fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(config).await?;
+    let state = store.campaign_state().await?;
+    let mailboxes = store.counts_by_state().await?.into_iter().map(|(s, n)| (s.as_str().to_owned(), n)).collect();
+    let outbox = store.outbox_counts().await?;
+    let jobs = store
+        .job_counts()
+        .await?
+        .into_iter()
+        .map(|(kind, state, count)| JobCount { kind, state: state.as_str().to_owned(), count })
+        .collect();
+    let attention = store.attention_list().await?;
+    let status = Status { state, mailboxes, outbox, jobs, attention };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&status)?);
+    } else {
+        println!("campaign: {}", status.state.as_str().replace('_', " "));
+        let m: Vec<String> = status.mailboxes.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        println!("mailboxes: {}", if m.is_empty() { "none".to_owned() } else { m.join(", ") });
+        let o: Vec<String> = status.outbox.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        println!("outbox: {}", if o.is_empty() { "empty".to_owned() } else { o.join(", ") });
+        let dead: u64 = status.jobs.iter().filter(|j| j.state == JobState::Dead.as_str()).map(|j| j.count).sum();
+        let waiting: u64 = status.jobs.iter().filter(|j| j.state == JobState::Queued.as_str()).map(|j| j.count).sum();
+        println!("jobs: {waiting} waiting, {dead} dead");
+        println!("needing a human: {}", status.attention.len());
+        for a in &status.attention {
+            println!("  {:<28} {:<20} {} since {}", a.address, a.state.as_str(), a.reason, a.since.format(&Rfc3339)?);
+        }
+    }
+    store.close().await;
     Ok(ExitCode::SUCCESS)
 }
 

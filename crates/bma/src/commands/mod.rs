@@ -8,8 +8,10 @@ pub mod mailbox;
 pub mod plan;
 pub mod serve;
 pub mod show;
+pub mod simulate;
 pub mod status;
 pub mod sync;
+pub mod worker;
 
 use std::process::ExitCode;
 
@@ -56,6 +58,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(&config, &args).await,
         Command::Show(args) => show::run(&config, &args).await,
         Command::Mailbox { action } => mailbox::run(&config, action).await,
+        Command::Worker(args) => worker::run(&config, &args).await,
+        Command::Simulate(args) => simulate::run(&config, &args).await,
     }
 }
 

@@ -1,0 +1,136 @@
+//! The emails the campaign decides to send: mail 1 of the waves due,
+//! reminders to those who have not answered, and the deadline list to the
+//! migration team. Each is rendered from its French template and queued
+//! in the outbox in the same transaction as what it records (the mailbox
+//! invited, the reminder's token and event, the campaign event); the
+//! outbox key makes queuing it twice impossible.
+
+use bma_core::settings::{date_fr, iso_date};
+use bma_mail::message::build;
+use bma_mail::{Rendered, TemplateKind, verp};
+use bma_store::{InviteOutcome, NewEmail};
+use time::{Duration, OffsetDateTime, Time};
+
+use crate::{Engine, EngineError, new_token};
+
+impl Engine {
+    /// The instant of day `d`'s wave hour.
+    pub(crate) fn wave_instant(&self, day: time::Date) -> OffsetDateTime {
+        let hour = Time::from_hms(self.settings.settings.campaign.wave_hour.min(23), 0, 0).unwrap_or(Time::MIDNIGHT);
+        day.with_time(hour).assume_utc()
+    }
+
+    /// The last day whose wave hour has passed by `now`.
+    pub(crate) fn campaign_day(&self, now: OffsetDateTime) -> time::Date {
+        if now >= self.wave_instant(now.date()) { now.date() } else { now.date() - Duration::days(1) }
+    }
+
+    fn compose(
+        &self,
+        kind: &str,
+        mailbox_id: Option<i64>,
+        key: String,
+        recipient: &str,
+        rendered: &Rendered,
+        run_at: OffsetDateTime,
+    ) -> Result<NewEmail, EngineError> {
+        let s = &self.settings.settings;
+        let message_id = self.message_id(kind, mailbox_id.unwrap_or(0));
+        let return_path = verp(&self.settings.bounce_address, recipient);
+        let email = build(&s.sender.name, &s.sender.address, recipient, rendered, &message_id, &return_path)?;
+        Ok(NewEmail {
+            mailbox_id,
+            kind: kind.to_owned(),
+            key,
+            recipient: recipient.to_owned(),
+            envelope_from: return_path,
+            message_id,
+            subject: rendered.subject.clone(),
+            raw: String::from_utf8_lossy(&email.raw).into_owned(),
+            run_at,
+            max_attempts: 8,
+        })
+    }
+
+    /// Invites every scheduled mailbox whose wave has started by `now`:
+    /// token, mail 1 and `invited` in one transaction each. Returns how
+    /// many were invited now.
+    pub async fn invite_due(&self, now: OffsetDateTime) -> Result<usize, EngineError> {
+        let day = self.campaign_day(now);
+        let due = self.store.due_invitations(&day.to_string()).await?;
+        let s = &self.settings.settings;
+        let mut invited = 0;
+        for d in due {
+            let token = new_token();
+            let wave = iso_date::parse(&d.wave).unwrap_or(now.date());
+            let context = serde_json::json!({
+                "name": d.name, "address": d.address,
+                "form_link": self.form_link(&token),
+                "reply_by": date_fr(now.date() + Duration::days(self.settings.reply_days)),
+                "wave": date_fr(wave),
+                "quota_multiplier": s.campaign.quota_multiplier,
+                "cutover_min_weeks": s.campaign.cutover_min_weeks, "cutover_max_weeks": s.campaign.cutover_max_weeks,
+                "contact": &s.contacts.during, "sender_name": s.sender.name,
+            });
+            let rendered = self.templates.render(TemplateKind::Invitation, &context)?;
+            let key = format!("invitation:{}", d.address);
+            let email = self.compose("invitation", Some(d.mailbox_id), key, &d.address, &rendered, now)?;
+            let hash = bma_core::token::hash(&token);
+            if let InviteOutcome::Invited(_) = self.store.invite(&d.address, &hash, &email, &self.actor(), now).await? {
+                invited += 1;
+            }
+        }
+        Ok(invited)
+    }
+
+    /// Queues the reminders due by `now` (campaign.reminder_days after
+    /// mail 1, to mailboxes still `invited`), each with a fresh link.
+    pub async fn remind_due(&self, now: OffsetDateTime) -> Result<usize, EngineError> {
+        let s = &self.settings.settings;
+        let due = self.store.due_reminders(now, &s.campaign.reminder_days).await?;
+        let mut queued = 0;
+        for d in due {
+            let token = new_token();
+            let context = serde_json::json!({
+                "name": d.name, "address": d.address,
+                "form_link": self.form_link(&token),
+                "invited_on": date_fr(d.invited_at.date()),
+                "reply_by": date_fr(now.date() + Duration::days(7)),
+                "contact": &s.contacts.during, "sender_name": s.sender.name,
+            });
+            let rendered = self.templates.render(TemplateKind::Reminder, &context)?;
+            let key = format!("reminder:{}:{}", d.rank, d.address);
+            let email = self.compose("reminder", Some(d.mailbox_id), key, &d.address, &rendered, now)?;
+            let hash = bma_core::token::hash(&token);
+            if self.store.remind(&d.address, d.rank, &hash, &email, &self.actor(), now).await? {
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+
+    /// At the invitation deadline: every mailbox without a delivered mail 1
+    /// is listed in an email to the migration team (once). Returns the
+    /// number listed, or `None` if the list was sent before.
+    pub async fn deadline_watch(&self, now: OffsetDateTime) -> Result<Option<usize>, EngineError> {
+        let s = &self.settings.settings;
+        let deadline = s.campaign.invitation_deadline;
+        let list = self.store.undelivered_invitations().await?;
+        let context = serde_json::json!({
+            "deadline": date_fr(deadline), "count": list.len(), "mailboxes": list,
+            "sender_name": s.sender.name,
+        });
+        let rendered = self.templates.render(TemplateKind::DeadlineWatch, &context)?;
+        let team = self.settings.team_address.clone();
+        let email =
+            self.compose("deadline_watch", None, format!("deadline_watch:{deadline}"), &team, &rendered, now)?;
+        let details = serde_json::json!({
+            "deadline": deadline.to_string(), "to": team,
+            "mailboxes": list.iter().map(|u| &u.address).collect::<Vec<_>>(),
+        });
+        let reason = format!("{} mailboxes without a delivered mail 1 on {deadline}", list.len());
+        let queued =
+            self.store.queue_campaign_email(&email, "deadline_watch", &reason, details, &self.actor(), now).await?;
+        Ok(queued.then_some(list.len()))
+    }
+}

@@ -1,0 +1,104 @@
+//! Presync: invited and enrolled mailboxes are copied to the new platform
+//! in the background with the copy engine (`bma-sync`, its state in the
+//! campaign store), within the allowed hours, and kept up to date until
+//! their cutover. Removals on the source are carried (the target is a
+//! mirror until cutover). A copy that does not complete fails its job,
+//! which the queue retries with backoff; when it is dead, the mailbox is
+//! flagged for the operators.
+
+use bma_sync::{Options, Outcome};
+use time::{OffsetDateTime, Weekday};
+
+use crate::{Engine, EngineError, PresyncSettings};
+
+impl PresyncSettings {
+    /// Whether copies may run at `now` (UTC).
+    pub fn allowed_at(&self, now: OffsetDateTime) -> bool {
+        if self.weekends && matches!(now.weekday(), Weekday::Saturday | Weekday::Sunday) {
+            return true;
+        }
+        let (from, until) = self.hours;
+        let h = now.hour();
+        match from.cmp(&until) {
+            std::cmp::Ordering::Less => (from..until).contains(&h),
+            std::cmp::Ordering::Greater => h >= from || h < until,
+            std::cmp::Ordering::Equal => false,
+        }
+    }
+
+    /// Parses `20-7` (from 20:00 to 07:00) or `0-24`.
+    pub fn parse_hours(s: &str) -> Result<(u8, u8), String> {
+        let bad = || format!("'{s}' is not an hour range like 20-7 or 0-24");
+        let (a, b) = s.trim().split_once('-').ok_or_else(bad)?;
+        let a: u8 = a.trim().parse().map_err(|_| bad())?;
+        let b: u8 = b.trim().parse().map_err(|_| bad())?;
+        if a > 23 || b > 24 || a == b {
+            return Err(bad());
+        }
+        Ok((a, b))
+    }
+}
+
+impl Engine {
+    /// Whether presync is configured and allowed at `now`.
+    pub fn presync_due(&self, now: OffsetDateTime) -> bool {
+        let p = &self.settings.presync;
+        p.enabled && self.settings.legacy.is_some() && self.settings.new.is_some() && p.allowed_at(now)
+    }
+
+    /// Copies one mailbox from the legacy platform to the new one and
+    /// records it (the first full copy of an enrolled mailbox makes it
+    /// `presynced`). An incomplete copy is an error, so the job is retried.
+    pub async fn presync(&self, address: &str, now: OffsetDateTime) -> Result<bma_sync::Summary, EngineError> {
+        let (Some(legacy), Some(new)) = (&self.settings.legacy, &self.settings.new) else {
+            return Err(EngineError::Incomplete("presync needs [legacy] and [new] platforms".to_owned()));
+        };
+        let options = Options {
+            max_connections: self.settings.presync.max_connections.max(1),
+            delete: true,
+            ..Options::default()
+        };
+        let summary =
+            bma_sync::run(&legacy.endpoint(address), &new.endpoint(address), self.store.clone(), &options).await?;
+        if summary.outcome != Outcome::Complete {
+            return Err(EngineError::Incomplete(format!(
+                "{address}: {:?}, {} copied, {} refused, {} folder errors",
+                summary.outcome, summary.copied, summary.skipped, summary.errors
+            )));
+        }
+        let details = serde_json::json!({
+            "copied": summary.copied, "copied_bytes": summary.copied_bytes, "elapsed_ms": summary.elapsed_ms,
+            "folders": summary.folders.len(),
+        });
+        self.store.record_presync(address, details, &self.actor(), now).await?;
+        Ok(summary)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::datetime;
+
+    use crate::PresyncSettings;
+
+    #[test]
+    fn allowed_hours() {
+        let nights = PresyncSettings { enabled: true, parallel: 1, max_connections: 1, hours: (20, 7), weekends: true };
+        for (at, ok) in [
+            (datetime!(2024-04-22 21:00 UTC), true),  // Monday night
+            (datetime!(2024-04-23 06:59 UTC), true),  // Tuesday early
+            (datetime!(2024-04-23 07:00 UTC), false), // office hours
+            (datetime!(2024-04-23 12:00 UTC), false),
+            (datetime!(2024-04-27 12:00 UTC), true), // Saturday
+        ] {
+            assert_eq!(nights.allowed_at(at), ok, "{at}");
+        }
+        let always = PresyncSettings { hours: (0, 24), weekends: false, ..nights };
+        assert!(always.allowed_at(datetime!(2024-04-23 12:00 UTC)));
+        assert_eq!(PresyncSettings::parse_hours("20-7"), Ok((20, 7)));
+        assert_eq!(PresyncSettings::parse_hours(" 0 - 24 "), Ok((0, 24)));
+        for bad in ["", "7", "25-3", "3-3", "a-b"] {
+            assert!(PresyncSettings::parse_hours(bad).is_err(), "{bad}");
+        }
+    }
+}

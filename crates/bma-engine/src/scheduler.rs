@@ -1,0 +1,204 @@
+//! The scheduler: one [`Engine::step`] per instant of the campaign clock.
+//!
+//! A step (1) turns what is due into jobs of the durable queue, keyed so
+//! that the same instant (or the same day, for daily work) enqueues
+//! nothing more; (2) runs the due jobs, presync copies several at a time;
+//! (3) sends the outbox. Several workers may step at once on PostgreSQL:
+//! the queue's leases (`FOR UPDATE SKIP LOCKED`) give each job to one.
+//!
+//! | job | key | when |
+//! |---|---|---|
+//! | `invitations` | day | a wave's day at the wave hour, if mailboxes are due |
+//! | `reminders` | day | daily at the wave hour |
+//! | `bounces` | hour | hourly, when the legacy platform is configured |
+//! | `deadline_watch` | deadline | once, at the deadline's wave hour |
+//! | `cutovers` | day | daily: slots, and windows closed without a form |
+//! | `presync` | address:day | daily per mailbox, within the allowed hours |
+//!
+//! Invariant: a campaign not started, or paused, runs nothing at all.
+
+use bma_store::{CampaignState, FailOutcome, Job, NewJob};
+use time::{Duration, OffsetDateTime};
+
+use crate::{Engine, EngineError, SendReport};
+
+/// What one [`Engine::step`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StepReport {
+    /// The campaign's state (nothing ran unless running).
+    pub state: CampaignState,
+    /// Jobs enqueued now.
+    pub enqueued: usize,
+    /// Mailboxes invited.
+    pub invited: usize,
+    /// Reminders queued.
+    pub reminded: usize,
+    /// Mailboxes found bounced.
+    pub bounced: usize,
+    /// The deadline list, when it was queued now.
+    pub deadline_listed: Option<usize>,
+    /// Cutover slots given.
+    pub cutovers: usize,
+    /// Mailboxes flagged for the helpdesk.
+    pub flagged: usize,
+    /// Presync copies done.
+    pub presynced: usize,
+    /// Jobs that failed (retried later, or dead).
+    pub failed_jobs: usize,
+    /// The outbox.
+    pub send: SendReport,
+}
+
+impl StepReport {
+    fn idle(state: CampaignState) -> StepReport {
+        StepReport {
+            state,
+            enqueued: 0,
+            invited: 0,
+            reminded: 0,
+            bounced: 0,
+            deadline_listed: None,
+            cutovers: 0,
+            flagged: 0,
+            presynced: 0,
+            failed_jobs: 0,
+            send: SendReport::default(),
+        }
+    }
+}
+
+/// The jobs run one at a time, in queue order.
+const SERIAL: [&str; 5] = ["invitations", "reminders", "bounces", "deadline_watch", "cutovers"];
+
+impl Engine {
+    /// One instant of the campaign: schedule, run the due jobs, send.
+    pub async fn step(&self, now: OffsetDateTime) -> Result<StepReport, EngineError> {
+        let state = self.store.campaign_state().await?;
+        if state != CampaignState::Running {
+            return Ok(StepReport::idle(state));
+        }
+        let mut report = StepReport::idle(state);
+        report.enqueued = self.schedule(now).await?;
+        self.run_jobs(now, &mut report).await?;
+        report.send = self.send_due(now).await?;
+        Ok(report)
+    }
+
+    /// Enqueues what is due at `now`; returns how many jobs are new.
+    pub async fn schedule(&self, now: OffsetDateTime) -> Result<usize, EngineError> {
+        let day = self.campaign_day(now);
+        let day_key = day.to_string();
+        let mut jobs: Vec<(&str, String, u32)> = Vec::new();
+        if !self.store.due_invitations(&day_key).await?.is_empty() {
+            jobs.push(("invitations", day_key.clone(), 5));
+        }
+        jobs.push(("reminders", day_key.clone(), 5));
+        if self.settings.legacy.is_some() {
+            jobs.push(("bounces", format!("{}T{:02}", now.date(), now.hour()), 3));
+        }
+        let deadline = self.settings.settings.campaign.invitation_deadline;
+        if day >= deadline {
+            jobs.push(("deadline_watch", deadline.to_string(), 5));
+        }
+        jobs.push(("cutovers", day_key, 5));
+        if self.presync_due(now) {
+            for address in self.store.presync_candidates().await? {
+                jobs.push(("presync", format!("{address}:{}", now.date()), 3));
+            }
+        }
+        let mut new = 0;
+        for (kind, key, max_attempts) in jobs {
+            let payload = serde_json::json!({ "key": key });
+            let job = NewJob { kind: kind.to_owned(), key, payload, run_at: now, max_attempts };
+            if self.store.enqueue(&job, now).await?.1 {
+                new += 1;
+            }
+        }
+        Ok(new)
+    }
+
+    async fn run_jobs(&self, now: OffsetDateTime, report: &mut StepReport) -> Result<(), EngineError> {
+        loop {
+            let jobs = self.store.claim(&self.worker, &SERIAL, now, Duration::minutes(30), 10).await?;
+            if jobs.is_empty() {
+                break;
+            }
+            for job in jobs {
+                let result = self.run_serial(&job, now, report).await;
+                self.finish(&job, result, now, report).await?;
+            }
+        }
+        let parallel = u32::try_from(self.settings.presync.parallel.max(1)).unwrap_or(1);
+        loop {
+            let jobs = self.store.claim(&self.worker, &["presync"], now, Duration::hours(2), parallel).await?;
+            if jobs.is_empty() {
+                break;
+            }
+            let runs = jobs.iter().map(|job| async move {
+                let address = job.key.rsplit_once(':').map(|(a, _)| a.to_owned()).ok_or(EngineError::Payload(job.id));
+                match address {
+                    Ok(a) => self.presync(&a, now).await.map(|_| ()),
+                    Err(e) => Err(e),
+                }
+            });
+            let results = futures_util::future::join_all(runs).await;
+            for (job, result) in jobs.iter().zip(results) {
+                if result.is_ok() {
+                    report.presynced += 1;
+                }
+                self.finish(job, result, now, report).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn run_serial(&self, job: &Job, now: OffsetDateTime, report: &mut StepReport) -> Result<(), EngineError> {
+        match job.kind.as_str() {
+            "invitations" => report.invited += self.invite_due(now).await?,
+            "reminders" => report.reminded += self.remind_due(now).await?,
+            "bounces" => report.bounced += self.read_bounces(now).await?.bounced,
+            "deadline_watch" => report.deadline_listed = self.deadline_watch(now).await?,
+            "cutovers" => {
+                let plan = self.plan_cutovers(now, true).await?;
+                report.cutovers += plan.slots.len();
+                report.flagged += plan.unplaced.len();
+                report.flagged += self.flag_closed_windows(now).await?;
+            }
+            _ => return Err(EngineError::Payload(job.id)),
+        }
+        Ok(())
+    }
+
+    /// Completes a job, or records its failure (retry with backoff, or
+    /// dead; a dead presync flags its mailbox).
+    async fn finish(
+        &self,
+        job: &Job,
+        result: Result<(), EngineError>,
+        now: OffsetDateTime,
+        report: &mut StepReport,
+    ) -> Result<(), EngineError> {
+        let error = match result {
+            Ok(()) => {
+                self.store.complete(job.id, &self.worker, now).await?;
+                return Ok(());
+            }
+            Err(e) => e,
+        };
+        report.failed_jobs += 1;
+        let message = error.to_string();
+        tracing::warn!(job = job.id, kind = %job.kind, error = %message, "job failed");
+        let outcome = self.store.fail(job.id, &self.worker, &message, false, now).await?;
+        if outcome == FailOutcome::Dead
+            && job.kind == "presync"
+            && let Some((address, _)) = job.key.rsplit_once(':')
+        {
+            let why = format!("presync failed {} times: {message}", job.attempts);
+            let details = serde_json::json!({ "job": job.id });
+            if self.store.flag(address, "presync_failed", &why, details, &self.actor(), now).await? {
+                report.flagged += 1;
+            }
+        }
+        Ok(())
+    }
+}

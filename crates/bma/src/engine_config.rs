@@ -1,0 +1,180 @@
+//! The parts of `bma.toml` the campaign engine needs beyond the campaign
+//! itself: admin access to both mail platforms (`[legacy]`, `[new]`) and
+//! the limits of the background copies (`[presync]`), their validation,
+//! and the engine built from the whole configuration.
+//!
+//! Passwords are read from files named in the configuration, never written
+//! in it, and never printed.
+
+use std::time::Duration as StdDuration;
+
+use anyhow::Context;
+use bma_engine::{Engine, EngineSettings, PlatformAccess, PresyncSettings};
+use bma_imap::{Config as ImapConfig, Secret, Security};
+use bma_mail::{SmtpConfig, SmtpSender, Templates};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Config, ConfigIssue, Origin};
+
+/// Admin access to one platform's IMAP; an empty URL means not configured.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformConfig {
+    /// `imaps://HOST[:993]` (implicit TLS) or `imap://HOST[:143]` (STARTTLS, required).
+    pub url: String,
+    /// `none` allows plaintext (a lab on loopback); empty follows the URL.
+    pub tls: String,
+    /// The admin (master) user, who logs in on behalf of each mailbox.
+    pub admin: String,
+    /// A file holding the admin's password.
+    pub password_file: String,
+}
+
+impl PlatformConfig {
+    fn unset() -> PlatformConfig {
+        PlatformConfig { url: String::new(), tls: String::new(), admin: String::new(), password_file: String::new() }
+    }
+
+    fn is_set(&self) -> bool {
+        !self.url.trim().is_empty()
+    }
+
+    /// The IMAP configuration, or what is wrong with the URL or TLS mode.
+    fn imap(&self) -> Result<ImapConfig, String> {
+        let url = self.url.trim();
+        let (scheme, rest) =
+            url.split_once("://").ok_or_else(|| format!("'{url}' is not imap://HOST or imaps://HOST"))?;
+        let (implicit, default_port) = match scheme {
+            "imap" => (false, 143),
+            "imaps" => (true, 993),
+            _ => return Err(format!("'{url}': the scheme must be imap:// or imaps://")),
+        };
+        let rest = rest.trim_end_matches('/');
+        let (host, port) = match rest.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("'{url}': bad port {p}"))?),
+            None => (rest, default_port),
+        };
+        if host.is_empty() {
+            return Err(format!("'{url}' has no host"));
+        }
+        let security = match self.tls.trim() {
+            "" if implicit => Security::Tls,
+            "" | "starttls" => Security::StartTls,
+            "implicit" => Security::Tls,
+            "none" => Security::None,
+            other => return Err(format!("tls '{other}' is not starttls, implicit or none")),
+        };
+        Ok(ImapConfig::new(host, port).with_security(security))
+    }
+
+    fn access(&self) -> anyhow::Result<Option<PlatformAccess>> {
+        if !self.is_set() {
+            return Ok(None);
+        }
+        let config = self.imap().map_err(|e| anyhow::anyhow!(e))?;
+        let password = std::fs::read_to_string(self.password_file.trim())
+            .with_context(|| format!("cannot read the password file {}", self.password_file))?;
+        Ok(Some(PlatformAccess {
+            config,
+            admin: self.admin.trim().to_owned(),
+            password: Secret::new(password.trim_end_matches(['\r', '\n'])),
+        }))
+    }
+}
+
+/// Limits of the background copies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresyncConfig {
+    /// Copies at all (they also need [legacy] and [new]).
+    pub enabled: bool,
+    /// Mailboxes copied at once.
+    pub parallel: u32,
+    /// IMAP connections per server for one mailbox.
+    pub max_connections: u32,
+    /// Allowed hours (UTC), `20-7` for nights, `0-24` for always.
+    pub hours: String,
+    /// All day on weekends as well.
+    pub weekends: bool,
+}
+
+/// The defaults: no platform configured, copies at night and on weekends.
+pub fn defaults() -> (PlatformConfig, PlatformConfig, PresyncConfig) {
+    (
+        PlatformConfig::unset(),
+        PlatformConfig::unset(),
+        PresyncConfig { enabled: true, parallel: 2, max_connections: 2, hours: "20-7".to_owned(), weekends: true },
+    )
+}
+
+/// Every problem of these sections, with its key.
+pub fn validate(config: &Config) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    let mut issue = |key: &str, message: String| {
+        issues.push(ConfigIssue { key: key.to_owned(), origin: Origin::Merged, message });
+    };
+    for (name, p) in [("legacy", &config.legacy), ("new", &config.new)] {
+        if !p.is_set() {
+            continue;
+        }
+        if let Err(e) = p.imap() {
+            issue(&format!("{name}.url"), e);
+        }
+        if p.admin.trim().is_empty() {
+            issue(&format!("{name}.admin"), "must name the admin (master) user".to_owned());
+        }
+        if p.password_file.trim().is_empty() {
+            issue(&format!("{name}.password_file"), "must name a file holding the admin's password".to_owned());
+        } else if let Err(e) = std::fs::metadata(p.password_file.trim()) {
+            issue(&format!("{name}.password_file"), format!("{}: {e}", p.password_file));
+        }
+    }
+    let s = &config.presync;
+    if let Err(e) = PresyncSettings::parse_hours(&s.hours) {
+        issue("presync.hours", e);
+    }
+    if s.parallel == 0 {
+        issue("presync.parallel", "must be at least 1".to_owned());
+    }
+    if s.max_connections == 0 {
+        issue("presync.max_connections", "must be at least 1".to_owned());
+    }
+    if !bma_core::settings::looks_like_email(&config.mail.team_address) {
+        issue("mail.team_address", format!("'{}' is not an email address", config.mail.team_address));
+    }
+    issues
+}
+
+/// The engine of this configuration, on its store, as worker `worker`.
+pub async fn engine(config: &Config, worker: &str) -> anyhow::Result<Engine> {
+    let store = crate::commands::open_store(config).await?;
+    let dir = config.mail.templates_dir.trim();
+    let templates = Templates::load((!dir.is_empty()).then(|| std::path::Path::new(dir))).context("mail templates")?;
+    let sender = SmtpSender::new(&SmtpConfig {
+        host: config.mail.smtp_host.clone(),
+        port: config.mail.smtp_port,
+        tls: config.mail.tls().context("mail.smtp_tls")?,
+        timeout: StdDuration::from_secs(30),
+    })
+    .map_err(|e| anyhow::anyhow!("SMTP: {e}"))?;
+    let p = &config.presync;
+    let settings = EngineSettings {
+        settings: config.settings(),
+        portal_base_url: config.portal.base_url.clone(),
+        bounce_address: config.mail.bounce_address.clone(),
+        message_id_domain: config.mail.message_id_domain.clone(),
+        reply_days: i64::from(config.mail.reply_days),
+        team_address: config.mail.team_address.clone(),
+        max_per_minute: config.mail.max_per_minute,
+        legacy: config.legacy.access().context("[legacy]")?,
+        new: config.new.access().context("[new]")?,
+        presync: PresyncSettings {
+            enabled: p.enabled,
+            parallel: p.parallel as usize,
+            max_connections: p.max_connections as usize,
+            hours: PresyncSettings::parse_hours(&p.hours).map_err(|e| anyhow::anyhow!("presync.hours: {e}"))?,
+            weekends: p.weekends,
+        },
+    };
+    Ok(Engine::new(store, templates, settings, sender, worker))
+}
