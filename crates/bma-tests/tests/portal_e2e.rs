@@ -1,0 +1,304 @@
+//! The manager's whole path in a real browser (issue 5): headless Debian
+//! Chromium driven over WebDriver (chromedriver) from Rust.
+//!
+//! `bma campaign tick` sends mail 1 through the lab's Postfix into the
+//! legacy mailbox; the test reads it over IMAP, follows its link in the
+//! browser, logs in at the lab's OpenID Connect provider, fills the form
+//! with mistakes, sees them, corrects them, sees the confirmation; another
+//! tick sends the outbox, and the confirmation email arrives in the BMA,
+//! the verification link in the backup mailbox, which the browser opens.
+//!
+//! Needs `cargo xtask lab up` (chromium and chromium-driver are installed by
+//! `cargo xtask lab install`) and `cargo build -p bma`.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use bma_tests::{bma_bin, lab_adduser, lab_file, lab_inbox};
+use serde_json::{Value, json};
+
+/// A minimal W3C WebDriver client: the commands this test needs.
+struct Browser {
+    http: reqwest::Client,
+    session: String,
+}
+
+const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
+
+impl Browser {
+    async fn start(driver: &str) -> Browser {
+        let http = reqwest::Client::new();
+        let caps = json!({ "capabilities": { "alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                         "--window-size=1024,900", "--lang=fr-BE"]
+            }
+        }}});
+        let v: Value = http.post(format!("{driver}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
+        let session = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_owned();
+        Browser { http, session: format!("{driver}/session/{session}") }
+    }
+
+    async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
+        let req = self.http.request(method, format!("{}{path}", self.session));
+        let req = if body.is_null() { req } else { req.json(&body) };
+        let v: Value = req.send().await.unwrap().json().await.unwrap();
+        if v["value"].get("error").is_some() {
+            panic!("webdriver {path}: {}", v["value"]);
+        }
+        v["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        self.cmd(reqwest::Method::POST, "/url", json!({ "url": url })).await;
+    }
+
+    async fn url(&self) -> String {
+        self.cmd(reqwest::Method::GET, "/url", Value::Null).await.as_str().unwrap().to_owned()
+    }
+
+    async fn source(&self) -> String {
+        self.cmd(reqwest::Method::GET, "/source", Value::Null).await.as_str().unwrap().to_owned()
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let v = self.cmd(reqwest::Method::POST, "/element", json!({ "using": "css selector", "value": css })).await;
+        v[ELEMENT].as_str().unwrap().to_owned()
+    }
+
+    async fn count(&self, css: &str) -> usize {
+        let v = self.cmd(reqwest::Method::POST, "/elements", json!({ "using": "css selector", "value": css })).await;
+        v.as_array().map_or(0, Vec::len)
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let e = self.find(css).await;
+        self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), Value::Null).await.as_str().unwrap().to_owned()
+    }
+
+    async fn attribute(&self, css: &str, name: &str) -> Option<String> {
+        let e = self.find(css).await;
+        self.cmd(reqwest::Method::GET, &format!("/element/{e}/property/{name}"), Value::Null)
+            .await
+            .as_str()
+            .map(str::to_owned)
+    }
+
+    async fn click(&self, css: &str) {
+        let e = self.find(css).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), json!({})).await;
+    }
+
+    async fn fill(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{e}/clear"), json!({})).await;
+        self.cmd(reqwest::Method::POST, &format!("/element/{e}/value"), json!({ "text": text })).await;
+    }
+
+    async fn quit(self) {
+        let _ = self.http.delete(&self.session).send().await;
+    }
+}
+
+fn free_port(range: std::ops::RangeInclusive<u16>) -> u16 {
+    let offset = (std::process::id() % 50) as u16;
+    let (lo, hi) = (*range.start(), *range.end());
+    (0..=hi - lo)
+        .map(|i| lo + (offset + i) % (hi - lo + 1))
+        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+        .expect("a free port")
+}
+
+async fn wait_http(url: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if reqwest::get(url).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{url} did not answer");
+}
+
+/// The bodies of `user`'s INBOX messages containing `needle`, QP soft breaks undone.
+async fn mails_with(platform: &str, user: &str, needle: &str) -> Vec<String> {
+    lab_inbox(platform, user)
+        .await
+        .into_iter()
+        .map(|b| String::from_utf8_lossy(&b).replace("=\r\n", "").replace("=3D", "="))
+        .filter(|b| b.contains(needle))
+        .collect()
+}
+
+async fn wait_mail(platform: &str, user: &str, needle: &str, before: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let mails = mails_with(platform, user, needle).await;
+        if mails.len() > before {
+            return mails.last().unwrap().clone();
+        }
+        assert!(Instant::now() < deadline, "no new mail with {needle:?} for {user}");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+fn bma(dir: &Path, env: &[(String, String)], args: &[&str]) -> String {
+    let out = std::process::Command::new(bma_bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("BMA_CONFIG")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "bma {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_enrols_in_a_real_browser() {
+    let lab = lab_file("lab.json");
+    let range = &lab["oidc"]["test_redirect_ports"];
+    let (first, last) = (range[0].as_u64().unwrap() as u16, range[1].as_u64().unwrap() as u16);
+    // The portal's port, registered at the provider; the driver's, anywhere else.
+    let port = free_port((last - 49)..=last);
+    let driver_port = free_port(19500..=19599);
+    assert!(port >= first);
+    let address = format!("ec86{:04}@adm.cfwb.be", std::process::id() % 10_000);
+    let backup = "marie.dupont@ecole.test";
+    lab_adduser("legacy", &address, "secret-e2e");
+
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = &lab["smtp"];
+    let env: Vec<(String, String)> = [
+        ("BMA_DATABASE_URL", format!("sqlite://{}", dir.path().join("bma.db").display())),
+        ("BMA_MAIL_SMTP_HOST", smtp["host"].as_str().unwrap().to_owned()),
+        ("BMA_MAIL_SMTP_PORT", smtp["port"].to_string()),
+        ("BMA_MAIL_SMTP_TLS", "none".to_owned()),
+        ("BMA_MAIL_BOUNCE_ADDRESS", "bounces@bma.test".to_owned()),
+        ("BMA_MAIL_MESSAGE_ID_DOMAIN", "bma.test".to_owned()),
+        ("BMA_PORTAL_BASE_URL", format!("http://127.0.0.1:{port}")),
+        ("BMA_OIDC_ISSUER", lab["oidc"]["issuer"].as_str().unwrap().to_owned()),
+        ("BMA_OIDC_CLIENT_ID", lab["oidc"]["client_id"].as_str().unwrap().to_owned()),
+        ("BMA_OIDC_CLIENT_SECRET", lab["oidc"]["client_secret"].as_str().unwrap().to_owned()),
+        // The invitation is sent on the campaign's clock (2024); the portal
+        // runs on the wall clock: keep the link valid today.
+        ("BMA_CAMPAIGN_END", "2099-12-31".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+
+    // Mail 1, for real: import, plan, tick; read it from the legacy mailbox.
+    let invitations_before = mails_with("legacy", &address, "/formulaire/").await.len();
+    std::fs::write(dir.path().join("registre.csv"), format!("adresse;nom\n{address};École fondamentale du Parc\n"))
+        .unwrap();
+    bma(dir.path(), &env, &["import", "mailboxes", "registre.csv"]);
+    bma(dir.path(), &env, &["plan", "--apply", "--as", "e2e"]);
+    bma(dir.path(), &env, &["campaign", "start", "--at", "2024-04-22T07:00:00Z", "--as", "e2e"]);
+    bma(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]);
+    let mail = wait_mail("legacy", &address, "/formulaire/", invitations_before).await;
+    let link_at = mail.find(&format!("http://127.0.0.1:{port}/formulaire/")).expect("the link in mail 1");
+    let link: String =
+        mail[link_at..].chars().take_while(|c| c.is_ascii_alphanumeric() || ":/._-".contains(*c)).collect();
+
+    // The portal and the browser.
+    let mut serve = tokio::process::Command::new(bma_bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env_remove("BMA_CONFIG")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    wait_http(&format!("http://127.0.0.1:{port}/healthz")).await;
+    let mut driver = tokio::process::Command::new("chromedriver")
+        .arg(format!("--port={driver_port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("chromedriver (cargo xtask lab install)");
+    let driver_url = format!("http://127.0.0.1:{driver_port}");
+    wait_http(&format!("{driver_url}/status")).await;
+    let b = Browser::start(&driver_url).await;
+
+    // The link, then Cerbère EDU (the lab's provider), then back to the form.
+    b.goto(&link).await;
+    assert_eq!(b.text("#bma").await, address);
+    b.click("#connexion").await;
+    assert!(b.url().await.starts_with("http://127.0.0.1:9090/interaction/"), "{}", b.url().await);
+    b.fill("#login", "directrice.dupont").await;
+    b.fill("#password", "password").await;
+    b.click("#submit").await;
+    assert_eq!(b.url().await, link, "back on the link after login");
+    assert_eq!(b.text("#identite").await, "Marie Dupont");
+    assert_eq!(b.attribute("#nom", "value").await.as_deref(), Some("Dupont"), "prefilled from the identity");
+
+    // Mistakes first: a bad phone, the BMA as backup, a confirmation that differs, no notice.
+    b.fill("#telephone", "02 413").await;
+    b.fill("#email_secours", &address).await;
+    b.fill("#email_secours_confirmation", "autre@ecole.test").await;
+    b.click("#role option[value=direction]").await;
+    b.click("#mdp-non").await;
+    b.click("#envoyer").await;
+    let page = b.source().await;
+    assert!(page.contains("Le formulaire contient 3 erreurs"), "{page}");
+    assert!(b.text("#telephone-erreur").await.starts_with("Numéro de téléphone invalide"));
+    assert!(b.text("#email_secours-erreur").await.contains("différente de la BMA"));
+    assert!(b.text("#notice-erreur").await.contains("notice de confidentialité"));
+    assert_eq!(b.attribute("#telephone", "value").await.as_deref(), Some("02 413"), "values kept");
+    assert_eq!(b.attribute("#nom", "value").await.as_deref(), Some("Dupont"));
+    assert_eq!(b.count("[aria-invalid=true]").await, 3);
+    // The summary's links lead to the fields.
+    b.click(".summary a[href='#telephone']").await;
+    assert!(b.url().await.ends_with("#telephone"));
+
+    // Then right.
+    b.fill("#telephone", "0470 12 34 56").await;
+    b.fill("#email_secours", backup).await;
+    b.fill("#email_secours_confirmation", backup).await;
+    b.click("#notice").await;
+    b.click("#envoyer").await;
+    assert!(b.url().await.ends_with("/confirmation"), "{}", b.url().await);
+    assert!(b.text("#confirmation h1").await.contains("Merci, votre formulaire a bien été reçu"));
+    assert_eq!(b.text("#etat-libelle").await, "formulaire reçu");
+    let status = b.source().await;
+    assert!(status.contains("+32470123456") && status.contains("non vérifiée"), "{status}");
+
+    // The outbox leaves: the confirmation into the BMA, the verification link into the backup mailbox.
+    let confirmations_before = mails_with("legacy", &address, "formulaire de migration de la bo").await.len();
+    let verifications_before = mails_with("legacy", backup, &address).await.len();
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    bma(dir.path(), &env, &["campaign", "tick", "--at", &now]);
+    let confirmation = wait_mail("legacy", &address, "formulaire de migration de la bo", confirmations_before).await;
+    assert!(confirmation.contains("Marie Dupont") && confirmation.contains(&link), "{confirmation}");
+    let verification = wait_mail("legacy", backup, &address, verifications_before).await;
+    let at = verification.find(&format!("http://127.0.0.1:{port}/verification/")).expect("a verification link");
+    let vlink: String =
+        verification[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || ":/._-".contains(*c)).collect();
+    b.goto(&vlink).await;
+    assert!(b.source().await.contains("Adresse de secours vérifiée"));
+    b.goto(&link).await;
+    assert!(b.text("#secours-etat").await.starts_with("vérifiée le"));
+
+    // Logout.
+    b.click(".who button").await;
+    assert!(b.source().await.contains("Vous êtes déconnecté"));
+    b.goto(&link).await;
+    assert_eq!(b.count("#connexion").await, 1, "logged out: the login link again");
+
+    b.quit().await;
+    let _ = driver.start_kill();
+    let _ = serve.start_kill();
+    let _ = driver.wait().await;
+    let _ = serve.wait().await;
+}
