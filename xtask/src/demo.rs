@@ -4,11 +4,15 @@
 //! embedded default store, `sqlite://bma.db`) writes a commented
 //! `bma.toml`, shows a registry with bad rows being refused whole, imports
 //! the Excel export (Windows-1252, semicolons) of the lab's seeded
-//! mailboxes, imports the same list again in UTF-8 without change, plans
-//! the invitation waves, runs the campaign on an accelerated clock (mail 1
-//! of each wave delivered into the legacy mailboxes through the lab's
-//! Postfix), and prints the status and one mailbox's timeline. Every
-//! command is printed before it runs.
+//! mailboxes plus one school the legacy platform does not know, imports the
+//! same list again in UTF-8 without change, plans the invitation waves,
+//! simulates the campaign's load, starts it and runs it on an accelerated
+//! clock: mail 1 of each wave delivered into the legacy mailboxes through
+//! the lab's Postfix, the unknown school's bounce read back and matched,
+//! reminders, presync copies to the new platform, cutover slots for the
+//! managers who answered, the deadline list to the migration team; then
+//! prints the campaign's status and one mailbox's timeline. Every command
+//! is printed before it runs.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,6 +30,7 @@ struct Seed {
 #[derive(Deserialize)]
 struct SeedMailbox {
     address: String,
+    password: String,
     messages: u64,
     bytes: u64,
 }
@@ -79,6 +84,9 @@ fn registry(seed: &Seed) -> (Vec<u8>, String) {
         excel.push_str(&format!("{kind};{fase_number};{name};{quota};{};{}\r\n", m.bytes, m.messages));
         utf8.push_str(&format!("{},\"{name}\",{quota},{},{}\n", m.address, m.bytes, m.messages));
     }
+    // A school the legacy platform does not know: its mail 1 bounces.
+    excel.push_str("ec;999999;École fantôme;104857600;0;0\r\n");
+    utf8.push_str("ec999999@adm.cfwb.be,\"École fantôme\",104857600,0,0\n");
     let (bytes, _, unmappable) = encoding_rs::WINDOWS_1252.encode(&excel);
     assert!(!unmappable, "demo names fit in Windows-1252");
     (bytes.into_owned(), utf8)
@@ -102,6 +110,19 @@ impl Demo {
             .env("BMA_MAIL_SMTP_TLS", "none")
             .env("BMA_MAIL_BOUNCE_ADDRESS", "bounces@bma.test")
             .env("BMA_MAIL_MESSAGE_ID_DOMAIN", "bma.test")
+            .env("BMA_MAIL_TEAM_ADDRESS", "migrationbma@bma.test")
+            .env("BMA_MAIL_MAX_PER_MINUTE", "0")
+            // Both platforms' IMAP, with the lab's master user.
+            .env("BMA_LEGACY_URL", "imap://127.0.0.1:10143")
+            .env("BMA_LEGACY_TLS", "none")
+            .env("BMA_LEGACY_ADMIN", "admin")
+            .env("BMA_LEGACY_PASSWORD_FILE", "admin.password")
+            .env("BMA_NEW_URL", "imap://127.0.0.1:20143")
+            .env("BMA_NEW_TLS", "none")
+            .env("BMA_NEW_ADMIN", "admin")
+            .env("BMA_NEW_PASSWORD_FILE", "admin.password")
+            // The demo's steps are at 08:00: copies are allowed all day.
+            .env("BMA_PRESYNC_HOURS", "0-24")
             .status()
             .context("cannot run bma")
     }
@@ -138,6 +159,21 @@ pub fn demo() -> anyhow::Result<()> {
         "adresse;nom\nec100001@adm.cfwb.be;École A\nec10002@adm.cfwb.be;École B\npo100003@cfwb.be;PO C\nec100004@adm.cfwb.be;\n",
     )?;
 
+    std::fs::write(dir.join("admin.password"), "adminpass\n")?;
+    // The new platform knows the mailboxes (its provisioning is the cutover's job).
+    let mut adduser: Vec<String> = vec!["lab".into(), "adduser".into(), "new".into()];
+    for (i, m) in seed.mailboxes.iter().enumerate() {
+        if i == 0 {
+            adduser.push(m.address.clone());
+            adduser.push(m.password.clone());
+        } else {
+            adduser.push("--also".into());
+            adduser.push(m.address.clone());
+        }
+    }
+    let adduser: Vec<&str> = adduser.iter().map(String::as_str).collect();
+    xtask(&adduser)?;
+
     println!("Demo campaign in {} (store: the embedded default, sqlite://bma.db)", dir.display());
     demo.ok(&["init"])?;
     demo.ok(&["--config", "bma.toml", "config"])?;
@@ -160,32 +196,44 @@ pub fn demo() -> anyhow::Result<()> {
     }
     demo.ok(&["--config", "bma.toml", "plan", "--apply", "--as", "demo"])?;
 
-    println!(
-        "\n# The campaign on an accelerated clock: one tick per simulated day, 22/04 to 24/05 2024 (the deadline)."
-    );
+    println!("\n# Before starting: the whole campaign simulated week by week (nothing sent), to check the load.");
+    demo.ok(&["--config", "bma.toml", "simulate"])?;
+    demo.ok(&["--config", "bma.toml", "campaign", "start", "--as", "demo", "--reason", "démonstration"])?;
+    let run = |from: &str, until: &str| {
+        demo.ok(&[
+            "--config", "bma.toml", "campaign", "run", "--from", from, "--until", until, "--step", "1d", "--pace", "0s",
+        ])
+    };
+    println!("\n# The campaign on an accelerated clock: one step per simulated day from 22/04/2024.");
     println!("# Each wave's mail 1 leaves at 08:00 on its Monday, through the outbox and the lab's Postfix,");
-    println!("# into the legacy mailboxes (open one with any IMAP client on 127.0.0.1:10143).");
-    demo.ok(&[
-        "--config",
-        "bma.toml",
-        "campaign",
-        "run",
-        "--from",
-        "2024-04-22T08:00:00Z",
-        "--until",
-        "2024-05-24T08:00:00Z",
-        "--step",
-        "1d",
-        "--pace",
-        "0s",
-    ])?;
+    println!("# into the legacy mailboxes (open one with any IMAP client on 127.0.0.1:10143); the school");
+    println!("# the legacy platform does not know bounces; invited mailboxes are copied to the new platform.");
+    run("2024-04-22T08:00:00Z", "2024-04-24T08:00:00Z")?;
+    println!("\n# Three managers answer the form (the portal records it the same way):");
+    for m in seed.mailboxes.iter().take(3) {
+        demo.ok(&[
+            "--config",
+            "bma.toml",
+            "mailbox",
+            "transition",
+            &m.address,
+            "enrolled",
+            "--reason",
+            "formulaire reçu",
+            "--as",
+            "demo",
+        ])?;
+    }
+    println!("\n# On to the deadline: reminders go to those who have not answered, cutover slots to those who have.");
+    run("2024-04-25T08:00:00Z", "2024-05-24T08:00:00Z")?;
+    demo.ok(&["--config", "bma.toml", "campaign", "status"])?;
+    println!("\n# The deadline list (also emailed to the migration team at migrationbma@bma.test):");
+    demo.ok(&["--config", "bma.toml", "campaign", "deadline"])?;
 
     let first = &seed.mailboxes[0].address;
     let second = &seed.mailboxes[1].address;
-    println!("\n# A few more steps by hand (the portal's form and the helpdesk will drive these):");
-    for (address, state, reason) in
-        [(first.as_str(), "enrolled", "formulaire reçu"), (second.as_str(), "blocked", "école fermée pour travaux")]
-    {
+    println!("\n# The helpdesk holds a mailbox:");
+    for (address, state, reason) in [(second.as_str(), "blocked", "école fermée pour travaux")] {
         demo.ok(&[
             "--config",
             "bma.toml",

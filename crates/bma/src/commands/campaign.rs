@@ -228,6 +228,9 @@ fn describe(r: &bma_engine::StepReport) -> String {
             r.send.retried, r.send.dead, r.failed_jobs
         ));
     }
+    if r.send.found_delivered > 0 {
+        s.push_str(&format!("  ({} uncertain emails found delivered, not sent again)", r.send.found_delivered));
+    }
     if let Some(n) = r.deadline_listed {
         s.push_str(&format!("  deadline list: {n} mailboxes sent to the team"));
     }

@@ -3,8 +3,8 @@
 //! Opens the store, builds the portal from the configuration and serves it
 //! until SIGINT or SIGTERM. Without an identity provider (`oidc.issuer`
 //! empty) the pages are served and say that login is unavailable, and a
-//! warning says so at start. [`background`] is where the campaign's
-//! scheduler joins the same process.
+//! warning says so at start. The campaign's scheduler runs in the same
+//! process (see [`background`]) unless `--no-scheduler`.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -25,6 +25,12 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
+    /// Do not run the campaign's scheduler in this process (when `bma worker` processes run it).
+    #[arg(long)]
+    no_scheduler: bool,
+    /// Real time between two steps of the scheduler.
+    #[arg(long, default_value = "30s", value_parser = super::campaign::step)]
+    scheduler_interval: time::Duration,
 }
 
 /// The portal's settings from the configuration.
@@ -41,26 +47,46 @@ pub fn portal_settings(config: &Config) -> PortalSettings {
     s
 }
 
-/// Background work that runs beside the portal in the same process.
-///
-/// The campaign engine's scheduler (invitations, reminders, the outbox
-/// sender) is to be spawned here, on the same store; for now the portal
-/// only purges its expired sessions every few minutes.
-pub fn background(config: &Config, store: &Store) -> Vec<tokio::task::JoinHandle<()>> {
-    let _ = config;
-    let store = store.clone();
+/// Background work that runs beside the portal in the same process: the
+/// purge of expired portal sessions and, unless `--no-scheduler`, the
+/// campaign's scheduler (one step every `--scheduler-interval` on the
+/// system clock; a step does nothing while the campaign is not running).
+pub async fn background(config: &Config, store: &Store, args: &Args) -> Vec<tokio::task::JoinHandle<()>> {
+    let purge_store = store.clone();
     let purge = tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
         loop {
             every.tick().await;
-            match store.purge_sessions(time::OffsetDateTime::now_utc()).await {
+            match purge_store.purge_sessions(time::OffsetDateTime::now_utc()).await {
                 Ok(n) if n > 0 => tracing::info!(sessions = n, "expired portal sessions purged"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging portal sessions failed"),
             }
         }
     });
-    vec![purge]
+    let mut tasks = vec![purge];
+    if args.no_scheduler {
+        return tasks;
+    }
+    let worker = format!("serve-{}", std::process::id());
+    match crate::engine_config::engine(config, &worker).await {
+        Ok(engine) => {
+            let interval = std::time::Duration::try_from(args.scheduler_interval)
+                .unwrap_or(std::time::Duration::from_secs(30))
+                .max(std::time::Duration::from_secs(1));
+            tasks.push(tokio::spawn(async move {
+                let mut every = tokio::time::interval(interval);
+                loop {
+                    every.tick().await;
+                    if let Err(e) = engine.step(bma_core::Clock::now(&SystemClock)).await {
+                        tracing::warn!(error = %e, "scheduler step failed; retried at the next one");
+                    }
+                }
+            }));
+        }
+        Err(e) => eprintln!("warning: the campaign scheduler cannot start in this process: {e:#}"),
+    }
+    tasks
 }
 
 /// Serves the portal until a signal asks to stop.
@@ -76,7 +102,7 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let tasks = background(config, &store);
+    let tasks = background(config, &store, args).await;
     eprintln!("bma portal listening on http://{} (public address {})", listener.local_addr()?, config.portal.base_url);
     bma_portal::serve(listener, portal, shutdown_signal()).await.context("portal server")?;
     for t in tasks {

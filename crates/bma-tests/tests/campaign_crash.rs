@@ -1,0 +1,123 @@
+//! A worker killed (SIGKILL) while it sends mail 1 of a wave neither loses
+//! nor duplicates an email: the next worker takes the job and the emails
+//! over once their leases expire, looks for each uncertain email in its
+//! recipient's legacy mailbox before sending it again, and every mailbox
+//! ends with exactly one invitation. Through the `bma` binary, its
+//! configuration from the environment, on SQLite and PostgreSQL.
+//!
+//! Needs `cargo xtask lab up` and `cargo build -p bma`.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use bma_tests::{TestBackend, TestDb, bma_bin, lab_addusers, lab_inbox, on_both_backends};
+
+fn bma(dir: &std::path::Path, url: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bma_bin());
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("BMA_CONFIG")
+        .env("BMA_DATABASE_URL", url)
+        .env("BMA_MAIL_SMTP_PORT", "2525")
+        .env("BMA_MAIL_SMTP_TLS", "none")
+        .env("BMA_MAIL_BOUNCE_ADDRESS", "bounces@bma.test")
+        .env("BMA_MAIL_MESSAGE_ID_DOMAIN", "bma.test")
+        .env("BMA_MAIL_TEAM_ADDRESS", "migrationbma@bma.test")
+        // Slow enough to be killed in the middle: 5 emails a second.
+        .env("BMA_MAIL_MAX_PER_MINUTE", "300")
+        .env("BMA_LEGACY_URL", "imap://127.0.0.1:10143")
+        .env("BMA_LEGACY_TLS", "none")
+        .env("BMA_LEGACY_ADMIN", "admin")
+        .env("BMA_LEGACY_PASSWORD_FILE", dir.join("admin.password"))
+        .env("BMA_PRESYNC_ENABLED", "false")
+        // One wave: everyone on 2024-04-22.
+        .env("BMA_CAMPAIGN_INVITATION_DEADLINE", "2024-04-22");
+    cmd
+}
+
+fn ok(mut cmd: Command) -> String {
+    let out = cmd.output().expect("run bma");
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+async fn invitations(address: &str) -> usize {
+    lab_inbox("legacy", address)
+        .await
+        .iter()
+        .filter(|b| String::from_utf8_lossy(b).contains("Message-ID: <invitation."))
+        .count()
+}
+
+async fn a_killed_sender_neither_loses_nor_duplicates(backend: TestBackend) {
+    let prefix = if backend == TestBackend::Sqlite { 895 } else { 896 };
+    let addresses: Vec<String> = (1..=30).map(|i| format!("ec{prefix}{i:03}@adm.cfwb.be")).collect();
+    lab_addusers("legacy", &addresses, "secret-crash-test");
+    let mut before = Vec::new();
+    for a in &addresses {
+        before.push(invitations(a).await);
+    }
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("admin.password"), "adminpass\n").unwrap();
+    let mut csv = String::from("address,name\n");
+    for (i, a) in addresses.iter().enumerate() {
+        csv.push_str(&format!("{a},École {i}\n"));
+    }
+    std::fs::write(dir.path().join("registre.csv"), csv).unwrap();
+    let url = db.url.as_str();
+    let d = dir.path();
+    ok(bma(d, url, &["import", "mailboxes", "registre.csv"]));
+    ok(bma(d, url, &["plan", "--apply", "--today", "2024-04-01", "--as", "test"]));
+    ok(bma(d, url, &["campaign", "start", "--as", "test", "--at", "2024-04-01T09:00:00Z"]));
+
+    // The first worker sends for a while, then is killed mid-wave.
+    let mut first = bma(d, url, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let killed_after = Duration::from_millis(2500);
+    while started.elapsed() < killed_after {
+        if first.try_wait().unwrap().is_some() {
+            panic!("the first worker finished before it could be killed");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let status = ok(bma(d, url, &["campaign", "status", "--json"]));
+    let status: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let sent_before = status["outbox"]["sent"].as_u64().unwrap_or(0);
+    assert!(sent_before > 0 && sent_before < 30, "killed in the middle: {sent_before} sent");
+
+    // A second worker, once the leases have expired (an hour later on the campaign clock).
+    let out = ok(bma(d, url, &["campaign", "tick", "--at", "2024-04-22T09:00:00Z"]));
+    assert!(out.contains("sent"), "{out}");
+    let status: serde_json::Value = serde_json::from_str(&ok(bma(d, url, &["campaign", "status", "--json"]))).unwrap();
+    // 30 invitations and the deadline list (the deadline is that day).
+    assert_eq!(status["outbox"]["sent"].as_u64(), Some(31), "{status}");
+    assert_eq!(status["mailboxes"]["invited"].as_u64(), Some(30), "{status}");
+
+    // Exactly one invitation in every legacy mailbox.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for (a, n) in addresses.iter().zip(before.iter().copied()) {
+        let got = loop {
+            let got = invitations(a).await;
+            if got > n || Instant::now() > deadline {
+                break got;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        };
+        assert_eq!(got, n + 1, "{a}: exactly one invitation");
+    }
+    // A little later, still exactly one: no second copy was in flight.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for (a, n) in addresses.iter().zip(before) {
+        assert_eq!(invitations(a).await, n + 1, "{a}: still exactly one invitation");
+    }
+    db.drop_db().await;
+}
+
+on_both_backends!(a_killed_sender_neither_loses_nor_duplicates);
