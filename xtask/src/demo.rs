@@ -233,20 +233,18 @@ pub fn demo() -> anyhow::Result<()> {
     let first = &seed.mailboxes[0].address;
     let second = &seed.mailboxes[1].address;
     println!("\n# The helpdesk holds a mailbox:");
-    for (address, state, reason) in [(second.as_str(), "blocked", "école fermée pour travaux")] {
-        demo.ok(&[
-            "--config",
-            "bma.toml",
-            "mailbox",
-            "transition",
-            address,
-            state,
-            "--reason",
-            reason,
-            "--as",
-            "demo",
-        ])?;
-    }
+    demo.ok(&[
+        "--config",
+        "bma.toml",
+        "mailbox",
+        "transition",
+        second,
+        "blocked",
+        "--reason",
+        "école fermée pour travaux",
+        "--as",
+        "demo",
+    ])?;
     println!("\n# An illegal transition is refused, nothing is written:");
     if demo
         .bma(&["--config", "bma.toml", "mailbox", "transition", first, "migrated", "--reason", "trop tôt"])?
