@@ -267,3 +267,103 @@ async fn plan_previews_refuses_applies_and_replans(backend: TestBackend) {
 }
 
 on_both_backends!(plan_previews_refuses_applies_and_replans);
+
+/// The campaign's state through the command line: nothing before `start`,
+/// each action refused with the reason when it does not fit.
+async fn campaign_start_pause_resume(backend: TestBackend) {
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let status = |db: &TestDb| {
+        let out = bma(db, dir.path(), &["campaign", "status", "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["state"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(status(&db), "not_started");
+    for (args, code, says) in [
+        (&["campaign", "pause"][..], 1, "cannot pause the campaign: it is not started"),
+        (&["campaign", "resume"], 1, "cannot resume the campaign: it is not started"),
+        (&["campaign", "start", "--as", "alice", "--reason", "go"], 0, "campaign running"),
+        (&["campaign", "start"], 1, "cannot start the campaign: it is running"),
+        (&["campaign", "pause", "--as", "alice"], 0, "campaign paused"),
+        (&["campaign", "tick", "--at", "2024-04-22T08:00:00Z"], 0, "campaign paused: nothing done"),
+        (&["campaign", "resume", "--as", "alice"], 0, "campaign running"),
+    ] {
+        let out = bma(&db, dir.path(), args);
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {all}");
+        assert!(all.contains(says), "{args:?}: {all}");
+    }
+    assert_eq!(status(&db), "running");
+    let store = db.store().await;
+    let kinds: Vec<String> = store.campaign_events(20).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds.iter().filter(|k| k.starts_with("campaign_")).count(), 3, "{kinds:?}");
+    store.close().await;
+    db.drop_db().await;
+}
+
+on_both_backends!(campaign_start_pause_resume);
+
+/// `bma simulate`: week by week, every mailbox accounted for; a capacity
+/// that cannot hold is refused with the way out; bad shares are usage errors.
+#[test]
+fn simulate_the_campaign() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        Command::new(bma_bin())
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("BMA_CONFIG")
+            .env("BMA_DATABASE_URL", "sqlite://sim.db")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["simulate", "--json", "--seed", "7"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let weeks = r["weeks"].as_array().unwrap();
+    let sum = |k: &str| weeks.iter().map(|w| w[k].as_u64().unwrap()).sum::<u64>();
+    assert_eq!(sum("invitations"), 3500);
+    assert_eq!(r["answered"].as_u64().unwrap() + r["silent"].as_u64().unwrap() + r["bounced"].as_u64().unwrap(), 3500);
+    assert_eq!(sum("cutovers") + r["unplaced_cutovers"].as_u64().unwrap(), r["answered"].as_u64().unwrap());
+    assert_eq!(weeks[0]["week"], "2024-04-22");
+    let table = run(&["simulate", "--seed", "7"]);
+    assert!(text(&table.stdout).contains("week of"), "{}", text(&table.stdout));
+    let out = run(&["simulate", "--wave-capacity", "500"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("raise the capacity to 700"), "{}", text(&out.stderr));
+    let out = run(&["simulate", "--answer-share", "1.5"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("answer share must be between 0 and 1"), "{}", text(&out.stderr));
+}
+
+/// The engine's sections are validated with the rest, each problem with its key.
+#[test]
+fn engine_settings_are_validated() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(bma_bin())
+        .args(["config"])
+        .current_dir(dir.path())
+        .env_remove("BMA_CONFIG")
+        .env("BMA_LEGACY_URL", "ftp://legacy")
+        .env("BMA_NEW_URL", "imaps://new.example")
+        .env("BMA_NEW_ADMIN", "admin")
+        .env("BMA_NEW_PASSWORD_FILE", "/nonexistent/password")
+        .env("BMA_PRESYNC_HOURS", "25-3")
+        .env("BMA_CAMPAIGN_REMINDER_DAYS", "14,7")
+        .env("BMA_CAMPAIGN_CUTOVER_WEEKDAY", "someday")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    for key in [
+        "legacy.url: 'ftp://legacy': the scheme must be imap:// or imaps://",
+        "legacy.admin: must name the admin",
+        "legacy.password_file: must name a file",
+        "new.password_file: /nonexistent/password",
+        "presync.hours: '25-3' is not an hour range",
+        "campaign.reminder_days: [14, 7] must be increasing",
+        "campaign.cutover_weekday: 'someday' is not a day of the week",
+    ] {
+        assert!(err.contains(key), "missing {key:?} in\n{err}");
+    }
+}
