@@ -83,6 +83,35 @@ impl Engine {
         Ok(invited)
     }
 
+    /// Sends mail 1 again to one mailbox (the helpdesk's action after a
+    /// bounce or a lost email), with a fresh link; the earlier links keep
+    /// working. Returns the outbox id.
+    pub async fn resend_invitation(
+        &self,
+        address: &str,
+        actor: &bma_core::Actor,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<i64, EngineError> {
+        let m = self.store.mailbox(address).await?;
+        let s = &self.settings.settings;
+        let token = new_token();
+        let context = serde_json::json!({
+            "name": m.name, "address": m.address,
+            "form_link": self.form_link(&token),
+            "reply_by": date_fr(now.date() + Duration::days(self.settings.reply_days)),
+            "wave": date_fr(m.wave.unwrap_or(now.date())),
+            "quota_multiplier": s.campaign.quota_multiplier,
+            "cutover_min_weeks": s.campaign.cutover_min_weeks, "cutover_max_weeks": s.campaign.cutover_max_weeks,
+            "contact": &s.contacts.during, "sender_name": s.sender.name,
+        });
+        let rendered = self.templates.render(TemplateKind::Invitation, &context)?;
+        let key = format!("invitation:{}:resent:{}", m.address, now.unix_timestamp_nanos());
+        let email = self.compose("invitation", Some(m.id), key, &m.address, &rendered, now)?;
+        let hash = bma_core::token::hash(&token);
+        Ok(self.store.resend_invitation(&m.address, &hash, &email, actor, reason, now).await?)
+    }
+
     /// Queues the reminders due by `now` (campaign.reminder_days after
     /// mail 1, to mailboxes still `invited`), each with a fresh link.
     pub async fn remind_due(&self, now: OffsetDateTime) -> Result<usize, EngineError> {

@@ -619,3 +619,81 @@ impl Store {
             .collect()
     }
 }
+
+impl Store {
+    /// Sends mail 1 again (the helpdesk, after a bounce or a lost email):
+    /// a fresh link (its hash kept beside the others), the email queued,
+    /// an `invitation_bounced` mailbox back to `invited` with its flag
+    /// cleared, all in one transaction with the event. Refused, with the
+    /// reason, for a mailbox that was never invited or has answered.
+    pub async fn resend_invitation(
+        &self,
+        address: &str,
+        token_hash: &str,
+        email: &NewEmail,
+        actor: &Actor,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<i64, StoreError> {
+        let address = address.trim().to_lowercase();
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE mailboxes SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
+        let row = sqlx::query("SELECT id, state FROM mailboxes WHERE address = $1")
+            .bind(address.clone())
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(address.clone()))?;
+        let id: i64 = row.try_get("id")?;
+        let state = parse_state(&row.try_get::<String, _>("state")?)?;
+        if !matches!(state, State::Invited | State::InvitationBounced) {
+            return Err(StoreError::Illegal {
+                address,
+                why: bma_core::lifecycle::IllegalTransition::NotAllowed { from: state, to: State::Invited },
+            });
+        }
+        let (outbox_id, _) = crate::outbox::insert_email(&mut tx, email, now).await?;
+        let ms = to_millis(now);
+        sqlx::query("INSERT INTO form_tokens (token_hash, mailbox_id, kind, created_at) VALUES ($1, $2, 'resend', $3)")
+            .bind(token_hash.to_owned())
+            .bind(id)
+            .bind(ms)
+            .execute(&mut *tx)
+            .await?;
+        let details =
+            serde_json::json!({ "outbox_id": outbox_id, "message_id": email.message_id, "to": email.recipient });
+        if state == State::InvitationBounced {
+            sqlx::query(
+                "UPDATE mailboxes SET state = 'invited', attention = NULL, attention_at = NULL, updated_at = $1 \
+                 WHERE id = $2 AND state = 'invitation_bounced'",
+            )
+            .bind(ms)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
+                 VALUES ($1, $2, $3, 'transition', 'invitation_bounced', 'invited', $4, $5)",
+            )
+            .bind(id)
+            .bind(ms)
+            .bind(actor.to_text())
+            .bind(format!("mail 1 sent again: {reason}"))
+            .bind(details.to_string())
+            .execute(&mut *tx)
+            .await?;
+        } else {
+            insert_event(
+                &mut tx,
+                Some(id),
+                now,
+                actor,
+                "invitation_resent",
+                &format!("mail 1 sent again: {reason}"),
+                details,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(outbox_id)
+    }
+}

@@ -175,6 +175,24 @@ async fn waves_invite_their_mailboxes_exactly_once(backend: TestBackend) {
         assert_eq!(kinds[..4], ["imported", "transition", "transition", "email_sent"], "{a}");
     }
     assert_eq!(store.mailbox_by_token("not-a-token").await.unwrap(), None);
+
+    // Mail 1 sent again to one of them: a second email with its own link; the first link still works.
+    let a = &addresses[0];
+    let earlier = ours(a, "invitation").await;
+    let first = earlier.last().unwrap().clone();
+    let now = datetime!(2024-05-21 10:00 UTC);
+    engine.resend_invitation(a, &operator, "le gestionnaire l'a supprimé", now).await.unwrap();
+    engine.send_due(now).await.unwrap();
+    let mails = wait_for(a, "invitation", earlier.len() + 1).await;
+    assert_eq!(mails.len(), earlier.len() + 1);
+    let again = mails.last().unwrap();
+    assert_ne!(token_in(again), token_in(&first));
+    for body in [&first, again] {
+        assert_eq!(store.mailbox_by_token(&token_in(body)).await.unwrap().as_deref(), Some(a.as_str()));
+    }
+    let m = store.mailbox(a).await.unwrap();
+    let kinds: Vec<String> = store.timeline(m.id).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert!(kinds.contains(&"invitation_resent".to_owned()), "{kinds:?}");
     store.close().await;
     db.drop_db().await;
 }
@@ -345,6 +363,15 @@ async fn a_whole_campaign(backend: TestBackend) {
     let m = store.mailbox(&seeded).await.unwrap();
     let kinds: Vec<String> = store.timeline(m.id).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert!(kinds.contains(&"presync".to_owned()), "{kinds:?}");
+
+    // The helpdesk sends mail 1 again: the bounced mailbox is invited again, its flag cleared;
+    // a mailbox that answered is refused with the reason.
+    let helpdesk = Actor::Operator("helpdesk".into());
+    presync.resend_invitation(&bouncing, &helpdesk, "adresse corrigée", now).await.unwrap();
+    assert_eq!(store.mailbox(&bouncing).await.unwrap().state, State::Invited);
+    assert!(!store.attention_list().await.unwrap().iter().any(|a| a.address == bouncing));
+    let e = presync.resend_invitation(&seeded, &helpdesk, "oops", now).await.unwrap_err();
+    assert!(e.to_string().contains(&seeded), "{e}");
     store.close().await;
     db.drop_db().await;
 }

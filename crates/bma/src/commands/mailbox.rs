@@ -45,6 +45,18 @@ pub enum Action {
         #[arg(long)]
         reason: String,
     },
+    /// Send mail 1 again, with a fresh link (after a bounce, or when the manager lost it);
+    /// the outbox sends it at the next step of the scheduler.
+    Resend {
+        /// The BMA address.
+        address: String,
+        /// Why (recorded in the timeline).
+        #[arg(long)]
+        reason: String,
+        /// Who acts (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
     /// Set the planning priority (higher is invited earlier).
     Priority {
         /// The BMA address.
@@ -110,6 +122,16 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
                 .change_planning(&address, &PlanningChange::Exclude(!undo), &operator(None), &reason, SystemClock.now())
                 .await?;
             println!("{address}: {}", if undo { "back in the planning" } else { "left out of the planning" });
+        }
+        Action::Resend { address, reason, actor } => {
+            if reason.trim().is_empty() {
+                anyhow::bail!("--reason must say why");
+            }
+            let engine = crate::engine_config::engine(config, &format!("cli-{}", std::process::id())).await?;
+            let id =
+                engine.resend_invitation(&address, &operator(actor.as_deref()), &reason, SystemClock.now()).await?;
+            engine.store().close().await;
+            println!("{address}: mail 1 queued again (outbox {id}); it leaves at the next step of the scheduler");
         }
         Action::Priority { address, priority, reason } => {
             store
