@@ -529,13 +529,18 @@ async fn worker<S: SyncState>(
 ) -> Vec<(usize, FolderReport)> {
     let mut out = Vec::new();
     loop {
-        let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop_front();
-        let Some((i, plan)) = next else { break };
+        // A slot first, then a folder: a worker waiting for a slot holds no
+        // folder that another worker of this run could copy meanwhile.
         if permit.is_none()
             && let Some(slots) = &options.connection_slots
         {
+            if queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).is_empty() {
+                break;
+            }
             permit = slots.clone().acquire_owned().await.ok();
         }
+        let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop_front();
+        let Some((i, plan)) = next else { break };
         let mut attempt = 0;
         let report = loop {
             let mut report = report_of(&plan, vec![]);

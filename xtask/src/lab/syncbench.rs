@@ -63,7 +63,8 @@ struct Run {
 /// Runs `cmd` under GNU time (`/usr/bin/time -f %M`, which reads the
 /// child's own peak RSS from `wait4`); returns the wall time, peak RSS and output.
 fn measure(cmd: &Command, what: &str) -> Result<(Run, String)> {
-    let id = std::process::id();
+    static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = format!("{}-{}", std::process::id(), N.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
     let out_path = std::env::temp_dir().join(format!("bma-bench-{id}-{what}.out").replace(' ', "_"));
     let rss_path = std::env::temp_dir().join(format!("bma-bench-{id}-{what}.rss").replace(' ', "_"));
     let out = fs::File::create(&out_path)?;
@@ -307,6 +308,14 @@ pub struct SyncBenchArgs {
     /// Use target/release/bma as it is (no `cargo build --release`).
     #[arg(long)]
     pub no_build: bool,
+    /// Run the bench users of the new Dovecot with `mail_fsync = never`
+    /// (a per-user setting, so doveadm and IMAP alike): the protocol and CPU
+    /// limit rather than the disk's.
+    #[arg(long)]
+    pub no_fsync: bool,
+    /// Repeats of mbsync (much slower than the others; default 1).
+    #[arg(long, default_value_t = 1)]
+    pub mbsync_repeats: usize,
     /// Print the results without writing docs/benchmarks.md.
     #[arg(long)]
     pub no_write: bool,
@@ -332,7 +341,11 @@ pub fn run(args: &SyncBenchArgs) -> Result<()> {
             .chain(&batch)
             .map(|a| {
                 let pw = format!("secret-{}", a.split('@').next().unwrap_or(a));
-                (a.clone(), pw, Some("userdb_quota_rule=*:storage=2G".to_string()))
+                let mut extra = "userdb_quota_rule=*:storage=2G".to_string();
+                if args.no_fsync {
+                    extra.push_str(" userdb_mail_fsync=never");
+                }
+                (a.clone(), pw, Some(extra))
             })
             .collect();
         dovecot::upsert_users(&paths, Platform::New, &users)?;
@@ -370,6 +383,9 @@ pub fn run(args: &SyncBenchArgs) -> Result<()> {
     let mut one: Results = BTreeMap::new();
     for rep in 0..args.repeats {
         for &tool in &tools {
+            if tool == Tool::Mbsync && rep >= args.mbsync_repeats {
+                continue;
+            }
             b.reset(&single)?;
             let first = b.run_tool(tool, &single)?;
             b.check(tool, &single)?;
@@ -401,6 +417,9 @@ pub fn run(args: &SyncBenchArgs) -> Result<()> {
         fs::write(&csv, text)?;
         for rep in 0..args.repeats {
             for &tool in &tools {
+                if tool == Tool::Mbsync && rep >= args.mbsync_repeats {
+                    continue;
+                }
                 for a in &batch {
                     b.reset(a)?;
                 }
@@ -438,14 +457,17 @@ pub fn run(args: &SyncBenchArgs) -> Result<()> {
     let _ = writeln!(s, "## Copy engine: bma sync vs doveadm backup vs mbsync\n");
     let _ = writeln!(
         s,
-        "`cargo xtask bench sync`: legacy Dovecot → new Dovecot (2.3, Maildir, `mail_fsync = optimized`) on \
-         loopback, side by side in one run, each tool from an empty target, tools taking turns; median of {} \
-         repeats. `bma sync` and mbsync ({mbsync_version}, `PipelineDepth 50`) speak IMAP on both sides; \
+        "`cargo xtask bench sync{}`: legacy Dovecot → new Dovecot (2.3, Maildir, `mail_fsync = {}` on the \
+         target) on loopback, side by side in one run, each tool from an empty target, tools taking turns; median \
+         of {} repeats (mbsync: {}). `bma sync` and mbsync ({mbsync_version}, `PipelineDepth 50`) speak IMAP on both sides; \
          `doveadm backup -R … imapc:` (`mail_prefetch_count=20`) reads IMAP and writes the new server's storage \
          directly. Ratios are to doveadm's time (≤ 1.00 means at least as fast). Peak RSS is the process's; \
          for tools run once per mailbox, the largest process. Load average (1, 5, 15 min) before: {loads_before}; \
          after: {loads_after}.\n",
-        args.repeats
+        if args.no_fsync { " --no-fsync" } else { "" },
+        if args.no_fsync { "never" } else { "optimized" },
+        args.repeats,
+        args.mbsync_repeats.min(args.repeats),
     );
     let table = |s: &mut String, title: &str, r: &Results, per: usize| {
         let base = r.get(&Tool::Doveadm).map(|(f, a)| (summarise(f).0, summarise(a).0));
@@ -498,7 +520,12 @@ pub fn run(args: &SyncBenchArgs) -> Result<()> {
     }
     println!("{s}");
     if !args.no_write {
-        crate::bench::write_section("Copy engine: bma sync vs doveadm backup vs mbsync", &s)?;
+        let title = if args.no_fsync {
+            "Copy engine without fsync: bma sync vs doveadm backup vs mbsync"
+        } else {
+            "Copy engine: bma sync vs doveadm backup vs mbsync"
+        };
+        crate::bench::write_section(title, &s.replacen("Copy engine: bma sync vs doveadm backup vs mbsync", title, 1))?;
     }
     Ok(())
 }
