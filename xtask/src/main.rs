@@ -3,7 +3,7 @@
 //! - `cargo xtask demo`: the main job, a demo campaign on the lab (SQLite);
 //! - `cargo xtask test`: everything CI checks (lab, fmt, clippy, all tests on
 //!   SQLite and PostgreSQL);
-//! - `cargo xtask bench import|plan|sync`: benchmarks, written to docs/benchmarks.md;
+//! - `cargo xtask bench import|plan|sync|portal`: benchmarks, written to docs/benchmarks.md;
 //! - `cargo xtask lab …` drives the local test lab: real Dovecot, Postfix, an
 //!   OpenID Connect provider and PostgreSQL on loopback (see `lab/README.md`).
 
@@ -11,6 +11,7 @@ mod bench;
 mod demo;
 mod lab;
 mod pipeline;
+mod portalbench;
 
 use std::process::ExitCode;
 
@@ -61,6 +62,8 @@ enum BenchWhat {
     Plan,
     /// `bma sync` against `doveadm backup` and mbsync on the lab.
     Sync(lab::syncbench::SyncBenchArgs),
+    /// The enrolment portal (`bma serve`) under wrk: link page and status page, SQLite.
+    Portal,
 }
 
 fn main() -> ExitCode {
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         }
         Command::Bench { what: BenchWhat::Plan } => bench::plan().map(|()| ExitCode::SUCCESS),
         Command::Bench { what: BenchWhat::Sync(args) } => lab::syncbench::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bench { what: BenchWhat::Portal } => portalbench::run_bench().map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -226,11 +226,13 @@ pub fn phone_e164(raw: &str) -> Result<String, String> {
 }
 
 /// A Belgian national significant number (without the trunk 0): 8 digits
-/// (fixed lines, 0800/090x), or 9 digits for mobiles (45x to 49x).
+/// (fixed lines, 0800/090x; 45x to 49x being mobile prefixes, not zone 4),
+/// or 9 digits for mobiles (45x to 49x).
 fn belgian(nsn: &str) -> Option<String> {
+    let mobile_prefix = nsn.starts_with('4') && nsn.len() > 1 && matches!(nsn.as_bytes()[1], b'5'..=b'9');
     let ok = match nsn.len() {
-        8 => !nsn.starts_with('0'),
-        9 => nsn.starts_with('4') && matches!(nsn.as_bytes()[1], b'5'..=b'9'),
+        8 => !nsn.starts_with('0') && !mobile_prefix,
+        9 => mobile_prefix,
         _ => false,
     };
     ok.then(|| format!("+32{nsn}"))

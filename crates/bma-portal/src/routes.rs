@@ -27,8 +27,8 @@ use bma_core::lifecycle::State as MailboxState;
 use bma_core::settings::date_fr;
 use bma_mail::{TemplateKind, verp};
 use bma_store::{
-    BackupVerificationRequest, Enrollment, ManagerIdentity, NewEmail, PortalMailbox, PortalSession, StoreError,
-    VerifyOutcome,
+    BackupStatus, BackupVerificationRequest, Enrollment, ManagerIdentity, NewEmail, PortalMailbox, PortalSession,
+    PortalView, StoreError, VerifyOutcome,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -141,33 +141,61 @@ impl Portal {
 
     /// The mailbox of a form link, or the page that says why not (429, 404, 410).
     async fn open_link(&self, token: &str) -> Result<PortalMailbox, Outcome> {
-        let key = if bma_core::token::well_formed(token) { bma_core::token::hash(token) } else { String::new() };
-        if !key.is_empty()
-            && let Err(wait) = self.inner.link_limiter.hit(&key)
-        {
-            return Err(self.too_many(wait));
-        }
-        let found = if key.is_empty() {
-            None
-        } else {
-            match self.inner.store.portal_mailbox_by_token_hash(&key).await {
+        let key = self.link_key(token)?;
+        let found = match &key {
+            None => None,
+            Some(key) => match self.inner.store.portal_mailbox_by_token_hash(key).await {
                 Ok(m) => m,
                 Err(e) => return Err(Err(e.into())),
-            }
+            },
         };
-        let contacts = &self.inner.settings.campaign.contacts;
+        self.check_link(found)
+    }
+
+    /// The whole page of a form link in one store query (the hot path):
+    /// the mailbox, the request's session, the last form version and its
+    /// backup verification; or the page that says why not.
+    async fn open_view(&self, token: &str, headers: &HeaderMap) -> Result<PortalView, Outcome> {
+        let key = self.link_key(token)?;
+        let session = cookie(headers, self.inner.cookies.session_name())
+            .filter(|id| bma_core::token::well_formed(id))
+            .map(bma_core::token::hash);
+        let found = match &key {
+            None => None,
+            Some(key) => match self.inner.store.portal_view(key, session.as_deref(), self.now()).await {
+                Ok(v) => v,
+                Err(e) => return Err(Err(e.into())),
+            },
+        };
+        match found {
+            Some(v) => {
+                self.check_link(Some(v.mailbox.clone()))?;
+                Ok(v)
+            }
+            None => Err(self.unknown_link()),
+        }
+    }
+
+    /// The hash of a well-formed token, counted by the per-link limiter.
+    // The error is the page to answer with, returned once per request: its size does not matter.
+    #[allow(clippy::result_large_err)]
+    fn link_key(&self, token: &str) -> Result<Option<String>, Outcome> {
+        if !bma_core::token::well_formed(token) {
+            return Ok(None);
+        }
+        let key = bma_core::token::hash(token);
+        if let Err(wait) = self.inner.link_limiter.hit(&key) {
+            return Err(self.too_many(wait));
+        }
+        Ok(Some(key))
+    }
+
+    /// 404 for no mailbox, 410 after the campaign's end.
+    // The error is the page to answer with, returned once per request: its size does not matter.
+    #[allow(clippy::result_large_err)]
+    fn check_link(&self, found: Option<PortalMailbox>) -> Result<PortalMailbox, Outcome> {
         let Some(m) = found else {
-            return Err(self.message(
-                StatusCode::NOT_FOUND,
-                "Ce lien n'est pas valide",
-                &[
-                    "Le lien que vous avez suivi ne correspond à aucune boîte mail administrative. Vérifiez qu'il \
-                     est complet : copiez-le en entier depuis l'email reçu du SGNE, sans espace ni coupure.",
-                    "Si le problème persiste, ou si vous n'avez reçu aucun email concernant la migration, \
-                     contactez l'équipe migration du SGNE en précisant vos nom, prénom et l'adresse de la BMA.",
-                ],
-                &contacts.during,
-            ));
+            return Err(self.unknown_link());
         };
         if self.now().date() > self.inner.settings.campaign.campaign.end {
             let end = date_fr(self.inner.settings.campaign.campaign.end);
@@ -188,6 +216,21 @@ impl Portal {
             ));
         }
         Ok(m)
+    }
+
+    /// The 404 page of a link.
+    fn unknown_link(&self) -> Outcome {
+        self.message(
+            StatusCode::NOT_FOUND,
+            "Ce lien n'est pas valide",
+            &[
+                "Le lien que vous avez suivi ne correspond à aucune boîte mail administrative. Vérifiez qu'il \
+                 est complet : copiez-le en entier depuis l'email reçu du SGNE, sans espace ni coupure.",
+                "Si le problème persiste, ou si vous n'avez reçu aucun email concernant la migration, \
+                 contactez l'équipe migration du SGNE en précisant vos nom, prénom et l'adresse de la BMA.",
+            ],
+            &self.inner.settings.campaign.contacts.during,
+        )
     }
 
     /// The session of the request, if its cookie names a live one.
@@ -336,17 +379,32 @@ impl Portal {
         let store = &self.inner.store;
         let latest: Option<Enrollment> = store.latest_enrollment(m.id).await?;
         let backup = match &latest {
-            Some(e) => store
-                .backup_status(m.id, &e.form.backup_email)
-                .await?
-                .map(|b| BackupView { email: b.email, verified_on: b.verified_at.map(|t| date_fr(t.date())) }),
+            Some(e) => store.backup_status(m.id, &e.form.backup_email).await?,
             None => None,
         };
+        self.status_page_of(status, m, token, session, (confirmed, notice), latest, backup)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn status_page_of(
+        &self,
+        status: StatusCode,
+        m: &PortalMailbox,
+        token: &str,
+        session: &PortalSession,
+        (confirmed, notice): (bool, Option<String>),
+        latest: Option<Enrollment>,
+        backup: Option<BackupStatus>,
+    ) -> Outcome {
+        let backup =
+            backup.map(|b| BackupView { email: b.email, verified_on: b.verified_at.map(|t| date_fr(t.date())) });
         let c = &self.inner.settings.campaign.campaign;
-        let window = m.invited_at.map(|t| {
-            let from = t.date() + Duration::weeks(i64::from(c.cutover_min_weeks));
-            let to = t.date() + Duration::weeks(i64::from(c.cutover_max_weeks));
-            format!("entre le {} et le {}", date_fr(from), date_fr(to))
+        let window = m.cutover_on.map(|d| format!("le {}", date_fr(d))).or_else(|| {
+            m.invited_at.map(|t| {
+                let from = t.date() + Duration::weeks(i64::from(c.cutover_min_weeks));
+                let to = t.date() + Duration::weeks(i64::from(c.cutover_max_weeks));
+                format!("entre le {} et le {}", date_fr(from), date_fr(to))
+            })
         });
         let editable = matches!(m.state, MailboxState::Enrolled | MailboxState::Presynced);
         let page = StatusPage {
@@ -533,12 +591,12 @@ async fn not_found(State(p): State<Portal>) -> Outcome {
 }
 
 async fn link(State(p): State<Portal>, Path(token): Path<String>, headers: HeaderMap) -> Outcome {
-    let m = match p.open_link(&token).await {
-        Ok(m) => m,
+    let view = match p.open_view(&token, &headers).await {
+        Ok(v) => v,
         Err(page) => return page,
     };
-    let session = p.session(&headers).await?;
-    let Some((_, session)) = session.filter(|(_, s)| s.identity.is_some()) else {
+    let m = view.mailbox;
+    let Some(session) = view.session.filter(|s| s.identity.is_some()) else {
         return p.login_page(&m, &token);
     };
     if m.state == MailboxState::Invited {
@@ -549,7 +607,7 @@ async fn link(State(p): State<Portal>, Path(token): Path<String>, headers: Heade
         });
         return p.form_page(StatusCode::OK, &m, &token, &session, &prefill, &FieldErrors::new(), false);
     }
-    p.status_page(StatusCode::OK, &m, &token, &session, false, None).await
+    p.status_page_of(StatusCode::OK, &m, &token, &session, (false, None), view.latest, view.backup)
 }
 
 async fn edit(State(p): State<Portal>, Path(token): Path<String>, headers: HeaderMap) -> Outcome {

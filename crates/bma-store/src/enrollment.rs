@@ -18,6 +18,7 @@ use time::OffsetDateTime;
 
 use crate::mailbox::{parse_date, parse_state};
 use crate::outbox::{NewEmail, insert_email};
+use crate::portal_session::PortalSession;
 use crate::{Store, StoreError, from_millis, to_millis};
 
 /// A mailbox as the portal sees it through its form link.
@@ -37,6 +38,8 @@ pub struct PortalMailbox {
     pub invited_at: Option<OffsetDateTime>,
     /// Its invitation wave.
     pub wave: Option<time::Date>,
+    /// The day of its cutover, once scheduled.
+    pub cutover_on: Option<time::Date>,
 }
 
 /// What the manager gives in the form, already validated.
@@ -146,29 +149,46 @@ fn portal_mailbox_from_row(r: &AnyRow) -> Result<PortalMailbox, StoreError> {
         blocked_from: blocked_from.as_deref().map(parse_state).transpose()?,
         invited_at: r.try_get::<Option<i64>, _>("invited_at")?.map(from_millis),
         wave: parse_date(r.try_get("wave")?)?,
+        cutover_on: parse_date(r.try_get("cutover_on")?)?,
     })
 }
 
-fn enrollment_from_row(r: &AnyRow) -> Result<Enrollment, StoreError> {
+/// A form version from a row whose columns are named `<prefix><column>`.
+fn enrollment_from_row(r: &AnyRow, prefix: &str) -> Result<Enrollment, StoreError> {
+    let col = |c: &str| format!("{prefix}{c}");
+    let text = |c: &str| -> Result<String, StoreError> { Ok(r.try_get(col(c).as_str())?) };
     Ok(Enrollment {
-        version: r.try_get("version")?,
-        submitted_at: from_millis(r.try_get("submitted_at")?),
+        version: r.try_get(col("version").as_str())?,
+        submitted_at: from_millis(r.try_get(col("submitted_at").as_str())?),
         form: EnrollmentForm {
-            family_name: r.try_get("family_name")?,
-            given_name: r.try_get("given_name")?,
-            phone: r.try_get("phone")?,
-            role: r.try_get("role")?,
-            backup_email: r.try_get("backup_email")?,
-            knows_password: r.try_get::<i64, _>("knows_password")? != 0,
+            family_name: text("family_name")?,
+            given_name: text("given_name")?,
+            phone: text("phone")?,
+            role: text("role")?,
+            backup_email: text("backup_email")?,
+            knows_password: r.try_get::<i64, _>(col("knows_password").as_str())? != 0,
         },
         identity: ManagerIdentity {
-            subject: r.try_get("id_subject")?,
-            name: r.try_get("id_name")?,
-            given_name: r.try_get("id_given_name")?,
-            family_name: r.try_get("id_family_name")?,
-            email: r.try_get("id_email")?,
+            subject: text("id_subject")?,
+            name: text("id_name")?,
+            given_name: text("id_given_name")?,
+            family_name: text("id_family_name")?,
+            email: text("id_email")?,
         },
     })
+}
+
+/// Everything the page of a form link shows, read in one statement.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalView {
+    /// The mailbox of the link.
+    pub mailbox: PortalMailbox,
+    /// The session of the request, if its id is live.
+    pub session: Option<PortalSession>,
+    /// The last version of the form.
+    pub latest: Option<Enrollment>,
+    /// The verification of its backup address.
+    pub backup: Option<BackupStatus>,
 }
 
 const ENROLLMENT_COLUMNS: &str = "version, submitted_at, family_name, given_name, phone, role, backup_email, \
@@ -187,7 +207,8 @@ impl Store {
     /// The mailbox whose form token has this hash.
     pub async fn portal_mailbox_by_token_hash(&self, hash: &str) -> Result<Option<PortalMailbox>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, address, name, state, blocked_from, invited_at, wave FROM mailboxes WHERE form_token_hash = $1",
+            "SELECT id, address, name, state, blocked_from, invited_at, wave, cutover_on FROM mailboxes \
+             WHERE form_token_hash = $1",
         )
         .bind(hash.to_owned())
         .fetch_optional(self.pool())
@@ -195,19 +216,73 @@ impl Store {
         row.as_ref().map(portal_mailbox_from_row).transpose()
     }
 
+    /// The page of a form link in one statement (the hot path of the
+    /// portal): the mailbox whose token has this hash, the session whose
+    /// id has `session_hash` (if live), the last form version and the
+    /// verification of its backup address.
+    pub async fn portal_view(
+        &self,
+        token_hash: &str,
+        session_hash: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<Option<PortalView>, StoreError> {
+        let row = sqlx::query(
+            "SELECT m.id, m.address, m.name, m.state, m.blocked_from, m.invited_at, m.wave, m.cutover_on, \
+             s.csrf AS s_csrf, s.expires_at AS s_expires_at, s.login_pending AS s_login_pending, \
+             s.id_subject AS s_id_subject, s.id_name AS s_id_name, s.id_given_name AS s_id_given_name, \
+             s.id_family_name AS s_id_family_name, s.id_email AS s_id_email, \
+             e.version AS e_version, e.submitted_at AS e_submitted_at, e.family_name AS e_family_name, \
+             e.given_name AS e_given_name, e.phone AS e_phone, e.role AS e_role, e.backup_email AS e_backup_email, \
+             e.knows_password AS e_knows_password, e.id_subject AS e_id_subject, e.id_name AS e_id_name, \
+             e.id_given_name AS e_id_given_name, e.id_family_name AS e_id_family_name, e.id_email AS e_id_email, \
+             v.email AS v_email, v.requested_at AS v_requested_at, v.verified_at AS v_verified_at \
+             FROM mailboxes m \
+             LEFT JOIN portal_sessions s ON s.id_hash = $2 AND s.expires_at > $3 \
+             LEFT JOIN enrollments e ON e.mailbox_id = m.id \
+               AND e.version = (SELECT MAX(version) FROM enrollments WHERE mailbox_id = m.id) \
+             LEFT JOIN backup_verifications v ON v.mailbox_id = m.id AND v.email = e.backup_email \
+             WHERE m.form_token_hash = $1",
+        )
+        .bind(token_hash.to_owned())
+        .bind(session_hash.map(str::to_owned))
+        .bind(to_millis(now))
+        .fetch_optional(self.pool())
+        .await?;
+        let Some(r) = row else {
+            return Ok(None);
+        };
+        let session = match r.try_get::<Option<String>, _>("s_csrf")? {
+            Some(_) => Some(crate::portal_session::session_from_row(&r, "s_")?),
+            None => None,
+        };
+        let latest = match r.try_get::<Option<i64>, _>("e_version")? {
+            Some(_) => Some(enrollment_from_row(&r, "e_")?),
+            None => None,
+        };
+        let backup = match r.try_get::<Option<String>, _>("v_email")? {
+            Some(email) => Some(BackupStatus {
+                email,
+                requested_at: from_millis(r.try_get("v_requested_at")?),
+                verified_at: r.try_get::<Option<i64>, _>("v_verified_at")?.map(from_millis),
+            }),
+            None => None,
+        };
+        Ok(Some(PortalView { mailbox: portal_mailbox_from_row(&r)?, session, latest, backup }))
+    }
+
     /// The latest version of a mailbox's form.
     pub async fn latest_enrollment(&self, mailbox_id: i64) -> Result<Option<Enrollment>, StoreError> {
         let sql =
             format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE mailbox_id = $1 ORDER BY version DESC LIMIT 1");
         let row = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(mailbox_id).fetch_optional(self.pool()).await?;
-        row.as_ref().map(enrollment_from_row).transpose()
+        row.as_ref().map(|r| enrollment_from_row(r, "")).transpose()
     }
 
     /// Every version of a mailbox's form, oldest first.
     pub async fn enrollments(&self, mailbox_id: i64) -> Result<Vec<Enrollment>, StoreError> {
         let sql = format!("SELECT {ENROLLMENT_COLUMNS} FROM enrollments WHERE mailbox_id = $1 ORDER BY version");
         let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(mailbox_id).fetch_all(self.pool()).await?;
-        rows.iter().map(enrollment_from_row).collect()
+        rows.iter().map(|r| enrollment_from_row(r, "")).collect()
     }
 
     /// Stores a version of the form, with the state change (first time),

@@ -32,8 +32,8 @@ use time::OffsetDateTime;
 
 pub use campaign::{Attention, BounceOutcome, CampaignAction, CampaignState, CutoverRow, DueReminder, Undelivered};
 pub use enrollment::{
-    BackupStatus, BackupVerificationRequest, Enrollment, EnrollmentForm, ManagerIdentity, PortalMailbox, SubmitOutcome,
-    VerifyOutcome,
+    BackupStatus, BackupVerificationRequest, Enrollment, EnrollmentForm, ManagerIdentity, PortalMailbox, PortalView,
+    SubmitOutcome, VerifyOutcome,
 };
 pub use error::StoreError;
 pub use invitation::{DueInvitation, InviteOutcome};

@@ -26,22 +26,27 @@ pub struct PortalSession {
     pub identity: Option<ManagerIdentity>,
 }
 
-fn session_from_row(r: &AnyRow) -> Result<PortalSession, StoreError> {
-    let subject: Option<String> = r.try_get("id_subject")?;
+/// A session from a row whose session columns are named `<prefix><column>`.
+pub(crate) fn session_from_row(r: &AnyRow, prefix: &str) -> Result<PortalSession, StoreError> {
+    let col = |c: &str| format!("{prefix}{c}");
+    let text = |c: &str| -> Result<String, StoreError> {
+        Ok(r.try_get::<Option<String>, _>(col(c).as_str())?.unwrap_or_default())
+    };
+    let subject: Option<String> = r.try_get(col("id_subject").as_str())?;
     let identity = match subject {
         Some(subject) => Some(ManagerIdentity {
             subject,
-            name: r.try_get::<Option<String>, _>("id_name")?.unwrap_or_default(),
-            given_name: r.try_get::<Option<String>, _>("id_given_name")?.unwrap_or_default(),
-            family_name: r.try_get::<Option<String>, _>("id_family_name")?.unwrap_or_default(),
-            email: r.try_get::<Option<String>, _>("id_email")?.unwrap_or_default(),
+            name: text("id_name")?,
+            given_name: text("id_given_name")?,
+            family_name: text("id_family_name")?,
+            email: text("id_email")?,
         }),
         None => None,
     };
     Ok(PortalSession {
-        csrf: r.try_get("csrf")?,
-        expires_at: from_millis(r.try_get("expires_at")?),
-        login_pending: r.try_get("login_pending")?,
+        csrf: r.try_get(col("csrf").as_str())?,
+        expires_at: from_millis(r.try_get(col("expires_at").as_str())?),
+        login_pending: r.try_get(col("login_pending").as_str())?,
         identity,
     })
 }
@@ -75,7 +80,7 @@ impl Store {
         .bind(to_millis(now))
         .fetch_optional(self.pool())
         .await?;
-        row.as_ref().map(session_from_row).transpose()
+        row.as_ref().map(|r| session_from_row(r, "")).transpose()
     }
 
     /// Records the login in progress.

@@ -386,9 +386,11 @@ async fn login_submit_correct(backend: TestBackend) {
 
     // Once the cutover is scheduled the form is closed: 409, nothing stored.
     let actor = Actor::System("test".into());
-    h.store.transition(address, State::CutoverScheduled, &actor, "test", serde_json::json!({}), T0).await.unwrap();
+    assert!(h.store.schedule_cutover(address, datetime!(2024-05-28 0:00 UTC).date(), &actor, T0).await.unwrap());
+    assert_eq!(h.store.mailbox(address).await.unwrap().state, State::CutoverScheduled);
     let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
     assert!(page.contains("migration planifiée") && !page.contains("Corriger le formulaire"), "{page}");
+    assert!(page.contains("<dt>Migration prévue</dt><dd>le 28 mai 2024</dd>"), "the scheduled day: {page}");
     let res = h.get(&format!("/formulaire/{token}/modifier")).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let res = post_form(&h, &format!("/formulaire/{token}"), &valid_form(&csrf_of(&page))).await;
@@ -858,4 +860,69 @@ async fn bma_serve_starts_on_defaults_and_logs_no_token() {
     assert!(log.contains("/formulaire/{token}"), "requests are logged by route: {log}");
     assert!(!log.contains(&token), "the token never reaches the log: {log}");
     assert!(!log.contains("ec810012"), "nor the mailbox: {log}");
+}
+
+/// The ID token and the flow are checked against the real provider: a
+/// login finishes only with its own state, nonce and PKCE verifier.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oidc_login_needs_its_state_nonce_and_verifier() {
+    use bma_portal::IdentityProvider;
+    let (l, port) = listener().await;
+    let redirect = format!("http://127.0.0.1:{port}/auth/callback");
+    let oidc = bma_portal::Oidc::new(lab_oidc(), &redirect).unwrap();
+    let browser = client();
+    // Logs in at the provider and returns the callback's query, without calling it.
+    let authorize = |start: bma_portal::LoginStart| {
+        let browser = browser.clone();
+        let redirect = redirect.clone();
+        async move {
+            let mut url = url::Url::parse(&start.redirect_to).unwrap();
+            let mut res = browser.get(url.clone()).send().await.unwrap();
+            for _ in 0..15 {
+                if res.status().is_redirection() {
+                    url = url.join(res.headers()[LOCATION].to_str().unwrap()).unwrap();
+                    if url.as_str().starts_with(&redirect) {
+                        return url.query_pairs().into_owned().collect::<Vec<(String, String)>>();
+                    }
+                    res = browser.get(url.clone()).send().await.unwrap();
+                } else {
+                    url = url.join(&format!("{}/login", url.path())).unwrap();
+                    res = browser
+                        .post(url.clone())
+                        .form(&[("login", "directeur.lejeune"), ("password", "password")])
+                        .send()
+                        .await
+                        .unwrap();
+                }
+            }
+            panic!("never redirected to the callback");
+        }
+    };
+    let tamper = |pending: &str, key: &str| {
+        let mut v: serde_json::Value = serde_json::from_str(pending).unwrap();
+        v[key] = serde_json::Value::String(bma_engine::new_token());
+        v.to_string()
+    };
+    for (what, key) in
+        [("nonce", Some("nonce")), ("PKCE verifier", Some("verifier")), ("state", Some("state")), ("nothing", None)]
+    {
+        let start = oidc.start().await.unwrap();
+        let pending = match key {
+            Some(k) => tamper(&start.pending, k),
+            None => start.pending.clone(),
+        };
+        let query = authorize(start).await;
+        let result = oidc.finish(&pending, &query).await;
+        match key {
+            Some(_) => assert!(result.is_err(), "a wrong {what} must fail: {result:?}"),
+            None => {
+                let id = result.unwrap();
+                assert_eq!(
+                    (id.subject.as_str(), id.given_name.as_str(), id.family_name.as_str(), id.email.as_str()),
+                    ("cerbere-0003", "Éric", "Lejeune", "eric.lejeune@ecole.test")
+                );
+            }
+        }
+    }
+    drop(l);
 }

@@ -29,9 +29,13 @@ const PACKAGES: [(&str, &str); 12] = [
 ];
 
 /// What the portal's tests and benchmark need: a headless browser driven
-/// over WebDriver (`portal_e2e`) and wrk (`cargo xtask bench portal`).
-const PORTAL_PACKAGES: [(&str, &str); 3] =
-    [("/usr/bin/chromium", "chromium"), ("/usr/bin/chromedriver", "chromium-driver"), ("/usr/bin/wrk", "wrk")];
+/// over WebDriver (`portal_e2e`), wrk and curl (`cargo xtask bench portal`).
+const PORTAL_PACKAGES: [(&str, &str); 4] = [
+    ("/usr/bin/chromium", "chromium"),
+    ("/usr/bin/chromedriver", "chromium-driver"),
+    ("/usr/bin/wrk", "wrk"),
+    ("/usr/bin/curl", "curl"),
+];
 
 /// Installs whatever is missing.
 pub fn install(paths: &Paths) -> Result<()> {
