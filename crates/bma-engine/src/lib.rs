@@ -76,8 +76,10 @@ pub struct PresyncSettings {
     pub enabled: bool,
     /// Mailboxes copied at once.
     pub parallel: usize,
-    /// IMAP connections per server and mailbox.
+    /// IMAP connections per server, all copies together.
     pub max_connections: usize,
+    /// Bytes copied per second, all copies together (0: no limit).
+    pub max_bytes_per_second: u64,
     /// Allowed hours (UTC), `from` inclusive to `until` exclusive, wrapping
     /// over midnight (20 to 7: nights); 0 to 24: always.
     pub hours: (u8, u8),
@@ -145,6 +147,10 @@ pub struct Engine {
     sender: SmtpSender,
     worker: String,
     pace: tokio::sync::Mutex<Option<std::time::Instant>>,
+    /// Shared by every presync of this engine: the connection cap per server…
+    presync_slots: std::sync::Arc<tokio::sync::Semaphore>,
+    /// … and the byte rate.
+    presync_rate: Option<std::sync::Arc<bma_sync::RateLimiter>>,
 }
 
 /// A fresh personal token: 32 random bytes, URL-safe base64 (43 characters).
@@ -163,7 +169,19 @@ impl Engine {
         sender: SmtpSender,
         worker: &str,
     ) -> Engine {
-        Engine { store, templates, settings, sender, worker: worker.to_owned(), pace: tokio::sync::Mutex::new(None) }
+        let presync_slots = std::sync::Arc::new(tokio::sync::Semaphore::new(settings.presync.max_connections.max(1)));
+        let presync_rate = (settings.presync.max_bytes_per_second > 0)
+            .then(|| std::sync::Arc::new(bma_sync::RateLimiter::new(settings.presync.max_bytes_per_second)));
+        Engine {
+            store,
+            templates,
+            settings,
+            sender,
+            worker: worker.to_owned(),
+            pace: tokio::sync::Mutex::new(None),
+            presync_slots,
+            presync_rate,
+        }
     }
 
     /// The store.

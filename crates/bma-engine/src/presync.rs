@@ -1,6 +1,7 @@
 //! Presync: invited and enrolled mailboxes are copied to the new platform
 //! in the background with the copy engine (`bma-sync`, its state in the
-//! campaign store), within the allowed hours, and kept up to date until
+//! campaign store), within the allowed hours, a cap on connections per
+//! server and on bytes per second shared by all copies, and kept up to date until
 //! their cutover. Removals on the source are carried (the target is a
 //! mirror until cutover). A copy that does not complete fails its job,
 //! which the queue retries with backoff; when it is dead, the mailbox is
@@ -56,6 +57,8 @@ impl Engine {
         let options = Options {
             max_connections: self.settings.presync.max_connections.max(1),
             delete: true,
+            connection_slots: Some(self.presync_slots.clone()),
+            rate: self.presync_rate.clone(),
             ..Options::default()
         };
         let summary =
@@ -83,7 +86,14 @@ mod tests {
 
     #[test]
     fn allowed_hours() {
-        let nights = PresyncSettings { enabled: true, parallel: 1, max_connections: 1, hours: (20, 7), weekends: true };
+        let nights = PresyncSettings {
+            enabled: true,
+            parallel: 1,
+            max_connections: 1,
+            max_bytes_per_second: 0,
+            hours: (20, 7),
+            weekends: true,
+        };
         for (at, ok) in [
             (datetime!(2024-04-22 21:00 UTC), true),  // Monday night
             (datetime!(2024-04-23 06:59 UTC), true),  // Tuesday early

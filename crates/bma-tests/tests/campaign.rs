@@ -61,7 +61,14 @@ fn engine(store: Store, presync: bool) -> Engine {
         max_per_minute: 0,
         legacy: Some(platform("legacy")),
         new: Some(platform("new")),
-        presync: PresyncSettings { enabled: presync, parallel: 2, max_connections: 2, hours: (0, 24), weekends: true },
+        presync: PresyncSettings {
+            enabled: presync,
+            parallel: 2,
+            max_connections: 4,
+            max_bytes_per_second: 50_000_000,
+            hours: (0, 24),
+            weekends: true,
+        },
     };
     Engine::new(store, Templates::load(None).unwrap(), settings, sender, "test-engine")
 }
@@ -363,6 +370,15 @@ async fn a_whole_campaign(backend: TestBackend) {
     let m = store.mailbox(&seeded).await.unwrap();
     let kinds: Vec<String> = store.timeline(m.id).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert!(kinds.contains(&"presync".to_owned()), "{kinds:?}");
+
+    // Twelve weeks after the first wave, its managers who never answered are flagged for the helpdesk.
+    let first_wave: Vec<&String> = plan.waves[0].planned.iter().filter(|a| !answered.contains(a)).collect();
+    let later = engine(store.clone(), false).step(datetime!(2024-07-16 08:00 UTC)).await.unwrap();
+    assert!(later.flagged >= first_wave.len() - 1, "{later:?}");
+    let attention = store.attention_list().await.unwrap();
+    for a in first_wave.iter().filter(|a| ***a != bouncing) {
+        assert!(attention.iter().any(|x| x.address == **a && x.reason == "window_closed"), "{a}");
+    }
 
     // The helpdesk sends mail 1 again: the bounced mailbox is invited again, its flag cleared;
     // a mailbox that answered is refused with the reason.

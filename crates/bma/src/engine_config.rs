@@ -90,8 +90,10 @@ pub struct PresyncConfig {
     pub enabled: bool,
     /// Mailboxes copied at once.
     pub parallel: u32,
-    /// IMAP connections per server for one mailbox.
+    /// IMAP connections per server, all copies together.
     pub max_connections: u32,
+    /// Bytes copied per second, all copies together (0: no limit).
+    pub max_bytes_per_second: u64,
     /// Allowed hours (UTC), `20-7` for nights, `0-24` for always.
     pub hours: String,
     /// All day on weekends as well.
@@ -103,7 +105,14 @@ pub fn defaults() -> (PlatformConfig, PlatformConfig, PresyncConfig) {
     (
         PlatformConfig::unset(),
         PlatformConfig::unset(),
-        PresyncConfig { enabled: true, parallel: 2, max_connections: 2, hours: "20-7".to_owned(), weekends: true },
+        PresyncConfig {
+            enabled: true,
+            parallel: 2,
+            max_connections: 4,
+            max_bytes_per_second: 0,
+            hours: "20-7".to_owned(),
+            weekends: true,
+        },
     )
 }
 
@@ -172,6 +181,7 @@ pub async fn engine(config: &Config, worker: &str) -> anyhow::Result<Engine> {
             enabled: p.enabled,
             parallel: p.parallel as usize,
             max_connections: p.max_connections as usize,
+            max_bytes_per_second: p.max_bytes_per_second,
             hours: PresyncSettings::parse_hours(&p.hours).map_err(|e| anyhow::anyhow!("presync.hours: {e}"))?,
             weekends: p.weekends,
         },
