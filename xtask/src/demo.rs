@@ -95,6 +95,8 @@ fn registry(seed: &Seed) -> (Vec<u8>, String) {
 struct Demo {
     dir: PathBuf,
     bin: PathBuf,
+    /// The campaign clock of the commands (`BMA_NOW`): the demo's timelines are all in 2024.
+    now: std::cell::RefCell<&'static str>,
 }
 
 impl Demo {
@@ -106,6 +108,7 @@ impl Demo {
             .env_remove("BMA_DATABASE_URL")
             .env_remove("BMA_CONFIG")
             // The lab's relay and domains.
+            .env("BMA_NOW", *self.now.borrow())
             .env("BMA_MAIL_SMTP_PORT", "2525")
             .env("BMA_MAIL_SMTP_TLS", "none")
             .env("BMA_MAIL_BOUNCE_ADDRESS", "bounces@bma.test")
@@ -144,7 +147,11 @@ pub fn demo() -> anyhow::Result<()> {
     let dir = root().join("target/demo");
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir)?;
-    let demo = Demo { dir: dir.clone(), bin: root().join("target/debug/bma") };
+    let demo = Demo {
+        dir: dir.clone(),
+        bin: root().join("target/debug/bma"),
+        now: std::cell::RefCell::new("2024-04-15T09:00:00Z"),
+    };
 
     let seed_path = root().join("target/lab/seed.json");
     let seed: Seed = serde_json::from_str(
@@ -209,6 +216,7 @@ pub fn demo() -> anyhow::Result<()> {
     println!("# into the legacy mailboxes (open one with any IMAP client on 127.0.0.1:10143); the school");
     println!("# the legacy platform does not know bounces; invited mailboxes are copied to the new platform.");
     run("2024-04-22T08:00:00Z", "2024-04-24T08:00:00Z")?;
+    *demo.now.borrow_mut() = "2024-04-24T10:00:00Z";
     println!("\n# Three managers answer the form (the portal records it the same way):");
     for m in seed.mailboxes.iter().take(3) {
         demo.ok(&[
@@ -232,6 +240,7 @@ pub fn demo() -> anyhow::Result<()> {
 
     let first = &seed.mailboxes[0].address;
     let second = &seed.mailboxes[1].address;
+    *demo.now.borrow_mut() = "2024-05-24T10:00:00Z";
     println!("\n# The helpdesk holds a mailbox:");
     demo.ok(&[
         "--config",

@@ -15,7 +15,7 @@ use std::process::ExitCode;
 use std::time::Duration as StdDuration;
 
 use anyhow::Context;
-use bma_core::{Clock, State, SystemClock};
+use bma_core::State;
 use bma_store::{CampaignAction, JobState, Store};
 use serde::Serialize;
 use time::format_description::well_known::Rfc3339;
@@ -147,7 +147,10 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
         Action::Resume(c) => change(config, CampaignAction::Resume, &c).await,
         Action::Status { json } => status(config, json).await,
         Action::Tick { at } => {
-            let now = at.unwrap_or_else(|| SystemClock.now());
+            let now = match at {
+                Some(a) => a,
+                None => super::campaign_now()?,
+            };
             let engine = crate::engine_config::engine(config, &worker_name()).await?;
             let r = engine.step(now).await?;
             println!("{}  {}", now.format(&Rfc3339)?, describe(&r));
@@ -171,7 +174,10 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Action::Cutovers { apply, at, json } => {
-            let now = at.unwrap_or_else(|| SystemClock.now());
+            let now = match at {
+                Some(a) => a,
+                None => super::campaign_now()?,
+            };
             let engine = crate::engine_config::engine(config, &worker_name()).await?;
             let plan = engine.plan_cutovers(now, apply).await?;
             if json {
@@ -239,7 +245,10 @@ fn describe(r: &bma_engine::StepReport) -> String {
 
 async fn change(config: &Config, action: CampaignAction, c: &Change) -> anyhow::Result<ExitCode> {
     let store = open_store(config).await?;
-    let now = c.at.unwrap_or_else(|| SystemClock.now());
+    let now = match c.at {
+        Some(a) => a,
+        None => super::campaign_now()?,
+    };
     let result = store.change_campaign(action, &operator(c.as_.as_deref()), &c.reason, now).await;
     store.close().await;
     match result {

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
+use bma_core::Actor;
 use bma_core::registry::{self, Parsed, RowError};
-use bma_core::{Actor, Clock, SystemClock};
 
 use super::open_store;
 use crate::config::Config;
@@ -85,7 +85,7 @@ pub async fn run(config: &Config, what: What) -> anyhow::Result<ExitCode> {
         store.close().await;
         return Ok(ExitCode::SUCCESS);
     }
-    let outcome = store.apply_import(rows, &source, &Actor::System("import".into()), SystemClock.now()).await?;
+    let outcome = store.apply_import(rows, &source, &Actor::System("import".into()), super::campaign_now()?).await?;
     let summary = serde_json::json!({
         "dry_run": false, "created": outcome.created, "updated": outcome.updated,
         "unchanged": outcome.unchanged, "missing": outcome.missing, "rejected": errors.len(),

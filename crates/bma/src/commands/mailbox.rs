@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use bma_core::{Clock, State, SystemClock};
+use bma_core::State;
 use bma_store::PlanningChange;
 
 use super::{open_store, operator};
@@ -91,7 +91,7 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
                     &actor,
                     &reason,
                     serde_json::json!({ "via": "cli" }),
-                    bma_core::Clock::now(&bma_core::SystemClock),
+                    super::campaign_now()?,
                 )
                 .await?;
             println!("{}: now {} ({})", m.address, m.state, m.state.label_fr());
@@ -113,13 +113,19 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
                 }
             }
             store
-                .change_planning(&address, &PlanningChange::Pin(wave), &operator(None), &reason, SystemClock.now())
+                .change_planning(&address, &PlanningChange::Pin(wave), &operator(None), &reason, super::campaign_now()?)
                 .await?;
             println!("{address}: pinned to {}", wave.map_or_else(|| "no wave".to_owned(), |d| d.to_string()));
         }
         Action::Exclude { address, undo, reason } => {
             store
-                .change_planning(&address, &PlanningChange::Exclude(!undo), &operator(None), &reason, SystemClock.now())
+                .change_planning(
+                    &address,
+                    &PlanningChange::Exclude(!undo),
+                    &operator(None),
+                    &reason,
+                    super::campaign_now()?,
+                )
                 .await?;
             println!("{address}: {}", if undo { "back in the planning" } else { "left out of the planning" });
         }
@@ -128,8 +134,9 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("--reason must say why");
             }
             let engine = crate::engine_config::engine(config, &format!("cli-{}", std::process::id())).await?;
-            let id =
-                engine.resend_invitation(&address, &operator(actor.as_deref()), &reason, SystemClock.now()).await?;
+            let id = engine
+                .resend_invitation(&address, &operator(actor.as_deref()), &reason, super::campaign_now()?)
+                .await?;
             engine.store().close().await;
             println!("{address}: mail 1 queued again (outbox {id}); it leaves at the next step of the scheduler");
         }
@@ -140,7 +147,7 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
                     &PlanningChange::Priority(priority),
                     &operator(None),
                     &reason,
-                    SystemClock.now(),
+                    super::campaign_now()?,
                 )
                 .await?;
             println!("{address}: priority {priority}");

@@ -68,6 +68,16 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::open(&config.database.url).await.context("cannot open the store")
 }
 
+/// The campaign clock of a command: `BMA_NOW` (RFC 3339) when set, for
+/// rehearsals and demonstrations on simulated time, so that every event of
+/// a timeline is on the same clock; else the system clock.
+pub fn campaign_now() -> anyhow::Result<time::OffsetDateTime> {
+    match std::env::var("BMA_NOW") {
+        Ok(v) if !v.trim().is_empty() => campaign::instant(&v).map_err(|e| anyhow::anyhow!("BMA_NOW: {e}")),
+        _ => Ok(bma_core::Clock::now(&bma_core::SystemClock)),
+    }
+}
+
 /// The operator behind a command line: `--as`, else `$USER`, else `cli`.
 pub fn operator(name: Option<&str>) -> Actor {
     let name = name.map(str::to_owned).or_else(|| std::env::var("USER").ok()).unwrap_or_else(|| "cli".to_owned());

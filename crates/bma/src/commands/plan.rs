@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use anyhow::Context;
 use bma_core::planner::{WavePlan, WaveRules, plan_waves};
 use bma_core::settings::iso_date;
-use bma_core::{Clock, SystemClock};
 use time::{Date, Duration};
 
 use super::{open_store, operator};
@@ -72,7 +71,7 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         }
         Ok(plan) => {
             let outcome = if args.apply {
-                Some(store.apply_wave_plan(&plan, &operator(args.actor.as_deref()), SystemClock.now()).await?)
+                Some(store.apply_wave_plan(&plan, &operator(args.actor.as_deref()), super::campaign_now()?).await?)
             } else {
                 None
             };
