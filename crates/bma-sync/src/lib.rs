@@ -11,8 +11,10 @@
 //!    last complete run, nothing changed: only the verification runs.
 //! 2. A UIDVALIDITY change on either side forgets the folder's map: every
 //!    target message becomes a candidate for reconciliation (below).
-//! 3. UID FETCH of the metadata of every source message; those not in the
-//!    map are new.
+//! 3. UID FETCH of the metadata of the source messages: after a complete
+//!    run, with CONDSTORE, only those changed since its HIGHESTMODSEQ
+//!    (`CHANGEDSINCE`); otherwise every message (UIDs and flags). Those not
+//!    in the map are new.
 //! 4. Reconciliation: target messages above the highest target UID in the
 //!    map (appended by a run that was killed before recording them, or
 //!    present before any state) are fetched and keyed by (size,
@@ -21,11 +23,18 @@
 //!    kill -9 at any point loses nothing and duplicates nothing, and
 //!    bodies are never altered (no marker header).
 //! 5. New messages are streamed (one UID FETCH, one message held at a time)
-//!    into a pipelined APPEND with their flags (keywords and `\Deleted`
-//!    included) and INTERNALDATE; each APPENDUID is recorded in the state,
-//!    in batches of [`Options::commit_every`]. Identity is the source
-//!    (UIDVALIDITY, UID), never Message-ID: duplicates and messages
-//!    without Message-ID are all copied.
+//!    with their flags (keywords and `\Deleted` included) and INTERNALDATE
+//!    into MULTIAPPEND commands of up to [`Options::batch_messages`]
+//!    messages when the target has MULTIAPPEND and UIDPLUS (one server
+//!    transaction per batch instead of per message), pipelined single
+//!    APPENDs otherwise. A batch the target refuses is appended again
+//!    message by message, so only the refused message is skipped; messages
+//!    refused with `[THROTTLED]`, `[UNAVAILABLE]` or `[OVERQUOTA]` are tried
+//!    again after a pause ([`Options::pause`], doubling, [`Options::pauses`]
+//!    times). Each APPENDUID is recorded in the state, in batches of
+//!    [`Options::commit_every`]. Identity is the source (UIDVALIDITY, UID),
+//!    never Message-ID: duplicates and messages without Message-ID are all
+//!    copied.
 //! 6. Flags that differ from what was carried are replaced on the target;
 //!    with [`Options::delete`], messages copied earlier and gone from the
 //!    source are expunged from the target.
@@ -33,7 +42,16 @@
 //!
 //! A message the target refuses is reported (folder, UID, reason) and the
 //! run goes on; a lost connection is retried (reconnect with backoff) and
-//! the folder resumed from the state.
+//! the folder resumed from the state. [`Options::rate`] (bytes per second)
+//! and [`Options::connection_slots`] (connection pairs open at once) can be
+//! shared by several runs, as `bma sync --batch` does.
+//!
+//! # API
+//!
+//! [`run`] with two [`Endpoint`]s, a [`SyncState`] (the campaign
+//! [`bma_store::Store`], or any implementation) and [`Options`] (start from
+//! `Options::default()`); it returns a [`Summary`] whose [`Outcome`] says
+//! whether the target holds everything.
 
 pub mod mapping;
 mod state;
