@@ -1,9 +1,10 @@
-//! A worker killed (SIGKILL) while it sends mail 1 of a wave neither loses
-//! nor duplicates an email: the next worker takes the job and the emails
-//! over once their leases expire, looks for each uncertain email in its
-//! recipient's legacy mailbox before sending it again, and every mailbox
-//! ends with exactly one invitation. Through the `bma` binary, its
-//! configuration from the environment, on SQLite and PostgreSQL.
+//! The campaign through the `bma` binary, its configuration from the
+//! environment. A worker killed (SIGKILL) while it sends mail 1 of a wave
+//! neither loses nor duplicates an email: the next worker takes the job
+//! and the emails over once their leases expire, looks for each uncertain
+//! email in its recipient's legacy mailbox before sending it again, and
+//! every mailbox ends with exactly one invitation (SQLite and PostgreSQL).
+//! `bma worker` runs the campaign on an accelerated clock.
 //!
 //! Needs `cargo xtask lab up` and `cargo build -p bma`.
 
@@ -121,3 +122,56 @@ async fn a_killed_sender_neither_loses_nor_duplicates(backend: TestBackend) {
 }
 
 on_both_backends!(a_killed_sender_neither_loses_nor_duplicates);
+
+/// `bma worker` on an accelerated campaign clock: a minute of campaign a
+/// second, from just before the first wave's hour; it invites the wave at
+/// 08:00 and stops by itself at `--until`.
+#[tokio::test]
+async fn a_worker_runs_the_campaign_on_an_accelerated_clock() {
+    let addresses: Vec<String> = (1..=3).map(|i| format!("ec897{i:03}@adm.cfwb.be")).collect();
+    lab_addusers("legacy", &addresses, "secret-worker-test");
+    let mut before = Vec::new();
+    for a in &addresses {
+        before.push(invitations(a).await);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("admin.password"), "adminpass\n").unwrap();
+    let mut csv = String::from("address,name\n");
+    for (i, a) in addresses.iter().enumerate() {
+        csv.push_str(&format!("{a},École {i}\n"));
+    }
+    std::fs::write(dir.path().join("registre.csv"), csv).unwrap();
+    let d = dir.path();
+    let url = "sqlite://worker.db";
+    ok(bma(d, url, &["import", "mailboxes", "registre.csv"]));
+    ok(bma(d, url, &["plan", "--apply", "--today", "2024-04-01", "--as", "test"]));
+    ok(bma(d, url, &["campaign", "start", "--as", "test", "--at", "2024-04-01T09:00:00Z"]));
+    let started = Instant::now();
+    let out = ok(bma(
+        d,
+        url,
+        &[
+            "worker",
+            "--clock-start",
+            "2024-04-22T07:58:00Z",
+            "--speed",
+            "60",
+            "--interval",
+            "1s",
+            "--until",
+            "2024-04-22T08:04:00Z",
+        ],
+    ));
+    assert!(started.elapsed() < Duration::from_secs(30), "the worker stops at --until");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.first().is_some_and(|l| l.starts_with("2024-04-22T07:5") && l.contains("invited 0")), "{out}");
+    // Mail 1 of the three, and the deadline list (the deadline is that day in these tests).
+    assert!(lines.iter().any(|l| l.contains("08:00") && l.contains("invited 3") && l.contains("sent 4")), "{out}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    for (a, n) in addresses.iter().zip(before) {
+        while invitations(a).await == n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert_eq!(invitations(a).await, n + 1, "{a}");
+    }
+}
