@@ -67,8 +67,13 @@ fn pid_file(paths: &Paths) -> PathBuf {
 /// Starts `node lab/oidc/server.mjs` in the background (own process group).
 pub fn start(paths: &Paths) -> Result<()> {
     if proc::read_pid(&pid_file(paths)).is_some_and(proc::alive) {
-        println!("oidc: already running");
-        return Ok(());
+        if !stale(paths) {
+            println!("oidc: already running");
+            return Ok(());
+        }
+        // Its clients or accounts changed since it started: only it restarts.
+        println!("oidc: lab/oidc changed since it started, restarting it");
+        stop(paths);
     }
     fs::create_dir_all(paths.oidc())?;
     let dir = paths.templates.join("oidc");
@@ -84,6 +89,16 @@ pub fn start(paths: &Paths) -> Result<()> {
     .context("cannot start node for the OIDC provider")?;
     println!("oidc: started (issuer http://{HOST}:{OIDC_PORT}, pid {pid})");
     Ok(())
+}
+
+/// Whether `server.mjs` or `accounts.json` is newer than the running provider.
+fn stale(paths: &Paths) -> bool {
+    let modified = |p: PathBuf| fs::metadata(p).and_then(|m| m.modified()).ok();
+    let Some(started) = modified(pid_file(paths)) else {
+        return false;
+    };
+    let dir = paths.templates.join("oidc");
+    ["server.mjs", "accounts.json"].iter().filter_map(|f| modified(dir.join(f))).any(|m| m > started)
 }
 
 /// Stops the provider; tolerant of one already stopped.
