@@ -14,6 +14,7 @@ use serde::Serialize;
 use sqlx::Row;
 use time::{Date, OffsetDateTime};
 
+use crate::events::{Event, lock_mailbox, record};
 use crate::mailbox::{parse_date, parse_state};
 use crate::outbox::NewEmail;
 use crate::{Store, StoreError, from_millis, to_millis};
@@ -235,12 +236,10 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE mailboxes SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM mailboxes WHERE address = $1 AND state = 'invited'")
-            .bind(address.to_owned())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(id) = id else { return Ok(false) };
+        let (id, state) = lock_mailbox(&mut tx, address).await?;
+        if state != State::Invited {
+            return Ok(false);
+        }
         let (outbox_id, queued) = crate::outbox::insert_email(&mut tx, email, now).await?;
         if !queued {
             return Ok(false);
@@ -273,14 +272,11 @@ impl Store {
     ) -> Result<BounceOutcome, StoreError> {
         let address = address.trim().to_lowercase();
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE mailboxes SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
-        let row = sqlx::query("SELECT id, state FROM mailboxes WHERE address = $1")
-            .bind(address.clone())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let Some(row) = row else { return Ok(BounceOutcome::Unknown) };
-        let id: i64 = row.try_get("id")?;
-        let state = parse_state(&row.try_get::<String, _>("state")?)?;
+        let (id, state) = match lock_mailbox(&mut tx, &address).await {
+            Ok(found) => found,
+            Err(StoreError::NotFound(_)) => return Ok(BounceOutcome::Unknown),
+            Err(e) => return Err(e),
+        };
         let ms = to_millis(now);
         let outcome = if state == State::Invited {
             sqlx::query(
@@ -291,17 +287,8 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-                 VALUES ($1, $2, $3, 'transition', 'invited', 'invitation_bounced', $4, $5)",
-            )
-            .bind(id)
-            .bind(ms)
-            .bind(actor.to_text())
-            .bind(reason.to_owned())
-            .bind(details.to_string())
-            .execute(&mut *tx)
-            .await?;
+            let event = Event::transition(id, State::Invited, State::InvitationBounced, reason, details);
+            record(&mut tx, ms, &actor.to_text(), event).await?;
             BounceOutcome::Bounced(address)
         } else {
             insert_event(&mut tx, Some(id), now, actor, "bounce", reason, details).await?;
@@ -424,7 +411,7 @@ impl Store {
                 .await?;
         let Some(row) = row else { return Ok(false) };
         let id: i64 = row.try_get("id")?;
-        let from: String = row.try_get("state")?;
+        let from = parse_state(&row.try_get::<String, _>("state")?)?;
         let ms = to_millis(now);
         let done = sqlx::query(
             "UPDATE mailboxes SET state = 'cutover_scheduled', cutover_on = $1, updated_at = $2 \
@@ -433,24 +420,16 @@ impl Store {
         .bind(day.to_string())
         .bind(ms)
         .bind(id)
-        .bind(from.clone())
+        .bind(from.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-             VALUES ($1, $2, $3, 'transition', $4, 'cutover_scheduled', $5, $6)",
-        )
-        .bind(id)
-        .bind(ms)
-        .bind(actor.to_text())
-        .bind(from)
-        .bind(format!("cutover on {day}"))
-        .bind(serde_json::json!({ "cutover_on": day.to_string() }).to_string())
-        .execute(&mut *tx)
-        .await?;
+        let reason = format!("cutover on {day}");
+        let details = serde_json::json!({ "cutover_on": day.to_string() });
+        record(&mut tx, ms, &actor.to_text(), Event::transition(id, from, State::CutoverScheduled, &reason, details))
+            .await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -545,14 +524,7 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE mailboxes SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
-        let row = sqlx::query("SELECT id, state FROM mailboxes WHERE address = $1")
-            .bind(address.to_owned())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(address.to_owned()))?;
-        let id: i64 = row.try_get("id")?;
-        let state: String = row.try_get("state")?;
+        let (id, state) = lock_mailbox(&mut tx, address).await?;
         let ms = to_millis(now);
         sqlx::query(
             "UPDATE mailboxes SET presynced_at = $1, \
@@ -562,22 +534,14 @@ impl Store {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        if state == "enrolled" {
+        if state == State::Enrolled {
             sqlx::query("UPDATE mailboxes SET state = 'presynced', updated_at = $1 WHERE id = $2")
                 .bind(ms)
                 .bind(id)
                 .execute(&mut *tx)
                 .await?;
-            sqlx::query(
-                "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-                 VALUES ($1, $2, $3, 'transition', 'enrolled', 'presynced', 'first full copy done', $4)",
-            )
-            .bind(id)
-            .bind(ms)
-            .bind(actor.to_text())
-            .bind(details.to_string())
-            .execute(&mut *tx)
-            .await?;
+            let event = Event::transition(id, State::Enrolled, State::Presynced, "first full copy done", details);
+            record(&mut tx, ms, &actor.to_text(), event).await?;
         } else {
             insert_event(&mut tx, Some(id), now, actor, "presync", "copy brought up to date", details).await?;
         }
@@ -595,19 +559,7 @@ async fn insert_event(
     reason: &str,
     details: serde_json::Value,
 ) -> Result<(), StoreError> {
-    sqlx::query(
-        "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-         VALUES ($1, $2, $3, $4, NULL, NULL, $5, $6)",
-    )
-    .bind(mailbox_id)
-    .bind(to_millis(at))
-    .bind(actor.to_text())
-    .bind(kind.to_owned())
-    .bind(reason.to_owned())
-    .bind(details.to_string())
-    .execute(conn)
-    .await?;
-    Ok(())
+    record(conn, to_millis(at), &actor.to_text(), Event::note(mailbox_id, kind, reason, details)).await
 }
 
 impl Store {
@@ -637,14 +589,7 @@ impl Store {
     ) -> Result<i64, StoreError> {
         let address = address.trim().to_lowercase();
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE mailboxes SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
-        let row = sqlx::query("SELECT id, state FROM mailboxes WHERE address = $1")
-            .bind(address.clone())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(address.clone()))?;
-        let id: i64 = row.try_get("id")?;
-        let state = parse_state(&row.try_get::<String, _>("state")?)?;
+        let (id, state) = lock_mailbox(&mut tx, &address).await?;
         if !matches!(state, State::Invited | State::InvitationBounced) {
             return Err(StoreError::Illegal {
                 address,
@@ -670,17 +615,9 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            sqlx::query(
-                "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-                 VALUES ($1, $2, $3, 'transition', 'invitation_bounced', 'invited', $4, $5)",
-            )
-            .bind(id)
-            .bind(ms)
-            .bind(actor.to_text())
-            .bind(format!("mail 1 sent again: {reason}"))
-            .bind(details.to_string())
-            .execute(&mut *tx)
-            .await?;
+            let why = format!("mail 1 sent again: {reason}");
+            let event = Event::transition(id, State::InvitationBounced, State::Invited, &why, details);
+            record(&mut tx, ms, &actor.to_text(), event).await?;
         } else {
             insert_event(
                 &mut tx,

@@ -9,7 +9,6 @@ use bma_core::lifecycle::{self, Actor, State};
 use sqlx::Row;
 use time::OffsetDateTime;
 
-use crate::mailbox::parse_state;
 use crate::outbox::NewEmail;
 use crate::{Store, StoreError, to_millis};
 
@@ -70,14 +69,7 @@ impl Store {
     ) -> Result<InviteOutcome, StoreError> {
         let address = address.trim().to_lowercase();
         let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE mailboxes SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
-        let row = sqlx::query("SELECT id, state, wave FROM mailboxes WHERE address = $1")
-            .bind(address.clone())
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(address.clone()))?;
-        let id: i64 = row.try_get("id")?;
-        let state = parse_state(&row.try_get::<String, _>("state")?)?;
+        let (id, state) = crate::events::lock_mailbox(&mut tx, &address).await?;
         if state != State::Scheduled {
             if matches!(state, State::Imported) {
                 return Err(StoreError::Illegal {
@@ -87,7 +79,8 @@ impl Store {
             }
             return Ok(InviteOutcome::AlreadyInvited);
         }
-        let wave: Option<String> = row.try_get("wave")?;
+        let wave: Option<String> =
+            sqlx::query_scalar("SELECT wave FROM mailboxes WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
         let now_ms = to_millis(now);
         sqlx::query(
             "UPDATE mailboxes SET state = 'invited', form_token_hash = $1, invited_at = $2, updated_at = $2 \
@@ -99,17 +92,10 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         let (outbox_id, _) = crate::outbox::insert_email(&mut tx, email, now).await?;
-        sqlx::query(
-            "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-             VALUES ($1, $2, $3, 'transition', 'scheduled', 'invited', $4, $5)",
-        )
-        .bind(id)
-        .bind(now_ms)
-        .bind(actor.to_text())
-        .bind(format!("mail 1 queued (wave of {})", wave.as_deref().unwrap_or("?")))
-        .bind(serde_json::json!({ "outbox_id": outbox_id, "message_id": email.message_id, "wave": wave }).to_string())
-        .execute(&mut *tx)
-        .await?;
+        let reason = format!("mail 1 queued (wave of {})", wave.as_deref().unwrap_or("?"));
+        let details = serde_json::json!({ "outbox_id": outbox_id, "message_id": email.message_id, "wave": wave });
+        let event = crate::events::Event::transition(id, State::Scheduled, State::Invited, &reason, details);
+        crate::events::record(&mut tx, now_ms, &actor.to_text(), event).await?;
         tx.commit().await?;
         Ok(InviteOutcome::Invited(outbox_id))
     }

@@ -13,6 +13,7 @@
 mod campaign;
 mod enrollment;
 mod error;
+mod events;
 mod invitation;
 mod jobs;
 mod outbox;

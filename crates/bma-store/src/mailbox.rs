@@ -413,19 +413,8 @@ impl Store {
         if done.rows_affected() != 1 {
             return Err(StoreError::Conflict(address));
         }
-        sqlx::query(
-            "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-             VALUES ($1, $2, $3, 'transition', $4, $5, $6, $7)",
-        )
-        .bind(current.id)
-        .bind(now)
-        .bind(actor.to_text())
-        .bind(current.state.as_str())
-        .bind(to.as_str())
-        .bind(reason)
-        .bind(details.to_string())
-        .execute(&mut *tx)
-        .await?;
+        let event = crate::events::Event::transition(current.id, current.state, to, reason, details);
+        crate::events::record(&mut tx, now, &actor.to_text(), event).await?;
         tx.commit().await?;
         Ok(MailboxRecord {
             state: to,

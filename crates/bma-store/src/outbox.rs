@@ -206,17 +206,9 @@ impl Store {
                 "outbox_id": id, "kind": kind, "message_id": row.try_get::<String, _>("message_id")?,
                 "recipient": row.try_get::<String, _>("recipient")?,
             });
-            sqlx::query(
-                "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-                 VALUES ($1, $2, $3, 'email_sent', NULL, NULL, $4, $5)",
-            )
-            .bind(mailbox_id)
-            .bind(to_millis(now))
-            .bind(format!("system:{worker}"))
-            .bind(format!("{kind} sent: {subject}"))
-            .bind(details.to_string())
-            .execute(&mut *tx)
-            .await?;
+            let reason = format!("{kind} sent: {subject}");
+            let event = crate::events::Event::note(Some(mailbox_id), "email_sent", &reason, details);
+            crate::events::record(&mut tx, to_millis(now), &format!("system:{worker}"), event).await?;
         }
         tx.commit().await?;
         Ok(())
