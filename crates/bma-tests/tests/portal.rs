@@ -903,9 +903,12 @@ async fn oidc_login_needs_its_state_nonce_and_verifier() {
         v[key] = serde_json::Value::String(bma_engine::new_token());
         v.to_string()
     };
-    for (what, key) in
-        [("nonce", Some("nonce")), ("PKCE verifier", Some("verifier")), ("state", Some("state")), ("nothing", None)]
-    {
+    for (what, key, failure) in [
+        ("nonce", Some("nonce"), "invalid login response: ID token"),
+        ("PKCE verifier", Some("verifier"), "invalid login response: code exchange"),
+        ("state", Some("state"), "login refused: state does not match"),
+        ("nothing", None, ""),
+    ] {
         let start = oidc.start().await.unwrap();
         let pending = match key {
             Some(k) => tamper(&start.pending, k),
@@ -914,7 +917,10 @@ async fn oidc_login_needs_its_state_nonce_and_verifier() {
         let query = authorize(start).await;
         let result = oidc.finish(&pending, &query).await;
         match key {
-            Some(_) => assert!(result.is_err(), "a wrong {what} must fail: {result:?}"),
+            Some(_) => {
+                let e = result.expect_err(what).to_string();
+                assert!(e.starts_with(failure), "a wrong {what}: {e}");
+            }
             None => {
                 let id = result.unwrap();
                 assert_eq!(
