@@ -50,27 +50,35 @@ async fn invitations(address: &str) -> usize {
         .count()
 }
 
-async fn a_killed_sender_neither_loses_nor_duplicates(backend: TestBackend) {
-    let prefix = if backend == TestBackend::Sqlite { 895 } else { 896 };
-    let addresses: Vec<String> = (1..=30).map(|i| format!("ec{prefix}{i:03}@adm.cfwb.be")).collect();
-    lab_addusers("legacy", &addresses, "secret-crash-test");
+/// Legacy users for `addresses`, a registry of them imported in `dir`,
+/// one wave planned, the campaign started; returns how many invitations
+/// each legacy inbox held before.
+async fn started_campaign(dir: &std::path::Path, url: &str, addresses: &[String]) -> Vec<usize> {
+    lab_addusers("legacy", addresses, "secret-campaign-test");
     let mut before = Vec::new();
-    for a in &addresses {
+    for a in addresses {
         before.push(invitations(a).await);
     }
-    let db = TestDb::new(backend).await;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("admin.password"), "adminpass\n").unwrap();
+    std::fs::write(dir.join("admin.password"), "adminpass\n").unwrap();
     let mut csv = String::from("address,name\n");
     for (i, a) in addresses.iter().enumerate() {
         csv.push_str(&format!("{a},École {i}\n"));
     }
-    std::fs::write(dir.path().join("registre.csv"), csv).unwrap();
+    std::fs::write(dir.join("registre.csv"), csv).unwrap();
+    ok(bma(dir, url, &["import", "mailboxes", "registre.csv"]));
+    ok(bma(dir, url, &["plan", "--apply", "--today", "2024-04-01", "--as", "test"]));
+    ok(bma(dir, url, &["campaign", "start", "--as", "test", "--at", "2024-04-01T09:00:00Z"]));
+    before
+}
+
+async fn a_killed_sender_neither_loses_nor_duplicates(backend: TestBackend) {
+    let prefix = if backend == TestBackend::Sqlite { 895 } else { 896 };
+    let addresses: Vec<String> = (1..=30).map(|i| format!("ec{prefix}{i:03}@adm.cfwb.be")).collect();
+    let db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
     let url = db.url.as_str();
     let d = dir.path();
-    ok(bma(d, url, &["import", "mailboxes", "registre.csv"]));
-    ok(bma(d, url, &["plan", "--apply", "--today", "2024-04-01", "--as", "test"]));
-    ok(bma(d, url, &["campaign", "start", "--as", "test", "--at", "2024-04-01T09:00:00Z"]));
+    let before = started_campaign(d, url, &addresses).await;
 
     // The first worker sends for a while, then is killed mid-wave.
     let mut first = bma(d, url, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"])
@@ -129,23 +137,10 @@ on_both_backends!(a_killed_sender_neither_loses_nor_duplicates);
 #[tokio::test]
 async fn a_worker_runs_the_campaign_on_an_accelerated_clock() {
     let addresses: Vec<String> = (1..=3).map(|i| format!("ec897{i:03}@adm.cfwb.be")).collect();
-    lab_addusers("legacy", &addresses, "secret-worker-test");
-    let mut before = Vec::new();
-    for a in &addresses {
-        before.push(invitations(a).await);
-    }
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("admin.password"), "adminpass\n").unwrap();
-    let mut csv = String::from("address,name\n");
-    for (i, a) in addresses.iter().enumerate() {
-        csv.push_str(&format!("{a},École {i}\n"));
-    }
-    std::fs::write(dir.path().join("registre.csv"), csv).unwrap();
     let d = dir.path();
     let url = "sqlite://worker.db";
-    ok(bma(d, url, &["import", "mailboxes", "registre.csv"]));
-    ok(bma(d, url, &["plan", "--apply", "--today", "2024-04-01", "--as", "test"]));
-    ok(bma(d, url, &["campaign", "start", "--as", "test", "--at", "2024-04-01T09:00:00Z"]));
+    let before = started_campaign(d, url, &addresses).await;
     let started = Instant::now();
     let out = ok(bma(
         d,
