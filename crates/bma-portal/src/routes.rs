@@ -665,7 +665,15 @@ async fn submit(State(p): State<Portal>, Path(token): Path<String>, headers: Hea
     let key = format!("confirmation:{}:{}", m.address, &random_token()[..16]);
     let confirmation = p.email(TemplateKind::Confirmation, m.id, &m.address, key, &context)?;
     let verification = p.verification_request(&m, &valid.backup_email, &manager_name)?;
-    match p.inner.store.submit_enrollment(m.id, &valid, &identity, &confirmation, Some(&verification), p.now()).await {
+    let store = &p.inner.store;
+    let mut result =
+        store.submit_enrollment(m.id, &valid, &identity, &confirmation, Some(&verification), p.now()).await;
+    if let Err(StoreError::Conflict(_)) = result {
+        // Another submission of this mailbox committed first (a double
+        // click): this one is stored as the next version, as a correction.
+        result = store.submit_enrollment(m.id, &valid, &identity, &confirmation, Some(&verification), p.now()).await;
+    }
+    match result {
         Ok(outcome) => {
             tracing::info!(version = outcome.version, first = outcome.first, "form received");
             Ok(Redirect::to(&format!("/formulaire/{token}/confirmation")).into_response())

@@ -932,3 +932,78 @@ async fn oidc_login_needs_its_state_nonce_and_verifier() {
     }
     drop(l);
 }
+
+/// A submission is one transaction, on both backends: concurrent ones each
+/// get their own version (or are refused whole), the mailbox is enrolled
+/// once, and a refused one writes nothing.
+async fn submissions_are_atomic(backend: TestBackend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let address = "ec810013@adm.cfwb.be";
+    let (id, _) = invited_mailbox(&store, address).await;
+    let identity = bma_store::ManagerIdentity {
+        subject: "cerbere-0002".into(),
+        name: "Luc Martin".into(),
+        given_name: "Luc".into(),
+        family_name: "Martin".into(),
+        email: "luc.martin@ecole.test".into(),
+    };
+    let form = bma_store::EnrollmentForm {
+        family_name: "Martin".into(),
+        given_name: "Luc".into(),
+        phone: "+3224133090".into(),
+        role: "secretariat".into(),
+        backup_email: "luc@ecole.test".into(),
+        knows_password: true,
+    };
+    let email = |i: usize| NewEmail {
+        mailbox_id: Some(id),
+        kind: "confirmation".into(),
+        key: format!("confirmation:{address}:{i}"),
+        recipient: address.into(),
+        envelope_from: "bounces@bma.test".into(),
+        message_id: format!("confirmation.{i}.{}@bma.test", std::process::id()),
+        subject: "Formulaire reçu".into(),
+        raw: "Subject: x\r\n\r\nx\r\n".into(),
+        run_at: T0,
+        max_attempts: 1,
+    };
+    let mut tasks = Vec::new();
+    for i in 0..6 {
+        let (store, identity, form, email) = (store.clone(), identity.clone(), form.clone(), email(i));
+        tasks.push(tokio::spawn(async move { store.submit_enrollment(id, &form, &identity, &email, None, T0).await }));
+    }
+    let mut stored = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => stored += 1,
+            Err(bma_store::StoreError::Conflict(_)) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert!(stored >= 1);
+    let versions: Vec<i64> = store.enrollments(id).await.unwrap().iter().map(|e| e.version).collect();
+    assert_eq!(versions, (1..=stored as i64).collect::<Vec<_>>(), "one version per stored submission, no gap");
+    let events = store.timeline(id).await.unwrap();
+    assert_eq!(events.iter().filter(|e| e.to_state == Some(State::Enrolled)).count(), 1, "enrolled once");
+    assert_eq!(events.iter().filter(|e| e.kind == "form_corrected").count(), stored - 1);
+    let confirmations = store.emails_of(id).await.unwrap().into_iter().filter(|e| e.kind == "confirmation").count();
+    assert_eq!(confirmations, stored, "a confirmation per stored version, none for a refused one");
+
+    // Closed: nothing written at all.
+    assert!(
+        store
+            .schedule_cutover(address, datetime!(2024-05-28 0:00 UTC).date(), &Actor::System("t".into()), T0)
+            .await
+            .unwrap()
+    );
+    let before = (store.timeline(id).await.unwrap().len(), store.emails_of(id).await.unwrap().len());
+    let e = store.submit_enrollment(id, &form, &identity, &email(99), None, T0).await.unwrap_err();
+    assert!(matches!(e, bma_store::StoreError::FormClosed { state: State::CutoverScheduled, .. }), "{e}");
+    assert_eq!((store.timeline(id).await.unwrap().len(), store.emails_of(id).await.unwrap().len()), before);
+    assert_eq!(store.enrollments(id).await.unwrap().len(), stored);
+    store.close().await;
+    db.drop_db().await;
+}
+
+on_both_backends!(submissions_are_atomic);
