@@ -13,7 +13,8 @@
 //! refuses a message (`[LIMIT]`, CLI exit 3, the run goes on); a real
 //! UIDVALIDITY change (folder deleted and recreated); connections dropped by
 //! the server in the middle of a copy (`doveadm kick`); the sync state on
-//! SQLite and PostgreSQL through a killed run.
+//! SQLite and PostgreSQL through a killed run; `bma sync --batch` of two
+//! mailboxes under one `--max-bytes-per-second` cap.
 //!
 //! Needs `cargo xtask lab up && cargo xtask lab seed`. Seeded mailboxes are
 //! only read; every test has its own users (legacy scratch sources and new
@@ -615,4 +616,74 @@ async fn the_sync_state_survives_a_killed_run(backend: bma_tests::TestBackend) {
     assert!(again.folders.iter().all(|f| f.unchanged), "{again:#?}");
     store.close().await;
     db.drop_db().await;
+}
+
+#[tokio::test]
+async fn cli_batch_copies_each_row_under_one_byte_rate_and_reports_per_mailbox() {
+    // Two sources and two targets sharing a password, so that one pair of password files serves every row.
+    let lab = read_json("lab.json");
+    let exe = s(&lab["xtask"]);
+    let password = "secret-batch";
+    let mut rows = Vec::new();
+    for i in 0..2 {
+        let (src, dst) =
+            (format!("synctest.{}@bma.test", unique("bsrc")), format!("synctest.{}@bma.test", unique("bdst")));
+        for (platform, a) in [("legacy", &src), ("new", &dst)] {
+            let out = Command::new(exe).args(["lab", "adduser", platform, a, password]).output().expect("adduser");
+            assert!(out.status.success(), "adduser: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let source = Endpoint {
+            config: config("legacy"),
+            auth: Auth::Login { user: src.clone(), password: Secret::new(password) },
+        };
+        let mut c = client(&source).await;
+        // ≈60 KB per mailbox.
+        for j in 0..6 {
+            append(&mut c, "INBOX", &message(&format!("batch {i} {j} {}", "z".repeat(10_000))), &[]).await;
+        }
+        rows.push((src, dst));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv: String = std::iter::once("source_user,target_user\n".to_owned())
+        .chain(rows.iter().map(|(s, t)| format!("{s},{t}\n")))
+        .collect();
+    std::fs::write(dir.path().join("rows.csv"), csv).expect("csv");
+    std::fs::write(dir.path().join("pw"), password).expect("pw");
+    let url = |p: &str| format!("imap://{}:{}", s(&lab[p]["host"]), lab[p]["imap_port"]);
+    let run = || {
+        let mut c = Command::new(bma_tests::bma_bin());
+        c.args(["sync", "--tls", "none", "--json", "--source", &url("legacy"), "--target", &url("new")])
+            .arg("--source-password-file")
+            .arg(dir.path().join("pw"))
+            .arg("--target-password-file")
+            .arg(dir.path().join("pw"))
+            .arg("--batch")
+            .arg(dir.path().join("rows.csv"))
+            .args(["--parallel", "2", "--max-connections", "2", "--max-bytes-per-second", "40000"])
+            .arg("--state")
+            .arg(dir.path().join("state.db"));
+        c.output().expect("run bma")
+    };
+    let t = Instant::now();
+    let out = run();
+    let took = t.elapsed();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let items: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let items = items.as_array().expect("one item per row");
+    assert_eq!(items.len(), 2);
+    let mut bytes = 0;
+    for (item, (src, dst)) in items.iter().zip(&rows) {
+        assert_eq!((s(&item["source_user"]), s(&item["target_user"])), (src.as_str(), dst.as_str()));
+        assert_eq!(item["outcome"], "complete", "{item:#}");
+        assert_eq!(item["summary"]["copied"], 6, "{item:#}");
+        bytes += item["summary"]["copied_bytes"].as_u64().expect("bytes");
+    }
+    // ≈120 KB at 40 KB/s in all: about 3 s, whatever the parallelism.
+    let floor = std::time::Duration::from_secs_f64(bytes as f64 / 40_000.0 * 0.8);
+    assert!(took >= floor, "{bytes} bytes in {took:?}: the rate cap was not applied");
+    // An unchanged rerun copies nothing.
+    let again = run();
+    assert_eq!(again.status.code(), Some(0));
+    let items: Value = serde_json::from_slice(&again.stdout).expect("JSON");
+    assert!(items.as_array().expect("items").iter().all(|i| i["summary"]["copied"] == 0), "{items:#}");
 }

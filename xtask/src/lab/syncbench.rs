@@ -58,6 +58,8 @@ struct Run {
     wall: Duration,
     /// Peak resident set, KiB.
     rss_kib: u64,
+    /// CPU time of the process (user + system).
+    cpu: Duration,
 }
 
 /// Runs `cmd` under GNU time (`/usr/bin/time -f %M`, which reads the
@@ -70,7 +72,7 @@ fn measure(cmd: &Command, what: &str) -> Result<(Run, String)> {
     let out = fs::File::create(&out_path)?;
     let err = out.try_clone()?;
     let mut timed = Command::new("/usr/bin/time");
-    timed.arg("-f").arg("%M").arg("-o").arg(&rss_path).arg(cmd.get_program()).args(cmd.get_args());
+    timed.arg("-f").arg("%M %U %S").arg("-o").arg(&rss_path).arg(cmd.get_program()).args(cmd.get_args());
     for (k, v) in cmd.get_envs() {
         match v {
             Some(v) => timed.env(k, v),
@@ -88,8 +90,16 @@ fn measure(cmd: &Command, what: &str) -> Result<(Run, String)> {
     if !status.success() {
         bail!("{what} failed ({status}):\n{}\n{}", tail(&output, 30), rss.trim());
     }
-    let rss_kib = rss.lines().rev().find_map(|l| l.trim().parse::<u64>().ok()).context("no RSS from /usr/bin/time")?;
-    Ok((Run { wall, rss_kib }, output))
+    let (rss_kib, cpu) = rss
+        .lines()
+        .rev()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let [m, u, s] = f.as_slice() else { return None };
+            Some((m.parse::<u64>().ok()?, u.parse::<f64>().ok()? + s.parse::<f64>().ok()?))
+        })
+        .context("no RSS and CPU time from /usr/bin/time")?;
+    Ok((Run { wall, rss_kib, cpu: Duration::from_secs_f64(cpu) }, output))
 }
 
 fn tail(text: &str, n: usize) -> String {
@@ -257,14 +267,19 @@ fn median(mut v: Vec<Duration>) -> Duration {
 /// Per tool: first-copy runs, rerun runs.
 type Results = BTreeMap<Tool, (Vec<Run>, Vec<Run>)>;
 
-fn summarise(runs: &[Run]) -> (Duration, u64) {
-    (median(runs.iter().map(|r| r.wall).collect()), runs.iter().map(|r| r.rss_kib).max().unwrap_or(0))
+/// Median wall time, largest peak RSS, median CPU time.
+fn summarise(runs: &[Run]) -> (Duration, u64, Duration) {
+    (
+        median(runs.iter().map(|r| r.wall).collect()),
+        runs.iter().map(|r| r.rss_kib).max().unwrap_or(0),
+        median(runs.iter().map(|r| r.cpu).collect()),
+    )
 }
 
 /// Runs `f` for each mailbox, `parallel` at a time; returns the wall time and the largest RSS.
 fn fan_out(addresses: &[String], parallel: usize, f: impl Fn(&str) -> Result<Run> + Sync) -> Result<Run> {
     let queue = Mutex::new(addresses.iter().collect::<Vec<_>>());
-    let rss = Mutex::new(0u64);
+    let rss = Mutex::new((0u64, Duration::ZERO));
     let started = Instant::now();
     std::thread::scope(|s| -> Result<()> {
         let mut handles = Vec::new();
@@ -274,7 +289,7 @@ fn fan_out(addresses: &[String], parallel: usize, f: impl Fn(&str) -> Result<Run
                     let Some(a) = queue.lock().expect("queue").pop() else { return Ok(()) };
                     let r = f(a)?;
                     let mut m = rss.lock().expect("rss");
-                    *m = (*m).max(r.rss_kib);
+                    *m = (m.0.max(r.rss_kib), m.1 + r.cpu);
                 }
             }));
         }
@@ -283,8 +298,8 @@ fn fan_out(addresses: &[String], parallel: usize, f: impl Fn(&str) -> Result<Run
         }
         Ok(())
     })?;
-    let rss_kib = *rss.lock().expect("rss");
-    Ok(Run { wall: started.elapsed(), rss_kib })
+    let (rss_kib, cpu) = *rss.lock().expect("rss");
+    Ok(Run { wall: started.elapsed(), rss_kib, cpu })
 }
 
 /// Options of `cargo xtask bench sync`.
@@ -474,20 +489,21 @@ pub fn run(args: &SyncBenchArgs) -> Result<()> {
         let _ = writeln!(s, "{title}\n");
         let _ = writeln!(
             s,
-            "| tool | first copy | ratio | peak RSS | rerun, nothing changed | per mailbox | ratio | peak RSS |"
+            "| tool | first copy | ratio | tool's CPU | peak RSS | rerun, nothing changed | per mailbox | ratio | peak RSS |"
         );
-        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|");
         for (tool, (f, a)) in r {
-            let ((tf, rf), (ta, ra)) = (summarise(f), summarise(a));
+            let ((tf, rf, cf), (ta, ra, _)) = (summarise(f), summarise(a));
             let ratio = |x: Duration, y: Option<Duration>| {
                 y.map_or("–".to_owned(), |y| format!("{:.2}", x.as_secs_f64() / y.as_secs_f64()))
             };
             let _ = writeln!(
                 s,
-                "| {} | {:.2} s | {} | {} MB | {:.3} s | {:.0} ms | {} | {} MB |",
+                "| {} | {:.2} s | {} | {:.2} s | {} MB | {:.3} s | {:.0} ms | {} | {} MB |",
                 tool.name(),
                 tf.as_secs_f64(),
                 ratio(tf, base.map(|b| b.0)),
+                cf.as_secs_f64(),
                 rf / 1024,
                 ta.as_secs_f64(),
                 ta.as_secs_f64() * 1000.0 / per as f64,
@@ -518,6 +534,19 @@ pub fn run(args: &SyncBenchArgs) -> Result<()> {
             batch.len(),
         );
     }
+    let _ = writeln!(
+        s,
+        "Where the time goes: a tool's CPU is its own process only (user + system; summed over the processes \
+         when run once per mailbox): `bma`'s is a small part of its wall time, the rest is the two Dovecot \
+         servers sharing the 2 cores, and the target's disk. Each saved message is a maildir file created and \
+         fsynced (`mail_fsync = optimized`; ≈2 ms per fsync on this disk, more under load), which `doveadm \
+         backup` pays too, and each APPEND transaction adds the fsyncs of the folder and of `dovecot-uidlist` \
+         and the index updates (one APPEND at a time: ≈15 ms per message here). `bma` sends MULTIAPPEND \
+         batches of up to 100 messages, one transaction each, and copies up to 4 folders (with `--batch`, up \
+         to 4 mailboxes) at once, so the fsyncs overlap; `doveadm backup` writes one message after the other \
+         in one process. The other jobs of this shared machine move every figure (see the load averages): \
+         compare within one run.\n"
+    );
     println!("{s}");
     if !args.no_write {
         let title = if args.no_fsync {
