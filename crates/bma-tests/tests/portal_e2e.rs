@@ -98,6 +98,20 @@ impl Browser {
         self.cmd(reqwest::Method::POST, &format!("/element/{e}/value"), json!({ "text": text })).await;
     }
 
+    /// Presses Tab; the `id` of the element that has the focus then, and
+    /// its computed outline style (the visible focus).
+    async fn tab(&self) -> (String, String) {
+        let tab = json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": [
+            { "type": "keyDown", "value": "\u{E004}" }, { "type": "keyUp", "value": "\u{E004}" }
+        ]}]});
+        self.cmd(reqwest::Method::POST, "/actions", tab).await;
+        let active = self.cmd(reqwest::Method::GET, "/element/active", Value::Null).await;
+        let e = active[ELEMENT].as_str().unwrap().to_owned();
+        let id = self.cmd(reqwest::Method::GET, &format!("/element/{e}/property/id"), Value::Null).await;
+        let outline = self.cmd(reqwest::Method::GET, &format!("/element/{e}/css/outline-style"), Value::Null).await;
+        (id.as_str().unwrap_or("").to_owned(), outline.as_str().unwrap_or("").to_owned())
+    }
+
     async fn quit(self) {
         let _ = self.http.delete(&self.session).send().await;
     }
@@ -242,6 +256,29 @@ async fn a_manager_enrols_in_a_real_browser() {
     assert_eq!(b.url().await, link, "back on the link after login");
     assert_eq!(b.text("#identite").await, "Marie Dupont");
     assert_eq!(b.attribute("#nom", "value").await.as_deref(), Some("Dupont"), "prefilled from the identity");
+
+    // The keyboard reaches every control in reading order, and the focus shows.
+    let mut order = Vec::new();
+    for _ in 0..11 {
+        let (id, outline) = b.tab().await;
+        assert_eq!(outline, "solid", "visible focus on {id:?}");
+        order.push(id);
+    }
+    assert_eq!(
+        order[2..],
+        [
+            "nom",
+            "prenom",
+            "telephone",
+            "email_secours",
+            "email_secours_confirmation",
+            "role",
+            "mdp-oui",
+            "notice",
+            "envoyer"
+        ],
+        "{order:?}"
+    );
 
     // Mistakes first: a bad phone, the BMA as backup, a confirmation that differs, no notice.
     b.fill("#telephone", "02 413").await;
