@@ -154,7 +154,7 @@ impl Engine {
         let email =
             self.compose("deadline_watch", None, format!("deadline_watch:{deadline}"), &team, &rendered, now)?;
         let details = serde_json::json!({
-            "deadline": deadline.to_string(), "to": team,
+            "deadline": deadline.to_string(), "to": team, "message_id": email.message_id,
             "mailboxes": list.iter().map(|u| &u.address).collect::<Vec<_>>(),
         });
         let reason = format!("{} mailboxes without a delivered mail 1 on {deadline}", list.len());
