@@ -1007,3 +1007,40 @@ async fn submissions_are_atomic(backend: TestBackend) {
 }
 
 on_both_backends!(submissions_are_atomic);
+
+/// `bma serve` refuses a plain-http public address off loopback, and an
+/// identity provider whose issuer is not a URL: configuration errors with
+/// their keys, exit 2, nothing served.
+#[test]
+fn bma_serve_refuses_unsafe_configurations() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value, key) in [
+        ("BMA_PORTAL_BASE_URL", "http://portail.bma.example", "portal.base_url"),
+        ("BMA_OIDC_ISSUER", "pas une url", "oidc.issuer"),
+        ("BMA_OIDC_ISSUER", "http://127.0.0.1:9090", "oidc.client_id"),
+    ] {
+        let out = std::process::Command::new(bma_bin())
+            .args(["serve", "--listen", "127.0.0.1:1"])
+            .current_dir(dir.path())
+            .env_remove("BMA_CONFIG")
+            .env(var, value)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{var}: {err}");
+        assert!(err.contains(key), "{var}: {err}");
+    }
+    // The secret never shows in `bma config`.
+    let out = std::process::Command::new(bma_bin())
+        .arg("config")
+        .current_dir(dir.path())
+        .env_remove("BMA_CONFIG")
+        .env("BMA_OIDC_ISSUER", "http://127.0.0.1:9090")
+        .env("BMA_OIDC_CLIENT_ID", "bma-portal")
+        .env("BMA_OIDC_CLIENT_SECRET", "tres-secret")
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && shown.contains("[oidc]") && shown.contains("client_secret = \"***\""), "{shown}");
+    assert!(!shown.contains("tres-secret"));
+}

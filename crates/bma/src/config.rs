@@ -290,9 +290,10 @@ where
         } else {
             let mut portal = bma_portal::PortalSettings::new(base);
             portal.oidc = config.oidc_settings();
-            for message in portal.problems() {
-                let key = if message.starts_with("oidc.") { "oidc.issuer" } else { "portal.base_url" };
-                issues.push(ConfigIssue { key: key.into(), origin: Origin::Merged, message });
+            // Each problem starts with its key (`oidc.client_id is empty`).
+            for problem in portal.problems() {
+                let (key, message) = problem.split_once(' ').unwrap_or(("portal", problem.as_str()));
+                issues.push(ConfigIssue { key: key.into(), origin: Origin::Merged, message: message.to_owned() });
             }
         }
         issues.extend(crate::engine_config::validate(config));
