@@ -111,8 +111,22 @@ impl Error {
         }
     }
 
+    /// Whether reconnecting later may help: a lost connection, a server
+    /// that refuses or does not answer new connections (restarting), or a
+    /// temporary refusal (`[UNAVAILABLE]`, `[THROTTLED]`, also at login).
     fn is_connection_lost(&self) -> bool {
-        matches!(self, Error::Imap { source, .. } if source.is_connection_lost() || source.is_transient())
+        let Error::Imap { source, .. } = self else { return false };
+        source.is_connection_lost()
+            || source.is_transient()
+            || matches!(
+                source,
+                bma_imap::Error::Connect { .. }
+                    | bma_imap::Error::Timeout(_)
+                    | bma_imap::Error::AuthFailed {
+                        code: Some(bma_imap::ResponseCode::Unavailable | bma_imap::ResponseCode::Throttled),
+                        ..
+                    }
+            )
     }
 }
 

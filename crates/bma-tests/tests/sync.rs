@@ -14,7 +14,9 @@
 //! UIDVALIDITY change (folder deleted and recreated); connections dropped by
 //! the server in the middle of a copy (`doveadm kick`); the sync state on
 //! SQLite and PostgreSQL through a killed run; `bma sync --batch` of two
-//! mailboxes under one `--max-bytes-per-second` cap.
+//! mailboxes under one `--max-bytes-per-second` cap; a target "restarted"
+//! mid-copy (a relay in front of the lab's Dovecot cuts every connection and
+//! refuses new ones for 2.5 s, so that the shared lab itself keeps running).
 //!
 //! Needs `cargo xtask lab up && cargo xtask lab seed`. Seeded mailboxes are
 //! only read; every test has its own users (legacy scratch sources and new
@@ -686,4 +688,83 @@ async fn cli_batch_copies_each_row_under_one_byte_rate_and_reports_per_mailbox()
     assert_eq!(again.status.code(), Some(0));
     let items: Value = serde_json::from_slice(&again.stdout).expect("JSON");
     assert!(items.as_array().expect("items").iter().all(|i| i["summary"]["copied"] == 0), "{items:#}");
+}
+
+/// A TCP relay in front of a lab server that can be "restarted": every
+/// connection through it is cut and, for a while, new ones are refused.
+struct Relay {
+    port: u16,
+    restart: tokio::sync::mpsc::Sender<std::time::Duration>,
+}
+
+async fn relay(upstream: (String, u16)) -> Relay {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::time::Duration>(1);
+    tokio::spawn(async move {
+        let mut listener = Some(listener);
+        let mut conns: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+        loop {
+            let accept = async {
+                match &listener {
+                    Some(l) => l.accept().await.ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                down = rx.recv() => {
+                    let Some(down) = down else { return };
+                    // The "server" goes away: connections cut, the port closed.
+                    drop(listener.take());
+                    for c in conns.drain(..) {
+                        c.abort();
+                    }
+                    tokio::time::sleep(down).await;
+                    listener = Some(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("rebind"));
+                }
+                Some((mut inbound, _)) = accept => {
+                    let upstream = upstream.clone();
+                    conns.push(tokio::spawn(async move {
+                        if let Ok(mut out) = tokio::net::TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        }
+                    }));
+                }
+            }
+        }
+    });
+    Relay { port, restart: tx }
+}
+
+#[tokio::test]
+async fn a_target_server_restarted_mid_copy_is_waited_for_and_the_copy_resumes() {
+    let source = user("legacy", "rstsrc");
+    let mut target = user("new", "rstdst");
+    let mut src = client(&source).await;
+    src.create(&MailboxName::new("Archives")).await.expect("create");
+    fill(&mut src, "INBOX", 150, "restart").await;
+    fill(&mut src, "Archives", 80, "restart archive").await;
+    let r = relay((target.config.host.clone(), target.config.port)).await;
+    let direct = target.clone();
+    target.config.port = r.port;
+    let (_dir, store) = state().await;
+    let stop = Arc::new(Stop(AtomicU64::new(0), 50, tokio::sync::Notify::new()));
+    let opts = Options {
+        batch_messages: 10,
+        rate: Some(Arc::new(bma_sync::RateLimiter::new(30_000))),
+        progress: Some(stop.clone()),
+        ..options()
+    };
+    let task = {
+        let (source, target, store, opts) = (source.clone(), target.clone(), store.clone(), opts.clone());
+        tokio::spawn(async move { bma_sync::run(&source, &target, store, &opts).await })
+    };
+    stop.2.notified().await;
+    // Down for 2.5 s: the first reconnection attempts (after 1 s, 2 s) find nothing listening.
+    r.restart.send(std::time::Duration::from_millis(2500)).await.expect("restart");
+    let run = task.await.expect("task").expect("run");
+    assert_eq!(run.outcome, Outcome::Complete, "{run:#?}");
+    assert!(run.folders.iter().map(|f| f.reconnects).max().unwrap_or(0) >= 2, "{run:#?}");
+    assert_eq!(run.folders.iter().map(|f| f.target_messages).sum::<u64>(), 230, "{run:#?}");
+    assert_same(&source, &direct, &run).await;
 }
