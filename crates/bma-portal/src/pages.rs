@@ -112,6 +112,8 @@ pub struct FormPage {
     pub csrf: String,
     /// A correction of a form already sent.
     pub correction: bool,
+    /// When correcting: where the verification of the current backup address stands.
+    pub backup_state: Option<String>,
     /// Errors in field order: (field id, message), for the summary.
     pub errors: Vec<(&'static str, String)>,
     /// Text inputs.

@@ -160,12 +160,19 @@ impl Portal {
         let session = cookie(headers, self.inner.cookies.session_name())
             .filter(|id| bma_core::token::well_formed(id))
             .map(bma_core::token::hash);
-        let found = match &key {
-            None => None,
-            Some(key) => match self.inner.store.portal_view(key, session.as_deref(), self.now()).await {
-                Ok(v) => v,
-                Err(e) => return Err(Err(e.into())),
-            },
+        let store = &self.inner.store;
+        let found = match (&key, &session) {
+            (None, _) => Ok(None),
+            // Without a session cookie only the mailbox matters: the light query.
+            (Some(key), None) => store
+                .portal_mailbox_by_token_hash(key)
+                .await
+                .map(|m| m.map(|mailbox| PortalView { mailbox, session: None, latest: None, backup: None })),
+            (Some(key), Some(session)) => store.portal_view(key, Some(session), self.now()).await,
+        };
+        let found = match found {
+            Ok(v) => v,
+            Err(e) => return Err(Err(e.into())),
         };
         match found {
             Some(v) => {
@@ -266,7 +273,7 @@ impl Portal {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn form_page(
+    async fn form_page(
         &self,
         status: StatusCode,
         m: &PortalMailbox,
@@ -276,6 +283,20 @@ impl Portal {
         errors: &FieldErrors,
         correction: bool,
     ) -> Outcome {
+        // A correction says where the verification of the current backup address stands.
+        let mut backup_state = None;
+        if correction && let Some(e) = self.inner.store.latest_enrollment(m.id).await? {
+            let email = e.form.backup_email;
+            backup_state = Some(match self.inner.store.backup_status(m.id, &email).await? {
+                Some(BackupStatus { verified_at: Some(at), .. }) => {
+                    format!("Adresse de secours actuelle : {email}, vérifiée le {}.", date_fr(at.date()))
+                }
+                _ => format!(
+                    "Adresse de secours actuelle : {email}, non vérifiée : ouvrez le lien de vérification envoyé à \
+                     cette adresse."
+                ),
+            });
+        }
         let err = |k: &str| errors.get(k).cloned();
         let text = |id: &'static str,
                     label: &'static str,
@@ -352,6 +373,7 @@ impl Portal {
             token: token.to_owned(),
             csrf: session.csrf.clone(),
             correction,
+            backup_state,
             errors: summary,
             fields,
             roles: form::ROLES
@@ -605,7 +627,7 @@ async fn link(State(p): State<Portal>, Path(token): Path<String>, headers: Heade
             given_name: i.given_name.clone(),
             ..FormInput::default()
         });
-        return p.form_page(StatusCode::OK, &m, &token, &session, &prefill, &FieldErrors::new(), false);
+        return p.form_page(StatusCode::OK, &m, &token, &session, &prefill, &FieldErrors::new(), false).await;
     }
     p.status_page_of(StatusCode::OK, &m, &token, &session, (false, None), view.latest, view.backup)
 }
@@ -622,7 +644,7 @@ async fn edit(State(p): State<Portal>, Path(token): Path<String>, headers: Heade
         return Ok(Redirect::to(&format!("/formulaire/{token}")).into_response());
     }
     let input = p.inner.store.latest_enrollment(m.id).await?.map(|e| FormInput::from_enrollment(&e.form));
-    p.form_page(StatusCode::OK, &m, &token, &session, &input.unwrap_or_default(), &FieldErrors::new(), true)
+    p.form_page(StatusCode::OK, &m, &token, &session, &input.unwrap_or_default(), &FieldErrors::new(), true).await
 }
 
 async fn submit(State(p): State<Portal>, Path(token): Path<String>, headers: HeaderMap, body: Bytes) -> Outcome {
@@ -650,7 +672,9 @@ async fn submit(State(p): State<Portal>, Path(token): Path<String>, headers: Hea
     let valid = match form::validate(&input, &ctx) {
         Ok(v) => v,
         Err(errors) => {
-            return p.form_page(StatusCode::UNPROCESSABLE_ENTITY, &m, &token, &session, &input, &errors, correction);
+            return p
+                .form_page(StatusCode::UNPROCESSABLE_ENTITY, &m, &token, &session, &input, &errors, correction)
+                .await;
         }
     };
     let manager_name = format!("{} {}", valid.given_name, valid.family_name);

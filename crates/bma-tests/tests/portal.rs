@@ -367,6 +367,7 @@ async fn login_submit_correct(backend: TestBackend) {
     assert!(page.contains("Équipe migration du SGNE"), "during the migration: the SGNE team");
     let page = h.get(&format!("/formulaire/{token}/modifier")).await.text().await.unwrap();
     assert!(page.contains("value=\"+3224133090\"") && page.contains("Vous corrigez le formulaire"), "{page}");
+    assert!(page.contains("Adresse de secours actuelle : marie.perso@ecole.test, non vérifiée"), "{page}");
     let form = with(
         &valid_form(&csrf_of(&page)),
         &[("telephone", Some("0470 12 34 56")), ("mot_de_passe_connu", Some("oui"))],
@@ -447,6 +448,7 @@ async fn backup_address_verification(backend: TestBackend) {
 
     // Expired links say so.
     let page = h.get(&format!("/formulaire/{token}/modifier")).await.text().await.unwrap();
+    assert!(page.contains("Adresse de secours actuelle : luc@ecole.test, vérifiée le 22 avril 2024."), "{page}");
     let form = with(
         &valid_form(&csrf_of(&page)),
         &[("email_secours", Some("luc2@ecole.test")), ("email_secours_confirmation", Some("luc2@ecole.test"))],
