@@ -712,15 +712,34 @@ async fn sync_folder<S: SyncState>(
         report.mapped = map.len() as u64;
         return verify(src, tgt, plan, tsel.is_some(), report).await;
     }
-    let tsel = tsel.expect("selected when not a dry run");
+    let mut tsel = tsel.expect("selected when not a dry run");
+    if prev.as_ref().is_some_and(|f| f.uid_next.is_none()) && !new.is_empty() {
+        // The last run of this folder did not finish (killed, or messages
+        // refused): an APPEND it had sent may still be committing in its
+        // server session. Wait until the folder stops growing (≤ 3 s), so
+        // that those messages are found below instead of appended again.
+        settle(tgt, &mut tsel.exists).await?;
+    }
 
-    // Reconciliation candidates: target messages above the highest mapped target UID.
+    // Reconciliation candidates: target messages that no state maps (a
+    // killed run's APPENDs, including those the server completed after a
+    // later run had looked, or mail there before any state) and that could
+    // be one of the new messages (same size and INTERNALDATE): keyed by
+    // (size, INTERNALDATE, SHA-256) of their bytes.
     let mut orphans: HashMap<Key, VecDeque<(u32, String)>> = HashMap::new();
     let scan_from = map.values().map(|m| m.target_uid).max().unwrap_or(0) + 1;
-    if !new.is_empty() && tsel.exists > 0 && tsel.uid_next.is_none_or(|n| n > scan_from) {
-        let mut s = tgt.fetch_bodies(&UidSet::from_uid(scan_from)).await.map_err(on(Side::Target))?;
-        while let Some(m) = s.next().await.map_err(on(Side::Target))? {
-            if m.uid >= scan_from {
+    if !new.is_empty() && tsel.exists > 0 {
+        let wanted: HashSet<SizeDate> = new.iter().map(|m| size_date(m)).collect();
+        let mapped: HashSet<u32> = map.values().map(|m| m.target_uid).collect();
+        let cands: UidSet = target_metas(tgt)
+            .await?
+            .iter()
+            .filter(|m| !mapped.contains(&m.uid) && wanted.contains(&size_date(m)))
+            .map(|m| m.uid)
+            .collect();
+        if !cands.is_empty() {
+            let mut s = tgt.fetch_bodies(&cands).await.map_err(on(Side::Target))?;
+            while let Some(m) = s.next().await.map_err(on(Side::Target))? {
                 let canon = canonical(m.flags.as_deref().unwrap_or(&[]));
                 orphans.entry(key_of(&m.body, m.internal_date.as_ref())).or_default().push_back((m.uid, canon));
             }
@@ -749,6 +768,9 @@ async fn sync_folder<S: SyncState>(
     recorded?;
     if !new.is_empty() {
         remove_late_duplicates(tgt, &map, scan_from, &seen, report).await?;
+    }
+    if tgt.exists().is_some_and(|n| n as usize > map.len()) {
+        remove_copies_of_mapped(tgt, &map, report).await?;
     }
 
     // Flags.
@@ -842,7 +864,92 @@ async fn remove_late_duplicates(
         tracing::warn!(folder = %report.target, n, "removing copies appended by an interrupted run");
         tgt.uid_store(&dups, StoreMode::Add, &[Flag::Deleted]).await.map_err(on(Side::Target))?;
         tgt.uid_expunge(&dups).await.map_err(on(Side::Target))?;
-        report.duplicates_removed = n;
+        report.duplicates_removed += n;
+    }
+    Ok(())
+}
+
+/// Waits until the selected target folder's message count is the same
+/// after 300 ms (NOOP), at most ten times.
+async fn settle(tgt: &mut Client, exists: &mut u32) -> Result<(), Error> {
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        tgt.noop().await.map_err(on(Side::Target))?;
+        let now = tgt.exists().unwrap_or(*exists);
+        if now == *exists {
+            return Ok(());
+        }
+        tracing::info!(before = *exists, now, "the target folder is still growing (an interrupted run's APPEND)");
+        *exists = now;
+    }
+    Ok(())
+}
+
+/// (RFC822.SIZE, INTERNALDATE as Unix time): a cheap prefilter before hashing bodies.
+type SizeDate = (u64, i64);
+
+fn size_date(m: &MessageMeta) -> SizeDate {
+    (m.size.unwrap_or(0), m.internal_date.as_ref().map_or(0, |d| d.0.unix_timestamp()))
+}
+
+/// The metadata of every message of the selected target folder.
+async fn target_metas(tgt: &mut Client) -> Result<Vec<MessageMeta>, Error> {
+    let mut out = Vec::new();
+    let mut s = tgt.fetch_meta(&UidSet::all(), None).await.map_err(on(Side::Target))?;
+    while let Some(m) = s.next().await.map_err(on(Side::Target))? {
+        out.push(m);
+    }
+    Ok(out)
+}
+
+/// When the target folder holds more messages than the map: unmapped
+/// target messages byte-identical (same key) to a mapped one are copies
+/// appended by a killed run that the server completed after the next run
+/// had looked (they sit below the highest mapped UID): removed, so that
+/// each source message is on the target once.
+async fn remove_copies_of_mapped(
+    tgt: &mut Client,
+    map: &BTreeMap<u32, SyncMessage>,
+    report: &mut FolderReport,
+) -> Result<(), Error> {
+    let metas = target_metas(tgt).await?;
+    let mapped: HashSet<u32> = map.values().map(|m| m.target_uid).collect();
+    let unmapped_sd: HashSet<SizeDate> = metas.iter().filter(|m| !mapped.contains(&m.uid)).map(size_date).collect();
+    if unmapped_sd.is_empty() {
+        return Ok(());
+    }
+    let twins: Vec<&MessageMeta> =
+        metas.iter().filter(|m| mapped.contains(&m.uid) && unmapped_sd.contains(&size_date(m))).collect();
+    if twins.is_empty() {
+        return Ok(());
+    }
+    let twin_sd: HashSet<SizeDate> = twins.iter().map(|m| size_date(m)).collect();
+    let mut keys: HashSet<Key> = HashSet::new();
+    {
+        let set: UidSet = twins.iter().map(|m| m.uid).collect();
+        let mut s = tgt.fetch_bodies(&set).await.map_err(on(Side::Target))?;
+        while let Some(m) = s.next().await.map_err(on(Side::Target))? {
+            keys.insert(key_of(&m.body, m.internal_date.as_ref()));
+        }
+    }
+    let suspects: UidSet =
+        metas.iter().filter(|m| !mapped.contains(&m.uid) && twin_sd.contains(&size_date(m))).map(|m| m.uid).collect();
+    let mut dups = UidSet::default();
+    let mut n = 0;
+    {
+        let mut s = tgt.fetch_bodies(&suspects).await.map_err(on(Side::Target))?;
+        while let Some(m) = s.next().await.map_err(on(Side::Target))? {
+            if keys.contains(&key_of(&m.body, m.internal_date.as_ref())) {
+                dups.insert(m.uid);
+                n += 1;
+            }
+        }
+    }
+    if n > 0 {
+        tracing::warn!(folder = %report.target, n, "removing copies of mapped messages appended by an interrupted run");
+        tgt.uid_store(&dups, StoreMode::Add, &[Flag::Deleted]).await.map_err(on(Side::Target))?;
+        tgt.uid_expunge(&dups).await.map_err(on(Side::Target))?;
+        report.duplicates_removed += n;
     }
     Ok(())
 }

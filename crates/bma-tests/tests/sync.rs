@@ -768,3 +768,41 @@ async fn a_target_server_restarted_mid_copy_is_waited_for_and_the_copy_resumes()
     assert_eq!(run.folders.iter().map(|f| f.target_messages).sum::<u64>(), 230, "{run:#?}");
     assert_same(&source, &direct, &run).await;
 }
+
+#[tokio::test]
+async fn cli_killed_at_random_points_then_rerun_holds_every_message_once() {
+    let source = user("legacy", "rndsrc");
+    let target = user("new", "rnddst");
+    let mut src = client(&source).await;
+    src.create(&MailboxName::new("Archives")).await.expect("create");
+    fill(&mut src, "INBOX", 300, "random").await;
+    fill(&mut src, "Archives", 150, "random archive").await;
+    // Byte-identical twins, which must both arrive, once each.
+    fill(&mut src, "Archives", 20, "random archive").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // Deterministic "random" delays (printed, so that a failure can be replayed).
+    let mut x = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as u64 | 1;
+    for round in 0..5 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let delay = std::time::Duration::from_millis(30 + x % 400);
+        let mut child = cli(&source, &target, dir.path(), password_of(&source))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn bma");
+        tokio::time::sleep(delay).await;
+        child.kill().expect("kill -9");
+        let status = child.wait().expect("wait");
+        eprintln!("round {round}: killed after {delay:?} ({status})");
+    }
+    let rerun = cli(&source, &target, dir.path(), password_of(&source)).output().expect("rerun");
+    assert_eq!(rerun.status.code(), Some(0), "{}", String::from_utf8_lossy(&rerun.stderr));
+    let mut tgt = client(&target).await;
+    for folder in ["INBOX", "Archives"] {
+        let want = fingerprints(&mut src, folder).await;
+        assert_eq!(want.len(), if folder == "INBOX" { 300 } else { 170 });
+        assert_eq!(fingerprints(&mut tgt, folder).await, want, "{folder}");
+    }
+}
