@@ -15,13 +15,17 @@
 //!    run, with CONDSTORE, only those changed since its HIGHESTMODSEQ
 //!    (`CHANGEDSINCE`); otherwise every message (UIDs and flags). Those not
 //!    in the map are new.
-//! 4. Reconciliation: target messages above the highest target UID in the
-//!    map (appended by a run that was killed before recording them, or
-//!    present before any state) are fetched and keyed by (size,
-//!    INTERNALDATE, SHA-256 of the bytes); a new source message with the
-//!    same key is mapped to one of them instead of being appended. So a
-//!    kill -9 at any point loses nothing and duplicates nothing, and
-//!    bodies are never altered (no marker header).
+//! 4. Reconciliation: target messages that the map does not name
+//!    (appended by a run that was killed before recording them, or present
+//!    before any state) and that have the size and INTERNALDATE of a new
+//!    message are fetched and keyed by (size, INTERNALDATE, SHA-256 of the
+//!    bytes); a new source message with the same key is mapped to one of
+//!    them instead of being appended. After an interrupted run, the target
+//!    folder is first given time to stop growing (an APPEND sent by the
+//!    killed run may still be committing). After the copy, unmapped copies
+//!    of mapped messages are removed. So a kill -9 at any point loses
+//!    nothing and duplicates nothing, and bodies are never altered (no
+//!    marker header).
 //! 5. New messages are streamed (one UID FETCH, one message held at a time)
 //!    with their flags (keywords and `\Deleted` included) and INTERNALDATE
 //!    into MULTIAPPEND commands of up to [`Options::batch_messages`]
