@@ -523,13 +523,14 @@ async fn unchanged<S: SyncState>(
     if f.uid_next.is_none() || f.highest_modseq.is_none() {
         return Ok(None);
     }
-    let s = src.status(&plan.source).await.map_err(on(Side::Source))?;
-    if s.uid_validity != Some(f.source_uidvalidity) || s.uid_next != f.uid_next || s.highest_modseq != f.highest_modseq
+    let (s, t) = tokio::try_join!(async { src.status(&plan.source).await.map_err(on(Side::Source)) }, async {
+        tgt.status(&plan.target).await.map_err(on(Side::Target))
+    })?;
+    if s.uid_validity != Some(f.source_uidvalidity)
+        || s.uid_next != f.uid_next
+        || s.highest_modseq != f.highest_modseq
+        || t.uid_validity != Some(f.target_uidvalidity)
     {
-        return Ok(None);
-    }
-    let t = tgt.status(&plan.target).await.map_err(on(Side::Target))?;
-    if t.uid_validity != Some(f.target_uidvalidity) {
         return Ok(None);
     }
     let mut r = report_of(plan, vec![]);
@@ -648,16 +649,19 @@ async fn sync_folder<S: SyncState>(
         return Ok(());
     }
     let sname = plan.source_name.as_str();
-    let sel = src.examine(&plan.source).await.map_err(on(Side::Source))?;
-    let tsel = if options.dry_run {
-        match tgt.examine(&plan.target).await {
-            Ok(t) => Some(t),
-            Err(e) if e.is_connection_lost() => return Err(on(Side::Target)(e)),
-            Err(_) => None,
+    // EXAMINE the source and SELECT the target at once.
+    let target = async {
+        if options.dry_run {
+            match tgt.examine(&plan.target).await {
+                Ok(t) => Ok(Some(t)),
+                Err(e) if e.is_connection_lost() => Err(on(Side::Target)(e)),
+                Err(_) => Ok(None),
+            }
+        } else {
+            tgt.select(&plan.target).await.map(Some).map_err(on(Side::Target))
         }
-    } else {
-        Some(tgt.select(&plan.target).await.map_err(on(Side::Target))?)
     };
+    let (sel, tsel) = tokio::try_join!(async { src.examine(&plan.source).await.map_err(on(Side::Source)) }, target)?;
     let t_validity = tsel.as_ref().map_or(0, |t| t.uid_validity);
     let prev = state.folder(pair, sname).await?;
     let same =
@@ -1244,11 +1248,14 @@ async fn verify(
     target_exists: bool,
     report: &mut FolderReport,
 ) -> Result<(), Error> {
-    let s = src.status(&plan.source).await.map_err(on(Side::Source))?;
+    // Both sides at once: one round trip instead of two.
+    let target = async {
+        if target_exists { tgt.status(&plan.target).await.map(Some).map_err(on(Side::Target)) } else { Ok(None) }
+    };
+    let (s, t) = tokio::try_join!(async { src.status(&plan.source).await.map_err(on(Side::Source)) }, target)?;
     report.source_messages = u64::from(s.messages.unwrap_or(0));
     report.source_bytes = s.size.unwrap_or(0);
-    if target_exists {
-        let t = tgt.status(&plan.target).await.map_err(on(Side::Target))?;
+    if let Some(t) = t {
         report.target_messages = u64::from(t.messages.unwrap_or(0));
         report.target_bytes = t.size.unwrap_or(0);
     }
