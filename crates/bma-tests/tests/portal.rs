@@ -35,7 +35,8 @@ static NEXT_PORT: AtomicU16 = AtomicU16::new(0);
 pub async fn listener() -> (tokio::net::TcpListener, u16) {
     let lab = lab_file("lab.json");
     let range = &lab["oidc"]["test_redirect_ports"];
-    let (first, last) = (range[0].as_u64().unwrap_or(18000) as u16, range[1].as_u64().unwrap_or(18199) as u16);
+    // The last 50 ports of the range are left to portal_e2e and the benchmark.
+    let (first, last) = (range[0].as_u64().unwrap_or(18000) as u16, range[1].as_u64().unwrap_or(18199) as u16 - 50);
     let span = last - first + 1;
     let start = (std::process::id() as u16).wrapping_mul(7) % span;
     for i in 0..span {
