@@ -42,7 +42,9 @@ fn platform(name: &str) -> PlatformAccess {
     }
 }
 
-fn engine(store: Store, presync: bool) -> Engine {
+/// An engine on the lab. `bounces` is the bounce mailbox: one per test, since
+/// each campaign marks what it reads there as read.
+fn engine(store: Store, presync: bool, bounces: &str) -> Engine {
     let lab = lab_file("lab.json");
     let sender = SmtpSender::new(&SmtpConfig {
         host: lab["smtp"]["host"].as_str().unwrap().to_owned(),
@@ -54,7 +56,7 @@ fn engine(store: Store, presync: bool) -> Engine {
     let settings = EngineSettings {
         settings: Settings::default(),
         portal_base_url: "http://127.0.0.1:8080".into(),
-        bounce_address: "bounces@bma.test".into(),
+        bounce_address: bounces.to_owned(),
         message_id_domain: "bma.test".into(),
         reply_days: 14,
         team_address: "migrationbma@bma.test".into(),
@@ -124,6 +126,8 @@ async fn import_and_plan(store: &Store, addresses: &[String], t0: OffsetDateTime
 /// campaign's state.
 async fn waves_invite_their_mailboxes_exactly_once(backend: TestBackend) {
     let prefix = if backend == TestBackend::Sqlite { 891 } else { 892 };
+    let bounces = format!("bounces-{prefix}@bma.test");
+    lab_addusers("legacy", std::slice::from_ref(&bounces), "secret-bounces");
     let addresses: Vec<String> = (1..=6).map(|i| format!("ec{prefix}{i:03}@adm.cfwb.be")).collect();
     lab_addusers("legacy", &addresses, "secret-campaign-test");
     let mut before = Vec::new();
@@ -135,7 +139,7 @@ async fn waves_invite_their_mailboxes_exactly_once(backend: TestBackend) {
     let t0 = datetime!(2024-04-01 09:00 UTC);
     let waves = import_and_plan(&store, &addresses, t0).await;
     assert_eq!(waves[0].len(), 2);
-    let engine = engine(store.clone(), false);
+    let engine = engine(store.clone(), false, &bounces);
     let operator = Actor::Operator("test".into());
 
     let r = engine.step(datetime!(2024-04-22 08:00 UTC)).await.unwrap();
@@ -165,7 +169,7 @@ async fn waves_invite_their_mailboxes_exactly_once(backend: TestBackend) {
         assert_eq!(mails.len(), n_before + 1, "{a}: exactly one invitation");
         let body = mails.last().unwrap();
         assert_eq!(store.mailbox_by_token(&token_in(body)).await.unwrap().as_deref(), Some(a.as_str()), "{a}");
-        assert!(body.contains(&format!("Return-Path: <bounces+{}@bma.test>", a.replace('@', "="))));
+        assert!(body.contains(&format!("Return-Path: <bounces-{prefix}+{}@bma.test>", a.replace('@', "="))));
         let m = store.mailbox(a).await.unwrap();
         let kinds: Vec<String> = store.timeline(m.id).await.unwrap().into_iter().map(|e| e.kind).collect();
         assert_eq!(kinds[..4], ["imported", "transition", "transition", "email_sent"], "{a}");
@@ -198,6 +202,8 @@ on_both_backends!(waves_invite_their_mailboxes_exactly_once);
 /// A whole campaign of `n` mailboxes over simulated weeks.
 async fn a_whole_campaign(backend: TestBackend) {
     let (prefix, n) = if backend == TestBackend::Sqlite { (893, 200) } else { (894, 50) };
+    let bounces = format!("bounces-{prefix}@bma.test");
+    lab_addusers("legacy", std::slice::from_ref(&bounces), "secret-bounces");
     let mut addresses: Vec<String> = (1..=n).map(|i| format!("ec{prefix}{i:03}@adm.cfwb.be")).collect();
     lab_addusers("legacy", &addresses, "secret-campaign-test");
     lab_addusers("new", &addresses, "secret-campaign-test");
@@ -243,7 +249,7 @@ async fn a_whole_campaign(backend: TestBackend) {
     let plan = plan_waves(&rules, c.start, &store.planning_candidates().await.unwrap()).unwrap();
     store.apply_wave_plan(&plan, &operator, t0).await.unwrap();
     store.change_campaign(CampaignAction::Start, &operator, "", t0).await.unwrap();
-    let runner = engine(store.clone(), false);
+    let runner = engine(store.clone(), false, &bounces);
 
     // Managers answer: the first half of each wave three days after its mail 1.
     let mut answers: BTreeMap<time::Date, Vec<String>> = BTreeMap::new();
@@ -272,8 +278,9 @@ async fn a_whole_campaign(backend: TestBackend) {
             // The DSN of the first wave comes back through Postfix: let it arrive before the next step.
             let deadline = Instant::now() + StdDuration::from_secs(20);
             while Instant::now() < deadline {
-                if lab_inbox("legacy", "bounces@bma.test").await.iter().any(|b| {
-                    String::from_utf8_lossy(b).contains(&format!("bounces+{}@bma.test", bouncing.replace('@', "=")))
+                if lab_inbox("legacy", &bounces).await.iter().any(|b| {
+                    String::from_utf8_lossy(b)
+                        .contains(&format!("bounces-{prefix}+{}@bma.test", bouncing.replace('@', "=")))
                 }) {
                     bounce_seen = true;
                     break;
@@ -373,7 +380,7 @@ async fn a_whole_campaign(backend: TestBackend) {
     }
 
     // Presync: one step with copies on; the seeded mailbox's mail reaches the new platform.
-    let presync = engine(store.clone(), true);
+    let presync = engine(store.clone(), true, &bounces);
     let r = presync.step(now).await.unwrap();
     assert_eq!(r.failed_jobs, 0, "{r:?}");
     assert!(r.presynced >= answered.len(), "{r:?}");
@@ -386,7 +393,7 @@ async fn a_whole_campaign(backend: TestBackend) {
 
     // Twelve weeks after the first wave, its managers who never answered are flagged for the helpdesk.
     let first_wave: Vec<&String> = plan.waves[0].planned.iter().filter(|a| !answered.contains(a)).collect();
-    let later = engine(store.clone(), false).step(datetime!(2024-07-16 08:00 UTC)).await.unwrap();
+    let later = engine(store.clone(), false, &bounces).step(datetime!(2024-07-16 08:00 UTC)).await.unwrap();
     assert!(later.flagged >= first_wave.len() - 1, "{later:?}");
     let attention = store.attention_list().await.unwrap();
     for a in first_wave.iter().filter(|a| ***a != bouncing) {

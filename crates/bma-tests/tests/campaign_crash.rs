@@ -21,7 +21,8 @@ fn bma(dir: &std::path::Path, url: &str, args: &[&str]) -> Command {
         .env("BMA_DATABASE_URL", url)
         .env("BMA_MAIL_SMTP_PORT", "2525")
         .env("BMA_MAIL_SMTP_TLS", "none")
-        .env("BMA_MAIL_BOUNCE_ADDRESS", "bounces@bma.test")
+        // Its own bounce mailbox: a campaign marks what it reads there as read.
+        .env("BMA_MAIL_BOUNCE_ADDRESS", "bounces-cli@bma.test")
         .env("BMA_MAIL_MESSAGE_ID_DOMAIN", "bma.test")
         .env("BMA_MAIL_TEAM_ADDRESS", "migrationbma@bma.test")
         // Slow enough to be killed in the middle: 5 emails a second.
@@ -55,6 +56,7 @@ async fn invitations(address: &str) -> usize {
 /// each legacy inbox held before.
 async fn started_campaign(dir: &std::path::Path, url: &str, addresses: &[String]) -> Vec<usize> {
     lab_addusers("legacy", addresses, "secret-campaign-test");
+    lab_addusers("legacy", &["bounces-cli@bma.test".to_owned()], "secret-bounces");
     let mut before = Vec::new();
     for a in addresses {
         before.push(invitations(a).await);
