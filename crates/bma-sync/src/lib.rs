@@ -735,7 +735,6 @@ async fn sync_folder<S: SyncState>(
     // be one of the new messages (same size and INTERNALDATE): keyed by
     // (size, INTERNALDATE, SHA-256) of their bytes.
     let mut orphans: HashMap<Key, VecDeque<(u32, String)>> = HashMap::new();
-    let scan_from = map.values().map(|m| m.target_uid).max().unwrap_or(0) + 1;
     if !new.is_empty() && tsel.exists > 0 {
         let wanted: HashSet<SizeDate> = new.iter().map(|m| size_date(m)).collect();
         let mapped: HashSet<u32> = map.values().map(|m| m.target_uid).collect();
@@ -760,12 +759,11 @@ async fn sync_folder<S: SyncState>(
         p.add_total(new.len() as u64, total_bytes);
     }
     let mut batch: Vec<SyncMessage> = Vec::new();
-    let mut seen: HashSet<Key> = HashSet::new();
     let copy_result = if new.is_empty() {
         Ok(())
     } else {
         let set: UidSet = new.iter().map(|m| m.uid).collect();
-        let mut ctx = CopyCtx { orphans: &mut orphans, seen: &mut seen, batch: &mut batch, map: &mut map };
+        let mut ctx = CopyCtx { orphans: &mut orphans, batch: &mut batch, map: &mut map };
         copy_all(src, tgt, state, pair, plan, options, set, &mut ctx, report).await
     };
     let recorded = state.record(pair, sname, &batch).await;
@@ -774,9 +772,6 @@ async fn sync_folder<S: SyncState>(
     }
     copy_result?;
     recorded?;
-    if !new.is_empty() {
-        remove_late_duplicates(tgt, &map, scan_from, &seen, report).await?;
-    }
     if tgt.exists().is_some_and(|n| n as usize > map.len()) {
         remove_copies_of_mapped(tgt, &map, report).await?;
     }
@@ -831,50 +826,6 @@ async fn sync_folder<S: SyncState>(
     }
     state.save_folder(&folder).await?;
     verify(src, tgt, plan, true, report).await
-}
-
-/// After the copy: target messages above the scanned UID that nothing maps
-/// and that are byte-identical (same key) to a message of this run are
-/// APPENDs of a killed run that completed late: removed, so nothing is
-/// duplicated.
-async fn remove_late_duplicates(
-    tgt: &mut Client,
-    map: &BTreeMap<u32, SyncMessage>,
-    scan_from: u32,
-    seen: &HashSet<Key>,
-    report: &mut FolderReport,
-) -> Result<(), Error> {
-    let mapped: HashSet<u32> = map.values().map(|m| m.target_uid).collect();
-    let mut extra = UidSet::default();
-    {
-        let mut s = tgt.fetch_meta(&UidSet::from_uid(scan_from), None).await.map_err(on(Side::Target))?;
-        while let Some(m) = s.next().await.map_err(on(Side::Target))? {
-            if m.uid >= scan_from && !mapped.contains(&m.uid) {
-                extra.insert(m.uid);
-            }
-        }
-    }
-    if extra.is_empty() {
-        return Ok(());
-    }
-    let mut dups = UidSet::default();
-    let mut n = 0;
-    {
-        let mut s = tgt.fetch_bodies(&extra).await.map_err(on(Side::Target))?;
-        while let Some(m) = s.next().await.map_err(on(Side::Target))? {
-            if seen.contains(&key_of(&m.body, m.internal_date.as_ref())) {
-                dups.insert(m.uid);
-                n += 1;
-            }
-        }
-    }
-    if n > 0 {
-        tracing::warn!(folder = %report.target, n, "removing copies appended by an interrupted run");
-        tgt.uid_store(&dups, StoreMode::Add, &[Flag::Deleted]).await.map_err(on(Side::Target))?;
-        tgt.uid_expunge(&dups).await.map_err(on(Side::Target))?;
-        report.duplicates_removed += n;
-    }
-    Ok(())
 }
 
 /// Waits until the selected target folder's message count is the same
@@ -965,7 +916,6 @@ async fn remove_copies_of_mapped(
 /// What [`copy`] reads and fills.
 struct CopyCtx<'a> {
     orphans: &'a mut HashMap<Key, VecDeque<(u32, String)>>,
-    seen: &'a mut HashSet<Key>,
     batch: &'a mut Vec<SyncMessage>,
     map: &'a mut BTreeMap<u32, SyncMessage>,
 }
@@ -1017,9 +967,14 @@ async fn copy_all<S: SyncState>(
 /// when it is already on the target (reconciled) or cannot be sent.
 fn prepare(m: &bma_imap::FetchedMessage, ctx: &mut CopyCtx<'_>, report: &mut FolderReport, options: &Options) -> bool {
     let size = m.body.len() as u64;
-    let key = key_of(&m.body, m.internal_date.as_ref());
-    let matched = ctx.orphans.get_mut(&key).and_then(VecDeque::pop_front);
-    ctx.seen.insert(key);
+    // Hashing every byte costs CPU (SHA-256 of the whole mailbox): only
+    // when target messages are waiting to be matched.
+    let matched = if ctx.orphans.is_empty() {
+        None
+    } else {
+        let key = key_of(&m.body, m.internal_date.as_ref());
+        ctx.orphans.get_mut(&key).and_then(VecDeque::pop_front)
+    };
     if let Some((tuid, tflags)) = matched {
         ctx.batch.push(SyncMessage { source_uid: m.uid, target_uid: tuid, flags: tflags, size });
         report.reconciled += 1;
