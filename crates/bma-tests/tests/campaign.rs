@@ -408,6 +408,25 @@ async fn a_whole_campaign(backend: TestBackend) {
     assert!(!store.attention_list().await.unwrap().iter().any(|a| a.address == bouncing));
     let e = presync.resend_invitation(&seeded, &helpdesk, "oops", now).await.unwrap_err();
     assert!(e.to_string().contains(&seeded), "{e}");
+
+    // Invited again, it is a presync candidate; its copy fails (the legacy platform does not
+    // know it), is retried at the next steps, then flagged for the operators.
+    let mut flagged = false;
+    for hour in 1..=4 {
+        let r = presync.step(now + Duration::hours(hour)).await.unwrap();
+        flagged |= r.flagged > 0;
+    }
+    assert!(flagged, "the failed presync was flagged");
+    let m = store.mailbox(&bouncing).await.unwrap();
+    let flags: Vec<String> = store
+        .timeline(m.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == "attention")
+        .map(|e| e.details["attention"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert!(flags.contains(&"presync_failed".to_owned()), "{flags:?}");
     store.close().await;
     db.drop_db().await;
 }
