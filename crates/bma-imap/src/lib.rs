@@ -60,7 +60,7 @@
 //! - An APPEND announced too big for the quota is refused with
 //!   `[OVERQUOTA]` before the continuation, hence
 //!   [`Config::sync_literal_above`].
-//! - APPEND costs ~15 ms per message on the server, pipelined or not: each
+//! - One APPEND at a time costs ~15 ms per message on the server: each
 //!   APPEND is its own transaction (with `mail_fsync = optimized`: fsync of
 //!   the message file, of the maildir and of `dovecot-uidlist`, plus the
 //!   index updates under their locks). [`MultiAppendPipeline`] (RFC 3502)
