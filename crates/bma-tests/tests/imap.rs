@@ -110,18 +110,22 @@ fn flag_set(flags: &[Flag]) -> BTreeSet<Flag> {
 #[tokio::test]
 async fn login_as_user_and_as_master_for_the_user() {
     let mbx = seeded("regular", 0);
-    let inbox_count = mbx["folders"][0]["messages"].as_u64().expect("count") as u32;
-    assert_eq!(mbx["folders"][0]["name"], "INBOX");
+    // Not INBOX: the campaign's tests deliver mail 1 to seeded addresses
+    // through the lab's Postfix, which only ever lands in INBOX.
+    let folder = &mbx["folders"][1];
+    assert_ne!(folder["name"], "INBOX");
+    let count = folder["messages"].as_u64().expect("count") as u32;
+    let name = bma_imap::MailboxName::new(s(&folder["name"]));
 
     let mut c = connect("legacy", &login_of(&mbx)).await;
     assert!(c.capabilities().uidplus() && c.capabilities().literal_plus(), "{:?}", c.capabilities());
-    assert_eq!(c.examine(&"INBOX".into()).await.expect("EXAMINE").exists, inbox_count);
+    assert_eq!(c.examine(&name).await.expect("EXAMINE").exists, count);
     c.logout().await.expect("LOGOUT");
 
     let (admin, password) = master();
     let auth = Auth::Plain { authzid: Some(s(&mbx["address"]).to_owned()), authcid: admin, password };
     let mut c = connect("legacy", &auth).await;
-    assert_eq!(c.examine(&"INBOX".into()).await.expect("EXAMINE").exists, inbox_count);
+    assert_eq!(c.examine(&name).await.expect("EXAMINE").exists, count);
     c.logout().await.expect("LOGOUT");
 }
 
