@@ -435,7 +435,9 @@ impl Store {
     }
 
     /// Flags a mailbox for the helpdesk with `reason`, with an event, unless
-    /// it is already flagged for that reason. Returns whether it was flagged now.
+    /// it is already flagged for that reason, or for a bounced mail 1 (the
+    /// flag the helpdesk must act on first, until a resend clears it).
+    /// Returns whether it was flagged now.
     pub async fn flag(
         &self,
         address: &str,
@@ -449,7 +451,7 @@ impl Store {
         let ms = to_millis(now);
         let done = sqlx::query(
             "UPDATE mailboxes SET attention = $1, attention_at = $2 WHERE address = $3 \
-             AND (attention IS NULL OR attention <> $1)",
+             AND (attention IS NULL OR (attention <> $1 AND attention <> 'invitation_bounced'))",
         )
         .bind(reason.to_owned())
         .bind(ms)
@@ -515,7 +517,8 @@ impl Store {
     }
 
     /// Records a successful presync: the first one of an enrolled mailbox
-    /// moves it to `presynced`; every one is an event with its figures.
+    /// moves it to `presynced`; later ones are an event with their figures
+    /// when they copied something.
     pub async fn record_presync(
         &self,
         address: &str,
@@ -542,7 +545,8 @@ impl Store {
                 .await?;
             let event = Event::transition(id, State::Enrolled, State::Presynced, "first full copy done", details);
             record(&mut tx, ms, &actor.to_text(), event).await?;
-        } else {
+        } else if details["copied"].as_u64().unwrap_or(0) > 0 {
+            // A copy that brought nothing new is not worth a line in the timeline.
             insert_event(&mut tx, Some(id), now, actor, "presync", "copy brought up to date", details).await?;
         }
         tx.commit().await?;

@@ -157,6 +157,11 @@ pub fn lab_adduser(platform: &str, address: &str, password: &str) {
 
 /// Creates (or resets) many users at once on a lab platform, all with `password`.
 pub fn lab_addusers(platform: &str, addresses: &[String], password: &str) {
+    lab_addusers_with(platform, addresses, password, &[]);
+}
+
+/// Like [`lab_addusers`], with per-user Dovecot settings (`KEY=VALUE`, `userdb_` fields).
+pub fn lab_addusers_with(platform: &str, addresses: &[String], password: &str, userdb: &[&str]) {
     let Some((first, rest)) = addresses.split_first() else { return };
     let lab = lab_file("lab.json");
     let exe = lab["xtask"].as_str().expect("lab.json names the xtask binary");
@@ -164,6 +169,9 @@ pub fn lab_addusers(platform: &str, addresses: &[String], password: &str) {
     cmd.args(["lab", "adduser", platform, first, password]);
     for a in rest {
         cmd.args(["--also", a]);
+    }
+    for kv in userdb {
+        cmd.args(["--userdb", kv]);
     }
     let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {exe}: {e}"));
     assert!(out.status.success(), "lab adduser: {}", String::from_utf8_lossy(&out.stderr));
