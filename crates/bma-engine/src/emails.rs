@@ -52,27 +52,39 @@ impl Engine {
         })
     }
 
+    /// Mail 1 for one mailbox, with its personal link.
+    fn render_invitation(
+        &self,
+        name: &str,
+        address: &str,
+        token: &str,
+        wave: time::Date,
+        now: OffsetDateTime,
+    ) -> Result<Rendered, EngineError> {
+        let s = &self.settings.settings;
+        let context = serde_json::json!({
+            "name": name, "address": address,
+            "form_link": self.form_link(token),
+            "reply_by": date_fr(now.date() + Duration::days(self.settings.reply_days)),
+            "wave": date_fr(wave),
+            "quota_multiplier": s.campaign.quota_multiplier,
+            "cutover_min_weeks": s.campaign.cutover_min_weeks, "cutover_max_weeks": s.campaign.cutover_max_weeks,
+            "contact": &s.contacts.during, "sender_name": s.sender.name,
+        });
+        Ok(self.templates.render(TemplateKind::Invitation, &context)?)
+    }
+
     /// Invites every scheduled mailbox whose wave has started by `now`:
     /// token, mail 1 and `invited` in one transaction each. Returns how
     /// many were invited now.
     pub async fn invite_due(&self, now: OffsetDateTime) -> Result<usize, EngineError> {
         let day = self.campaign_day(now);
         let due = self.store.due_invitations(&day.to_string()).await?;
-        let s = &self.settings.settings;
         let mut invited = 0;
         for d in due {
             let token = new_token();
             let wave = iso_date::parse(&d.wave).unwrap_or(now.date());
-            let context = serde_json::json!({
-                "name": d.name, "address": d.address,
-                "form_link": self.form_link(&token),
-                "reply_by": date_fr(now.date() + Duration::days(self.settings.reply_days)),
-                "wave": date_fr(wave),
-                "quota_multiplier": s.campaign.quota_multiplier,
-                "cutover_min_weeks": s.campaign.cutover_min_weeks, "cutover_max_weeks": s.campaign.cutover_max_weeks,
-                "contact": &s.contacts.during, "sender_name": s.sender.name,
-            });
-            let rendered = self.templates.render(TemplateKind::Invitation, &context)?;
+            let rendered = self.render_invitation(&d.name, &d.address, &token, wave, now)?;
             let key = format!("invitation:{}", d.address);
             let email = self.compose("invitation", Some(d.mailbox_id), key, &d.address, &rendered, now)?;
             let hash = bma_core::token::hash(&token);
@@ -94,18 +106,8 @@ impl Engine {
         now: OffsetDateTime,
     ) -> Result<i64, EngineError> {
         let m = self.store.mailbox(address).await?;
-        let s = &self.settings.settings;
         let token = new_token();
-        let context = serde_json::json!({
-            "name": m.name, "address": m.address,
-            "form_link": self.form_link(&token),
-            "reply_by": date_fr(now.date() + Duration::days(self.settings.reply_days)),
-            "wave": date_fr(m.wave.unwrap_or(now.date())),
-            "quota_multiplier": s.campaign.quota_multiplier,
-            "cutover_min_weeks": s.campaign.cutover_min_weeks, "cutover_max_weeks": s.campaign.cutover_max_weeks,
-            "contact": &s.contacts.during, "sender_name": s.sender.name,
-        });
-        let rendered = self.templates.render(TemplateKind::Invitation, &context)?;
+        let rendered = self.render_invitation(&m.name, &m.address, &token, m.wave.unwrap_or(now.date()), now)?;
         let key = format!("invitation:{}:resent:{}", m.address, now.unix_timestamp_nanos());
         let email = self.compose("invitation", Some(m.id), key, &m.address, &rendered, now)?;
         let hash = bma_core::token::hash(&token);

@@ -163,13 +163,12 @@ impl Store {
             )));
         }
         let ms = to_millis(now);
-        sqlx::query("DELETE FROM campaign WHERE id = 1").execute(&mut *tx).await?;
+        // When it started, paused or resumed is in the campaign's events.
         sqlx::query(
-            "INSERT INTO campaign (id, state, started_at, updated_at) VALUES (1, $1, \
-             CASE WHEN $2 = 'start' THEN $3 ELSE NULL END, $3)",
+            "INSERT INTO campaign (id, state, updated_at) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
         )
         .bind(to.as_str())
-        .bind(verb)
         .bind(ms)
         .execute(&mut *tx)
         .await?;
@@ -530,10 +529,8 @@ impl Store {
         let (id, state) = lock_mailbox(&mut tx, address).await?;
         let ms = to_millis(now);
         sqlx::query(
-            "UPDATE mailboxes SET presynced_at = $1, \
-             attention = CASE WHEN attention = 'presync_failed' THEN NULL ELSE attention END WHERE id = $2",
+            "UPDATE mailboxes SET attention = NULL, attention_at = NULL WHERE id = $1 AND attention = 'presync_failed'",
         )
-        .bind(ms)
         .bind(id)
         .execute(&mut *tx)
         .await?;

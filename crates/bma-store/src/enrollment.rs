@@ -16,6 +16,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
+use crate::events::{Event, record};
 use crate::mailbox::{parse_date, parse_state};
 use crate::outbox::{NewEmail, insert_email};
 use crate::portal_session::PortalSession;
@@ -365,29 +366,13 @@ impl Store {
             "knows_password": form.knows_password,
         });
         if first {
-            sqlx::query(
-                "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-                 VALUES ($1, $2, $3, 'transition', 'invited', 'enrolled', $4, $5)",
-            )
-            .bind(mailbox_id)
-            .bind(now_ms)
-            .bind(actor.to_text())
-            .bind("form received; confirmation queued")
-            .bind(details.to_string())
-            .execute(&mut *tx)
-            .await?;
+            let reason = "form received; confirmation queued";
+            let event = Event::transition(mailbox_id, State::Invited, State::Enrolled, reason, details);
+            record(&mut tx, now_ms, &actor.to_text(), event).await?;
         } else {
-            sqlx::query(
-                "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-                 VALUES ($1, $2, $3, 'form_corrected', NULL, NULL, $4, $5)",
-            )
-            .bind(mailbox_id)
-            .bind(now_ms)
-            .bind(actor.to_text())
-            .bind(format!("form corrected (version {version}); confirmation queued"))
-            .bind(details.to_string())
-            .execute(&mut *tx)
-            .await?;
+            let reason = format!("form corrected (version {version}); confirmation queued");
+            let event = Event::note(Some(mailbox_id), "form_corrected", &reason, details);
+            record(&mut tx, now_ms, &actor.to_text(), event).await?;
         }
         let mut verification_queued = false;
         if let Some(v) = verification {
@@ -410,17 +395,10 @@ impl Store {
                 .bind(to_millis(v.expires_at))
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query(
-                    "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-                     VALUES ($1, $2, $3, 'backup_verification_requested', NULL, NULL, $4, $5)",
-                )
-                .bind(mailbox_id)
-                .bind(now_ms)
-                .bind(actor.to_text())
-                .bind("verification link queued for the backup address")
-                .bind(serde_json::json!({ "outbox_id": outbox_id, "message_id": v.email.message_id }).to_string())
-                .execute(&mut *tx)
-                .await?;
+                let details = serde_json::json!({ "outbox_id": outbox_id, "message_id": v.email.message_id });
+                let reason = "verification link queued for the backup address";
+                let event = Event::note(Some(mailbox_id), "backup_verification_requested", reason, details);
+                record(&mut tx, now_ms, &actor.to_text(), event).await?;
                 verification_queued = true;
             }
         }
@@ -476,17 +454,10 @@ impl Store {
             return Ok(false);
         }
         let (outbox_id, _) = insert_email(&mut tx, &request.email, now).await?;
-        sqlx::query(
-            "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-             VALUES ($1, $2, $3, 'backup_verification_requested', NULL, NULL, $4, $5)",
-        )
-        .bind(mailbox_id)
-        .bind(now_ms)
-        .bind(actor.to_text())
-        .bind("verification link sent again for the backup address")
-        .bind(serde_json::json!({ "outbox_id": outbox_id, "message_id": request.email.message_id }).to_string())
-        .execute(&mut *tx)
-        .await?;
+        let details = serde_json::json!({ "outbox_id": outbox_id, "message_id": request.email.message_id });
+        let reason = "verification link sent again for the backup address";
+        let event = Event::note(Some(mailbox_id), "backup_verification_requested", reason, details);
+        record(&mut tx, now_ms, &actor.to_text(), event).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -522,16 +493,9 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-        sqlx::query(
-            "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-             VALUES ($1, $2, 'system:portal', 'backup_verified', NULL, NULL, $3, $4)",
-        )
-        .bind(mailbox_id)
-        .bind(now_ms)
-        .bind("backup address verified by its link")
-        .bind(serde_json::json!({ "email": email }).to_string())
-        .execute(&mut *tx)
-        .await?;
+        let details = serde_json::json!({ "email": email });
+        let event = Event::note(Some(mailbox_id), "backup_verified", "backup address verified by its link", details);
+        record(&mut tx, now_ms, "system:portal", event).await?;
         tx.commit().await?;
         Ok(VerifyOutcome::Verified { mailbox, email })
     }

@@ -119,13 +119,41 @@ pub fn backoff(attempt: u32) -> Duration {
     Duration::seconds((30i64 << exp).min(3600))
 }
 
-/// What a failed attempt leads to: a retry after [`backoff`] while attempts
-/// remain, else (or when `permanent`) death. Shared by jobs and the outbox.
-pub(crate) fn after_failure(attempts: i64, max_attempts: i64, permanent: bool, now: OffsetDateTime) -> FailOutcome {
-    if permanent || attempts >= max_attempts {
-        FailOutcome::Dead
-    } else {
-        FailOutcome::Retry(now + backoff(u32::try_from(attempts).unwrap_or(u32::MAX)))
+/// `Ok` when an update conditional on `worker`'s lease touched its row;
+/// `LeaseLost` otherwise (the lease expired and another worker took over).
+pub(crate) fn lease_held(rows_affected: u64, id: i64, worker: &str) -> Result<(), StoreError> {
+    if rows_affected == 1 { Ok(()) } else { Err(StoreError::LeaseLost { job: id, worker: worker.to_owned() }) }
+}
+
+impl Store {
+    /// What a failed attempt of a leased row of `table` (the job queue or
+    /// the outbox, both with `attempts` and `max_attempts`) leads to: retry
+    /// after [`backoff`], or dead when its attempts are spent or the failure
+    /// is `permanent`. `LeaseLost` if `worker` no longer holds it.
+    pub(crate) async fn after_failure(
+        &self,
+        table: &'static str,
+        leased_state: &'static str,
+        id: i64,
+        worker: &str,
+        permanent: bool,
+        now: OffsetDateTime,
+    ) -> Result<FailOutcome, StoreError> {
+        let sql = format!(
+            "SELECT attempts, max_attempts FROM {table} WHERE id = $1 AND state = '{leased_state}' AND lease_owner = $2"
+        );
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(worker.to_owned())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::LeaseLost { job: id, worker: worker.to_owned() })?;
+        let (attempts, max_attempts): (i64, i64) = (row.try_get("attempts")?, row.try_get("max_attempts")?);
+        Ok(if permanent || attempts >= max_attempts {
+            FailOutcome::Dead
+        } else {
+            FailOutcome::Retry(now + backoff(u32::try_from(attempts).unwrap_or(u32::MAX)))
+        })
     }
 }
 
@@ -244,11 +272,7 @@ impl Store {
         .bind(worker.to_owned())
         .execute(self.pool())
         .await?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::LeaseLost { job: id, worker: worker.to_owned() })
-        }
+        lease_held(done.rows_affected(), id, worker)
     }
 
     /// Marks a job done; fails if `worker` no longer holds its lease.
@@ -262,11 +286,7 @@ impl Store {
         .bind(worker.to_owned())
         .execute(self.pool())
         .await?;
-        if done.rows_affected() == 1 {
-            Ok(())
-        } else {
-            Err(StoreError::LeaseLost { job: id, worker: worker.to_owned() })
-        }
+        lease_held(done.rows_affected(), id, worker)
     }
 
     /// Records a failed attempt: queued again after [`backoff`], or dead when
@@ -279,15 +299,7 @@ impl Store {
         permanent: bool,
         now: OffsetDateTime,
     ) -> Result<FailOutcome, StoreError> {
-        let row = sqlx::query(
-            "SELECT attempts, max_attempts FROM jobs WHERE id = $1 AND state = 'running' AND lease_owner = $2",
-        )
-        .bind(id)
-        .bind(worker.to_owned())
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::LeaseLost { job: id, worker: worker.to_owned() })?;
-        let outcome = after_failure(row.try_get("attempts")?, row.try_get("max_attempts")?, permanent, now);
+        let outcome = self.after_failure("jobs", "running", id, worker, permanent, now).await?;
         let (state, run_at) = match outcome {
             FailOutcome::Retry(at) => (JobState::Queued, at),
             FailOutcome::Dead => (JobState::Dead, now),
@@ -304,11 +316,7 @@ impl Store {
         .bind(worker.to_owned())
         .execute(self.pool())
         .await?;
-        if done.rows_affected() == 1 {
-            Ok(outcome)
-        } else {
-            Err(StoreError::LeaseLost { job: id, worker: worker.to_owned() })
-        }
+        lease_held(done.rows_affected(), id, worker).map(|()| outcome)
     }
 
     /// One job.

@@ -16,7 +16,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::{Duration, OffsetDateTime};
 
-use crate::jobs::{FailOutcome, after_failure};
+use crate::jobs::FailOutcome;
 use crate::{Backend, Store, StoreError, from_millis, to_millis};
 
 /// An email to queue.
@@ -223,15 +223,7 @@ impl Store {
         permanent: bool,
         now: OffsetDateTime,
     ) -> Result<FailOutcome, StoreError> {
-        let row = sqlx::query(
-            "SELECT attempts, max_attempts FROM outbox WHERE id = $1 AND state = 'sending' AND lease_owner = $2",
-        )
-        .bind(id)
-        .bind(worker.to_owned())
-        .fetch_optional(self.pool())
-        .await?
-        .ok_or_else(|| StoreError::LeaseLost { job: id, worker: worker.to_owned() })?;
-        let outcome = after_failure(row.try_get("attempts")?, row.try_get("max_attempts")?, permanent, now);
+        let outcome = self.after_failure("outbox", "sending", id, worker, permanent, now).await?;
         let (state, run_at) = match outcome {
             FailOutcome::Retry(at) => ("pending", at),
             FailOutcome::Dead => ("dead", now),

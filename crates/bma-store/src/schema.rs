@@ -151,13 +151,11 @@ const INVITATIONS: &str = "
 
 /// The scheduler's needs (version 7): the campaign's state (one row), the
 /// form tokens of reminders (each reminder carries a fresh link, every link
-/// stays valid), why a mailbox needs the helpdesk, its cutover day and its
-/// last presync.
+/// stays valid), why a mailbox needs the helpdesk, and its cutover day.
 const CAMPAIGN: &str = "
     CREATE TABLE campaign (
         id BIGINT PRIMARY KEY,
         state TEXT NOT NULL,
-        started_at BIGINT,
         updated_at BIGINT NOT NULL
     );
     CREATE TABLE form_tokens (
@@ -170,7 +168,6 @@ const CAMPAIGN: &str = "
     ALTER TABLE mailboxes ADD COLUMN attention TEXT;
     ALTER TABLE mailboxes ADD COLUMN attention_at BIGINT;
     ALTER TABLE mailboxes ADD COLUMN cutover_on TEXT;
-    ALTER TABLE mailboxes ADD COLUMN presynced_at BIGINT;
     CREATE INDEX mailboxes_attention ON mailboxes (attention);
 ";
 
