@@ -25,6 +25,11 @@ use crate::types::{
     ResponseCode, SelectInfo, SpecialUse, StatusInfo, UidSet,
 };
 
+// QRESYNC lives in its own file; a child module, so that it uses the
+// client's private command machinery.
+#[path = "qresync.rs"]
+pub(crate) mod qresync;
+
 /// How the connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Security {
@@ -665,13 +670,24 @@ impl Client {
     }
 
     async fn open(&mut self, command: &'static str, mailbox: &MailboxName) -> Result<SelectInfo> {
+        let params = if self.caps.condstore() { " (CONDSTORE)" } else { "" };
+        Ok(self.open_with(command, mailbox, params).await?.0)
+    }
+
+    /// `command mailbox params`: what it tells, and the untagged responses
+    /// that are not about the mailbox as a whole (FETCH, VANISHED, ...).
+    async fn open_with(
+        &mut self,
+        command: &'static str,
+        mailbox: &MailboxName,
+        params: &str,
+    ) -> Result<(SelectInfo, Vec<Response>)> {
         let mut cmd = format!("{command} ").into_bytes();
         codec::push_quoted(&mut cmd, mailbox.wire().as_bytes());
-        if self.caps.condstore() {
-            cmd.extend_from_slice(b" (CONDSTORE)");
-        }
+        cmd.extend_from_slice(params.as_bytes());
         self.exists = None;
         let (untagged, done) = self.run(command, vec![Part::Text(cmd)]).await?;
+        let mut rest = Vec::new();
         let mut info =
             SelectInfo { read_only: matches!(done.code, Some(ResponseCode::ReadOnly)), ..SelectInfo::default() };
         let mut have_validity = false;
@@ -690,13 +706,13 @@ impl Client {
                     ResponseCode::PermanentFlags(f) => info.permanent_flags = f,
                     _ => {}
                 },
-                _ => {}
+                r => rest.push(r),
             }
         }
         if !have_validity {
             return Err(Error::Protocol(format!("{command} without UIDVALIDITY")));
         }
-        Ok(info)
+        Ok((info, rest))
     }
 
     /// STATUS: MESSAGES UIDNEXT UIDVALIDITY UNSEEN, HIGHESTMODSEQ (CONDSTORE) and SIZE (STATUS=SIZE).
@@ -1379,7 +1395,7 @@ mod tests {
     trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
     impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
-    enum Step {
+    pub(super) enum Step {
         /// Expect this line from the client (CRLF added), then send the reply.
         Line(&'static str, &'static str),
         /// Expect these raw bytes, then send the reply.
@@ -1407,7 +1423,7 @@ mod tests {
     }
 
     /// Serves one connection: optional implicit TLS, greeting, then the script.
-    async fn serve(implicit_tls: bool, greeting: &'static str, script: Vec<Step>) -> (Config, Vec<u8>) {
+    pub(super) async fn serve(implicit_tls: bool, greeting: &'static str, script: Vec<Step>) -> (Config, Vec<u8>) {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let port = listener.local_addr().expect("addr").port();
         let p = peer();

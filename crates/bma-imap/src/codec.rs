@@ -14,7 +14,7 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
 
 use crate::error::{Error, Result};
-use crate::types::{Capabilities, Flag, ResponseCode};
+use crate::types::{Capabilities, Flag, ResponseCode, UidSet};
 
 /// Size of the read buffer.
 const BUF_SIZE: usize = 64 * 1024;
@@ -496,6 +496,23 @@ fn uid_ranges(set: &str) -> Option<Vec<(u32, u32)>> {
         .collect()
 }
 
+/// The values of an untagged `VANISHED` response (RFC 7162): `(EARLIER)`
+/// first when it answers a resynchronisation (SELECT/EXAMINE with QRESYNC,
+/// UID FETCH with VANISHED), not when messages are expunged while the
+/// mailbox is selected; then a set of UIDs, kept as ranges.
+pub(crate) fn vanished(values: &[Value]) -> Result<(bool, UidSet)> {
+    let bad = || Error::Protocol(format!("malformed VANISHED response: {values:?}"));
+    let (earlier, set) = match values {
+        [Value::List(tag), Value::Atom(set)] => match tag.as_slice() {
+            [Value::Atom(t)] if t.eq_ignore_ascii_case("EARLIER") => (true, set),
+            _ => return Err(bad()),
+        },
+        [Value::Atom(set)] => (false, set),
+        _ => return Err(bad()),
+    };
+    Ok((earlier, UidSet::parse(set).ok_or_else(bad)?))
+}
+
 fn status_of(word: &str) -> Option<Status> {
     Some(match word.to_ascii_uppercase().as_str() {
         "OK" => Status::Ok,
@@ -812,6 +829,56 @@ mod tests {
         }
         let bad = RawResponse { line: b"* LIST ((".to_vec(), literals: vec![] };
         assert!(parse(bad).is_err());
+    }
+
+    #[test]
+    fn vanished_responses() {
+        // Line, then (EARLIER, set) or None for a protocol error.
+        let cases: [(&str, Option<(bool, &str)>); 12] = [
+            ("* VANISHED (EARLIER) 41,43:116,118,120:211,214:540", Some((true, "41,43:116,118,120:211,214:540"))),
+            ("* VANISHED (EARLIER) 1:5000,5002", Some((true, "1:5000,5002"))),
+            ("* vanished (earlier) 7", Some((true, "7"))),
+            ("* VANISHED 405,407,410,425", Some((false, "405,407,410,425"))),
+            ("* VANISHED 9:7,3", Some((false, "3,7:9"))),
+            ("* VANISHED   12", Some((false, "12"))),
+            ("* VANISHED", None),
+            ("* VANISHED (EARLIER)", None),
+            ("* VANISHED (LATER) 3", None),
+            ("* VANISHED 0:3", None),
+            ("* VANISHED 3:*", None),
+            ("* VANISHED 1,x", None),
+        ];
+        for (line, want) in cases {
+            let got = match one(line) {
+                Response::Data { name, values } if name == "VANISHED" => vanished(&values),
+                other => panic!("{line}: {other:?}"),
+            };
+            match (got, want) {
+                (Ok((earlier, set)), Some((e, wire))) => {
+                    assert_eq!((earlier, set.to_imap().as_str()), (e, wire), "{line}");
+                }
+                (Err(Error::Protocol(_)), None) => {}
+                (got, want) => panic!("{line}: got {got:?}, want {want:?}"),
+            }
+        }
+        // A syntax error in a VANISHED response is an error, not a response ignored.
+        let raw = RawResponse { line: b"* VANISHED (EARLIER 3".to_vec(), literals: vec![] };
+        assert!(parse(raw).is_err());
+    }
+
+    #[tokio::test]
+    async fn expunges_and_vanished_between_fetch_responses() {
+        let wire = b"* 1 FETCH (UID 10 FLAGS (\\Seen) RFC822.SIZE 5)\r\n* 2 EXPUNGE\r\n\
+* VANISHED 11:13,15\r\n* 2 FETCH (UID 14 FLAGS () MODSEQ (8))\r\n* 2 FETCH (UID 16 BODY[] {3}\r\nabc)\r\nA1 OK done\r\n";
+        let rs = read_all(wire, 5).await;
+        assert_eq!(rs.len(), 6);
+        assert_eq!(rs[1], Response::Numbered { seq: 2, name: "EXPUNGE".into() });
+        let Response::Data { name, values } = &rs[2] else { panic!("{:?}", rs[2]) };
+        assert_eq!(name, "VANISHED");
+        let (earlier, set) = vanished(values).expect("vanished");
+        assert!(!earlier);
+        assert_eq!(set.to_imap(), "11:13,15");
+        assert_eq!(body_of(&rs[4]), b"abc");
     }
 
     #[test]

@@ -16,6 +16,10 @@
 //!   (UN)SUBSCRIBE, UID STORE, UID EXPUNGE, NOOP, LOGOUT.
 //! - Streamed UID FETCH of metadata ([`MetaStream`]) and of whole messages
 //!   ([`BodyStream`]): one command, messages consumed as they arrive.
+//! - QRESYNC (RFC 7162): [`Client::examine_qresync`] and
+//!   [`Client::fetch_changes`] tell which UIDs vanished and which messages
+//!   changed since a known UIDVALIDITY and HIGHESTMODSEQ, without listing
+//!   every message.
 //! - Pipelined APPEND ([`AppendPipeline`]) with LITERAL+, APPENDUID, and
 //!   refusals as typed errors ([`Error::OverQuota`], [`Error::TooBig`],
 //!   [`Error::Throttled`], [`Error::Unavailable`], [`Error::TryCreate`]).
@@ -69,7 +73,9 @@
 //!
 //! # Modules
 //!
-//! - [`client`] has [`Client`], [`Config`], [`Auth`], the streams and the APPEND pipeline.
+//! - [`client`] has [`Client`], [`Config`], [`Auth`], the streams and the APPEND pipeline;
+//!   its QRESYNC part (`qresync.rs`, a child module of `client` so that it
+//!   uses the client's private command machinery) has [`QresyncParams`] and [`QresyncChanges`].
 //! - `codec` (private) reads and parses responses.
 //! - [`mutf7`] has modified UTF-7 and [`MailboxName`].
 //! - [`types`] has flags, dates, UID sets, capabilities, response codes, results.
@@ -84,6 +90,7 @@ pub mod secret;
 mod transport;
 pub mod types;
 
+pub use client::qresync::{QresyncChanges, QresyncParams};
 pub use client::{
     AppendDone, AppendMessage, AppendPipeline, Auth, BatchDone, BodyStream, Client, Config, MetaStream,
     MultiAppendPipeline, Security, StoreMode,

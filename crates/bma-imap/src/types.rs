@@ -173,7 +173,8 @@ impl UidSet {
 
     /// Whether `uid` is in the set.
     pub fn contains(&self, uid: u32) -> bool {
-        self.ranges.iter().any(|&(a, b)| a <= uid && uid <= b)
+        let i = self.ranges.partition_point(|&(_, b)| b < uid);
+        self.ranges.get(i).is_some_and(|&(a, _)| a <= uid)
     }
 
     /// Adds one UID.
@@ -197,6 +198,71 @@ impl UidSet {
     /// The ranges, sorted and merged.
     pub fn ranges(&self) -> &[(u32, u32)] {
         &self.ranges
+    }
+
+    /// A set of inclusive ranges, in any order, overlapping or not (a
+    /// range written backwards counts up); UID 0 is left out.
+    pub fn from_ranges(ranges: impl IntoIterator<Item = (u32, u32)>) -> UidSet {
+        let mut set = UidSet {
+            ranges: ranges.into_iter().map(|(a, b)| (a.min(b).max(1), a.max(b))).filter(|&(_, b)| b > 0).collect(),
+        };
+        set.normalize();
+        set
+    }
+
+    /// Parses the wire form of a set of UIDs (`1:5000,5002,7:6`) without
+    /// expanding its ranges; `None` if it is empty or malformed, has a 0,
+    /// or a `*` (which only a client sends).
+    pub fn parse(wire: &str) -> Option<UidSet> {
+        let number = |s: &str| s.parse::<u32>().ok().filter(|&n| n > 0 && s.bytes().all(|b| b.is_ascii_digit()));
+        let ranges = wire
+            .split(',')
+            .map(|part| match part.split_once(':') {
+                Some((a, b)) => Some((number(a)?, number(b)?)),
+                None => number(part).map(|n| (n, n)),
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some(UidSet::from_ranges(ranges))
+    }
+
+    /// Adds every UID of `other`.
+    pub fn extend_set(&mut self, other: &UidSet) {
+        if other.is_empty() {
+            return;
+        }
+        self.ranges.extend_from_slice(&other.ranges);
+        self.normalize();
+    }
+
+    /// The UIDs in both sets.
+    pub fn intersection(&self, other: &UidSet) -> UidSet {
+        let (mut i, mut j) = (0, 0);
+        let mut out = Vec::new();
+        while i < self.ranges.len() && j < other.ranges.len() {
+            let (a, b) = self.ranges[i];
+            let (c, d) = other.ranges[j];
+            let (lo, hi) = (a.max(c), b.min(d));
+            if lo <= hi {
+                out.push((lo, hi));
+            }
+            if b < d {
+                i += 1;
+            } else {
+                j += 1;
+            }
+        }
+        UidSet { ranges: out }
+    }
+
+    /// How many UIDs the set holds (`*` counted as `u32::MAX`).
+    pub fn count(&self) -> u64 {
+        self.ranges.iter().map(|&(a, b)| u64::from(b - a) + 1).sum()
+    }
+
+    /// The UIDs in ascending order, one by one (lazily: a range is not
+    /// expanded in memory).
+    pub fn iter(&self) -> impl Iterator<Item = u32> + '_ {
+        self.ranges.iter().flat_map(|&(a, b)| a..=b)
     }
 
     /// The wire form, such as `1:5,7,9:*`.
@@ -632,5 +698,41 @@ mod tests {
         s.insert(5);
         assert_eq!(s.to_imap(), "4:5");
         assert!(s.contains(5) && !s.contains(6));
+    }
+
+    #[test]
+    fn uid_sets_from_the_wire() {
+        let cases: [(&str, Option<&str>, u64); 10] = [
+            ("1:5000,5002", Some("1:5000,5002"), 5001),
+            ("5002,1:5000,5001", Some("1:5002"), 5002),
+            ("7:3,9", Some("3:7,9"), 6),
+            ("42", Some("42"), 1),
+            ("4294967294:4294967295", Some("4294967294:*"), 2),
+            ("", None, 0),
+            ("1,,2", None, 0),
+            ("0:3", None, 0),
+            ("3:*", None, 0),
+            ("1:2:3", None, 0),
+        ];
+        for (wire, canon, count) in cases {
+            let set = UidSet::parse(wire);
+            assert_eq!(set.as_ref().map(UidSet::to_imap).as_deref(), canon, "{wire}");
+            assert_eq!(set.map_or(0, |s| s.count()), count, "{wire}");
+        }
+    }
+
+    #[test]
+    fn uid_set_operations() {
+        let a = UidSet::parse("1:10,20:30,40").expect("a");
+        let b = UidSet::parse("5:25,40:50").expect("b");
+        assert_eq!(a.intersection(&b).to_imap(), "5:10,20:25,40");
+        assert_eq!(b.intersection(&a), a.intersection(&b));
+        assert!(a.intersection(&UidSet::default()).is_empty());
+        let mut u = a;
+        u.extend_set(&b);
+        assert_eq!(u.to_imap(), "1:30,40:50");
+        assert_eq!(UidSet::parse("3:5,9").expect("set").iter().collect::<Vec<_>>(), [3, 4, 5, 9]);
+        assert_eq!(UidSet::from_ranges([(0, 0), (0, 2), (9, 7)]).to_imap(), "1:2,7:9");
+        assert_eq!(UidSet::all().count(), u64::from(u32::MAX));
     }
 }
