@@ -6,12 +6,19 @@
 //
 // Lab accounts are in accounts.json next to this file. The login page is our
 // own (French, checks passwords); consent is granted automatically.
+//
+// IMAP access tokens for the new platform's Dovecot (SASL XOAUTH2 /
+// OAUTHBEARER): the lab-only client `bma-lab-mint` obtains one for any mailbox
+// address at the token endpoint with the extension grant MAILBOX_GRANT
+// (`cargo xtask lab token ADDRESS`); Dovecot checks it at the introspection
+// endpoint as client `bma-lab-dovecot`, which answers `active`, `scope: imap`
+// and the mailbox as `email`.
 import { createServer } from 'node:http';
 import { generateKeyPairSync } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import Provider from 'oidc-provider';
+import Provider, { errors } from 'oidc-provider';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const port = Number(process.env.BMA_LAB_OIDC_PORT || 9090);
@@ -19,6 +26,13 @@ const stateDir = process.env.BMA_LAB_OIDC_STATE || join(here, 'state');
 const issuer = `http://127.0.0.1:${port}`;
 const accounts = JSON.parse(readFileSync(join(here, 'accounts.json'), 'utf8'));
 const testPorts = Array.from({ length: 200 }, (_, i) => 18000 + i);
+
+// Extension grant (RFC 6749 section 4.5) minting an IMAP access token for a
+// mailbox, without a browser. Lab only: whoever holds the mint client's
+// secret gets a token for any address.
+const MAILBOX_GRANT = 'urn:bma:lab:grant-type:mailbox-token';
+const IMAP_SCOPE = 'imap';
+const MAX_TOKEN_TTL = 3600;
 
 function signingKeys() {
   mkdirSync(stateDir, { recursive: true });
@@ -61,6 +75,26 @@ const provider = new Provider(issuer, {
       grant_types: ['authorization_code', 'refresh_token'],
       token_endpoint_auth_method: 'client_secret_basic',
     },
+    {
+      // the new platform's Dovecot: only introspects tokens
+      client_id: 'bma-lab-dovecot',
+      client_secret: 'bma-lab-dovecot-secret',
+      client_name: 'BMA lab — Dovecot (new platform)',
+      redirect_uris: [],
+      response_types: [],
+      grant_types: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    {
+      // `cargo xtask lab token`: mints IMAP access tokens
+      client_id: 'bma-lab-mint',
+      client_secret: 'bma-lab-mint-secret',
+      client_name: 'BMA lab — IMAP token minting',
+      redirect_uris: [],
+      response_types: [],
+      grant_types: [MAILBOX_GRANT],
+      token_endpoint_auth_method: 'client_secret_post',
+    },
   ],
   clientAuthMethods: ['client_secret_basic', 'client_secret_post'],
   jwks: signingKeys(),
@@ -77,6 +111,18 @@ const provider = new Provider(issuer, {
   features: {
     devInteractions: { enabled: false },
     rpInitiatedLogout: { enabled: true },
+    introspection: {
+      enabled: true,
+      // Dovecot may introspect any token; other clients only their own.
+      allowedPolicy: async (ctx, client, token) =>
+        client.clientId === 'bma-lab-dovecot' || client.clientId === token.clientId,
+    },
+  },
+  // Returned by introspection as top-level claims: the mailbox a minted IMAP
+  // token is for (Dovecot's `username_attribute`). Other tokens get none.
+  async extraTokenClaims(_ctx, token) {
+    if (token.gty !== MAILBOX_GRANT) return undefined;
+    return { email: token.accountId };
   },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   async findAccount(_ctx, sub) {
@@ -87,6 +133,35 @@ const provider = new Provider(issuer, {
   ttl: { Session: 8 * 3600, Interaction: 3600, Grant: 8 * 3600, AccessToken: 3600, IdToken: 3600, AuthorizationCode: 600 },
 });
 provider.proxy = false;
+
+// POST /token grant_type=MAILBOX_GRANT mailbox=ADDRESS [expires_in=SECONDS]
+// (client_secret_post) → { access_token, token_type, expires_in, scope }.
+provider.registerGrantType(
+  MAILBOX_GRANT,
+  async function mailboxTokenGrant(ctx, next) {
+    const { client, params } = ctx.oidc;
+    const mailbox = String(params.mailbox || '').trim().toLowerCase();
+    if (!/^[^\s@:]+@[^\s@:]+$/.test(mailbox)) {
+      throw new errors.InvalidRequest('mailbox must be an email address');
+    }
+    const ttl = params.expires_in === undefined ? MAX_TOKEN_TTL : Number(params.expires_in);
+    if (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_TOKEN_TTL) {
+      throw new errors.InvalidRequest(`expires_in must be a whole number of seconds from 1 to ${MAX_TOKEN_TTL}`);
+    }
+    const token = new provider.AccessToken({
+      accountId: mailbox,
+      client,
+      gty: MAILBOX_GRANT,
+      scope: IMAP_SCOPE,
+      expiresIn: ttl,
+    });
+    ctx.oidc.entity('AccessToken', token);
+    const value = await token.save();
+    ctx.body = { access_token: value, token_type: 'Bearer', expires_in: token.expiration, scope: token.scope };
+    await next();
+  },
+  ['mailbox', 'expires_in'],
+);
 
 const escape = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 

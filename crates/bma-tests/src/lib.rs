@@ -202,3 +202,19 @@ pub async fn lab_inbox(platform: &str, user: &str) -> Vec<Vec<u8>> {
     let _ = c.logout().await;
     out
 }
+
+/// A fresh OAuth 2.0 access token for `address`, accepted by the new lab
+/// platform's IMAP (SASL XOAUTH2 / OAUTHBEARER) for `ttl_seconds` (1 to
+/// 3600): `cargo xtask lab token`, through the xtask binary named in lab.json.
+pub fn lab_token(address: &str, ttl_seconds: u32) -> String {
+    let lab = lab_file("lab.json");
+    let exe = lab["xtask"].as_str().expect("lab.json names the xtask binary");
+    let out = std::process::Command::new(exe)
+        .args(["lab", "token", address, "--ttl", &ttl_seconds.to_string()])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {exe}: {e}"));
+    assert!(out.status.success(), "lab token: {}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).expect("a UTF-8 token").trim().to_owned();
+    assert!(!token.is_empty() && !token.contains(char::is_whitespace), "lab token printed no single token");
+    token
+}

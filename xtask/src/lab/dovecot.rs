@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use sha_crypt::{PasswordHasher as _, ShaCrypt};
 
-use super::{MAIL_USER, MASTER_PASSWORD, MASTER_USER, Paths, Platform, SMTP_PORT, proc, render};
+use super::{MAIL_USER, MASTER_PASSWORD, MASTER_USER, Paths, Platform, SMTP_PORT, oidc, proc, render};
 
 /// Directory for Dovecot's sockets and pid file. Unix socket paths are limited
 /// to 108 bytes, so a deep workspace falls back to a short path under /run.
@@ -74,6 +74,18 @@ pub fn prepare(paths: &Paths, p: Platform) -> Result<()> {
         write_atomically(&paths.masters(p), &master)?;
     }
     let policy = fs::read_to_string(paths.templates.join(format!("dovecot/policy-{}.conf", p.name())))?;
+    // Per-platform authentication: the new platform also takes OAuth 2.0 tokens.
+    let auth_extra = render(
+        &paths.templates.join(format!("dovecot/auth-{}.conf", p.name())),
+        &[("OAUTH2_CONF", oauth2_conf(paths, p).display().to_string())],
+    )?;
+    if p == Platform::New {
+        let conf = render(
+            &paths.templates.join("dovecot/oauth2.conf.ext.in"),
+            &[("INTROSPECTION_URL", oidc::introspection_url_for_dovecot())],
+        )?;
+        write_atomically(&oauth2_conf(paths, p), &conf)?;
+    }
     let vars = [
         ("INSTANCE", p.name().to_string()),
         ("BASE_DIR", base_dir(paths, p).display().to_string()),
@@ -90,10 +102,16 @@ pub fn prepare(paths: &Paths, p: Platform) -> Result<()> {
         ("SMTP_PORT", SMTP_PORT.to_string()),
         ("QUOTA", format!("{}M", p.quota_mb())),
         ("SIEVE_POLICY", policy.trim_end().to_string()),
+        ("AUTH_EXTRA", auth_extra.trim_end().to_string()),
     ];
     let conf = render(&paths.templates.join("dovecot/dovecot.conf.in"), &vars)?;
     write_atomically(&paths.dovecot_conf(p), &conf)?;
     Ok(())
+}
+
+/// The oauth2 passdb's settings (`args` of its passdb; new platform only).
+pub fn oauth2_conf(paths: &Paths, p: Platform) -> PathBuf {
+    paths.platform(p).join("oauth2.conf.ext")
 }
 
 fn pid_file(paths: &Paths, p: Platform) -> PathBuf {

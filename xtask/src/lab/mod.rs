@@ -100,6 +100,15 @@ pub enum LabCommand {
         #[arg(long, value_name = "KEY=VALUE")]
         userdb: Vec<String>,
     },
+    /// Print a fresh OAuth 2.0 access token for ADDRESS, accepted by the new
+    /// platform's IMAP (SASL XOAUTH2 / OAUTHBEARER) until it expires.
+    Token {
+        /// The mailbox address the token is for (the XOAUTH2 user).
+        address: String,
+        /// Lifetime in seconds (1 to 3600).
+        #[arg(long, default_value_t = oidc::MAX_TOKEN_TTL)]
+        ttl: u32,
+    },
 }
 
 /// One of the two Dovecot instances.
@@ -286,6 +295,7 @@ pub fn run(command: LabCommand) -> Result<ExitCode> {
             dovecot::upsert_users(&paths, platform, &users)?;
             println!("{address} and {} more added to {}", also.len(), platform.name());
         }
+        LabCommand::Token { address, ttl } => println!("{}", oidc::mint(&address, ttl)?),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -338,12 +348,15 @@ fn up(paths: &Paths) -> Result<()> {
     }
     let system: Vec<_> = SYSTEM_ACCOUNTS.iter().map(|(a, pw)| ((*a).to_string(), (*pw).to_string(), None)).collect();
     dovecot::upsert_users(paths, Platform::Legacy, &system)?;
+    // The provider first: the new Dovecot asks it about every token login
+    // (nothing at its own start, so the reverse order only fails such logins
+    // until the provider listens, and `up` waits for every port anyway).
+    oidc::start(paths)?;
     for p in Platform::ALL {
         dovecot::start(paths, p)?;
     }
     postfix::start(paths)?;
     sieveproxy::start(paths)?;
-    oidc::start(paths)?;
 
     let timeout = Duration::from_secs(20);
     for s in servers(paths) {
