@@ -55,7 +55,8 @@ impl Engine {
             return Err(EngineError::Incomplete("presync needs [legacy] and [new] platforms".to_owned()));
         };
         let options = Options {
-            max_connections: self.settings.presync.max_connections.max(1),
+            // Each copy its share of the connection cap, which all share.
+            max_connections: (self.settings.presync.max_connections / self.settings.presync.parallel.max(1)).max(1),
             delete: true,
             connection_slots: Some(self.presync_slots.clone()),
             rate: self.presync_rate.clone(),

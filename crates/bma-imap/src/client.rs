@@ -182,6 +182,30 @@ enum Part<'a> {
     Literal(&'a [u8]),
 }
 
+/// A command on a mailbox name, for [`Client::mailbox_commands`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MailboxCommand {
+    /// CREATE.
+    Create,
+    /// SUBSCRIBE.
+    Subscribe,
+    /// UNSUBSCRIBE.
+    Unsubscribe,
+    /// DELETE.
+    Delete,
+}
+
+impl MailboxCommand {
+    fn name(self) -> &'static str {
+        match self {
+            MailboxCommand::Create => "CREATE",
+            MailboxCommand::Subscribe => "SUBSCRIBE",
+            MailboxCommand::Unsubscribe => "UNSUBSCRIBE",
+            MailboxCommand::Delete => "DELETE",
+        }
+    }
+}
+
 /// One IMAP connection.
 pub struct Client {
     stream: Transport,
@@ -715,8 +739,9 @@ impl Client {
         Ok((info, rest))
     }
 
-    /// STATUS: MESSAGES UIDNEXT UIDVALIDITY UNSEEN, HIGHESTMODSEQ (CONDSTORE) and SIZE (STATUS=SIZE).
-    pub async fn status(&mut self, mailbox: &MailboxName) -> Result<StatusInfo> {
+    /// The STATUS command for `mailbox`: MESSAGES UIDNEXT UIDVALIDITY UNSEEN,
+    /// HIGHESTMODSEQ (CONDSTORE) and SIZE (STATUS=SIZE).
+    fn status_command(&self, mailbox: &MailboxName) -> Vec<u8> {
         let mut cmd = b"STATUS ".to_vec();
         codec::push_quoted(&mut cmd, mailbox.wire().as_bytes());
         cmd.extend_from_slice(b" (MESSAGES UIDNEXT UIDVALIDITY UNSEEN");
@@ -727,29 +752,104 @@ impl Client {
             cmd.extend_from_slice(b" SIZE");
         }
         cmd.push(b')');
+        cmd
+    }
+
+    /// STATUS: MESSAGES UIDNEXT UIDVALIDITY UNSEEN, HIGHESTMODSEQ (CONDSTORE) and SIZE (STATUS=SIZE).
+    pub async fn status(&mut self, mailbox: &MailboxName) -> Result<StatusInfo> {
+        let cmd = self.status_command(mailbox);
         let (untagged, _) = self.run("STATUS", vec![Part::Text(cmd)]).await?;
-        let mut info = StatusInfo::default();
-        for r in untagged {
-            let Response::Data { name, values } = r else { continue };
-            if name != "STATUS" {
-                continue;
-            }
-            let items = values.get(1).and_then(Value::as_list).unwrap_or(&[]);
-            for pair in items.chunks(2) {
-                let (Some(k), Some(v)) = (pair[0].as_str(), pair.get(1).and_then(Value::as_u64)) else { continue };
-                let v32 = u32::try_from(v).ok();
-                match k.to_ascii_uppercase().as_str() {
-                    "MESSAGES" => info.messages = v32,
-                    "UIDNEXT" => info.uid_next = v32,
-                    "UIDVALIDITY" => info.uid_validity = v32,
-                    "UNSEEN" => info.unseen = v32,
-                    "HIGHESTMODSEQ" => info.highest_modseq = Some(v),
-                    "SIZE" => info.size = Some(v),
-                    _ => {}
+        Ok(untagged.iter().find_map(|r| status_of(r).map(|(_, info)| info)).unwrap_or_default())
+    }
+
+    /// STATUS of several mailboxes, pipelined (one round trip): one result
+    /// per mailbox, in order; a mailbox the server refuses is an `Err` in
+    /// its place, a lost connection the `Err` of the whole call.
+    pub async fn status_many(&mut self, mailboxes: &[&MailboxName]) -> Result<Vec<Result<StatusInfo>>> {
+        let commands = mailboxes.iter().map(|m| ("STATUS", self.status_command(m))).collect();
+        let (untagged, done) = self.pipeline(commands).await?;
+        // Each STATUS response names its mailbox; when a server writes the
+        // name differently (INBOX in another case, a literal), the responses
+        // are taken in order, as the server answers commands in order.
+        let mut by_name: Vec<(String, StatusInfo)> = untagged.iter().filter_map(status_of).collect();
+        let mut out = Vec::with_capacity(mailboxes.len());
+        for (m, d) in mailboxes.iter().zip(done) {
+            out.push(d.map(|_| {
+                let wire = m.wire();
+                let i = by_name
+                    .iter()
+                    .position(|(n, _)| n == wire || (m.is_inbox() && n.eq_ignore_ascii_case("INBOX")))
+                    .unwrap_or(0);
+                if by_name.is_empty() { StatusInfo::default() } else { by_name.remove(i).1 }
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Mailbox commands (CREATE, SUBSCRIBE, ...), pipelined (one round
+    /// trip), run by the server in the order given: one result per command;
+    /// a lost connection is the `Err` of the whole call.
+    pub async fn mailbox_commands(&mut self, commands: &[(MailboxCommand, &MailboxName)]) -> Result<Vec<Result<()>>> {
+        let commands = commands
+            .iter()
+            .map(|(c, m)| {
+                let name = c.name();
+                let mut cmd = format!("{name} ").into_bytes();
+                codec::push_quoted(&mut cmd, m.wire().as_bytes());
+                (name, cmd)
+            })
+            .collect();
+        let (_, done) = self.pipeline(commands).await?;
+        Ok(done.into_iter().map(|d| d.map(|_| ())).collect())
+    }
+
+    /// Sends text-only commands back to back, then reads their completions:
+    /// the untagged responses, and each command's completion in order.
+    async fn pipeline(
+        &mut self,
+        commands: Vec<(&'static str, Vec<u8>)>,
+    ) -> Result<(Vec<Response>, Vec<Result<Completion>>)> {
+        self.drain().await?;
+        let mut tags = Vec::with_capacity(commands.len());
+        let mut buf = Vec::new();
+        for (name, text) in &commands {
+            let tag = self.tag();
+            tracing::trace!(host = %self.config.host, %tag, command = name, "IMAP command (pipelined)");
+            buf.extend_from_slice(tag.as_bytes());
+            buf.push(b' ');
+            buf.extend_from_slice(text);
+            buf.extend_from_slice(b"\r\n");
+            tags.push(tag);
+        }
+        if commands.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
+        }
+        self.write(&buf).await?;
+        let mut done: Vec<Option<Completion>> = commands.iter().map(|_| None).collect();
+        let mut untagged = Vec::new();
+        let mut left = commands.len();
+        while left > 0 {
+            match self.recv().await? {
+                Response::Status { tag: Some(t), status, code, text } => {
+                    let Some(i) = tags.iter().position(|x| *x == t) else {
+                        return Err(Error::Protocol(format!("completion for unknown tag {t}")));
+                    };
+                    if done[i].replace(Completion { status, code, text }).is_none() {
+                        left -= 1;
+                    }
                 }
+                Response::Continuation(_) => {
+                    return Err(Error::Protocol("unexpected continuation in a pipeline".into()));
+                }
+                r => untagged.push(r),
             }
         }
-        Ok(info)
+        let results = done
+            .into_iter()
+            .zip(&commands)
+            .map(|(d, (name, _))| d.expect("every tag completed").into_result(name))
+            .collect();
+        Ok((untagged, results))
     }
 
     async fn mailbox_command(&mut self, command: &'static str, mailbox: &MailboxName) -> Result<()> {
@@ -938,6 +1038,30 @@ fn parse_list(r: Response, which: &str) -> Option<MailboxInfo> {
     let special_use = attributes.iter().find_map(|a| SpecialUse::from_attribute(a));
     let subscribed = which == "LSUB" || attributes.iter().any(|a| a.eq_ignore_ascii_case("\\Subscribed"));
     Some(MailboxInfo { name: MailboxName::from_wire(mailbox), delimiter, attributes, special_use, subscribed })
+}
+
+/// A STATUS response: the mailbox name as the server wrote it, and what it says.
+fn status_of(r: &Response) -> Option<(String, StatusInfo)> {
+    let Response::Data { name, values } = r else { return None };
+    if name != "STATUS" {
+        return None;
+    }
+    let mut info = StatusInfo::default();
+    let items = values.get(1).and_then(Value::as_list).unwrap_or(&[]);
+    for pair in items.chunks(2) {
+        let (Some(k), Some(v)) = (pair[0].as_str(), pair.get(1).and_then(Value::as_u64)) else { continue };
+        let v32 = u32::try_from(v).ok();
+        match k.to_ascii_uppercase().as_str() {
+            "MESSAGES" => info.messages = v32,
+            "UIDNEXT" => info.uid_next = v32,
+            "UIDVALIDITY" => info.uid_validity = v32,
+            "UNSEEN" => info.unseen = v32,
+            "HIGHESTMODSEQ" => info.highest_modseq = Some(v),
+            "SIZE" => info.size = Some(v),
+            _ => {}
+        }
+    }
+    Some((values.first().and_then(Value::as_str).unwrap_or_default().to_owned(), info))
 }
 
 fn item<'a>(items: &'a [(String, Value)], key: &str) -> Option<&'a Value> {
@@ -1468,6 +1592,53 @@ mod tests {
         cfg.connect_timeout = Duration::from_secs(5);
         cfg.io_timeout = Some(Duration::from_secs(5));
         (cfg, cert)
+    }
+
+    #[tokio::test]
+    async fn pipelined_status_and_mailbox_commands_are_attributed_to_their_mailboxes() {
+        const Q: &str = " (MESSAGES UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ SIZE)";
+        let line = |tag: &str, cmd: &str| -> &'static str { Box::leak(format!("{tag} {cmd}").into_boxed_str()) };
+        let script = vec![
+            // The three STATUS commands arrive together; the server answers
+            // after the last, the untagged responses out of order and with
+            // INBOX in another case.
+            Step::Line(line("A1", &format!("STATUS \"INBOX\"{Q}")), ""),
+            Step::Line(line("A2", &format!("STATUS \"Sent\"{Q}")), ""),
+            Step::Line(
+                line("A3", &format!("STATUS \"Nope\"{Q}")),
+                "* STATUS \"Sent\" (MESSAGES 5 SIZE 900 UIDVALIDITY 7)\r\n\
+                 * STATUS inbox (MESSAGES 3 UIDNEXT 4 HIGHESTMODSEQ 12)\r\n\
+                 A1 OK done\r\nA3 NO [NONEXISTENT] no such mailbox\r\nA2 OK done\r\n",
+            ),
+            Step::Line("A4 CREATE \"A\"", ""),
+            Step::Line("A5 SUBSCRIBE \"A\"", ""),
+            Step::Line("A6 CREATE \"B\"", "A4 OK\r\nA5 OK\r\nA6 NO [ALREADYEXISTS] exists\r\n"),
+            Step::Line("A7 NOOP", "A7 OK\r\n"),
+        ];
+        let (cfg, _) = serve(false, "* OK [CAPABILITY IMAP4rev1 CONDSTORE STATUS=SIZE] hi\r\n", script).await;
+        let mut c = Client::connect(&cfg.with_security(Security::None)).await.expect("connect");
+        let (inbox, sent, nope) = (MailboxName::new("INBOX"), MailboxName::new("Sent"), MailboxName::new("Nope"));
+        let got = c.status_many(&[&inbox, &sent, &nope]).await.expect("pipeline");
+        let inbox_status = got[0].as_ref().expect("INBOX");
+        assert_eq!(
+            (inbox_status.messages, inbox_status.uid_next, inbox_status.highest_modseq),
+            (Some(3), Some(4), Some(12))
+        );
+        let sent_status = got[1].as_ref().expect("Sent");
+        assert_eq!((sent_status.messages, sent_status.size, sent_status.uid_validity), (Some(5), Some(900), Some(7)));
+        assert_eq!(got[2].as_ref().expect_err("Nope").code(), Some(ResponseCode::NonExistent));
+        let (a, b) = (MailboxName::new("A"), MailboxName::new("B"));
+        let done = c
+            .mailbox_commands(&[
+                (MailboxCommand::Create, &a),
+                (MailboxCommand::Subscribe, &a),
+                (MailboxCommand::Create, &b),
+            ])
+            .await
+            .expect("pipeline");
+        assert!(done[0].is_ok() && done[1].is_ok());
+        assert_eq!(done[2].as_ref().expect_err("B").code(), Some(ResponseCode::AlreadyExists));
+        c.noop().await.expect("the connection is in step after the pipelines");
     }
 
     const TLS_CAPS: &str = "* OK [CAPABILITY IMAP4rev1 AUTH=XOAUTH2 AUTH=PLAIN SASL-IR] hi\r\n";

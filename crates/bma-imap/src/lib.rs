@@ -92,7 +92,7 @@ pub mod types;
 
 pub use client::qresync::{QresyncChanges, QresyncParams};
 pub use client::{
-    AppendDone, AppendMessage, AppendPipeline, Auth, BatchDone, BodyStream, Client, Config, MetaStream,
+    AppendDone, AppendMessage, AppendPipeline, Auth, BatchDone, BodyStream, Client, Config, MailboxCommand, MetaStream,
     MultiAppendPipeline, Security, StoreMode,
 };
 pub use error::{Error, Result, Step};

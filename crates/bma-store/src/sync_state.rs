@@ -48,6 +48,10 @@ pub struct SyncMessage {
     pub size: u64,
 }
 
+/// Rows per multi-row statement (four parameters each: far below the
+/// parameter limits of SQLite, 32,766, and PostgreSQL, 65,535).
+const ROWS_PER_STATEMENT: usize = 500;
+
 fn u32_of(row: &AnyRow, col: &str) -> Result<u32, StoreError> {
     let v: i64 = row.try_get(col)?;
     u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{col} = {v}")))
@@ -160,20 +164,30 @@ impl Store {
             .fetch_optional(self.pool())
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("sync folder {source_folder}")))?;
+        // One multi-row statement per chunk: a row per statement would be a
+        // round trip to the database each (to SQLite's thread, or over the
+        // network to PostgreSQL), per copied message.
         let mut tx = self.pool().begin().await?;
-        for m in messages {
-            sqlx::query(
-                "INSERT INTO sync_messages (folder_id, source_uid, target_uid, flags, size) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (folder_id, source_uid) DO UPDATE SET \
-                 target_uid = excluded.target_uid, flags = excluded.flags, size = excluded.size",
-            )
-            .bind(id)
-            .bind(i64::from(m.source_uid))
-            .bind(i64::from(m.target_uid))
-            .bind(&m.flags)
-            .bind(m.size as i64)
-            .execute(&mut *tx)
-            .await?;
+        for chunk in messages.chunks(ROWS_PER_STATEMENT) {
+            let mut sql =
+                String::from("INSERT INTO sync_messages (folder_id, source_uid, target_uid, flags, size) VALUES ");
+            for i in 0..chunk.len() {
+                let b = i * 4 + 2;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("($1, ${b}, ${}, ${}, ${})", b + 1, b + 2, b + 3));
+            }
+            sql.push_str(
+                " ON CONFLICT (folder_id, source_uid) DO UPDATE SET target_uid = excluded.target_uid, \
+                 flags = excluded.flags, size = excluded.size",
+            );
+            // Only placeholders are generated; every value is bound.
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
+            for m in chunk {
+                q = q.bind(i64::from(m.source_uid)).bind(i64::from(m.target_uid)).bind(&m.flags).bind(m.size as i64);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -187,16 +201,18 @@ impl Store {
         source_uids: &[u32],
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        for uid in source_uids {
-            sqlx::query(
-                "DELETE FROM sync_messages WHERE source_uid = $3 AND folder_id = \
+        for chunk in source_uids.chunks(ROWS_PER_STATEMENT * 4) {
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+            let sql = format!(
+                "DELETE FROM sync_messages WHERE source_uid IN ({}) AND folder_id = \
                  (SELECT id FROM sync_folders WHERE pair = $1 AND source_folder = $2)",
-            )
-            .bind(pair)
-            .bind(source_folder)
-            .bind(i64::from(*uid))
-            .execute(&mut *tx)
-            .await?;
+                list.join(", ")
+            );
+            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(pair).bind(source_folder);
+            for uid in chunk {
+                q = q.bind(i64::from(*uid));
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -4,7 +4,10 @@
 //! [`run`] copies every folder of one source mailbox to one target mailbox:
 //! the tree is planned by [`mapping`], then up to
 //! [`Options::max_connections`] workers (each with one connection per
-//! side) take folders one at a time. Per folder:
+//! side) take folders one at a time. Missing target folders are created
+//! and subscriptions carried first, in one pipelined round trip; folders
+//! whose STATUS (pipelined, one round trip per side) shows no change since
+//! the last complete run are only verified. Per folder:
 //!
 //! 1. EXAMINE the source (never changed: no STORE, no EXPUNGE there), SELECT
 //!    the target; if the source's UIDNEXT and HIGHESTMODSEQ are those of the
@@ -13,8 +16,9 @@
 //!    target message becomes a candidate for reconciliation (below).
 //! 3. UID FETCH of the metadata of the source messages: after a complete
 //!    run, with CONDSTORE, only those changed since its HIGHESTMODSEQ
-//!    (`CHANGEDSINCE`); otherwise every message (UIDs and flags). Those not
-//!    in the map are new.
+//!    (`CHANGEDSINCE`, and with [`Options::delete`] QRESYNC's `VANISHED`:
+//!    the UIDs expunged since); otherwise every message (UIDs and flags).
+//!    Those not in the map are new.
 //! 4. Reconciliation: target messages that the map does not name
 //!    (appended by a run that was killed before recording them, or present
 //!    before any state) and that have the size and INTERNALDATE of a new
@@ -41,7 +45,8 @@
 //!    copied.
 //! 6. Flags that differ from what was carried are replaced on the target;
 //!    with [`Options::delete`], messages copied earlier and gone from the
-//!    source are expunged from the target.
+//!    source (vanished, or missing from the full list) are expunged from
+//!    the target.
 //! 7. Verification: STATUS (MESSAGES, SIZE) on both sides.
 //!
 //! A message the target refuses is reported (folder, UID, reason) and the
@@ -64,7 +69,9 @@ use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bma_imap::{AppendMessage, Auth, Client, Config, Flag, MailboxName, MessageMeta, StoreMode, UidSet};
+use bma_imap::{
+    AppendMessage, Auth, Client, Config, Flag, MailboxCommand, MailboxName, MessageMeta, StatusInfo, StoreMode, UidSet,
+};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -250,6 +257,23 @@ impl std::fmt::Debug for Options {
     }
 }
 
+impl Options {
+    /// These options for `parallel` runs at once (a batch of mailboxes)
+    /// sharing [`Options::max_connections`] connection pairs: each run gets
+    /// its fair share (at least one pair) and all of them one shared cap.
+    /// A run's extra pairs are worth their logins on a big mailbox only:
+    /// without a share, the extra workers of the runs under way would take
+    /// every pair freed by a finished mailbox, and the next mailbox would
+    /// wait for its first connection while they log in again.
+    #[must_use]
+    pub fn shared_by(mut self, parallel: usize) -> Options {
+        let total = self.max_connections.max(1);
+        self.connection_slots = Some(Arc::new(tokio::sync::Semaphore::new(total)));
+        self.max_connections = (total / parallel.max(1)).max(1);
+        self
+    }
+}
+
 impl Default for Options {
     fn default() -> Options {
         Options {
@@ -326,6 +350,9 @@ pub struct FolderReport {
     /// Whether the source's changes were read with CONDSTORE `CHANGEDSINCE`
     /// (else every message's flags were read).
     pub changedsince: bool,
+    /// Whether the source's expunges were read with QRESYNC (`VANISHED`),
+    /// on a `--delete` run (else every UID was read to find them).
+    pub qresync: bool,
     /// Messages refused by the target.
     pub skipped: Vec<Skipped>,
     /// Errors that stopped this folder.
@@ -404,58 +431,54 @@ where
     };
     let (mut src, mut tgt) = tokio::try_join!(connect(Side::Source, source), connect(Side::Target, target))?;
     let src_list = src.list().await.map_err(on(Side::Source))?;
-    let mut tgt_list = tgt.list().await.map_err(on(Side::Target))?;
+    let tgt_list = tgt.list().await.map_err(on(Side::Target))?;
     let src_prefix = personal_prefix(&mut src, Side::Source).await?;
     let tgt_prefix = personal_prefix(&mut tgt, Side::Target).await?;
     let plans = mapping::plan(&src_list, &src_prefix, &tgt_list, &tgt_prefix, &options.mapping);
-    let mut early: HashMap<String, String> = HashMap::new();
-    if !options.dry_run {
-        for p in &plans {
-            let exists = p.target_exists || tgt_list.iter().any(|t| t.name.name() == p.target_name);
-            if !exists && !p.target.is_inbox() {
-                match tgt.create(&p.target).await {
-                    Ok(()) => {}
-                    Err(e) if e.code() == Some(bma_imap::ResponseCode::AlreadyExists) => {}
-                    Err(e) => {
-                        early.insert(p.source_name.clone(), format!("cannot create {}: {e}", p.target_name));
-                        continue;
-                    }
-                }
-                tgt_list.push(bma_imap::MailboxInfo {
-                    name: p.target.clone(),
-                    delimiter: None,
-                    attributes: vec![],
-                    special_use: None,
-                    subscribed: false,
-                });
-            }
-            let subscribed = tgt_list.iter().any(|t| t.name.name() == p.target_name && t.subscribed);
-            if p.subscribed
-                && !subscribed
-                && !p.target.is_inbox()
-                && let Err(e) = tgt.subscribe(&p.target).await
-            {
-                tracing::warn!(folder = %p.target_name, "cannot subscribe: {e}");
-            }
-        }
-    }
+    let early = if options.dry_run { HashMap::new() } else { prepare_tree(&mut tgt, &plans, &tgt_list).await? };
     // Folders unchanged since their last complete run (STATUS: same
-    // UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ) are only verified, here, so
-    // that an unchanged rerun costs one connection per side.
+    // UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ) are only verified, here, with
+    // one pipelined STATUS per side for them all, so that an unchanged rerun
+    // costs one connection per side and a few round trips.
     let mut reports: Vec<(usize, FolderReport)> = Vec::new();
     let mut todo = VecDeque::new();
+    let mut known: Vec<(usize, SyncFolder)> = Vec::new();
     for (i, p) in plans.iter().enumerate() {
         if early.contains_key(&p.source_name) {
             continue;
         }
-        match unchanged(&mut src, &mut tgt, &state, &pair, p).await {
-            Ok(Some(r)) => reports.push((i, r)),
-            Ok(None) => todo.push_back((i, p.clone())),
+        if !p.selectable {
+            reports.push((i, report_of(p, vec![])));
+            continue;
+        }
+        match state.folder(&pair, &p.source_name).await? {
+            Some(f) if f.uid_next.is_some() && f.highest_modseq.is_some() => known.push((i, f)),
+            _ => todo.push_back((i, p.clone())),
+        }
+    }
+    if !known.is_empty() {
+        let sources: Vec<&MailboxName> = known.iter().map(|(i, _)| &plans[*i].source).collect();
+        let targets: Vec<&MailboxName> = known.iter().map(|(i, _)| &plans[*i].target).collect();
+        let statuses = tokio::try_join!(async { src.status_many(&sources).await.map_err(on(Side::Source)) }, async {
+            tgt.status_many(&targets).await.map_err(on(Side::Target))
+        });
+        match statuses {
+            Ok((ss, ts)) => {
+                for (((i, f), s), t) in known.into_iter().zip(ss).zip(ts) {
+                    match (s, t) {
+                        (Ok(s), Ok(t)) if unchanged(&f, &s, &t) => {
+                            reports.push((i, unchanged_report(&plans[i], &s, &t)));
+                        }
+                        _ => todo.push_back((i, plans[i].clone())),
+                    }
+                }
+            }
             Err(e) => {
-                tracing::debug!(folder = %p.source_name, "pre-check failed, the worker will see: {e}");
-                todo.push_back((i, p.clone()));
+                tracing::debug!("pre-check failed, the workers will see: {e}");
+                todo.extend(known.into_iter().map(|(i, _)| (i, plans[i].clone())));
             }
         }
+        todo.make_contiguous().sort_by_key(|(i, _)| *i);
     }
     // The planning connections become the first worker's.
     let mut first = Some((src, tgt, first_permit));
@@ -508,31 +531,59 @@ where
     })
 }
 
-/// The report of a folder unchanged since its last complete run, or `None`.
-async fn unchanged<S: SyncState>(
-    src: &mut Client,
+/// Creates the target folders that are missing and subscribes those the
+/// source has subscribed, in one pipelined round trip; returns the folders
+/// whose target could not be created, with the reason.
+async fn prepare_tree(
     tgt: &mut Client,
-    state: &S,
-    pair: &str,
-    plan: &FolderPlan,
-) -> Result<Option<FolderReport>, Error> {
-    if !plan.selectable {
-        return Ok(Some(report_of(plan, vec![])));
+    plans: &[FolderPlan],
+    tgt_list: &[bma_imap::MailboxInfo],
+) -> Result<HashMap<String, String>, Error> {
+    let mut commands: Vec<(MailboxCommand, &MailboxName)> = Vec::new();
+    let mut created: Vec<&FolderPlan> = Vec::new();
+    for p in plans.iter().filter(|p| !p.target.is_inbox()) {
+        let on_target = tgt_list.iter().find(|t| t.name.name() == p.target_name);
+        if !p.target_exists && on_target.is_none() {
+            commands.push((MailboxCommand::Create, &p.target));
+            created.push(p);
+        }
+        if p.subscribed && !on_target.is_some_and(|t| t.subscribed) {
+            commands.push((MailboxCommand::Subscribe, &p.target));
+        }
     }
-    let Some(f) = state.folder(pair, &plan.source_name).await? else { return Ok(None) };
-    if f.uid_next.is_none() || f.highest_modseq.is_none() {
-        return Ok(None);
+    let results = tgt.mailbox_commands(&commands).await.map_err(on(Side::Target))?;
+    let mut early = HashMap::new();
+    let mut created = created.into_iter();
+    for ((command, name), r) in commands.iter().zip(results) {
+        match (command, r) {
+            (MailboxCommand::Create, r) => {
+                let p = created.next().expect("one plan per CREATE");
+                match r {
+                    Ok(()) => {}
+                    Err(e) if e.code() == Some(bma_imap::ResponseCode::AlreadyExists) => {}
+                    Err(e) => {
+                        early.insert(p.source_name.clone(), format!("cannot create {}: {e}", p.target_name));
+                    }
+                }
+            }
+            (_, Err(e)) => tracing::warn!(folder = %name.name(), "cannot subscribe: {e}"),
+            (_, Ok(())) => {}
+        }
     }
-    let (s, t) = tokio::try_join!(async { src.status(&plan.source).await.map_err(on(Side::Source)) }, async {
-        tgt.status(&plan.target).await.map_err(on(Side::Target))
-    })?;
-    if s.uid_validity != Some(f.source_uidvalidity)
-        || s.uid_next != f.uid_next
-        || s.highest_modseq != f.highest_modseq
-        || t.uid_validity != Some(f.target_uidvalidity)
-    {
-        return Ok(None);
-    }
+    Ok(early)
+}
+
+/// Whether a folder is as its last complete run left it: same UIDVALIDITY
+/// on both sides, same UIDNEXT and HIGHESTMODSEQ on the source.
+fn unchanged(f: &SyncFolder, s: &StatusInfo, t: &StatusInfo) -> bool {
+    s.uid_validity == Some(f.source_uidvalidity)
+        && s.uid_next == f.uid_next
+        && s.highest_modseq == f.highest_modseq
+        && t.uid_validity == Some(f.target_uidvalidity)
+}
+
+/// The report of a folder found unchanged (its STATUS on both sides is the verification).
+fn unchanged_report(plan: &FolderPlan, s: &StatusInfo, t: &StatusInfo) -> FolderReport {
     let mut r = report_of(plan, vec![]);
     r.unchanged = true;
     r.source_messages = u64::from(s.messages.unwrap_or(0));
@@ -540,7 +591,7 @@ async fn unchanged<S: SyncState>(
     r.target_messages = u64::from(t.messages.unwrap_or(0));
     r.target_bytes = t.size.unwrap_or(0);
     r.mapped = r.source_messages;
-    Ok(Some(r))
+    r
 }
 
 fn report_of(p: &FolderPlan, errors: Vec<String>) -> FolderReport {
@@ -700,15 +751,25 @@ async fn sync_folder<S: SyncState>(
 
     // Source metadata: with CONDSTORE and a complete previous run, only
     // what changed since (new messages and flag changes: CHANGEDSINCE);
-    // else every message (UIDs, flags). Deletions need every UID.
-    let since = prev
+    // else every message (UIDs, flags). Deletions need every UID, or
+    // QRESYNC's list of the UIDs expunged since (VANISHED).
+    let prev_modseq = prev
         .as_ref()
-        .filter(|_| same && !options.delete && !options.dry_run && sel.highest_modseq.is_some())
+        .filter(|_| same && !options.dry_run)
         .and_then(|f| f.highest_modseq)
-        .filter(|_| src.capabilities().condstore());
+        .filter(|m| src.capabilities().condstore() && sel.highest_modseq.is_some_and(|h| h >= *m));
+    let qresync = options.delete && prev_modseq.is_some() && src.qresync_enabled();
+    let since = prev_modseq.filter(|_| !options.delete || qresync);
     report.changedsince = since.is_some();
+    report.qresync = qresync;
     let mut metas: Vec<MessageMeta> = Vec::new();
-    if sel.exists > 0 {
+    let mut vanished: Option<UidSet> = None;
+    if let (true, Some(m)) = (qresync, since) {
+        // Even in an empty folder: the server lists what vanished.
+        let ch = src.fetch_changes(&UidSet::all(), m).await.map_err(on(Side::Source))?;
+        metas = ch.changed;
+        vanished = Some(ch.vanished);
+    } else if sel.exists > 0 {
         let mut s = src.fetch_meta(&UidSet::all(), since).await.map_err(on(Side::Source))?;
         while let Some(m) = s.next().await.map_err(on(Side::Source))? {
             metas.push(m);
@@ -802,8 +863,13 @@ async fn sync_folder<S: SyncState>(
 
     // Deletions.
     if options.delete {
-        let present: std::collections::HashSet<u32> = metas.iter().map(|m| m.uid).collect();
-        let gone: Vec<u32> = map.keys().copied().filter(|u| !present.contains(u)).collect();
+        let gone: Vec<u32> = match &vanished {
+            Some(v) => map.keys().copied().filter(|u| v.contains(*u)).collect(),
+            None => {
+                let present: HashSet<u32> = metas.iter().map(|m| m.uid).collect();
+                map.keys().copied().filter(|u| !present.contains(u)).collect()
+            }
+        };
         if !gone.is_empty() {
             let targets: UidSet = gone.iter().filter_map(|u| map.get(u)).map(|m| m.target_uid).collect();
             tgt.uid_store(&targets, StoreMode::Add, &[Flag::Deleted]).await.map_err(on(Side::Target))?;

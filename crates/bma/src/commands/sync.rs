@@ -93,7 +93,8 @@ pub struct Args {
     /// Put source folder SRC in target folder DST (UTF-8 names; repeatable).
     #[arg(long, value_name = "SRC=DST")]
     folder_map: Vec<String>,
-    /// Connections per server (folders copied at once); with --batch, in all, across the mailboxes.
+    /// Connections per server (folders copied at once); with --batch, in all, across the mailboxes, each
+    /// mailbox copying with its share (N / --parallel, at least one).
     #[arg(long, default_value_t = 4)]
     max_connections: usize,
     /// Cap on bytes copied per second (in all, across folders and mailboxes).
@@ -321,12 +322,9 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         progress: bar.as_ref().map(|b| Arc::new(Bar(b.clone())) as Arc<dyn Progress>),
         batch_messages: args.batch_messages,
         rate: args.max_bytes_per_second.map(|n| Arc::new(RateLimiter::new(n))),
-        connection_slots: args
-            .batch
-            .is_some()
-            .then(|| Arc::new(tokio::sync::Semaphore::new(args.max_connections.max(1)))),
         ..Options::default()
     };
+    let options = if args.batch.is_some() { options.shared_by(args.parallel.max(1)) } else { options };
     let code = if args.batch.is_none() {
         let (s, t) = &rows[0];
         let result = bma_sync::run(&source.endpoint(s), &target.endpoint(t), store.clone(), &options).await;
