@@ -70,7 +70,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bma_imap::{
-    AppendMessage, Auth, Client, Config, Flag, MailboxCommand, MailboxName, MessageMeta, StatusInfo, StoreMode, UidSet,
+    AppendMessage, Auth, Client, Config, Flag, MailboxCommand, MailboxName, MessageMeta, SelectInfo, StatusInfo,
+    StoreMode, UidSet,
 };
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -700,21 +701,34 @@ async fn sync_folder<S: SyncState>(
         return Ok(());
     }
     let sname = plan.source_name.as_str();
-    // EXAMINE the source and SELECT the target at once.
+    let prev = state.folder(pair, sname).await?;
+    // EXAMINE the source and open the target at once. A first copy into an
+    // empty target folder needs no SELECT (APPEND names its folder, STATUS
+    // tells its UIDVALIDITY), so the target's session does not follow every
+    // message appended; it is selected later only if a STORE needs it.
     let target = async {
         if options.dry_run {
-            match tgt.examine(&plan.target).await {
-                Ok(t) => Ok(Some(t)),
+            return match tgt.examine(&plan.target).await {
+                Ok(t) => Ok(Some((t, true))),
                 Err(e) if e.is_connection_lost() => Err(on(Side::Target)(e)),
                 Err(_) => Ok(None),
-            }
-        } else {
-            tgt.select(&plan.target).await.map(Some).map_err(on(Side::Target))
+            };
         }
+        if prev.is_none() {
+            let st = tgt.status(&plan.target).await.map_err(on(Side::Target))?;
+            if let (Some(0), Some(uid_validity)) = (st.messages, st.uid_validity) {
+                let info = SelectInfo { uid_validity, uid_next: st.uid_next, ..SelectInfo::default() };
+                return Ok(Some((info, false)));
+            }
+        }
+        tgt.select(&plan.target).await.map(|t| Some((t, true))).map_err(on(Side::Target))
     };
     let (sel, tsel) = tokio::try_join!(async { src.examine(&plan.source).await.map_err(on(Side::Source)) }, target)?;
+    let (tsel, mut selected) = match tsel {
+        Some((t, selected)) => (Some(t), selected),
+        None => (None, false),
+    };
     let t_validity = tsel.as_ref().map_or(0, |t| t.uid_validity);
-    let prev = state.folder(pair, sname).await?;
     let same =
         prev.as_ref().is_some_and(|f| f.source_uidvalidity == sel.uid_validity && f.target_uidvalidity == t_validity);
     if let Some(f) = prev.as_ref().filter(|_| same)
@@ -833,7 +847,7 @@ async fn sync_folder<S: SyncState>(
     }
     copy_result?;
     recorded?;
-    if tgt.exists().is_some_and(|n| n as usize > map.len()) {
+    if selected && tgt.exists().is_some_and(|n| n as usize > map.len()) {
         remove_copies_of_mapped(tgt, &map, report).await?;
     }
 
@@ -846,6 +860,11 @@ async fn sync_folder<S: SyncState>(
                 by_flags.entry(canon).or_default().push(m.uid);
             }
         }
+    }
+    if !selected && !by_flags.is_empty() {
+        // A flag changed between the two reads of a first copy.
+        tgt.select(&plan.target).await.map_err(on(Side::Target))?;
+        selected = true;
     }
     for (canon, uids) in by_flags {
         let targets: UidSet = uids.iter().filter_map(|u| map.get(u)).map(|m| m.target_uid).collect();
@@ -871,6 +890,9 @@ async fn sync_folder<S: SyncState>(
             }
         };
         if !gone.is_empty() {
+            if !selected {
+                tgt.select(&plan.target).await.map_err(on(Side::Target))?;
+            }
             let targets: UidSet = gone.iter().filter_map(|u| map.get(u)).map(|m| m.target_uid).collect();
             tgt.uid_store(&targets, StoreMode::Add, &[Flag::Deleted]).await.map_err(on(Side::Target))?;
             tgt.uid_expunge(&targets).await.map_err(on(Side::Target))?;
