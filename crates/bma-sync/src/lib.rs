@@ -112,6 +112,9 @@ pub enum Error {
     /// The sync state failed.
     #[error("sync state: {0}")]
     State(#[from] StateError),
+    /// The folder mapping asks for something unsupported.
+    #[error(transparent)]
+    Mapping(#[from] mapping::MergeError),
 }
 
 impl Error {
@@ -119,7 +122,7 @@ impl Error {
     pub fn side(&self) -> Option<Side> {
         match self {
             Error::Imap { side, .. } => Some(*side),
-            Error::State(_) => None,
+            Error::State(_) | Error::Mapping(_) => None,
         }
     }
 
@@ -435,7 +438,7 @@ where
     let tgt_list = tgt.list().await.map_err(on(Side::Target))?;
     let src_prefix = personal_prefix(&mut src, Side::Source).await?;
     let tgt_prefix = personal_prefix(&mut tgt, Side::Target).await?;
-    let plans = mapping::plan(&src_list, &src_prefix, &tgt_list, &tgt_prefix, &options.mapping);
+    let plans = mapping::plan(&src_list, &src_prefix, &tgt_list, &tgt_prefix, &options.mapping)?;
     let early = if options.dry_run { HashMap::new() } else { prepare_tree(&mut tgt, &plans, &tgt_list).await? };
     // Folders unchanged since their last complete run (STATUS: same
     // UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ) are only verified, here, with

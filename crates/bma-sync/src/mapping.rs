@@ -98,17 +98,56 @@ fn canonical_name(u: SpecialUse) -> &'static str {
     }
 }
 
+/// Why a folder plan is what it is, strongest first: when two source
+/// folders would land in the same target folder, the stronger keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Claim {
+    /// `--folder-map`.
+    Explicit,
+    /// INBOX.
+    Inbox,
+    /// A special-use attribute on the source.
+    UseAttribute,
+    /// A well-known special-use name on the source.
+    UseName,
+    /// The source's own name.
+    Own,
+}
+
+/// Two `--folder-map` entries (or one and INBOX) would merge two source
+/// folders into one target folder, which is not supported: the copy
+/// engine's crash recovery and verification are per folder pair.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--folder-map: {first} and {second} would both land in {target}; merging folders is not supported")]
+pub struct MergeError {
+    /// One source folder.
+    pub first: String,
+    /// The other.
+    pub second: String,
+    /// Their common target.
+    pub target: String,
+}
+
 /// Plans the folder tree. `source_prefix`/`target_prefix` are the personal
 /// namespace prefixes (UTF-8, such as `INBOX.` or empty).
+///
+/// Each target folder receives one source folder: when two would land in
+/// the same one (a source with both "Sent" and "Éléments envoyés", two names
+/// equal once the separator is replaced), the stronger claim keeps it
+/// (`--folder-map`, INBOX, a special-use attribute, a special-use name, the
+/// folder's own name; then the source's order) and the other keeps its own
+/// name, or gets " (2)", " (3)"... appended, with a note. Two explicit
+/// `--folder-map` entries onto one target are an error.
 pub fn plan(
     source: &[MailboxInfo],
     source_prefix: &str,
     target: &[MailboxInfo],
     target_prefix: &str,
     options: &MappingOptions,
-) -> Vec<FolderPlan> {
+) -> Result<Vec<FolderPlan>, MergeError> {
     let target_delim = target.iter().find_map(|m| m.delimiter).unwrap_or('/');
-    let mut out = Vec::new();
+    // (source, source name, target name, note, claim, own target name, own note)
+    let mut drafts = Vec::new();
     for info in source {
         if info.has_attribute("\\NonExistent") {
             continue;
@@ -120,65 +159,94 @@ pub fn plan(
         if options.exclude.iter().any(|g| glob_match(g, &source_name)) {
             continue;
         }
-        let mut note = None;
-        let target_name = if let Some((_, dst)) = options.folder_map.iter().find(|(src, _)| *src == source_name) {
-            note = Some(format!("mapped by --folder-map to {dst}"));
-            dst.clone()
-        } else if info.name.is_inbox() {
-            "INBOX".to_owned()
-        } else {
-            let relative = source_name.strip_prefix(source_prefix).unwrap_or(&source_name);
-            let delim = info.delimiter;
-            let parts: Vec<&str> = match delim {
-                Some(d) => relative.split(d).collect(),
-                None => vec![relative],
-            };
-            let use_ = info.special_use.or_else(|| if parts.len() == 1 { special_use_by_name(parts[0]) } else { None });
-            let special = use_.and_then(|u| target.iter().find(|t| t.special_use == Some(u)));
-            if let Some(t) = special {
-                let name = t.name.name().into_owned();
-                if name != relative {
-                    note = Some(format!("special-use folder mapped to {name}"));
+        let relative = source_name.strip_prefix(source_prefix).unwrap_or(&source_name);
+        let parts: Vec<&str> = match info.delimiter {
+            Some(d) => relative.split(d).collect(),
+            None => vec![relative],
+        };
+        let mut own_note = None;
+        let fixed: Vec<String> = parts
+            .iter()
+            .map(|p| {
+                if p.contains(target_delim) {
+                    own_note = Some(format!("'{target_delim}' in a name replaced by '_'"));
+                    p.replace(target_delim, "_")
+                } else {
+                    (*p).to_owned()
                 }
-                name
+            })
+            .collect();
+        let own = format!("{target_prefix}{}", fixed.join(&target_delim.to_string()));
+        let by_name = if parts.len() == 1 { special_use_by_name(parts[0]) } else { None };
+        let use_ = info.special_use.or(by_name);
+        let use_claim = if info.special_use.is_some() { Claim::UseAttribute } else { Claim::UseName };
+        let (target_name, note, claim) =
+            if let Some((_, dst)) = options.folder_map.iter().find(|(src, _)| *src == source_name) {
+                (dst.clone(), Some(format!("mapped by --folder-map to {dst}")), Claim::Explicit)
+            } else if info.name.is_inbox() {
+                ("INBOX".to_owned(), None, Claim::Inbox)
+            } else if let Some(t) = use_.and_then(|u| target.iter().find(|t| t.special_use == Some(u))) {
+                let name = t.name.name().into_owned();
+                let note = (name != relative).then(|| format!("special-use folder mapped to {name}"));
+                (name, note, use_claim)
             } else if let Some(u) = use_.filter(|_| parts.len() == 1) {
                 // The target has no folder of this use yet: its usual name,
                 // which servers configured with special-use names recognise.
                 let name = format!("{target_prefix}{}", canonical_name(u));
-                if name != relative {
-                    note = Some(format!("special-use folder mapped to {name}"));
-                }
-                name
+                let note = (name != relative).then(|| format!("special-use folder mapped to {name}"));
+                (name, note, use_claim)
             } else {
-                let fixed: Vec<String> = parts
-                    .iter()
-                    .map(|p| {
-                        if p.contains(target_delim) {
-                            note = Some(format!("'{target_delim}' in a name replaced by '_'"));
-                            p.replace(target_delim, "_")
-                        } else {
-                            (*p).to_owned()
-                        }
-                    })
-                    .collect();
-                format!("{target_prefix}{}", fixed.join(&target_delim.to_string()))
-            }
-        };
-        let target_mbx = MailboxName::new(&target_name);
-        let target_exists =
-            target.iter().any(|t| t.name.name() == target_name || (t.name.is_inbox() && target_mbx.is_inbox()));
-        out.push(FolderPlan {
-            source: info.name.clone(),
-            source_name,
-            target: target_mbx,
-            target_name,
-            target_exists,
-            subscribed: info.subscribed,
-            selectable: info.selectable(),
-            note,
-        });
+                (own.clone(), own_note.clone(), Claim::Own)
+            };
+        drafts.push((info, source_name, target_name, note, claim, own, own_note));
     }
-    out
+    // Hand out the target names, strongest claim first.
+    let key = |name: &str| if MailboxName::new(name).is_inbox() { "INBOX".to_owned() } else { name.to_owned() };
+    let mut order: Vec<usize> = (0..drafts.len()).collect();
+    order.sort_by_key(|&i| (drafts[i].4, i));
+    let mut taken: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for &i in &order {
+        let k = key(&drafts[i].2);
+        let Some(&holder) = taken.get(&k) else {
+            taken.insert(k, i);
+            continue;
+        };
+        if drafts[i].4 <= Claim::Inbox {
+            return Err(MergeError {
+                first: drafts[holder].1.clone(),
+                second: drafts[i].1.clone(),
+                target: drafts[i].2.clone(),
+            });
+        }
+        let own = drafts[i].5.clone();
+        let mut name = own.clone();
+        let mut n = 2;
+        while taken.contains_key(&key(&name)) {
+            name = format!("{own} ({n})");
+            n += 1;
+        }
+        drafts[i].3 = Some(format!("kept apart: {} already lands in {}", drafts[holder].1, drafts[i].2));
+        drafts[i].2 = name.clone();
+        taken.insert(key(&name), i);
+    }
+    Ok(drafts
+        .into_iter()
+        .map(|(info, source_name, target_name, note, _, _, _)| {
+            let target_mbx = MailboxName::new(&target_name);
+            let target_exists =
+                target.iter().any(|t| t.name.name() == target_name || (t.name.is_inbox() && target_mbx.is_inbox()));
+            FolderPlan {
+                source: info.name.clone(),
+                source_name,
+                target: target_mbx,
+                target_name,
+                target_exists,
+                subscribed: info.subscribed,
+                selectable: info.selectable(),
+                note,
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -212,6 +280,48 @@ mod tests {
     }
 
     #[test]
+    fn two_sources_never_merge_into_one_target() {
+        let sent_attr = |name: &str| mbx(name, '/', Some(SpecialUse::Sent));
+        let plain = |name: &str| mbx(name, '/', None);
+        let map = |pairs: &[(&str, &str)]| MappingOptions {
+            folder_map: pairs.iter().map(|(a, b)| ((*a).to_owned(), (*b).to_owned())).collect(),
+            ..MappingOptions::default()
+        };
+        type Case<'a> = (Vec<MailboxInfo>, MappingOptions, Result<Vec<&'a str>, &'a str>);
+        let cases: Vec<Case> = vec![
+            // the attribute beats the name; the other keeps its own name, numbered when taken
+            (
+                vec![plain("Sent"), sent_attr("Éléments envoyés")],
+                MappingOptions::default(),
+                Ok(vec!["Sent (2)", "Sent"]),
+            ),
+            (
+                vec![plain("Sent Items"), plain("Éléments envoyés")],
+                MappingOptions::default(),
+                Ok(vec!["Sent", "Éléments envoyés"]),
+            ),
+            // equal once the separator is replaced: the source's order decides
+            (vec![mbx("a.b", '/', None), mbx("a/b", '.', None)], MappingOptions::default(), Ok(vec!["a.b", "a_b"])),
+            (vec![mbx("a_b", '/', None), mbx("a/b", '.', None)], MappingOptions::default(), Ok(vec!["a_b", "a_b (2)"])),
+            // an explicit map wins over an automatic one
+            (vec![plain("Sent"), plain("Envoi")], map(&[("Envoi", "Sent")]), Ok(vec!["Sent (2)", "Sent"])),
+            // two explicit maps, or one onto INBOX: refused
+            (vec![plain("A"), plain("B")], map(&[("A", "C"), ("B", "C")]), Err("A and B would both land in C")),
+            (vec![plain("INBOX"), plain("Réception")], map(&[("Réception", "INBOX")]), Err("Réception and INBOX")),
+        ];
+        for (source, opts, want) in cases {
+            let got = plan(&source, "", &[plain("INBOX")], "", &opts);
+            match (got, want) {
+                (Ok(p), Ok(names)) => {
+                    assert_eq!(p.iter().map(|f| f.target_name.as_str()).collect::<Vec<_>>(), names, "{source:?}");
+                }
+                (Err(e), Err(text)) => assert!(e.to_string().contains(text), "{e}"),
+                (got, want) => panic!("{source:?}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
     fn tree() {
         let source = [
             mbx("INBOX", '.', None),
@@ -222,25 +332,27 @@ mod tests {
             mbx("INBOX.Corbeille", '.', Some(SpecialUse::Trash)),
         ];
         let target = [mbx("INBOX", '/', None), mbx("Envoyés", '/', Some(SpecialUse::Sent))];
-        let p = plan(&source, "INBOX.", &target, "", &MappingOptions::default());
+        let p = plan(&source, "INBOX.", &target, "", &MappingOptions::default()).expect("plan");
         let got: Vec<(&str, &str)> = p.iter().map(|f| (f.source_name.as_str(), f.target_name.as_str())).collect();
         assert_eq!(
             got,
             [
                 ("INBOX", "INBOX"),
                 ("INBOX.Sent Items", "Envoyés"),
-                ("INBOX.Éléments envoyés", "Envoyés"),
+                // never merged into the folder "Sent Items" already lands in
+                ("INBOX.Éléments envoyés", "Éléments envoyés"),
                 ("INBOX.Projets.2024", "Projets/2024"),
                 ("INBOX.a/b", "a_b"),
                 ("INBOX.Corbeille", "Trash"),
             ]
         );
+        assert_eq!(p[2].note.as_deref(), Some("kept apart: INBOX.Sent Items already lands in Envoyés"));
         let opts = MappingOptions {
             exclude: vec!["INBOX.Projets*".into()],
             folder_map: vec![("INBOX.a/b".into(), "Divers".into())],
             ..MappingOptions::default()
         };
-        let p = plan(&source, "INBOX.", &target, "", &opts);
+        let p = plan(&source, "INBOX.", &target, "", &opts).expect("plan");
         assert!(p.iter().all(|f| !f.source_name.starts_with("INBOX.Projets")));
         assert!(p.iter().any(|f| f.target_name == "Divers"));
     }

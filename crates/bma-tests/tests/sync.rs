@@ -118,21 +118,19 @@ async fn fingerprints(c: &mut Client, folder: &str) -> Vec<Fingerprint> {
     out
 }
 
-/// Compares every folder of the summary, message by message.
+/// Compares every selectable source folder with the target folder the
+/// summary says it went to, message by message: a source folder missing
+/// from the summary, or two sharing one target folder, fail.
 async fn assert_same(source: &Endpoint, target: &Endpoint, summary: &Summary) {
     let (mut src, mut tgt) = (client(source).await, client(target).await);
-    let mut by_target: BTreeMap<String, Vec<Fingerprint>> = BTreeMap::new();
-    for f in &summary.folders {
-        let list = src.list().await.expect("list");
-        let selectable = list.iter().find(|m| m.name.name() == f.source).is_some_and(|m| m.selectable());
-        if selectable {
-            by_target.entry(f.target.clone()).or_default().extend(fingerprints(&mut src, &f.source).await);
-        }
-    }
-    for (target_folder, mut want) in by_target {
-        want.sort();
-        let got = fingerprints(&mut tgt, &target_folder).await;
-        assert_eq!(got, want, "folder {target_folder}");
+    let list = src.list().await.expect("list");
+    let mut targets = std::collections::BTreeSet::new();
+    for m in list.iter().filter(|m| m.selectable()) {
+        let name = m.name.name().into_owned();
+        let f = summary.folders.iter().find(|f| f.source == name).unwrap_or_else(|| panic!("{name} not copied"));
+        assert!(targets.insert(f.target.clone()), "two source folders in {}", f.target);
+        let want = fingerprints(&mut src, &name).await;
+        assert_eq!(fingerprints(&mut tgt, &f.target).await, want, "folder {name} -> {}", f.target);
     }
 }
 
@@ -176,6 +174,35 @@ async fn hard_cases_are_copied_message_by_message_and_an_unchanged_rerun_copies_
     assert_eq!(again.outcome, Outcome::Complete);
     assert_eq!(again.copied, 0, "{again:#?}");
     assert!(again.folders.iter().all(|f| f.unchanged || f.source_messages == 0 || f.planned == 0));
+}
+
+#[tokio::test]
+async fn two_sent_folders_are_kept_apart_never_merged() {
+    let source = user("legacy", "twosent");
+    let target = user("new", "twosent");
+    let mut src = client(&source).await;
+    for folder in ["Sent", "Éléments envoyés"] {
+        src.create(&MailboxName::new(folder)).await.expect("create");
+        // the same message in both, byte for byte, and one of each's own
+        append(&mut src, folder, &message("sent twice"), &[Flag::Seen]).await;
+        append(&mut src, folder, &message(&format!("only in {folder}")), &[Flag::Seen]).await;
+    }
+    let (_dir, store) = state().await;
+    let first = bma_sync::run(&source, &target, store.clone(), &options()).await.expect("run");
+    assert_eq!(first.outcome, Outcome::Complete, "{first:#?}");
+    assert_eq!(first.copied, 4, "{first:#?}");
+    let kept = first.folders.iter().find(|f| f.note.as_deref().is_some_and(|n| n.starts_with("kept apart")));
+    assert!(kept.is_some(), "one of the two is kept apart, with a note: {first:#?}");
+    assert_same(&source, &target, &first).await;
+    // new mail in one of them, then a run with a lost state: nothing lost, nothing doubled
+    append(&mut src, "Sent", &message("sent later"), &[]).await;
+    let second = bma_sync::run(&source, &target, store.clone(), &options()).await.expect("rerun");
+    assert_eq!((second.outcome, second.copied), (Outcome::Complete, 1), "{second:#?}");
+    let (_dir2, fresh) = state().await;
+    let again = bma_sync::run(&source, &target, fresh, &options()).await.expect("fresh state");
+    assert_eq!((again.outcome, again.copied), (Outcome::Complete, 0), "{again:#?}");
+    assert_eq!(again.folders.iter().map(|f| f.duplicates_removed).sum::<u64>(), 0, "{again:#?}");
+    assert_same(&source, &target, &again).await;
 }
 
 #[tokio::test]
