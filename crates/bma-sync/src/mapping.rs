@@ -288,7 +288,7 @@ mod tests {
             ..MappingOptions::default()
         };
         type Case<'a> = (Vec<MailboxInfo>, MappingOptions, Result<Vec<&'a str>, &'a str>);
-        let cases: Vec<Case> = vec![
+        let cases: Vec<Case<'_>> = vec![
             // the attribute beats the name; the other keeps its own name, numbered when taken
             (
                 vec![plain("Sent"), sent_attr("Éléments envoyés")],
