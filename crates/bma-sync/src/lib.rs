@@ -339,6 +339,9 @@ pub struct FolderReport {
     pub flags_updated: u64,
     /// Messages expunged from the target (`--delete`).
     pub deleted: u64,
+    /// Messages copied by an earlier run and gone from the target since
+    /// (removed there by someone): copied again.
+    pub lost_on_target: u64,
     /// Surplus copies removed from the target: APPENDs of a killed run
     /// that the server completed after this run had looked for them.
     pub duplicates_removed: u64,
@@ -364,8 +367,14 @@ pub struct FolderReport {
 }
 
 impl FolderReport {
+    /// Everything is there: nothing refused, every source message mapped,
+    /// and the target folder holding at least as many messages as the
+    /// source's (the verification).
     fn complete(&self) -> bool {
-        self.skipped.is_empty() && self.errors.is_empty() && self.mapped >= self.source_messages
+        self.skipped.is_empty()
+            && self.errors.is_empty()
+            && self.mapped >= self.source_messages
+            && self.target_messages >= self.source_messages
     }
 }
 
@@ -578,12 +587,14 @@ async fn prepare_tree(
 }
 
 /// Whether a folder is as its last complete run left it: same UIDVALIDITY
-/// on both sides, same UIDNEXT and HIGHESTMODSEQ on the source.
+/// on both sides, same UIDNEXT and HIGHESTMODSEQ on the source, and at
+/// least as many messages on the target as on the source.
 fn unchanged(f: &SyncFolder, s: &StatusInfo, t: &StatusInfo) -> bool {
     s.uid_validity == Some(f.source_uidvalidity)
         && s.uid_next == f.uid_next
         && s.highest_modseq == f.highest_modseq
         && t.uid_validity == Some(f.target_uidvalidity)
+        && t.messages >= s.messages
 }
 
 /// The report of a folder found unchanged (its STATUS on both sides is the verification).
@@ -739,6 +750,7 @@ async fn sync_folder<S: SyncState>(
         && f.uid_next == sel.uid_next
         && f.highest_modseq.is_some()
         && f.highest_modseq == sel.highest_modseq
+        && tsel.as_ref().is_some_and(|t| t.exists >= sel.exists)
     {
         report.unchanged = true;
         report.mapped = u64::from(sel.exists);
@@ -752,6 +764,24 @@ async fn sync_folder<S: SyncState>(
     } else {
         BTreeMap::new()
     };
+    // Fewer messages on the target than were copied there: some were
+    // removed on the target since. They are forgotten, so that they are
+    // copied again (the source is the reference), and every source message
+    // is listed (a CHANGEDSINCE list would not name them).
+    let mut lost = false;
+    if selected && !options.dry_run && tsel.as_ref().is_some_and(|t| (t.exists as usize) < map.len()) {
+        let present: HashSet<u32> = target_metas(tgt).await?.iter().map(|m| m.uid).collect();
+        let gone: Vec<u32> = map.values().filter(|m| !present.contains(&m.target_uid)).map(|m| m.source_uid).collect();
+        if !gone.is_empty() {
+            tracing::warn!(folder = %plan.target_name, n = gone.len(), "messages copied earlier are gone from the target: copying them again");
+            state.forget(pair, sname, &gone).await?;
+            for u in &gone {
+                map.remove(u);
+            }
+            report.lost_on_target = gone.len() as u64;
+            lost = true;
+        }
+    }
     let mut folder = SyncFolder {
         pair: pair.to_owned(),
         source_folder: sname.to_owned(),
@@ -772,7 +802,7 @@ async fn sync_folder<S: SyncState>(
     // QRESYNC's list of the UIDs expunged since (VANISHED).
     let prev_modseq = prev
         .as_ref()
-        .filter(|_| same && !options.dry_run)
+        .filter(|_| same && !options.dry_run && !lost)
         .and_then(|f| f.highest_modseq)
         .filter(|m| src.capabilities().condstore() && sel.highest_modseq.is_some_and(|h| h >= *m));
     let qresync = options.delete && prev_modseq.is_some() && src.qresync_enabled();

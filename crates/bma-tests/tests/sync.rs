@@ -206,6 +206,30 @@ async fn two_sent_folders_are_kept_apart_never_merged() {
 }
 
 #[tokio::test]
+async fn messages_removed_from_the_target_are_copied_again() {
+    let source = user("legacy", "lostsrc");
+    let target = user("new", "lostdst");
+    let mut src = client(&source).await;
+    for i in 0..3 {
+        append(&mut src, "INBOX", &message(&format!("kept {i}")), &[Flag::Seen]).await;
+    }
+    let (_dir, store) = state().await;
+    let first = bma_sync::run(&source, &target, store.clone(), &options()).await.expect("run");
+    assert_eq!((first.outcome, first.copied), (Outcome::Complete, 3), "{first:#?}");
+    // Someone removes one message on the target: the folder is not
+    // "unchanged" any more, the message is copied again.
+    let mut tgt = client(&target).await;
+    tgt.select(&MailboxName::new("INBOX")).await.expect("select");
+    tgt.uid_store(&UidSet::range(2, 2), StoreMode::Add, &[Flag::Deleted]).await.expect("store");
+    tgt.uid_expunge(&UidSet::range(2, 2)).await.expect("expunge");
+    let second = bma_sync::run(&source, &target, store.clone(), &options()).await.expect("rerun");
+    let inbox = second.folders.iter().find(|f| f.source == "INBOX").expect("INBOX");
+    assert_eq!((second.outcome, inbox.lost_on_target, inbox.copied), (Outcome::Complete, 1, 1), "{second:#?}");
+    assert_eq!((inbox.source_messages, inbox.target_messages), (3, 3));
+    assert_same(&source, &target, &second).await;
+}
+
+#[tokio::test]
 async fn incremental_run_carries_new_messages_flags_and_deletions() {
     let source = user("legacy", "incsrc");
     let target = user("new", "incdst");

@@ -491,6 +491,18 @@ fn print_summary(s: &Summary) {
             if s.dry_run { f.planned } else { f.copied },
             f.skipped.len()
         );
+        if let Some(n) = &f.note {
+            println!("    note: {n}");
+        }
+        if f.lost_on_target > 0 {
+            println!("    {} messages removed from the target since the last run: copied again", f.lost_on_target);
+        }
+        if !s.dry_run && f.errors.is_empty() && f.target_messages < f.source_messages {
+            println!(
+                "    verification: the target holds {} messages, the source {}",
+                f.target_messages, f.source_messages
+            );
+        }
         for k in &f.skipped {
             println!("    skipped UID {}: {}", k.uid, k.reason);
         }
