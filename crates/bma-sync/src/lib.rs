@@ -447,8 +447,8 @@ where
     let tgt_list = tgt.list().await.map_err(on(Side::Target))?;
     let src_prefix = personal_prefix(&mut src, Side::Source).await?;
     let tgt_prefix = personal_prefix(&mut tgt, Side::Target).await?;
-    let plans = mapping::plan(&src_list, &src_prefix, &tgt_list, &tgt_prefix, &options.mapping)?;
-    let early = if options.dry_run { HashMap::new() } else { prepare_tree(&mut tgt, &plans, &tgt_list).await? };
+    let mut plans = mapping::plan(&src_list, &src_prefix, &tgt_list, &tgt_prefix, &options.mapping)?;
+    let early = if options.dry_run { HashMap::new() } else { prepare_tree(&mut tgt, &mut plans, &tgt_list).await? };
     // Folders unchanged since their last complete run (STATUS: same
     // UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ) are only verified, here, with
     // one pipelined STATUS per side for them all, so that an unchanged rerun
@@ -545,45 +545,98 @@ where
 }
 
 /// Creates the target folders that are missing and subscribes those the
-/// source has subscribed, in one pipelined round trip; returns the folders
-/// whose target could not be created, with the reason.
+/// source has subscribed, in one pipelined round trip. A name the target
+/// refuses is tried once more cleaned ([`mapping::cleaned_name`]), and the
+/// plan follows the new name, with a note. Returns the folders whose target
+/// could not be created, with the reason.
 async fn prepare_tree(
     tgt: &mut Client,
-    plans: &[FolderPlan],
+    plans: &mut [FolderPlan],
     tgt_list: &[bma_imap::MailboxInfo],
 ) -> Result<HashMap<String, String>, Error> {
-    let mut commands: Vec<(MailboxCommand, &MailboxName)> = Vec::new();
-    let mut created: Vec<&FolderPlan> = Vec::new();
-    for p in plans.iter().filter(|p| !p.target.is_inbox()) {
+    let delim = tgt_list.iter().find_map(|m| m.delimiter).unwrap_or('/');
+    let mut commands: Vec<(MailboxCommand, MailboxName)> = Vec::new();
+    let mut created: Vec<usize> = Vec::new();
+    for (i, p) in plans.iter().enumerate().filter(|(_, p)| !p.target.is_inbox()) {
         let on_target = tgt_list.iter().find(|t| t.name.name() == p.target_name);
         if !p.target_exists && on_target.is_none() {
-            commands.push((MailboxCommand::Create, &p.target));
-            created.push(p);
+            commands.push((MailboxCommand::Create, p.target.clone()));
+            created.push(i);
         }
         if p.subscribed && !on_target.is_some_and(|t| t.subscribed) {
-            commands.push((MailboxCommand::Subscribe, &p.target));
+            commands.push((MailboxCommand::Subscribe, p.target.clone()));
         }
     }
-    let results = tgt.mailbox_commands(&commands).await.map_err(on(Side::Target))?;
+    let refused = run_tree_commands(tgt, &commands, &created).await?;
+    // Names refused: once more, cleaned.
     let mut early = HashMap::new();
-    let mut created = created.into_iter();
+    let mut retry: Vec<(MailboxCommand, MailboxName)> = Vec::new();
+    let mut renamed: Vec<(usize, String, String)> = Vec::new();
+    for (i, reason) in refused {
+        let p = &plans[i];
+        let base = mapping::cleaned_name(&p.target_name, delim);
+        if base == p.target_name {
+            early.insert(p.source_name.clone(), format!("cannot create {}: {reason}", p.target_name));
+            continue;
+        }
+        // Never onto another source folder's target.
+        let mut clean = base.clone();
+        let mut n = 2;
+        while plans.iter().any(|q| q.target_name == clean) || renamed.iter().any(|(_, c, _)| *c == clean) {
+            clean = format!("{base} ({n})");
+            n += 1;
+        }
+        retry.push((MailboxCommand::Create, MailboxName::new(&clean)));
+        if p.subscribed {
+            retry.push((MailboxCommand::Subscribe, MailboxName::new(&clean)));
+        }
+        renamed.push((i, clean, reason));
+    }
+    let again: Vec<usize> = renamed.iter().map(|(i, _, _)| *i).collect();
+    let still = run_tree_commands(tgt, &retry, &again).await?;
+    for (i, clean, reason) in renamed {
+        let p = &mut plans[i];
+        if let Some((_, e)) = still.iter().find(|(j, _)| *j == i) {
+            early.insert(p.source_name.clone(), format!("cannot create {} ({reason}) nor {clean}: {e}", p.target_name));
+            continue;
+        }
+        tracing::warn!(folder = %p.target_name, to = %clean, "the target refused the name: {reason}");
+        p.note = Some(format!("the target refused the name {} ({reason}): copied to {clean}", p.target_name));
+        p.target = MailboxName::new(&clean);
+        p.target_name = clean;
+        p.target_exists = true;
+    }
+    Ok(early)
+}
+
+/// Runs pipelined CREATE/SUBSCRIBE commands; `created[k]` is the plan of
+/// the k-th CREATE. Returns the plans whose CREATE was refused (an
+/// existing folder is no refusal), with the server's reason; a refused
+/// SUBSCRIBE is only logged.
+async fn run_tree_commands(
+    tgt: &mut Client,
+    commands: &[(MailboxCommand, MailboxName)],
+    created: &[usize],
+) -> Result<Vec<(usize, String)>, Error> {
+    let borrowed: Vec<(MailboxCommand, &MailboxName)> = commands.iter().map(|(c, m)| (*c, m)).collect();
+    let results = tgt.mailbox_commands(&borrowed).await.map_err(on(Side::Target))?;
+    let mut refused = Vec::new();
+    let mut plans = created.iter();
     for ((command, name), r) in commands.iter().zip(results) {
         match (command, r) {
             (MailboxCommand::Create, r) => {
-                let p = created.next().expect("one plan per CREATE");
+                let i = *plans.next().expect("one plan per CREATE");
                 match r {
                     Ok(()) => {}
                     Err(e) if e.code() == Some(bma_imap::ResponseCode::AlreadyExists) => {}
-                    Err(e) => {
-                        early.insert(p.source_name.clone(), format!("cannot create {}: {e}", p.target_name));
-                    }
+                    Err(e) => refused.push((i, e.to_string())),
                 }
             }
             (_, Err(e)) => tracing::warn!(folder = %name.name(), "cannot subscribe: {e}"),
             (_, Ok(())) => {}
         }
     }
-    Ok(early)
+    Ok(refused)
 }
 
 /// Whether a folder is as its last complete run left it: same UIDVALIDITY

@@ -249,6 +249,43 @@ pub fn plan(
         .collect())
 }
 
+/// A name the target may accept when it refused `name`: in each component
+/// (split on the target's separator), control characters and the
+/// characters servers commonly refuse (`.` on Maildir++ stores, `*` and
+/// `%` the LIST wildcards, `\\` and `"`, a leading `~`) become `_`, an
+/// empty component `_`; at most 200 bytes in all.
+pub fn cleaned_name(name: &str, delim: char) -> String {
+    let parts: Vec<String> = name
+        .split(delim)
+        .map(|part| {
+            let mut out: String = part
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if c.is_control() || matches!(c, '.' | '*' | '%' | '\\' | '"') || (i == 0 && c == '~') {
+                        '_'
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            if out.trim().is_empty() {
+                out = "_".to_owned();
+            }
+            out
+        })
+        .collect();
+    let mut joined = parts.join(&delim.to_string());
+    if joined.len() > 200 {
+        let mut end = 200;
+        while !joined.is_char_boundary(end) {
+            end -= 1;
+        }
+        joined.truncate(end);
+    }
+    joined
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -318,6 +355,22 @@ mod tests {
                 (Err(e), Err(text)) => assert!(e.to_string().contains(text), "{e}"),
                 (got, want) => panic!("{source:?}: got {got:?}, want {want:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn names_the_target_refused_are_cleaned() {
+        let long = "é".repeat(150);
+        let cases = [
+            ("Projets v1.2", '/', "Projets v1_2".to_owned()),
+            ("Archives/~old/a*b%c", '/', "Archives/_old/a_b_c".to_owned()),
+            ("INBOX.x/y", '.', "INBOX.x/y".to_owned()),
+            ("Mot \"cité\"\tici", '/', "Mot _cité__ici".to_owned()),
+            ("a//b", '/', "a/_/b".to_owned()),
+            (long.as_str(), '/', "é".repeat(100)),
+        ];
+        for (name, delim, want) in cases {
+            assert_eq!(cleaned_name(name, delim), want, "{name}");
         }
     }
 

@@ -230,6 +230,27 @@ async fn messages_removed_from_the_target_are_copied_again() {
 }
 
 #[tokio::test]
+async fn a_name_the_target_refuses_is_cleaned_and_reported() {
+    let source = user("legacy", "namesrc");
+    let target = user("new", "namedst");
+    let mut src = client(&source).await;
+    src.create(&MailboxName::new("Projets")).await.expect("create");
+    append(&mut src, "Projets", &message("version 1.2"), &[]).await;
+    // The lab's Maildir++ store refuses '.' in a name: "Projets v1.2" cannot be created there.
+    let mut opts = options();
+    opts.mapping.folder_map = vec![("Projets".into(), "Projets v1.2".into())];
+    let (_dir, store) = state().await;
+    for run in 0..2 {
+        let s = bma_sync::run(&source, &target, store.clone(), &opts).await.expect("run");
+        assert_eq!(s.outcome, Outcome::Complete, "{s:#?}");
+        let f = s.folders.iter().find(|f| f.source == "Projets").expect("Projets");
+        assert_eq!((f.target.as_str(), f.copied), ("Projets v1_2", u64::from(run == 0)), "{f:#?}");
+        assert!(f.note.as_deref().is_some_and(|n| n.contains("refused the name Projets v1.2")), "{f:#?}");
+        assert_same(&source, &target, &s).await;
+    }
+}
+
+#[tokio::test]
 async fn incremental_run_carries_new_messages_flags_and_deletions() {
     let source = user("legacy", "incsrc");
     let target = user("new", "incdst");
