@@ -52,6 +52,21 @@ pub struct SyncMessage {
 /// parameter limits of SQLite, 32,766, and PostgreSQL, 65,535).
 const ROWS_PER_STATEMENT: usize = 500;
 
+fn folder_of(row: &AnyRow) -> Result<SyncFolder, StoreError> {
+    let uid_next: Option<i64> = row.try_get("uid_next")?;
+    let modseq: Option<i64> = row.try_get("highest_modseq")?;
+    Ok(SyncFolder {
+        pair: row.try_get("pair")?,
+        source_folder: row.try_get("source_folder")?,
+        target_folder: row.try_get("target_folder")?,
+        source_uidvalidity: u32_of(row, "source_uidvalidity")?,
+        target_uidvalidity: u32_of(row, "target_uidvalidity")?,
+        last_uid: u32_of(row, "last_uid")?,
+        uid_next: uid_next.and_then(|v| u32::try_from(v).ok()),
+        highest_modseq: modseq.map(|v| v as u64),
+    })
+}
+
 fn u32_of(row: &AnyRow, col: &str) -> Result<u32, StoreError> {
     let v: i64 = row.try_get(col)?;
     u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{col} = {v}")))
@@ -68,19 +83,39 @@ impl Store {
         .bind(source_folder)
         .fetch_optional(self.pool())
         .await?;
-        let Some(row) = row else { return Ok(None) };
-        let uid_next: Option<i64> = row.try_get("uid_next")?;
-        let modseq: Option<i64> = row.try_get("highest_modseq")?;
-        Ok(Some(SyncFolder {
-            pair: row.try_get("pair")?,
-            source_folder: row.try_get("source_folder")?,
-            target_folder: row.try_get("target_folder")?,
-            source_uidvalidity: u32_of(&row, "source_uidvalidity")?,
-            target_uidvalidity: u32_of(&row, "target_uidvalidity")?,
-            last_uid: u32_of(&row, "last_uid")?,
-            uid_next: uid_next.and_then(|v| u32::try_from(v).ok()),
-            highest_modseq: modseq.map(|v| v as u64),
-        }))
+        row.as_ref().map(folder_of).transpose()
+    }
+
+    /// The state of every folder of `pair`, by source folder name.
+    pub async fn sync_folders(&self, pair: &str) -> Result<Vec<SyncFolder>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT pair, source_folder, target_folder, source_uidvalidity, target_uidvalidity, last_uid, \
+             uid_next, highest_modseq FROM sync_folders WHERE pair = $1 ORDER BY source_folder",
+        )
+        .bind(pair)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(folder_of).collect()
+    }
+
+    /// Forgets a folder pair and its messages (the source folder is gone).
+    pub async fn remove_sync_folder(&self, pair: &str, source_folder: &str) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(
+            "DELETE FROM sync_messages WHERE folder_id = \
+             (SELECT id FROM sync_folders WHERE pair = $1 AND source_folder = $2)",
+        )
+        .bind(pair)
+        .bind(source_folder)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM sync_folders WHERE pair = $1 AND source_folder = $2")
+            .bind(pair)
+            .bind(source_folder)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Creates or updates the state of a folder pair (its messages stay).

@@ -46,7 +46,8 @@
 //! 6. Flags that differ from what was carried are replaced on the target;
 //!    with [`Options::delete`], messages copied earlier and gone from the
 //!    source (vanished, or missing from the full list) are expunged from
-//!    the target.
+//!    the target, and so are those copied from a source folder that is gone
+//!    (deleted or renamed; the target folder stays).
 //! 7. Verification: STATUS (MESSAGES, SIZE) on both sides.
 //!
 //! A message the target refuses is reported (folder, UID, reason) and the
@@ -454,6 +455,10 @@ where
     // one pipelined STATUS per side for them all, so that an unchanged rerun
     // costs one connection per side and a few round trips.
     let mut reports: Vec<(usize, FolderReport)> = Vec::new();
+    if options.delete && !options.dry_run {
+        let gone = remove_vanished_folders(&mut tgt, &state, &pair, &src_list).await?;
+        reports.extend(gone.into_iter().enumerate().map(|(k, r)| (plans.len() + k, r)));
+    }
     let mut todo = VecDeque::new();
     let mut known: Vec<(usize, SyncFolder)> = Vec::new();
     for (i, p) in plans.iter().enumerate() {
@@ -542,6 +547,54 @@ where
         folders,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// With [`Options::delete`]: the folders of the state whose source folder
+/// is gone (deleted or renamed on the source; a folder only left out by
+/// `--exclude` is still listed, so untouched). The messages copied from it
+/// are expunged from its target folder (if that is still the folder they
+/// were copied to: same UIDVALIDITY), and the state forgets it. The target
+/// folder itself stays.
+async fn remove_vanished_folders<S: SyncState>(
+    tgt: &mut Client,
+    state: &S,
+    pair: &str,
+    src_list: &[bma_imap::MailboxInfo],
+) -> Result<Vec<FolderReport>, Error> {
+    let mut out = Vec::new();
+    for f in state.folders(pair).await? {
+        if src_list.iter().any(|m| m.name.name() == f.source_folder) {
+            continue;
+        }
+        let mut r = FolderReport {
+            source: f.source_folder.clone(),
+            target: f.target_folder.clone(),
+            ..FolderReport::default()
+        };
+        match tgt.select(&MailboxName::new(&f.target_folder)).await {
+            Ok(sel) if sel.uid_validity == f.target_uidvalidity => {
+                let uids: UidSet = state.messages(pair, &f.source_folder).await?.iter().map(|m| m.target_uid).collect();
+                if !uids.is_empty() {
+                    tgt.uid_store(&uids, StoreMode::Add, &[Flag::Deleted]).await.map_err(on(Side::Target))?;
+                    tgt.uid_expunge(&uids).await.map_err(on(Side::Target))?;
+                }
+                r.deleted = uids.count();
+                let st = tgt.status(&MailboxName::new(&f.target_folder)).await.map_err(on(Side::Target))?;
+                r.target_messages = u64::from(st.messages.unwrap_or(0));
+                r.target_bytes = st.size.unwrap_or(0);
+            }
+            // Another folder by that name now, or none: nothing of ours there.
+            Ok(_) => {}
+            Err(e) if e.is_connection_lost() => return Err(on(Side::Target)(e)),
+            Err(_) => {}
+        }
+        tracing::info!(folder = %f.source_folder, removed = r.deleted, "folder gone from the source");
+        r.note =
+            Some(format!("gone from the source: the {} messages copied from it removed from the target", r.deleted));
+        state.remove_folder(pair, &f.source_folder).await?;
+        out.push(r);
+    }
+    Ok(out)
 }
 
 /// Creates the target folders that are missing and subscribes those the

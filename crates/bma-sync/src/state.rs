@@ -20,6 +20,10 @@ pub trait SyncState: Send + Sync {
         pair: &str,
         source_folder: &str,
     ) -> impl Future<Output = Result<Option<SyncFolder>, StateError>> + Send;
+    /// The state of every folder of `pair`.
+    fn folders(&self, pair: &str) -> impl Future<Output = Result<Vec<SyncFolder>, StateError>> + Send;
+    /// Forgets a folder pair and its messages.
+    fn remove_folder(&self, pair: &str, source_folder: &str) -> impl Future<Output = Result<(), StateError>> + Send;
     /// Creates or updates the state of a folder pair.
     fn save_folder(&self, folder: &SyncFolder) -> impl Future<Output = Result<(), StateError>> + Send;
     /// Forgets the messages of a folder pair.
@@ -49,6 +53,12 @@ pub trait SyncState: Send + Sync {
 impl SyncState for bma_store::Store {
     async fn folder(&self, pair: &str, source_folder: &str) -> Result<Option<SyncFolder>, StateError> {
         Ok(self.sync_folder(pair, source_folder).await?)
+    }
+    async fn folders(&self, pair: &str) -> Result<Vec<SyncFolder>, StateError> {
+        Ok(self.sync_folders(pair).await?)
+    }
+    async fn remove_folder(&self, pair: &str, source_folder: &str) -> Result<(), StateError> {
+        Ok(self.remove_sync_folder(pair, source_folder).await?)
     }
     async fn save_folder(&self, folder: &SyncFolder) -> Result<(), StateError> {
         Ok(self.save_sync_folder(folder).await?)

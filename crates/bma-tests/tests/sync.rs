@@ -251,6 +251,38 @@ async fn a_name_the_target_refuses_is_cleaned_and_reported() {
 }
 
 #[tokio::test]
+async fn with_delete_a_folder_gone_from_the_source_is_emptied_on_the_target() {
+    let source = user("legacy", "gonesrc");
+    let target = user("new", "gonedst");
+    let mut src = client(&source).await;
+    for (folder, n) in [("Projets", 3), ("Garder", 1), ("Ignoré", 1)] {
+        src.create(&MailboxName::new(folder)).await.expect("create");
+        for i in 0..n {
+            append(&mut src, folder, &message(&format!("{folder} {i}")), &[]).await;
+        }
+    }
+    let (_dir, store) = state().await;
+    let opts = Options { delete: true, ..options() };
+    let first = bma_sync::run(&source, &target, store.clone(), &opts).await.expect("run");
+    assert_eq!((first.outcome, first.copied), (Outcome::Complete, 5), "{first:#?}");
+    // "Projets" deleted on the source; "Ignoré" left out of this run on purpose.
+    src.delete(&MailboxName::new("Projets")).await.expect("delete");
+    let mut opts2 = opts.clone();
+    opts2.mapping.exclude = vec!["Ignoré".into()];
+    let second = bma_sync::run(&source, &target, store.clone(), &opts2).await.expect("rerun");
+    assert_eq!(second.outcome, Outcome::Complete, "{second:#?}");
+    let gone = second.folders.iter().find(|f| f.source == "Projets").expect("a report for the gone folder");
+    assert_eq!((gone.deleted, gone.target_messages), (3, 0), "{gone:#?}");
+    assert!(gone.note.as_deref().is_some_and(|n| n.starts_with("gone from the source")), "{gone:#?}");
+    let mut tgt = client(&target).await;
+    for (folder, n) in [("Projets", 0), ("Garder", 1), ("Ignoré", 1)] {
+        assert_eq!(fingerprints(&mut tgt, folder).await.len(), n, "{folder}");
+    }
+    let third = bma_sync::run(&source, &target, store.clone(), &opts).await.expect("third");
+    assert!(third.folders.iter().all(|f| f.source != "Projets" && f.deleted == 0), "{third:#?}");
+}
+
+#[tokio::test]
 async fn incremental_run_carries_new_messages_flags_and_deletions() {
     let source = user("legacy", "incsrc");
     let target = user("new", "incdst");
