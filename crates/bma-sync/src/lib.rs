@@ -443,22 +443,28 @@ where
         Some(slots) => slots.clone().acquire_owned().await.ok(),
         None => None,
     };
-    let (mut src, mut tgt) = tokio::try_join!(connect(Side::Source, source), connect(Side::Target, target))?;
-    let src_list = src.list().await.map_err(on(Side::Source))?;
-    let tgt_list = tgt.list().await.map_err(on(Side::Target))?;
-    let src_prefix = personal_prefix(&mut src, Side::Source).await?;
-    let tgt_prefix = personal_prefix(&mut tgt, Side::Target).await?;
-    let mut plans = mapping::plan(&src_list, &src_prefix, &tgt_list, &tgt_prefix, &options.mapping)?;
-    let early = if options.dry_run { HashMap::new() } else { prepare_tree(&mut tgt, &mut plans, &tgt_list).await? };
+    // The start (connections, both trees, the target's folders) is retried
+    // like a folder is: a server restarting, or answering [UNAVAILABLE] at
+    // login, is waited for with backoff.
+    let mut attempt = 0;
+    let Start { mut src, mut tgt, plans, early, gone } = loop {
+        match start(source, target, &state, &pair, options).await {
+            Ok(s) => break s,
+            // At most 3 times (7 s): a mistyped address should not keep the user waiting.
+            Err(e) if e.is_connection_lost() && attempt < options.retries.min(3) => {
+                attempt += 1;
+                tracing::warn!(attempt, "retrying the start after: {e}");
+                tokio::time::sleep(Duration::from_millis(500 * 2u64.pow(attempt))).await;
+            }
+            Err(e) => return Err(e),
+        }
+    };
     // Folders unchanged since their last complete run (STATUS: same
     // UIDVALIDITY, UIDNEXT and HIGHESTMODSEQ) are only verified, here, with
     // one pipelined STATUS per side for them all, so that an unchanged rerun
     // costs one connection per side and a few round trips.
     let mut reports: Vec<(usize, FolderReport)> = Vec::new();
-    if options.delete && !options.dry_run {
-        let gone = remove_vanished_folders(&mut tgt, &state, &pair, &src_list).await?;
-        reports.extend(gone.into_iter().enumerate().map(|(k, r)| (plans.len() + k, r)));
-    }
+    reports.extend(gone.into_iter().enumerate().map(|(k, r)| (plans.len() + k, r)));
     let mut todo = VecDeque::new();
     let mut known: Vec<(usize, SyncFolder)> = Vec::new();
     for (i, p) in plans.iter().enumerate() {
@@ -547,6 +553,42 @@ where
         folders,
         elapsed_ms: started.elapsed().as_millis() as u64,
     })
+}
+
+/// What the start of a run leaves: the planning connections, the folder
+/// plans, the folders whose target could not be created, and the reports
+/// of folders gone from the source (with `--delete`).
+struct Start {
+    src: Client,
+    tgt: Client,
+    plans: Vec<FolderPlan>,
+    early: HashMap<String, String>,
+    gone: Vec<FolderReport>,
+}
+
+/// Connects to both sides, lists both trees, plans the folders, prepares
+/// the target's tree and, with `--delete`, empties what came from folders
+/// gone from the source. Each step can be done again after a failure.
+async fn start<S: SyncState>(
+    source: &Endpoint,
+    target: &Endpoint,
+    state: &S,
+    pair: &str,
+    options: &Options,
+) -> Result<Start, Error> {
+    let (mut src, mut tgt) = tokio::try_join!(connect(Side::Source, source), connect(Side::Target, target))?;
+    let src_list = src.list().await.map_err(on(Side::Source))?;
+    let tgt_list = tgt.list().await.map_err(on(Side::Target))?;
+    let src_prefix = personal_prefix(&mut src, Side::Source).await?;
+    let tgt_prefix = personal_prefix(&mut tgt, Side::Target).await?;
+    let mut plans = mapping::plan(&src_list, &src_prefix, &tgt_list, &tgt_prefix, &options.mapping)?;
+    let early = if options.dry_run { HashMap::new() } else { prepare_tree(&mut tgt, &mut plans, &tgt_list).await? };
+    let gone = if options.delete && !options.dry_run {
+        remove_vanished_folders(&mut tgt, state, pair, &src_list).await?
+    } else {
+        Vec::new()
+    };
+    Ok(Start { src, tgt, plans, early, gone })
 }
 
 /// With [`Options::delete`]: the folders of the state whose source folder

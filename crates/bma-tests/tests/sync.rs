@@ -880,6 +880,24 @@ async fn a_target_server_restarted_mid_copy_is_waited_for_and_the_copy_resumes()
 }
 
 #[tokio::test]
+async fn a_target_down_when_the_run_starts_is_waited_for() {
+    let source = user("legacy", "downsrc");
+    let mut target = user("new", "downdst");
+    let mut src = client(&source).await;
+    fill(&mut src, "INBOX", 20, "down at start").await;
+    let r = relay((target.config.host.clone(), target.config.port)).await;
+    let direct = target.clone();
+    target.config.port = r.port;
+    // Down for 1.5 s from now: the first attempts (then 1 s, 2 s later) find nothing listening.
+    r.restart.send(std::time::Duration::from_millis(1500)).await.expect("down");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    let (_dir, store) = state().await;
+    let run = bma_sync::run(&source, &target, store, &options()).await.expect("run after the target came back");
+    assert_eq!((run.outcome, run.copied), (Outcome::Complete, 20), "{run:#?}");
+    assert_same(&source, &direct, &run).await;
+}
+
+#[tokio::test]
 async fn cli_killed_at_random_points_then_rerun_holds_every_message_once() {
     let source = user("legacy", "rndsrc");
     let target = user("new", "rnddst");
@@ -892,12 +910,17 @@ async fn cli_killed_at_random_points_then_rerun_holds_every_message_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     // Deterministic "random" delays (printed, so that a failure can be replayed).
     let mut x = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos() as u64 | 1;
+    // Slowed to ≈ 2 s for the whole copy, in batches of 25, so that the
+    // kills land mid-copy, between and inside batches.
+    let mut tgt = client(&target).await;
+    let mut mid_copy = 0;
     for round in 0..5 {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let delay = std::time::Duration::from_millis(30 + x % 400);
+        let delay = std::time::Duration::from_millis(100 + x % 1000);
         let mut child = cli(&source, &target, dir.path(), password_of(&source))
+            .args(["--max-bytes-per-second", "40000", "--batch-messages", "25"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -905,11 +928,16 @@ async fn cli_killed_at_random_points_then_rerun_holds_every_message_once() {
         tokio::time::sleep(delay).await;
         child.kill().expect("kill -9");
         let status = child.wait().expect("wait");
-        eprintln!("round {round}: killed after {delay:?} ({status})");
+        let mut on_target = 0;
+        for folder in ["INBOX", "Archives"] {
+            on_target += tgt.status(&MailboxName::new(folder)).await.map_or(0, |s| s.messages.unwrap_or(0));
+        }
+        mid_copy += usize::from(on_target < 470);
+        eprintln!("round {round}: killed after {delay:?} ({status}), {on_target} messages on the target");
     }
+    assert!(mid_copy > 0, "no kill landed before the copy ended");
     let rerun = cli(&source, &target, dir.path(), password_of(&source)).output().expect("rerun");
     assert_eq!(rerun.status.code(), Some(0), "{}", String::from_utf8_lossy(&rerun.stderr));
-    let mut tgt = client(&target).await;
     for folder in ["INBOX", "Archives"] {
         let want = fingerprints(&mut src, folder).await;
         assert_eq!(want.len(), if folder == "INBOX" { 300 } else { 170 });
