@@ -577,6 +577,11 @@ async fn start<S: SyncState>(
     options: &Options,
 ) -> Result<Start, Error> {
     let (mut src, mut tgt) = tokio::try_join!(connect(Side::Source, source), connect(Side::Target, target))?;
+    if !options.dry_run && !tgt.capabilities().uidplus() {
+        // Without APPENDUID there is no knowing where a message landed: no
+        // crash safety, no incremental run. Said once, not per message.
+        return Err(Error::Imap { side: Side::Target, source: bma_imap::Error::Unsupported("UIDPLUS (RFC 4315)") });
+    }
     let src_list = src.list().await.map_err(on(Side::Source))?;
     let tgt_list = tgt.list().await.map_err(on(Side::Target))?;
     let src_prefix = personal_prefix(&mut src, Side::Source).await?;
@@ -793,8 +798,11 @@ async fn worker<S: SyncState>(
         let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop_front();
         let Some((i, plan)) = next else { break };
         let mut attempt = 0;
+        // One report across attempts: what an interrupted attempt copied
+        // stays counted; what it refused is tried again, so forgotten.
+        let mut report = report_of(&plan, vec![]);
         let report = loop {
-            let mut report = report_of(&plan, vec![]);
+            report.skipped.clear();
             let result = async {
                 if conns.is_none() {
                     let both = tokio::try_join!(connect(Side::Source, source), connect(Side::Target, target))?;

@@ -898,6 +898,20 @@ async fn a_target_down_when_the_run_starts_is_waited_for() {
 }
 
 #[tokio::test]
+async fn a_target_without_uidplus_is_refused_at_the_start() {
+    let source = user("legacy", "nouidsrc");
+    let target = user_with("new", "nouiddst", &["imap_capability=IMAP4rev1"]);
+    let mut src = client(&source).await;
+    append(&mut src, "INBOX", &message("not copied"), &[]).await;
+    let (_dir, store) = state().await;
+    let e = bma_sync::run(&source, &target, store, &options()).await.expect_err("no UIDPLUS on the target");
+    assert_eq!(e.side(), Some(bma_sync::Side::Target));
+    assert!(e.to_string().contains("UIDPLUS"), "{e}");
+    let mut tgt = client(&target).await;
+    assert!(fingerprints(&mut tgt, "INBOX").await.is_empty(), "nothing appended");
+}
+
+#[tokio::test]
 async fn cli_killed_at_random_points_then_rerun_holds_every_message_once() {
     let source = user("legacy", "rndsrc");
     let target = user("new", "rnddst");

@@ -159,25 +159,8 @@ fn side(
     tls: Option<Tls>,
     insecure: bool,
 ) -> anyhow::Result<Side> {
-    let (scheme, rest) = url.split_once("://").with_context(|| format!("--{side}: expected imap://HOST[:PORT]"))?;
-    let (implicit, default_port) = match scheme {
-        "imap" => (false, 143),
-        "imaps" => (true, 993),
-        _ => bail!("--{side}: unknown scheme {scheme}:// (imap:// or imaps://)"),
-    };
-    let rest = rest.trim_end_matches('/');
-    let (host, port) = match rest.rsplit_once(':') {
-        Some((h, p)) => (h, p.parse::<u16>().with_context(|| format!("--{side}: bad port {p}"))?),
-        None => (rest, default_port),
-    };
-    let security = match tls {
-        Some(Tls::None) => Security::None,
-        Some(Tls::Starttls) => Security::StartTls,
-        Some(Tls::Implicit) => Security::Tls,
-        None if implicit => Security::Tls,
-        None => Security::StartTls,
-    };
-    let mut config = Config::new(host, port).with_security(security);
+    let (host, port, security) = server(side, url, tls)?;
+    let mut config = Config::new(&host, port).with_security(security);
     config.insecure = insecure;
     let env = format!("BMA_{}_PASSWORD", side.to_uppercase());
     let (secret, oauth2) = match (token_file, file) {
@@ -189,6 +172,44 @@ fn side(
         ),
     };
     Ok(Side { config, admin: admin.cloned(), secret: Secret::new(secret), oauth2 })
+}
+
+/// Host, port and TLS mode of `imap://HOST[:PORT]` or `imaps://…` (HOST
+/// may be `[IPV6]`), with the `--tls` choice.
+fn server(side: &str, url: &str, tls: Option<Tls>) -> anyhow::Result<(String, u16, Security)> {
+    let (scheme, rest) = url.split_once("://").with_context(|| format!("--{side}: expected imap://HOST[:PORT]"))?;
+    let (implicit, default_port) = match scheme {
+        "imap" => (false, 143),
+        "imaps" => (true, 993),
+        _ => bail!("--{side}: unknown scheme {scheme}:// (imap:// or imaps://)"),
+    };
+    let rest = rest.trim_end_matches('/');
+    // HOST, HOST:PORT, [IPV6] or [IPV6]:PORT.
+    let (host, port) = match rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
+        Some((h, "")) => (h, default_port),
+        Some((h, p)) => {
+            let p = p.strip_prefix(':').with_context(|| format!("--{side}: expected [ADDRESS]:PORT"))?;
+            (h, p.parse::<u16>().with_context(|| format!("--{side}: bad port {p}"))?)
+        }
+        None => match rest.rsplit_once(':') {
+            Some((h, p)) => (h, p.parse::<u16>().with_context(|| format!("--{side}: bad port {p}"))?),
+            None => (rest, default_port),
+        },
+    };
+    if host.is_empty() {
+        bail!("--{side}: no host in {url}");
+    }
+    if implicit && tls == Some(Tls::None) {
+        bail!("--{side}: imaps:// is TLS from the first byte; it cannot be used with --tls none");
+    }
+    let security = match tls {
+        Some(Tls::None) => Security::None,
+        Some(Tls::Starttls) => Security::StartTls,
+        Some(Tls::Implicit) => Security::Tls,
+        None if implicit => Security::Tls,
+        None => Security::StartTls,
+    };
+    Ok((host.to_owned(), port, security))
 }
 
 /// The rows of a `--batch` file: (source user, target user).
@@ -520,4 +541,32 @@ fn print_summary(s: &Summary) {
         s.elapsed_ms,
         if s.dry_run { " (dry run: nothing changed)" } else { "" }
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_addresses() {
+        type Want<'a> = Result<(&'a str, u16, Security), &'a str>;
+        let cases: [(&str, Option<Tls>, Want<'_>); 9] = [
+            ("imap://mail.example", None, Ok(("mail.example", 143, Security::StartTls))),
+            ("imaps://mail.example", None, Ok(("mail.example", 993, Security::Tls))),
+            ("imap://127.0.0.1:10143/", Some(Tls::None), Ok(("127.0.0.1", 10143, Security::None))),
+            ("imap://[::1]", None, Ok(("::1", 143, Security::StartTls))),
+            ("imaps://[2001:db8::1]:1993", None, Ok(("2001:db8::1", 1993, Security::Tls))),
+            ("imap://mail.example:x", None, Err("bad port")),
+            ("pop3://mail.example", None, Err("unknown scheme")),
+            ("imaps://mail.example", Some(Tls::None), Err("cannot be used with --tls none")),
+            ("imap://", None, Err("no host")),
+        ];
+        for (url, tls, want) in cases {
+            match (server("source", url, tls), want) {
+                (Ok((h, p, s)), Ok((wh, wp, ws))) => assert_eq!((h.as_str(), p, s), (wh, wp, ws), "{url}"),
+                (Err(e), Err(text)) => assert!(format!("{e:#}").contains(text), "{url}: {e:#}"),
+                (got, want) => panic!("{url}: got {got:?}, want {want:?}"),
+            }
+        }
+    }
 }
