@@ -667,7 +667,10 @@ async fn prepare_tree(
             commands.push((MailboxCommand::Subscribe, p.target.clone()));
         }
     }
-    let refused = run_tree_commands(tgt, &commands, &created).await?;
+    let (made, refused) = run_tree_commands(tgt, &commands, &created).await?;
+    for i in made {
+        plans[i].created = true;
+    }
     // Names refused: once more, cleaned.
     let mut early = HashMap::new();
     let mut retry: Vec<(MailboxCommand, MailboxName)> = Vec::new();
@@ -693,7 +696,7 @@ async fn prepare_tree(
         renamed.push((i, clean, reason));
     }
     let again: Vec<usize> = renamed.iter().map(|(i, _, _)| *i).collect();
-    let still = run_tree_commands(tgt, &retry, &again).await?;
+    let (made, still) = run_tree_commands(tgt, &retry, &again).await?;
     for (i, clean, reason) in renamed {
         let p = &mut plans[i];
         if let Some((_, e)) = still.iter().find(|(j, _)| *j == i) {
@@ -705,29 +708,30 @@ async fn prepare_tree(
         p.target = MailboxName::new(&clean);
         p.target_name = clean;
         p.target_exists = true;
+        p.created = made.contains(&i);
     }
     Ok(early)
 }
 
 /// Runs pipelined CREATE/SUBSCRIBE commands; `created[k]` is the plan of
-/// the k-th CREATE. Returns the plans whose CREATE was refused (an
-/// existing folder is no refusal), with the server's reason; a refused
-/// SUBSCRIBE is only logged.
+/// the k-th CREATE. Returns the plans whose folder was created, and those
+/// whose CREATE was refused (an existing folder is neither), with the
+/// server's reason; a refused SUBSCRIBE is only logged.
 async fn run_tree_commands(
     tgt: &mut Client,
     commands: &[(MailboxCommand, MailboxName)],
     created: &[usize],
-) -> Result<Vec<(usize, String)>, Error> {
+) -> Result<(Vec<usize>, Vec<(usize, String)>), Error> {
     let borrowed: Vec<(MailboxCommand, &MailboxName)> = commands.iter().map(|(c, m)| (*c, m)).collect();
     let results = tgt.mailbox_commands(&borrowed).await.map_err(on(Side::Target))?;
-    let mut refused = Vec::new();
+    let (mut made, mut refused) = (Vec::new(), Vec::new());
     let mut plans = created.iter();
     for ((command, name), r) in commands.iter().zip(results) {
         match (command, r) {
             (MailboxCommand::Create, r) => {
                 let i = *plans.next().expect("one plan per CREATE");
                 match r {
-                    Ok(()) => {}
+                    Ok(()) => made.push(i),
                     Err(e) if e.code() == Some(bma_imap::ResponseCode::AlreadyExists) => {}
                     Err(e) => refused.push((i, e.to_string())),
                 }
@@ -736,7 +740,7 @@ async fn run_tree_commands(
             (_, Ok(())) => {}
         }
     }
-    Ok(refused)
+    Ok((made, refused))
 }
 
 /// Whether a folder is as its last complete run left it: same UIDVALIDITY
@@ -884,6 +888,10 @@ async fn sync_folder<S: SyncState>(
                 Err(_) => Ok(None),
             };
         }
+        if prev.is_none() && plan.created {
+            // Created by this run, so empty: its UIDVALIDITY is learnt at the end.
+            return Ok(Some((SelectInfo::default(), false)));
+        }
         if prev.is_none() {
             let st = tgt.status(&plan.target).await.map_err(on(Side::Target))?;
             if let (Some(0), Some(uid_validity)) = (st.messages, st.uid_validity) {
@@ -899,8 +907,13 @@ async fn sync_folder<S: SyncState>(
         None => (None, false),
     };
     let t_validity = tsel.as_ref().map_or(0, |t| t.uid_validity);
-    let same =
-        prev.as_ref().is_some_and(|f| f.source_uidvalidity == sel.uid_validity && f.target_uidvalidity == t_validity);
+    // A target UIDVALIDITY of 0 in the state: a first copy into a folder
+    // this tool created was interrupted before it learnt it; the map is for
+    // that folder (were it recreated since, its messages would be missing
+    // and copied again, below).
+    let same = prev.as_ref().is_some_and(|f| {
+        f.source_uidvalidity == sel.uid_validity && (f.target_uidvalidity == t_validity || f.target_uidvalidity == 0)
+    });
     if let Some(f) = prev.as_ref().filter(|_| same)
         && f.uid_next.is_some()
         && f.uid_next == sel.uid_next
@@ -910,7 +923,7 @@ async fn sync_folder<S: SyncState>(
     {
         report.unchanged = true;
         report.mapped = u64::from(sel.exists);
-        return verify(src, tgt, plan, tsel.is_some(), report).await;
+        return verify(src, tgt, plan, tsel.is_some(), report).await.map(|_| ());
     }
     if prev.is_some() && !same && !options.dry_run {
         state.clear(pair, sname).await?;
@@ -982,7 +995,7 @@ async fn sync_folder<S: SyncState>(
     report.planned = new.len() as u64;
     if options.dry_run {
         report.mapped = map.len() as u64;
-        return verify(src, tgt, plan, tsel.is_some(), report).await;
+        return verify(src, tgt, plan, tsel.is_some(), report).await.map(|_| ());
     }
     let mut tsel = tsel.expect("selected when not a dry run");
     if prev.as_ref().is_some_and(|f| f.uid_next.is_none()) && !new.is_empty() {
@@ -1101,8 +1114,14 @@ async fn sync_folder<S: SyncState>(
         folder.uid_next = sel.uid_next;
         folder.highest_modseq = sel.highest_modseq;
     }
+    if folder.target_uidvalidity == 0 {
+        let t = verify(src, tgt, plan, true, report).await?;
+        folder.target_uidvalidity = t.unwrap_or(0);
+        state.save_folder(&folder).await?;
+        return Ok(());
+    }
     state.save_folder(&folder).await?;
-    verify(src, tgt, plan, true, report).await
+    verify(src, tgt, plan, true, report).await.map(|_| ())
 }
 
 /// Waits until the selected target folder's message count is the same
@@ -1479,7 +1498,7 @@ async fn verify(
     plan: &FolderPlan,
     target_exists: bool,
     report: &mut FolderReport,
-) -> Result<(), Error> {
+) -> Result<Option<u32>, Error> {
     // Both sides at once: one round trip instead of two.
     let target = async {
         if target_exists { tgt.status(&plan.target).await.map(Some).map_err(on(Side::Target)) } else { Ok(None) }
@@ -1487,11 +1506,11 @@ async fn verify(
     let (s, t) = tokio::try_join!(async { src.status(&plan.source).await.map_err(on(Side::Source)) }, target)?;
     report.source_messages = u64::from(s.messages.unwrap_or(0));
     report.source_bytes = s.size.unwrap_or(0);
-    if let Some(t) = t {
+    Ok(t.and_then(|t| {
         report.target_messages = u64::from(t.messages.unwrap_or(0));
         report.target_bytes = t.size.unwrap_or(0);
-    }
-    Ok(())
+        t.uid_validity
+    }))
 }
 
 /// Exposed for tests: the flags as the engine carries them.

@@ -24,6 +24,8 @@ pub struct FolderPlan {
     pub target_name: String,
     /// Whether the target folder already exists.
     pub target_exists: bool,
+    /// Whether this run created the target folder (so it is empty).
+    pub created: bool,
     /// Whether the source is subscribed.
     pub subscribed: bool,
     /// Whether messages are copied (false for `\Noselect` folders).
@@ -241,6 +243,7 @@ pub fn plan(
                 target: target_mbx,
                 target_name,
                 target_exists,
+                created: false,
                 subscribed: info.subscribed,
                 selectable: info.selectable(),
                 note,
