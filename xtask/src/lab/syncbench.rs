@@ -6,7 +6,8 @@
 //! folders), then the same again with nothing changed; 100 mailboxes × 200
 //! messages (`ec900001`…`ec900100`) 4 at a time, then again unchanged. Each
 //! tool starts from an empty target mailbox (killed sessions, maildir
-//! removed, its own state removed); tools take turns within each repeat, so
+//! removed, its own state removed); tools take turns within each repeat, each
+//! repeat starting with the next tool, so
 //! the machine's noise hits them alike; the median of the repeats is kept.
 //! Wall time is the whole process; peak RSS is the process's maximum
 //! resident set (GNU time, from `wait4`), the largest of the processes for tools run once
@@ -259,6 +260,12 @@ impl Bench {
     }
 }
 
+/// The tools in the order of repeat `rep`: each repeat starts with the
+/// next tool, so that no tool always runs first (after the resets) or last.
+fn turns(tools: &[Tool], rep: usize) -> Vec<Tool> {
+    tools.iter().cycle().skip(rep % tools.len().max(1)).take(tools.len()).copied().collect()
+}
+
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v[v.len() / 2]
@@ -397,7 +404,7 @@ pub fn run(args: &SyncBenchArgs) -> Result<()> {
     // One mailbox.
     let mut one: Results = BTreeMap::new();
     for rep in 0..args.repeats {
-        for &tool in &tools {
+        for tool in turns(&tools, rep) {
             if tool == Tool::Mbsync && rep >= args.mbsync_repeats {
                 continue;
             }
@@ -431,7 +438,7 @@ pub fn run(args: &SyncBenchArgs) -> Result<()> {
         }
         fs::write(&csv, text)?;
         for rep in 0..args.repeats {
-            for &tool in &tools {
+            for tool in turns(&tools, rep) {
                 if tool == Tool::Mbsync && rep >= args.mbsync_repeats {
                     continue;
                 }
@@ -473,7 +480,7 @@ pub fn run(args: &SyncBenchArgs) -> Result<()> {
     let _ = writeln!(
         s,
         "`cargo xtask bench sync{}`: legacy Dovecot → new Dovecot (2.3, Maildir, `mail_fsync = {}` on the \
-         target) on loopback, side by side in one run, each tool from an empty target, tools taking turns; median \
+         target) on loopback, side by side in one run, each tool from an empty target, tools taking turns (each repeat starts with the next tool); median \
          of {} repeats (mbsync: {}). `bma sync` and mbsync ({mbsync_version}, `PipelineDepth 50`) speak IMAP on both sides; \
          `doveadm backup -R … imapc:` (`mail_prefetch_count=20`) reads IMAP and writes the new server's storage \
          directly. Ratios are to doveadm's time (≤ 1.00 means at least as fast). Peak RSS is the process's; \
