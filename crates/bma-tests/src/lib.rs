@@ -6,6 +6,8 @@
 //! database of its own, dropped when the test ends. They are never skipped
 //! silently: set `BMA_TEST_SKIP_POSTGRES=1` to leave them out on purpose.
 
+pub mod copy;
+
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -177,14 +179,21 @@ pub fn lab_addusers_with(platform: &str, addresses: &[String], password: &str, u
     assert!(out.status.success(), "lab adduser: {}", String::from_utf8_lossy(&out.stderr));
 }
 
-/// Every message body in `user`'s INBOX on a lab platform, read over IMAP
-/// with the master user.
-pub async fn lab_inbox(platform: &str, user: &str) -> Vec<Vec<u8>> {
-    use bma_imap::{Auth, Client, Config, MailboxName, Secret, Security, UidSet};
+/// How to reach a lab platform's IMAP server (`legacy` or `new`): plain
+/// IMAP on loopback.
+pub fn lab_imap_config(platform: &str) -> bma_imap::Config {
     let lab = lab_file("lab.json");
     let host = lab[platform]["host"].as_str().expect("host");
     let port = lab[platform]["imap_port"].as_u64().expect("port") as u16;
-    let mut c = Client::connect(&Config::new(host, port).with_security(Security::None)).await.expect("connect");
+    bma_imap::Config::new(host, port).with_security(bma_imap::Security::None)
+}
+
+/// Every message body in `user`'s INBOX on a lab platform, read over IMAP
+/// with the master user.
+pub async fn lab_inbox(platform: &str, user: &str) -> Vec<Vec<u8>> {
+    use bma_imap::{Auth, Client, MailboxName, Secret, UidSet};
+    let lab = lab_file("lab.json");
+    let mut c = Client::connect(&lab_imap_config(platform)).await.expect("connect");
     let auth = Auth::Plain {
         authzid: Some(user.to_owned()),
         authcid: lab["master_user"].as_str().expect("master").to_owned(),

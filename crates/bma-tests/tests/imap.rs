@@ -16,21 +16,16 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bma_imap::{
-    AppendMessage, Auth, Client, Config, Error, Flag, InternalDate, MailboxName, ResponseCode, Secret, Security,
-    StoreMode, UidSet,
+    AppendMessage, Auth, Client, Error, Flag, InternalDate, MailboxName, ResponseCode, Secret, Security, StoreMode,
+    UidSet,
 };
 use serde_json::Value;
 
 use bma_tests::lab_file as read_json;
+use bma_tests::lab_imap_config as config;
 
 fn s(v: &Value) -> &str {
     v.as_str().expect("a string")
-}
-
-fn config(platform: &str) -> Config {
-    let lab = read_json("lab.json");
-    let port = lab[platform]["imap_port"].as_u64().expect("a port") as u16;
-    Config::new(s(&lab[platform]["host"]), port).with_security(Security::None)
 }
 
 fn master() -> (String, Secret) {

@@ -28,24 +28,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use bma_imap::{
-    AppendMessage, Auth, Client, Config, Flag, InternalDate, MailboxName, Secret, Security, StoreMode, UidSet,
-};
-use bma_store::Store;
-use bma_sync::{Endpoint, Options, Outcome, Progress, Side, Summary};
+use bma_imap::{AppendMessage, Auth, Client, Flag, InternalDate, MailboxName, Secret, StoreMode, UidSet};
+use bma_sync::{Endpoint, Options, Outcome, Progress, Side};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use bma_tests::copy::{assert_same, client, fingerprints, state};
 use bma_tests::lab_file as read_json;
+use bma_tests::lab_imap_config as config;
 
 fn s(v: &Value) -> &str {
     v.as_str().expect("a string")
-}
-
-fn config(platform: &str) -> Config {
-    let lab = read_json("lab.json");
-    let port = lab[platform]["imap_port"].as_u64().expect("a port") as u16;
-    Config::new(s(&lab[platform]["host"]), port).with_security(Security::None)
 }
 
 fn master_on_behalf(user: &str) -> Auth {
@@ -85,53 +78,6 @@ fn user(platform: &str, name: &str) -> Endpoint {
     drop(guard);
     assert!(out.status.success(), "adduser: {}", String::from_utf8_lossy(&out.stderr));
     Endpoint { config: config(platform), auth: Auth::Login { user: address, password: Secret::new(password) } }
-}
-
-async fn client(e: &Endpoint) -> Client {
-    let mut c = Client::connect(&e.config).await.expect("connect");
-    c.login(&e.auth).await.expect("login");
-    c
-}
-
-async fn state() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("sync.db").display())).await.expect("state");
-    (dir, store)
-}
-
-type Fingerprint = (String, String, i64);
-
-/// Every message of `folder`: SHA-256 of the body, flags (settable, sorted), INTERNALDATE.
-async fn fingerprints(c: &mut Client, folder: &str) -> Vec<Fingerprint> {
-    let info = c.examine(&MailboxName::new(folder)).await.unwrap_or_else(|e| panic!("examine {folder}: {e}"));
-    let mut out = Vec::new();
-    if info.exists > 0 {
-        let mut st = c.fetch_bodies(&UidSet::all()).await.expect("fetch");
-        while let Some(m) = st.next().await.expect("fetch") {
-            let hash: String = Sha256::digest(&m.body).iter().map(|b| format!("{b:02x}")).collect();
-            let flags = bma_sync::canonical_flags(m.flags.as_deref().unwrap_or(&[]));
-            let date = m.internal_date.map(|d| d.0.unix_timestamp()).unwrap_or_default();
-            out.push((hash, flags, date));
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Compares every selectable source folder with the target folder the
-/// summary says it went to, message by message: a source folder missing
-/// from the summary, or two sharing one target folder, fail.
-async fn assert_same(source: &Endpoint, target: &Endpoint, summary: &Summary) {
-    let (mut src, mut tgt) = (client(source).await, client(target).await);
-    let list = src.list().await.expect("list");
-    let mut targets = std::collections::BTreeSet::new();
-    for m in list.iter().filter(|m| m.selectable()) {
-        let name = m.name.name().into_owned();
-        let f = summary.folders.iter().find(|f| f.source == name).unwrap_or_else(|| panic!("{name} not copied"));
-        assert!(targets.insert(f.target.clone()), "two source folders in {}", f.target);
-        let want = fingerprints(&mut src, &name).await;
-        assert_eq!(fingerprints(&mut tgt, &f.target).await, want, "folder {name} -> {}", f.target);
-    }
 }
 
 fn message(subject: &str) -> Vec<u8> {

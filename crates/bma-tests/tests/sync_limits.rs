@@ -17,23 +17,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bma_imap::{AppendMessage, Auth, Client, Config, Flag, InternalDate, MailboxName, Secret, Security, UidSet};
-use bma_store::Store;
-use bma_sync::{Endpoint, Options, Outcome, Summary};
+use bma_imap::{AppendMessage, Auth, Client, Flag, InternalDate, MailboxName, Secret, UidSet};
+use bma_sync::{Endpoint, Options, Outcome};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use bma_tests::copy::{assert_same, client, fingerprints, sha256, state};
 use bma_tests::lab_file as read_json;
+use bma_tests::lab_imap_config as config;
 
 fn s(v: &Value) -> &str {
     v.as_str().expect("a string")
-}
-
-fn config(platform: &str) -> Config {
-    let lab = read_json("lab.json");
-    let port = lab[platform]["imap_port"].as_u64().expect("a port") as u16;
-    Config::new(s(&lab[platform]["host"]), port).with_security(Security::None)
 }
 
 /// A name unique to this run and call.
@@ -71,56 +65,6 @@ fn users_with(platform: &str, name: &str, n: usize, settings: &[&str]) -> Vec<En
 
 fn user(platform: &str, name: &str) -> Endpoint {
     users_with(platform, name, 1, &[]).remove(0)
-}
-
-async fn client(e: &Endpoint) -> Client {
-    let mut c = Client::connect(&e.config).await.expect("connect");
-    c.login(&e.auth).await.expect("login");
-    c
-}
-
-async fn state() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = Store::open(&format!("sqlite://{}", dir.path().join("sync.db").display())).await.expect("state");
-    (dir, store)
-}
-
-fn sha256(body: &[u8]) -> String {
-    Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-type Fingerprint = (String, String, i64);
-
-/// Every message of `folder`: SHA-256 of the body, flags (settable, sorted), INTERNALDATE.
-async fn fingerprints(c: &mut Client, folder: &str) -> Vec<Fingerprint> {
-    let info = c.examine(&MailboxName::new(folder)).await.unwrap_or_else(|e| panic!("examine {folder}: {e}"));
-    let mut out = Vec::new();
-    if info.exists > 0 {
-        let mut st = c.fetch_bodies(&UidSet::all()).await.expect("fetch");
-        while let Some(m) = st.next().await.expect("fetch") {
-            let flags = bma_sync::canonical_flags(m.flags.as_deref().unwrap_or(&[]));
-            let date = m.internal_date.map(|d| d.0.unix_timestamp()).unwrap_or_default();
-            out.push((sha256(&m.body), flags, date));
-        }
-    }
-    out.sort();
-    out
-}
-
-/// Compares every selectable folder of the summary, message by message.
-async fn assert_same(source: &Endpoint, target: &Endpoint, summary: &Summary) {
-    let (mut src, mut tgt) = (client(source).await, client(target).await);
-    let list = src.list().await.expect("list");
-    let mut by_target: BTreeMap<String, Vec<Fingerprint>> = BTreeMap::new();
-    for f in &summary.folders {
-        if list.iter().any(|m| m.name.name() == f.source && m.selectable()) {
-            by_target.entry(f.target.clone()).or_default().extend(fingerprints(&mut src, &f.source).await);
-        }
-    }
-    for (folder, mut want) in by_target {
-        want.sort();
-        assert_eq!(fingerprints(&mut tgt, &folder).await, want, "folder {folder}");
-    }
 }
 
 /// A small message; `pad` bytes of filler make it bigger.

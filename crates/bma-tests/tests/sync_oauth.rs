@@ -25,10 +25,11 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bma_imap::{Auth, Client, Config, MailboxName, Secret, Security, UidSet};
+use bma_imap::{Auth, Client, MailboxName, Secret, UidSet};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use bma_tests::lab_imap_config as imap_config;
 use bma_tests::{lab_adduser, lab_file, lab_token};
 
 /// `bma sync`'s exit code for a run that could not be done.
@@ -36,12 +37,6 @@ const EXIT_FAILED: i32 = 4;
 
 fn s(v: &Value) -> &str {
     v.as_str().expect("a string")
-}
-
-fn imap_config(platform: &str) -> Config {
-    let lab = lab_file("lab.json");
-    let port = lab[platform]["imap_port"].as_u64().expect("a port") as u16;
-    Config::new(s(&lab[platform]["host"]), port).with_security(Security::None)
 }
 
 fn imap_url(platform: &str) -> String {

@@ -1,0 +1,65 @@
+//! Helpers of the copy-engine tests (`tests/sync*.rs`): log in to a lab
+//! mailbox, a throwaway sync state, and the message-by-message comparison
+//! of a source and its copy (SHA-256 of the body, flags, INTERNALDATE).
+
+use std::collections::BTreeSet;
+
+use bma_imap::{Client, MailboxName, UidSet};
+use bma_store::Store;
+use bma_sync::{Endpoint, Summary};
+use sha2::{Digest, Sha256};
+
+/// A logged-in connection to `e`.
+pub async fn client(e: &Endpoint) -> Client {
+    let mut c = Client::connect(&e.config).await.expect("connect");
+    c.login(&e.auth).await.expect("login");
+    c
+}
+
+/// A sync state of its own: a SQLite file in a temporary directory (kept
+/// while the directory is).
+pub async fn state() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("sync.db").display())).await.expect("state");
+    (dir, store)
+}
+
+/// SHA-256 of `body`, in hexadecimal.
+pub fn sha256(body: &[u8]) -> String {
+    Sha256::digest(body).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A message as compared: SHA-256 of the body, flags (settable, sorted), INTERNALDATE.
+pub type Fingerprint = (String, String, i64);
+
+/// Every message of `folder`, sorted.
+pub async fn fingerprints(c: &mut Client, folder: &str) -> Vec<Fingerprint> {
+    let info = c.examine(&MailboxName::new(folder)).await.unwrap_or_else(|e| panic!("examine {folder}: {e}"));
+    let mut out = Vec::new();
+    if info.exists > 0 {
+        let mut st = c.fetch_bodies(&UidSet::all()).await.expect("fetch");
+        while let Some(m) = st.next().await.expect("fetch") {
+            let flags = bma_sync::canonical_flags(m.flags.as_deref().unwrap_or(&[]));
+            let date = m.internal_date.map(|d| d.0.unix_timestamp()).unwrap_or_default();
+            out.push((sha256(&m.body), flags, date));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Compares every selectable source folder with the target folder the
+/// summary says it went to, message by message: a source folder missing
+/// from the summary, or two sharing one target folder, fail.
+pub async fn assert_same(source: &Endpoint, target: &Endpoint, summary: &Summary) {
+    let (mut src, mut tgt) = (client(source).await, client(target).await);
+    let list = src.list().await.expect("list");
+    let mut targets = BTreeSet::new();
+    for m in list.iter().filter(|m| m.selectable()) {
+        let name = m.name.name().into_owned();
+        let f = summary.folders.iter().find(|f| f.source == name).unwrap_or_else(|| panic!("{name} not copied"));
+        assert!(targets.insert(f.target.clone()), "two source folders in {}", f.target);
+        let want = fingerprints(&mut src, &name).await;
+        assert_eq!(fingerprints(&mut tgt, &f.target).await, want, "folder {name} -> {}", f.target);
+    }
+}
