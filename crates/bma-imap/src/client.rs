@@ -923,6 +923,12 @@ impl Client {
         self.simple("UID EXPUNGE", vec![Part::Text(cmd.into_bytes())]).await.map(|_| ())
     }
 
+    /// EXPUNGE (RFC 3501): removes every `\Deleted` message of the selected
+    /// mailbox, whoever marked it; prefer [`Client::uid_expunge`].
+    pub async fn expunge(&mut self) -> Result<()> {
+        self.simple("EXPUNGE", vec![Part::Text(b"EXPUNGE".to_vec())]).await.map(|_| ())
+    }
+
     /// UID FETCH of metadata (UID FLAGS INTERNALDATE RFC822.SIZE, and MODSEQ
     /// with CONDSTORE) for `uids` in the selected mailbox, streamed; with
     /// `changed_since`, only messages whose MODSEQ is greater (CHANGEDSINCE).

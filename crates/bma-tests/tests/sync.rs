@@ -463,15 +463,20 @@ async fn a_source_with_only_imap4rev1_is_copied_then_updated_from_full_flag_read
     assert_eq!(first.copied, 17);
     assert_same(&source, &target, &first).await;
 
-    // A flag change and a new message: read from every message's flags (no CHANGEDSINCE).
+    // A flag change, an expunge and a new message: read from every
+    // message's flags and UIDs (no CHANGEDSINCE, no VANISHED), with --delete.
     src.select(&MailboxName::new("Archives")).await.expect("select");
     src.uid_store(&UidSet::range(2, 2), StoreMode::Add, &[Flag::Answered]).await.expect("store");
+    src.uid_store(&UidSet::range(5, 5), StoreMode::Add, &[Flag::Deleted]).await.expect("store");
+    src.expunge().await.expect("expunge");
     append(&mut src, "INBOX", &message("late"), &[Flag::Flagged]).await;
-    let second = bma_sync::run(&source, &target, store.clone(), &options()).await.expect("rerun");
+    let with_delete = Options { delete: true, ..options() };
+    let second = bma_sync::run(&source, &target, store.clone(), &with_delete).await.expect("rerun");
     assert_eq!(second.outcome, Outcome::Complete, "{second:#?}");
     assert_eq!(second.copied, 1, "{second:#?}");
     assert_eq!(second.folders.iter().map(|f| f.flags_updated).sum::<u64>(), 1, "{second:#?}");
-    assert!(second.folders.iter().all(|f| !f.changedsince), "{second:#?}");
+    assert_eq!(second.folders.iter().map(|f| f.deleted).sum::<u64>(), 1, "{second:#?}");
+    assert!(second.folders.iter().all(|f| !f.changedsince && !f.qresync), "{second:#?}");
     assert_same(&source, &target, &second).await;
 }
 
@@ -823,6 +828,36 @@ async fn a_target_server_restarted_mid_copy_is_waited_for_and_the_copy_resumes()
     assert!(run.folders.iter().map(|f| f.reconnects).max().unwrap_or(0) >= 2, "{run:#?}");
     assert_eq!(run.folders.iter().map(|f| f.target_messages).sum::<u64>(), 230, "{run:#?}");
     assert_same(&source, &direct, &run).await;
+}
+
+#[tokio::test]
+async fn a_source_server_restarted_mid_copy_is_waited_for_and_the_copy_resumes() {
+    let mut source = user("legacy", "srcrst");
+    let target = user("new", "srcrstdst");
+    let mut src = client(&source).await;
+    fill(&mut src, "INBOX", 120, "source restart").await;
+    let r = relay((source.config.host.clone(), source.config.port)).await;
+    let direct = source.clone();
+    source.config.port = r.port;
+    let (_dir, store) = state().await;
+    let stop = Arc::new(Stop(AtomicU64::new(0), 40, tokio::sync::Notify::new()));
+    let opts = Options {
+        batch_messages: 10,
+        rate: Some(Arc::new(bma_sync::RateLimiter::new(30_000))),
+        progress: Some(stop.clone()),
+        ..options()
+    };
+    let task = {
+        let (source, target, store, opts) = (source.clone(), target.clone(), store.clone(), opts.clone());
+        tokio::spawn(async move { bma_sync::run(&source, &target, store, &opts).await })
+    };
+    stop.2.notified().await;
+    r.restart.send(std::time::Duration::from_millis(1500)).await.expect("restart");
+    let run = task.await.expect("task").expect("run");
+    assert_eq!(run.outcome, Outcome::Complete, "{run:#?}");
+    assert!(run.folders.iter().map(|f| f.reconnects).max().unwrap_or(0) >= 1, "{run:#?}");
+    assert_eq!(run.folders.iter().find(|f| f.source == "INBOX").map(|f| f.target_messages), Some(120));
+    assert_same(&direct, &target, &run).await;
 }
 
 #[tokio::test]
