@@ -467,6 +467,7 @@ where
     reports.extend(gone.into_iter().enumerate().map(|(k, r)| (plans.len() + k, r)));
     let mut todo = VecDeque::new();
     let mut known: Vec<(usize, SyncFolder)> = Vec::new();
+    let mut fresh: Vec<usize> = Vec::new();
     for (i, p) in plans.iter().enumerate() {
         if early.contains_key(&p.source_name) {
             continue;
@@ -477,7 +478,28 @@ where
         }
         match state.folder(&pair, &p.source_name).await? {
             Some(f) if f.uid_next.is_some() && f.highest_modseq.is_some() => known.push((i, f)),
-            _ => todo.push_back((i, p.clone())),
+            Some(_) => todo.push_back((i, p.clone())),
+            None => {
+                fresh.push(i);
+                todo.push_back((i, p.clone()));
+            }
+        }
+    }
+    // A progress bar gets the size of the first copies at once (one
+    // pipelined STATUS), so that its ETA means something from the start.
+    let mut counted: HashSet<usize> = HashSet::new();
+    if let Some(progress) = options.progress.as_ref().filter(|_| !fresh.is_empty() && !options.dry_run) {
+        let names: Vec<&MailboxName> = fresh.iter().map(|&i| &plans[i].source).collect();
+        if let Ok(statuses) = src.status_many(&names).await {
+            let (mut n, mut bytes) = (0, 0);
+            for (&i, st) in fresh.iter().zip(statuses) {
+                if let Ok(st) = st {
+                    n += u64::from(st.messages.unwrap_or(0));
+                    bytes += st.size.unwrap_or(0);
+                    counted.insert(i);
+                }
+            }
+            progress.add_total(n, bytes);
         }
     }
     if !known.is_empty() {
@@ -507,7 +529,9 @@ where
     // The planning connections become the first worker's.
     let mut first = Some((src, tgt, first_permit));
     let workers = options.max_connections.max(1).min(todo.len());
-    let queue: Arc<Mutex<VecDeque<(usize, FolderPlan)>>> = Arc::new(Mutex::new(todo));
+    let todo: VecDeque<(usize, FolderPlan, bool)> =
+        todo.into_iter().map(|(i, p)| (i, p, counted.contains(&i))).collect();
+    let queue: Arc<Mutex<VecDeque<(usize, FolderPlan, bool)>>> = Arc::new(Mutex::new(todo));
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..workers {
         let (queue, state, pair) = (queue.clone(), state.clone(), pair.clone());
@@ -782,7 +806,7 @@ async fn worker<S: SyncState>(
     target: &Endpoint,
     state: &S,
     pair: &str,
-    queue: &Mutex<VecDeque<(usize, FolderPlan)>>,
+    queue: &Mutex<VecDeque<(usize, FolderPlan, bool)>>,
     options: &Options,
     mut conns: Option<(Client, Client)>,
     mut permit: Option<tokio::sync::OwnedSemaphorePermit>,
@@ -800,7 +824,7 @@ async fn worker<S: SyncState>(
             permit = slots.clone().acquire_owned().await.ok();
         }
         let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop_front();
-        let Some((i, plan)) = next else { break };
+        let Some((i, plan, counted)) = next else { break };
         let mut attempt = 0;
         // One report across attempts: what an interrupted attempt copied
         // stays counted; what it refused is tried again, so forgotten.
@@ -813,7 +837,7 @@ async fn worker<S: SyncState>(
                     conns = Some(both);
                 }
                 let (src, tgt) = conns.as_mut().expect("connected above");
-                sync_folder(src, tgt, state, pair, &plan, options, &mut report).await
+                sync_folder(src, tgt, state, pair, &plan, options, counted, &mut report).await
             }
             .await;
             report.reconnects = u64::from(attempt);
@@ -862,6 +886,9 @@ fn key_of(body: &[u8], date: Option<&bma_imap::InternalDate>) -> Key {
     (body.len(), date.map(|d| d.0.unix_timestamp().to_string()).unwrap_or_default(), hash)
 }
 
+/// Copies one folder (see the crate doc); `counted`: its size is already
+/// in the progress bar's total.
+#[allow(clippy::too_many_arguments)]
 async fn sync_folder<S: SyncState>(
     src: &mut Client,
     tgt: &mut Client,
@@ -869,6 +896,7 @@ async fn sync_folder<S: SyncState>(
     pair: &str,
     plan: &FolderPlan,
     options: &Options,
+    counted: bool,
     report: &mut FolderReport,
 ) -> Result<(), Error> {
     if !plan.selectable {
@@ -1032,7 +1060,7 @@ async fn sync_folder<S: SyncState>(
 
     // Copy.
     let total_bytes: u64 = new.iter().filter_map(|m| m.size).sum();
-    if let Some(p) = &options.progress {
+    if let Some(p) = options.progress.as_ref().filter(|_| !counted) {
         p.add_total(new.len() as u64, total_bytes);
     }
     let mut batch: Vec<SyncMessage> = Vec::new();

@@ -276,6 +276,40 @@ impl Progress for Stop {
     }
 }
 
+/// Records what a progress bar is told.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<(bool, u64, u64)>>);
+
+impl Progress for Recorder {
+    fn add_total(&self, messages: u64, bytes: u64) {
+        self.0.lock().expect("lock").push((true, messages, bytes));
+    }
+    fn advance(&self, messages: u64, bytes: u64) {
+        self.0.lock().expect("lock").push((false, messages, bytes));
+    }
+}
+
+#[tokio::test]
+async fn a_progress_bar_knows_the_whole_first_copy_before_it_starts() {
+    let source = user("legacy", "barsrc");
+    let target = user("new", "bardst");
+    let mut src = client(&source).await;
+    src.create(&MailboxName::new("Archives")).await.expect("create");
+    fill(&mut src, "INBOX", 7, "bar").await;
+    fill(&mut src, "Archives", 5, "bar old").await;
+    let (_dir, store) = state().await;
+    let rec = Arc::new(Recorder::default());
+    let opts = Options { progress: Some(rec.clone()), ..options() };
+    let run = bma_sync::run(&source, &target, store, &opts).await.expect("run");
+    assert_eq!((run.outcome, run.copied), (Outcome::Complete, 12), "{run:#?}");
+    let events = rec.0.lock().expect("lock").clone();
+    let totals: Vec<&(bool, u64, u64)> = events.iter().filter(|e| e.0).collect();
+    assert_eq!(totals.len(), 1, "one total, before the copy: {events:?}");
+    assert!(events[0].0, "{events:?}");
+    let advanced: (u64, u64) = events.iter().filter(|e| !e.0).fold((0, 0), |a, e| (a.0 + e.1, a.1 + e.2));
+    assert_eq!((totals[0].1, totals[0].2), advanced, "{events:?}");
+}
+
 #[tokio::test]
 async fn a_run_killed_mid_copy_then_rerun_loses_nothing_and_duplicates_nothing() {
     let source = user("legacy", "crashsrc");
