@@ -124,6 +124,16 @@ pub enum Auth {
         /// OAuth 2 access token.
         token: Secret,
     },
+    /// `AUTHENTICATE XOAUTH2` with the bearer token held in a file, read at
+    /// each login: a token refreshed there by another program serves the
+    /// next connection (tokens often expire within the hour, long copies
+    /// reconnect later than that).
+    XOAuth2File {
+        /// User name.
+        user: String,
+        /// The file (its content, surrounding white space trimmed).
+        path: std::path::PathBuf,
+    },
 }
 
 impl Auth {
@@ -131,7 +141,7 @@ impl Auth {
         match self {
             Auth::Login { .. } => "LOGIN",
             Auth::Plain { .. } => "PLAIN",
-            Auth::XOAuth2 { .. } => "XOAUTH2",
+            Auth::XOAuth2 { .. } | Auth::XOAuth2File { .. } => "XOAUTH2",
         }
     }
 }
@@ -535,6 +545,14 @@ impl Client {
                 self.authenticate("PLAIN", Secret::new(B64.encode(&ir))).await
             }
             Auth::XOAuth2 { user, token } => {
+                let ir = format!("user={user}\x01auth=Bearer {}\x01\x01", token.expose());
+                self.authenticate("XOAUTH2", Secret::new(B64.encode(ir.as_bytes()))).await
+            }
+            Auth::XOAuth2File { user, path } => {
+                let token = tokio::fs::read_to_string(path)
+                    .await
+                    .map_err(|e| Error::TokenFile(format!("{}: {e}", path.display())))?;
+                let token = Secret::new(token.trim());
                 let ir = format!("user={user}\x01auth=Bearer {}\x01\x01", token.expose());
                 self.authenticate("XOAUTH2", Secret::new(B64.encode(ir.as_bytes()))).await
             }

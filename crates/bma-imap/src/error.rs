@@ -134,6 +134,9 @@ pub enum Error {
     /// I/O error on an established connection.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// The file holding an OAuth 2.0 token cannot be read.
+    #[error("cannot read the OAuth 2.0 token file {0}")]
+    TokenFile(String),
 }
 
 fn code_suffix(code: &Option<ResponseCode>) -> String {

@@ -163,7 +163,7 @@ impl Endpoint {
     /// The user whose mailbox this is.
     pub fn user(&self) -> &str {
         match &self.auth {
-            Auth::Login { user, .. } | Auth::XOAuth2 { user, .. } => user,
+            Auth::Login { user, .. } | Auth::XOAuth2 { user, .. } | Auth::XOAuth2File { user, .. } => user,
             Auth::Plain { authzid: Some(u), .. } => u,
             Auth::Plain { authcid, .. } => authcid,
         }

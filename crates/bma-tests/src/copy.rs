@@ -1,6 +1,7 @@
 //! Helpers of the copy-engine tests (`tests/sync*.rs`): log in to a lab
-//! mailbox, a throwaway sync state, and the message-by-message comparison
-//! of a source and its copy (SHA-256 of the body, flags, INTERNALDATE).
+//! mailbox, a throwaway sync state, the message-by-message comparison of a
+//! source and its copy (SHA-256 of the body, flags, INTERNALDATE), and a
+//! TCP relay that plays a server restarting.
 
 use std::collections::BTreeSet;
 
@@ -62,4 +63,53 @@ pub async fn assert_same(source: &Endpoint, target: &Endpoint, summary: &Summary
         let want = fingerprints(&mut src, &name).await;
         assert_eq!(fingerprints(&mut tgt, &f.target).await, want, "folder {name} -> {}", f.target);
     }
+}
+
+/// A TCP relay in front of a lab server that can be "restarted": every
+/// connection through it is cut and, for a while, new ones are refused.
+pub struct Relay {
+    /// The port it listens on.
+    pub port: u16,
+    /// Send a duration: the "server" is down that long.
+    pub restart: tokio::sync::mpsc::Sender<std::time::Duration>,
+}
+
+/// A relay to `upstream` (host, port) on a port of its own.
+pub async fn relay(upstream: (String, u16)) -> Relay {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::time::Duration>(1);
+    tokio::spawn(async move {
+        let mut listener = Some(listener);
+        let mut conns: Vec<tokio::task::JoinHandle<()>> = Vec::new();
+        loop {
+            let accept = async {
+                match &listener {
+                    Some(l) => l.accept().await.ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                down = rx.recv() => {
+                    let Some(down) = down else { return };
+                    // The "server" goes away: connections cut, the port closed.
+                    drop(listener.take());
+                    for c in conns.drain(..) {
+                        c.abort();
+                    }
+                    tokio::time::sleep(down).await;
+                    listener = Some(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("rebind"));
+                }
+                Some((mut inbound, _)) = accept => {
+                    let upstream = upstream.clone();
+                    conns.push(tokio::spawn(async move {
+                        if let Ok(mut out) = tokio::net::TcpStream::connect(upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                        }
+                    }));
+                }
+            }
+        }
+    });
+    Relay { port, restart: tx }
 }

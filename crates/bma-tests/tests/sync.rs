@@ -33,7 +33,7 @@ use bma_sync::{Endpoint, Options, Outcome, Progress, Side};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use bma_tests::copy::{assert_same, client, fingerprints, state};
+use bma_tests::copy::{assert_same, client, fingerprints, relay, state};
 use bma_tests::lab_file as read_json;
 use bma_tests::lab_imap_config as config;
 
@@ -783,52 +783,6 @@ async fn cli_batch_copies_each_row_under_one_byte_rate_and_reports_per_mailbox()
     assert_eq!(again.status.code(), Some(0));
     let items: Value = serde_json::from_slice(&again.stdout).expect("JSON");
     assert!(items.as_array().expect("items").iter().all(|i| i["summary"]["copied"] == 0), "{items:#}");
-}
-
-/// A TCP relay in front of a lab server that can be "restarted": every
-/// connection through it is cut and, for a while, new ones are refused.
-struct Relay {
-    port: u16,
-    restart: tokio::sync::mpsc::Sender<std::time::Duration>,
-}
-
-async fn relay(upstream: (String, u16)) -> Relay {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<std::time::Duration>(1);
-    tokio::spawn(async move {
-        let mut listener = Some(listener);
-        let mut conns: Vec<tokio::task::JoinHandle<()>> = Vec::new();
-        loop {
-            let accept = async {
-                match &listener {
-                    Some(l) => l.accept().await.ok(),
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                down = rx.recv() => {
-                    let Some(down) = down else { return };
-                    // The "server" goes away: connections cut, the port closed.
-                    drop(listener.take());
-                    for c in conns.drain(..) {
-                        c.abort();
-                    }
-                    tokio::time::sleep(down).await;
-                    listener = Some(tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("rebind"));
-                }
-                Some((mut inbound, _)) = accept => {
-                    let upstream = upstream.clone();
-                    conns.push(tokio::spawn(async move {
-                        if let Ok(mut out) = tokio::net::TcpStream::connect(upstream).await {
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
-                        }
-                    }));
-                }
-            }
-        }
-    });
-    Relay { port, restart: tx }
 }
 
 #[tokio::test]

@@ -213,3 +213,55 @@ async fn a_refused_token_fails_the_run_and_names_the_target() {
         let _ = c.logout().await;
     }
 }
+
+#[tokio::test]
+async fn a_token_refreshed_in_its_file_serves_the_reconnection() {
+    use bma_imap::{AppendMessage, Flag};
+    use bma_sync::{Endpoint, Options, Outcome};
+    // A legacy source of its own, 60 small messages.
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
+    let source = format!("oauthtest.src.{:x}@bma.test", nanos & 0xffff_ffff);
+    lab_adduser("legacy", &source, "secret-src");
+    let mut src = login("legacy", &master_for(&source)).await.expect("source login");
+    {
+        let bodies: Vec<Vec<u8>> = (0..60)
+            .map(|i| {
+                format!("From: a@bma.test\r\nSubject: refresh {i}\r\n\r\nbody {i} {}\r\n", "x".repeat(150)).into_bytes()
+            })
+            .collect();
+        let mut p = src.multiappend_pipeline(&MailboxName::new("INBOX")).expect("MULTIAPPEND");
+        for (i, b) in bodies.iter().enumerate() {
+            p.push(i as u64, AppendMessage { body: b, flags: &[Flag::Seen], internal_date: None }).await.expect("push");
+        }
+        p.finish().await.expect("appended");
+    }
+    let (target, _) = target_user("refresh");
+    // The first token lives 3 s; the copy, slowed down to about 6 s, lasts
+    // longer, and its target connection is cut after the token expired.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, lab_token(&target, 3)).expect("write the token");
+    let r = bma_tests::copy::relay((imap_config("new").host, imap_config("new").port)).await;
+    let mut config = imap_config("new");
+    config.port = r.port;
+    let target_end = Endpoint { config, auth: Auth::XOAuth2File { user: target.clone(), path: token_file.clone() } };
+    let source_end = Endpoint { config: imap_config("legacy"), auth: master_for(&source) };
+    let (_state_dir, store) = bma_tests::copy::state().await;
+    let opts = Options {
+        max_connections: 1,
+        batch_messages: 5,
+        rate: Some(std::sync::Arc::new(bma_sync::RateLimiter::new(2_000))),
+        ..Options::default()
+    };
+    let task = tokio::spawn(async move { bma_sync::run(&source_end, &target_end, store, &opts).await });
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Another program refreshes the token in the file.
+    std::fs::write(&token_file, lab_token(&target, 600)).expect("refresh the token");
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    r.restart.send(Duration::from_millis(200)).await.expect("cut the target connection");
+    let run = task.await.expect("task").expect("the run logs in again with the refreshed token");
+    // A batch whose answer the cut lost is found on the target (reconciled), not copied twice.
+    let inbox = run.folders.iter().find(|f| f.source == "INBOX").expect("INBOX");
+    assert_eq!((run.outcome, inbox.copied + inbox.reconciled, inbox.target_messages), (Outcome::Complete, 60, 60));
+    assert!(run.folders.iter().any(|f| f.reconnects >= 1), "the connection was cut mid-copy: {run:#?}");
+}

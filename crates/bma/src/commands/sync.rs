@@ -126,17 +126,18 @@ struct Side {
     config: Config,
     admin: Option<String>,
     secret: Secret,
-    oauth2: bool,
+    /// The OAuth 2.0 token file (read again at each login), instead of a password.
+    token_file: Option<PathBuf>,
 }
 
 impl Side {
     fn endpoint(&self, user: &str) -> Endpoint {
-        let auth = match (&self.admin, self.oauth2) {
-            (_, true) => Auth::XOAuth2 { user: user.to_owned(), token: self.secret.clone() },
-            (Some(a), false) => {
+        let auth = match (&self.admin, &self.token_file) {
+            (_, Some(path)) => Auth::XOAuth2File { user: user.to_owned(), path: path.clone() },
+            (Some(a), None) => {
                 Auth::Plain { authzid: Some(user.to_owned()), authcid: a.clone(), password: self.secret.clone() }
             }
-            (None, false) => Auth::Login { user: user.to_owned(), password: self.secret.clone() },
+            (None, None) => Auth::Login { user: user.to_owned(), password: self.secret.clone() },
         };
         Endpoint { config: self.config.clone(), auth }
     }
@@ -163,15 +164,16 @@ fn side(
     let mut config = Config::new(&host, port).with_security(security);
     config.insecure = insecure;
     let env = format!("BMA_{}_PASSWORD", side.to_uppercase());
-    let (secret, oauth2) = match (token_file, file) {
-        (Some(t), _) => (read_secret(&format!("{side} OAuth 2.0 token file"), t)?, true),
-        (None, Some(f)) => (read_secret(&format!("{side} password file"), f)?, false),
-        (None, None) => (
-            std::env::var(&env).with_context(|| format!("no {side} password: --{side}-password-file or {env}"))?,
-            false,
-        ),
+    // A token file is read now (a clear error before anything starts) and
+    // again at each login (a refreshed token serves the next connection).
+    let secret = match (token_file, file) {
+        (Some(t), _) => read_secret(&format!("{side} OAuth 2.0 token file"), t)?,
+        (None, Some(f)) => read_secret(&format!("{side} password file"), f)?,
+        (None, None) => {
+            std::env::var(&env).with_context(|| format!("no {side} password: --{side}-password-file or {env}"))?
+        }
     };
-    Ok(Side { config, admin: admin.cloned(), secret: Secret::new(secret), oauth2 })
+    Ok(Side { config, admin: admin.cloned(), secret: Secret::new(secret), token_file: token_file.cloned() })
 }
 
 /// Host, port and TLS mode of `imap://HOST[:PORT]` or `imaps://…` (HOST
