@@ -236,32 +236,48 @@ async fn a_token_refreshed_in_its_file_serves_the_reconnection() {
         p.finish().await.expect("appended");
     }
     let (target, _) = target_user("refresh");
-    // The first token lives 3 s; the copy, slowed down to about 6 s, lasts
-    // longer, and its target connection is cut after the token expired.
+    // The first token lives 3 s; the copy, slowed down to about 6 s, is
+    // under way when it expires, and its target connection is cut then.
     let dir = tempfile::tempdir().expect("tempdir");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, lab_token(&target, 3)).expect("write the token");
+    let first_expires = std::time::Instant::now() + Duration::from_millis(3500);
     let r = bma_tests::copy::relay((imap_config("new").host, imap_config("new").port)).await;
     let mut config = imap_config("new");
     config.port = r.port;
     let target_end = Endpoint { config, auth: Auth::XOAuth2File { user: target.clone(), path: token_file.clone() } };
     let source_end = Endpoint { config: imap_config("legacy"), auth: master_for(&source) };
     let (_state_dir, store) = bma_tests::copy::state().await;
+    let started = std::sync::Arc::new(Started(AtomicU32::new(0), tokio::sync::Notify::new()));
     let opts = Options {
         max_connections: 1,
         batch_messages: 5,
         rate: Some(std::sync::Arc::new(bma_sync::RateLimiter::new(2_000))),
+        progress: Some(started.clone()),
         ..Options::default()
     };
     let task = tokio::spawn(async move { bma_sync::run(&source_end, &target_end, store, &opts).await });
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    // Another program refreshes the token in the file.
+    started.1.notified().await;
+    // Another program refreshes the token in the file; the first one expires.
     std::fs::write(&token_file, lab_token(&target, 600)).expect("refresh the token");
-    tokio::time::sleep(Duration::from_millis(3000)).await;
+    tokio::time::sleep_until(first_expires.into()).await;
     r.restart.send(Duration::from_millis(200)).await.expect("cut the target connection");
     let run = task.await.expect("task").expect("the run logs in again with the refreshed token");
     // A batch whose answer the cut lost is found on the target (reconciled), not copied twice.
     let inbox = run.folders.iter().find(|f| f.source == "INBOX").expect("INBOX");
     assert_eq!((run.outcome, inbox.copied + inbox.reconciled, inbox.target_messages), (Outcome::Complete, 60, 60));
     assert!(run.folders.iter().any(|f| f.reconnects >= 1), "the connection was cut mid-copy: {run:#?}");
+}
+
+/// Tells when the copy has appended its first messages.
+struct Started(AtomicU32, tokio::sync::Notify);
+
+impl bma_sync::Progress for Started {
+    fn add_total(&self, _messages: u64, _bytes: u64) {}
+    fn advance(&self, messages: u64, _bytes: u64) {
+        let before = self.0.fetch_add(u32::try_from(messages).unwrap_or(u32::MAX), Ordering::SeqCst);
+        if before < 10 && before + u32::try_from(messages).unwrap_or(u32::MAX) >= 10 {
+            self.1.notify_one();
+        }
+    }
 }
