@@ -236,12 +236,12 @@ async fn a_token_refreshed_in_its_file_serves_the_reconnection() {
         p.finish().await.expect("appended");
     }
     let (target, _) = target_user("refresh");
-    // The first token lives 3 s; the copy, slowed down to about 6 s, is
-    // under way when it expires, and its target connection is cut then.
+    // The first token lives 8 s (minted just before the run: its first
+    // login comes well within that, even on a loaded machine); the copy,
+    // slowed down to about 12 s, is under way when it expires, and its
+    // target connection is cut then.
     let dir = tempfile::tempdir().expect("tempdir");
     let token_file = dir.path().join("token");
-    std::fs::write(&token_file, lab_token(&target, 3)).expect("write the token");
-    let first_expires = std::time::Instant::now() + Duration::from_millis(3500);
     let r = bma_tests::copy::relay((imap_config("new").host, imap_config("new").port)).await;
     let mut config = imap_config("new");
     config.port = r.port;
@@ -252,17 +252,28 @@ async fn a_token_refreshed_in_its_file_serves_the_reconnection() {
     let opts = Options {
         max_connections: 1,
         batch_messages: 5,
-        rate: Some(std::sync::Arc::new(bma_sync::RateLimiter::new(2_000))),
+        rate: Some(std::sync::Arc::new(bma_sync::RateLimiter::new(1_000))),
         progress: Some(started.clone()),
         ..Options::default()
     };
-    let task = tokio::spawn(async move { bma_sync::run(&source_end, &target_end, store, &opts).await });
-    started.1.notified().await;
+    std::fs::write(&token_file, lab_token(&target, 8)).expect("write the token");
+    let first_expires = std::time::Instant::now() + Duration::from_millis(8500);
+    let mut task = tokio::spawn(async move { bma_sync::run(&source_end, &target_end, store, &opts).await });
+    tokio::select! {
+        () = started.1.notified() => {}
+        ended = &mut task => panic!("the run ended before copying 10 messages: {ended:?}"),
+        () = tokio::time::sleep(Duration::from_secs(60)) => panic!("no progress in 60 s"),
+    }
     // Another program refreshes the token in the file; the first one expires.
     std::fs::write(&token_file, lab_token(&target, 600)).expect("refresh the token");
     tokio::time::sleep_until(first_expires.into()).await;
+    assert!(!task.is_finished(), "the copy ended before the first token expired: slow it down");
     r.restart.send(Duration::from_millis(200)).await.expect("cut the target connection");
-    let run = task.await.expect("task").expect("the run logs in again with the refreshed token");
+    let run = tokio::time::timeout(Duration::from_secs(120), task)
+        .await
+        .expect("the run ends")
+        .expect("task")
+        .expect("the run logs in again with the refreshed token");
     // A batch whose answer the cut lost is found on the target (reconciled), not copied twice.
     let inbox = run.folders.iter().find(|f| f.source == "INBOX").expect("INBOX");
     assert_eq!((run.outcome, inbox.copied + inbox.reconciled, inbox.target_messages), (Outcome::Complete, 60, 60));
