@@ -188,18 +188,23 @@ pub fn lab_imap_config(platform: &str) -> bma_imap::Config {
     bma_imap::Config::new(host, port).with_security(bma_imap::Security::None)
 }
 
+/// The lab's master user logging in on behalf of `user` (SASL PLAIN with
+/// an authorization identity).
+pub fn lab_master_for(user: &str) -> bma_imap::Auth {
+    let lab = lab_file("lab.json");
+    bma_imap::Auth::Plain {
+        authzid: Some(user.to_owned()),
+        authcid: lab["master_user"].as_str().expect("master").to_owned(),
+        password: bma_imap::Secret::new(lab["master_password"].as_str().expect("password")),
+    }
+}
+
 /// Every message body in `user`'s INBOX on a lab platform, read over IMAP
 /// with the master user.
 pub async fn lab_inbox(platform: &str, user: &str) -> Vec<Vec<u8>> {
-    use bma_imap::{Auth, Client, MailboxName, Secret, UidSet};
-    let lab = lab_file("lab.json");
+    use bma_imap::{Client, MailboxName, UidSet};
     let mut c = Client::connect(&lab_imap_config(platform)).await.expect("connect");
-    let auth = Auth::Plain {
-        authzid: Some(user.to_owned()),
-        authcid: lab["master_user"].as_str().expect("master").to_owned(),
-        password: Secret::new(lab["master_password"].as_str().expect("password")),
-    };
-    c.login(&auth).await.expect("login");
+    c.login(&lab_master_for(user)).await.expect("login");
     c.select(&MailboxName::new("INBOX")).await.expect("select");
     let mut out = Vec::new();
     {

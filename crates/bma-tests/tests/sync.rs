@@ -29,25 +29,17 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bma_imap::{AppendMessage, Auth, Client, Flag, InternalDate, MailboxName, Secret, StoreMode, UidSet};
-use bma_sync::{Endpoint, Options, Outcome, Progress, Side};
+use bma_sync::{Endpoint, Options, Outcome, Progress, Side, Summary};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use bma_tests::copy::{assert_same, client, fingerprints, relay, state};
 use bma_tests::lab_file as read_json;
 use bma_tests::lab_imap_config as config;
+use bma_tests::lab_master_for;
 
 fn s(v: &Value) -> &str {
     v.as_str().expect("a string")
-}
-
-fn master_on_behalf(user: &str) -> Auth {
-    let lab = read_json("lab.json");
-    Auth::Plain {
-        authzid: Some(user.to_owned()),
-        authcid: s(&lab["master_user"]).to_owned(),
-        password: Secret::new(s(&lab["master_password"])),
-    }
 }
 
 fn hard_cases() -> String {
@@ -99,7 +91,7 @@ fn options() -> Options {
 
 #[tokio::test]
 async fn hard_cases_are_copied_message_by_message_and_an_unchanged_rerun_copies_nothing() {
-    let source = Endpoint { config: config("legacy"), auth: master_on_behalf(&hard_cases()) };
+    let source = Endpoint { config: config("legacy"), auth: lab_master_for(&hard_cases()) };
     let target = user("new", "hard");
     let (_dir, store) = state().await;
     let t = Instant::now();
@@ -785,67 +777,64 @@ async fn cli_batch_copies_each_row_under_one_byte_rate_and_reports_per_mailbox()
     assert!(items.as_array().expect("items").iter().all(|i| i["summary"]["copied"] == 0), "{items:#}");
 }
 
-#[tokio::test]
-async fn a_target_server_restarted_mid_copy_is_waited_for_and_the_copy_resumes() {
-    let source = user("legacy", "rstsrc");
-    let mut target = user("new", "rstdst");
+/// Copies `folders` (name, messages) through a relay in front of the
+/// `restarted` side's server, which goes down for `down` once `stop_at`
+/// messages are copied; returns the run and the two direct endpoints.
+async fn copy_through_a_restart(
+    restarted: Side,
+    name: &str,
+    folders: &[(&str, usize)],
+    stop_at: u64,
+    down: std::time::Duration,
+) -> (Summary, Endpoint, Endpoint) {
+    let (source, target) = (user("legacy", &format!("{name}src")), user("new", &format!("{name}dst")));
     let mut src = client(&source).await;
-    src.create(&MailboxName::new("Archives")).await.expect("create");
-    fill(&mut src, "INBOX", 150, "restart").await;
-    fill(&mut src, "Archives", 80, "restart archive").await;
-    let r = relay((target.config.host.clone(), target.config.port)).await;
-    let direct = target.clone();
-    target.config.port = r.port;
+    for &(folder, n) in folders {
+        if folder != "INBOX" {
+            src.create(&MailboxName::new(folder)).await.expect("create");
+        }
+        fill(&mut src, folder, n, &format!("restart {folder}")).await;
+    }
+    let (mut via_source, mut via_target) = (source.clone(), target.clone());
+    let behind = if restarted == Side::Source { &mut via_source } else { &mut via_target };
+    let r = relay((behind.config.host.clone(), behind.config.port)).await;
+    behind.config.port = r.port;
     let (_dir, store) = state().await;
-    let stop = Arc::new(Stop(AtomicU64::new(0), 50, tokio::sync::Notify::new()));
+    let stop = Arc::new(Stop(AtomicU64::new(0), stop_at, tokio::sync::Notify::new()));
     let opts = Options {
         batch_messages: 10,
         rate: Some(Arc::new(bma_sync::RateLimiter::new(30_000))),
         progress: Some(stop.clone()),
         ..options()
     };
-    let task = {
-        let (source, target, store, opts) = (source.clone(), target.clone(), store.clone(), opts.clone());
-        tokio::spawn(async move { bma_sync::run(&source, &target, store, &opts).await })
-    };
+    let task = tokio::spawn(async move { bma_sync::run(&via_source, &via_target, store, &opts).await });
     stop.2.notified().await;
-    // Down for 2.5 s: the first reconnection attempts (after 1 s, 2 s) find nothing listening.
-    r.restart.send(std::time::Duration::from_millis(2500)).await.expect("restart");
+    r.restart.send(down).await.expect("restart");
     let run = task.await.expect("task").expect("run");
+    (run, source, target)
+}
+
+#[tokio::test]
+async fn a_target_server_restarted_mid_copy_is_waited_for_and_the_copy_resumes() {
+    // Down for 2.5 s: the first reconnection attempts (after 1 s, 2 s) find nothing listening.
+    let folders = [("INBOX", 150), ("Archives", 80)];
+    let (run, source, target) =
+        copy_through_a_restart(Side::Target, "rst", &folders, 50, std::time::Duration::from_millis(2500)).await;
     assert_eq!(run.outcome, Outcome::Complete, "{run:#?}");
     assert!(run.folders.iter().map(|f| f.reconnects).max().unwrap_or(0) >= 2, "{run:#?}");
     assert_eq!(run.folders.iter().map(|f| f.target_messages).sum::<u64>(), 230, "{run:#?}");
-    assert_same(&source, &direct, &run).await;
+    assert_same(&source, &target, &run).await;
 }
 
 #[tokio::test]
 async fn a_source_server_restarted_mid_copy_is_waited_for_and_the_copy_resumes() {
-    let mut source = user("legacy", "srcrst");
-    let target = user("new", "srcrstdst");
-    let mut src = client(&source).await;
-    fill(&mut src, "INBOX", 120, "source restart").await;
-    let r = relay((source.config.host.clone(), source.config.port)).await;
-    let direct = source.clone();
-    source.config.port = r.port;
-    let (_dir, store) = state().await;
-    let stop = Arc::new(Stop(AtomicU64::new(0), 40, tokio::sync::Notify::new()));
-    let opts = Options {
-        batch_messages: 10,
-        rate: Some(Arc::new(bma_sync::RateLimiter::new(30_000))),
-        progress: Some(stop.clone()),
-        ..options()
-    };
-    let task = {
-        let (source, target, store, opts) = (source.clone(), target.clone(), store.clone(), opts.clone());
-        tokio::spawn(async move { bma_sync::run(&source, &target, store, &opts).await })
-    };
-    stop.2.notified().await;
-    r.restart.send(std::time::Duration::from_millis(1500)).await.expect("restart");
-    let run = task.await.expect("task").expect("run");
+    let folders = [("INBOX", 120)];
+    let (run, source, target) =
+        copy_through_a_restart(Side::Source, "srcrst", &folders, 40, std::time::Duration::from_millis(1500)).await;
     assert_eq!(run.outcome, Outcome::Complete, "{run:#?}");
     assert!(run.folders.iter().map(|f| f.reconnects).max().unwrap_or(0) >= 1, "{run:#?}");
     assert_eq!(run.folders.iter().find(|f| f.source == "INBOX").map(|f| f.target_messages), Some(120));
-    assert_same(&direct, &target, &run).await;
+    assert_same(&source, &target, &run).await;
 }
 
 #[tokio::test]

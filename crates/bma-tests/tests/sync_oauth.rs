@@ -25,12 +25,12 @@ use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bma_imap::{Auth, Client, MailboxName, Secret, UidSet};
+use bma_imap::{Auth, Client, MailboxName, Secret};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
+use bma_tests::copy::fingerprints;
 use bma_tests::lab_imap_config as imap_config;
-use bma_tests::{lab_adduser, lab_file, lab_token};
+use bma_tests::{lab_adduser, lab_file, lab_master_for, lab_token};
 
 /// `bma sync`'s exit code for a run that could not be done.
 const EXIT_FAILED: i32 = 4;
@@ -111,31 +111,6 @@ fn xoauth2(user: &str, token: &str) -> Auth {
     Auth::XOAuth2 { user: user.to_owned(), token: Secret::new(token) }
 }
 
-fn master_for(user: &str) -> Auth {
-    let lab = lab_file("lab.json");
-    Auth::Plain {
-        authzid: Some(user.to_owned()),
-        authcid: s(&lab["master_user"]).to_owned(),
-        password: Secret::new(s(&lab["master_password"])),
-    }
-}
-
-/// (SHA-256 of the body, flags, INTERNALDATE) of every message of `folder`, sorted.
-async fn messages(c: &mut Client, folder: &str) -> Vec<(String, String, i64)> {
-    let info = c.examine(&MailboxName::new(folder)).await.unwrap_or_else(|e| panic!("examine {folder}: {e}"));
-    let mut out = Vec::new();
-    if info.exists > 0 {
-        let mut bodies = c.fetch_bodies(&UidSet::all()).await.expect("fetch");
-        while let Some(m) = bodies.next().await.expect("a message") {
-            let sha: String = Sha256::digest(&m.body).iter().map(|b| format!("{b:02x}")).collect();
-            let flags = bma_sync::canonical_flags(m.flags.as_deref().unwrap_or(&[]));
-            out.push((sha, flags, m.internal_date.map_or(0, |d| d.0.unix_timestamp())));
-        }
-    }
-    out.sort();
-    out
-}
-
 #[tokio::test]
 async fn a_mailbox_is_copied_to_a_target_that_logs_in_with_an_oauth2_token() {
     let (source, seeded) = seeded_source();
@@ -152,17 +127,17 @@ async fn a_mailbox_is_copied_to_a_target_that_logs_in_with_an_oauth2_token() {
 
     // Message by message: every source folder against the target folder it
     // went to (several source folders may share one target folder).
-    let mut src = login("legacy", &master_for(&source)).await.expect("source login");
+    let mut src = login("legacy", &lab_master_for(&source)).await.expect("source login");
     let mut tgt = login("new", &xoauth2(&target, &token)).await.expect("target login with the token");
     let mut want: BTreeMap<String, Vec<_>> = BTreeMap::new();
     for f in summary["folders"].as_array().expect("folders") {
-        let found = messages(&mut src, s(&f["source"])).await;
+        let found = fingerprints(&mut src, s(&f["source"])).await;
         want.entry(s(&f["target"]).to_owned()).or_default().extend(found);
     }
     assert!(want.len() > 1, "the seeded mailbox has several folders: {summary:#}");
     for (folder, mut expected) in want {
         expected.sort();
-        assert_eq!(messages(&mut tgt, &folder).await, expected, "target folder {folder}");
+        assert_eq!(fingerprints(&mut tgt, &folder).await, expected, "target folder {folder}");
     }
     let _ = tgt.logout().await;
     let _ = src.logout().await;
@@ -176,7 +151,7 @@ async fn a_mailbox_is_copied_to_a_target_that_logs_in_with_an_oauth2_token() {
 
     // The password and the master user still work for that user.
     let by_password = Auth::Login { user: target.clone(), password: Secret::new(password) };
-    for (what, auth) in [("password", by_password), ("master user", master_for(&target))] {
+    for (what, auth) in [("password", by_password), ("master user", lab_master_for(&target))] {
         let c = login("new", &auth).await.unwrap_or_else(|e| panic!("{what} login: {e}"));
         let _ = c.logout().await;
     }
@@ -222,7 +197,7 @@ async fn a_token_refreshed_in_its_file_serves_the_reconnection() {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
     let source = format!("oauthtest.src.{:x}@bma.test", nanos & 0xffff_ffff);
     lab_adduser("legacy", &source, "secret-src");
-    let mut src = login("legacy", &master_for(&source)).await.expect("source login");
+    let mut src = login("legacy", &lab_master_for(&source)).await.expect("source login");
     {
         let bodies: Vec<Vec<u8>> = (0..60)
             .map(|i| {
@@ -246,7 +221,7 @@ async fn a_token_refreshed_in_its_file_serves_the_reconnection() {
     let mut config = imap_config("new");
     config.port = r.port;
     let target_end = Endpoint { config, auth: Auth::XOAuth2File { user: target.clone(), path: token_file.clone() } };
-    let source_end = Endpoint { config: imap_config("legacy"), auth: master_for(&source) };
+    let source_end = Endpoint { config: imap_config("legacy"), auth: lab_master_for(&source) };
     let (_state_dir, store) = bma_tests::copy::state().await;
     let started = std::sync::Arc::new(Started(AtomicU32::new(0), tokio::sync::Notify::new()));
     let opts = Options {
