@@ -56,7 +56,7 @@ impl Engine {
         };
         let options = Options {
             // Each copy its share of the connection cap, which all share.
-            max_connections: (self.settings.presync.max_connections / self.settings.presync.parallel.max(1)).max(1),
+            max_connections: bma_sync::share(self.settings.presync.max_connections, self.settings.presync.parallel),
             delete: true,
             connection_slots: Some(self.presync_slots.clone()),
             rate: self.presync_rate.clone(),

@@ -274,9 +274,14 @@ impl Options {
     pub fn shared_by(mut self, parallel: usize) -> Options {
         let total = self.max_connections.max(1);
         self.connection_slots = Some(Arc::new(tokio::sync::Semaphore::new(total)));
-        self.max_connections = (total / parallel.max(1)).max(1);
+        self.max_connections = share(total, parallel);
         self
     }
+}
+
+/// Each of `parallel` runs' share of `total` connection pairs: at least one.
+pub fn share(total: usize, parallel: usize) -> usize {
+    (total / parallel.max(1)).max(1)
 }
 
 impl Default for Options {
