@@ -274,7 +274,7 @@ impl Portal {
 
     fn login_page(&self, m: &PortalMailbox, token: &str) -> Outcome {
         let page = LoginPage {
-            layout: self.layout("Connexion", None, self.contact_of(m)),
+            layout: Layout { error: !self.login_available(), ..self.layout("Connexion", None, self.contact_of(m)) },
             address: m.address.clone(),
             name: m.name.clone(),
             token: token.to_owned(),

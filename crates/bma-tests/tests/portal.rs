@@ -277,6 +277,7 @@ async fn without_identity_provider_pages_say_login_is_unavailable() {
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
         let body = res.text().await.unwrap();
         assert!(body.contains("La connexion est momentanément indisponible"), "{body}");
+        assert!(title_of(&body).starts_with("Erreur\u{a0}: "), "{body}");
         assert!(!body.contains("Se connecter avec"), "{body}");
     }
     let home = h.get("/").await;

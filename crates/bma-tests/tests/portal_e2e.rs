@@ -586,6 +586,10 @@ async fn every_page_state_is_axe_clean_and_reflows_at_320_px() {
     b.wait_url("the confirmation page", |u| u.ends_with("/confirmation")).await;
     assert_eq!(b.text("#telephone").await, "0470 12 34 56");
     assert_eq!(b.text("#fenetre").await, "entre le 13 mai 2024 et le 31 mai 2024");
+    // Waiting for the person is not an error: not in the error red (#a4000f).
+    let e = b.find("#secours-etat").await;
+    let colour = b.cmd(reqwest::Method::GET, &format!("/element/{e}/css/color"), Value::Null).await;
+    assert_eq!(colour, "rgba(27, 27, 27, 1)", "\"non vérifiée\" in ink");
     problems.extend(audit(&b, &axe, "confirmation").await);
     b.goto(&link).await;
     b.wait_source("Où en est la migration").await;

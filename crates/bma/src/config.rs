@@ -565,6 +565,26 @@ mod tests {
     }
 
     #[test]
+    fn the_privacy_page_is_configured_in_its_section() {
+        let (_dir, path) = write("[privacy]\nretention_months = 18\ndpo_email = \"dpo@exemple.be\"\n");
+        let c = load(Some(&path), env(&[("BMA_PRIVACY_CONTROLLER", "Ville de Namur")])).unwrap();
+        let p = c.privacy.settings();
+        assert_eq!(
+            (p.retention_months, p.dpo_email.as_str(), p.controller.as_str()),
+            (18, "dpo@exemple.be", "Ville de Namur")
+        );
+        assert_eq!(
+            p.legal_basis,
+            bma_portal::settings::PrivacySettings::default().legal_basis,
+            "the rest: the defaults"
+        );
+        let errors =
+            load(None, env(&[("BMA_PRIVACY_DPO_EMAIL", "personne"), ("BMA_PRIVACY_RECIPIENTS", " ")])).unwrap_err();
+        let keys: Vec<&str> = errors.0.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, vec!["privacy.dpo_email", "privacy.recipients"]);
+    }
+
+    #[test]
     fn no_file_means_defaults() {
         assert_eq!(load(None, env(&[])).unwrap(), Config::default());
     }
