@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use crate::Portal;
 
@@ -45,6 +45,23 @@ pub async fn headers(State(portal): State<Portal>, req: Request, next: Next) -> 
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     }
     res
+}
+
+/// Answers 408 when a request (its body read and its answer) takes longer
+/// than `limit`: a client trickling its body holds nothing for long.
+pub async fn whole_request(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(seconds = limit.as_secs(), "request timed out");
+            let body = "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Délai dépassé</title>\
+                        </head><body><h1>Délai dépassé</h1><p>La demande a mis trop de temps à arriver. Réessayez.</p>\
+                        </body></html>";
+            let mut res = (axum::http::StatusCode::REQUEST_TIMEOUT, axum::response::Html(body)).into_response();
+            res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            res
+        }
+    }
 }
 
 /// Logs each request by its route pattern, status and duration.

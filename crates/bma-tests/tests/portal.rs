@@ -424,8 +424,14 @@ async fn backup_address_verification(backend: TestBackend) {
     };
     let first = code_in(&h.store.emails_of(id).await.unwrap().last().unwrap().raw);
 
-    // A new link makes the old one useless.
+    // A new link makes the old one useless; not sooner than 10 minutes
+    // after the last one (counted in the store).
     let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
+    let res = h.post(&format!("/formulaire/{token}/verification"), &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("Vous pourrez demander un nouveau lien dans 10 minutes"), "{text}");
+    h.clock.advance(Duration::minutes(10));
     let res = h.post(&format!("/formulaire/{token}/verification"), &[("csrf", &csrf_of(&page))]).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.text().await.unwrap().contains("Un nouveau lien de vérification a été envoyé à luc@ecole.test"));
@@ -433,13 +439,23 @@ async fn backup_address_verification(backend: TestBackend) {
     assert_eq!(emails.iter().filter(|e| e.kind == "backup_verification").count(), 2);
     let second = code_in(&emails.last().unwrap().raw);
     assert_ne!(first, second);
-    let res = h.get(&format!("/verification/{first}")).await;
+    let res = h.client.post(h.url(&format!("/verification/{first}"))).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
-    // The link works without a session (it may be opened anywhere), and again.
+    // Following the link (a GET, as mail scanners do) verifies nothing: it
+    // shows a button.
     let other = client();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let res = other.get(h.url(&format!("/verification/{second}"))).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let text = res.text().await.unwrap();
+        assert!(text.contains(&format!("<form method=\"post\" action=\"/verification/{second}\">")), "{text}");
+    }
+    let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
+    assert!(page.contains("non vérifiée"), "a GET verified nothing: {page}");
+    // The button works without a session (the address may be read anywhere), and again.
+    for _ in 0..2 {
+        let res = other.post(h.url(&format!("/verification/{second}"))).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         assert!(res.text().await.unwrap().contains("L&#39;adresse luc@ecole.test est confirmée"));
     }
@@ -455,9 +471,31 @@ async fn backup_address_verification(backend: TestBackend) {
         &[("email_secours", Some("luc2@ecole.test")), ("email_secours_confirmation", Some("luc2@ecole.test"))],
     );
     assert_eq!(post_form(&h, &format!("/formulaire/{token}"), &form).await.status(), StatusCode::SEE_OTHER);
-    let third = code_in(&h.store.emails_of(id).await.unwrap().last().unwrap().raw);
+    let emails = h.store.emails_of(id).await.unwrap();
+    let third = code_in(&emails.iter().rfind(|e| e.kind == "backup_verification").unwrap().raw);
+    // A few links a day at most: the first of luc2 was the third of the
+    // day; one more after 10 minutes, then none until a day has passed
+    // since the first.
+    let resend_path = format!("/formulaire/{token}/verification");
+    let resend = |csrf: String| {
+        let (h, path) = (&h, &resend_path);
+        async move { h.post(path, &[("csrf", &csrf)]).await }
+    };
+    let csrf = csrf_of(&h.get(&format!("/formulaire/{token}")).await.text().await.unwrap());
+    h.clock.advance(Duration::minutes(10));
+    assert_eq!(resend(csrf.clone()).await.status(), StatusCode::OK);
+    h.clock.advance(Duration::minutes(30));
+    let res = resend(csrf.clone()).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("Vous pourrez demander un nouveau lien dans 24 heures"), "{text}");
+    let fourth = code_in(&h.store.emails_of(id).await.unwrap().last().unwrap().raw);
+    assert_ne!(third, fourth);
     h.clock.advance(Duration::days(15));
-    assert_eq!(h.get(&format!("/verification/{third}")).await.status(), StatusCode::GONE);
+    assert_eq!(
+        h.client.post(h.url(&format!("/verification/{fourth}"))).send().await.unwrap().status(),
+        StatusCode::GONE
+    );
     h.stop().await;
 }
 
@@ -600,6 +638,18 @@ async fn every_post_needs_the_session_csrf_token() {
                 form.push(("csrf", t.to_owned()));
             }
             let res = client.post(h.url(path)).form(&form).send().await.unwrap();
+            if path.starts_with("/formulaire/") && !path.ends_with("/verification") {
+                // The form itself is not refused: it is kept for after a
+                // (new) login, and nothing is stored as an answer.
+                let status = res.status();
+                let text = res.text().await.unwrap();
+                assert!(
+                    (status == StatusCode::OK && text.contains("Vos réponses n&#39;ont pas encore été enregistrées"))
+                        || status == StatusCode::SEE_OTHER,
+                    "{path}: {who}: {status} {text}"
+                );
+                continue;
+            }
             assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}: {who}");
             assert!(res.text().await.unwrap().contains("Demande refusée"), "{path}: {who}");
         }
@@ -702,12 +752,14 @@ async fn headers_cookies_and_hashed_sessions() {
         .unwrap();
     assert!(page.contains("Se connecter avec Cerbère EDU"), "{page}");
 
-    // Logout ends the session, server-side too.
+    // Logout ends the session, server-side too, and sends the browser to
+    // end the provider's session (RP-initiated logout, the ID token as hint).
     let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
     let res = h.post("/deconnexion", &[("csrf", &csrf_of(&page))]).await;
-    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(set_cookie(res.headers(), "bma_session").unwrap().starts_with("bma_session=; Max-Age=0"));
-    assert!(res.text().await.unwrap().contains("Vous êtes déconnecté"));
+    let end = res.headers()[LOCATION].to_str().unwrap();
+    assert!(end.starts_with(&format!("{}/session/end?id_token_hint=ey", lab_oidc().issuer)), "{end}");
     let page = replay
         .get(h.url(&format!("/formulaire/{token}")))
         .header("cookie", format!("bma_session={after_id}"))
@@ -854,7 +906,7 @@ async fn bma_serve_starts_on_defaults_and_logs_no_token() {
     assert_security_headers(res.headers(), "404");
     let res = http.post(format!("{base}/formulaire/{token}")).form(&[("nom", "x")]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert_eq!(http.get(format!("{base}/verification/{token}")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(http.post(format!("{base}/verification/{token}")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
 
     child.start_kill().unwrap();
     let out = child.wait_with_output().await.unwrap();
@@ -925,7 +977,7 @@ async fn oidc_login_needs_its_state_nonce_and_verifier() {
                 assert!(e.starts_with(failure), "a wrong {what}: {e}");
             }
             None => {
-                let id = result.unwrap();
+                let id = result.unwrap().identity;
                 assert_eq!(
                     (id.subject.as_str(), id.given_name.as_str(), id.family_name.as_str(), id.email.as_str()),
                     ("cerbere-0003", "Éric", "Lejeune", "eric.lejeune@ecole.test")
