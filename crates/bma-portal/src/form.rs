@@ -297,10 +297,7 @@ fn plain_address(email: &str) -> bool {
     let local_ok = !local.is_empty() && local.split('.').all(|a| !a.is_empty() && a.chars().all(atom));
     let labels: Vec<&str> = domain.split('.').collect();
     let label_ok = |l: &&str| {
-        !l.is_empty()
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-            && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_alphanumeric() || c == '-')
     };
     let tld_ok = labels.last().is_some_and(|t| t.chars().count() >= 2 && t.chars().all(char::is_alphabetic))
         || labels.last().is_some_and(|t| t.starts_with("xn--"));

@@ -79,6 +79,7 @@ struct Inner {
     ip_limiter: security::RateLimiter,
     link_limiter: security::RateLimiter,
     cookies: session::Cookies,
+    csp: axum::http::HeaderValue,
 }
 
 impl std::fmt::Debug for Portal {
@@ -116,6 +117,7 @@ impl Portal {
         idp: Option<Arc<dyn IdentityProvider>>,
     ) -> Portal {
         let cookies = session::Cookies { secure: settings.secure_cookies() };
+        let csp = security::csp_for(settings.oidc.as_ref().map(|o| o.issuer.as_str()));
         Portal {
             inner: Arc::new(Inner {
                 ip_limiter: security::RateLimiter::per_minute(settings.rate_limit_per_ip),
@@ -126,6 +128,7 @@ impl Portal {
                 templates,
                 clock,
                 cookies,
+                csp,
             }),
         }
     }
@@ -164,11 +167,7 @@ pub struct ServerLimits {
 
 impl Default for ServerLimits {
     fn default() -> ServerLimits {
-        ServerLimits {
-            header_read: Duration::from_secs(10),
-            request: Duration::from_secs(30),
-            max_connections: 512,
-        }
+        ServerLimits { header_read: Duration::from_secs(10), request: Duration::from_secs(30), max_connections: 512 }
     }
 }
 

@@ -357,7 +357,11 @@ impl IdentityProvider for Oidc {
         Box::pin(self.start_login())
     }
 
-    fn finish<'a>(&'a self, pending: &'a str, query: &'a [(String, String)]) -> BoxFuture<'a, Result<Login, AuthError>> {
+    fn finish<'a>(
+        &'a self,
+        pending: &'a str,
+        query: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Login, AuthError>> {
         Box::pin(self.finish_login(pending, query))
     }
 

@@ -311,8 +311,11 @@ impl Portal {
         // A correction says where the verification of the current backup address stands.
         let mut backup_state = None;
         if correction && let Some(e) = self.inner.store.latest_enrollment(m.id).await? {
-            let email =
-                if same_person(session, &e) { e.form.backup_email.clone() } else { form::mask_email(&e.form.backup_email) };
+            let email = if same_person(session, &e) {
+                e.form.backup_email.clone()
+            } else {
+                form::mask_email(&e.form.backup_email)
+            };
             backup_state = Some(match self.inner.store.backup_status(m.id, &e.form.backup_email).await? {
                 Some(BackupStatus { verified_at: Some(at), .. }) => {
                     format!("Adresse de secours actuelle : {email}, vérifiée le {}.", date_fr(at.date()))
@@ -942,10 +945,16 @@ async fn resend_verification(
         Some(e) => {
             let request = p.verification_request(&m, &e.form.backup_email, &identity.name)?;
             let actor = bma_core::Actor::Manager(identity.subject.clone());
-            let shown =
-                if same_person(&session, &e) { e.form.backup_email.clone() } else { form::mask_email(&e.form.backup_email) };
-            match p.inner.store.renew_backup_verification(m.id, &e.form.backup_email, &request, &actor, p.now()).await? {
-                RenewOutcome::Sent => (StatusCode::OK, format!("Un nouveau lien de vérification a été envoyé à {shown}.")),
+            let shown = if same_person(&session, &e) {
+                e.form.backup_email.clone()
+            } else {
+                form::mask_email(&e.form.backup_email)
+            };
+            match p.inner.store.renew_backup_verification(m.id, &e.form.backup_email, &request, &actor, p.now()).await?
+            {
+                RenewOutcome::Sent => {
+                    (StatusCode::OK, format!("Un nouveau lien de vérification a été envoyé à {shown}."))
+                }
                 RenewOutcome::NothingPending => (StatusCode::OK, "L'adresse de secours est déjà vérifiée.".to_owned()),
                 RenewOutcome::TooSoon { retry_at } => {
                     let minutes = ((retry_at - p.now()).whole_seconds() + 59) / 60;

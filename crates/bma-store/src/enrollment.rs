@@ -394,13 +394,12 @@ impl Store {
                 .bind(mailbox_id)
                 .fetch_one(&mut *tx)
                 .await?;
-        let previous_backup: Option<String> = sqlx::query_scalar(
-            "SELECT backup_email FROM enrollments WHERE mailbox_id = $1 AND version = $2",
-        )
-        .bind(mailbox_id)
-        .bind(version - 1)
-        .fetch_optional(&mut *tx)
-        .await?;
+        let previous_backup: Option<String> =
+            sqlx::query_scalar("SELECT backup_email FROM enrollments WHERE mailbox_id = $1 AND version = $2")
+                .bind(mailbox_id)
+                .bind(version - 1)
+                .fetch_optional(&mut *tx)
+                .await?;
         let notify = match (change, &previous_backup) {
             (Some(c), Some(prev)) if *prev == c.previous => *prev != form.backup_email,
             (Some(_), _) => return Err(StoreError::Conflict(address)),
