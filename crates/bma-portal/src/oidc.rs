@@ -182,6 +182,8 @@ pub struct Oidc {
     redirect_uri: String,
     http: openidconnect::reqwest::Client,
     client: Mutex<Option<Discovered>>,
+    /// When an unknown signing key last made the provider be discovered again.
+    refreshed: Mutex<Option<Instant>>,
 }
 
 /// What discovery found.
@@ -189,7 +191,6 @@ pub struct Oidc {
 struct Discovered {
     client: DiscoveredClient,
     end_session: Option<String>,
-    at: Instant,
 }
 
 /// Shortest time between two discoveries forced by an unknown signing key.
@@ -210,7 +211,13 @@ impl Oidc {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| AuthError::Unavailable(e.to_string()))?;
-        Ok(Oidc { settings, redirect_uri: redirect_uri.to_owned(), http, client: Mutex::new(None) })
+        Ok(Oidc {
+            settings,
+            redirect_uri: redirect_uri.to_owned(),
+            http,
+            client: Mutex::new(None),
+            refreshed: Mutex::new(None),
+        })
     }
 
     async fn client(&self) -> Result<DiscoveredClient, AuthError> {
@@ -228,14 +235,15 @@ impl Oidc {
     }
 
     /// Discovers the provider again (its keys may have changed), unless
-    /// the last discovery is younger than [`REDISCOVER_AFTER`].
+    /// an unknown key already did less than [`REDISCOVER_AFTER`] ago.
     async fn rediscover(&self) -> Result<Option<DiscoveredClient>, AuthError> {
-        let mut slot = self.client.lock().await;
-        if slot.as_ref().is_some_and(|d| d.at.elapsed() < REDISCOVER_AFTER) {
+        let mut refreshed = self.refreshed.lock().await;
+        if refreshed.is_some_and(|at| at.elapsed() < REDISCOVER_AFTER) {
             return Ok(None);
         }
+        *refreshed = Some(Instant::now());
         let found = self.discover().await?;
-        *slot = Some(found.clone());
+        *self.client.lock().await = Some(found.clone());
         Ok(Some(found.client))
     }
 
@@ -265,7 +273,7 @@ impl Oidc {
                 .filter(|e| url::Url::parse(e).is_ok()),
             Err(_) => None,
         };
-        Ok(Discovered { client, end_session, at: Instant::now() })
+        Ok(Discovered { client, end_session })
     }
 
     async fn start_login(&self) -> Result<LoginStart, AuthError> {

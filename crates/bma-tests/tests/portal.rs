@@ -1450,3 +1450,104 @@ async fn oauth_errors_are_never_logged_raw_and_state_comes_first() {
         "no forged log line: {log}"
     );
 }
+
+/// The lab's provider (`lab/oidc/server.mjs` of this workspace, with the
+/// lab's installed modules) run apart, on a port of its own, so that its
+/// signing key can be rotated without touching the shared lab.
+struct OwnProvider {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<tokio::process::Child>,
+}
+
+impl OwnProvider {
+    async fn start() -> OwnProvider {
+        let dir = tempfile::tempdir().unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/oidc");
+        for f in ["server.mjs", "accounts.json", "package.json"] {
+            std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+        }
+        let lab = lab_file("lab.json");
+        let modules = std::path::Path::new(lab["workspace"].as_str().unwrap()).join("lab/oidc/node_modules");
+        std::os::unix::fs::symlink(&modules, dir.path().join("node_modules")).unwrap();
+        let port = (19700..19800)
+            .map(|p| p + (std::process::id() % 100) as u16)
+            .map(|p| 19700 + (p - 19700) % 100)
+            .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+            .expect("a free port");
+        let mut p = OwnProvider { dir, port, child: None };
+        p.run().await;
+        p
+    }
+
+    fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn run(&mut self) {
+        let child = tokio::process::Command::new("node")
+            .arg("server.mjs")
+            .current_dir(self.dir.path())
+            .env("BMA_LAB_OIDC_PORT", self.port.to_string())
+            .env("BMA_LAB_OIDC_STATE", self.dir.path().join("state"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node (cargo xtask lab install)");
+        self.child = Some(child);
+        let http = client();
+        for _ in 0..100 {
+            if http.get(format!("{}/health", self.issuer())).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return;
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+        panic!("the provider did not start");
+    }
+
+    /// Stops the provider, replaces its signing key by a new one under a
+    /// new key id, and starts it again.
+    async fn rotate_key(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().await.unwrap();
+        }
+        let jwks = self.dir.path().join("state/jwks.json");
+        let before = std::fs::read_to_string(&jwks).unwrap();
+        let script = "const { generateKeyPairSync } = require('node:crypto');\
+            const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });\
+            require('node:fs').writeFileSync(process.argv[1], JSON.stringify({ keys: [\
+              { ...privateKey.export({ format: 'jwk' }), kid: 'bma-lab-rotated', use: 'sig', alg: 'RS256' }] }));";
+        let ok = std::process::Command::new("node").args(["-e", script, jwks.to_str().unwrap()]).status().unwrap();
+        assert!(ok.success());
+        assert_ne!(before, std::fs::read_to_string(&jwks).unwrap());
+        self.run().await;
+    }
+}
+
+/// Key rotation: the provider signs with a key the portal's cached key set
+/// does not have; the portal fetches the keys again and the login works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_keys_are_fetched_again_after_a_rotation() {
+    let mut provider = OwnProvider::start().await;
+    let issuer = provider.issuer();
+    let h = Harness::start(TestBackend::Sqlite, |s| {
+        s.oidc = Some(OidcSettings { issuer, ..lab_oidc() });
+    })
+    .await;
+    let (_, token) = h.invited("ec810043@adm.cfwb.be").await;
+    let (status, page) = h.login(&token, "directrice.dupont").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Marie Dupont"), "logged in: {page}");
+
+    provider.rotate_key().await;
+    let jwks: serde_json::Value =
+        client().get(format!("{}/jwks", provider.issuer())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], "bma-lab-rotated", "{jwks}");
+    let other = client();
+    let (status, _, page) =
+        login_with(&other, &h.url(&format!("/formulaire/{token}/connexion")), "secretaire.martin").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Luc Martin"), "logged in with the new key: {page}");
+    h.stop().await;
+}
