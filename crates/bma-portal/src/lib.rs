@@ -14,7 +14,9 @@
 //! - tokens, codes and session ids are stored hashed and never logged; the
 //!   request log names route patterns, not paths ([`security`]);
 //! - every POST carries the session's CSRF token, checked before anything
-//!   else (403 otherwise);
+//!   else (403 otherwise; a form posted without it is kept for after a new
+//!   login, never stored; the verification button's POST has its code as
+//!   credential);
 //! - a submission is one store transaction (form version, state change,
 //!   confirmation email and its event);
 //! - no client holds the server: a request's head must arrive within

@@ -35,7 +35,7 @@ use bma_core::settings::date_fr;
 use bma_mail::{TemplateKind, verp};
 use bma_store::{
     BackupChange, BackupStatus, BackupVerificationRequest, Enrollment, NewEmail, PortalMailbox, PortalSession,
-    PortalView, RenewOutcome, StoreError, VerifyOutcome,
+    PortalView, RenewOutcome, StoreError, Submission, VerifyOutcome,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -291,22 +291,7 @@ impl Portal {
         session: &PortalSession,
         input: &FormInput,
         errors: &FieldErrors,
-        correction: bool,
-    ) -> Outcome {
-        self.form_page_kept(status, m, token, session, input, errors, correction, None).await
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    async fn form_page_kept(
-        &self,
-        status: StatusCode,
-        m: &PortalMailbox,
-        token: &str,
-        session: &PortalSession,
-        input: &FormInput,
-        errors: &FieldErrors,
-        correction: bool,
-        kept: Option<String>,
+        (correction, kept): (bool, Option<String>),
     ) -> Outcome {
         // A correction says where the verification of the current backup address stands.
         let mut backup_state = None;
@@ -769,7 +754,7 @@ async fn link(State(p): State<Portal>, Path(token): Path<String>, headers: Heade
         if let Some(kept) = p.kept_answers(&headers, &token).await? {
             let kept_note = Some(KEPT.to_owned());
             return p
-                .form_page_kept(StatusCode::OK, &m, &token, &session, &kept, &FieldErrors::new(), false, kept_note)
+                .form_page(StatusCode::OK, &m, &token, &session, &kept, &FieldErrors::new(), (false, kept_note))
                 .await;
         }
         let prefill = session.identity.as_ref().map_or_else(FormInput::default, |i| FormInput {
@@ -777,7 +762,7 @@ async fn link(State(p): State<Portal>, Path(token): Path<String>, headers: Heade
             given_name: i.given_name.clone(),
             ..FormInput::default()
         });
-        return p.form_page(StatusCode::OK, &m, &token, &session, &prefill, &FieldErrors::new(), false).await;
+        return p.form_page(StatusCode::OK, &m, &token, &session, &prefill, &FieldErrors::new(), (false, None)).await;
     }
     p.status_page_of(StatusCode::OK, &m, &token, &session, (false, None), view.latest, view.backup)
 }
@@ -795,7 +780,7 @@ async fn edit(State(p): State<Portal>, Path(token): Path<String>, headers: Heade
     }
     if let Some(kept) = p.kept_answers(&headers, &token).await? {
         let note = Some(KEPT.to_owned());
-        return p.form_page_kept(StatusCode::OK, &m, &token, &session, &kept, &FieldErrors::new(), true, note).await;
+        return p.form_page(StatusCode::OK, &m, &token, &session, &kept, &FieldErrors::new(), (true, note)).await;
     }
     // Another person starts from their own name: the previous answers
     // (contact details of someone else) are not shown to them.
@@ -807,7 +792,7 @@ async fn edit(State(p): State<Portal>, Path(token): Path<String>, headers: Heade
             ..FormInput::default()
         }),
     };
-    p.form_page(StatusCode::OK, &m, &token, &session, &input, &FieldErrors::new(), true).await
+    p.form_page(StatusCode::OK, &m, &token, &session, &input, &FieldErrors::new(), (true, None)).await
 }
 
 async fn submit(State(p): State<Portal>, Path(token): Path<String>, headers: HeaderMap, body: Bytes) -> Outcome {
@@ -838,7 +823,7 @@ async fn submit(State(p): State<Portal>, Path(token): Path<String>, headers: Hea
         Ok(v) => v,
         Err(errors) => {
             return p
-                .form_page(StatusCode::UNPROCESSABLE_ENTITY, &m, &token, &session, &input, &errors, correction)
+                .form_page(StatusCode::UNPROCESSABLE_ENTITY, &m, &token, &session, &input, &errors, (correction, None))
                 .await;
         }
     };
@@ -875,17 +860,14 @@ async fn submit(State(p): State<Portal>, Path(token): Path<String>, headers: Hea
         Some(e) => Some(BackupChange { previous: e.form.backup_email, notices: Vec::new() }),
         None => None,
     };
-    let submit = || {
-        store.submit_enrollment_notifying(
-            m.id,
-            &valid,
-            &identity,
-            &confirmation,
-            Some(&verification),
-            change.as_ref(),
-            p.now(),
-        )
+    let submission = Submission {
+        form: &valid,
+        identity: &identity,
+        confirmation: &confirmation,
+        verification: Some(&verification),
+        change: change.as_ref(),
     };
+    let submit = || store.submit_enrollment_notifying(m.id, &submission, p.now());
     let mut result = submit().await;
     if let (Err(StoreError::Conflict(_)), false) = (&result, correction) {
         // Another first submission of this mailbox committed first (a

@@ -118,6 +118,22 @@ pub struct BackupChange {
     pub notices: Vec<NewEmail>,
 }
 
+/// A version of the form and what goes with it, for
+/// [`Store::submit_enrollment_notifying`].
+#[derive(Debug, Clone, Copy)]
+pub struct Submission<'a> {
+    /// The answers, validated.
+    pub form: &'a EnrollmentForm,
+    /// Who gave them.
+    pub identity: &'a ManagerIdentity,
+    /// The confirmation email to the BMA.
+    pub confirmation: &'a NewEmail,
+    /// The verification of the backup address, queued if it is new.
+    pub verification: Option<&'a BackupVerificationRequest>,
+    /// The notices of a changed backup address.
+    pub change: Option<&'a BackupChange>,
+}
+
 /// Shortest time between two verification links for one mailbox.
 pub const RESEND_MIN_INTERVAL: time::Duration = time::Duration::minutes(10);
 /// Most verification links sent for one mailbox in 24 hours.
@@ -338,24 +354,21 @@ impl Store {
         verification: Option<&BackupVerificationRequest>,
         now: OffsetDateTime,
     ) -> Result<SubmitOutcome, StoreError> {
-        self.submit_enrollment_notifying(mailbox_id, form, identity, confirmation, verification, None, now).await
+        let submission = Submission { form, identity, confirmation, verification, change: None };
+        self.submit_enrollment_notifying(mailbox_id, &submission, now).await
     }
 
     /// [`Store::submit_enrollment`], with the notices of a change of backup
     /// address queued in the same transaction when the address changes
     /// (the version replaced must have `change.previous` as its address,
     /// else [`StoreError::Conflict`] and nothing is written).
-    #[allow(clippy::too_many_arguments)]
     pub async fn submit_enrollment_notifying(
         &self,
         mailbox_id: i64,
-        form: &EnrollmentForm,
-        identity: &ManagerIdentity,
-        confirmation: &NewEmail,
-        verification: Option<&BackupVerificationRequest>,
-        change: Option<&BackupChange>,
+        submission: &Submission<'_>,
         now: OffsetDateTime,
     ) -> Result<SubmitOutcome, StoreError> {
+        let Submission { form, identity, confirmation, verification, change } = *submission;
         let now_ms = to_millis(now);
         let mut tx = self.pool().begin().await?;
         // Takes SQLite's write lock now, so the state read below is not stale.

@@ -34,7 +34,7 @@ use time::OffsetDateTime;
 pub use campaign::{Attention, BounceOutcome, CampaignAction, CampaignState, CutoverRow, DueReminder, Undelivered};
 pub use enrollment::{
     BackupChange, BackupStatus, BackupVerificationRequest, Enrollment, EnrollmentForm, ManagerIdentity, PortalMailbox,
-    PortalView, RESEND_MIN_INTERVAL, RESENDS_PER_DAY, RenewOutcome, SubmitOutcome, VerifyOutcome,
+    PortalView, RESEND_MIN_INTERVAL, RESENDS_PER_DAY, RenewOutcome, Submission, SubmitOutcome, VerifyOutcome,
 };
 pub use error::StoreError;
 pub use invitation::{DueInvitation, InviteOutcome};

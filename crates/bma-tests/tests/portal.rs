@@ -1549,5 +1549,11 @@ async fn signing_keys_are_fetched_again_after_a_rotation() {
         login_with(&other, &h.url(&format!("/formulaire/{token}/connexion")), "secretaire.martin").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Luc Martin"), "logged in with the new key: {page}");
+    // This workspace's provider asks in French before ending a session.
+    let page = other.get(format!("{}/session/end", provider.issuer())).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("Voulez-vous fermer votre session Cerbère EDU") && page.contains("name=\"logout\""),
+        "{page}"
+    );
     h.stop().await;
 }
