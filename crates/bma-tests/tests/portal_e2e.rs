@@ -387,6 +387,28 @@ async fn a_manager_enrols_in_a_real_browser() {
     b.goto(&link).await;
     assert!(b.text("#secours-etat").await.starts_with("vérifiée le"));
 
+    // A new backup address: the previous one and the BMA are told, by email.
+    let new_backup = format!("secours{:04}@ecole.test", std::process::id() % 10_000);
+    lab_adduser("legacy", &new_backup, "secret-e2e");
+    let notices_before = mails_with("legacy", backup, "backup_changed.").await.len();
+    let bma_notices_before = mails_with("legacy", &address, "backup_changed.").await.len();
+    b.click("#corriger").await;
+    b.wait_url("the correction form", |u| u.ends_with("/modifier")).await;
+    b.fill("#email_secours", &new_backup).await;
+    b.fill("#email_secours_confirmation", &new_backup).await;
+    if b.count("#notice").await > 0 {
+        b.click("#notice").await;
+    }
+    b.click("#envoyer").await;
+    b.wait_url("the confirmation page", |u| u.ends_with("/confirmation")).await;
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    bma(dir.path(), &env, &["campaign", "tick", "--at", &now]);
+    let notice = wait_mail("legacy", backup, "backup_changed.", notices_before).await;
+    assert!(notice.contains(&address) && !notice.contains(&new_backup), "{notice}");
+    let notice = wait_mail("legacy", &address, "backup_changed.", bma_notices_before).await;
+    assert!(notice.contains(backup), "the BMA is told which address was replaced: {notice}");
+    b.goto(&link).await;
+
     // Before logout the provider's session is alive: `prompt=none` gets a code.
     let silent = format!(
         "http://127.0.0.1:9090/auth?client_id=bma-portal&response_type=code&scope=openid&prompt=none\
