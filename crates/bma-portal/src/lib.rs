@@ -149,7 +149,7 @@ impl Portal {
 /// The portal's routes with their middleware: the one router that
 /// `bma serve` and the tests use.
 pub fn app(portal: Portal) -> Router {
-    routes::router(portal)
+    routes::router(portal, ServerLimits::default().request)
 }
 
 /// What one client may hold of the server: the defences against slow
@@ -195,7 +195,7 @@ pub async fn serve_with(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use tower::Service as _;
 
-    let router = app(portal).layer(axum::middleware::from_fn_with_state(limits.request, security::whole_request));
+    let router = routes::router(portal, limits.request);
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut http = hyper::server::conn::http1::Builder::new();

@@ -56,7 +56,8 @@ const VERIFICATION_DAYS: i64 = 14;
 /// How long answers posted after their session expired wait for a new login.
 const DRAFT_MINUTES: i64 = 120;
 
-pub(crate) fn router(portal: Portal) -> Router {
+/// The routes; a request (body and answer) gets `request_timeout`.
+pub(crate) fn router(portal: Portal, request_timeout: std::time::Duration) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/formulaire/{token}", get(link).post(submit))
@@ -72,6 +73,7 @@ pub(crate) fn router(portal: Portal) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/static/portal.css", get(stylesheet))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(request_timeout, security::whole_request))
         .layer(middleware::from_fn_with_state(portal.clone(), security::headers))
         .layer(middleware::from_fn(security::log))
         .with_state(portal)
@@ -1008,16 +1010,15 @@ async fn login_callback(
             p.general_contact(),
         )
     };
-    let Some((hash, _)) = p.session(&headers).await? else {
-        return failed(&p);
-    };
-    let Some(pending) = p.inner.store.take_login_pending(&hash).await? else {
+    let Some((hash, PortalSession { login_pending: Some(pending), .. })) = p.session(&headers).await? else {
         return failed(&p);
     };
     let Some(idp) = p.inner.idp.clone() else {
         return failed(&p);
     };
-    // The provider checks the state before anything else in the answer.
+    // The provider checks the state before anything else in the answer: a
+    // forged callback (another state) neither logs in nor spends the login
+    // in progress, which is taken only once the answer is its own.
     let Login { identity, id_token } = match idp.finish(&pending, &query).await {
         Ok(l) => l,
         Err(e) => {
@@ -1025,6 +1026,10 @@ async fn login_callback(
             return failed(&p);
         }
     };
+    if p.inner.store.take_login_pending(&hash).await?.as_deref() != Some(pending.as_str()) {
+        // Another callback of this login won the race.
+        return failed(&p);
+    }
     let new_id = random_token();
     let new_hash = bma_core::token::hash(&new_id);
     let now = p.now();

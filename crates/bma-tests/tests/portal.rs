@@ -1364,7 +1364,9 @@ async fn slow_clients_are_cut_off_and_connections_capped() {
         tokio::time::sleep(StdDuration::from_millis(300)).await;
     }
     let (got, _) = reader.await.unwrap();
-    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 408"), "{}", String::from_utf8_lossy(&got));
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(got.contains("content-security-policy: default-src 'none'"), "the 408 has the security headers: {got}");
 
     // The cap: two idle connections hold the two places; a third waits
     // until one of them goes.
@@ -1400,6 +1402,20 @@ async fn oauth_errors_are_never_logged_raw_and_state_comes_first() {
     let e = oidc.finish(&start.pending, &query).await.unwrap_err().to_string();
     assert_eq!(e, "login refused: state does not match");
     assert!(start.redirect_to.contains("prompt=login"), "every login asks again: {}", start.redirect_to);
+
+    // Through the portal: a forged answer (another state, an error) in the
+    // middle of a login is refused and does not spend the login in progress.
+    let h = Harness::start(TestBackend::Sqlite, |_| {}).await;
+    let (_, token) = h.invited("ec810044@adm.cfwb.be").await;
+    let res = h.get(&format!("/formulaire/{token}/connexion")).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let at_provider = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    let res = h.get("/auth/callback?error=access_denied&state=forged").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let (status, url, page) = login_with(&h.client, &at_provider, "directrice.dupont").await;
+    assert_eq!(status, StatusCode::OK, "{url}: {page}");
+    assert!(url.ends_with(&format!("/formulaire/{token}")) && page.contains("Marie Dupont"), "{url}: {page}");
+    h.stop().await;
 
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&format!("sqlite://{}", dir.path().join("bma.db").display())).await.unwrap();
