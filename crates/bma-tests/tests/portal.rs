@@ -1160,9 +1160,8 @@ fn button_href(html: &str) -> String {
 /// cookie holds it), shown again after the new login, and stored only
 /// when the person sends it; a form posted with a session replaced in
 /// another tab goes back to the form with its answers.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn answers_posted_after_the_session_expired_are_kept() {
-    let h = Harness::start(TestBackend::Sqlite, |_| {}).await;
+async fn answers_posted_after_the_session_expired_are_kept(backend: TestBackend) {
+    let h = Harness::start(backend, |_| {}).await;
     let (id, token) = h.invited("ec810040@adm.cfwb.be").await;
     let (_, page) = h.login(&token, "directrice.dupont").await;
     let form = with(
@@ -1220,9 +1219,8 @@ async fn answers_posted_after_the_session_expired_are_kept() {
 /// Answers say who gave them; another person with the same link sees
 /// them masked and starts from an empty form; a new backup address tells
 /// the previous one and the BMA, through the outbox, with the submission.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn answers_are_labelled_masked_for_another_person_and_a_new_backup_address_is_notified() {
-    let h = Harness::start(TestBackend::Sqlite, |_| {}).await;
+async fn answers_are_labelled_masked_for_another_person_and_a_new_backup_address_is_notified(backend: TestBackend) {
+    let h = Harness::start(backend, |_| {}).await;
     let address = "ec810041@adm.cfwb.be";
     let (id, token) = h.invited(address).await;
     let (_, page) = h.login(&token, "directrice.dupont").await;
@@ -1279,6 +1277,11 @@ async fn answers_are_labelled_masked_for_another_person_and_a_new_backup_address
     assert_eq!(count, 2);
     h.stop().await;
 }
+
+on_both_backends!(
+    answers_posted_after_the_session_expired_are_kept,
+    answers_are_labelled_masked_for_another_person_and_a_new_backup_address_is_notified
+);
 
 /// Reads what the server sends until it closes the connection (or `max`).
 async fn read_until_closed(mut r: tokio::net::tcp::OwnedReadHalf, max: StdDuration) -> (Vec<u8>, Option<StdDuration>) {
