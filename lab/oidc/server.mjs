@@ -110,7 +110,30 @@ const provider = new Provider(issuer, {
   },
   features: {
     devInteractions: { enabled: false },
-    rpInitiatedLogout: { enabled: true },
+    // The portal's logout sends the browser here (id_token_hint): the
+    // provider's session ends, so the next login on a shared PC asks again.
+    rpInitiatedLogout: {
+      enabled: true,
+      logoutSource: async (ctx, form) => {
+        ctx.body = `<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Cerbère EDU (lab) — Déconnexion</title></head>
+<body>
+<h1>Cerbère EDU — laboratoire</h1>
+<p>Voulez-vous fermer votre session Cerbère EDU ?</p>
+${form}
+<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Oui, me déconnecter</button>
+<button type="submit" form="op.logoutForm">Non, rester connecté·e</button>
+</body></html>`;
+      },
+      postLogoutSuccessSource: async (ctx) => {
+        ctx.body = `<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><title>Cerbère EDU (lab) — Déconnecté</title></head>
+<body>
+<h1>Vous êtes déconnecté·e</h1>
+<p id="deconnecte">Votre session Cerbère EDU est fermée. Vous pouvez fermer cette page.</p>
+</body></html>`;
+      },
+    },
     introspection: {
       enabled: true,
       // Dovecot may introspect any token; other clients only their own.

@@ -25,16 +25,19 @@ pub enum TemplateKind {
     BackupVerification,
     /// To the migration team at the invitation deadline: who has no mail 1.
     DeadlineWatch,
+    /// To the previous backup address and the BMA: the backup address changed.
+    BackupChanged,
 }
 
 impl TemplateKind {
     /// Every kind.
-    pub const ALL: [TemplateKind; 5] = [
+    pub const ALL: [TemplateKind; 6] = [
         TemplateKind::Invitation,
         TemplateKind::Reminder,
         TemplateKind::Confirmation,
         TemplateKind::BackupVerification,
         TemplateKind::DeadlineWatch,
+        TemplateKind::BackupChanged,
     ];
 
     /// File stem (`invitation` → `invitation.txt`, `invitation.html`).
@@ -45,6 +48,7 @@ impl TemplateKind {
             TemplateKind::Confirmation => "confirmation",
             TemplateKind::BackupVerification => "backup_verification",
             TemplateKind::DeadlineWatch => "deadline_watch",
+            TemplateKind::BackupChanged => "backup_changed",
         }
     }
 
@@ -57,6 +61,7 @@ impl TemplateKind {
             TemplateKind::Confirmation => (include_str!("../templates/confirmation.txt"), None),
             TemplateKind::BackupVerification => (include_str!("../templates/backup_verification.txt"), None),
             TemplateKind::DeadlineWatch => (include_str!("../templates/deadline_watch.txt"), None),
+            TemplateKind::BackupChanged => (include_str!("../templates/backup_changed.txt"), None),
         }
     }
 }

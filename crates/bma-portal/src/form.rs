@@ -1,11 +1,16 @@
 //! The manager's form: its fields and their rules, as pure functions.
 //!
-//! Rules (from the FAQ and issue 5): name and first name required (letters,
-//! spaces, hyphens, apostrophes); phone Belgian (`0x xxx xx xx`,
+//! Rules (from the FAQ and issues 5 and 10): name and first name required
+//! (letters, spaces, hyphens, apostrophes, a dot only right after a letter:
+//! "J.-P." but no `example.com`, so no link can be slipped into an email
+//! that quotes the name); phone Belgian (`0x xxx xx xx`,
 //! `04xx xx xx xx`, `+32 …`, `0032 …`, with `(0)` tolerated) or
 //! international (`+` or `00`, 8 to 15 digits), stored as E.164; role one
-//! of four; backup email valid, typed twice, neither the BMA itself nor any
-//! address of the BMA domain; whether the manager knows the BMA's password
+//! of four; backup email parsed by lettre's address parser (the one that
+//! builds the emails we send, so an accepted address always makes a
+//! sendable email) and then held to a plain `local@domain.tld` (no display
+//! name, `<…>`, quotes, IP literal), typed twice, neither the BMA itself nor
+//! any address of the BMA domain; whether the manager knows the BMA's password
 //! (oui / non). The privacy notice is a page the form links to, not a box
 //! to tick. Each error is a French sentence tied to its field; the values
 //! typed are kept for the page.
@@ -28,7 +33,7 @@ pub fn role_label(value: &str) -> &'static str {
 }
 
 /// The form as typed (every value kept as a string, to show it again).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FormInput {
     /// `nom`.
     pub family_name: String,
@@ -174,6 +179,16 @@ pub fn person_name(raw: &str) -> Result<String, String> {
     {
         return Err("seuls les lettres, espaces, traits d'union et apostrophes sont acceptés.".to_owned());
     }
+    // A dot ends an initial ("J.-P. Durand"): right after a letter, and
+    // never followed by a letter, so no `site.be` can be written.
+    let chars: Vec<char> = name.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        if *c == '.'
+            && (i == 0 || !chars[i - 1].is_alphabetic() || chars.get(i + 1).is_some_and(|n| n.is_alphanumeric()))
+        {
+            return Err("un point n'est accepté qu'après une initiale (par exemple « J.-P. »).".to_owned());
+        }
+    }
     Ok(name)
 }
 
@@ -233,7 +248,15 @@ pub fn backup_email(raw: &str, ctx: &Context<'_>) -> Result<String, String> {
     if email.is_empty() {
         return Err("L'adresse email de secours est obligatoire.".to_owned());
     }
-    if email.len() > MAX_EMAIL || !bma_core::settings::looks_like_email(&email) {
+    if email.len() > MAX_EMAIL {
+        return Err(format!("L'adresse email de secours est trop longue ({MAX_EMAIL} caractères au plus)."));
+    }
+    if email.contains(['<', '>', '"', ',', ';']) || email.contains(char::is_whitespace) {
+        return Err("Indiquez seulement l'adresse email de secours, sans nom, guillemets ni chevrons (exemple : \
+                    prenom.nom@exemple.be)."
+            .to_owned());
+    }
+    if !plain_address(&email) {
         return Err("Adresse email de secours invalide (exemple : prenom.nom@exemple.be).".to_owned());
     }
     if email == ctx.bma_address.to_lowercase() {
@@ -247,6 +270,47 @@ pub fn backup_email(raw: &str, ctx: &Context<'_>) -> Result<String, String> {
         ));
     }
     Ok(email)
+}
+
+/// An address lettre accepts that is also a plain `local@domain.tld`:
+/// a dot-atom local part (no quotes), a domain name (no IP literal) of
+/// two labels at least, none empty, a top-level label of letters.
+fn plain_address(email: &str) -> bool {
+    if email.parse::<lettre::Address>().is_err() {
+        return false;
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    let atom = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
+    let local_ok = !local.is_empty() && local.split('.').all(|a| !a.is_empty() && a.chars().all(atom));
+    let labels: Vec<&str> = domain.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty() && !l.starts_with('-') && !l.ends_with('-') && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+    };
+    let tld_ok = labels.last().is_some_and(|t| t.chars().count() >= 2 && t.chars().all(char::is_alphabetic))
+        || labels.last().is_some_and(|t| t.starts_with("xn--"));
+    local_ok && labels.len() >= 2 && labels.iter().all(label_ok) && tld_ok
+}
+
+/// An address shown to someone who did not give it: the first character
+/// of the local part and of the domain, the top-level domain
+/// (`m•••@e•••.be`).
+pub fn mask_email(email: &str) -> String {
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return "•••".to_owned();
+    };
+    let first = |s: &str| s.chars().next().map_or_else(String::new, |c| c.to_string());
+    let tld = domain.rsplit_once('.').map_or("", |(_, t)| t);
+    format!("{}•••@{}•••.{tld}", first(local), first(domain))
+}
+
+/// A phone number shown to someone who did not give it: its last two
+/// digits (`•••• 56`).
+pub fn mask_phone(phone: &str) -> String {
+    let digits: Vec<char> = phone.chars().filter(char::is_ascii_digit).collect();
+    let tail: String = digits[digits.len().saturating_sub(2)..].iter().collect();
+    format!("•••• {tail}")
 }
 
 #[cfg(test)]
@@ -292,5 +356,54 @@ mod tests {
         for bad in ["", "   ", "123", "Marie<script>", &"a".repeat(101), "--"] {
             assert!(person_name(bad).is_err(), "{bad:?}");
         }
+        // A dot only ends an initial: no domain name can be written.
+        for ok in ["J.-P. Durand", "Marie D.", "St. Pierre", "A. B. C."] {
+            assert!(person_name(ok).is_ok(), "{ok:?}");
+        }
+        for bad in ["evil.com", "www.example.be", "Marie .Dupont", ".Marie", "J..P", "a.b", "x.co"] {
+            assert!(person_name(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn backup_addresses() {
+        let ctx = Context { bma_address: "ec012345@adm.cfwb.be", bma_domain: "adm.cfwb.be" };
+        let cases: [(&str, Result<&str, &str>); 20] = [
+            ("Marie.Dupont@Exemple.be", Ok("marie.dupont@exemple.be")),
+            ("  m+bma@ecole.test ", Ok("m+bma@ecole.test")),
+            ("o'brien@mail.example.ie", Ok("o'brien@mail.example.ie")),
+            ("marie@école.be", Ok("marie@école.be")),
+            ("Marie Dupont <marie@exemple.be>", Err("sans nom")),
+            ("<marie@exemple.be>", Err("sans nom")),
+            ("\"marie dupont\"@exemple.be", Err("sans nom")),
+            ("\"marie\"@exemple.be", Err("sans nom")),
+            ("marie@exemple.be, luc@exemple.be", Err("sans nom")),
+            ("a@b..c", Err("invalide")),
+            ("a@b.c", Err("invalide")),
+            ("a@[127.0.0.1]", Err("invalide")),
+            ("a@127.0.0.1", Err("invalide")),
+            ("a..b@exemple.be", Err("invalide")),
+            (".a@exemple.be", Err("invalide")),
+            ("a@-exemple.be", Err("invalide")),
+            ("a@exemple", Err("invalide")),
+            ("", Err("obligatoire")),
+            ("ec012345@adm.cfwb.be", Err("différente")),
+            ("x@sub.adm.cfwb.be", Err("@adm.cfwb.be")),
+        ];
+        for (raw, expected) in cases {
+            match (backup_email(raw, &ctx), expected) {
+                (Ok(got), Ok(want)) => assert_eq!(got, want, "{raw:?}"),
+                (Err(got), Err(want)) => assert!(got.contains(want), "{raw:?}: {got}"),
+                (got, want) => panic!("{raw:?}: {got:?}, expected {want:?}"),
+            }
+        }
+        assert!(backup_email(&format!("{}@exemple.be", "a".repeat(250)), &ctx).unwrap_err().contains("trop longue"));
+    }
+
+    #[test]
+    fn masks() {
+        assert_eq!(mask_email("marie.dupont@exemple.be"), "m•••@e•••.be");
+        assert_eq!(mask_phone("+32470123456"), "•••• 56");
+        assert!(!mask_email("marie.dupont@exemple.be").contains("dupont"));
     }
 }

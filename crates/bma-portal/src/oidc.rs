@@ -8,18 +8,33 @@
 //! and remembered, so the portal starts (and serves its pages) while the
 //! provider is down. Its HTTP client follows no redirects (SSRF).
 //!
+//! - Every login asks for the password again (`prompt=login`): on a shared
+//!   secretariat PC the next person never inherits the previous identity,
+//!   even if the previous one closed the tab without logging out.
+//! - Logout is RP-initiated: the browser is sent to the provider's
+//!   `end_session_endpoint` with the session's ID token as `id_token_hint`,
+//!   so the Cerbère EDU session ends too.
+//! - The callback checks `state` before anything else; the provider's
+//!   `error` is mapped to a closed set ([`OAuthError`]) and never logged
+//!   as received.
+//! - Key rotation: an ID token signed by a key the cached key set does not
+//!   have makes the provider be discovered again (at most once a minute),
+//!   and the token checked against the new keys.
+//!
 //! The trait is small so that SAML or CAS can be added: start a login
 //! (where to send the browser, and an opaque record of what was asked, kept
 //! in the session), then finish it from the callback's query parameters.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::time::{Duration, Instant};
 
 use bma_store::ManagerIdentity;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{CoreAuthPrompt, CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
-    AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl,
-    Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
+    AuthorizationCode, ClaimsVerificationError, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet, EndpointNotSet,
+    EndpointSet, IssuerUrl, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope, SignatureVerificationError,
+    TokenResponse,
 };
 use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
@@ -43,6 +58,98 @@ pub enum AuthError {
     Invalid(String),
 }
 
+/// The `error` of an authorization response (RFC 6749 §4.1.2.1, OpenID
+/// Connect Core §3.1.2.6): a closed set, so that what the query says is
+/// never written to the log as received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OAuthError {
+    /// `access_denied`.
+    AccessDenied,
+    /// `login_required`.
+    LoginRequired,
+    /// `interaction_required`.
+    InteractionRequired,
+    /// `consent_required`.
+    ConsentRequired,
+    /// `account_selection_required`.
+    AccountSelectionRequired,
+    /// `invalid_request`, `invalid_request_uri`, `invalid_request_object`.
+    InvalidRequest,
+    /// `unauthorized_client`.
+    UnauthorizedClient,
+    /// `unsupported_response_type`.
+    UnsupportedResponseType,
+    /// `invalid_scope`.
+    InvalidScope,
+    /// `server_error`.
+    ServerError,
+    /// `temporarily_unavailable`.
+    TemporarilyUnavailable,
+    /// Anything else.
+    Other,
+}
+
+impl OAuthError {
+    /// The code of an `error` parameter.
+    pub fn parse(value: &str) -> OAuthError {
+        match value {
+            "access_denied" => OAuthError::AccessDenied,
+            "login_required" => OAuthError::LoginRequired,
+            "interaction_required" => OAuthError::InteractionRequired,
+            "consent_required" => OAuthError::ConsentRequired,
+            "account_selection_required" => OAuthError::AccountSelectionRequired,
+            "invalid_request" | "invalid_request_uri" | "invalid_request_object" => OAuthError::InvalidRequest,
+            "unauthorized_client" => OAuthError::UnauthorizedClient,
+            "unsupported_response_type" => OAuthError::UnsupportedResponseType,
+            "invalid_scope" => OAuthError::InvalidScope,
+            "server_error" => OAuthError::ServerError,
+            "temporarily_unavailable" => OAuthError::TemporarilyUnavailable,
+            _ => OAuthError::Other,
+        }
+    }
+
+    /// The code, as the standard spells it (`other` for the rest).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OAuthError::AccessDenied => "access_denied",
+            OAuthError::LoginRequired => "login_required",
+            OAuthError::InteractionRequired => "interaction_required",
+            OAuthError::ConsentRequired => "consent_required",
+            OAuthError::AccountSelectionRequired => "account_selection_required",
+            OAuthError::InvalidRequest => "invalid_request",
+            OAuthError::UnauthorizedClient => "unauthorized_client",
+            OAuthError::UnsupportedResponseType => "unsupported_response_type",
+            OAuthError::InvalidScope => "invalid_scope",
+            OAuthError::ServerError => "server_error",
+            OAuthError::TemporarilyUnavailable => "temporarily_unavailable",
+            OAuthError::Other => "other",
+        }
+    }
+}
+
+/// Text from outside (a provider's message) made safe for one log line:
+/// control characters escaped, at most 300 characters.
+pub fn log_safe(text: &str) -> String {
+    let mut out = String::new();
+    for c in text.chars().take(300) {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A finished login: who, and the ID token (the hint of the logout).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Login {
+    /// Who logged in.
+    pub identity: ManagerIdentity,
+    /// The ID token as received (a JWT), if the provider gave one.
+    pub id_token: Option<String>,
+}
+
 /// Where to send the browser, and what to remember until the callback.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoginStart {
@@ -58,11 +165,11 @@ pub trait IdentityProvider: Send + Sync + std::fmt::Debug {
     fn start(&self) -> BoxFuture<'_, Result<LoginStart, AuthError>>;
     /// Finishes it from the callback's query parameters and the record of
     /// [`IdentityProvider::start`].
-    fn finish<'a>(
-        &'a self,
-        pending: &'a str,
-        query: &'a [(String, String)],
-    ) -> BoxFuture<'a, Result<ManagerIdentity, AuthError>>;
+    fn finish<'a>(&'a self, pending: &'a str, query: &'a [(String, String)])
+    -> BoxFuture<'a, Result<Login, AuthError>>;
+    /// Where to send the browser to end the provider's session too, if it
+    /// supports RP-initiated logout; `id_token` is the login's ID token.
+    fn logout_url<'a>(&'a self, id_token: &'a str) -> BoxFuture<'a, Option<String>>;
 }
 
 type DiscoveredClient =
@@ -74,8 +181,20 @@ pub struct Oidc {
     settings: OidcSettings,
     redirect_uri: String,
     http: openidconnect::reqwest::Client,
-    client: Mutex<Option<DiscoveredClient>>,
+    client: Mutex<Option<Discovered>>,
+    /// When an unknown signing key last made the provider be discovered again.
+    refreshed: Mutex<Option<Instant>>,
 }
+
+/// What discovery found.
+#[derive(Debug, Clone)]
+struct Discovered {
+    client: DiscoveredClient,
+    end_session: Option<String>,
+}
+
+/// Shortest time between two discoveries forced by an unknown signing key.
+const REDISCOVER_AFTER: Duration = Duration::from_secs(60);
 
 #[derive(Serialize, Deserialize)]
 struct Pending {
@@ -92,14 +211,43 @@ impl Oidc {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .map_err(|e| AuthError::Unavailable(e.to_string()))?;
-        Ok(Oidc { settings, redirect_uri: redirect_uri.to_owned(), http, client: Mutex::new(None) })
+        Ok(Oidc {
+            settings,
+            redirect_uri: redirect_uri.to_owned(),
+            http,
+            client: Mutex::new(None),
+            refreshed: Mutex::new(None),
+        })
     }
 
     async fn client(&self) -> Result<DiscoveredClient, AuthError> {
+        Ok(self.discovered().await?.client)
+    }
+
+    async fn discovered(&self) -> Result<Discovered, AuthError> {
         let mut slot = self.client.lock().await;
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
+        let found = self.discover().await?;
+        *slot = Some(found.clone());
+        Ok(found)
+    }
+
+    /// Discovers the provider again (its keys may have changed), unless
+    /// an unknown key already did less than [`REDISCOVER_AFTER`] ago.
+    async fn rediscover(&self) -> Result<Option<DiscoveredClient>, AuthError> {
+        let mut refreshed = self.refreshed.lock().await;
+        if refreshed.is_some_and(|at| at.elapsed() < REDISCOVER_AFTER) {
+            return Ok(None);
+        }
+        *refreshed = Some(Instant::now());
+        let found = self.discover().await?;
+        *self.client.lock().await = Some(found.clone());
+        Ok(Some(found.client))
+    }
+
+    async fn discover(&self) -> Result<Discovered, AuthError> {
         let issuer = IssuerUrl::new(self.settings.issuer.clone()).map_err(|e| AuthError::Unavailable(e.to_string()))?;
         let metadata = CoreProviderMetadata::discover_async(issuer, &self.http)
             .await
@@ -112,8 +260,20 @@ impl Oidc {
             Some(ClientSecret::new(self.settings.client_secret.clone())),
         )
         .set_redirect_uri(redirect);
-        *slot = Some(client.clone());
-        Ok(client)
+        // `end_session_endpoint` (RP-Initiated Logout 1.0) is not among the
+        // crate's standard metadata: read from the same document.
+        let url = format!("{}/.well-known/openid-configuration", self.settings.issuer.trim_end_matches('/'));
+        let end_session = match self.http.get(url).send().await {
+            Ok(res) => res
+                .bytes()
+                .await
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .and_then(|v| v.get("end_session_endpoint").and_then(|e| e.as_str()).map(str::to_owned))
+                .filter(|e| url::Url::parse(e).is_ok()),
+            Err(_) => None,
+        };
+        Ok(Discovered { client, end_session })
     }
 
     async fn start_login(&self) -> Result<LoginStart, AuthError> {
@@ -123,6 +283,7 @@ impl Oidc {
             .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
             .add_scope(Scope::new("profile".to_owned()))
             .add_scope(Scope::new("email".to_owned()))
+            .add_prompt(CoreAuthPrompt::Login)
             .set_pkce_challenge(challenge)
             .url();
         let pending = Pending {
@@ -134,16 +295,19 @@ impl Oidc {
         Ok(LoginStart { redirect_to: url.to_string(), pending })
     }
 
-    async fn finish_login(&self, pending: &str, query: &[(String, String)]) -> Result<ManagerIdentity, AuthError> {
+    async fn finish_login(&self, pending: &str, query: &[(String, String)]) -> Result<Login, AuthError> {
         let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
         let pending: Pending =
             serde_json::from_str(pending).map_err(|_| AuthError::Refused("no login in progress".into()))?;
-        if let Some(error) = get("error") {
-            return Err(AuthError::Refused(format!("the provider answered {error}")));
-        }
+        // The state first: an answer to another login (or a forged one) is
+        // refused whatever else it says.
         let state = get("state").unwrap_or("");
         if !crate::session::constant_time_eq(state.as_bytes(), pending.state.as_bytes()) {
             return Err(AuthError::Refused("state does not match".into()));
+        }
+        if let Some(error) = get("error") {
+            let code = OAuthError::parse(error);
+            return Err(AuthError::Refused(format!("the provider answered {}", code.as_str())));
         }
         let code = get("code").ok_or_else(|| AuthError::Refused("no code".into()))?;
         let client = self.client().await?;
@@ -153,11 +317,24 @@ impl Oidc {
             .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier))
             .request_async(&self.http)
             .await
-            .map_err(|e| AuthError::Invalid(format!("code exchange: {e}")))?;
+            .map_err(|e| AuthError::Invalid(format!("code exchange: {}", log_safe(&e.to_string()))))?;
         let id_token = token.id_token().ok_or_else(|| AuthError::Invalid("no ID token".into()))?;
-        let claims = id_token
-            .claims(&client.id_token_verifier(), &Nonce::new(pending.nonce))
-            .map_err(|e| AuthError::Invalid(format!("ID token: {e}")))?;
+        let nonce = Nonce::new(pending.nonce);
+        let claims = match id_token.claims(&client.id_token_verifier(), &nonce) {
+            Ok(c) => c.clone(),
+            // Signed by a key we do not have: the provider may have rotated its keys.
+            Err(ClaimsVerificationError::SignatureVerification(SignatureVerificationError::NoMatchingKey)) => {
+                let Some(fresh) = self.rediscover().await? else {
+                    return Err(AuthError::Invalid("ID token: no matching signing key".into()));
+                };
+                tracing::info!("signing keys fetched again: no cached key matched the ID token");
+                id_token
+                    .claims(&fresh.id_token_verifier(), &nonce)
+                    .map_err(|e| AuthError::Invalid(format!("ID token: {}", log_safe(&e.to_string()))))?
+                    .clone()
+            }
+            Err(e) => return Err(AuthError::Invalid(format!("ID token: {}", log_safe(&e.to_string())))),
+        };
         let given_name = claims.given_name().and_then(|n| n.get(None)).map(|n| n.to_string()).unwrap_or_default();
         let family_name = claims.family_name().and_then(|n| n.get(None)).map(|n| n.to_string()).unwrap_or_default();
         let name = claims
@@ -165,13 +342,21 @@ impl Oidc {
             .and_then(|n| n.get(None))
             .map(|n| n.to_string())
             .unwrap_or_else(|| format!("{given_name} {family_name}").trim().to_owned());
-        Ok(ManagerIdentity {
+        let identity = ManagerIdentity {
             subject: claims.subject().to_string(),
             name,
             given_name,
             family_name,
             email: claims.email().map(|e| e.to_string()).unwrap_or_default(),
-        })
+        };
+        Ok(Login { identity, id_token: Some(id_token.to_string()) })
+    }
+
+    async fn end_session_url(&self, id_token: &str) -> Option<String> {
+        let end = self.discovered().await.ok()?.end_session?;
+        let mut url = url::Url::parse(&end).ok()?;
+        url.query_pairs_mut().append_pair("id_token_hint", id_token).append_pair("client_id", &self.settings.client_id);
+        Some(url.to_string())
     }
 }
 
@@ -184,7 +369,31 @@ impl IdentityProvider for Oidc {
         &'a self,
         pending: &'a str,
         query: &'a [(String, String)],
-    ) -> BoxFuture<'a, Result<ManagerIdentity, AuthError>> {
+    ) -> BoxFuture<'a, Result<Login, AuthError>> {
         Box::pin(self.finish_login(pending, query))
+    }
+
+    fn logout_url<'a>(&'a self, id_token: &'a str) -> BoxFuture<'a, Option<String>> {
+        Box::pin(self.end_session_url(id_token))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_errors_are_a_closed_set_and_log_text_is_one_line() {
+        for (raw, code) in [
+            ("access_denied", "access_denied"),
+            ("login_required", "login_required"),
+            ("invalid_request_uri", "invalid_request"),
+            ("x\nFAKE", "other"),
+            ("access_denied\r\nINFO forged", "other"),
+        ] {
+            assert_eq!(OAuthError::parse(raw).as_str(), code, "{raw:?}");
+        }
+        assert_eq!(log_safe("a\nb\r\u{1b}[31m"), "a\\nb\\r\\u{1b}[31m");
+        assert_eq!(log_safe(&"x".repeat(500)).len(), 300);
     }
 }

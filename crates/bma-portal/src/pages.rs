@@ -163,6 +163,8 @@ pub struct FormPage {
     pub correction: bool,
     /// When correcting: where the verification of the current backup address stands.
     pub backup_state: Option<String>,
+    /// Answers kept while the person logged in again, shown for checking.
+    pub kept: Option<String>,
     /// Errors in field order: (field id, message), for the summary.
     pub errors: Vec<(&'static str, String)>,
     /// Text inputs.
@@ -222,4 +224,15 @@ pub struct StatusPage {
     pub backup: Option<BackupView>,
     /// Whether the form can still be corrected.
     pub editable: bool,
+}
+
+/// The page of a backup verification link: a button, so that scanners
+/// that fetch links do not verify the address.
+#[derive(Template)]
+#[template(path = "verify.html")]
+pub struct VerifyPage {
+    /// Layout.
+    pub layout: Layout,
+    /// The code of the link (the form's action).
+    pub code: String,
 }

@@ -11,11 +11,18 @@
 //! | `POST /formulaire/{token}/verification` | a new verification link for the backup address (CSRF) |
 //! | `GET /formulaire/{token}/connexion` | starts the login |
 //! | `GET /auth/callback` | the identity provider's answer |
-//! | `POST /deconnexion` | logout (CSRF) |
-//! | `GET /verification/{code}` | the link sent to the backup address |
+//! | `POST /deconnexion` | logout (CSRF), then the provider's end of session |
+//! | `GET /verification/{code}` | the link sent to the backup address: a button |
+//! | `POST /verification/{code}` | the button: verifies the address (the code is the credential) |
 //! | `GET /confidentialite` | the privacy notice |
 //! | `GET /accessibilite` | the accessibility statement |
 //! | `GET /static/favicon.svg` | the icon (`/favicon.ico` redirects to it) |
+//!
+//! A form posted without a valid session (it expired while the form was
+//! open, or the person logged in again in another tab) is not refused: it
+//! is kept in the session, server-side, and shown again once the person
+//! is logged in, to be checked and sent. Nothing is stored as an answer
+//! without the session's CSRF token.
 
 use askama::Template;
 use axum::Router;
@@ -30,15 +37,16 @@ use bma_core::lifecycle::State as MailboxState;
 use bma_core::settings::date_fr;
 use bma_mail::{TemplateKind, verp};
 use bma_store::{
-    BackupStatus, BackupVerificationRequest, Enrollment, ManagerIdentity, NewEmail, PortalMailbox, PortalSession,
-    PortalView, StoreError, VerifyOutcome,
+    BackupChange, BackupStatus, BackupVerificationRequest, Enrollment, NewEmail, PortalMailbox, PortalSession,
+    PortalView, RenewOutcome, StoreError, Submission, VerifyOutcome,
 };
 use time::{Duration, OffsetDateTime};
 
 use crate::form::{self, FieldErrors, FormInput, field};
+use crate::oidc::{Login, log_safe};
 use crate::pages::{
     AccessibilityPage, BackupView, FormPage, HomePage, Layout, LoginPage, MessagePage, PrivacyPage, RoleOption,
-    StatusPage, TextField, Who,
+    StatusPage, TextField, VerifyPage, Who,
 };
 use crate::session::{constant_time_eq, cookie, random_token};
 use crate::{Portal, PortalError, security};
@@ -49,8 +57,11 @@ pub const BODY_LIMIT: usize = 16 * 1024;
 const LOGIN_MINUTES: i64 = 15;
 /// How long a backup verification link works.
 const VERIFICATION_DAYS: i64 = 14;
+/// How long answers posted after their session expired wait for a new login.
+const DRAFT_MINUTES: i64 = 120;
 
-pub(crate) fn router(portal: Portal) -> Router {
+/// The routes; a request (body and answer) gets `request_timeout`.
+pub(crate) fn router(portal: Portal, request_timeout: std::time::Duration) -> Router {
     Router::new()
         .route("/", get(home))
         .route("/formulaire/{token}", get(link).post(submit))
@@ -60,7 +71,7 @@ pub(crate) fn router(portal: Portal) -> Router {
         .route("/formulaire/{token}/connexion", get(login_start))
         .route("/auth/callback", get(login_callback))
         .route("/deconnexion", axum::routing::post(logout))
-        .route("/verification/{code}", get(verify))
+        .route("/verification/{code}", get(verify_page).post(verify))
         .route("/confidentialite", get(privacy))
         .route("/accessibilite", get(accessibility))
         .fallback(not_found)
@@ -70,6 +81,7 @@ pub(crate) fn router(portal: Portal) -> Router {
         .route("/static/favicon.svg", get(favicon))
         .route("/favicon.ico", get(|| async { Redirect::permanent("/static/favicon.svg") }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(request_timeout, security::whole_request))
         .layer(middleware::from_fn_with_state(portal.clone(), security::headers))
         .layer(middleware::from_fn(security::log))
         .with_state(portal)
@@ -293,13 +305,17 @@ impl Portal {
         session: &PortalSession,
         input: &FormInput,
         errors: &FieldErrors,
-        correction: bool,
+        (correction, kept): (bool, Option<String>),
     ) -> Outcome {
         // A correction says where the verification of the current backup address stands.
         let mut backup_state = None;
         if correction && let Some(e) = self.inner.store.latest_enrollment(m.id).await? {
-            let email = e.form.backup_email;
-            backup_state = Some(match self.inner.store.backup_status(m.id, &email).await? {
+            let email = if same_person(session, &e) {
+                e.form.backup_email.clone()
+            } else {
+                form::mask_email(&e.form.backup_email)
+            };
+            backup_state = Some(match self.inner.store.backup_status(m.id, &e.form.backup_email).await? {
                 Some(BackupStatus { verified_at: Some(at), .. }) => {
                     format!("Adresse de secours actuelle : {email}, vérifiée le {}.", date_fr(at.date()))
                 }
@@ -389,6 +405,7 @@ impl Portal {
             csrf: session.csrf.clone(),
             correction,
             backup_state,
+            kept,
             errors: summary,
             fields,
             roles: form::ROLES
@@ -431,8 +448,20 @@ impl Portal {
         latest: Option<Enrollment>,
         backup: Option<BackupStatus>,
     ) -> Outcome {
+        // Another person logged in with the same link sees who answered,
+        // not their contact details.
+        let other = latest.as_ref().is_some_and(|e| !same_person(session, e));
+        let mask = |email: String| if other { form::mask_email(&email) } else { email };
         let backup =
-            backup.map(|b| BackupView { email: b.email, verified_on: b.verified_at.map(|t| date_fr(t.date())) });
+            backup.map(|b| BackupView { email: mask(b.email), verified_on: b.verified_at.map(|t| date_fr(t.date())) });
+        let notice = match (notice, other) {
+            (None, true) => Some(
+                "Ces réponses ont été envoyées par une autre personne : ses coordonnées sont masquées. Vous pouvez \
+                 corriger le formulaire avec les vôtres."
+                    .to_owned(),
+            ),
+            (n, _) => n,
+        };
         let c = &self.inner.settings.campaign.campaign;
         // The day given, or the window as it can still happen: from today at
         // the earliest, by the campaign's end at the latest.
@@ -456,11 +485,21 @@ impl Portal {
             invited_on: m.invited_at.map(|t| date_fr(t.date())),
             submitted: latest.as_ref().map(|e| {
                 let who = if e.identity.name.is_empty() { &e.identity.subject } else { &e.identity.name };
-                format!("{} par {who}", date_fr(e.submitted_at.date()))
+                format!("envoyées par {who} le {}", date_fr(e.submitted_at.date()))
             }),
             next: next_steps(m.state, latest.as_ref(), window.as_deref()),
             role_label: latest.as_ref().map_or("", |e| form::role_label(&e.form.role)),
-            form: latest.map(|e| e.form),
+            form: latest.map(|e| {
+                if other {
+                    bma_store::EnrollmentForm {
+                        phone: form::mask_phone(&e.form.phone),
+                        backup_email: form::mask_email(&e.form.backup_email),
+                        ..e.form
+                    }
+                } else {
+                    e.form
+                }
+            }),
             window,
             backup,
             editable,
@@ -665,6 +704,98 @@ async fn not_found(State(p): State<Portal>) -> Outcome {
     )
 }
 
+/// Whether the person of the session gave this version of the form.
+fn same_person(session: &PortalSession, e: &Enrollment) -> bool {
+    session.identity.as_ref().is_some_and(|i| i.subject == e.identity.subject)
+}
+
+const KEPT: &str = "Votre session avait expiré : les réponses que vous aviez envoyées ont été conservées. Vérifiez-les, \
+                    puis envoyez le formulaire.";
+
+impl Portal {
+    /// The answers kept in the request's session for this link, if any.
+    async fn kept_answers(&self, headers: &HeaderMap, token: &str) -> Result<Option<FormInput>, PortalError> {
+        let Some(id) = cookie(headers, self.inner.cookies.session_name()).filter(|i| bma_core::token::well_formed(i))
+        else {
+            return Ok(None);
+        };
+        let hash = bma_core::token::hash(id);
+        let draft = self.inner.store.session_draft(&hash, &bma_core::token::hash(token), self.now()).await?;
+        Ok(draft.and_then(|d| serde_json::from_str(&d).ok()))
+    }
+
+    /// A form posted without a valid session: the answers are kept in the
+    /// session (a new one that starts a login, if the request has no
+    /// logged-in session) and shown again after the login; never lost.
+    async fn keep_answers(&self, token: &str, pairs: &[(String, String)], headers: &HeaderMap) -> Outcome {
+        let m = match self.open_link(token).await {
+            Ok(m) => m,
+            Err(page) => return page,
+        };
+        let input = FormInput::from_pairs(pairs);
+        let open = matches!(m.state, MailboxState::Invited | MailboxState::Enrolled | MailboxState::Presynced);
+        if input == FormInput::default() || !open {
+            return self.forbidden();
+        }
+        let draft = serde_json::to_string(&input).map_err(|e| PortalError::Settings(e.to_string()))?;
+        let token_hash = bma_core::token::hash(token);
+        let back = if m.state == MailboxState::Invited {
+            format!("/formulaire/{token}")
+        } else {
+            format!("/formulaire/{token}/modifier")
+        };
+        // Logged in already (a new login in another tab replaced the
+        // session the form was opened with): back to the form.
+        if let Some((hash, s)) = self.session(headers).await?
+            && s.identity.is_some()
+        {
+            self.inner.store.keep_draft(&hash, &token_hash, &draft).await?;
+            tracing::info!("answers kept: the form was posted with an old session");
+            return Ok(Redirect::to(&back).into_response());
+        }
+        let Some(idp) = self.inner.idp.clone() else {
+            return self.forbidden();
+        };
+        let start = match idp.start().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %log_safe(&e.to_string()), "login cannot start");
+                return self.message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Connexion momentanément indisponible",
+                    &["Le service de connexion Cerbère EDU ne répond pas. Réessayez dans quelques minutes."],
+                    self.contact_of(&m),
+                );
+            }
+        };
+        let id = random_token();
+        let hash = bma_core::token::hash(&id);
+        let now = self.now();
+        let store = &self.inner.store;
+        store.create_session(&hash, &random_token(), now + Duration::minutes(DRAFT_MINUTES), now).await?;
+        store.set_login_pending(&hash, &start.pending).await?;
+        store.keep_draft(&hash, &token_hash, &draft).await?;
+        tracing::info!("answers kept: the form was posted after its session expired");
+        let page = MessagePage {
+            layout: self.layout("Reconnectez-vous", None, self.contact_of(&m)),
+            heading: "Votre session a expiré : reconnectez-vous".to_owned(),
+            paragraphs: vec![
+                "Vos réponses n'ont pas encore été enregistrées, mais elles ne sont pas perdues : elles ont été \
+                 conservées et vous seront présentées à nouveau après la connexion, pour que vous les vérifiiez et \
+                 les envoyiez."
+                    .to_owned(),
+            ],
+            link: Some((start.redirect_to, "Se reconnecter avec Cerbère EDU".to_owned())),
+        };
+        let c = self.inner.cookies;
+        let mut res = Html(page.render()?).into_response();
+        let h = res.headers_mut();
+        h.append(header::SET_COOKIE, c.set(c.session_name(), &id, DRAFT_MINUTES * 60));
+        h.append(header::SET_COOKIE, c.set(c.return_name(), token, DRAFT_MINUTES * 60));
+        Ok(res)
+    }
+}
+
 async fn link(State(p): State<Portal>, Path(token): Path<String>, headers: HeaderMap) -> Outcome {
     let view = match p.open_view(&token, &headers).await {
         Ok(v) => v,
@@ -675,12 +806,18 @@ async fn link(State(p): State<Portal>, Path(token): Path<String>, headers: Heade
         return p.login_page(&m, &token);
     };
     if m.state == MailboxState::Invited {
+        if let Some(kept) = p.kept_answers(&headers, &token).await? {
+            let kept_note = Some(KEPT.to_owned());
+            return p
+                .form_page(StatusCode::OK, &m, &token, &session, &kept, &FieldErrors::new(), (false, kept_note))
+                .await;
+        }
         let prefill = session.identity.as_ref().map_or_else(FormInput::default, |i| FormInput {
             family_name: i.family_name.clone(),
             given_name: i.given_name.clone(),
             ..FormInput::default()
         });
-        return p.form_page(StatusCode::OK, &m, &token, &session, &prefill, &FieldErrors::new(), false).await;
+        return p.form_page(StatusCode::OK, &m, &token, &session, &prefill, &FieldErrors::new(), (false, None)).await;
     }
     p.status_page_of(StatusCode::OK, &m, &token, &session, (false, None), view.latest, view.backup)
 }
@@ -696,23 +833,38 @@ async fn edit(State(p): State<Portal>, Path(token): Path<String>, headers: Heade
     if !matches!(m.state, MailboxState::Enrolled | MailboxState::Presynced) {
         return Ok(Redirect::to(&format!("/formulaire/{token}")).into_response());
     }
-    let input = p.inner.store.latest_enrollment(m.id).await?.map(|e| FormInput::from_enrollment(&e.form));
-    p.form_page(StatusCode::OK, &m, &token, &session, &input.unwrap_or_default(), &FieldErrors::new(), true).await
+    if let Some(kept) = p.kept_answers(&headers, &token).await? {
+        let note = Some(KEPT.to_owned());
+        return p.form_page(StatusCode::OK, &m, &token, &session, &kept, &FieldErrors::new(), (true, note)).await;
+    }
+    // Another person starts from their own name: the previous answers
+    // (contact details of someone else) are not shown to them.
+    let input = match p.inner.store.latest_enrollment(m.id).await? {
+        Some(e) if same_person(&session, &e) => FormInput::from_enrollment(&e.form),
+        _ => session.identity.as_ref().map_or_else(FormInput::default, |i| FormInput {
+            family_name: i.family_name.clone(),
+            given_name: i.given_name.clone(),
+            ..FormInput::default()
+        }),
+    };
+    p.form_page(StatusCode::OK, &m, &token, &session, &input, &FieldErrors::new(), (true, None)).await
 }
 
 async fn submit(State(p): State<Portal>, Path(token): Path<String>, headers: HeaderMap, body: Bytes) -> Outcome {
-    // The CSRF token first: a forged POST learns nothing, not even whether the link exists.
+    // The CSRF token first: nothing is stored as an answer without it. A
+    // form posted with a session that expired (or was replaced) is kept
+    // for after the login instead of being refused.
     let pairs = pairs_of(&body);
-    let (_, session) = match p.check_post(&headers, &pairs).await {
+    let (session_hash, session) = match p.check_post(&headers, &pairs).await {
         Ok(s) => s,
-        Err(page) => return page,
+        Err(_) => return p.keep_answers(&token, &pairs, &headers).await,
     };
     let m = match p.open_link(&token).await {
         Ok(m) => m,
         Err(page) => return page,
     };
     let Some(identity) = session.identity.clone() else {
-        return p.forbidden();
+        return p.keep_answers(&token, &pairs, &headers).await;
     };
     let correction = m.state != MailboxState::Invited;
     if !matches!(m.state, MailboxState::Invited | MailboxState::Enrolled | MailboxState::Presynced) {
@@ -726,15 +878,16 @@ async fn submit(State(p): State<Portal>, Path(token): Path<String>, headers: Hea
         Ok(v) => v,
         Err(errors) => {
             return p
-                .form_page(StatusCode::UNPROCESSABLE_ENTITY, &m, &token, &session, &input, &errors, correction)
+                .form_page(StatusCode::UNPROCESSABLE_ENTITY, &m, &token, &session, &input, &errors, (correction, None))
                 .await;
         }
     };
     let manager_name = format!("{} {}", valid.given_name, valid.family_name);
     let s = &p.inner.settings;
+    let submitted_on = date_fr(p.now().date());
     let context = serde_json::json!({
         "name": m.name, "address": m.address,
-        "submitted_on": date_fr(p.now().date()), "manager_name": manager_name,
+        "submitted_on": submitted_on, "manager_name": manager_name,
         "password_unknown": !valid.knows_password,
         "form_link": format!("{}/formulaire/{token}", s.base_url),
         "contact": s.campaign.contacts.during, "sender_name": s.campaign.sender.name,
@@ -742,17 +895,44 @@ async fn submit(State(p): State<Portal>, Path(token): Path<String>, headers: Hea
     let key = format!("confirmation:{}:{}", m.address, &random_token()[..16]);
     let confirmation = p.email(TemplateKind::Confirmation, m.id, &m.address, key, &context)?;
     let verification = p.verification_request(&m, &valid.backup_email, &manager_name)?;
+    // A new backup address: the previous one and the BMA are told.
     let store = &p.inner.store;
-    let mut result =
-        store.submit_enrollment(m.id, &valid, &identity, &confirmation, Some(&verification), p.now()).await;
-    if let Err(StoreError::Conflict(_)) = result {
-        // Another submission of this mailbox committed first (a double
-        // click): this one is stored as the next version, as a correction.
-        result = store.submit_enrollment(m.id, &valid, &identity, &confirmation, Some(&verification), p.now()).await;
+    let change = match store.latest_enrollment(m.id).await? {
+        Some(e) if e.form.backup_email != valid.backup_email => {
+            let context = serde_json::json!({
+                "name": m.name, "address": m.address, "submitted_on": submitted_on, "manager_name": manager_name,
+                "previous_backup": e.form.backup_email, "new_backup": form::mask_email(&valid.backup_email),
+                "contact": s.campaign.contacts.during, "sender_name": s.campaign.sender.name,
+            });
+            let mark = &random_token()[..16];
+            let mut notices = Vec::new();
+            for to in [e.form.backup_email.as_str(), m.address.as_str()] {
+                let key = format!("backup_changed:{}:{to}:{mark}", m.address);
+                notices.push(p.email(TemplateKind::BackupChanged, m.id, to, key, &context)?);
+            }
+            Some(BackupChange { previous: e.form.backup_email, notices })
+        }
+        Some(e) => Some(BackupChange { previous: e.form.backup_email, notices: Vec::new() }),
+        None => None,
+    };
+    let submission = Submission {
+        form: &valid,
+        identity: &identity,
+        confirmation: &confirmation,
+        verification: Some(&verification),
+        change: change.as_ref(),
+    };
+    let submit = || store.submit_enrollment_notifying(m.id, &submission, p.now());
+    let mut result = submit().await;
+    if let (Err(StoreError::Conflict(_)), false) = (&result, correction) {
+        // Another first submission of this mailbox committed first (a
+        // double click): this one is stored as the next version, as a correction.
+        result = submit().await;
     }
     match result {
         Ok(outcome) => {
             tracing::info!(version = outcome.version, first = outcome.first, "form received");
+            p.inner.store.clear_draft(&session_hash).await?;
             Ok(Redirect::to(&format!("/formulaire/{token}/confirmation")).into_response())
         }
         Err(StoreError::FormClosed { .. } | StoreError::Conflict(_) | StoreError::Illegal { .. }) => {
@@ -798,19 +978,39 @@ async fn resend_verification(
     let Some(identity) = session.identity.clone() else {
         return p.forbidden();
     };
-    let notice = match p.inner.store.latest_enrollment(m.id).await? {
+    let (status, notice) = match p.inner.store.latest_enrollment(m.id).await? {
         Some(e) => {
             let request = p.verification_request(&m, &e.form.backup_email, &identity.name)?;
             let actor = bma_core::Actor::Manager(identity.subject.clone());
-            if p.inner.store.renew_backup_verification(m.id, &e.form.backup_email, &request, &actor, p.now()).await? {
-                format!("Un nouveau lien de vérification a été envoyé à {}.", e.form.backup_email)
+            let shown = if same_person(&session, &e) {
+                e.form.backup_email.clone()
             } else {
-                "L'adresse de secours est déjà vérifiée.".to_owned()
+                form::mask_email(&e.form.backup_email)
+            };
+            match p.inner.store.renew_backup_verification(m.id, &e.form.backup_email, &request, &actor, p.now()).await?
+            {
+                RenewOutcome::Sent => {
+                    (StatusCode::OK, format!("Un nouveau lien de vérification a été envoyé à {shown}."))
+                }
+                RenewOutcome::NothingPending => (StatusCode::OK, "L'adresse de secours est déjà vérifiée.".to_owned()),
+                RenewOutcome::TooSoon { retry_at } => {
+                    let minutes = ((retry_at - p.now()).whole_seconds() + 59) / 60;
+                    let when = if minutes < 120 {
+                        format!("dans {minutes} minute{}", if minutes > 1 { "s" } else { "" })
+                    } else {
+                        format!("dans {} heures", (minutes + 59) / 60)
+                    };
+                    let text = format!(
+                        "Un lien de vérification a été envoyé récemment à {shown} : vérifiez sa boîte de réception \
+                         et ses courriers indésirables. Vous pourrez demander un nouveau lien {when}."
+                    );
+                    (StatusCode::TOO_MANY_REQUESTS, text)
+                }
             }
         }
-        None => "Complétez d'abord le formulaire.".to_owned(),
+        None => (StatusCode::OK, "Complétez d'abord le formulaire.".to_owned()),
     };
-    p.status_page(StatusCode::OK, &m, &token, &session, false, Some(notice)).await
+    p.status_page(status, &m, &token, &session, false, Some(notice)).await
 }
 
 async fn login_start(State(p): State<Portal>, Path(token): Path<String>) -> Outcome {
@@ -824,7 +1024,7 @@ async fn login_start(State(p): State<Portal>, Path(token): Path<String>) -> Outc
     let start = match idp.start().await {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!(error = %e, "login cannot start");
+            tracing::warn!(error = %log_safe(&e.to_string()), "login cannot start");
             return p.message(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Connexion momentanément indisponible",
@@ -863,36 +1063,35 @@ async fn login_callback(
             p.general_contact(),
         )
     };
-    let Some((hash, _)) = p.session(&headers).await? else {
-        return failed(&p);
-    };
-    let Some(pending) = p.inner.store.take_login_pending(&hash).await? else {
+    let Some((hash, PortalSession { login_pending: Some(pending), .. })) = p.session(&headers).await? else {
         return failed(&p);
     };
     let Some(idp) = p.inner.idp.clone() else {
         return failed(&p);
     };
-    let identity: ManagerIdentity = match idp.finish(&pending, &query).await {
-        Ok(i) => i,
+    // The provider checks the state before anything else in the answer: a
+    // forged callback (another state) neither logs in nor spends the login
+    // in progress, which is taken only once the answer is its own.
+    let Login { identity, id_token } = match idp.finish(&pending, &query).await {
+        Ok(l) => l,
         Err(e) => {
-            tracing::warn!(error = %e, "login failed");
+            tracing::warn!(error = %log_safe(&e.to_string()), "login failed");
             return failed(&p);
         }
     };
+    if p.inner.store.take_login_pending(&hash).await?.as_deref() != Some(pending.as_str()) {
+        // Another callback of this login won the race.
+        return failed(&p);
+    }
     let new_id = random_token();
+    let new_hash = bma_core::token::hash(&new_id);
     let now = p.now();
     let minutes = p.inner.settings.session_minutes;
-    p.inner
-        .store
-        .login_session(
-            &hash,
-            &bma_core::token::hash(&new_id),
-            &random_token(),
-            &identity,
-            now + Duration::minutes(minutes),
-            now,
-        )
-        .await?;
+    let store = &p.inner.store;
+    store.login_session(&hash, &new_hash, &random_token(), &identity, now + Duration::minutes(minutes), now).await?;
+    if let Some(t) = id_token {
+        store.set_session_id_token(&new_hash, &t).await?;
+    }
     tracing::info!("login succeeded");
     let c = p.inner.cookies;
     let back = cookie(&headers, c.return_name())
@@ -911,21 +1110,48 @@ async fn logout(State(p): State<Portal>, headers: HeaderMap, body: Bytes) -> Out
         Ok(s) => s,
         Err(page) => return page,
     };
+    let id_token = p.inner.store.session_id_token(&hash).await?;
     p.inner.store.delete_session(&hash).await?;
-    let mut res = p.message(
-        StatusCode::OK,
-        "Vous êtes déconnecté·e",
-        &[
-            "Votre session sur ce portail est fermée.",
-            "Sur un ordinateur partagé, fermez aussi le navigateur pour terminer votre session Cerbère EDU.",
-        ],
-        p.general_contact(),
-    )?;
     let c = p.inner.cookies;
+    // The Cerbère EDU session ends too (RP-initiated logout): on a shared
+    // PC the next person must log in with their own identity.
+    let end = match (p.inner.idp.clone(), id_token) {
+        (Some(idp), Some(t)) => idp.logout_url(&t).await,
+        _ => None,
+    };
+    let mut res = match end {
+        Some(url) => Redirect::to(&url).into_response(),
+        None => p.message(
+            StatusCode::OK,
+            "Vous êtes déconnecté·e",
+            &[
+                "Votre session sur ce portail est fermée.",
+                "Sur un ordinateur partagé, fermez aussi le navigateur pour terminer votre session Cerbère EDU.",
+            ],
+            p.general_contact(),
+        )?,
+    };
     res.headers_mut().append(header::SET_COOKIE, c.clear(c.session_name()));
     Ok(res)
 }
 
+/// The page of a verification link: a button (a GET verifies nothing, so
+/// mail scanners that fetch links cannot verify an address).
+async fn verify_page(State(p): State<Portal>, Path(code): Path<String>) -> Outcome {
+    if !bma_core::token::well_formed(&code) {
+        return p.message(
+            StatusCode::NOT_FOUND,
+            "Lien de vérification invalide",
+            &["Ce lien de vérification n'est pas valide. Copiez-le en entier depuis l'email reçu."],
+            p.general_contact(),
+        );
+    }
+    let page = VerifyPage { layout: p.layout("Confirmer l'adresse de secours", None, p.general_contact()), code };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// The button of the verification page. No session here (the address is
+/// read anywhere, often on another device): the code is the credential.
 async fn verify(State(p): State<Portal>, Path(code): Path<String>) -> Outcome {
     let contact = p.general_contact();
     if !bma_core::token::well_formed(&code) {

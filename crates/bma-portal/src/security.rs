@@ -21,19 +21,34 @@ use std::time::{Duration, Instant};
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 
 use crate::Portal;
 
-/// The policy: our stylesheet only, forms to ourselves, no framing.
+/// The policy: our stylesheet only, forms to ourselves (and, with a
+/// provider, its origin: see [`csp_for`]), no framing.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
                        frame-ancestors 'none'; base-uri 'none'";
+
+/// The policy of a portal whose identity provider is at `issuer`: the
+/// logout form's answer redirects there (RP-initiated logout), which
+/// browsers check against `form-action`.
+pub fn csp_for(issuer: Option<&str>) -> HeaderValue {
+    let origin = issuer.and_then(|i| url::Url::parse(i).ok()).map(|u| u.origin().ascii_serialization());
+    match origin {
+        Some(o) if o != "null" => {
+            HeaderValue::from_str(&CSP.replace("form-action 'self'", &format!("form-action 'self' {o}")))
+                .unwrap_or_else(|_| HeaderValue::from_static(CSP))
+        }
+        _ => HeaderValue::from_static(CSP),
+    }
+}
 
 /// Adds the security headers to every response.
 pub async fn headers(State(portal): State<Portal>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;
     let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::CONTENT_SECURITY_POLICY, portal.inner.csp.clone());
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -45,6 +60,23 @@ pub async fn headers(State(portal): State<Portal>, req: Request, next: Next) -> 
         h.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000"));
     }
     res
+}
+
+/// Answers 408 when a request (its body read and its answer) takes longer
+/// than `limit`: a client trickling its body holds nothing for long.
+pub async fn whole_request(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(seconds = limit.as_secs(), "request timed out");
+            let body = "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Délai dépassé</title>\
+                        </head><body><h1>Délai dépassé</h1><p>La demande a mis trop de temps à arriver. Réessayez.</p>\
+                        </body></html>";
+            let mut res = (axum::http::StatusCode::REQUEST_TIMEOUT, axum::response::Html(body)).into_response();
+            res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+            res
+        }
+    }
 }
 
 /// Logs each request by its route pattern, status and duration.
@@ -140,6 +172,14 @@ mod tests {
         assert!(r.hit("a").is_ok(), "a new window");
         let off = RateLimiter::per_minute(0);
         assert!((0..10_000).all(|_| off.hit("a").is_ok()));
+    }
+
+    #[test]
+    fn the_policy_lets_the_logout_reach_the_provider_only() {
+        let with = csp_for(Some("https://cerbere.example.be/realms/edu"));
+        assert!(with.to_str().unwrap().contains("form-action 'self' https://cerbere.example.be;"), "{with:?}");
+        assert_eq!(csp_for(None).to_str().unwrap(), CSP);
+        assert_eq!(csp_for(Some("not a url")).to_str().unwrap(), CSP);
     }
 
     #[test]

@@ -9,6 +9,13 @@
 //! Corrections are accepted while the mailbox is `enrolled` or `presynced`;
 //! from `cutover_scheduled` on the form is closed. Verification codes, like
 //! form tokens, are stored hashed.
+//!
+//! A correction that changes the backup address queues, in the same
+//! transaction, a notice to the previous backup address and to the BMA
+//! ([`BackupChange`]). New verification links are limited per mailbox
+//! ([`RESEND_MIN_INTERVAL`], [`RESENDS_PER_DAY`]), counted from the
+//! `backup_verification_requested` events, so the limit holds across
+//! restarts and portals.
 
 use bma_core::lifecycle::{self, Actor, State};
 use serde::Serialize;
@@ -98,6 +105,53 @@ pub struct BackupVerificationRequest {
     pub email: NewEmail,
     /// Until when the link works.
     pub expires_at: OffsetDateTime,
+}
+
+/// The notices of a change of backup address: to the previous address
+/// and to the BMA.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackupChange {
+    /// The backup address of the version being replaced (checked inside
+    /// the transaction: a concurrent change makes the submission a conflict).
+    pub previous: String,
+    /// The emails to queue.
+    pub notices: Vec<NewEmail>,
+}
+
+/// A version of the form and what goes with it, for
+/// [`Store::submit_enrollment_notifying`].
+#[derive(Debug, Clone, Copy)]
+pub struct Submission<'a> {
+    /// The answers, validated.
+    pub form: &'a EnrollmentForm,
+    /// Who gave them.
+    pub identity: &'a ManagerIdentity,
+    /// The confirmation email to the BMA.
+    pub confirmation: &'a NewEmail,
+    /// The verification of the backup address, queued if it is new.
+    pub verification: Option<&'a BackupVerificationRequest>,
+    /// The notices of a changed backup address.
+    pub change: Option<&'a BackupChange>,
+}
+
+/// Shortest time between two verification links for one mailbox.
+pub const RESEND_MIN_INTERVAL: time::Duration = time::Duration::minutes(10);
+/// Most verification links sent for one mailbox in 24 hours.
+pub const RESENDS_PER_DAY: i64 = 4;
+
+/// What [`Store::renew_backup_verification`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RenewOutcome {
+    /// A new link is queued; the old one stops working.
+    Sent,
+    /// Nothing pending: the address is verified (or unknown).
+    NothingPending,
+    /// The last link is too recent, or the day's links are used up: the
+    /// next one may be asked from this instant.
+    TooSoon {
+        /// When.
+        retry_at: OffsetDateTime,
+    },
 }
 
 /// What [`Store::submit_enrollment`] did.
@@ -300,6 +354,21 @@ impl Store {
         verification: Option<&BackupVerificationRequest>,
         now: OffsetDateTime,
     ) -> Result<SubmitOutcome, StoreError> {
+        let submission = Submission { form, identity, confirmation, verification, change: None };
+        self.submit_enrollment_notifying(mailbox_id, &submission, now).await
+    }
+
+    /// [`Store::submit_enrollment`], with the notices of a change of backup
+    /// address queued in the same transaction when the address changes
+    /// (the version replaced must have `change.previous` as its address,
+    /// else [`StoreError::Conflict`] and nothing is written).
+    pub async fn submit_enrollment_notifying(
+        &self,
+        mailbox_id: i64,
+        submission: &Submission<'_>,
+        now: OffsetDateTime,
+    ) -> Result<SubmitOutcome, StoreError> {
+        let Submission { form, identity, confirmation, verification, change } = *submission;
         let now_ms = to_millis(now);
         let mut tx = self.pool().begin().await?;
         // Takes SQLite's write lock now, so the state read below is not stale.
@@ -338,6 +407,17 @@ impl Store {
                 .bind(mailbox_id)
                 .fetch_one(&mut *tx)
                 .await?;
+        let previous_backup: Option<String> =
+            sqlx::query_scalar("SELECT backup_email FROM enrollments WHERE mailbox_id = $1 AND version = $2")
+                .bind(mailbox_id)
+                .bind(version - 1)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let notify = match (change, &previous_backup) {
+            (Some(c), Some(prev)) if *prev == c.previous => *prev != form.backup_email,
+            (Some(_), _) => return Err(StoreError::Conflict(address)),
+            (None, _) => false,
+        };
         sqlx::query(
             "INSERT INTO enrollments (mailbox_id, version, submitted_at, family_name, given_name, phone, role, \
              backup_email, knows_password, id_subject, id_name, id_given_name, id_family_name, id_email) \
@@ -372,6 +452,16 @@ impl Store {
         } else {
             let reason = format!("form corrected (version {version}); confirmation queued");
             let event = Event::note(Some(mailbox_id), "form_corrected", &reason, details);
+            record(&mut tx, now_ms, &actor.to_text(), event).await?;
+        }
+        if let (true, Some(c)) = (notify, change) {
+            let mut ids = Vec::new();
+            for notice in &c.notices {
+                ids.push(insert_email(&mut tx, notice, now).await?.0);
+            }
+            let details = serde_json::json!({ "version": version, "outbox_ids": ids });
+            let reason = "backup address changed; the previous address and the BMA notified";
+            let event = Event::note(Some(mailbox_id), "backup_changed", reason, details);
             record(&mut tx, now_ms, &actor.to_text(), event).await?;
         }
         let mut verification_queued = false;
@@ -428,7 +518,9 @@ impl Store {
 
     /// Sends a new verification link for the pending backup address of the
     /// mailbox (the old link stops working): the new code and its email in
-    /// one transaction. Returns false if there is nothing pending for it.
+    /// one transaction, unless the last link is younger than
+    /// [`RESEND_MIN_INTERVAL`] or [`RESENDS_PER_DAY`] were sent in the last
+    /// 24 hours (the first link counts).
     pub async fn renew_backup_verification(
         &self,
         mailbox_id: i64,
@@ -436,9 +528,45 @@ impl Store {
         request: &BackupVerificationRequest,
         actor: &Actor,
         now: OffsetDateTime,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<RenewOutcome, StoreError> {
         let now_ms = to_millis(now);
         let mut tx = self.pool().begin().await?;
+        // Takes SQLite's write lock now, so two requests cannot both count below the limit.
+        sqlx::query("UPDATE backup_verifications SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
+        let day_ago = to_millis(now - time::Duration::days(1));
+        let sent: Vec<i64> = sqlx::query_scalar(
+            "SELECT at FROM events WHERE mailbox_id = $1 AND kind = 'backup_verification_requested' AND at > $2 \
+             ORDER BY at",
+        )
+        .bind(mailbox_id)
+        .bind(day_ago)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut retry_at = None;
+        if let Some(&last) = sent.last() {
+            let next = from_millis(last) + RESEND_MIN_INTERVAL;
+            if next > now {
+                retry_at = Some(next);
+            }
+        }
+        if sent.len() as i64 >= RESENDS_PER_DAY {
+            let oldest = sent.len() - RESENDS_PER_DAY as usize;
+            let next = from_millis(sent[oldest]) + time::Duration::days(1);
+            retry_at = Some(retry_at.map_or(next, |r: OffsetDateTime| r.max(next)));
+        }
+        let pending: Option<i64> = sqlx::query_scalar(
+            "SELECT id FROM backup_verifications WHERE mailbox_id = $1 AND email = $2 AND verified_at IS NULL",
+        )
+        .bind(mailbox_id)
+        .bind(email.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?;
+        if pending.is_none() {
+            return Ok(RenewOutcome::NothingPending);
+        }
+        if let Some(retry_at) = retry_at {
+            return Ok(RenewOutcome::TooSoon { retry_at });
+        }
         let done = sqlx::query(
             "UPDATE backup_verifications SET code_hash = $1, requested_at = $2, expires_at = $3 \
              WHERE mailbox_id = $4 AND email = $5 AND verified_at IS NULL",
@@ -451,7 +579,7 @@ impl Store {
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() != 1 {
-            return Ok(false);
+            return Ok(RenewOutcome::NothingPending);
         }
         let (outbox_id, _) = insert_email(&mut tx, &request.email, now).await?;
         let details = serde_json::json!({ "outbox_id": outbox_id, "message_id": request.email.message_id });
@@ -459,7 +587,7 @@ impl Store {
         let event = Event::note(Some(mailbox_id), "backup_verification_requested", reason, details);
         record(&mut tx, now_ms, &actor.to_text(), event).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(RenewOutcome::Sent)
     }
 
     /// Follows a verification link: marks the address verified, with the

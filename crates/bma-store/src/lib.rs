@@ -33,8 +33,8 @@ use time::OffsetDateTime;
 
 pub use campaign::{Attention, BounceOutcome, CampaignAction, CampaignState, CutoverRow, DueReminder, Undelivered};
 pub use enrollment::{
-    BackupStatus, BackupVerificationRequest, Enrollment, EnrollmentForm, ManagerIdentity, PortalMailbox, PortalView,
-    SubmitOutcome, VerifyOutcome,
+    BackupChange, BackupStatus, BackupVerificationRequest, Enrollment, EnrollmentForm, ManagerIdentity, PortalMailbox,
+    PortalView, RESEND_MIN_INTERVAL, RESENDS_PER_DAY, RenewOutcome, Submission, SubmitOutcome, VerifyOutcome,
 };
 pub use error::StoreError;
 pub use invitation::{DueInvitation, InviteOutcome};

@@ -4,7 +4,12 @@
 //! its SHA-256, so a copy of the database opens no session. A session
 //! carries its CSRF token, the login in progress (opaque to the store: the
 //! identity provider's state, nonce and PKCE verifier) and, once logged in,
-//! the person's identity.
+//! the person's identity and the ID token (the hint of an RP-initiated
+//! logout). A form posted after its session expired is kept in the new
+//! session that the login starts (`draft`, with the hash of the link it was
+//! posted to), carried over when the login succeeds, and cleared once the
+//! form is submitted: the person's work is never thrown away, and it never
+//! leaves the server (no cookie holds it).
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -127,13 +132,22 @@ impl Store {
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
+        // A form kept while the person logged in again goes with them.
+        let kept = sqlx::query("SELECT draft, draft_token_hash FROM portal_sessions WHERE id_hash = $1")
+            .bind(old_id_hash.to_owned())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let (draft, draft_token_hash): (Option<String>, Option<String>) = match kept {
+            Some(r) => (r.try_get("draft")?, r.try_get("draft_token_hash")?),
+            None => (None, None),
+        };
         sqlx::query("DELETE FROM portal_sessions WHERE id_hash = $1")
             .bind(old_id_hash.to_owned())
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO portal_sessions (id_hash, csrf, created_at, expires_at, id_subject, id_name, id_given_name, \
-             id_family_name, id_email) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+             id_family_name, id_email, draft, draft_token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(new_id_hash.to_owned())
         .bind(csrf.to_owned())
@@ -144,9 +158,70 @@ impl Store {
         .bind(identity.given_name.clone())
         .bind(identity.family_name.clone())
         .bind(identity.email.clone())
+        .bind(draft)
+        .bind(draft_token_hash)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        Ok(())
+    }
+
+    /// Records the ID token of a logged-in session (the hint of its logout).
+    pub async fn set_session_id_token(&self, id_hash: &str, id_token: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE portal_sessions SET id_token = $1 WHERE id_hash = $2")
+            .bind(id_token.to_owned())
+            .bind(id_hash.to_owned())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The ID token of a session, if it has one.
+    pub async fn session_id_token(&self, id_hash: &str) -> Result<Option<String>, StoreError> {
+        let token: Option<Option<String>> =
+            sqlx::query_scalar("SELECT id_token FROM portal_sessions WHERE id_hash = $1")
+                .bind(id_hash.to_owned())
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(token.flatten())
+    }
+
+    /// Keeps a form posted to the link whose token hash is `token_hash`
+    /// (serialised by the portal) in a session.
+    pub async fn keep_draft(&self, id_hash: &str, token_hash: &str, draft: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE portal_sessions SET draft = $1, draft_token_hash = $2 WHERE id_hash = $3")
+            .bind(draft.to_owned())
+            .bind(token_hash.to_owned())
+            .bind(id_hash.to_owned())
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// The form kept in a live session for this link, if any.
+    pub async fn session_draft(
+        &self,
+        id_hash: &str,
+        token_hash: &str,
+        now: OffsetDateTime,
+    ) -> Result<Option<String>, StoreError> {
+        let draft: Option<Option<String>> = sqlx::query_scalar(
+            "SELECT draft FROM portal_sessions WHERE id_hash = $1 AND draft_token_hash = $2 AND expires_at > $3",
+        )
+        .bind(id_hash.to_owned())
+        .bind(token_hash.to_owned())
+        .bind(to_millis(now))
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(draft.flatten())
+    }
+
+    /// Forgets the form kept in a session (it was submitted).
+    pub async fn clear_draft(&self, id_hash: &str) -> Result<(), StoreError> {
+        sqlx::query("UPDATE portal_sessions SET draft = NULL, draft_token_hash = NULL WHERE id_hash = $1")
+            .bind(id_hash.to_owned())
+            .execute(self.pool())
+            .await?;
         Ok(())
     }
 

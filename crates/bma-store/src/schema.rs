@@ -36,6 +36,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "invitations: form token, invitation time", sql: INVITATIONS },
     Migration { version: 10, name: "enrolment: form versions, backup address verification", sql: ENROLLMENTS },
     Migration { version: 11, name: "portal sessions", sql: PORTAL_SESSIONS },
+    Migration { version: 31, name: "portal sessions: ID token, form kept across a new login", sql: PORTAL_DRAFTS },
     Migration { version: 7, name: "campaign state, reminder tokens, attention flags, cutover slots", sql: CAMPAIGN },
 ];
 
@@ -219,6 +220,15 @@ const PORTAL_SESSIONS: &str = "
         id_email TEXT
     );
     CREATE INDEX portal_sessions_expiry ON portal_sessions (expires_at);
+";
+
+/// What a portal session keeps for the person (version 31): the ID token
+/// (the logout's `id_token_hint`), and the form posted after the session
+/// expired, for the link whose token hash is `draft_token_hash`.
+const PORTAL_DRAFTS: &str = "
+    ALTER TABLE portal_sessions ADD COLUMN id_token TEXT;
+    ALTER TABLE portal_sessions ADD COLUMN draft TEXT;
+    ALTER TABLE portal_sessions ADD COLUMN draft_token_hash TEXT;
 ";
 
 /// Same DDL on both backends.

@@ -431,8 +431,14 @@ async fn backup_address_verification(backend: TestBackend) {
     };
     let first = code_in(&h.store.emails_of(id).await.unwrap().last().unwrap().raw);
 
-    // A new link makes the old one useless.
+    // A new link makes the old one useless; not sooner than 10 minutes
+    // after the last one (counted in the store).
     let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
+    let res = h.post(&format!("/formulaire/{token}/verification"), &[("csrf", &csrf_of(&page))]).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("Vous pourrez demander un nouveau lien dans 10 minutes"), "{text}");
+    h.clock.advance(Duration::minutes(10));
     let res = h.post(&format!("/formulaire/{token}/verification"), &[("csrf", &csrf_of(&page))]).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.text().await.unwrap().contains("Un nouveau lien de vérification a été envoyé à luc@ecole.test"));
@@ -440,13 +446,23 @@ async fn backup_address_verification(backend: TestBackend) {
     assert_eq!(emails.iter().filter(|e| e.kind == "backup_verification").count(), 2);
     let second = code_in(&emails.last().unwrap().raw);
     assert_ne!(first, second);
-    let res = h.get(&format!("/verification/{first}")).await;
+    let res = h.client.post(h.url(&format!("/verification/{first}"))).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::NOT_FOUND);
 
-    // The link works without a session (it may be opened anywhere), and again.
+    // Following the link (a GET, as mail scanners do) verifies nothing: it
+    // shows a button.
     let other = client();
-    for _ in 0..2 {
+    for _ in 0..3 {
         let res = other.get(h.url(&format!("/verification/{second}"))).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::OK);
+        let text = res.text().await.unwrap();
+        assert!(text.contains(&format!("<form method=\"post\" action=\"/verification/{second}\">")), "{text}");
+    }
+    let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
+    assert!(page.contains("non vérifiée"), "a GET verified nothing: {page}");
+    // The button works without a session (the address may be read anywhere), and again.
+    for _ in 0..2 {
+        let res = other.post(h.url(&format!("/verification/{second}"))).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::OK);
         assert!(res.text().await.unwrap().contains("L&#39;adresse luc@ecole.test est confirmée"));
     }
@@ -462,9 +478,31 @@ async fn backup_address_verification(backend: TestBackend) {
         &[("email_secours", Some("luc2@ecole.test")), ("email_secours_confirmation", Some("luc2@ecole.test"))],
     );
     assert_eq!(post_form(&h, &format!("/formulaire/{token}"), &form).await.status(), StatusCode::SEE_OTHER);
-    let third = code_in(&h.store.emails_of(id).await.unwrap().last().unwrap().raw);
+    let emails = h.store.emails_of(id).await.unwrap();
+    let third = code_in(&emails.iter().rfind(|e| e.kind == "backup_verification").unwrap().raw);
+    // A few links a day at most: the first of luc2 was the third of the
+    // day; one more after 10 minutes, then none until a day has passed
+    // since the first.
+    let resend_path = format!("/formulaire/{token}/verification");
+    let resend = |csrf: String| {
+        let (h, path) = (&h, &resend_path);
+        async move { h.post(path, &[("csrf", &csrf)]).await }
+    };
+    let csrf = csrf_of(&h.get(&format!("/formulaire/{token}")).await.text().await.unwrap());
+    h.clock.advance(Duration::minutes(10));
+    assert_eq!(resend(csrf.clone()).await.status(), StatusCode::OK);
+    h.clock.advance(Duration::minutes(30));
+    let res = resend(csrf.clone()).await;
+    assert_eq!(res.status(), StatusCode::TOO_MANY_REQUESTS);
+    let text = res.text().await.unwrap();
+    assert!(text.contains("Vous pourrez demander un nouveau lien dans 24 heures"), "{text}");
+    let fourth = code_in(&h.store.emails_of(id).await.unwrap().last().unwrap().raw);
+    assert_ne!(third, fourth);
     h.clock.advance(Duration::days(15));
-    assert_eq!(h.get(&format!("/verification/{third}")).await.status(), StatusCode::GONE);
+    assert_eq!(
+        h.client.post(h.url(&format!("/verification/{fourth}"))).send().await.unwrap().status(),
+        StatusCode::GONE
+    );
     h.stop().await;
 }
 
@@ -532,6 +570,44 @@ async fn every_validation_rule() {
             "Les deux adresses de secours ne sont pas identiques.",
         ),
         (&[("email_secours_confirmation", None)], "email_secours_confirmation", "Retapez l&#39;adresse de secours"),
+        // Issue 10: no URL-like text in a name (it is quoted in emails we send).
+        (&[("nom", Some("www.evil.example"))], "nom", "Nom : un point n&#39;est accepté qu&#39;après une initiale"),
+        (&[("prenom", Some("evil.com"))], "prenom", "Prénom : un point n&#39;est accepté qu&#39;après une initiale"),
+        // Issue 10: a real address parser; a field error, never a 500 nor a dead outbox row.
+        (
+            &[
+                ("email_secours", Some("Marie Dupont <marie@ecole.test>")),
+                ("email_secours_confirmation", Some("Marie Dupont <marie@ecole.test>")),
+            ],
+            "email_secours",
+            "sans nom, guillemets ni chevrons",
+        ),
+        (
+            &[
+                ("email_secours", Some("<marie@ecole.test>")),
+                ("email_secours_confirmation", Some("<marie@ecole.test>")),
+            ],
+            "email_secours",
+            "sans nom, guillemets ni chevrons",
+        ),
+        (
+            &[
+                ("email_secours", Some("\"marie\"@ecole.test")),
+                ("email_secours_confirmation", Some("\"marie\"@ecole.test")),
+            ],
+            "email_secours",
+            "sans nom, guillemets ni chevrons",
+        ),
+        (
+            &[("email_secours", Some("a@b..c")), ("email_secours_confirmation", Some("a@b..c"))],
+            "email_secours",
+            "Adresse email de secours invalide",
+        ),
+        (
+            &[("email_secours", Some("a@[127.0.0.1]")), ("email_secours_confirmation", Some("a@[127.0.0.1]"))],
+            "email_secours",
+            "Adresse email de secours invalide",
+        ),
         (&[("mot_de_passe_connu", None)], "mot_de_passe_connu", "Indiquez si vous connaissez le mot de passe actuel"),
         (
             &[("mot_de_passe_connu", Some("peut-être"))],
@@ -569,6 +645,8 @@ async fn every_validation_rule() {
     let body = post_form(&h, &format!("/formulaire/{token}"), &form).await.text().await.unwrap();
     assert!(body.contains("Le formulaire contient 3 erreurs"), "{body}");
     assert!(h.store.enrollments(id).await.unwrap().is_empty(), "nothing stored");
+    let kinds: Vec<String> = h.store.emails_of(id).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert!(kinds.iter().all(|k| k == "invitation"), "no outbox row but mail 1: {kinds:?}");
     assert_eq!(h.store.mailbox("ec810005@adm.cfwb.be").await.unwrap().state, State::Invited);
     h.stop().await;
 }
@@ -606,6 +684,18 @@ async fn every_post_needs_the_session_csrf_token() {
                 form.push(("csrf", t.to_owned()));
             }
             let res = client.post(h.url(path)).form(&form).send().await.unwrap();
+            if path.starts_with("/formulaire/") && !path.ends_with("/verification") {
+                // The form itself is not refused: it is kept for after a
+                // (new) login, and nothing is stored as an answer.
+                let status = res.status();
+                let text = res.text().await.unwrap();
+                assert!(
+                    (status == StatusCode::OK && text.contains("Vos réponses n&#39;ont pas encore été enregistrées"))
+                        || status == StatusCode::SEE_OTHER,
+                    "{path}: {who}: {status} {text}"
+                );
+                continue;
+            }
             assert_eq!(res.status(), StatusCode::FORBIDDEN, "{path}: {who}");
             assert!(res.text().await.unwrap().contains("Demande refusée"), "{path}: {who}");
         }
@@ -708,12 +798,14 @@ async fn headers_cookies_and_hashed_sessions() {
         .unwrap();
     assert!(page.contains("Se connecter avec Cerbère EDU"), "{page}");
 
-    // Logout ends the session, server-side too.
+    // Logout ends the session, server-side too, and sends the browser to
+    // end the provider's session (RP-initiated logout, the ID token as hint).
     let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
     let res = h.post("/deconnexion", &[("csrf", &csrf_of(&page))]).await;
-    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert!(set_cookie(res.headers(), "bma_session").unwrap().starts_with("bma_session=; Max-Age=0"));
-    assert!(res.text().await.unwrap().contains("Vous êtes déconnecté"));
+    let end = res.headers()[LOCATION].to_str().unwrap();
+    assert!(end.starts_with(&format!("{}/session/end?id_token_hint=ey", lab_oidc().issuer)), "{end}");
     let page = replay
         .get(h.url(&format!("/formulaire/{token}")))
         .header("cookie", format!("bma_session={after_id}"))
@@ -860,7 +952,7 @@ async fn bma_serve_starts_on_defaults_and_logs_no_token() {
     assert_security_headers(res.headers(), "404");
     let res = http.post(format!("{base}/formulaire/{token}")).form(&[("nom", "x")]).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    assert_eq!(http.get(format!("{base}/verification/{token}")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(http.post(format!("{base}/verification/{token}")).send().await.unwrap().status(), StatusCode::NOT_FOUND);
 
     child.start_kill().unwrap();
     let out = child.wait_with_output().await.unwrap();
@@ -931,7 +1023,7 @@ async fn oidc_login_needs_its_state_nonce_and_verifier() {
                 assert!(e.starts_with(failure), "a wrong {what}: {e}");
             }
             None => {
-                let id = result.unwrap();
+                let id = result.unwrap().identity;
                 assert_eq!(
                     (id.subject.as_str(), id.given_name.as_str(), id.family_name.as_str(), id.email.as_str()),
                     ("cerbere-0003", "Éric", "Lejeune", "eric.lejeune@ecole.test")
@@ -1289,4 +1381,439 @@ async fn bma_serve_honours_the_campaign_clock() {
             assert!(log.contains(&format!("campaign clock: {now}")), "{log}");
         }
     }
+}
+// Issue 10: never lose the user's work or identity; server and inputs.
+
+/// The `href` of the page's button link, HTML-unescaped.
+fn button_href(html: &str) -> String {
+    let at = html.find("<a class=\"button\" href=\"").expect("a button link") + "<a class=\"button\" href=\"".len();
+    html[at..]
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&")
+        .replace("&#38;", "&")
+        .replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+}
+
+/// A form posted after its session expired is kept server-side (no
+/// cookie holds it), shown again after the new login, and stored only
+/// when the person sends it; a form posted with a session replaced in
+/// another tab goes back to the form with its answers.
+async fn answers_posted_after_the_session_expired_are_kept(backend: TestBackend) {
+    let h = Harness::start(backend, |_| {}).await;
+    let (id, token) = h.invited("ec810040@adm.cfwb.be").await;
+    let (_, page) = h.login(&token, "directrice.dupont").await;
+    let form = with(
+        &valid_form(&csrf_of(&page)),
+        &[
+            ("telephone", Some("0470 12 34 56")),
+            ("email_secours", Some("garde.dupont@ecole.test")),
+            ("email_secours_confirmation", Some("garde.dupont@ecole.test")),
+        ],
+    );
+    // The session expires while the form is open.
+    h.clock.advance(Duration::minutes(PortalSettings::new(&h.base).session_minutes + 1));
+    let res = post_form(&h, &format!("/formulaire/{token}"), &form).await;
+    assert_eq!(res.status(), StatusCode::OK, "not a 403");
+    for c in res.headers().get_all(SET_COOKIE) {
+        let c = c.to_str().unwrap();
+        assert!(!c.contains("0470") && !c.contains("garde"), "no answer in a cookie: {c}");
+    }
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Vos réponses n&#39;ont pas encore été enregistrées"), "{page}");
+    assert!(h.store.enrollments(id).await.unwrap().is_empty());
+    // The new login lands on the form with the answers, to be checked and sent.
+    let (status, url, page) = login_with(&h.client, &button_href(&page), "directrice.dupont").await;
+    assert_eq!(status, StatusCode::OK, "{url}: {page}");
+    assert!(url.ends_with(&format!("/formulaire/{token}")), "{url}");
+    assert!(page.contains("id=\"reponses-conservees\""), "{page}");
+    assert!(page.contains("value=\"0470 12 34 56\"") && page.contains("value=\"garde.dupont@ecole.test\""), "{page}");
+    assert!(h.store.enrollments(id).await.unwrap().is_empty(), "nothing stored before the person sends it");
+    let csrf = csrf_of(&page);
+    let res = post_form(&h, &format!("/formulaire/{token}"), &with(&form, &[("csrf", Some(&csrf))])).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let stored = h.store.enrollments(id).await.unwrap();
+    assert_eq!(
+        (stored.len(), stored[0].form.phone.as_str(), stored[0].form.backup_email.as_str()),
+        (1, "+32470123456", "garde.dupont@ecole.test")
+    );
+    // Sent: the kept answers are gone.
+    let page = h.get(&format!("/formulaire/{token}/modifier")).await.text().await.unwrap();
+    assert!(!page.contains("reponses-conservees"), "{page}");
+
+    // A new login in another tab replaced the session: the form posted
+    // from the old tab comes back with its answers.
+    let old_csrf = csrf_of(&page);
+    let (_, _) = h.login(&token, "directrice.dupont").await;
+    let correction = with(&form, &[("csrf", Some(&old_csrf)), ("telephone", Some("02 413 30 90"))]);
+    let res = post_form(&h, &format!("/formulaire/{token}"), &correction).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()[LOCATION].to_str().unwrap(), format!("/formulaire/{token}/modifier"));
+    let page = h.get(&format!("/formulaire/{token}/modifier")).await.text().await.unwrap();
+    assert!(page.contains("id=\"reponses-conservees\"") && page.contains("value=\"02 413 30 90\""), "{page}");
+    assert_eq!(h.store.enrollments(id).await.unwrap().len(), 1, "nothing stored without the session's token");
+    h.stop().await;
+}
+
+/// Answers say who gave them; another person with the same link sees
+/// them masked and starts from an empty form; a new backup address tells
+/// the previous one and the BMA, through the outbox, with the submission.
+async fn answers_are_labelled_masked_for_another_person_and_a_new_backup_address_is_notified(backend: TestBackend) {
+    let h = Harness::start(backend, |_| {}).await;
+    let address = "ec810041@adm.cfwb.be";
+    let (id, token) = h.invited(address).await;
+    let (_, page) = h.login(&token, "directrice.dupont").await;
+    let res = post_form(&h, &format!("/formulaire/{token}"), &valid_form(&csrf_of(&page))).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
+    assert!(page.contains("envoyées par Marie Dupont le 22 avril 2024"), "{page}");
+    assert!(page.contains("marie.perso@ecole.test") && page.contains("+3224133090"), "her own details: {page}");
+
+    let luc = client();
+    let (status, _, page) =
+        login_with(&luc, &h.url(&format!("/formulaire/{token}/connexion")), "secretaire.martin").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("envoyées par Marie Dupont le 22 avril 2024"), "{page}");
+    assert!(!page.contains("marie.perso") && !page.contains("3224133090"), "masked for another person: {page}");
+    assert!(page.contains("m•••@e•••.test") && page.contains("•••• 90"), "{page}");
+    let page = luc.get(h.url(&format!("/formulaire/{token}/modifier"))).send().await.unwrap().text().await.unwrap();
+    assert!(!page.contains("marie.perso") && !page.contains("3224133090"), "the form starts empty for him: {page}");
+    assert!(page.contains("value=\"Martin\""), "{page}");
+
+    let form = with(
+        &valid_form(&csrf_of(&page)),
+        &[
+            ("nom", Some("Martin")),
+            ("prenom", Some("Luc")),
+            ("email_secours", Some("luc.perso@ecole.test")),
+            ("email_secours_confirmation", Some("luc.perso@ecole.test")),
+        ],
+    );
+    let res = luc.post(h.url(&format!("/formulaire/{token}"))).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let emails = h.store.emails_of(id).await.unwrap();
+    let notices: Vec<_> = emails.iter().filter(|e| e.kind == "backup_changed").collect();
+    let mut to: Vec<&str> = notices.iter().map(|e| e.recipient.as_str()).collect();
+    to.sort_unstable();
+    assert_eq!(to, [address, "marie.perso@ecole.test"], "the previous backup address and the BMA");
+    for n in &notices {
+        assert_eq!(n.subject, format!("L'adresse de secours de la BMA {address} a été modifiée"));
+        assert!(!n.raw.contains("luc.perso"), "the new address is not given in full: {}", n.raw);
+    }
+    let event = h.store.timeline(id).await.unwrap().into_iter().find(|e| e.kind == "backup_changed").unwrap();
+    let ids: Vec<i64> = serde_json::from_value(event.details["outbox_ids"].clone()).unwrap();
+    assert_eq!(ids.len(), 2, "{:?}", event.details);
+    assert!(ids.iter().all(|i| notices.iter().any(|n| n.id == *i)));
+    // Now Marie sees his answers masked.
+    let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
+    assert!(page.contains("envoyées par Luc Martin le 22 avril 2024") && !page.contains("luc.perso"), "{page}");
+    // The same address again: no notice.
+    let page = luc.get(h.url(&format!("/formulaire/{token}/modifier"))).send().await.unwrap().text().await.unwrap();
+    let form = with(&form, &[("csrf", Some(&csrf_of(&page))), ("telephone", Some("02 413 30 91"))]);
+    let res = luc.post(h.url(&format!("/formulaire/{token}"))).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let count = h.store.emails_of(id).await.unwrap().iter().filter(|e| e.kind == "backup_changed").count();
+    assert_eq!(count, 2);
+    h.stop().await;
+}
+
+on_both_backends!(
+    answers_posted_after_the_session_expired_are_kept,
+    answers_are_labelled_masked_for_another_person_and_a_new_backup_address_is_notified
+);
+
+/// Reads what the server sends until it closes the connection (or `max`).
+async fn read_until_closed(mut r: tokio::net::tcp::OwnedReadHalf, max: StdDuration) -> (Vec<u8>, Option<StdDuration>) {
+    use tokio::io::AsyncReadExt;
+    let start = std::time::Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(max.saturating_sub(start.elapsed()), r.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (got, Some(start.elapsed())),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+            Err(_) => return (got, None),
+        }
+    }
+}
+
+/// A portal on its own listener with these server limits.
+async fn limited_portal(store: &Store, limits: bma_portal::ServerLimits) -> (String, tokio::task::JoinHandle<()>) {
+    let (l, port) = listener().await;
+    let settings = PortalSettings::new(&format!("http://127.0.0.1:{port}"));
+    let clock = Arc::new(ManualClock::new(T0));
+    let portal = Portal::new(store.clone(), settings, Templates::load(None).unwrap(), clock).unwrap();
+    let server = tokio::spawn(async move {
+        bma_portal::serve_with(l, portal, limits, std::future::pending()).await.unwrap();
+    });
+    (format!("127.0.0.1:{port}"), server)
+}
+
+/// Slow clients hold nothing: a header trickled byte by byte (slowloris)
+/// is cut after the header timeout of the defaults `bma serve` uses, an
+/// idle keep-alive connection too, a trickled body gets 408, and
+/// connections over the cap wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_are_cut_off_and_connections_capped() {
+    use tokio::io::AsyncWriteExt;
+    let h = Harness::start(TestBackend::Sqlite, |_| {}).await;
+    let addr = h.base.trim_start_matches("http://").to_owned();
+    let defaults = bma_portal::ServerLimits::default();
+    assert_eq!(defaults.header_read, StdDuration::from_secs(10));
+
+    // Slowloris: one byte every 500 ms; the whole head would take 50 s.
+    let head = format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nX-Slow: {}\r\n\r\n", "a".repeat(60));
+    let (r, mut w) = tokio::net::TcpStream::connect(&addr).await.unwrap().into_split();
+    let reader = tokio::spawn(read_until_closed(r, StdDuration::from_secs(50)));
+    for b in head.bytes() {
+        if w.write_all(&[b]).await.is_err() || reader.is_finished() {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(500)).await;
+    }
+    let (got, closed) = reader.await.unwrap();
+    let closed = closed.expect("the server closes the connection");
+    assert!(closed < StdDuration::from_secs(13), "closed after {closed:?}");
+    assert!(!String::from_utf8_lossy(&got).contains("200 OK"), "never served: {}", String::from_utf8_lossy(&got));
+
+    // An idle keep-alive connection is closed after the same time.
+    let (r, mut w) = tokio::net::TcpStream::connect(&addr).await.unwrap().into_split();
+    w.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).await.unwrap();
+    let (got, closed) = read_until_closed(r, StdDuration::from_secs(20)).await;
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200 OK"));
+    let closed = closed.expect("the idle connection is closed");
+    assert!(closed < StdDuration::from_secs(13), "closed after {closed:?}");
+
+    // A trickled body: 408 once the request's time is up.
+    let limits = bma_portal::ServerLimits {
+        header_read: StdDuration::from_secs(10),
+        request: StdDuration::from_secs(2),
+        max_connections: 2,
+    };
+    let (addr, server) = limited_portal(&h.store, limits).await;
+    let (r, mut w) = tokio::net::TcpStream::connect(&addr).await.unwrap().into_split();
+    let post = format!(
+        "POST /formulaire/{} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+         Content-Length: 1000\r\n\r\nnom=",
+        bma_engine::new_token()
+    );
+    w.write_all(post.as_bytes()).await.unwrap();
+    let reader = tokio::spawn(read_until_closed(r, StdDuration::from_secs(10)));
+    for _ in 0..20 {
+        if w.write_all(b"a").await.is_err() || reader.is_finished() {
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(300)).await;
+    }
+    let (got, _) = reader.await.unwrap();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 408"), "{got}");
+    assert!(got.contains("content-security-policy: default-src 'none'"), "the 408 has the security headers: {got}");
+
+    // The cap: two idle connections hold the two places; a third waits
+    // until one of them goes.
+    let first = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let second = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tokio::time::sleep(StdDuration::from_millis(200)).await;
+    let (r, mut w) = tokio::net::TcpStream::connect(&addr).await.unwrap().into_split();
+    w.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let reader = tokio::spawn(read_until_closed(r, StdDuration::from_secs(10)));
+    tokio::time::sleep(StdDuration::from_secs(1)).await;
+    assert!(!reader.is_finished(), "the third connection waits");
+    drop(first);
+    let (got, closed) = reader.await.unwrap();
+    assert!(String::from_utf8_lossy(&got).starts_with("HTTP/1.1 200 OK"), "{}", String::from_utf8_lossy(&got));
+    assert!(closed.is_some());
+    drop(second);
+    server.abort();
+    h.stop().await;
+}
+
+/// The callback checks `state` before anything else, and the provider's
+/// `error` never reaches the log as received: `bma serve`'s own log is
+/// read after a forged `?error=x%0aFAKE`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oauth_errors_are_never_logged_raw_and_state_comes_first() {
+    use bma_portal::IdentityProvider;
+    // The provider alone: an error with another login's state is refused for the state.
+    let oidc = bma_portal::Oidc::new(lab_oidc(), "http://127.0.0.1:18000/auth/callback").unwrap();
+    let start = oidc.start().await.unwrap();
+    let query = vec![("error".to_owned(), "access_denied".to_owned()), ("state".to_owned(), "forged".to_owned())];
+    let e = oidc.finish(&start.pending, &query).await.unwrap_err().to_string();
+    assert_eq!(e, "login refused: state does not match");
+    assert!(start.redirect_to.contains("prompt=login"), "every login asks again: {}", start.redirect_to);
+
+    // Through the portal: a forged answer (another state, an error) in the
+    // middle of a login is refused and does not spend the login in progress.
+    let h = Harness::start(TestBackend::Sqlite, |_| {}).await;
+    let (_, token) = h.invited("ec810044@adm.cfwb.be").await;
+    let res = h.get(&format!("/formulaire/{token}/connexion")).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let at_provider = res.headers()[LOCATION].to_str().unwrap().to_owned();
+    let res = h.get("/auth/callback?error=access_denied&state=forged").await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let (status, url, page) = login_with(&h.client, &at_provider, "directrice.dupont").await;
+    assert_eq!(status, StatusCode::OK, "{url}: {page}");
+    assert!(url.ends_with(&format!("/formulaire/{token}")) && page.contains("Marie Dupont"), "{url}: {page}");
+    h.stop().await;
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("bma.db").display())).await.unwrap();
+    let (_, token) = invited_mailbox(&store, "ec810042@adm.cfwb.be").await;
+    store.close().await;
+    let (l, port) = listener().await;
+    drop(l);
+    let base = format!("http://127.0.0.1:{port}");
+    let lab = lab_oidc();
+    let mut child = tokio::process::Command::new(bma_bin())
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--no-scheduler"])
+        .current_dir(dir.path())
+        .env_remove("BMA_CONFIG")
+        .env("BMA_LOG", "debug")
+        .env("BMA_CAMPAIGN_END", "2099-12-31")
+        .env("BMA_PORTAL_BASE_URL", &base)
+        .env("BMA_OIDC_ISSUER", &lab.issuer)
+        .env("BMA_OIDC_CLIENT_ID", &lab.client_id)
+        .env("BMA_OIDC_CLIENT_SECRET", &lab.client_secret)
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let http = client();
+    let mut up = false;
+    for _ in 0..100 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert!(up, "bma serve answers /healthz");
+    for forged in ["x%0aFAKE%20line", "access_denied%0d%0aFAKE%20line"] {
+        let res = http.get(format!("{base}/formulaire/{token}/connexion")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        let to = url::Url::parse(res.headers()[LOCATION].to_str().unwrap()).unwrap();
+        let state = to.query_pairs().find(|(k, _)| k == "state").unwrap().1.into_owned();
+        let res = http.get(format!("{base}/auth/callback?error={forged}&state={state}")).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    }
+    child.start_kill().unwrap();
+    let out = child.wait_with_output().await.unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("the provider answered other"), "the error is named from a closed set: {log}");
+    assert!(
+        !log.lines().any(|l| l.trim_start().starts_with("FAKE")) && !log.contains("FAKE"),
+        "no forged log line: {log}"
+    );
+}
+
+/// The lab's provider (`lab/oidc/server.mjs` of this workspace, with the
+/// lab's installed modules) run apart, on a port of its own, so that its
+/// signing key can be rotated without touching the shared lab.
+struct OwnProvider {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<tokio::process::Child>,
+}
+
+impl OwnProvider {
+    async fn start() -> OwnProvider {
+        let dir = tempfile::tempdir().unwrap();
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../lab/oidc");
+        for f in ["server.mjs", "accounts.json", "package.json"] {
+            std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+        }
+        let lab = lab_file("lab.json");
+        let modules = std::path::Path::new(lab["workspace"].as_str().unwrap()).join("lab/oidc/node_modules");
+        std::os::unix::fs::symlink(&modules, dir.path().join("node_modules")).unwrap();
+        let port = (19700..19800)
+            .map(|p| p + (std::process::id() % 100) as u16)
+            .map(|p| 19700 + (p - 19700) % 100)
+            .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+            .expect("a free port");
+        let mut p = OwnProvider { dir, port, child: None };
+        p.run().await;
+        p
+    }
+
+    fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn run(&mut self) {
+        let child = tokio::process::Command::new("node")
+            .arg("server.mjs")
+            .current_dir(self.dir.path())
+            .env("BMA_LAB_OIDC_PORT", self.port.to_string())
+            .env("BMA_LAB_OIDC_STATE", self.dir.path().join("state"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("node (cargo xtask lab install)");
+        self.child = Some(child);
+        let http = client();
+        for _ in 0..100 {
+            if http.get(format!("{}/health", self.issuer())).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+                return;
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+        panic!("the provider did not start");
+    }
+
+    /// Stops the provider, replaces its signing key by a new one under a
+    /// new key id, and starts it again.
+    async fn rotate_key(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().await.unwrap();
+        }
+        let jwks = self.dir.path().join("state/jwks.json");
+        let before = std::fs::read_to_string(&jwks).unwrap();
+        let script = "const { generateKeyPairSync } = require('node:crypto');\
+            const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });\
+            require('node:fs').writeFileSync(process.argv[1], JSON.stringify({ keys: [\
+              { ...privateKey.export({ format: 'jwk' }), kid: 'bma-lab-rotated', use: 'sig', alg: 'RS256' }] }));";
+        let ok = std::process::Command::new("node").args(["-e", script, jwks.to_str().unwrap()]).status().unwrap();
+        assert!(ok.success());
+        assert_ne!(before, std::fs::read_to_string(&jwks).unwrap());
+        self.run().await;
+    }
+}
+
+/// Key rotation: the provider signs with a key the portal's cached key set
+/// does not have; the portal fetches the keys again and the login works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signing_keys_are_fetched_again_after_a_rotation() {
+    let mut provider = OwnProvider::start().await;
+    let issuer = provider.issuer();
+    let h = Harness::start(TestBackend::Sqlite, |s| {
+        s.oidc = Some(OidcSettings { issuer, ..lab_oidc() });
+    })
+    .await;
+    let (_, token) = h.invited("ec810043@adm.cfwb.be").await;
+    let (status, page) = h.login(&token, "directrice.dupont").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Marie Dupont"), "logged in: {page}");
+
+    provider.rotate_key().await;
+    let jwks: serde_json::Value =
+        client().get(format!("{}/jwks", provider.issuer())).send().await.unwrap().json().await.unwrap();
+    assert_eq!(jwks["keys"][0]["kid"], "bma-lab-rotated", "{jwks}");
+    let other = client();
+    let (status, _, page) =
+        login_with(&other, &h.url(&format!("/formulaire/{token}/connexion")), "secretaire.martin").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Luc Martin"), "logged in with the new key: {page}");
+    // This workspace's provider asks in French before ending a session.
+    let page = other.get(format!("{}/session/end", provider.issuer())).send().await.unwrap().text().await.unwrap();
+    assert!(
+        page.contains("Voulez-vous fermer votre session Cerbère EDU") && page.contains("name=\"logout\""),
+        "{page}"
+    );
+    h.stop().await;
 }

@@ -6,7 +6,13 @@
 //! browser, logs in at the lab's OpenID Connect provider, fills the form
 //! with mistakes, sees them, corrects them, sees the confirmation; another
 //! tick sends the outbox, and the confirmation email arrives in the BMA,
-//! the verification link in the backup mailbox, which the browser opens.
+//! the verification link in the backup mailbox, which the browser opens
+//! and confirms with its button.
+//!
+//! Issue 10: a session that expires while the form is open loses nothing
+//! (the answers come back after the new login); logout ends the Cerbère
+//! EDU session too (checked with `prompt=none` at the provider), and the
+//! next login asks for the password.
 //!
 //! Needs `cargo xtask lab up` (chromium and chromium-driver are installed by
 //! `cargo xtask lab install`) and `cargo build -p bma`.
@@ -165,6 +171,12 @@ impl Browser {
 
     async fn title(&self) -> String {
         self.cmd(reqwest::Method::GET, "/title", Value::Null).await.as_str().unwrap_or("").to_owned()
+    }
+
+    /// Deletes a cookie of the current page's domain, as the browser does
+    /// when its `Max-Age` has passed.
+    async fn delete_cookie(&self, name: &str) {
+        self.cmd(reqwest::Method::DELETE, &format!("/cookie/{name}"), Value::Null).await;
     }
 
     async fn quit(self) {
@@ -354,16 +366,30 @@ async fn a_manager_enrols_in_a_real_browser() {
     b.click(".summary a[href='#telephone']").await;
     b.wait_url("the phone field", |u| u.ends_with("#telephone")).await;
 
-    // Then right.
+    // Then right, but the session expired meanwhile (the browser drops the
+    // cookie at its Max-Age): the answers are kept for after a new login.
     b.fill("#telephone", "0470 12 34 56").await;
     b.fill("#email_secours", backup).await;
     b.fill("#email_secours_confirmation", backup).await;
+    b.delete_cookie("bma_session").await;
+    b.click("#envoyer").await;
+    b.wait_source("Votre session a expiré").await;
+    b.click("a.button").await;
+    b.wait_url("the provider's login page again", |u| u.starts_with("http://127.0.0.1:9090/interaction/")).await;
+    b.fill("#login", "directrice.dupont").await;
+    b.fill("#password", "password").await;
+    b.click("#submit").await;
+    b.wait_url("back on the link after the new login", |u| u == link).await;
+    assert!(b.text("#reponses-conservees").await.contains("ont été conservées"));
+    assert_eq!(b.attribute("#telephone", "value").await.as_deref(), Some("0470 12 34 56"), "answers kept");
+    assert_eq!(b.attribute("#email_secours", "value").await.as_deref(), Some(backup));
     b.click("#envoyer").await;
     b.wait_url("the confirmation page", |u| u.ends_with("/confirmation")).await;
     assert!(b.text("#confirmation h1").await.contains("Merci, votre formulaire a bien été reçu"));
     assert_eq!(b.text("#etat-libelle").await, "formulaire reçu");
     let status = b.source().await;
     assert!(status.contains("0470 12 34 56") && status.contains("non vérifiée"), "{status}");
+    assert!(b.text("#recu-le").await.starts_with("envoyées par Marie Dupont le "), "who answered");
 
     // The outbox leaves: the confirmation into the BMA, the verification link into the backup mailbox.
     let confirmations_before = mails_with("legacy", &address, "formulaire de migration de la bo").await.len();
@@ -376,16 +402,66 @@ async fn a_manager_enrols_in_a_real_browser() {
     let at = verification.find(&format!("http://127.0.0.1:{port}/verification/")).expect("a verification link");
     let vlink: String =
         verification[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || ":/._-".contains(*c)).collect();
+    // Opening the link (as a mail scanner would) verifies nothing: a button does.
     b.goto(&vlink).await;
+    b.wait_source("Confirmer cette adresse de secours").await;
+    b.goto(&link).await;
+    assert!(b.text("#secours-etat").await.starts_with("non vérifiée"), "a GET verified nothing");
+    b.goto(&vlink).await;
+    b.click("#confirmer").await;
     b.wait_source("Adresse de secours vérifiée").await;
     b.goto(&link).await;
     assert!(b.text("#secours-etat").await.starts_with("vérifiée le"));
 
-    // Logout.
+    // A new backup address: the previous one and the BMA are told, by email.
+    let new_backup = format!("secours{:04}@ecole.test", std::process::id() % 10_000);
+    lab_adduser("legacy", &new_backup, "secret-e2e");
+    let notices_before = mails_with("legacy", backup, "backup_changed.").await.len();
+    let bma_notices_before = mails_with("legacy", &address, "backup_changed.").await.len();
+    b.click("#corriger").await;
+    b.wait_url("the correction form", |u| u.ends_with("/modifier")).await;
+    b.fill("#email_secours", &new_backup).await;
+    b.fill("#email_secours_confirmation", &new_backup).await;
+    if b.count("#notice").await > 0 {
+        b.click("#notice").await;
+    }
+    b.click("#envoyer").await;
+    b.wait_url("the confirmation page", |u| u.ends_with("/confirmation")).await;
+    let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
+    bma(dir.path(), &env, &["campaign", "tick", "--at", &now]);
+    let notice = wait_mail("legacy", backup, "backup_changed.", notices_before).await;
+    assert!(notice.contains(&address) && !notice.contains(&new_backup), "{notice}");
+    let notice = wait_mail("legacy", &address, "backup_changed.", bma_notices_before).await;
+    assert!(notice.contains(backup), "the BMA is told which address was replaced: {notice}");
+    b.goto(&link).await;
+
+    // Before logout the provider's session is alive: `prompt=none` gets a code.
+    let silent = format!(
+        "http://127.0.0.1:9090/auth?client_id=bma-portal&response_type=code&scope=openid&prompt=none\
+         &redirect_uri=http%3A%2F%2F127.0.0.1%3A{port}%2Fauth%2Fcallback&state=probe-state-0123456789\
+         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+    );
+    b.goto(&silent).await;
+    let probe = b.wait_url("back from the provider", |u| u.contains("/auth/callback")).await;
+    assert!(probe.contains("code="), "the provider's session is alive: {probe}");
+    b.goto(&link).await;
+
+    // Logout ends the Cerbère EDU session too (RP-initiated logout).
     b.click(".who button").await;
-    b.wait_source("Vous êtes déconnecté").await;
+    b.wait_url("the provider's end of session", |u| u.starts_with("http://127.0.0.1:9090/session/end")).await;
+    b.click("button[name=logout][value=yes]").await;
+    b.wait_url("logged out at the provider", |u| !u.ends_with("/session/end/confirm") && !u.contains("id_token_hint"))
+        .await;
+    b.goto(&silent).await;
+    let probe = b.wait_url("back from the provider", |u| u.contains("/auth/callback")).await;
+    assert!(probe.contains("error=login_required"), "the provider's session is over: {probe}");
+
+    // On a shared PC, the next person following the link is asked for credentials.
     b.goto(&link).await;
     assert_eq!(b.count("#connexion").await, 1, "logged out: the login link again");
+    b.click("#connexion").await;
+    b.wait_url("the provider asks again", |u| u.starts_with("http://127.0.0.1:9090/interaction/")).await;
+    assert_eq!(b.count("#password").await, 1, "credentials asked");
 
     b.quit().await;
     let _ = driver.start_kill();
