@@ -8,7 +8,7 @@
 use bma_core::settings::{date_fr, iso_date};
 use bma_mail::message::build;
 use bma_mail::{Rendered, TemplateKind, verp};
-use bma_store::{InviteOutcome, NewEmail};
+use bma_store::{InviteOutcome, NewEmail, OlderLinks, ResentLink};
 use time::{Duration, OffsetDateTime, Time};
 
 use crate::{Engine, EngineError, new_token};
@@ -96,11 +96,13 @@ impl Engine {
     }
 
     /// Sends mail 1 again to one mailbox (the helpdesk's action after a
-    /// bounce or a lost email), with a fresh link; the earlier links keep
-    /// working. Returns the outbox id.
+    /// bounce, a lost email or a link that may have leaked), with a fresh
+    /// link; the earlier links are revoked unless `older` keeps them.
+    /// Returns the outbox id.
     pub async fn resend_invitation(
         &self,
         address: &str,
+        older: OlderLinks,
         actor: &bma_core::Actor,
         reason: &str,
         now: OffsetDateTime,
@@ -111,7 +113,8 @@ impl Engine {
         let key = format!("invitation:{}:resent:{}", m.address, now.unix_timestamp_nanos());
         let email = self.compose("invitation", Some(m.id), key, &m.address, &rendered, now)?;
         let hash = bma_core::token::hash(&token);
-        Ok(self.store.resend_invitation(&m.address, &hash, &email, actor, reason, now).await?)
+        let link = ResentLink { token_hash: &hash, older };
+        Ok(self.store.resend_invitation(&m.address, &link, &email, actor, reason, now).await?)
     }
 
     /// Queues the reminders due by `now` (campaign.reminder_days after

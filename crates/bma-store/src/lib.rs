@@ -31,7 +31,10 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use time::OffsetDateTime;
 
-pub use campaign::{Attention, BounceOutcome, CampaignAction, CampaignState, CutoverRow, DueReminder, Undelivered};
+pub use campaign::{
+    Attention, BounceOutcome, CampaignAction, CampaignState, CutoverRow, DueReminder, OlderLinks, ResentLink,
+    Undelivered,
+};
 pub use enrollment::{
     BackupStatus, BackupVerificationRequest, Enrollment, EnrollmentForm, ManagerIdentity, PortalMailbox, PortalView,
     SubmitOutcome, VerifyOutcome,

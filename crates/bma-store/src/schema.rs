@@ -37,6 +37,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 10, name: "enrolment: form versions, backup address verification", sql: ENROLLMENTS },
     Migration { version: 11, name: "portal sessions", sql: PORTAL_SESSIONS },
     Migration { version: 7, name: "campaign state, reminder tokens, attention flags, cutover slots", sql: CAMPAIGN },
+    Migration { version: 12, name: "every form link in form_tokens, with its revocation", sql: FORM_LINKS },
 ];
 
 /// Version 1.
@@ -221,6 +222,18 @@ const PORTAL_SESSIONS: &str = "
     CREATE INDEX portal_sessions_expiry ON portal_sessions (expires_at);
 ";
 
+/// Every link ever sent in one place (version 12): mail 1's token moves
+/// from `mailboxes.form_token_hash` to `form_tokens` beside those of the
+/// reminders and resends, and a link can be revoked (`bma mailbox resend`).
+const FORM_LINKS: &str = "
+    ALTER TABLE form_tokens ADD COLUMN revoked_at BIGINT;
+    INSERT INTO form_tokens (token_hash, mailbox_id, kind, created_at)
+        SELECT form_token_hash, id, 'invitation', COALESCE(invited_at, updated_at) FROM mailboxes
+        WHERE form_token_hash IS NOT NULL;
+    DROP INDEX mailboxes_form_token;
+    ALTER TABLE mailboxes DROP COLUMN form_token_hash;
+";
+
 /// Same DDL on both backends.
 const PLANNING: &str = "
     ALTER TABLE mailboxes ADD COLUMN wave TEXT;
@@ -276,4 +289,17 @@ pub(crate) async fn migrate(store: &Store) -> Result<(), StoreError> {
         tracing::info!(version = m.version, name = m.name, "applied schema migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_are_unique() {
+        // Two migrations with one version: the second would never run.
+        let mut versions: Vec<i64> = super::MIGRATIONS.iter().map(|m| m.version).collect();
+        versions.sort_unstable();
+        let before = versions.len();
+        versions.dedup();
+        assert_eq!(versions.len(), before, "a schema version is used twice");
+    }
 }
