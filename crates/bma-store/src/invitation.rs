@@ -102,6 +102,15 @@ impl Store {
 }
 
 impl Store {
+    /// When mail 1 of a mailbox was first queued (`None` before its invitation).
+    pub async fn invited_at(&self, address: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+        let at: Option<Option<i64>> = sqlx::query_scalar("SELECT invited_at FROM mailboxes WHERE address = $1")
+            .bind(address.trim().to_lowercase())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(at.flatten().map(crate::from_millis))
+    }
+
     /// The mailbox a form token belongs to (the token is hashed before the lookup).
     pub async fn mailbox_by_token(&self, token: &str) -> Result<Option<String>, StoreError> {
         if !bma_core::token::well_formed(token) {

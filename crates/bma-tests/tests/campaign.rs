@@ -56,6 +56,7 @@ fn engine(store: Store, presync: bool, bounces: &str) -> Engine {
     let settings = EngineSettings {
         settings: Settings::default(),
         portal_base_url: "http://127.0.0.1:8080".into(),
+        login_domain: Some("127.0.0.1".into()),
         bounce_address: bounces.to_owned(),
         message_id_domain: "bma.test".into(),
         reply_days: 14,
