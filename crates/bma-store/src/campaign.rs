@@ -112,6 +112,17 @@ pub struct Attention {
     pub since: OffsetDateTime,
 }
 
+/// One of our emails, as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentEmail {
+    /// Its RCPT TO.
+    pub recipient: String,
+    /// `invitation`, `reminder`, `confirmation`, …
+    pub kind: String,
+    /// The mailbox it concerns, if any.
+    pub mailbox: Option<String>,
+}
+
 /// What [`Store::record_bounce`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BounceOutcome {
@@ -299,6 +310,55 @@ impl Store {
         .bind(id)
         .fetch_optional(self.pool())
         .await?)
+    }
+
+    /// The email of ours with this Message-ID, if it was sent: its
+    /// recipient and the mailbox it concerns. A delivery report that quotes
+    /// it is about that email; one that quotes nothing we sent proves
+    /// nothing.
+    pub async fn sent_email(&self, message_id: &str) -> Result<Option<SentEmail>, StoreError> {
+        let id = message_id.trim().trim_start_matches('<').trim_end_matches('>').to_owned();
+        let row = sqlx::query(
+            "SELECT o.recipient, o.kind, m.address FROM outbox o LEFT JOIN mailboxes m ON m.id = o.mailbox_id \
+             WHERE o.message_id = $1 AND o.state = 'sent'",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(SentEmail {
+                recipient: r.try_get("recipient")?,
+                kind: r.try_get("kind")?,
+                mailbox: r.try_get("address")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Keeps a delivery report that proves nothing (it quotes no email we
+    /// sent to its recipient) for a human: a campaign event
+    /// `bounce_unverified`, no mailbox changed. Listed by
+    /// [`Store::unverified_bounces`] and `bma campaign status`.
+    pub async fn record_unverified_bounce(
+        &self,
+        details: serde_json::Value,
+        reason: &str,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        insert_event(&mut conn, None, now, actor, "bounce_unverified", reason, details).await
+    }
+
+    /// The delivery reports kept for a human, newest first.
+    pub async fn unverified_bounces(&self, limit: i64) -> Result<Vec<crate::EventRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE mailbox_id IS NULL AND kind = 'bounce_unverified' ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(crate::mailbox::event_from_row).collect()
     }
 
     /// Every mailbox without a delivered mail 1: not invited yet, excluded,
