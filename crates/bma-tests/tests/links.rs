@@ -200,7 +200,6 @@ async fn a_reminder_link_and_a_resent_link_open_the_form_in_a_browser() {
         ("BMA_MAIL_SMTP_TLS", "none".to_owned()),
         ("BMA_MAIL_BOUNCE_ADDRESS", "bounces@bma.test".to_owned()),
         ("BMA_MAIL_MESSAGE_ID_DOMAIN", "bma.test".to_owned()),
-        ("BMA_SENDER_NAME", "SGNE — Migration BMA".to_owned()),
         ("BMA_PORTAL_BASE_URL", base.clone()),
         ("BMA_OIDC_ISSUER", lab["oidc"]["issuer"].as_str().unwrap().to_owned()),
         ("BMA_OIDC_CLIENT_ID", lab["oidc"]["client_id"].as_str().unwrap().to_owned()),
@@ -225,9 +224,14 @@ async fn a_reminder_link_and_a_resent_link_open_the_form_in_a_browser() {
     bma(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-29T08:00:00Z"]);
     let reminder = wait_mail(&address, "reminder", reminders_before).await;
 
-    // The reminder as the school receives it: our display name, both parts, the same deadline as mail 1.
+    // The reminder as the school receives it: our display name (the default one, with its
+    // parentheses, used to be dropped), both parts, the same deadline as mail 1.
     let from = inspect::header_value(&reminder, "From").unwrap();
-    assert_eq!(from.replace('"', ""), "SGNE — Migration BMA <migrationbma@cfwb.be>", "the display name is kept");
+    assert_eq!(
+        from.replace('"', ""),
+        "Service général du Numérique éducatif (SGNE) <migrationbma@cfwb.be>",
+        "the display name is kept"
+    );
     assert_ne!(inspect::header_raw(&reminder, "From").unwrap(), "migrationbma@cfwb.be");
     let subject = inspect::header_value(&reminder, "Subject").unwrap();
     assert!(subject.contains(&address) && subject.contains("avant le 6 mai 2024"), "{subject}");
