@@ -33,7 +33,7 @@ use time::OffsetDateTime;
 
 pub use campaign::{
     Attention, BounceOutcome, CampaignAction, CampaignState, CutoverRow, DueReminder, OlderLinks, ResentLink,
-    Undelivered,
+    SentEmail, Undelivered,
 };
 pub use enrollment::{
     BackupStatus, BackupVerificationRequest, Enrollment, EnrollmentForm, ManagerIdentity, PortalMailbox, PortalView,

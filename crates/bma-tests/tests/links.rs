@@ -213,7 +213,8 @@ async fn a_reminder_link_and_a_resent_link_open_the_form_in_a_browser() {
     .collect();
 
     // Mail 1 on the wave's day, the first reminder a week later, for real.
-    let (mail1_before, reminders_before) = (ours(&address, "invitation").await.len(), ours(&address, "reminder").await.len());
+    let (mail1_before, reminders_before) =
+        (ours(&address, "invitation").await.len(), ours(&address, "reminder").await.len());
     std::fs::write(dir.path().join("registre.csv"), format!("adresse;nom\n{address};École fondamentale du Parc\n"))
         .unwrap();
     bma(dir.path(), &env, &["import", "mailboxes", "registre.csv"]);
@@ -314,11 +315,8 @@ async fn a_reminder_link_and_a_resent_link_open_the_form_in_a_browser() {
     // Resent again, keeping the older links (the manager only lost the email).
     env_now.push(("BMA_NOW".to_owned(), "2024-04-30T10:00:00Z".to_owned()));
     let before = ours(&address, "invitation").await.len();
-    let out = bma(
-        dir.path(),
-        &env_now,
-        &["mailbox", "resend", &address, "--reason", "email supprimé", "--keep-old-links"],
-    );
+    let out =
+        bma(dir.path(), &env_now, &["mailbox", "resend", &address, "--reason", "email supprimé", "--keep-old-links"]);
     assert!(out.contains("still work"), "{out}");
     bma(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-30T10:00:00Z"]);
     let again = wait_mail(&address, "invitation", before).await;

@@ -296,7 +296,10 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
             println!("  {:<28} {:<20} {} since {}", a.address, a.state.as_str(), a.reason, a.since.format(&Rfc3339)?);
         }
         // What a report claims is anyone's text: printed escaped ({:?}).
-        println!("unverified delivery reports (nothing changed, to check by hand): {}", status.unverified_bounces.len());
+        println!(
+            "unverified delivery reports (nothing changed, to check by hand): {}",
+            status.unverified_bounces.len()
+        );
         for e in &status.unverified_bounces {
             let text = |k: &str| e.details[k].as_str().unwrap_or("-").to_owned();
             println!(
