@@ -5,7 +5,8 @@
 //! its link in headless Chromium, logs in at the lab's OpenID Connect
 //! provider and reaches the form. Then `bma mailbox resend`: the resent
 //! link works and the older ones are refused; with `--keep-old-links` they
-//! are kept.
+//! are kept. And migration 12 on a store made before it (both backends):
+//! mail 1's link, moved to `form_tokens`, keeps working.
 //!
 //! Needs `cargo xtask lab up` (chromium and chromium-driver from `cargo
 //! xtask lab install`) and `cargo build -p bma`.
@@ -335,3 +336,86 @@ async fn a_reminder_link_and_a_resent_link_open_the_form_in_a_browser() {
     let _ = driver.wait().await;
     let _ = serve.wait().await;
 }
+
+/// Migration 12 on a store made before it: mail 1's token hash moves from
+/// `mailboxes.form_token_hash` to `form_tokens`, beside the reminders'; both
+/// keep working, and a resend revokes them.
+async fn links_of_a_store_made_before_migration_12_keep_working(backend: bma_tests::TestBackend) {
+    use bma_core::lifecycle::{Actor, State};
+    use bma_store::{NewEmail, OlderLinks, ResentLink};
+    use sqlx::Connection;
+
+    let db = bma_tests::TestDb::new(backend).await;
+    let store = db.store().await;
+    let address = "ec879001@adm.cfwb.be";
+    let rows = bma_core::registry::parse(
+        format!("address,name\n{address},École du Lac\n").as_bytes(),
+        &bma_core::AddressRule::default(),
+    )
+    .unwrap()
+    .rows;
+    let actor = Actor::System("test".into());
+    let t0 = time::macros::datetime!(2024-04-22 08:00 UTC);
+    store.apply_import(&rows, "test.csv", &actor, t0).await.unwrap();
+    store.transition(address, State::Scheduled, &actor, "test", json!({}), t0).await.unwrap();
+    let id = store.mailbox(address).await.unwrap().id;
+    let email = |key: &str| NewEmail {
+        mailbox_id: Some(id),
+        kind: "invitation".into(),
+        key: key.to_owned(),
+        recipient: address.to_owned(),
+        envelope_from: "bounces@bma.test".into(),
+        message_id: format!("{key}@bma.test"),
+        subject: "Invitation".into(),
+        raw: "Subject: Invitation\r\n\r\nlien\r\n".into(),
+        run_at: t0,
+        max_attempts: 1,
+    };
+    let (mail1, reminder) = (bma_engine::new_token(), bma_engine::new_token());
+    let hash = bma_core::token::hash;
+    store.invite(address, &hash(&mail1), &email("mail1"), &actor, t0).await.unwrap();
+    store.close().await;
+
+    // The store as version 11 left it: mail 1's hash on the mailbox, a reminder's in form_tokens.
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    for sql in [
+        "DELETE FROM form_tokens".to_owned(),
+        "ALTER TABLE form_tokens DROP COLUMN revoked_at".to_owned(),
+        "ALTER TABLE mailboxes ADD COLUMN form_token_hash TEXT".to_owned(),
+        "CREATE UNIQUE INDEX mailboxes_form_token ON mailboxes (form_token_hash)".to_owned(),
+        format!("UPDATE mailboxes SET form_token_hash = '{}'", hash(&mail1)),
+        format!(
+            "INSERT INTO form_tokens (token_hash, mailbox_id, kind, created_at) \
+             SELECT '{}', id, 'reminder', 0 FROM mailboxes",
+            hash(&reminder)
+        ),
+        "DELETE FROM bma_schema WHERE version = 12".to_owned(),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+    }
+    conn.close().await.unwrap();
+
+    let store = db.store().await;
+    for t in [&mail1, &reminder] {
+        assert_eq!(store.mailbox_by_token(t).await.unwrap().as_deref(), Some(address));
+        assert_eq!(store.portal_mailbox_by_token(t).await.unwrap().map(|m| m.address).as_deref(), Some(address));
+    }
+    let fresh = bma_engine::new_token();
+    let link = ResentLink { token_hash: &hash(&fresh), older: OlderLinks::Revoke };
+    store.resend_invitation(address, &link, &email("resent"), &actor, "fuite", t0).await.unwrap();
+    for t in [&mail1, &reminder] {
+        assert_eq!(store.mailbox_by_token(t).await.unwrap(), None, "revoked");
+        assert_eq!(store.portal_mailbox_by_token(t).await.unwrap(), None, "revoked");
+    }
+    assert_eq!(store.mailbox_by_token(&fresh).await.unwrap().as_deref(), Some(address));
+    let timeline = store.timeline(store.mailbox(address).await.unwrap().id).await.unwrap();
+    let resent = timeline.iter().find(|e| e.kind == "invitation_resent").expect("the resend's event");
+    assert_eq!(
+        (resent.details["older_links"].as_str(), resent.details["links_revoked"].as_u64()),
+        (Some("revoked"), Some(2))
+    );
+    store.close().await;
+    db.drop_db().await;
+}
+
+bma_tests::on_both_backends!(links_of_a_store_made_before_migration_12_keep_working);
