@@ -336,6 +336,24 @@ mod tests {
     }
 
     #[test]
+    fn the_faq_is_an_https_address() {
+        for (url, ok) in [
+            ("https://www.enseignement.be/bma", true),
+            ("https://faq.example", true),
+            ("http://www.enseignement.be/bma", false),
+            ("https://", false),
+            ("www.enseignement.be", false),
+            ("https://a b.be", false),
+            ("", false),
+        ] {
+            let mut s = Settings::default();
+            s.campaign.faq_url = url.to_owned();
+            let keys: Vec<String> = s.validate().into_iter().map(|i| i.key).collect();
+            assert_eq!(keys.is_empty(), ok, "{url:?}: {keys:?}");
+        }
+    }
+
+    #[test]
     fn email_shapes() {
         for (s, ok) in [
             ("a@b.be", true),

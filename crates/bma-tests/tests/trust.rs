@@ -417,3 +417,49 @@ async fn a_forged_delivery_report_changes_nothing_and_is_listed(backend: TestBac
 }
 
 on_both_backends!(a_forged_delivery_report_changes_nothing_and_is_listed);
+
+/// An email keeps its body while it may be sent (pending, retried), and
+/// only its header once sent or dead.
+async fn an_email_keeps_only_its_header_once_sent_or_dead(backend: TestBackend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let t0 = datetime!(2024-04-22 08:00 UTC);
+    let email = |key: &str| bma_store::NewEmail {
+        mailbox_id: None,
+        kind: "deadline_watch".into(),
+        key: key.to_owned(),
+        recipient: "migrationbma@bma.test".into(),
+        envelope_from: "bounces@bma.test".into(),
+        message_id: format!("{key}@bma.test"),
+        subject: "Liste".into(),
+        raw: format!(
+            "Subject: Liste\r\nMessage-ID: <{key}@bma.test>\r\n\r\nhttps://bma.example/formulaire/SECRET-{key}\r\n"
+        ),
+        run_at: t0,
+        max_attempts: 2,
+    };
+    for key in ["sent", "dead", "retried"] {
+        store.queue_email(&email(key), t0).await.unwrap();
+    }
+    let claimed = store.claim_emails("w", t0, time::Duration::minutes(5), 10).await.unwrap();
+    assert_eq!(claimed.len(), 3);
+    let id = |key: &str| claimed.iter().find(|e| e.message_id == format!("{key}@bma.test")).unwrap().id;
+    store.mark_sent(id("sent"), "w", t0).await.unwrap();
+    store.mark_email_failed(id("dead"), "w", "550 refused", true, t0).await.unwrap();
+    store.mark_email_failed(id("retried"), "w", "421 later", false, t0).await.unwrap();
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    let rows = sqlx::query("SELECT message_id, state, raw FROM outbox ORDER BY id").fetch_all(&mut conn).await.unwrap();
+    let got: Vec<(String, String, String)> =
+        rows.iter().map(|r| (r.get("message_id"), r.get("state"), r.get("raw"))).collect();
+    for (key, state, body_kept) in [("sent", "sent", false), ("dead", "dead", false), ("retried", "pending", true)] {
+        let (_, s, raw) = got.iter().find(|(m, _, _)| *m == format!("{key}@bma.test")).unwrap();
+        assert_eq!(s, state);
+        assert!(raw.starts_with("Subject: Liste\r\nMessage-ID: "), "{key}: the header stays: {raw:?}");
+        assert_eq!(raw.contains("SECRET"), body_kept, "{key}: {raw:?}");
+    }
+    conn.close().await.unwrap();
+    store.close().await;
+    db.drop_db().await;
+}
+
+on_both_backends!(an_email_keeps_only_its_header_once_sent_or_dead);
