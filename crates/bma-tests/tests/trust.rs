@@ -325,6 +325,7 @@ async fn no_working_link_is_kept_in_the_store(backend: TestBackend) {
     assert_eq!(res.status(), StatusCode::OK, "the resent link works");
 
     let (cells, found) = scan(&db.url, backend, &secrets).await;
+    eprintln!("{backend:?}: {} links and codes looked for in {cells} values of the store", secrets.len());
     assert!(cells > 100, "the scan read the store ({cells} values)");
     assert!(found.is_empty(), "{} links or codes in clear in the store: {found:#?}", secrets.len());
 
