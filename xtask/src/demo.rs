@@ -13,6 +13,12 @@
 //! managers who answered, the deadline list to the migration team; then
 //! prints the campaign's status and one mailbox's timeline. Every command
 //! is printed before it runs.
+//!
+//! It ends with what a newcomer opens: the command that serves the demo's
+//! store on the demo's clock (`BMA_NOW`, advancing from there), and a link
+//! that works, read the way a manager would get it: mail 1 of a mailbox
+//! that has not answered, fetched from its legacy mailbox over IMAP (the
+//! store keeps only the hash of the link).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -92,6 +98,38 @@ fn registry(seed: &Seed) -> (Vec<u8>, String) {
     (bytes.into_owned(), utf8)
 }
 
+/// The lab's relay, domains and platforms, for every `bma` command of the
+/// demo and for the `bma serve` it prints.
+const LAB_ENV: [(&str, &str); 15] = [
+    ("BMA_MAIL_SMTP_PORT", "2525"),
+    ("BMA_MAIL_SMTP_TLS", "none"),
+    ("BMA_MAIL_BOUNCE_ADDRESS", "bounces@bma.test"),
+    ("BMA_MAIL_MESSAGE_ID_DOMAIN", "bma.test"),
+    ("BMA_MAIL_TEAM_ADDRESS", "migrationbma@bma.test"),
+    ("BMA_MAIL_MAX_PER_MINUTE", "0"),
+    // Both platforms' IMAP, with the lab's master user.
+    ("BMA_LEGACY_URL", "imap://127.0.0.1:10143"),
+    ("BMA_LEGACY_TLS", "none"),
+    ("BMA_LEGACY_ADMIN", "admin"),
+    ("BMA_LEGACY_PASSWORD_FILE", "admin.password"),
+    ("BMA_NEW_URL", "imap://127.0.0.1:20143"),
+    ("BMA_NEW_TLS", "none"),
+    ("BMA_NEW_ADMIN", "admin"),
+    ("BMA_NEW_PASSWORD_FILE", "admin.password"),
+    // The demo's steps are at 08:00: copies are allowed all day.
+    ("BMA_PRESYNC_HOURS", "0-24"),
+];
+
+/// The lab's OpenID Connect provider (Cerbère EDU), for `bma serve`.
+const OIDC_ENV: [(&str, &str); 3] = [
+    ("BMA_OIDC_ISSUER", "http://127.0.0.1:9090"),
+    ("BMA_OIDC_CLIENT_ID", "bma-portal"),
+    ("BMA_OIDC_CLIENT_SECRET", "bma-portal-secret"),
+];
+
+/// The portal's address in the demo (`portal.base_url`'s default, registered at the lab's provider).
+const PORTAL: &str = "http://127.0.0.1:8080";
+
 struct Demo {
     dir: PathBuf,
     bin: PathBuf,
@@ -107,25 +145,9 @@ impl Demo {
             .current_dir(&self.dir)
             .env_remove("BMA_DATABASE_URL")
             .env_remove("BMA_CONFIG")
-            // The lab's relay and domains.
+            .env_remove("BMA_PORTAL_BASE_URL")
             .env("BMA_NOW", *self.now.borrow())
-            .env("BMA_MAIL_SMTP_PORT", "2525")
-            .env("BMA_MAIL_SMTP_TLS", "none")
-            .env("BMA_MAIL_BOUNCE_ADDRESS", "bounces@bma.test")
-            .env("BMA_MAIL_MESSAGE_ID_DOMAIN", "bma.test")
-            .env("BMA_MAIL_TEAM_ADDRESS", "migrationbma@bma.test")
-            .env("BMA_MAIL_MAX_PER_MINUTE", "0")
-            // Both platforms' IMAP, with the lab's master user.
-            .env("BMA_LEGACY_URL", "imap://127.0.0.1:10143")
-            .env("BMA_LEGACY_TLS", "none")
-            .env("BMA_LEGACY_ADMIN", "admin")
-            .env("BMA_LEGACY_PASSWORD_FILE", "admin.password")
-            .env("BMA_NEW_URL", "imap://127.0.0.1:20143")
-            .env("BMA_NEW_TLS", "none")
-            .env("BMA_NEW_ADMIN", "admin")
-            .env("BMA_NEW_PASSWORD_FILE", "admin.password")
-            // The demo's steps are at 08:00: copies are allowed all day.
-            .env("BMA_PRESYNC_HOURS", "0-24")
+            .envs(LAB_ENV)
             .status()
             .context("cannot run bma")
     }
@@ -265,5 +287,101 @@ pub fn demo() -> anyhow::Result<()> {
     demo.ok(&["--config", "bma.toml", "status"])?;
     demo.ok(&["--config", "bma.toml", "status", "--json"])?;
     println!("\nDemo done: the store is {}", Path::new(&dir).join("bma.db").display());
+
+    // What a newcomer opens: the portal on the demo's store and clock, and
+    // a link of mail 1 as its manager received it.
+    let waiting =
+        seed.mailboxes.iter().skip(3).map(|m| m.address.as_str()).next().context("a mailbox still invited")?;
+    let link = mail1_link(waiting, PORTAL).with_context(|| format!("mail 1 of {waiting} in the legacy mailbox"))?;
+    let env: Vec<String> = std::iter::once(("BMA_NOW", *demo.now.borrow()))
+        .chain(LAB_ENV)
+        .chain(OIDC_ENV)
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    println!("\n# Open what the demo made: serve its store on its clock (BMA_NOW, advancing from there),");
+    println!(
+        "\n  cd {} && \\\n  {} \\\n  {} --config bma.toml serve",
+        dir.display(),
+        env.join(" \\\n  "),
+        demo.bin.display()
+    );
+    println!("\n# then open the link of mail 1 that {waiting} received (read from its legacy mailbox");
+    println!("# over IMAP, as its manager would; the store keeps only its hash), and log in to Cerbère EDU");
+    println!("# (the lab's provider) as directrice.dupont / password:\n\n  {link}\n");
     Ok(())
+}
+
+/// The form link of `address`'s mail 1, read from its legacy INBOX over
+/// IMAP with the lab's master user (a reminder's link if mail 1 is not there).
+fn mail1_link(address: &str, portal: &str) -> anyhow::Result<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let bodies = runtime.block_on(async {
+        use bma_imap::{Auth, Client, Config, MailboxName, Secret, Security, UidSet};
+        let config = Config::new("127.0.0.1", 10143).with_security(Security::None);
+        let mut c = Client::connect(&config).await?;
+        let auth = Auth::Plain {
+            authzid: Some(address.to_owned()),
+            authcid: "admin".to_owned(),
+            password: Secret::new("adminpass"),
+        };
+        c.login(&auth).await?;
+        c.select(&MailboxName::new("INBOX")).await?;
+        let mut out = Vec::new();
+        {
+            let mut bodies = c.fetch_bodies(&UidSet::all()).await?;
+            while let Some(m) = bodies.next().await? {
+                out.push(m.body);
+            }
+        }
+        let _ = c.logout().await;
+        anyhow::Ok(out)
+    })?;
+    let texts: Vec<String> = bodies.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+    let mail1 = texts.iter().filter(|t| is_kind(t, "invitation")).find_map(|t| form_link(t, portal));
+    mail1
+        .or_else(|| texts.iter().rev().find_map(|t| form_link(t, portal)))
+        .with_context(|| format!("no email with a {portal}/formulaire/ link"))
+}
+
+/// Whether a raw message is one the campaign sent as `kind` (its Message-ID is `<kind.…@…>`).
+fn is_kind(raw: &str, kind: &str) -> bool {
+    let head = raw.split("\r\n\r\n").next().unwrap_or(raw);
+    head.lines().any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("message-id:") && l.contains(&format!("<{kind}."))
+    })
+}
+
+/// The first `<portal>/formulaire/<token>` link of a raw message, its
+/// quoted-printable soft line breaks undone.
+fn form_link(raw: &str, portal: &str) -> Option<String> {
+    let text = raw.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
+    let start = format!("{portal}/formulaire/");
+    let at = text.find(&start)?;
+    let token: String =
+        text[at + start.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
+    (token.len() >= 32).then(|| format!("{start}{token}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_link_of_mail_1_is_found_as_a_person_would() {
+        let token = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde";
+        let mail1 = format!(
+            "Message-ID: <invitation.4.abc@bma.test>\r\nSubject: x\r\n\r\nOuvrez le lien :\r\n    \
+             http://127.0.0.1:8080/formulai=\r\nre/{}=\r\n{}\r\n",
+            &token[..20],
+            &token[20..]
+        );
+        assert!(is_kind(&mail1, "invitation"));
+        assert!(!is_kind(&mail1, "reminder"));
+        assert_eq!(form_link(&mail1, PORTAL), Some(format!("{PORTAL}/formulaire/{token}")));
+        let body_only = "Subject: x\r\n\r\nMessage-ID: <invitation.1@x>\r\n";
+        assert!(!is_kind(body_only, "invitation"), "a header, not the body");
+        assert_eq!(form_link("http://127.0.0.1:8080/formulaire/court", PORTAL), None);
+        assert_eq!(form_link(&mail1, "https://autre.example"), None);
+    }
 }

@@ -6,8 +6,9 @@
 //! international (`+` or `00`, 8 to 15 digits), stored as E.164; role one
 //! of four; backup email valid, typed twice, neither the BMA itself nor any
 //! address of the BMA domain; whether the manager knows the BMA's password
-//! (oui / non); the privacy notice acknowledged. Each error is a French
-//! sentence tied to its field; the values typed are kept for the page.
+//! (oui / non). The privacy notice is a page the form links to, not a box
+//! to tick. Each error is a French sentence tied to its field; the values
+//! typed are kept for the page.
 
 use std::collections::BTreeMap;
 
@@ -43,8 +44,6 @@ pub struct FormInput {
     pub backup_email_confirm: String,
     /// `mot_de_passe_connu`: `oui` or `non`.
     pub knows_password: String,
-    /// `notice`: `lu` when the privacy notice was acknowledged.
-    pub notice: String,
 }
 
 /// Field names, as in the HTML form.
@@ -63,8 +62,6 @@ pub mod field {
     pub const BACKUP_EMAIL_CONFIRM: &str = "email_secours_confirmation";
     /// Knows the password.
     pub const KNOWS_PASSWORD: &str = "mot_de_passe_connu";
-    /// Privacy notice.
-    pub const NOTICE: &str = "notice";
 }
 
 impl FormInput {
@@ -81,7 +78,6 @@ impl FormInput {
                 field::BACKUP_EMAIL => &mut f.backup_email,
                 field::BACKUP_EMAIL_CONFIRM => &mut f.backup_email_confirm,
                 field::KNOWS_PASSWORD => &mut f.knows_password,
-                field::NOTICE => &mut f.notice,
                 _ => continue,
             };
             *slot = v.clone();
@@ -99,7 +95,6 @@ impl FormInput {
             backup_email: e.backup_email.clone(),
             backup_email_confirm: e.backup_email.clone(),
             knows_password: if e.knows_password { "oui" } else { "non" }.to_owned(),
-            notice: String::new(),
         }
     }
 }
@@ -154,12 +149,6 @@ pub fn validate(input: &FormInput, ctx: &Context<'_>) -> Result<EnrollmentForm, 
             None
         }
     };
-    if input.notice.trim() != "lu" {
-        errors.insert(
-            field::NOTICE,
-            "Cochez la case pour indiquer que vous avez lu la notice de confidentialité.".to_owned(),
-        );
-    }
     match (family_name, given_name, phone, backup, knows) {
         (Some(family_name), Some(given_name), Some(phone), Some(backup_email), Some(knows_password))
             if errors.is_empty() =>

@@ -18,6 +18,7 @@
 //! - a submission is one store transaction (form version, state change,
 //!   confirmation email and its event).
 
+pub mod display;
 pub mod form;
 pub mod oidc;
 pub mod pages;

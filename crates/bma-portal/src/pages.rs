@@ -1,4 +1,7 @@
 //! The French pages, compiled askama templates (HTML-escaped by default).
+//!
+//! Text that comes from code goes through the `fr` filter
+//! ([`crate::display::fr`]): a no-break space before `?`, `:`, `;` and `!`.
 
 use askama::Template;
 use bma_core::contact::Contact;
@@ -24,6 +27,21 @@ pub struct Layout {
     pub who: Option<Who>,
     /// The contact in the footer.
     pub contact: Contact,
+    /// An error page, or a form returned with errors: the title says so first.
+    pub error: bool,
+}
+
+/// The filters of the templates.
+mod filters {
+    /// French typography: see [`crate::display::fr`].
+    pub fn fr<T: std::fmt::Display>(text: T, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(crate::display::fr(&text.to_string()))
+    }
+
+    /// A phone stored in E.164, the Belgian way: see [`crate::display::phone`].
+    pub fn phone<T: std::fmt::Display>(e164: T, _: &dyn askama::Values) -> askama::Result<String> {
+        Ok(crate::display::phone(&e164.to_string()))
+    }
 }
 
 /// A page with a heading and a few paragraphs (errors, results).
@@ -46,6 +64,37 @@ pub struct MessagePage {
 pub struct HomePage {
     /// Layout.
     pub layout: Layout,
+    /// Whom to write to when no mail 1 came: before the invitation deadline
+    /// Enseignement.be, from it on the SGNE migration team (the FAQ).
+    pub no_mail_contact: Contact,
+    /// The invitation deadline, in French.
+    pub deadline: String,
+    /// Whether the deadline has come.
+    pub after_deadline: bool,
+}
+
+/// The privacy notice (`/confidentialite`).
+#[derive(Template)]
+#[template(path = "privacy.html")]
+pub struct PrivacyPage {
+    /// Layout.
+    pub layout: Layout,
+    /// The organisation's part.
+    pub privacy: crate::settings::PrivacySettings,
+    /// The campaign's name.
+    pub campaign: String,
+    /// The campaign's last day, in French.
+    pub campaign_end: String,
+}
+
+/// The accessibility statement (`/accessibilite`).
+#[derive(Template)]
+#[template(path = "accessibility.html")]
+pub struct AccessibilityPage {
+    /// Layout.
+    pub layout: Layout,
+    /// Where to report a problem.
+    pub report_to: Contact,
 }
 
 /// The form link before login.
@@ -126,10 +175,6 @@ pub struct FormPage {
     pub knows_password: String,
     /// Error of that question.
     pub password_error: Option<String>,
-    /// Privacy notice ticked.
-    pub notice_checked: bool,
-    /// Its error.
-    pub notice_error: Option<String>,
 }
 
 /// The backup address's verification, for the status page.

@@ -13,6 +13,9 @@
 //! | `GET /auth/callback` | the identity provider's answer |
 //! | `POST /deconnexion` | logout (CSRF) |
 //! | `GET /verification/{code}` | the link sent to the backup address |
+//! | `GET /confidentialite` | the privacy notice |
+//! | `GET /accessibilite` | the accessibility statement |
+//! | `GET /static/favicon.svg` | the icon (`/favicon.ico` redirects to it) |
 
 use askama::Template;
 use axum::Router;
@@ -34,7 +37,8 @@ use time::{Duration, OffsetDateTime};
 
 use crate::form::{self, FieldErrors, FormInput, field};
 use crate::pages::{
-    BackupView, FormPage, HomePage, Layout, LoginPage, MessagePage, RoleOption, StatusPage, TextField, Who,
+    AccessibilityPage, BackupView, FormPage, HomePage, Layout, LoginPage, MessagePage, PrivacyPage, RoleOption,
+    StatusPage, TextField, Who,
 };
 use crate::session::{constant_time_eq, cookie, random_token};
 use crate::{Portal, PortalError, security};
@@ -57,10 +61,14 @@ pub(crate) fn router(portal: Portal) -> Router {
         .route("/auth/callback", get(login_callback))
         .route("/deconnexion", axum::routing::post(logout))
         .route("/verification/{code}", get(verify))
+        .route("/confidentialite", get(privacy))
+        .route("/accessibilite", get(accessibility))
         .fallback(not_found)
         .layer(middleware::from_fn_with_state(portal.clone(), limit_per_ip))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/static/portal.css", get(stylesheet))
+        .route("/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(|| async { Redirect::permanent("/static/favicon.svg") }))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(portal.clone(), security::headers))
         .layer(middleware::from_fn(security::log))
@@ -79,10 +87,11 @@ impl IntoResponse for PortalError {
             PortalError::Settings(e) => format!("settings: {e}"),
         };
         tracing::error!(kind, "request failed");
-        let body = "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\"><title>Erreur</title></head>\
-                    <body><h1>Une erreur est survenue</h1><p>Le portail n'a pas pu traiter votre demande. \
-                    Réessayez dans quelques minutes ; si le problème persiste, contactez l'équipe migration du \
-                    SGNE : migrationbma@cfwb.be, +32 (0)2 413.3090.</p></body></html>";
+        let body = "<!doctype html><html lang=\"fr\"><head><meta charset=\"utf-8\">\
+                    <title>Erreur\u{a0}: une erreur est survenue — Migration des BMA</title></head>\
+                    <body><main><h1>Une erreur est survenue</h1><p>Le portail n'a pas pu traiter votre demande. \
+                    Réessayez dans quelques minutes\u{a0}; si le problème persiste, contactez l'équipe migration du \
+                    SGNE\u{a0}: migrationbma@cfwb.be, +32 (0)2 413.3090.</p></main></body></html>";
         (StatusCode::INTERNAL_SERVER_ERROR, Html(body)).into_response()
     }
 }
@@ -95,7 +104,7 @@ impl Portal {
     }
 
     fn layout(&self, title: &str, who: Option<Who>, contact: &Contact) -> Layout {
-        Layout { title: title.to_owned(), who, contact: contact.clone() }
+        Layout { title: title.to_owned(), who, contact: contact.clone(), error: false }
     }
 
     fn general_contact(&self) -> &Contact {
@@ -108,7 +117,10 @@ impl Portal {
 
     fn message(&self, status: StatusCode, heading: &str, paragraphs: &[&str], contact: &Contact) -> Outcome {
         let page = MessagePage {
-            layout: self.layout(heading, None, contact),
+            layout: Layout {
+                error: status.is_client_error() || status.is_server_error(),
+                ..self.layout(heading, None, contact)
+            },
             heading: heading.to_owned(),
             paragraphs: paragraphs.iter().map(|p| (*p).to_owned()).collect(),
             link: None,
@@ -262,7 +274,7 @@ impl Portal {
 
     fn login_page(&self, m: &PortalMailbox, token: &str) -> Outcome {
         let page = LoginPage {
-            layout: self.layout("Connexion", None, self.contact_of(m)),
+            layout: Layout { error: !self.login_available(), ..self.layout("Connexion", None, self.contact_of(m)) },
             address: m.address.clone(),
             name: m.name.clone(),
             token: token.to_owned(),
@@ -331,7 +343,8 @@ impl Portal {
                 "Téléphone",
                 "tel",
                 "tel",
-                &input.phone,
+                // A stored number (a correction) the way people write it; what was typed as typed.
+                &crate::display::phone(&input.phone),
                 Some(
                     "Un numéro où l'ETNIC peut vous joindre : belge (02 413 30 90, 0470 12 34 56) ou international (+33 1 23 45 67 89).",
                 ),
@@ -363,11 +376,13 @@ impl Portal {
             field::BACKUP_EMAIL_CONFIRM,
             field::ROLE,
             field::KNOWS_PASSWORD,
-            field::NOTICE,
         ];
         let summary = order.iter().filter_map(|k| errors.get(k).map(|e| (*k, e.clone()))).collect();
         let page = FormPage {
-            layout: self.layout("Formulaire", Portal::who(session), self.contact_of(m)),
+            layout: Layout {
+                error: !errors.is_empty(),
+                ..self.layout("Formulaire", Portal::who(session), self.contact_of(m))
+            },
             address: m.address.clone(),
             name: m.name.clone(),
             token: token.to_owned(),
@@ -383,8 +398,6 @@ impl Portal {
             role_error: err(field::ROLE),
             knows_password: input.knows_password.clone(),
             password_error: err(field::KNOWS_PASSWORD),
-            notice_checked: input.notice == "lu",
-            notice_error: err(field::NOTICE),
         };
         Ok((status, Html(page.render()?)).into_response())
     }
@@ -421,11 +434,13 @@ impl Portal {
         let backup =
             backup.map(|b| BackupView { email: b.email, verified_on: b.verified_at.map(|t| date_fr(t.date())) });
         let c = &self.inner.settings.campaign.campaign;
+        // The day given, or the window as it can still happen: from today at
+        // the earliest, by the campaign's end at the latest.
+        let today = self.now().date();
         let window = m.cutover_on.map(|d| format!("le {}", date_fr(d))).or_else(|| {
-            m.invited_at.map(|t| {
-                let from = t.date() + Duration::weeks(i64::from(c.cutover_min_weeks));
-                let to = t.date() + Duration::weeks(i64::from(c.cutover_max_weeks));
-                format!("entre le {} et le {}", date_fr(from), date_fr(to))
+            m.invited_at.and_then(|t| {
+                crate::display::window(t.date(), today, c.cutover_min_weeks, c.cutover_max_weeks, c.end)
+                    .map(crate::display::Window::fr)
             })
         });
         let editable = matches!(m.state, MailboxState::Enrolled | MailboxState::Presynced);
@@ -441,7 +456,7 @@ impl Portal {
             invited_on: m.invited_at.map(|t| date_fr(t.date())),
             submitted: latest.as_ref().map(|e| {
                 let who = if e.identity.name.is_empty() { &e.identity.subject } else { &e.identity.name };
-                format!("{} par {who} (version {})", date_fr(e.submitted_at.date()), e.version)
+                format!("{} par {who}", date_fr(e.submitted_at.date()))
             }),
             next: next_steps(m.state, latest.as_ref(), window.as_deref()),
             role_label: latest.as_ref().map_or("", |e| form::role_label(&e.form.role)),
@@ -601,8 +616,46 @@ async fn stylesheet() -> Response {
 }
 
 async fn home(State(p): State<Portal>) -> Outcome {
-    let page = HomePage { layout: p.layout("Accueil", None, &p.inner.settings.campaign.contacts.before) };
+    // The FAQ: whoever has no mail 1 by the invitation deadline calls the
+    // SGNE migration team; before it, Enseignement.be answers about the BMA.
+    let campaign = &p.inner.settings.campaign;
+    let deadline = campaign.campaign.invitation_deadline;
+    let after_deadline = p.now().date() >= deadline;
+    let contact = if after_deadline { &campaign.contacts.during } else { &campaign.contacts.before };
+    let page = HomePage {
+        layout: p.layout("Accueil", None, contact),
+        no_mail_contact: contact.clone(),
+        deadline: date_fr(deadline),
+        after_deadline,
+    };
     Ok(Html(page.render()?).into_response())
+}
+
+async fn privacy(State(p): State<Portal>) -> Outcome {
+    let s = &p.inner.settings;
+    let page = PrivacyPage {
+        layout: p.layout("Protection des données", None, p.general_contact()),
+        privacy: s.privacy.clone(),
+        campaign: s.campaign.campaign.name.clone(),
+        campaign_end: date_fr(s.campaign.campaign.end),
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+async fn accessibility(State(p): State<Portal>) -> Outcome {
+    let page = AccessibilityPage {
+        layout: p.layout("Accessibilité", None, p.general_contact()),
+        report_to: p.general_contact().clone(),
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+async fn favicon() -> Response {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml"), (header::CACHE_CONTROL, "public, max-age=86400")],
+        include_str!("../static/favicon.svg"),
+    )
+        .into_response()
 }
 
 async fn not_found(State(p): State<Portal>) -> Outcome {

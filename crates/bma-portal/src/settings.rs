@@ -38,6 +38,52 @@ pub struct PortalSettings {
     pub bounce_address: String,
     /// Domain of the Message-IDs of the portal's emails.
     pub message_id_domain: String,
+    /// What the privacy page says that is the organisation's to say.
+    pub privacy: PrivacySettings,
+}
+
+/// The organisation's part of the privacy page (`/confidentialite`); the
+/// rest (the rights, the authority to complain to) is the law's and fixed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivacySettings {
+    /// The controller, as named on the page.
+    pub controller: String,
+    /// Its postal address.
+    pub controller_address: String,
+    /// The legal basis of the processing (GDPR article 6).
+    pub legal_basis: String,
+    /// The data protection officer's email.
+    pub dpo_email: String,
+    /// The data protection officer's postal address.
+    pub dpo_address: String,
+    /// Who receives the data besides the controller.
+    pub recipients: String,
+    /// Months the form's answers are kept after the campaign's end.
+    pub retention_months: u32,
+}
+
+impl Default for PrivacySettings {
+    /// The Fédération Wallonie-Bruxelles' values for the FAQ's campaign.
+    fn default() -> Self {
+        PrivacySettings {
+            controller: "Ministère de la Fédération Wallonie-Bruxelles, Administration générale de l'Enseignement, \
+                         Service général du Numérique éducatif (SGNE)"
+                .to_owned(),
+            controller_address: "Boulevard Léopold II 44, 1080 Bruxelles".to_owned(),
+            legal_basis: "l'exécution d'une mission d'intérêt public dont est investie l'Administration générale de \
+                          l'Enseignement (article 6.1.e du RGPD) : fournir aux établissements scolaires et aux \
+                          pouvoirs organisateurs une boîte mail administrative et en assurer la migration"
+                .to_owned(),
+            dpo_email: "dpo@cfwb.be".to_owned(),
+            dpo_address: "Délégué à la protection des données, Ministère de la Fédération Wallonie-Bruxelles, \
+                          Boulevard Léopold II 44, 1080 Bruxelles"
+                .to_owned(),
+            recipients: "l'ETNIC (Entreprise publique des Technologies numériques de l'Information et de la \
+                         Communication), qui réalise la migration pour le SGNE en tant que sous-traitant"
+                .to_owned(),
+            retention_months: 12,
+        }
+    }
 }
 
 impl PortalSettings {
@@ -53,6 +99,7 @@ impl PortalSettings {
             session_minutes: 60,
             bounce_address: "bounces@cfwb.be".to_owned(),
             message_id_domain: "cfwb.be".to_owned(),
+            privacy: PrivacySettings::default(),
         }
     }
 

@@ -204,7 +204,6 @@ fn valid_form(csrf: &str) -> Vec<(&'static str, String)> {
         ("email_secours", "Marie.Perso@Ecole.test".into()),
         ("email_secours_confirmation", "marie.perso@ecole.test".into()),
         ("mot_de_passe_connu", "non".into()),
-        ("notice", "lu".into()),
     ]
 }
 
@@ -278,6 +277,7 @@ async fn without_identity_provider_pages_say_login_is_unavailable() {
         assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{path}");
         let body = res.text().await.unwrap();
         assert!(body.contains("La connexion est momentanément indisponible"), "{body}");
+        assert!(title_of(&body).starts_with("Erreur\u{a0}: "), "{body}");
         assert!(!body.contains("Se connecter avec"), "{body}");
     }
     let home = h.get("/").await;
@@ -309,12 +309,13 @@ async fn login_submit_correct(backend: TestBackend) {
         "<label for=\"telephone\">",
         "<label for=\"role\">",
         "<label for=\"email_secours\">",
-        "<legend>Connaissez-vous le mot de passe actuel de votre BMA ?</legend>",
-        "<label for=\"notice\">",
+        "<legend>Connaissez-vous le mot de passe actuel de votre BMA\u{a0}?</legend>",
     ] {
         assert!(page.contains(label), "{label}");
     }
-    assert!(page.contains("Protection de vos données"));
+    // The privacy notice is a page the form links to, not a box to tick (issue 10).
+    assert!(page.contains("<a href=\"/confidentialite\" id=\"lien-notice\">"), "{page}");
+    assert!(!page.contains("type=\"checkbox\""), "{page}");
     let csrf = csrf_of(&page);
 
     // A valid submission: 303 to the confirmation page.
@@ -325,11 +326,17 @@ async fn login_submit_correct(backend: TestBackend) {
     assert_eq!(res.status(), StatusCode::OK);
     let page = res.text().await.unwrap();
     assert!(page.contains("Merci, votre formulaire a bien été reçu"), "{page}");
+    assert!(page.contains("formulaire reçu") && page.contains("marie.perso@ecole.test"));
+    // The phone as people write it, not E.164 (issue 10).
+    assert!(page.contains("<dd id=\"telephone\">02 413 30 90</dd>") && !page.contains("+3224133090"), "{page}");
+    assert!(page.contains("<span class=\"pending\" id=\"secours-etat\">non vérifiée"), "{page}");
+    // 3 to 12 weeks after mail 1, but never after the campaign's end (31 May) (issue 10).
     assert!(
-        page.contains("formulaire reçu") && page.contains("+3224133090") && page.contains("marie.perso@ecole.test")
+        page.contains("<dd id=\"fenetre\">entre le 13 mai 2024 et le 31 mai 2024</dd>"),
+        "the cutover window: {page}"
     );
-    assert!(page.contains("non vérifiée"), "{page}");
-    assert!(page.contains("entre le 13 mai 2024 et le 15 juillet 2024"), "the cutover window: {page}");
+    // Who sent it, without jargon (issue 10: no "version 1").
+    assert!(page.contains("<dd id=\"recu-le\">22 avril 2024 par Marie Dupont</dd>"), "{page}");
     assert!(page.contains("un nouveau mot de passe vous sera"), "{page}");
 
     // Stored: the version with who and when, the state, the events, the emails.
@@ -367,8 +374,8 @@ async fn login_submit_correct(backend: TestBackend) {
     assert!(page.contains("Où en est la migration") && page.contains("Corriger le formulaire"), "{page}");
     assert!(page.contains("Équipe migration du SGNE"), "during the migration: the SGNE team");
     let page = h.get(&format!("/formulaire/{token}/modifier")).await.text().await.unwrap();
-    assert!(page.contains("value=\"+3224133090\"") && page.contains("Vous corrigez le formulaire"), "{page}");
-    assert!(page.contains("Adresse de secours actuelle : marie.perso@ecole.test, non vérifiée"), "{page}");
+    assert!(page.contains("value=\"02 413 30 90\"") && page.contains("Vous corrigez le formulaire"), "{page}");
+    assert!(page.contains("Adresse de secours actuelle\u{a0}: marie.perso@ecole.test, non vérifiée"), "{page}");
     let form = with(
         &valid_form(&csrf_of(&page)),
         &[("telephone", Some("0470 12 34 56")), ("mot_de_passe_connu", Some("oui"))],
@@ -392,7 +399,7 @@ async fn login_submit_correct(backend: TestBackend) {
     assert_eq!(h.store.mailbox(address).await.unwrap().state, State::CutoverScheduled);
     let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
     assert!(page.contains("migration planifiée") && !page.contains("Corriger le formulaire"), "{page}");
-    assert!(page.contains("<dt>Migration prévue</dt><dd>le 28 mai 2024</dd>"), "the scheduled day: {page}");
+    assert!(page.contains("<dt>Migration prévue</dt><dd id=\"fenetre\">le 28 mai 2024</dd>"), "the day: {page}");
     let res = h.get(&format!("/formulaire/{token}/modifier")).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     let res = post_form(&h, &format!("/formulaire/{token}"), &valid_form(&csrf_of(&page))).await;
@@ -449,7 +456,7 @@ async fn backup_address_verification(backend: TestBackend) {
 
     // Expired links say so.
     let page = h.get(&format!("/formulaire/{token}/modifier")).await.text().await.unwrap();
-    assert!(page.contains("Adresse de secours actuelle : luc@ecole.test, vérifiée le 22 avril 2024."), "{page}");
+    assert!(page.contains("Adresse de secours actuelle\u{a0}: luc@ecole.test, vérifiée le 22 avril 2024."), "{page}");
     let form = with(
         &valid_form(&csrf_of(&page)),
         &[("email_secours", Some("luc2@ecole.test")), ("email_secours_confirmation", Some("luc2@ecole.test"))],
@@ -475,9 +482,9 @@ async fn every_validation_rule() {
     let long = "x".repeat(101);
     type Case<'a> = (&'a [(&'static str, Option<&'a str>)], &'a str, &'a str);
     let cases: &[Case<'_>] = &[
-        (&[("nom", Some("  "))], "nom", "Nom : ce champ est obligatoire."),
-        (&[("nom", None)], "nom", "Nom : ce champ est obligatoire."),
-        (&[("prenom", Some("Marie<b>"))], "prenom", "Prénom : seuls les lettres"),
+        (&[("nom", Some("  "))], "nom", "Nom\u{a0}: ce champ est obligatoire."),
+        (&[("nom", None)], "nom", "Nom\u{a0}: ce champ est obligatoire."),
+        (&[("prenom", Some("Marie<b>"))], "prenom", "Prénom\u{a0}: seuls les lettres"),
         (&[("nom", Some(long.as_str()))], "nom", "100 caractères au plus"),
         (&[("telephone", Some(""))], "telephone", "Le numéro de téléphone est obligatoire."),
         (&[("telephone", Some("12345"))], "telephone", "Numéro de téléphone invalide"),
@@ -531,7 +538,6 @@ async fn every_validation_rule() {
             "mot_de_passe_connu",
             "Indiquez si vous connaissez le mot de passe actuel",
         ),
-        (&[("notice", None)], "notice", "notice de confidentialité"),
     ];
     for (changes, field, message) in cases {
         let form = with(&base, changes);
@@ -559,7 +565,7 @@ async fn every_validation_rule() {
         }
     }
     // Several errors at once, all reported.
-    let form = with(&base, &[("nom", Some("")), ("telephone", Some("abc")), ("notice", None)]);
+    let form = with(&base, &[("nom", Some("")), ("telephone", Some("abc")), ("role", None)]);
     let body = post_form(&h, &format!("/formulaire/{token}"), &form).await.text().await.unwrap();
     assert!(body.contains("Le formulaire contient 3 erreurs"), "{body}");
     assert!(h.store.enrollments(id).await.unwrap().is_empty(), "nothing stored");
@@ -1046,4 +1052,241 @@ fn bma_serve_refuses_unsafe_configurations() {
     let shown = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success() && shown.contains("[oidc]") && shown.contains("client_secret = \"***\""), "{shown}");
     assert!(!shown.contains("tres-secret"));
+}
+
+// ---------------------------------------------------------------------------
+// The pages themselves (issue 10).
+
+/// The text of a page (tags and the `<head>` left out): no ordinary space
+/// before `?`, `:`, `;` or `!`, so that no mark starts a line in French.
+fn assert_french_typography(html: &str, what: &str) {
+    let body = html.split("<body>").nth(1).unwrap_or(html);
+    let mut text = String::new();
+    let mut in_tag = false;
+    for c in body.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            c if !in_tag => text.push(c),
+            _ => {}
+        }
+    }
+    let text = text.replace('\n', " ");
+    for mark in ["?", ":", ";", "!"] {
+        if let Some(at) = text.find(&format!(" {mark}")) {
+            let from = text.floor_char_boundary(at.saturating_sub(40));
+            panic!("{what}: an ordinary space before {mark:?}: …{}…", &text[from..at + 2]);
+        }
+    }
+    // And the title, which announces an error first.
+    let title = html.split("<title>").nth(1).and_then(|t| t.split("</title>").next()).unwrap_or("");
+    assert!(!title.contains(" :") && !title.contains(" ?"), "{what}: title {title:?}");
+}
+
+/// The footer of every page links to the privacy notice and the
+/// accessibility statement, and names the icon.
+fn assert_footer_links(html: &str, what: &str) {
+    assert!(html.contains("<a href=\"/confidentialite\" id=\"lien-confidentialite\">"), "{what}: {html}");
+    assert!(html.contains("<a href=\"/accessibilite\" id=\"lien-accessibilite\">"), "{what}: {html}");
+    assert!(html.contains("<link rel=\"icon\" href=\"/static/favicon.svg\" type=\"image/svg+xml\">"), "{what}");
+}
+
+fn title_of(html: &str) -> &str {
+    html.split("<title>").nth(1).and_then(|t| t.split("</title>").next()).unwrap_or("")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn privacy_notice_accessibility_statement_and_icon_on_every_page() {
+    let h = Harness::start(TestBackend::Sqlite, |s| {
+        s.privacy.retention_months = 18;
+        s.privacy.dpo_email = "protection.donnees@exemple.be".into();
+    })
+    .await;
+    let (_, token) = h.invited("ec810031@adm.cfwb.be").await;
+
+    let res = h.get("/confidentialite").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_security_headers(res.headers(), "/confidentialite");
+    let page = res.text().await.unwrap();
+    for needle in [
+        // The controller, the legal basis, the DPO (configured), the purposes, the recipients.
+        "Service général du Numérique éducatif (SGNE), Boulevard Léopold II 44, 1080 Bruxelles",
+        "article 6.1.e du RGPD",
+        "<a href=\"mailto:protection.donnees@exemple.be\" id=\"dpo\">",
+        "migrer la BMA",
+        "vous contacter si un problème survient pendant la migration",
+        "l&#39;ETNIC (Entreprise publique des Technologies numériques",
+        // The retention in months after the campaign's end (configured).
+        "qui se termine le 31 mai 2024), puis\n18 mois",
+        // Every right, and the complaint to the Belgian authority.
+        "<strong>accès</strong>",
+        "<strong>rectification</strong>",
+        "<strong>effacement</strong>",
+        "<strong>limitation</strong>",
+        "<strong>portabilité</strong>",
+        "<strong>opposer</strong>",
+        "<strong>décision automatisée</strong>",
+        "<strong>Autorité de protection des données</strong> (APD), rue de la Presse 35, 1000 Bruxelles",
+        "contact@apd-gba.be",
+    ] {
+        assert!(page.contains(needle), "privacy page without {needle:?}:\n{page}");
+    }
+    assert_french_typography(&page, "/confidentialite");
+    assert_footer_links(&page, "/confidentialite");
+
+    let page = h.get("/accessibilite").await.text().await.unwrap();
+    for needle in [
+        "Déclaration d'accessibilité",
+        "niveau <strong>AA des règles WCAG 2.1</strong>",
+        "<h2 id=\"signaler\">Signaler un problème</h2>",
+        "<a href=\"mailto:migrationbma@cfwb.be\" id=\"signaler-email\">",
+        "Médiateur de la Wallonie et de\nla Fédération Wallonie-Bruxelles",
+    ] {
+        assert!(page.contains(needle), "accessibility statement without {needle:?}:\n{page}");
+    }
+    assert_french_typography(&page, "/accessibilite");
+
+    // The footer of every page, whatever its status.
+    for (path, status) in [
+        ("/".to_owned(), StatusCode::OK),
+        ("/accessibilite".to_owned(), StatusCode::OK),
+        (format!("/formulaire/{token}"), StatusCode::OK),
+        (format!("/formulaire/{}", bma_engine::new_token()), StatusCode::NOT_FOUND),
+        ("/nulle-part".to_owned(), StatusCode::NOT_FOUND),
+    ] {
+        let res = h.get(&path).await;
+        assert_eq!(res.status(), status, "{path}");
+        let page = res.text().await.unwrap();
+        assert_footer_links(&page, &path);
+        assert_french_typography(&page, &path);
+    }
+
+    // The icon: ours, served, cacheable; /favicon.ico leads to it.
+    let res = h.get("/static/favicon.svg").await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "image/svg+xml");
+    assert_eq!(res.headers()["cache-control"], "public, max-age=86400");
+    assert!(res.text().await.unwrap().starts_with("<svg xmlns=\"http://www.w3.org/2000/svg\""));
+    let res = h.get("/favicon.ico").await;
+    assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(res.headers()[LOCATION], "/static/favicon.svg");
+    h.stop().await;
+}
+
+/// "Si vous n'avez pas reçu le premier mail à la date du 24 mai 2024,
+/// prenez contact avec l'équipe migration du SGNE … +32 (0)2 413.3090."
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_home_page_sends_those_without_mail_1_to_the_team_after_the_deadline() {
+    let h = Harness::start(TestBackend::Sqlite, |_| {}).await;
+    let no_mail = |page: &str| -> String {
+        let at = page.find("<div id=\"aucun-mail\">").unwrap_or_else(|| panic!("{page}"));
+        page[at..].split("</div>").next().unwrap().to_owned()
+    };
+    // Before: Enseignement.be, with what to say.
+    h.clock.set(datetime!(2024-05-23 16:00 UTC));
+    let page = h.get("/").await.text().await.unwrap();
+    let part = no_mail(&page);
+    assert!(part.contains("<a href=\"mailto:BMA@enseignement.be\">BMA@enseignement.be</a>"), "{part}");
+    assert!(part.contains("jusqu'au 24 mai 2024") && part.contains("Précisez vos nom, prénom"), "{part}");
+    assert!(!part.contains("migrationbma@cfwb.be"), "{part}");
+    assert_french_typography(&page, "/ before the deadline");
+    // From the deadline on: the SGNE migration team, with its phone.
+    h.clock.set(datetime!(2024-05-24 08:00 UTC));
+    let page = h.get("/").await.text().await.unwrap();
+    let part = no_mail(&page);
+    assert!(part.contains("<a href=\"mailto:migrationbma@cfwb.be\">migrationbma@cfwb.be</a>"), "{part}");
+    assert!(part.contains("+32 (0)2 413.3090"), "with its phone: {part}");
+    assert!(part.contains("devaient être reçus le 24 mai 2024"), "{part}");
+    assert!(!part.contains("enseignement.be"), "{part}");
+    assert!(page.contains("Équipe migration du SGNE"), "the footer too: {page}");
+    assert_french_typography(&page, "/ after the deadline");
+    h.stop().await;
+}
+
+/// A form returned with errors says so in its title and puts the focus on
+/// the summary without a script (`autofocus`); error pages say so in their
+/// title; the window never starts in the past.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_are_announced_and_the_window_starts_today_at_the_earliest() {
+    let h = Harness::start(TestBackend::Sqlite, |_| {}).await;
+    let (_, token) = h.invited("ec810032@adm.cfwb.be").await;
+    let (_, page) = h.login(&token, "directrice.dupont").await;
+    assert_eq!(title_of(&page), "Formulaire — Migration des BMA");
+    assert_french_typography(&page, "the form");
+    let form = with(&valid_form(&csrf_of(&page)), &[("telephone", Some("02 413"))]);
+    let res = post_form(&h, &format!("/formulaire/{token}"), &form).await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = res.text().await.unwrap();
+    assert_eq!(title_of(&page), "Erreur\u{a0}: Formulaire — Migration des BMA");
+    assert!(
+        page.contains(
+            "<div class=\"summary\" id=\"resume\" role=\"alert\" aria-labelledby=\"resume-erreurs\" tabindex=\"-1\" autofocus>"
+        ),
+        "{page}"
+    );
+    assert!(!page.contains("<script"), "{page}");
+    assert_french_typography(&page, "the form with errors");
+    let page = h.get("/nulle-part").await.text().await.unwrap();
+    assert_eq!(title_of(&page), "Erreur\u{a0}: Page introuvable — Migration des BMA");
+
+    // Sent, then seen a month later: the window starts today, ends with the campaign.
+    let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
+    let res = post_form(&h, &format!("/formulaire/{token}"), &valid_form(&csrf_of(&page))).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    h.clock.set(datetime!(2024-05-20 09:00 UTC));
+    let (_, page) = h.login(&token, "directrice.dupont").await;
+    assert!(page.contains("<dd id=\"fenetre\">entre le 20 mai 2024 et le 31 mai 2024</dd>"), "{page}");
+    assert!(page.contains("normalement entre le 20 mai 2024 et le 31 mai 2024"), "{page}");
+    assert_eq!(title_of(&page), "État de la migration — Migration des BMA");
+    assert_french_typography(&page, "the status page");
+    h.stop().await;
+}
+
+/// `bma serve` reads the campaign clock: with `BMA_NOW` in the campaign, a
+/// link of a store made on simulated time opens; after its end, 410.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bma_serve_honours_the_campaign_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&format!("sqlite://{}", dir.path().join("bma.db").display())).await.unwrap();
+    let (_, token) = invited_mailbox(&store, "ec810033@adm.cfwb.be").await;
+    store.close().await;
+    for (now, expected) in [
+        (Some("2024-04-22T10:00:00Z"), StatusCode::SERVICE_UNAVAILABLE),
+        (Some("2024-06-01T10:00:00Z"), StatusCode::GONE),
+        (None, StatusCode::GONE),
+    ] {
+        let (l, port) = listener().await;
+        drop(l);
+        let mut cmd = tokio::process::Command::new(bma_bin());
+        cmd.args(["serve", "--no-scheduler", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(dir.path())
+            .env_remove("BMA_CONFIG")
+            .env_remove("BMA_NOW")
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(now) = now {
+            cmd.env("BMA_NOW", now);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let http = client();
+        let mut up = false;
+        for _ in 0..100 {
+            if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == StatusCode::OK) {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(StdDuration::from_millis(100)).await;
+        }
+        assert!(up, "bma serve answers /healthz");
+        // No identity provider here: the link page says login is unavailable (503), unless gone (410).
+        let res = http.get(format!("{base}/formulaire/{token}")).send().await.unwrap();
+        assert_eq!(res.status(), expected, "BMA_NOW={now:?}");
+        child.start_kill().unwrap();
+        let out = child.wait_with_output().await.unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        if let Some(now) = now {
+            assert!(log.contains(&format!("campaign clock: {now}")), "{log}");
+        }
+    }
 }

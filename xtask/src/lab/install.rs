@@ -1,4 +1,5 @@
-//! `lab install`: Debian packages, the mail system user, the OIDC node modules.
+//! `lab install`: Debian packages, the mail system user, the node modules
+//! (the OIDC provider, and axe-core for the portal's browser test).
 //!
 //! Only what is missing is installed, so that `lab up` can call it every time.
 
@@ -51,7 +52,9 @@ pub fn install(paths: &Paths) -> Result<()> {
         stop_system_daemons();
     }
     ensure_mail_user()?;
-    npm_install(&paths.templates.join("oidc"))?;
+    npm_install(&paths.templates.join("oidc"), "oidc-provider")?;
+    // axe-core, injected into the portal's pages by its browser test (WCAG 2.1 A and AA).
+    npm_install(&paths.templates.join("axe"), "axe-core")?;
     Ok(())
 }
 
@@ -121,8 +124,9 @@ fn ensure_mail_user() -> Result<()> {
     Ok(())
 }
 
-fn npm_install(dir: &Path) -> Result<()> {
-    if dir.join("node_modules/oidc-provider/package.json").exists() {
+/// `npm ci` (or `install`) in `dir` unless `module` is already there.
+fn npm_install(dir: &Path, module: &str) -> Result<()> {
+    if dir.join("node_modules").join(module).join("package.json").exists() {
         return Ok(());
     }
     let start = Instant::now();

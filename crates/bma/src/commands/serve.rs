@@ -5,13 +5,20 @@
 //! empty) the pages are served and say that login is unavailable, and a
 //! warning says so at start. The campaign's scheduler runs in the same
 //! process (see [`background`]) unless `--no-scheduler`.
+//!
+//! Time is the campaign clock: the system clock, or with `BMA_NOW` (as
+//! for every command) that instant at start, advancing in real time from
+//! there. The portal (a link's expiry at the campaign's end, session
+//! lifetimes, the status page), the session purge and the scheduler all
+//! read it, so a store made on simulated time (the demo, a rehearsal) is
+//! served as it stands on that day.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use bma_core::SystemClock;
+use bma_core::{Clock, SystemClock};
 use bma_mail::Templates;
 use bma_portal::{Portal, PortalSettings};
 use bma_store::Store;
@@ -44,20 +51,63 @@ pub fn portal_settings(config: &Config) -> PortalSettings {
     s.session_minutes = i64::from(config.portal.session_minutes.max(1));
     s.bounce_address = config.mail.bounce_address.clone();
     s.message_id_domain = config.mail.message_id_domain.clone();
+    s.privacy = config.privacy.settings();
     s
+}
+
+/// The clock of `bma serve`: the system's, or `BMA_NOW` at start advancing
+/// in real time.
+#[derive(Debug, Clone, Copy)]
+pub struct CampaignClock {
+    /// The campaign instant at `real`, when it is not the system clock.
+    start: Option<(time::OffsetDateTime, std::time::Instant)>,
+}
+
+impl CampaignClock {
+    /// The system clock.
+    pub fn system() -> CampaignClock {
+        CampaignClock { start: None }
+    }
+
+    /// A clock standing at `at` now, advancing in real time.
+    pub fn starting_at(at: time::OffsetDateTime) -> CampaignClock {
+        CampaignClock { start: Some((at, std::time::Instant::now())) }
+    }
+
+    /// `BMA_NOW` when set, else the system clock.
+    pub fn from_env() -> anyhow::Result<CampaignClock> {
+        match std::env::var("BMA_NOW") {
+            Ok(v) if !v.trim().is_empty() => Ok(CampaignClock::starting_at(super::campaign_now()?)),
+            _ => Ok(CampaignClock::system()),
+        }
+    }
+}
+
+impl Clock for CampaignClock {
+    fn now(&self) -> time::OffsetDateTime {
+        match self.start {
+            None => SystemClock.now(),
+            Some((at, real)) => at + real.elapsed(),
+        }
+    }
 }
 
 /// Background work that runs beside the portal in the same process: the
 /// purge of expired portal sessions and, unless `--no-scheduler`, the
 /// campaign's scheduler (one step every `--scheduler-interval` on the
-/// system clock; a step does nothing while the campaign is not running).
-pub async fn background(config: &Config, store: &Store, args: &Args) -> Vec<tokio::task::JoinHandle<()>> {
+/// campaign clock; a step does nothing while the campaign is not running).
+pub async fn background(
+    config: &Config,
+    store: &Store,
+    args: &Args,
+    clock: CampaignClock,
+) -> Vec<tokio::task::JoinHandle<()>> {
     let purge_store = store.clone();
     let purge = tokio::spawn(async move {
         let mut every = tokio::time::interval(std::time::Duration::from_secs(300));
         loop {
             every.tick().await;
-            match purge_store.purge_sessions(time::OffsetDateTime::now_utc()).await {
+            match purge_store.purge_sessions(clock.now()).await {
                 Ok(n) if n > 0 => tracing::info!(sessions = n, "expired portal sessions purged"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging portal sessions failed"),
@@ -78,7 +128,7 @@ pub async fn background(config: &Config, store: &Store, args: &Args) -> Vec<toki
                 let mut every = tokio::time::interval(interval);
                 loop {
                     every.tick().await;
-                    if let Err(e) = engine.step(bma_core::Clock::now(&SystemClock)).await {
+                    if let Err(e) = engine.step(clock.now()).await {
                         tracing::warn!(error = %e, "scheduler step failed; retried at the next one");
                     }
                 }
@@ -98,11 +148,18 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     if settings.oidc.is_none() {
         eprintln!("warning: no identity provider configured (oidc.issuer is empty): login is unavailable");
     }
-    let portal = Portal::new(store.clone(), settings, templates, Arc::new(SystemClock)).context("portal")?;
+    let clock = CampaignClock::from_env()?;
+    if let Some((at, _)) = clock.start {
+        eprintln!(
+            "campaign clock: {} (BMA_NOW), advancing in real time",
+            at.format(&time::format_description::well_known::Rfc3339)?
+        );
+    }
+    let portal = Portal::new(store.clone(), settings, templates, Arc::new(clock)).context("portal")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    let tasks = background(config, &store, args).await;
+    let tasks = background(config, &store, args, clock).await;
     eprintln!("bma portal listening on http://{} (public address {})", listener.local_addr()?, config.portal.base_url);
     bma_portal::serve(listener, portal, shutdown_signal()).await.context("portal server")?;
     for t in tasks {
