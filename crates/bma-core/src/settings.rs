@@ -62,6 +62,8 @@ pub struct CampaignSettings {
     pub cutover_capacity: u32,
     /// At most this many gigabytes (10^9 bytes) of mailboxes cut over per week; 0 means no limit.
     pub cutover_capacity_gb: u32,
+    /// The official FAQ of the migration, linked from every email (`https://…`).
+    pub faq_url: String,
 }
 
 impl CampaignSettings {
@@ -124,6 +126,7 @@ impl Default for Settings {
                 cutover_weekday: "tuesday".to_owned(),
                 cutover_capacity: 500,
                 cutover_capacity_gb: 0,
+                faq_url: DEFAULT_FAQ_URL.to_owned(),
             },
             addresses: AddressRule::default(),
             sender: Sender {
@@ -134,6 +137,10 @@ impl Default for Settings {
         }
     }
 }
+
+/// The FAQ page of the migration on Enseignement.be (set `campaign.faq_url`
+/// to the page the campaign publishes).
+pub const DEFAULT_FAQ_URL: &str = "https://www.enseignement.be/bma";
 
 /// A problem in the settings, tied to its key (`campaign.end`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -217,6 +224,12 @@ impl Settings {
                     "a reminder {last} days after mail 1 comes after the cutover window closes ({window_days} days)"
                 ),
             );
+        }
+        let faq = c.faq_url.trim();
+        let faq_host = faq.strip_prefix("https://").map(|r| r.split(['/', '?', '#']).next().unwrap_or(""));
+        if faq_host.is_none_or(|h| h.is_empty() || h.contains(char::is_whitespace)) || faq.contains(char::is_whitespace)
+        {
+            issue("campaign.faq_url", format!("'{faq}' is not an https:// address"));
         }
         if c.quota_multiplier == 0 {
             issue("campaign.quota_multiplier", "must be at least 1".to_owned());
@@ -320,6 +333,24 @@ mod tests {
                 "contacts.after.email: '' is not an email address",
             ]
         );
+    }
+
+    #[test]
+    fn the_faq_is_an_https_address() {
+        for (url, ok) in [
+            ("https://www.enseignement.be/bma", true),
+            ("https://faq.example", true),
+            ("http://www.enseignement.be/bma", false),
+            ("https://", false),
+            ("www.enseignement.be", false),
+            ("https://a b.be", false),
+            ("", false),
+        ] {
+            let mut s = Settings::default();
+            s.campaign.faq_url = url.to_owned();
+            let keys: Vec<String> = s.validate().into_iter().map(|i| i.key).collect();
+            assert_eq!(keys.is_empty(), ok, "{url:?}: {keys:?}");
+        }
     }
 
     #[test]

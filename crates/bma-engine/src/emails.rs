@@ -8,7 +8,7 @@
 use bma_core::settings::{date_fr, iso_date};
 use bma_mail::message::build;
 use bma_mail::{Rendered, TemplateKind, verp};
-use bma_store::{InviteOutcome, NewEmail};
+use bma_store::{InviteOutcome, NewEmail, OlderLinks, ResentLink};
 use time::{Duration, OffsetDateTime, Time};
 
 use crate::{Engine, EngineError, new_token};
@@ -52,6 +52,30 @@ impl Engine {
         })
     }
 
+    /// The one reply-by date of a mailbox, the same in mail 1, every
+    /// reminder and every resend: `reply_days` after its mail 1 (never in
+    /// the past, for a mail 1 sent again after that date).
+    fn reply_by(&self, invited_at: OffsetDateTime, now: OffsetDateTime) -> String {
+        date_fr((invited_at.date() + Duration::days(self.settings.reply_days)).max(now.date()))
+    }
+
+    /// What every email to a manager says besides its own content: where
+    /// the form and the login are, and the official FAQ.
+    fn trust_context(&self) -> serde_json::Value {
+        serde_json::json!({
+            "faq_url": self.settings.settings.campaign.faq_url,
+            "login_domain": self.settings.login_domain,
+        })
+    }
+
+    /// `context` with the variables of [`Engine::trust_context`] added.
+    fn with_trust(&self, mut context: serde_json::Value) -> serde_json::Value {
+        if let (Some(c), serde_json::Value::Object(t)) = (context.as_object_mut(), self.trust_context()) {
+            c.extend(t);
+        }
+        context
+    }
+
     /// Mail 1 for one mailbox, with its personal link.
     fn render_invitation(
         &self,
@@ -59,18 +83,19 @@ impl Engine {
         address: &str,
         token: &str,
         wave: time::Date,
+        invited_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<Rendered, EngineError> {
         let s = &self.settings.settings;
-        let context = serde_json::json!({
+        let context = self.with_trust(serde_json::json!({
             "name": name, "address": address,
             "form_link": self.form_link(token),
-            "reply_by": date_fr(now.date() + Duration::days(self.settings.reply_days)),
+            "reply_by": self.reply_by(invited_at, now),
             "wave": date_fr(wave),
             "quota_multiplier": s.campaign.quota_multiplier,
             "cutover_min_weeks": s.campaign.cutover_min_weeks, "cutover_max_weeks": s.campaign.cutover_max_weeks,
             "contact": &s.contacts.during, "sender_name": s.sender.name,
-        });
+        }));
         Ok(self.templates.render(TemplateKind::Invitation, &context)?)
     }
 
@@ -84,7 +109,7 @@ impl Engine {
         for d in due {
             let token = new_token();
             let wave = iso_date::parse(&d.wave).unwrap_or(now.date());
-            let rendered = self.render_invitation(&d.name, &d.address, &token, wave, now)?;
+            let rendered = self.render_invitation(&d.name, &d.address, &token, wave, now, now)?;
             let key = format!("invitation:{}", d.address);
             let email = self.compose("invitation", Some(d.mailbox_id), key, &d.address, &rendered, now)?;
             let hash = bma_core::token::hash(&token);
@@ -96,22 +121,27 @@ impl Engine {
     }
 
     /// Sends mail 1 again to one mailbox (the helpdesk's action after a
-    /// bounce or a lost email), with a fresh link; the earlier links keep
-    /// working. Returns the outbox id.
+    /// bounce, a lost email or a link that may have leaked), with a fresh
+    /// link; the earlier links are revoked unless `older` keeps them.
+    /// Returns the outbox id.
     pub async fn resend_invitation(
         &self,
         address: &str,
+        older: OlderLinks,
         actor: &bma_core::Actor,
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<i64, EngineError> {
         let m = self.store.mailbox(address).await?;
         let token = new_token();
-        let rendered = self.render_invitation(&m.name, &m.address, &token, m.wave.unwrap_or(now.date()), now)?;
+        let invited_at = self.store.invited_at(&m.address).await?.unwrap_or(now);
+        let wave = m.wave.unwrap_or(now.date());
+        let rendered = self.render_invitation(&m.name, &m.address, &token, wave, invited_at, now)?;
         let key = format!("invitation:{}:resent:{}", m.address, now.unix_timestamp_nanos());
         let email = self.compose("invitation", Some(m.id), key, &m.address, &rendered, now)?;
         let hash = bma_core::token::hash(&token);
-        Ok(self.store.resend_invitation(&m.address, &hash, &email, actor, reason, now).await?)
+        let link = ResentLink { token_hash: &hash, older };
+        Ok(self.store.resend_invitation(&m.address, &link, &email, actor, reason, now).await?)
     }
 
     /// Queues the reminders due by `now` (campaign.reminder_days after
@@ -122,13 +152,13 @@ impl Engine {
         let mut queued = 0;
         for d in due {
             let token = new_token();
-            let context = serde_json::json!({
+            let context = self.with_trust(serde_json::json!({
                 "name": d.name, "address": d.address,
                 "form_link": self.form_link(&token),
                 "invited_on": date_fr(d.invited_at.date()),
-                "reply_by": date_fr(now.date() + Duration::days(7)),
+                "reply_by": self.reply_by(d.invited_at, now),
                 "contact": &s.contacts.during, "sender_name": s.sender.name,
-            });
+            }));
             let rendered = self.templates.render(TemplateKind::Reminder, &context)?;
             let key = format!("reminder:{}:{}", d.rank, d.address);
             let email = self.compose("reminder", Some(d.mailbox_id), key, &d.address, &rendered, now)?;

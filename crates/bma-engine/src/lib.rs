@@ -94,6 +94,9 @@ pub struct EngineSettings {
     pub settings: Settings,
     /// Base URL of the portal (`https://bma.example`): links are `<base>/formulaire/<token>`.
     pub portal_base_url: String,
+    /// The domain of the Cerbère EDU login page (`oidc.issuer`'s host),
+    /// named in the emails so that a reader can check where they log in.
+    pub login_domain: Option<String>,
     /// The bounce mailbox; each recipient gets its VERP variant.
     pub bounce_address: String,
     /// Domain of our Message-IDs.

@@ -79,7 +79,7 @@ pub fn parse(raw: &[u8]) -> Option<Dsn> {
 }
 
 /// Header lines (unfolded, `(lower-case name, value)`) and the body.
-fn split_headers(text: &str) -> (Vec<(String, String)>, &str) {
+pub(crate) fn split_headers(text: &str) -> (Vec<(String, String)>, &str) {
     let end = text.find("\r\n\r\n").map(|i| (i, i + 4)).or_else(|| text.find("\n\n").map(|i| (i, i + 2)));
     let (head, body) = match end {
         Some((h, b)) => (&text[..h], &text[b..]),
@@ -99,13 +99,13 @@ fn split_headers(text: &str) -> (Vec<(String, String)>, &str) {
     (fields, body)
 }
 
-fn header(fields: &[(String, String)], name: &str) -> Option<String> {
+pub(crate) fn header(fields: &[(String, String)], name: &str) -> Option<String> {
     fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
 }
 
 /// `multipart/report; report-type=delivery-status; boundary="x"` →
 /// (`multipart/report`, [(report-type, delivery-status), (boundary, x)]).
-fn parse_content_type(value: &str) -> (String, Vec<(String, String)>) {
+pub(crate) fn parse_content_type(value: &str) -> (String, Vec<(String, String)>) {
     let mut parts = value.split(';');
     let mime = parts.next().unwrap_or("").trim().to_ascii_lowercase();
     let params = parts
@@ -116,7 +116,7 @@ fn parse_content_type(value: &str) -> (String, Vec<(String, String)>) {
 }
 
 /// The parts between `--boundary` lines, without the closing one.
-fn split_multipart<'a>(body: &'a str, boundary: &str) -> Vec<&'a str> {
+pub(crate) fn split_multipart<'a>(body: &'a str, boundary: &str) -> Vec<&'a str> {
     let delimiter = format!("--{boundary}");
     let mut parts = Vec::new();
     let mut start: Option<usize> = None;

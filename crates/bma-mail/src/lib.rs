@@ -6,12 +6,15 @@
 //! - [`message`]: RFC 5322 messages (text and HTML alternatives, our own
 //!   Message-ID) and VERP return paths, so that a bounce names its mailbox;
 //! - [`smtp`]: sending to the configured relay;
-//! - [`dsn`]: delivery status notifications from the bounce mailbox.
+//! - [`dsn`]: delivery status notifications from the bounce mailbox;
+//! - [`inspect`]: a message read back as a person's mail client shows it
+//!   (header fields decoded, text and HTML parts decoded).
 //!
 //! Invariant: emails leave only through the campaign's outbox; this crate
 //! renders and transmits, the store decides what is sent and records it.
 
 pub mod dsn;
+pub mod inspect;
 pub mod message;
 pub mod smtp;
 pub mod templates;

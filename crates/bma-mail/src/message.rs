@@ -6,6 +6,7 @@
 //! delivery status notification names the mailbox it is about even when
 //! its content is mangled.
 
+use lettre::Address;
 use lettre::message::{Mailbox, MultiPart, SinglePart};
 
 use crate::templates::Rendered;
@@ -70,10 +71,11 @@ pub fn build(
     message_id: &str,
     return_path: &str,
 ) -> Result<OutgoingEmail, BuildError> {
-    let from: Mailbox = format!("{from_name} <{from_address}>")
-        .parse()
-        .or_else(|_| from_address.parse())
-        .map_err(|_| BuildError::Address(from_address.to_owned()))?;
+    // Built from its parts, never a string parsed back: a display name with
+    // parentheses, commas or quotes is kept as it is (encoded by lettre).
+    let from_addr: Address = from_address.parse().map_err(|_| BuildError::Address(from_address.to_owned()))?;
+    let name = from_name.trim();
+    let from = Mailbox::new((!name.is_empty()).then(|| name.to_owned()), from_addr);
     let to_mailbox: Mailbox = to.parse().map_err(|_| BuildError::Address(to.to_owned()))?;
     let builder = lettre::Message::builder()
         .from(from)
@@ -126,5 +128,29 @@ mod tests {
         assert!(raw.contains("=?utf-8?b?") || raw.contains("Subject: Migration de votre"), "{raw}");
         assert_eq!(m.envelope.from, "b+x=y@bma.test");
         assert!(build("SGNE", "not an address", "x", &r, "a@b", "c@d").is_err());
+    }
+
+    /// The display name survives whatever it holds (it used to be dropped
+    /// when `"name <address>"` failed to parse back).
+    #[test]
+    fn the_sender_keeps_its_display_name() {
+        let r = Rendered { subject: "S".into(), text: "T\n".into(), html: None };
+        let cases = [
+            ("SGNE — Migration BMA", "SGNE — Migration BMA <migrationbma@bma.test>"),
+            (
+                "Service général du Numérique éducatif (SGNE)",
+                "Service général du Numérique éducatif (SGNE) <migrationbma@bma.test>",
+            ),
+            ("SGNE (Migration)", "SGNE (Migration) <migrationbma@bma.test>"),
+            ("Dupont, Marie", "Dupont, Marie <migrationbma@bma.test>"),
+            ("", "migrationbma@bma.test"),
+        ];
+        for (name, expected) in cases {
+            let m =
+                build(name, "migrationbma@bma.test", "ec012345@adm.cfwb.be", &r, "a@bma.test", "b@bma.test").unwrap();
+            // As a mail client shows it (encoded words decoded, quotes dropped).
+            let from = crate::inspect::header_value(&m.raw, "From").unwrap().replace('"', "");
+            assert_eq!(from, expected, "{name:?}");
+        }
     }
 }

@@ -57,9 +57,16 @@ impl TemplateKind {
             TemplateKind::Invitation => {
                 (include_str!("../templates/invitation.txt"), Some(include_str!("../templates/invitation.html")))
             }
-            TemplateKind::Reminder => (include_str!("../templates/reminder.txt"), None),
-            TemplateKind::Confirmation => (include_str!("../templates/confirmation.txt"), None),
-            TemplateKind::BackupVerification => (include_str!("../templates/backup_verification.txt"), None),
+            TemplateKind::Reminder => {
+                (include_str!("../templates/reminder.txt"), Some(include_str!("../templates/reminder.html")))
+            }
+            TemplateKind::Confirmation => {
+                (include_str!("../templates/confirmation.txt"), Some(include_str!("../templates/confirmation.html")))
+            }
+            TemplateKind::BackupVerification => (
+                include_str!("../templates/backup_verification.txt"),
+                Some(include_str!("../templates/backup_verification.html")),
+            ),
             TemplateKind::DeadlineWatch => (include_str!("../templates/deadline_watch.txt"), None),
             TemplateKind::BackupChanged => (include_str!("../templates/backup_changed.txt"), None),
         }
@@ -108,6 +115,32 @@ pub struct Templates {
     env: Environment<'static>,
 }
 
+/// The host of a URL (`https://bma.example:8443/formulaire/…` →
+/// `bma.example`): the domain an email names so that a reader can check
+/// where a link leads. The `host` filter of the templates.
+pub fn url_host(url: &str) -> String {
+    let rest = url.trim().split_once("://").map_or(url.trim(), |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or("").to_owned(),
+        None => host.split(':').next().unwrap_or("").to_lowercase(),
+    }
+}
+
+/// Whose the BMA is, in French, from its name and address: `de
+/// l'établissement …` for a school (`ec…`), `du pouvoir organisateur …`
+/// for an organising authority (`po…`). The `owner` filter of the
+/// templates: `{{ name | owner(address) }}`.
+pub fn owner_fr(name: &str, address: &str) -> String {
+    let local = address.trim().to_ascii_lowercase();
+    if local.starts_with("po") {
+        format!("du pouvoir organisateur {}", name.trim())
+    } else {
+        format!("de l'établissement {}", name.trim())
+    }
+}
+
 fn split_subject(name: &str, text: &str) -> Result<(String, String), TemplateError> {
     let (first, rest) = text.split_once('\n').unwrap_or((text, ""));
     let subject = first.strip_prefix("Subject:").ok_or_else(|| TemplateError::NoSubject(name.to_owned()))?;
@@ -121,6 +154,8 @@ impl Templates {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         env.set_keep_trailing_newline(true);
+        env.add_filter("host", |url: String| url_host(&url));
+        env.add_filter("owner", |name: String, address: String| owner_fr(&name, &address));
         for kind in TemplateKind::ALL {
             let (mut text, mut html) = {
                 let (t, h) = kind.builtin();
@@ -204,6 +239,7 @@ mod tests {
             "contact": { "name": "Équipe migration du SGNE", "email": "migrationbma@cfwb.be", "phone": "+32 (0)2 413.3090" },
             "sender_name": "Service général du Numérique éducatif (SGNE)",
             "deadline": "24 mai 2024", "count": 1,
+            "faq_url": "https://www.enseignement.be/bma", "login_domain": "cerbere.example",
             "mailboxes": [{ "address": "ec012345@adm.cfwb.be", "name": "Athénée royal de Namur", "why": "mail 1 bounced" }],
         })
     }
@@ -214,7 +250,7 @@ mod tests {
         let r = t.render(TemplateKind::Invitation, &context()).unwrap();
         assert_eq!(
             r.subject,
-            "Migration de votre boîte mail administrative ec012345@adm.cfwb.be : formulaire à compléter"
+            "Migration de votre boîte mail administrative ec012345@adm.cfwb.be : formulaire à compléter avant le 13 mai 2024"
         );
         for needle in [
             "https://bma.example/formulaire/TOKEN",
@@ -269,5 +305,61 @@ mod tests {
         std::fs::write(dir.join("reminder.txt"), "no subject line\n").unwrap();
         assert!(matches!(Templates::load(Some(&dir)), Err(TemplateError::NoSubject(_))));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// What a person sees in an HTML part: entities decoded.
+    fn shown(html: &str) -> String {
+        html.replace("&#x2f;", "/").replace("&#x27;", "'").replace("&amp;", "&").replace("&nbsp;", "\u{a0}")
+    }
+
+    /// Every email carrying a link says, in both parts, where the link leads
+    /// (in full), which domains to expect, that we never ask for the BMA's
+    /// password, and where the official FAQ is; and whose the BMA is.
+    #[test]
+    fn emails_a_school_can_trust() {
+        let t = Templates::load(None).unwrap();
+        let never = "nous ne vous demanderons jamais le mot de passe de votre BMA";
+        let cases = [
+            (TemplateKind::Invitation, "https://bma.example/formulaire/TOKEN", true),
+            (TemplateKind::Reminder, "https://bma.example/formulaire/TOKEN", true),
+            (TemplateKind::Confirmation, "https://bma.example/formulaire/TOKEN", true),
+            (TemplateKind::BackupVerification, "https://bma.example/verification/CODE", false),
+        ];
+        for (kind, link, names_login) in cases {
+            for (address, whose) in [
+                ("ec012345@adm.cfwb.be", "de l'établissement Athénée royal de Namur"),
+                ("po000042@adm.cfwb.be", "du pouvoir organisateur Athénée royal de Namur"),
+            ] {
+                let mut c = context();
+                c["address"] = address.into();
+                let r = t.render(kind, &c).unwrap();
+                let html = shown(r.html.as_deref().unwrap_or_else(|| panic!("{kind:?} has no HTML part")));
+                // Line breaks of the text part are not where a reader looks for words.
+                let text = r.text.split_whitespace().collect::<Vec<_>>().join(" ");
+                let html_words = html.split_whitespace().collect::<Vec<_>>().join(" ");
+                for part in [&text, &html_words] {
+                    for needle in [link, "bma.example", never, "https://www.enseignement.be/bma", whose] {
+                        assert!(part.contains(needle), "{kind:?} {address}: no {needle:?} in\n{part}");
+                    }
+                    assert_eq!(part.contains("cerbere.example"), names_login, "{kind:?}: the login's domain");
+                }
+                assert!(html.contains(&format!(">{link}</a>")), "{kind:?}: the link's address shown: {html}");
+            }
+        }
+    }
+
+    #[test]
+    fn hosts_and_owners() {
+        for (url, host) in [
+            ("https://bma.example/formulaire/X", "bma.example"),
+            ("http://127.0.0.1:8080/formulaire/X", "127.0.0.1"),
+            ("https://Login.Cerbere.Example", "login.cerbere.example"),
+            ("https://user@idp.example:8443/realms/edu?x=1", "idp.example"),
+            ("http://[::1]:9090/", "::1"),
+        ] {
+            assert_eq!(url_host(url), host, "{url}");
+        }
+        assert_eq!(owner_fr(" Athénée ", "ec012345@adm.cfwb.be"), "de l'établissement Athénée");
+        assert_eq!(owner_fr("Ville de Namur", "PO000042@adm.cfwb.be"), "du pouvoir organisateur Ville de Namur");
     }
 }

@@ -568,6 +568,8 @@ impl Portal {
             "verification_link": format!("{}/verification/{code}", s.base_url),
             "expires_on": date_fr(expires_at.date()),
             "contact": s.campaign.contacts.during, "sender_name": s.campaign.sender.name,
+            "faq_url": s.campaign.campaign.faq_url,
+            "login_domain": s.oidc.as_ref().map(|o| bma_mail::templates::url_host(&o.issuer)),
         });
         let key = format!("backup_verification:{}:{}", m.address, &code_hash[..16]);
         let email = self.email(TemplateKind::BackupVerification, m.id, backup_email, key, &context)?;
@@ -891,6 +893,8 @@ async fn submit(State(p): State<Portal>, Path(token): Path<String>, headers: Hea
         "password_unknown": !valid.knows_password,
         "form_link": format!("{}/formulaire/{token}", s.base_url),
         "contact": s.campaign.contacts.during, "sender_name": s.campaign.sender.name,
+        "faq_url": s.campaign.campaign.faq_url,
+        "login_domain": s.oidc.as_ref().map(|o| bma_mail::templates::url_host(&o.issuer)),
     });
     let key = format!("confirmation:{}:{}", m.address, &random_token()[..16]);
     let confirmation = p.email(TemplateKind::Confirmation, m.id, &m.address, key, &context)?;

@@ -112,6 +112,17 @@ pub struct Attention {
     pub since: OffsetDateTime,
 }
 
+/// One of our emails, as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentEmail {
+    /// Its RCPT TO.
+    pub recipient: String,
+    /// `invitation`, `reminder`, `confirmation`, …
+    pub kind: String,
+    /// The mailbox it concerns, if any.
+    pub mailbox: Option<String>,
+}
+
 /// What [`Store::record_bounce`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BounceOutcome {
@@ -243,14 +254,7 @@ impl Store {
         if !queued {
             return Ok(false);
         }
-        sqlx::query(
-            "INSERT INTO form_tokens (token_hash, mailbox_id, kind, created_at) VALUES ($1, $2, 'reminder', $3)",
-        )
-        .bind(token_hash.to_owned())
-        .bind(id)
-        .bind(to_millis(now))
-        .execute(&mut *tx)
-        .await?;
+        insert_form_token(&mut tx, token_hash, id, "reminder", to_millis(now)).await?;
         let details = serde_json::json!({ "outbox_id": outbox_id, "message_id": email.message_id, "rank": rank });
         insert_event(&mut tx, Some(id), now, actor, "reminder_queued", &format!("reminder {rank} queued"), details)
             .await?;
@@ -306,6 +310,55 @@ impl Store {
         .bind(id)
         .fetch_optional(self.pool())
         .await?)
+    }
+
+    /// The email of ours with this Message-ID, if it was sent: its
+    /// recipient and the mailbox it concerns. A delivery report that quotes
+    /// it is about that email; one that quotes nothing we sent proves
+    /// nothing.
+    pub async fn sent_email(&self, message_id: &str) -> Result<Option<SentEmail>, StoreError> {
+        let id = message_id.trim().trim_start_matches('<').trim_end_matches('>').to_owned();
+        let row = sqlx::query(
+            "SELECT o.recipient, o.kind, m.address FROM outbox o LEFT JOIN mailboxes m ON m.id = o.mailbox_id \
+             WHERE o.message_id = $1 AND o.state = 'sent'",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?;
+        row.map(|r| {
+            Ok(SentEmail {
+                recipient: r.try_get("recipient")?,
+                kind: r.try_get("kind")?,
+                mailbox: r.try_get("address")?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Keeps a delivery report that proves nothing (it quotes no email we
+    /// sent to its recipient) for a human: a campaign event
+    /// `bounce_unverified`, no mailbox changed. Listed by
+    /// [`Store::unverified_bounces`] and `bma campaign status`.
+    pub async fn record_unverified_bounce(
+        &self,
+        details: serde_json::Value,
+        reason: &str,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.pool().acquire().await?;
+        insert_event(&mut conn, None, now, actor, "bounce_unverified", reason, details).await
+    }
+
+    /// The delivery reports kept for a human, newest first.
+    pub async fn unverified_bounces(&self, limit: i64) -> Result<Vec<crate::EventRecord>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE mailbox_id IS NULL AND kind = 'bounce_unverified' ORDER BY id DESC LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(crate::mailbox::event_from_row).collect()
     }
 
     /// Every mailbox without a delivered mail 1: not invited yet, excluded,
@@ -573,16 +626,66 @@ impl Store {
     }
 }
 
+/// What `bma mailbox resend` does with the links sent before.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OlderLinks {
+    /// They stop working (the default: a link may have leaked or reached
+    /// the wrong person).
+    Revoke,
+    /// They keep working (the manager only lost the email).
+    Keep,
+}
+
+impl OlderLinks {
+    fn as_str(self) -> &'static str {
+        match self {
+            OlderLinks::Revoke => "revoked",
+            OlderLinks::Keep => "kept",
+        }
+    }
+}
+
+/// The fresh link of a resent mail 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResentLink<'a> {
+    /// SHA-256 (hex) of its token.
+    pub token_hash: &'a str,
+    /// What becomes of the links sent before.
+    pub older: OlderLinks,
+}
+
+/// Records the hash of a link sent to a mailbox (mail 1, a reminder, a
+/// resend): every link of a mailbox is in `form_tokens`, looked up there
+/// by one query, valid until revoked or the campaign's end.
+pub(crate) async fn insert_form_token(
+    conn: &mut sqlx::AnyConnection,
+    token_hash: &str,
+    mailbox_id: i64,
+    kind: &str,
+    now_ms: i64,
+) -> Result<(), StoreError> {
+    sqlx::query("INSERT INTO form_tokens (token_hash, mailbox_id, kind, created_at) VALUES ($1, $2, $3, $4)")
+        .bind(token_hash.to_owned())
+        .bind(mailbox_id)
+        .bind(kind.to_owned())
+        .bind(now_ms)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
 impl Store {
-    /// Sends mail 1 again (the helpdesk, after a bounce or a lost email):
-    /// a fresh link (its hash kept beside the others), the email queued,
-    /// an `invitation_bounced` mailbox back to `invited` with its flag
-    /// cleared, all in one transaction with the event. Refused, with the
-    /// reason, for a mailbox that was never invited or has answered.
+    /// Sends mail 1 again (the helpdesk, after a bounce, a lost email or a
+    /// link that may have leaked): a fresh link, the links sent before
+    /// revoked unless `older` says to keep them, the email queued, an
+    /// `invitation_bounced` mailbox back to `invited` with its flag
+    /// cleared, all in one transaction with the event (which says how many
+    /// links were revoked). Refused, with the reason, for a mailbox that
+    /// was never invited or has answered.
     pub async fn resend_invitation(
         &self,
         address: &str,
-        token_hash: &str,
+        link: &ResentLink<'_>,
         email: &NewEmail,
         actor: &Actor,
         reason: &str,
@@ -599,14 +702,27 @@ impl Store {
         }
         let (outbox_id, _) = crate::outbox::insert_email(&mut tx, email, now).await?;
         let ms = to_millis(now);
-        sqlx::query("INSERT INTO form_tokens (token_hash, mailbox_id, kind, created_at) VALUES ($1, $2, 'resend', $3)")
-            .bind(token_hash.to_owned())
-            .bind(id)
-            .bind(ms)
-            .execute(&mut *tx)
-            .await?;
-        let details =
-            serde_json::json!({ "outbox_id": outbox_id, "message_id": email.message_id, "to": email.recipient });
+        let older = link.older;
+        let revoked = match older {
+            OlderLinks::Revoke => {
+                sqlx::query("UPDATE form_tokens SET revoked_at = $1 WHERE mailbox_id = $2 AND revoked_at IS NULL")
+                    .bind(ms)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected()
+            }
+            OlderLinks::Keep => 0,
+        };
+        insert_form_token(&mut tx, link.token_hash, id, "resend", ms).await?;
+        let details = serde_json::json!({
+            "outbox_id": outbox_id, "message_id": email.message_id, "to": email.recipient,
+            "older_links": older.as_str(), "links_revoked": revoked,
+        });
+        let why = match older {
+            OlderLinks::Revoke => format!("mail 1 sent again ({revoked} older links revoked): {reason}"),
+            OlderLinks::Keep => format!("mail 1 sent again (older links kept): {reason}"),
+        };
         if state == State::InvitationBounced {
             sqlx::query(
                 "UPDATE mailboxes SET state = 'invited', attention = NULL, attention_at = NULL, updated_at = $1 \
@@ -616,20 +732,10 @@ impl Store {
             .bind(id)
             .execute(&mut *tx)
             .await?;
-            let why = format!("mail 1 sent again: {reason}");
             let event = Event::transition(id, State::InvitationBounced, State::Invited, &why, details);
             record(&mut tx, ms, &actor.to_text(), event).await?;
         } else {
-            insert_event(
-                &mut tx,
-                Some(id),
-                now,
-                actor,
-                "invitation_resent",
-                &format!("mail 1 sent again: {reason}"),
-                details,
-            )
-            .await?;
+            insert_event(&mut tx, Some(id), now, actor, "invitation_resent", &why, details).await?;
         }
         tx.commit().await?;
         Ok(outbox_id)

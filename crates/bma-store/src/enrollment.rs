@@ -259,11 +259,13 @@ impl Store {
         self.portal_mailbox_by_token_hash(&bma_core::token::hash(token)).await
     }
 
-    /// The mailbox whose form token has this hash.
+    /// The mailbox whose form token has this hash: any link sent to it
+    /// (mail 1, a reminder, a resend) that was not revoked.
     pub async fn portal_mailbox_by_token_hash(&self, hash: &str) -> Result<Option<PortalMailbox>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, address, name, state, blocked_from, invited_at, wave, cutover_on FROM mailboxes \
-             WHERE form_token_hash = $1",
+            "SELECT m.id, m.address, m.name, m.state, m.blocked_from, m.invited_at, m.wave, m.cutover_on \
+             FROM form_tokens t JOIN mailboxes m ON m.id = t.mailbox_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
         )
         .bind(hash.to_owned())
         .fetch_optional(self.pool())
@@ -291,12 +293,12 @@ impl Store {
              e.knows_password AS e_knows_password, e.id_subject AS e_id_subject, e.id_name AS e_id_name, \
              e.id_given_name AS e_id_given_name, e.id_family_name AS e_id_family_name, e.id_email AS e_id_email, \
              v.email AS v_email, v.requested_at AS v_requested_at, v.verified_at AS v_verified_at \
-             FROM mailboxes m \
+             FROM form_tokens t JOIN mailboxes m ON m.id = t.mailbox_id \
              LEFT JOIN portal_sessions s ON s.id_hash = $2 AND s.expires_at > $3 \
              LEFT JOIN enrollments e ON e.mailbox_id = m.id \
                AND e.version = (SELECT MAX(version) FROM enrollments WHERE mailbox_id = m.id) \
              LEFT JOIN backup_verifications v ON v.mailbox_id = m.id AND v.email = e.backup_email \
-             WHERE m.form_token_hash = $1",
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
         )
         .bind(token_hash.to_owned())
         .bind(session_hash.map(str::to_owned))

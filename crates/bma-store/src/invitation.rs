@@ -1,5 +1,6 @@
-//! Invitations: mail 1 queued, the form token recorded and the mailbox
-//! moved to `invited`, all in one transaction.
+//! Invitations: mail 1 queued, the form token recorded (in `form_tokens`,
+//! where every link of the mailbox is) and the mailbox moved to `invited`,
+//! all in one transaction.
 //!
 //! Either the mailbox is invited and its email is in the outbox, or
 //! neither: a crash between the two cannot leave an invited mailbox
@@ -83,14 +84,13 @@ impl Store {
             sqlx::query_scalar("SELECT wave FROM mailboxes WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
         let now_ms = to_millis(now);
         sqlx::query(
-            "UPDATE mailboxes SET state = 'invited', form_token_hash = $1, invited_at = $2, updated_at = $2 \
-             WHERE id = $3 AND state = 'scheduled'",
+            "UPDATE mailboxes SET state = 'invited', invited_at = $1, updated_at = $1 WHERE id = $2 AND state = 'scheduled'",
         )
-        .bind(token_hash.to_owned())
         .bind(now_ms)
         .bind(id)
         .execute(&mut *tx)
         .await?;
+        crate::campaign::insert_form_token(&mut tx, token_hash, id, "invitation", now_ms).await?;
         let (outbox_id, _) = crate::outbox::insert_email(&mut tx, email, now).await?;
         let reason = format!("mail 1 queued (wave of {})", wave.as_deref().unwrap_or("?"));
         let details = serde_json::json!({ "outbox_id": outbox_id, "message_id": email.message_id, "wave": wave });
@@ -102,15 +102,24 @@ impl Store {
 }
 
 impl Store {
+    /// When mail 1 of a mailbox was first queued (`None` before its invitation).
+    pub async fn invited_at(&self, address: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+        let at: Option<Option<i64>> = sqlx::query_scalar("SELECT invited_at FROM mailboxes WHERE address = $1")
+            .bind(address.trim().to_lowercase())
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(at.flatten().map(crate::from_millis))
+    }
+
     /// The mailbox a form token belongs to (the token is hashed before the lookup).
     pub async fn mailbox_by_token(&self, token: &str) -> Result<Option<String>, StoreError> {
         if !bma_core::token::well_formed(token) {
             return Ok(None);
         }
-        // Mail 1's token is on the mailbox; each reminder's in form_tokens.
+        // Every link sent (mail 1, reminders, resends) is in form_tokens.
         let address: Option<String> = sqlx::query_scalar(
-            "SELECT address FROM mailboxes WHERE form_token_hash = $1 UNION \
-             SELECT m.address FROM form_tokens t JOIN mailboxes m ON m.id = t.mailbox_id WHERE t.token_hash = $1",
+            "SELECT m.address FROM form_tokens t JOIN mailboxes m ON m.id = t.mailbox_id \
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
         )
         .bind(bma_core::token::hash(token))
         .fetch_optional(self.pool())

@@ -31,7 +31,10 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 use time::OffsetDateTime;
 
-pub use campaign::{Attention, BounceOutcome, CampaignAction, CampaignState, CutoverRow, DueReminder, Undelivered};
+pub use campaign::{
+    Attention, BounceOutcome, CampaignAction, CampaignState, CutoverRow, DueReminder, OlderLinks, ResentLink,
+    SentEmail, Undelivered,
+};
 pub use enrollment::{
     BackupChange, BackupStatus, BackupVerificationRequest, Enrollment, EnrollmentForm, ManagerIdentity, PortalMailbox,
     PortalView, RESEND_MIN_INTERVAL, RESENDS_PER_DAY, RenewOutcome, Submission, SubmitOutcome, VerifyOutcome,

@@ -142,7 +142,7 @@ pub(crate) fn mailbox_from_row(row: &AnyRow) -> Result<MailboxRecord, StoreError
     })
 }
 
-fn event_from_row(row: &AnyRow) -> Result<EventRecord, StoreError> {
+pub(crate) fn event_from_row(row: &AnyRow) -> Result<EventRecord, StoreError> {
     let state = |col: &str| -> Result<Option<State>, StoreError> {
         row.try_get::<Option<String>, _>(col)?.as_deref().map(parse_state).transpose()
     };

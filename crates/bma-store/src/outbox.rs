@@ -10,6 +10,11 @@
 //! in the recipient's mailbox, which the campaign can read on the legacy
 //! platform) before sending it again. Marking an email sent writes the
 //! mailbox's `email_sent` event in the same transaction.
+//!
+//! The body of an email (its links, its verification code) is kept only
+//! while it may still have to be sent: the transaction that records it
+//! sent, or dead, cuts `raw` to its header, so a copy of the store opens
+//! nothing.
 
 use serde::Serialize;
 use sqlx::Row;
@@ -61,7 +66,7 @@ pub struct OutboxEmail {
     pub message_id: String,
     /// Subject.
     pub subject: String,
-    /// The message.
+    /// The message while it may still be sent; its header only once sent or dead.
     #[serde(skip)]
     pub raw: String,
     /// `pending`, `sending`, `sent`, `dead`.
@@ -137,6 +142,23 @@ pub(crate) async fn insert_email(
 }
 
 impl Store {
+    /// The SQL expression of `raw` cut to its header (up to the first empty
+    /// line): what an email keeps once sent or dead. The body holds the
+    /// links and codes, which must not outlive their sending in clear; the
+    /// header (From, To, Subject, Date, Message-ID) opens nothing.
+    fn headers_only(&self) -> &'static str {
+        match self.backend() {
+            Backend::Sqlite => {
+                "CASE WHEN instr(raw, char(13, 10, 13, 10)) > 0 \
+                 THEN substr(raw, 1, instr(raw, char(13, 10, 13, 10)) + 1) ELSE '' END"
+            }
+            Backend::Postgres => {
+                "CASE WHEN strpos(raw, E'\\r\\n\\r\\n') > 0 \
+                 THEN substr(raw, 1, strpos(raw, E'\\r\\n\\r\\n') + 1) ELSE '' END"
+            }
+        }
+    }
+
     /// Queues an email unless one with the same key exists; returns its id
     /// and whether it was queued now.
     pub async fn queue_email(&self, email: &NewEmail, now: OffsetDateTime) -> Result<(i64, bool), StoreError> {
@@ -188,10 +210,11 @@ impl Store {
     /// `email_sent` event, in one transaction.
     pub async fn mark_sent(&self, id: i64, worker: &str, now: OffsetDateTime) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(
-            "UPDATE outbox SET state = 'sent', sent_at = $1, lease_owner = NULL, lease_until = NULL \
+        let headers = self.headers_only();
+        let row = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE outbox SET state = 'sent', sent_at = $1, lease_owner = NULL, lease_until = NULL, raw = {headers} \
              WHERE id = $2 AND state = 'sending' AND lease_owner = $3 RETURNING mailbox_id, kind, message_id, subject, recipient",
-        )
+        )))
         .bind(to_millis(now))
         .bind(id)
         .bind(worker.to_owned())
@@ -228,10 +251,11 @@ impl Store {
             FailOutcome::Retry(at) => ("pending", at),
             FailOutcome::Dead => ("dead", now),
         };
-        sqlx::query(
-            "UPDATE outbox SET state = $1, run_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL \
-             WHERE id = $4 AND lease_owner = $5",
-        )
+        let headers = self.headers_only();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE outbox SET state = $1, run_at = $2, last_error = $3, lease_owner = NULL, lease_until = NULL, \
+             raw = CASE WHEN $1 = 'dead' THEN {headers} ELSE raw END WHERE id = $4 AND lease_owner = $5",
+        )))
         .bind(state)
         .bind(to_millis(run_at))
         .bind(error.to_owned())

@@ -36,8 +36,9 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 6, name: "invitations: form token, invitation time", sql: INVITATIONS },
     Migration { version: 10, name: "enrolment: form versions, backup address verification", sql: ENROLLMENTS },
     Migration { version: 11, name: "portal sessions", sql: PORTAL_SESSIONS },
-    Migration { version: 31, name: "portal sessions: ID token, form kept across a new login", sql: PORTAL_DRAFTS },
     Migration { version: 7, name: "campaign state, reminder tokens, attention flags, cutover slots", sql: CAMPAIGN },
+    Migration { version: 12, name: "every form link in form_tokens, with its revocation", sql: FORM_LINKS },
+    Migration { version: 13, name: "portal sessions: ID token, form kept across a new login", sql: PORTAL_DRAFTS },
 ];
 
 /// Version 1.
@@ -222,7 +223,19 @@ const PORTAL_SESSIONS: &str = "
     CREATE INDEX portal_sessions_expiry ON portal_sessions (expires_at);
 ";
 
-/// What a portal session keeps for the person (version 31): the ID token
+/// Every link ever sent in one place (version 12): mail 1's token moves
+/// from `mailboxes.form_token_hash` to `form_tokens` beside those of the
+/// reminders and resends, and a link can be revoked (`bma mailbox resend`).
+const FORM_LINKS: &str = "
+    ALTER TABLE form_tokens ADD COLUMN revoked_at BIGINT;
+    INSERT INTO form_tokens (token_hash, mailbox_id, kind, created_at)
+        SELECT form_token_hash, id, 'invitation', COALESCE(invited_at, updated_at) FROM mailboxes
+        WHERE form_token_hash IS NOT NULL;
+    DROP INDEX mailboxes_form_token;
+    ALTER TABLE mailboxes DROP COLUMN form_token_hash;
+";
+
+/// What a portal session keeps for the person (version 13): the ID token
 /// (the logout's `id_token_hint`), and the form posted after the session
 /// expired, for the link whose token hash is `draft_token_hash`.
 const PORTAL_DRAFTS: &str = "
@@ -286,4 +299,17 @@ pub(crate) async fn migrate(store: &Store) -> Result<(), StoreError> {
         tracing::info!(version = m.version, name = m.name, "applied schema migration");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn versions_are_unique() {
+        // Two migrations with one version: the second would never run.
+        let mut versions: Vec<i64> = super::MIGRATIONS.iter().map(|m| m.version).collect();
+        versions.sort_unstable();
+        let before = versions.len();
+        versions.dedup();
+        assert_eq!(versions.len(), before, "a schema version is used twice");
+    }
 }

@@ -538,7 +538,7 @@ mod tests {
         let shown = errors.to_string().replace(&path.display().to_string(), "FILE");
         expect_test::expect![[r#"
             the configuration has 7 errors:
-              - campaign.colour: unknown key (known here: cutover_capacity, cutover_capacity_gb, cutover_max_weeks, cutover_min_weeks, cutover_weekday, end, invitation_deadline, name, quota_multiplier, reminder_days, start, wave_capacity, wave_hour, wave_weekday) (in FILE)
+              - campaign.colour: unknown key (known here: cutover_capacity, cutover_capacity_gb, cutover_max_weeks, cutover_min_weeks, cutover_weekday, end, faq_url, invitation_deadline, name, quota_multiplier, reminder_days, start, wave_capacity, wave_hour, wave_weekday) (in FILE)
               - campaign.quota_multiplier: expected an integer, found a string (in FILE)
               - campaign.cutover_min_weeks: 'three' is not an integer (from BMA_CAMPAIGN_CUTOVER_MIN_WEEKS)
               - campaign.end: 2024-05-31 is before campaign.start 2024-06-01

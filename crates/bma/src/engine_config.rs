@@ -170,6 +170,7 @@ pub async fn engine(config: &Config, worker: &str) -> anyhow::Result<Engine> {
     let settings = EngineSettings {
         settings: config.settings(),
         portal_base_url: config.portal.base_url.clone(),
+        login_domain: config.oidc_settings().map(|o| bma_mail::templates::url_host(&o.issuer)),
         bounce_address: config.mail.bounce_address.clone(),
         message_id_domain: config.mail.message_id_domain.clone(),
         reply_days: i64::from(config.mail.reply_days),

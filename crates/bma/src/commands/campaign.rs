@@ -130,6 +130,8 @@ struct Status {
     outbox: std::collections::BTreeMap<String, u64>,
     jobs: Vec<JobCount>,
     attention: Vec<bma_store::Attention>,
+    /// Delivery reports that proved nothing: kept for a human, no mailbox changed.
+    unverified_bounces: Vec<bma_store::EventRecord>,
 }
 
 #[derive(Serialize)]
@@ -276,7 +278,8 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         .map(|(kind, state, count)| JobCount { kind, state: state.as_str().to_owned(), count })
         .collect();
     let attention = store.attention_list().await?;
-    let status = Status { state, mailboxes, outbox, jobs, attention };
+    let unverified_bounces = store.unverified_bounces(100).await?;
+    let status = Status { state, mailboxes, outbox, jobs, attention, unverified_bounces };
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
@@ -291,6 +294,23 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         println!("needing a human: {}", status.attention.len());
         for a in &status.attention {
             println!("  {:<28} {:<20} {} since {}", a.address, a.state.as_str(), a.reason, a.since.format(&Rfc3339)?);
+        }
+        // What a report claims is anyone's text: printed escaped ({:?}).
+        println!(
+            "unverified delivery reports (nothing changed, to check by hand): {}",
+            status.unverified_bounces.len()
+        );
+        for e in &status.unverified_bounces {
+            let text = |k: &str| e.details[k].as_str().unwrap_or("-").to_owned();
+            println!(
+                "  {}  for {:?}  status {:?}  from {:?}  subject {:?}  quoted Message-ID {:?}",
+                e.at.format(&Rfc3339)?,
+                text("claimed_recipient"),
+                text("status"),
+                text("from"),
+                text("subject"),
+                text("message_id"),
+            );
         }
     }
     store.close().await;

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use bma_core::State;
-use bma_store::PlanningChange;
+use bma_store::{OlderLinks, PlanningChange};
 
 use super::{open_store, operator};
 use crate::config::Config;
@@ -45,14 +45,18 @@ pub enum Action {
         #[arg(long)]
         reason: String,
     },
-    /// Send mail 1 again, with a fresh link (after a bounce, or when the manager lost it);
-    /// the outbox sends it at the next step of the scheduler.
+    /// Send mail 1 again, with a fresh link (after a bounce, when the manager lost it, or when a
+    /// link may have leaked or reached the wrong person); the links sent before stop working
+    /// unless --keep-old-links. The outbox sends it at the next step of the scheduler.
     Resend {
         /// The BMA address.
         address: String,
         /// Why (recorded in the timeline).
         #[arg(long)]
         reason: String,
+        /// Keep the links sent before working (mail 1, reminders, earlier resends).
+        #[arg(long)]
+        keep_old_links: bool,
         /// Who acts (default: $USER).
         #[arg(long = "as", value_name = "NAME")]
         actor: Option<String>,
@@ -129,16 +133,23 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
                 .await?;
             println!("{address}: {}", if undo { "back in the planning" } else { "left out of the planning" });
         }
-        Action::Resend { address, reason, actor } => {
+        Action::Resend { address, reason, keep_old_links, actor } => {
             if reason.trim().is_empty() {
                 anyhow::bail!("--reason must say why");
             }
             let engine = crate::engine_config::engine(config, &format!("cli-{}", std::process::id())).await?;
+            let older = if keep_old_links { OlderLinks::Keep } else { OlderLinks::Revoke };
             let id = engine
-                .resend_invitation(&address, &operator(actor.as_deref()), &reason, super::campaign_now()?)
+                .resend_invitation(&address, older, &operator(actor.as_deref()), &reason, super::campaign_now()?)
                 .await?;
             engine.store().close().await;
-            println!("{address}: mail 1 queued again (outbox {id}); it leaves at the next step of the scheduler");
+            let links = match older {
+                OlderLinks::Keep => "the links sent before still work",
+                OlderLinks::Revoke => "the links sent before no longer work",
+            };
+            println!(
+                "{address}: mail 1 queued again (outbox {id}), {links}; it leaves at the next step of the scheduler"
+            );
         }
         Action::Priority { address, priority, reason } => {
             store
