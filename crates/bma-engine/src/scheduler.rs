@@ -5,6 +5,13 @@
 //! nothing more; (2) runs the due jobs, presync copies several at a time;
 //! (3) sends the outbox. Several workers may step at once on PostgreSQL:
 //! the queue's leases (`FOR UPDATE SKIP LOCKED`) give each job to one.
+//! Jobs are claimed one at a time (presync copies `presync.parallel` at a
+//! time), each at the campaign clock's current instant
+//! ([`Engine::step_on`]), leased on the real clock and the lease extended
+//! while the job runs; a job whose lease was lost meanwhile is left to the
+//! worker that took it over, and the step goes on. The deadline list waits
+//! (the job postponed, no attempt counted) while a mail 1 is still due or
+//! in the outbox, so that it names only mailboxes without a delivered one.
 //!
 //! | job | key | when |
 //! |---|---|---|
@@ -17,7 +24,8 @@
 //!
 //! Invariant: a campaign not started, or paused, runs nothing at all.
 
-use bma_store::{CampaignState, FailOutcome, Job, NewJob};
+use bma_core::Clock;
+use bma_store::{CampaignState, FailOutcome, Job, Lease, NewJob, StoreError};
 use time::{Duration, OffsetDateTime};
 
 use crate::{Engine, EngineError, SendReport};
@@ -70,17 +78,35 @@ impl StepReport {
 /// The jobs run one at a time, in queue order.
 const SERIAL: [&str; 5] = ["invitations", "reminders", "bounces", "deadline_watch", "cutovers"];
 
+/// What a job's handler asks for.
+enum Handled {
+    /// Done.
+    Done,
+    /// Too early: queued again for this instant, no attempt counted.
+    Postpone(OffsetDateTime),
+}
+
+/// How long the deadline list waits for mail 1 still in the outbox before looking again.
+const DEADLINE_WAIT: Duration = Duration::minutes(10);
+
 impl Engine {
     /// One instant of the campaign: schedule, run the due jobs, send.
     pub async fn step(&self, now: OffsetDateTime) -> Result<StepReport, EngineError> {
+        self.step_on(&bma_core::ManualClock::new(now)).await
+    }
+
+    /// One step on `clock`: schedule what is due at its current instant,
+    /// then run the due jobs and send the outbox, each claim at the clock's
+    /// instant then.
+    pub async fn step_on(&self, clock: &dyn Clock) -> Result<StepReport, EngineError> {
         let state = self.store.campaign_state().await?;
         if state != CampaignState::Running {
             return Ok(StepReport::idle(state));
         }
         let mut report = StepReport::idle(state);
-        report.enqueued = self.schedule(now).await?;
-        self.run_jobs(now, &mut report).await?;
-        report.send = self.send_due(now).await?;
+        report.enqueued = self.schedule(clock.now()).await?;
+        self.run_jobs(clock, &mut report).await?;
+        report.send = self.send_due_on(clock).await?;
         Ok(report)
     }
 
@@ -117,47 +143,63 @@ impl Engine {
         Ok(new)
     }
 
-    async fn run_jobs(&self, now: OffsetDateTime, report: &mut StepReport) -> Result<(), EngineError> {
+    async fn run_jobs(&self, clock: &dyn Clock, report: &mut StepReport) -> Result<(), EngineError> {
         loop {
-            let jobs = self.store.claim(&self.worker, &SERIAL, now, Duration::minutes(30), 10).await?;
-            if jobs.is_empty() {
+            let lease = Lease::real(self.lease_length());
+            let Some(job) = self.store.claim_leased(&self.worker, &SERIAL, clock.now(), lease, 1).await?.pop() else {
                 break;
-            }
-            for job in jobs {
-                let result = self.run_serial(&job, now, report).await;
-                self.finish(&job, result, now, report).await?;
-            }
+            };
+            let now = clock.now();
+            let result = self.holding(crate::Leased::Job(job.id), self.run_serial(&job, now, report)).await;
+            self.finish(&job, result, clock.now(), report).await?;
         }
         let parallel = u32::try_from(self.settings.presync.parallel.max(1)).unwrap_or(1);
         loop {
-            let jobs = self.store.claim(&self.worker, &["presync"], now, Duration::hours(2), parallel).await?;
+            let lease = Lease::real(self.lease_length());
+            let jobs = self.store.claim_leased(&self.worker, &["presync"], clock.now(), lease, parallel).await?;
             if jobs.is_empty() {
                 break;
             }
+            let now = clock.now();
             let runs = jobs.iter().map(|job| async move {
                 let address = job.key.rsplit_once(':').map(|(a, _)| a.to_owned()).ok_or(EngineError::Payload(job.id));
-                match address {
-                    Ok(a) => self.presync(&a, now).await.map(|_| ()),
-                    Err(e) => Err(e),
-                }
+                let run = async {
+                    match address {
+                        Ok(a) => self.presync(&a, now).await.map(|_| Handled::Done),
+                        Err(e) => Err(e),
+                    }
+                };
+                self.holding(crate::Leased::Job(job.id), run).await
             });
             let results = futures_util::future::join_all(runs).await;
             for (job, result) in jobs.iter().zip(results) {
                 if result.is_ok() {
                     report.presynced += 1;
                 }
-                self.finish(job, result, now, report).await?;
+                self.finish(job, result, clock.now(), report).await?;
             }
         }
         Ok(())
     }
 
-    async fn run_serial(&self, job: &Job, now: OffsetDateTime, report: &mut StepReport) -> Result<(), EngineError> {
+    async fn run_serial(
+        &self,
+        job: &Job,
+        now: OffsetDateTime,
+        report: &mut StepReport,
+    ) -> Result<Handled, EngineError> {
         match job.kind.as_str() {
             "invitations" => report.invited += self.invite_due(now).await?,
             "reminders" => report.reminded += self.remind_due(now).await?,
             "bounces" => report.bounced += self.read_bounces(now).await?.bounced,
-            "deadline_watch" => report.deadline_listed = self.deadline_watch(now).await?,
+            "deadline_watch" => {
+                let day = self.campaign_day(now).to_string();
+                if self.store.unsettled_invitations().await? > 0 || !self.store.due_invitations(&day).await?.is_empty()
+                {
+                    return Ok(Handled::Postpone(now + DEADLINE_WAIT));
+                }
+                report.deadline_listed = self.deadline_watch(now).await?;
+            }
             "cutovers" => {
                 let plan = self.plan_cutovers(now, true).await?;
                 report.cutovers += plan.slots.len();
@@ -166,21 +208,43 @@ impl Engine {
             }
             _ => return Err(EngineError::Payload(job.id)),
         }
-        Ok(())
+        Ok(Handled::Done)
     }
 
-    /// Completes a job, or records its failure (retry with backoff, or
-    /// dead; a dead presync flags its mailbox).
+    /// Completes a job, postpones it, or records its failure (retry with
+    /// backoff, or dead; a dead presync flags its mailbox). A job whose
+    /// lease another worker took over is left to that worker.
     async fn finish(
         &self,
         job: &Job,
-        result: Result<(), EngineError>,
+        result: Result<Handled, EngineError>,
+        now: OffsetDateTime,
+        report: &mut StepReport,
+    ) -> Result<(), EngineError> {
+        let recorded = self.record(job, result, now, report).await;
+        match recorded {
+            Err(EngineError::Store(StoreError::LeaseLost { .. })) => {
+                tracing::warn!(job = job.id, kind = %job.kind, "another worker took this job over: left to it");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    async fn record(
+        &self,
+        job: &Job,
+        result: Result<Handled, EngineError>,
         now: OffsetDateTime,
         report: &mut StepReport,
     ) -> Result<(), EngineError> {
         let error = match result {
-            Ok(()) => {
+            Ok(Handled::Done) => {
                 self.store.complete(job.id, &self.worker, now).await?;
+                return Ok(());
+            }
+            Ok(Handled::Postpone(at)) => {
+                self.store.postpone(job.id, &self.worker, at, now).await?;
                 return Ok(());
             }
             Err(e) => e,

@@ -314,7 +314,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT m.address, m.name, m.state, m.blocked_from, m.excluded, m.wave, \
              (SELECT o.state FROM outbox o WHERE o.mailbox_id = m.id AND o.kind = 'invitation' \
-              ORDER BY o.id DESC LIMIT 1) AS mail1 \
+              ORDER BY CASE WHEN o.state = 'sent' THEN 0 ELSE 1 END, o.id DESC LIMIT 1) AS mail1 \
              FROM mailboxes m ORDER BY m.address",
         )
         .fetch_all(self.pool())
