@@ -9,9 +9,10 @@
 //! time), each at the campaign clock's current instant
 //! ([`Engine::step_on`]), leased on the real clock and the lease extended
 //! while the job runs; a job whose lease was lost meanwhile is left to the
-//! worker that took it over, and the step goes on. The deadline list waits
-//! (the job postponed, no attempt counted) while a mail 1 is still due or
-//! in the outbox, so that it names only mailboxes without a delivered one.
+//! worker that took it over, and the step goes on. The deadline list is
+//! claimed last, after the outbox was sent, and only once no mail 1 is
+//! still due or in the outbox (it waits in the queue, no attempt counted),
+//! so that it names only mailboxes without a delivered one.
 //!
 //! | job | key | when |
 //! |---|---|---|
@@ -26,7 +27,7 @@
 
 use bma_core::Clock;
 use bma_store::{CampaignState, FailOutcome, Job, Lease, NewJob, StoreError};
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::{Engine, EngineError, SendReport};
 
@@ -76,18 +77,7 @@ impl StepReport {
 }
 
 /// The jobs run one at a time, in queue order.
-const SERIAL: [&str; 5] = ["invitations", "reminders", "bounces", "deadline_watch", "cutovers"];
-
-/// What a job's handler asks for.
-enum Handled {
-    /// Done.
-    Done,
-    /// Too early: queued again for this instant, no attempt counted.
-    Postpone(OffsetDateTime),
-}
-
-/// How long the deadline list waits for mail 1 still in the outbox before looking again.
-const DEADLINE_WAIT: Duration = Duration::minutes(10);
+const SERIAL: [&str; 4] = ["invitations", "reminders", "bounces", "cutovers"];
 
 impl Engine {
     /// One instant of the campaign: schedule, run the due jobs, send.
@@ -107,7 +97,36 @@ impl Engine {
         report.enqueued = self.schedule(clock.now()).await?;
         self.run_jobs(clock, &mut report).await?;
         report.send = self.send_due_on(clock).await?;
+        if self.deadline_list_due(clock, &mut report).await? {
+            let more = self.send_due_on(clock).await?;
+            report.send.sent += more.sent;
+            report.send.found_delivered += more.found_delivered;
+            report.send.retried += more.retried;
+            report.send.dead += more.dead;
+            report.send.checking += more.checking;
+            report.send.unconfirmed += more.unconfirmed;
+            report.send.lease_lost += more.lease_lost;
+        }
         Ok(report)
+    }
+
+    /// Runs the deadline list's job if it is due and no mail 1 is still due
+    /// or in the outbox (otherwise it waits in the queue). True if it ran.
+    async fn deadline_list_due(&self, clock: &dyn Clock, report: &mut StepReport) -> Result<bool, EngineError> {
+        let now = clock.now();
+        let day = self.campaign_day(now).to_string();
+        if self.store.unsettled_invitations().await? > 0 || !self.store.due_invitations(&day).await?.is_empty() {
+            return Ok(false);
+        }
+        let lease = Lease::real(self.lease_length());
+        let mut ran = false;
+        for job in self.store.claim_leased(&self.worker, &["deadline_watch"], now, lease, 1).await? {
+            let result = self.holding(crate::Leased::Job(job.id), self.deadline_watch(now)).await;
+            let result = result.map(|listed| report.deadline_listed = listed);
+            self.finish(&job, result, clock.now(), report).await?;
+            ran = true;
+        }
+        Ok(ran)
     }
 
     /// Enqueues what is due at `now`; returns how many jobs are new.
@@ -165,7 +184,7 @@ impl Engine {
                 let address = job.key.rsplit_once(':').map(|(a, _)| a.to_owned()).ok_or(EngineError::Payload(job.id));
                 let run = async {
                     match address {
-                        Ok(a) => self.presync(&a, now).await.map(|_| Handled::Done),
+                        Ok(a) => self.presync(&a, now).await.map(|_| ()),
                         Err(e) => Err(e),
                     }
                 };
@@ -182,24 +201,11 @@ impl Engine {
         Ok(())
     }
 
-    async fn run_serial(
-        &self,
-        job: &Job,
-        now: OffsetDateTime,
-        report: &mut StepReport,
-    ) -> Result<Handled, EngineError> {
+    async fn run_serial(&self, job: &Job, now: OffsetDateTime, report: &mut StepReport) -> Result<(), EngineError> {
         match job.kind.as_str() {
             "invitations" => report.invited += self.invite_due(now).await?,
             "reminders" => report.reminded += self.remind_due(now).await?,
             "bounces" => report.bounced += self.read_bounces(now).await?.bounced,
-            "deadline_watch" => {
-                let day = self.campaign_day(now).to_string();
-                if self.store.unsettled_invitations().await? > 0 || !self.store.due_invitations(&day).await?.is_empty()
-                {
-                    return Ok(Handled::Postpone(now + DEADLINE_WAIT));
-                }
-                report.deadline_listed = self.deadline_watch(now).await?;
-            }
             "cutovers" => {
                 let plan = self.plan_cutovers(now, true).await?;
                 report.cutovers += plan.slots.len();
@@ -208,16 +214,16 @@ impl Engine {
             }
             _ => return Err(EngineError::Payload(job.id)),
         }
-        Ok(Handled::Done)
+        Ok(())
     }
 
-    /// Completes a job, postpones it, or records its failure (retry with
+    /// Completes a job, or records its failure (retry with
     /// backoff, or dead; a dead presync flags its mailbox). A job whose
     /// lease another worker took over is left to that worker.
     async fn finish(
         &self,
         job: &Job,
-        result: Result<Handled, EngineError>,
+        result: Result<(), EngineError>,
         now: OffsetDateTime,
         report: &mut StepReport,
     ) -> Result<(), EngineError> {
@@ -234,17 +240,13 @@ impl Engine {
     async fn record(
         &self,
         job: &Job,
-        result: Result<Handled, EngineError>,
+        result: Result<(), EngineError>,
         now: OffsetDateTime,
         report: &mut StepReport,
     ) -> Result<(), EngineError> {
         let error = match result {
-            Ok(Handled::Done) => {
+            Ok(()) => {
                 self.store.complete(job.id, &self.worker, now).await?;
-                return Ok(());
-            }
-            Ok(Handled::Postpone(at)) => {
-                self.store.postpone(job.id, &self.worker, at, now).await?;
                 return Ok(());
             }
             Err(e) => e,

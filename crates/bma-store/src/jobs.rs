@@ -299,29 +299,6 @@ impl Store {
         Ok(jobs)
     }
 
-    /// Puts a running job back in the queue until `run_at` without counting
-    /// the attempt (its handler found it was too early, e.g. the deadline
-    /// list while mail 1 is still in the outbox); fails if `worker` lost it.
-    pub async fn postpone(
-        &self,
-        id: i64,
-        worker: &str,
-        run_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET state = 'queued', run_at = $1, attempts = attempts - 1, lease_owner = NULL, \
-             lease_until = NULL, updated_at = $2 WHERE id = $3 AND state = 'running' AND lease_owner = $4",
-        )
-        .bind(to_millis(run_at))
-        .bind(to_millis(now))
-        .bind(id)
-        .bind(worker.to_owned())
-        .execute(self.pool())
-        .await?;
-        lease_held(done.rows_affected(), id, worker)
-    }
-
     /// Running jobs whose lease expired before `lease_now` (on the lease
     /// clock): their worker stopped answering and no other took them yet.
     pub async fn stale_jobs(&self, lease_now: OffsetDateTime) -> Result<Vec<Job>, StoreError> {
