@@ -105,7 +105,8 @@ pub struct Attention {
     pub address: String,
     /// Its state.
     pub state: State,
-    /// `invitation_bounced`, `window_closed`, `presync_failed`, `no_cutover_slot`.
+    /// `invitation_bounced`, `window_closed`, `presync_failed`, `no_cutover_slot`,
+    /// `email_unconfirmed`.
     pub reason: String,
     /// Since when.
     #[serde(with = "time::serde::rfc3339")]

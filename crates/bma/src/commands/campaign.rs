@@ -106,6 +106,7 @@ pub(crate) fn step(s: &str) -> Result<Duration, String> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = n.parse().map_err(|_| format!("'{s}' is not a duration like 30m, 6h or 1d"))?;
     match unit {
+        "ms" => Ok(Duration::milliseconds(n)),
         "s" => Ok(Duration::seconds(n)),
         "m" => Ok(Duration::minutes(n)),
         "h" => Ok(Duration::hours(n)),
@@ -363,6 +364,7 @@ mod tests {
         for (s, secs) in [("30m", 1800), ("6h", 21600), ("1d", 86400), ("2w", 1_209_600), ("0s", 0)] {
             assert_eq!(super::step(s).unwrap().whole_seconds(), secs);
         }
+        assert_eq!(super::step("100ms").unwrap().whole_milliseconds(), 100);
         for (secs, text) in [(0, "0s"), (59, "59s"), (61, "1m 1s"), (3_720, "1h 2m"), (97_200, "1d 3h"), (-5, "0s")] {
             assert_eq!(super::human_duration(secs), text);
         }
