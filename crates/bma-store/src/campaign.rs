@@ -179,7 +179,7 @@ impl Store {
     }
 
     /// Invited mailboxes (no form yet) owed a reminder by `now`, given the
-    /// reminder days; each gets only the latest one due (a worker that was
+    /// reminder days (counted in days from mail 1's day); each gets only the latest one due (a worker that was
     /// stopped for a while does not send two at once), and none if that one
     /// or a later one was already queued. Reminder keys are
     /// `reminder:<rank>:<address>`.
@@ -208,7 +208,10 @@ impl Store {
         for r in &rows {
             let id: i64 = r.try_get("id")?;
             let invited_at = from_millis(r.try_get("invited_at")?);
-            let reached = days.iter().filter(|d| invited_at + time::Duration::days(i64::from(**d)) <= now).count();
+            // By day: the daily job runs at the wave hour, perhaps a little
+            // earlier in the day than mail 1 left.
+            let reached =
+                days.iter().filter(|d| invited_at.date() + time::Duration::days(i64::from(**d)) <= now.date()).count();
             if reached > queued.get(&id).copied().unwrap_or(0) {
                 due.push(DueReminder {
                     mailbox_id: id,

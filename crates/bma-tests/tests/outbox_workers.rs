@@ -6,9 +6,10 @@
 //!   reminders each; once without a kill, once with workers SIGKILLed at
 //!   random moments and replaced (six at most). Every mail 1 and reminder
 //!   is in its legacy INBOX exactly once, in order, each accepted by the
-//!   relay within a simulated hour of its due time (plus one lease, in real
-//!   time, when its worker was killed); no email or job stuck; the deadline
-//!   list names none of them.
+//!   relay within a simulated hour of its due time in the outbox (plus two
+//!   leases, in real time, when workers are killed) and queued within two
+//!   such bounds of its day's wave hour; no email or job stuck; the
+//!   deadline list names none of them.
 //! - An uncertain email (its sender stopped after the relay accepted it)
 //!   that the relay holds for longer than the old evidence check waited:
 //!   found in the relay's queue, neither sent again nor recorded sent until
@@ -80,7 +81,7 @@ fn bma(dir: &std::path::Path, url: &str, tag: &str, args: &[&str]) -> Command {
         .env("BMA_LEGACY_ADMIN", "admin")
         .env("BMA_LEGACY_PASSWORD_FILE", dir.join("admin.password"))
         .env("BMA_PRESYNC_ENABLED", "false")
-        .env("BMA_CAMPAIGN_REMINDER_DAYS", "[1, 2]")
+        .env("BMA_CAMPAIGN_REMINDER_DAYS", "1,2")
         .env("BMA_CAMPAIGN_INVITATION_DEADLINE", "2024-04-22");
     cmd
 }
@@ -148,20 +149,28 @@ async fn three_workers(tag: &str, prefix: u32, kills: usize) {
     eprintln!("{tag}: kill seed {seed}");
     let mut rng = Lcg(seed);
     let real_span = StdDuration::from_secs_f64((CLOCK_END - CLOCK_START).as_seconds_f64() / SPEED as f64);
+    // Kill times: random moments around each day's wave hour, when the
+    // workers invite, remind and send (two per day), sorted.
+    let mut times: Vec<StdDuration> = (0..kills)
+        .map(|i| {
+            let day = i64::try_from(i % 3).unwrap();
+            let busy =
+                (datetime!(2024-04-22 08:00 UTC) + Duration::days(day) - CLOCK_START).as_seconds_f64() / SPEED as f64;
+            StdDuration::from_secs_f64(busy) + StdDuration::from_millis(rng.next(900))
+        })
+        .collect();
+    times.sort();
     let mut spawned = 3;
-    let mut killed = 0;
-    while killed < kills {
-        // Kill within the first part of the run, so that successors finish the work.
-        let at = StdDuration::from_millis(500 + rng.next(u64::try_from(real_span.as_millis()).unwrap() * 3 / 4));
-        let at = at.max(started.elapsed());
-        tokio::time::sleep(at - started.elapsed()).await;
+    for at in times {
+        if let Some(wait) = at.checked_sub(started.elapsed()) {
+            tokio::time::sleep(wait).await;
+        }
         let victim = usize::try_from(rng.next(3)).unwrap();
         workers[victim].kill().unwrap();
         workers[victim].wait().unwrap();
         workers[victim] = spawn_worker(d, url, tag, started, spawned);
         spawned += 1;
-        killed += 1;
-        eprintln!("{tag}: killed worker {victim} at {:.1?}", started.elapsed());
+        eprintln!("{tag}: killed worker {victim} at {:.2?}", started.elapsed());
     }
     let deadline = started + real_span + StdDuration::from_secs(30);
     for w in &mut workers {
@@ -194,15 +203,23 @@ async fn three_workers(tag: &str, prefix: u32, kills: usize) {
     let killed_bound = Duration::hours(1) + Duration::seconds(LEASE_SECONDS * SPEED) * 2;
     let bound = if kills == 0 { Duration::hours(1) } else { killed_bound };
     let mut worst = Duration::ZERO;
+    let mut latest_queued = Duration::ZERO;
+    let (mut uncertain, mut resent) = (0, 0);
     for (a, n) in addresses.iter().zip(before) {
         let m = store.mailbox(a).await.unwrap();
         let emails = store.emails_of(m.id).await.unwrap();
         let kinds: Vec<&str> = emails.iter().map(|e| e.kind.as_str()).collect();
+        uncertain += emails.iter().filter(|e| e.uncertain).count();
+        resent += emails.iter().filter(|e| e.attempts > 1).count();
         assert_eq!(kinds, ["invitation", "reminder", "reminder"], "{tag}: {a}");
         let wait = Instant::now() + StdDuration::from_secs(20);
         let inbox = loop {
-            let inbox: Vec<String> =
-                lab_inbox("legacy", a).await.into_iter().skip(n).map(|b| String::from_utf8_lossy(&b).into_owned()).collect();
+            let inbox: Vec<String> = lab_inbox("legacy", a)
+                .await
+                .into_iter()
+                .skip(n)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .collect();
             if inbox.len() >= 3 || Instant::now() > wait {
                 break inbox;
             }
@@ -213,15 +230,23 @@ async fn three_workers(tag: &str, prefix: u32, kills: usize) {
         for (k, (e, body)) in emails.iter().zip(&inbox).enumerate() {
             assert!(body.contains(&format!("Message-ID: <{}>", e.message_id)), "{tag}: {a}: email {k} out of order");
             let sent = e.sent_at.unwrap_or_else(|| panic!("{tag}: {a}: email {k} not sent"));
-            let due = wave + Duration::days(i64::try_from(k).unwrap());
-            assert!(sent >= due, "{tag}: {a}: email {k} sent before its time");
-            worst = worst.max(sent - due);
-            assert!(sent - due <= bound, "{tag}: {a}: email {k} sent {} after its due time", sent - due);
+            // Its due time in the outbox (when the step that decided it queued it)…
+            assert!(sent >= e.run_at, "{tag}: {a}: email {k} sent before its time");
+            worst = worst.max(sent - e.run_at);
+            assert!(sent - e.run_at <= bound, "{tag}: {a}: email {k} sent {} after its due time", sent - e.run_at);
+            // … and the campaign's: the wave's hour, then a day and two days later.
+            let nominal = wave + Duration::days(i64::try_from(k).unwrap());
+            assert!(e.run_at >= nominal, "{tag}: {a}: email {k} queued before its day");
+            latest_queued = latest_queued.max(e.run_at - nominal);
+            assert!(e.run_at - nominal <= bound * 2, "{tag}: {a}: email {k} queued {} late", e.run_at - nominal);
             assert!(previous_sent.is_none_or(|p| p <= sent), "{tag}: {a}: email {k} sent before the one before it");
             previous_sent = Some(sent);
         }
     }
-    eprintln!("{tag}: the latest email left {worst} after its due time");
+    eprintln!(
+        "{tag}: the latest email left {worst} after its due time, queued at most {latest_queued} after its day's hour; \
+         {uncertain} emails taken over from a killed worker, {resent} of them sent again"
+    );
 
     // The deadline list (mail 1 all delivered before it) names none of them.
     let team = lab_inbox("legacy", &format!("team-{tag}@bma.test")).await;
@@ -247,8 +272,11 @@ async fn three_workers_killed_and_replaced_send_every_email_once_and_on_time() {
 fn platform() -> PlatformAccess {
     let lab = lab_file("lab.json");
     PlatformAccess {
-        config: Config::new(lab["legacy"]["host"].as_str().unwrap(), lab["legacy"]["imap_port"].as_u64().unwrap() as u16)
-            .with_security(Security::None),
+        config: Config::new(
+            lab["legacy"]["host"].as_str().unwrap(),
+            lab["legacy"]["imap_port"].as_u64().unwrap() as u16,
+        )
+        .with_security(Security::None),
         admin: lab["master_user"].as_str().unwrap().to_owned(),
         password: Secret::new(lab["master_password"].as_str().unwrap()),
     }
