@@ -472,3 +472,47 @@ async fn an_uncertain_email_that_cannot_be_checked_goes_to_a_human() {
     store.close().await;
     db.drop_db().await;
 }
+
+/// A mailbox's emails leave in order: its reminder is not claimed while
+/// its mail 1 is pending (even retried later), being sent or checked; an
+/// email of another mailbox is never held up by them.
+async fn a_mailbox_s_emails_leave_in_order(backend: TestBackend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let t0 = datetime!(2024-04-22 08:00 UTC);
+    let (mail1, first) = one_email(&store, "ec000001@adm.cfwb.be", t0).await;
+    let reminder = NewEmail {
+        kind: "reminder".into(),
+        key: "reminder:1:ec000001@adm.cfwb.be".into(),
+        message_id: format!("reminder.{}", first.message_id),
+        run_at: t0 + Duration::days(1),
+        ..first.clone()
+    };
+    let (reminder, _) = store.queue_email(&reminder, t0).await.unwrap();
+    let (other, _) = one_email(&store, "ec000002@adm.cfwb.be", t0 + Duration::days(1)).await;
+    let lease = |length| Lease { now: t0, length };
+    let t1 = t0 + Duration::days(1);
+    let ids = |v: Vec<bma_store::OutboxEmail>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+
+    // Mail 1 is being sent: the reminder waits, the other mailbox does not.
+    assert_eq!(ids(store.claim_emails_leased("a", t0, lease(Duration::minutes(1)), 10).await.unwrap()), [mail1]);
+    assert_eq!(ids(store.claim_emails_leased("b", t1, lease(Duration::minutes(1)), 10).await.unwrap()), [other]);
+    // Mail 1 failed, retried later than the reminder's time: the reminder still waits.
+    store.mark_email_failed(mail1, "a", "451 later", false, t1 + Duration::hours(1)).await.unwrap();
+    assert!(
+        store
+            .claim_emails_leased("b", t1 + Duration::hours(1), lease(Duration::minutes(1)), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let at = t1 + Duration::hours(2);
+    assert_eq!(ids(store.claim_emails_leased("b", at, lease(Duration::minutes(1)), 10).await.unwrap()), [mail1]);
+    store.mark_sent(mail1, "b", at).await.unwrap();
+    // Sent: the reminder goes.
+    assert_eq!(ids(store.claim_emails_leased("b", at, lease(Duration::minutes(1)), 10).await.unwrap()), [reminder]);
+    store.close().await;
+    db.drop_db().await;
+}
+
+bma_tests::on_both_backends!(a_mailbox_s_emails_leave_in_order);
