@@ -160,8 +160,7 @@ async fn three_workers(tag: &str, prefix: u32, kills: usize) {
         })
         .collect();
     times.sort();
-    let mut spawned = 3;
-    for at in times {
+    for (spawned, at) in (3..).zip(times) {
         if let Some(wait) = at.checked_sub(started.elapsed()) {
             tokio::time::sleep(wait).await;
         }
@@ -169,7 +168,6 @@ async fn three_workers(tag: &str, prefix: u32, kills: usize) {
         workers[victim].kill().unwrap();
         workers[victim].wait().unwrap();
         workers[victim] = spawn_worker(d, url, tag, started, spawned);
-        spawned += 1;
         eprintln!("{tag}: killed worker {victim} at {:.2?}", started.elapsed());
     }
     let deadline = started + real_span + StdDuration::from_secs(30);
