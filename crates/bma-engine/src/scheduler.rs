@@ -26,7 +26,7 @@
 //! Invariant: a campaign not started, or paused, runs nothing at all.
 
 use bma_core::Clock;
-use bma_store::{CampaignState, FailOutcome, Job, Lease, NewJob, StoreError};
+use bma_store::{CampaignState, FailOutcome, Job, JobState, Lease, NewJob, StoreError};
 use time::OffsetDateTime;
 
 use crate::{Engine, EngineError, SendReport};
@@ -110,12 +110,16 @@ impl Engine {
         Ok(report)
     }
 
-    /// Runs the deadline list's job if it is due and no mail 1 is still due
-    /// or in the outbox (otherwise it waits in the queue). True if it ran.
+    /// Runs the deadline list's job if it is due and no mail 1 is still to
+    /// be queued (an `invitations` job waiting or running; a dead one does
+    /// not hold the list back) or in the outbox (otherwise it waits in the
+    /// queue). True if it ran.
     async fn deadline_list_due(&self, clock: &dyn Clock, report: &mut StepReport) -> Result<bool, EngineError> {
         let now = clock.now();
-        let day = self.campaign_day(now).to_string();
-        if self.store.unsettled_invitations().await? > 0 || !self.store.due_invitations(&day).await?.is_empty() {
+        let inviting = self.store.job_counts().await?.iter().any(|(kind, state, n)| {
+            kind == "invitations" && matches!(state, JobState::Queued | JobState::Running) && *n > 0
+        });
+        if inviting || self.store.unsettled_invitations().await? > 0 {
             return Ok(false);
         }
         let lease = Lease::real(self.lease_length());

@@ -319,7 +319,8 @@ async fn one_email(store: &Store, address: &str, now: OffsetDateTime) -> (i64, N
     let rows = bma_core::registry::parse(csv.as_bytes(), &bma_core::AddressRule::default()).unwrap().rows;
     store.apply_import(&rows, "t.csv", &bma_core::lifecycle::Actor::System("import".into()), now).await.unwrap();
     let m = store.mailbox(address).await.unwrap();
-    let message_id = format!("invitation.{}.{}@bma.test", m.id, now.unix_timestamp_nanos());
+    // Unique across runs: the lab's mailboxes keep what earlier runs delivered.
+    let message_id = format!("invitation.{}.{}@bma.test", m.id, OffsetDateTime::now_utc().unix_timestamp_nanos());
     let from = format!("bounces+{}@bma.test", address.replace('@', "="));
     let raw = format!(
         "From: Campagne <migrationbma@bma.test>\r\nTo: {address}\r\nSubject: Mail 1\r\nMessage-ID: <{message_id}>\r\n\r\nBonjour.\r\n"
@@ -359,6 +360,8 @@ async fn an_uncertain_email_held_by_the_relay_is_neither_sent_again_nor_lost() {
     let (id, email) = one_email(&store, address, now).await;
     lab_hold(address, true);
     let released = scopeguard(address);
+    // Postfix's reload is asynchronous: let its daemons read the new route.
+    tokio::time::sleep(StdDuration::from_secs(2)).await;
 
     // The first sender: claims it, the relay accepts it, the sender dies.
     let lease = Lease { now: OffsetDateTime::now_utc(), length: Duration::milliseconds(500) };

@@ -19,7 +19,7 @@ use crate::config::Config;
 /// `bma worker` options.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Real time between steps.
+    /// Real time between steps (100ms, 30s, 5m).
     #[arg(long, default_value = "30s", value_parser = step)]
     interval: time::Duration,
     /// One step, then exit.
