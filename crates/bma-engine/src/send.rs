@@ -47,6 +47,9 @@ pub struct SendReport {
     pub lease_lost: usize,
 }
 
+/// How many times the relay's queue is listed before a message is taken as gone from it.
+const QUEUE_LISTINGS: usize = 3;
+
 /// How many recent messages of the recipient's inbox are searched.
 const EVIDENCE_WINDOW: u32 = 200;
 
@@ -181,10 +184,16 @@ impl Engine {
     /// clock, gave the relay that long to deliver it); without the legacy
     /// platform, as well.
     async fn evidence(&self, e: &OutboxEmail) -> Evidence {
-        if !self.outbox.relay_queue_command.is_empty() {
+        // A listing of Postfix's queue can miss a message moving between
+        // its queues (deferred to active, for a retry) while it is read:
+        // it is read a few times before the message is taken as gone.
+        for _ in 0..QUEUE_LISTINGS {
+            if self.outbox.relay_queue_command.is_empty() {
+                break;
+            }
             match relay_queue_holds(&self.outbox.relay_queue_command, &e.envelope_from, &e.recipient).await {
                 Ok(true) => return Evidence::Queued,
-                Ok(false) => {}
+                Ok(false) => tokio::time::sleep(StdDuration::from_millis(150)).await,
                 Err(why) => return Evidence::Unknown(why),
             }
         }
