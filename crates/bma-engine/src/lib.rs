@@ -10,14 +10,18 @@
 //!   answered, the deadline list to the migration team, each queued in the
 //!   outbox in the same transaction as its state change or event;
 //! - [`send`]: the outbox sender (SMTP, rate-limited), which looks for an
-//!   uncertain email in its recipient's legacy mailbox before sending it again;
+//!   uncertain email in the relay's queue and its recipient's legacy
+//!   mailbox before sending it again;
 //! - [`bounces`]: delivery status notifications read over IMAP from the
 //!   bounce mailbox, matched to their mailbox;
 //! - [`cutover`]: cutover slots, and mailboxes whose window closed without a form;
 //! - [`presync`]: background copies to the new platform with `bma-sync`.
 //!
-//! Invariants: time comes from the caller (`now`), never from the wall
-//! clock; tokens are random (32 bytes from the OS) and only their hash is
+//! Invariants: the campaign's time comes from the caller (`now`, or a
+//! [`bma_core::Clock`] read afresh for each claim), never from the wall
+//! clock; leases of jobs and emails are on the real clock (the same real
+//! time whatever the campaign clock's speed) and extended while the work
+//! is in progress; tokens are random (32 bytes from the OS) and only their hash is
 //! stored; emails leave only through the outbox; a paused or unstarted
 //! campaign does nothing.
 
@@ -115,6 +119,42 @@ pub struct EngineSettings {
     pub presync: PresyncSettings,
 }
 
+/// How the engine holds its work and looks for uncertain emails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxOptions {
+    /// Real time a job's or an email's lease lasts unless extended (a
+    /// worker extends it every third of it while it works).
+    pub lease: std::time::Duration,
+    /// The relay's queue as JSON lines (Postfix: `postqueue -c DIR -j`),
+    /// split in words; empty: the queue is not consulted.
+    pub relay_queue_command: Vec<String>,
+    /// Real time before an uncertain email is looked for again, doubled
+    /// at each look (at most five minutes).
+    pub recheck: std::time::Duration,
+    /// Inconclusive looks before the email is left to a human.
+    pub max_checks: u32,
+}
+
+impl Default for OutboxOptions {
+    fn default() -> Self {
+        OutboxOptions {
+            lease: std::time::Duration::from_secs(30),
+            relay_queue_command: Vec::new(),
+            recheck: std::time::Duration::from_secs(5),
+            max_checks: 12,
+        }
+    }
+}
+
+/// What a worker holds a lease on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Leased {
+    /// A job.
+    Job(i64),
+    /// An email of the outbox.
+    Email(i64),
+}
+
 /// An engine failure.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -150,6 +190,7 @@ pub struct Engine {
     sender: SmtpSender,
     worker: String,
     pace: tokio::sync::Mutex<Option<std::time::Instant>>,
+    outbox: OutboxOptions,
     /// Shared by every presync of this engine: the connection cap per server…
     presync_slots: std::sync::Arc<tokio::sync::Semaphore>,
     /// … and the byte rate.
@@ -182,8 +223,44 @@ impl Engine {
             sender,
             worker: worker.to_owned(),
             pace: tokio::sync::Mutex::new(None),
+            outbox: OutboxOptions::default(),
             presync_slots,
             presync_rate,
+        }
+    }
+
+    /// The same engine with these leases and evidence checks.
+    pub fn with_outbox_options(mut self, options: OutboxOptions) -> Engine {
+        self.outbox = options;
+        self
+    }
+
+    /// The length of a lease, real time.
+    fn lease_length(&self) -> time::Duration {
+        time::Duration::try_from(self.outbox.lease.max(std::time::Duration::from_secs(1)))
+            .unwrap_or(time::Duration::seconds(30))
+    }
+
+    /// Runs `work` while extending the lease on `what` every third of a
+    /// lease; a lease found lost is logged (the work's own record then
+    /// fails with `LeaseLost`, and the caller skips it).
+    pub(crate) async fn holding<T>(&self, what: Leased, work: impl std::future::Future<Output = T>) -> T {
+        let mut work = std::pin::pin!(work);
+        let every = self.outbox.lease.max(std::time::Duration::from_secs(1)) / 3;
+        loop {
+            tokio::select! {
+                out = &mut work => return out,
+                () = tokio::time::sleep(every) => {
+                    let lease = bma_store::Lease::real(self.lease_length());
+                    let renewed = match what {
+                        Leased::Job(id) => self.store.heartbeat(id, &self.worker, lease.now, lease.length).await,
+                        Leased::Email(id) => self.store.extend_email_lease(id, &self.worker, lease).await,
+                    };
+                    if let Err(e) = renewed {
+                        tracing::warn!(?what, error = %e, "cannot extend a lease");
+                    }
+                }
+            }
         }
     }
 

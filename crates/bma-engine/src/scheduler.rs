@@ -5,6 +5,14 @@
 //! nothing more; (2) runs the due jobs, presync copies several at a time;
 //! (3) sends the outbox. Several workers may step at once on PostgreSQL:
 //! the queue's leases (`FOR UPDATE SKIP LOCKED`) give each job to one.
+//! Jobs are claimed one at a time (presync copies `presync.parallel` at a
+//! time), each at the campaign clock's current instant
+//! ([`Engine::step_on`]), leased on the real clock and the lease extended
+//! while the job runs; a job whose lease was lost meanwhile is left to the
+//! worker that took it over, and the step goes on. The deadline list is
+//! claimed last, after the outbox was sent, and only once no mail 1 is
+//! still due or in the outbox (it waits in the queue, no attempt counted),
+//! so that it names only mailboxes without a delivered one.
 //!
 //! | job | key | when |
 //! |---|---|---|
@@ -17,8 +25,9 @@
 //!
 //! Invariant: a campaign not started, or paused, runs nothing at all.
 
-use bma_store::{CampaignState, FailOutcome, Job, NewJob};
-use time::{Duration, OffsetDateTime};
+use bma_core::Clock;
+use bma_store::{CampaignState, FailOutcome, Job, JobState, Lease, NewJob, StoreError};
+use time::OffsetDateTime;
 
 use crate::{Engine, EngineError, SendReport};
 
@@ -68,20 +77,60 @@ impl StepReport {
 }
 
 /// The jobs run one at a time, in queue order.
-const SERIAL: [&str; 5] = ["invitations", "reminders", "bounces", "deadline_watch", "cutovers"];
+const SERIAL: [&str; 4] = ["invitations", "reminders", "bounces", "cutovers"];
 
 impl Engine {
     /// One instant of the campaign: schedule, run the due jobs, send.
     pub async fn step(&self, now: OffsetDateTime) -> Result<StepReport, EngineError> {
+        self.step_on(&bma_core::ManualClock::new(now)).await
+    }
+
+    /// One step on `clock`: schedule what is due at its current instant,
+    /// then run the due jobs and send the outbox, each claim at the clock's
+    /// instant then.
+    pub async fn step_on(&self, clock: &dyn Clock) -> Result<StepReport, EngineError> {
         let state = self.store.campaign_state().await?;
         if state != CampaignState::Running {
             return Ok(StepReport::idle(state));
         }
         let mut report = StepReport::idle(state);
-        report.enqueued = self.schedule(now).await?;
-        self.run_jobs(now, &mut report).await?;
-        report.send = self.send_due(now).await?;
+        report.enqueued = self.schedule(clock.now()).await?;
+        self.run_jobs(clock, &mut report).await?;
+        report.send = self.send_due_on(clock).await?;
+        if self.deadline_list_due(clock, &mut report).await? {
+            let more = self.send_due_on(clock).await?;
+            report.send.sent += more.sent;
+            report.send.found_delivered += more.found_delivered;
+            report.send.retried += more.retried;
+            report.send.dead += more.dead;
+            report.send.checking += more.checking;
+            report.send.unconfirmed += more.unconfirmed;
+            report.send.lease_lost += more.lease_lost;
+        }
         Ok(report)
+    }
+
+    /// Runs the deadline list's job if it is due and no mail 1 is still to
+    /// be queued (an `invitations` job waiting or running; a dead one does
+    /// not hold the list back) or in the outbox (otherwise it waits in the
+    /// queue). True if it ran.
+    async fn deadline_list_due(&self, clock: &dyn Clock, report: &mut StepReport) -> Result<bool, EngineError> {
+        let now = clock.now();
+        let inviting = self.store.job_counts().await?.iter().any(|(kind, state, n)| {
+            kind == "invitations" && matches!(state, JobState::Queued | JobState::Running) && *n > 0
+        });
+        if inviting || self.store.unsettled_invitations().await? > 0 {
+            return Ok(false);
+        }
+        let lease = Lease::real(self.lease_length());
+        let mut ran = false;
+        for job in self.store.claim_leased(&self.worker, &["deadline_watch"], now, lease, 1).await? {
+            let result = self.holding(crate::Leased::Job(job.id), self.deadline_watch(now)).await;
+            let result = result.map(|listed| report.deadline_listed = listed);
+            self.finish(&job, result, clock.now(), report).await?;
+            ran = true;
+        }
+        Ok(ran)
     }
 
     /// Enqueues what is due at `now`; returns how many jobs are new.
@@ -117,36 +166,40 @@ impl Engine {
         Ok(new)
     }
 
-    async fn run_jobs(&self, now: OffsetDateTime, report: &mut StepReport) -> Result<(), EngineError> {
+    async fn run_jobs(&self, clock: &dyn Clock, report: &mut StepReport) -> Result<(), EngineError> {
         loop {
-            let jobs = self.store.claim(&self.worker, &SERIAL, now, Duration::minutes(30), 10).await?;
-            if jobs.is_empty() {
+            let lease = Lease::real(self.lease_length());
+            let Some(job) = self.store.claim_leased(&self.worker, &SERIAL, clock.now(), lease, 1).await?.pop() else {
                 break;
-            }
-            for job in jobs {
-                let result = self.run_serial(&job, now, report).await;
-                self.finish(&job, result, now, report).await?;
-            }
+            };
+            let now = clock.now();
+            let result = self.holding(crate::Leased::Job(job.id), self.run_serial(&job, now, report)).await;
+            self.finish(&job, result, clock.now(), report).await?;
         }
         let parallel = u32::try_from(self.settings.presync.parallel.max(1)).unwrap_or(1);
         loop {
-            let jobs = self.store.claim(&self.worker, &["presync"], now, Duration::hours(2), parallel).await?;
+            let lease = Lease::real(self.lease_length());
+            let jobs = self.store.claim_leased(&self.worker, &["presync"], clock.now(), lease, parallel).await?;
             if jobs.is_empty() {
                 break;
             }
+            let now = clock.now();
             let runs = jobs.iter().map(|job| async move {
                 let address = job.key.rsplit_once(':').map(|(a, _)| a.to_owned()).ok_or(EngineError::Payload(job.id));
-                match address {
-                    Ok(a) => self.presync(&a, now).await.map(|_| ()),
-                    Err(e) => Err(e),
-                }
+                let run = async {
+                    match address {
+                        Ok(a) => self.presync(&a, now).await.map(|_| ()),
+                        Err(e) => Err(e),
+                    }
+                };
+                self.holding(crate::Leased::Job(job.id), run).await
             });
             let results = futures_util::future::join_all(runs).await;
             for (job, result) in jobs.iter().zip(results) {
                 if result.is_ok() {
                     report.presynced += 1;
                 }
-                self.finish(job, result, now, report).await?;
+                self.finish(job, result, clock.now(), report).await?;
             }
         }
         Ok(())
@@ -157,7 +210,6 @@ impl Engine {
             "invitations" => report.invited += self.invite_due(now).await?,
             "reminders" => report.reminded += self.remind_due(now).await?,
             "bounces" => report.bounced += self.read_bounces(now).await?.bounced,
-            "deadline_watch" => report.deadline_listed = self.deadline_watch(now).await?,
             "cutovers" => {
                 let plan = self.plan_cutovers(now, true).await?;
                 report.cutovers += plan.slots.len();
@@ -169,9 +221,27 @@ impl Engine {
         Ok(())
     }
 
-    /// Completes a job, or records its failure (retry with backoff, or
-    /// dead; a dead presync flags its mailbox).
+    /// Completes a job, or records its failure (retry with
+    /// backoff, or dead; a dead presync flags its mailbox). A job whose
+    /// lease another worker took over is left to that worker.
     async fn finish(
+        &self,
+        job: &Job,
+        result: Result<(), EngineError>,
+        now: OffsetDateTime,
+        report: &mut StepReport,
+    ) -> Result<(), EngineError> {
+        let recorded = self.record(job, result, now, report).await;
+        match recorded {
+            Err(EngineError::Store(StoreError::LeaseLost { .. })) => {
+                tracing::warn!(job = job.id, kind = %job.kind, "another worker took this job over: left to it");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    async fn record(
         &self,
         job: &Job,
         result: Result<(), EngineError>,

@@ -105,7 +105,8 @@ pub struct Attention {
     pub address: String,
     /// Its state.
     pub state: State,
-    /// `invitation_bounced`, `window_closed`, `presync_failed`, `no_cutover_slot`.
+    /// `invitation_bounced`, `window_closed`, `presync_failed`, `no_cutover_slot`,
+    /// `email_unconfirmed`.
     pub reason: String,
     /// Since when.
     #[serde(with = "time::serde::rfc3339")]
@@ -189,7 +190,7 @@ impl Store {
     }
 
     /// Invited mailboxes (no form yet) owed a reminder by `now`, given the
-    /// reminder days; each gets only the latest one due (a worker that was
+    /// reminder days (counted in days from mail 1's day); each gets only the latest one due (a worker that was
     /// stopped for a while does not send two at once), and none if that one
     /// or a later one was already queued. Reminder keys are
     /// `reminder:<rank>:<address>`.
@@ -218,7 +219,10 @@ impl Store {
         for r in &rows {
             let id: i64 = r.try_get("id")?;
             let invited_at = from_millis(r.try_get("invited_at")?);
-            let reached = days.iter().filter(|d| invited_at + time::Duration::days(i64::from(**d)) <= now).count();
+            // By day: the daily job runs at the wave hour, perhaps a little
+            // earlier in the day than mail 1 left.
+            let reached =
+                days.iter().filter(|d| invited_at.date() + time::Duration::days(i64::from(**d)) <= now.date()).count();
             if reached > queued.get(&id).copied().unwrap_or(0) {
                 due.push(DueReminder {
                     mailbox_id: id,
@@ -367,7 +371,7 @@ impl Store {
         let rows = sqlx::query(
             "SELECT m.address, m.name, m.state, m.blocked_from, m.excluded, m.wave, \
              (SELECT o.state FROM outbox o WHERE o.mailbox_id = m.id AND o.kind = 'invitation' \
-              ORDER BY o.id DESC LIMIT 1) AS mail1 \
+              ORDER BY CASE WHEN o.state = 'sent' THEN 0 ELSE 1 END, o.id DESC LIMIT 1) AS mail1 \
              FROM mailboxes m ORDER BY m.address",
         )
         .fetch_all(self.pool())

@@ -14,7 +14,12 @@
 //! was taken over cannot overwrite the new owner's work.
 //!
 //! Every function takes the current instant: time comes from the caller's
-//! clock, so tests and simulations move weeks in seconds.
+//! clock, so tests and simulations move weeks in seconds. Due times are on
+//! the campaign's clock, which may run faster than real time; lease
+//! deadlines are on the clock of [`Lease::now`], which the engine takes
+//! from the real clock ([`Store::claim_leased`]), so a lease lasts the same
+//! real time whatever the campaign clock's speed, and a worker extends it
+//! ([`Store::heartbeat`]) while the work is in progress.
 
 use serde::Serialize;
 use sqlx::Row;
@@ -101,6 +106,28 @@ pub struct Job {
     pub lease_until: Option<OffsetDateTime>,
     /// Why the last attempt failed.
     pub last_error: Option<String>,
+}
+
+/// A lease: its deadline is `now + length`, on the clock of `now` (the
+/// real clock in the engine). Comparisons with other leases use the same
+/// clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    /// The current instant on the lease clock.
+    pub now: OffsetDateTime,
+    /// How long the lease lasts unless extended.
+    pub length: Duration,
+}
+
+impl Lease {
+    /// A lease of `length` on the real clock, from now.
+    pub fn real(length: Duration) -> Lease {
+        Lease { now: OffsetDateTime::now_utc(), length }
+    }
+
+    fn until(self) -> i64 {
+        to_millis(self.now + self.length)
+    }
 }
 
 /// What happened to a failed attempt.
@@ -208,9 +235,8 @@ impl Store {
     }
 
     /// Claims up to `limit` due jobs of `kinds` (all kinds when empty) for
-    /// `worker`, leasing them until `now + lease`. Jobs whose lease expired
-    /// with attempts left are claimed again; those with none left are marked
-    /// dead first.
+    /// `worker`, leasing them until `now + lease` (leases on the same clock
+    /// as due times; see [`Store::claim_leased`]).
     pub async fn claim(
         &self,
         worker: &str,
@@ -219,33 +245,51 @@ impl Store {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<Job>, StoreError> {
+        self.claim_leased(worker, kinds, now, Lease { now, length: lease }, limit).await
+    }
+
+    /// Claims up to `limit` jobs of `kinds` (all kinds when empty) due by
+    /// `now` for `worker`, leasing them as `lease` says. Jobs whose lease
+    /// expired (on the lease clock) with attempts left are claimed again;
+    /// those with none left are marked dead first.
+    pub async fn claim_leased(
+        &self,
+        worker: &str,
+        kinds: &[&str],
+        now: OffsetDateTime,
+        lease: Lease,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
         let now_ms = to_millis(now);
+        let lease_now = to_millis(lease.now);
         sqlx::query(
             "UPDATE jobs SET state = 'dead', updated_at = $1, lease_owner = NULL, lease_until = NULL, \
              last_error = 'the worker ' || COALESCE(lease_owner, '?') || ' stopped answering (lease expired) on its last attempt' \
-             WHERE state = 'running' AND lease_until < $1 AND attempts >= max_attempts",
+             WHERE state = 'running' AND lease_until < $2 AND attempts >= max_attempts",
         )
         .bind(now_ms)
+        .bind(lease_now)
         .execute(self.pool())
         .await?;
         let kinds_filter = if kinds.is_empty() {
             String::new()
         } else {
-            let list: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 5)).collect();
+            let list: Vec<String> = (0..kinds.len()).map(|i| format!("${}", i + 6)).collect();
             format!("AND kind IN ({})", list.join(", "))
         };
         let lock = if self.backend() == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
         let sql = format!(
             "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
              updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE ((state = 'queued' AND run_at <= $3) \
-             OR (state = 'running' AND lease_until < $3 AND attempts < max_attempts)) {kinds_filter} \
+             OR (state = 'running' AND lease_until < $5 AND attempts < max_attempts)) {kinds_filter} \
              ORDER BY run_at, id LIMIT $4 {lock}) RETURNING {JOB_COLUMNS}"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(worker.to_owned())
-            .bind(to_millis(now + lease))
+            .bind(lease.until())
             .bind(now_ms)
-            .bind(i64::from(limit));
+            .bind(i64::from(limit))
+            .bind(lease_now);
         for k in kinds {
             q = q.bind((*k).to_owned());
         }
@@ -255,7 +299,20 @@ impl Store {
         Ok(jobs)
     }
 
-    /// Extends the lease of a running job; fails if `worker` lost it.
+    /// Running jobs whose lease expired before `lease_now` (on the lease
+    /// clock): their worker stopped answering and no other took them yet.
+    pub async fn stale_jobs(&self, lease_now: OffsetDateTime) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'running' AND lease_until < $1 ORDER BY run_at, id"
+        )))
+        .bind(to_millis(lease_now))
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
+    /// Extends the lease of a running job to `now + lease` (on the lease
+    /// clock); fails if `worker` lost it.
     pub async fn heartbeat(
         &self,
         id: i64,
@@ -263,15 +320,13 @@ impl Store {
         now: OffsetDateTime,
         lease: Duration,
     ) -> Result<(), StoreError> {
-        let done = sqlx::query(
-            "UPDATE jobs SET lease_until = $1, updated_at = $2 WHERE id = $3 AND state = 'running' AND lease_owner = $4",
-        )
-        .bind(to_millis(now + lease))
-        .bind(to_millis(now))
-        .bind(id)
-        .bind(worker.to_owned())
-        .execute(self.pool())
-        .await?;
+        let done =
+            sqlx::query("UPDATE jobs SET lease_until = $1 WHERE id = $2 AND state = 'running' AND lease_owner = $3")
+                .bind(to_millis(now + lease))
+                .bind(id)
+                .bind(worker.to_owned())
+                .execute(self.pool())
+                .await?;
         lease_held(done.rows_affected(), id, worker)
     }
 

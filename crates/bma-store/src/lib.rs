@@ -41,9 +41,9 @@ pub use enrollment::{
 };
 pub use error::StoreError;
 pub use invitation::{DueInvitation, InviteOutcome};
-pub use jobs::{FailOutcome, Job, JobState, NewJob, backoff};
+pub use jobs::{FailOutcome, Job, JobState, Lease, NewJob, backoff};
 pub use mailbox::{EventRecord, ImportOutcome, MailboxRecord};
-pub use outbox::{NewEmail, OutboxEmail};
+pub use outbox::{CheckOutcome, NewEmail, OutboxEmail, OutboxHealth};
 pub use planning::{PlanOutcome, PlanningChange};
 pub use portal_session::PortalSession;
 pub use sync_state::{SyncFolder, SyncMessage};

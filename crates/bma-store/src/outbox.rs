@@ -8,8 +8,19 @@
 //! while it was `sending` is claimed again with [`OutboxEmail::uncertain`]
 //! set, and the sender must look for evidence of delivery (our Message-ID
 //! in the recipient's mailbox, which the campaign can read on the legacy
-//! platform) before sending it again. Marking an email sent writes the
-//! mailbox's `email_sent` event in the same transaction.
+//! platform, and the relay's queue) before sending it again. Marking an
+//! email sent writes the mailbox's `email_sent` event in the same
+//! transaction.
+//!
+//! Leases are on the lease clock of [`Lease`] (the real clock in the
+//! engine), claims take one due time and one lease each. An email of a
+//! mailbox is never claimed while an earlier email of the same mailbox is
+//! still pending, being sent, or unconfirmed: mail 1 leaves before the
+//! first reminder, which leaves before the second. `attempts` counts SMTP
+//! transactions (a claim of a pending email, or an uncertain one sent
+//! again); `checks` counts the looks for an uncertain email's delivery that
+//! concluded nothing. Over its checks an email is `unconfirmed` and its
+//! mailbox flagged (`email_unconfirmed`), for a human.
 //!
 //! The body of an email (its links, its verification code) is kept only
 //! while it may still have to be sent: the transaction that records it
@@ -21,7 +32,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::{Duration, OffsetDateTime};
 
-use crate::jobs::FailOutcome;
+use crate::jobs::{FailOutcome, Lease};
 use crate::{Backend, Store, StoreError, from_millis, to_millis};
 
 /// An email to queue.
@@ -69,10 +80,15 @@ pub struct OutboxEmail {
     /// The message while it may still be sent; its header only once sent or dead.
     #[serde(skip)]
     pub raw: String,
-    /// `pending`, `sending`, `sent`, `dead`.
+    /// `pending`, `sending`, `sent`, `dead`, `unconfirmed`.
     pub state: String,
-    /// Attempts so far.
+    /// Due time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub run_at: OffsetDateTime,
+    /// SMTP transactions so far.
     pub attempts: u32,
+    /// Looks for its delivery that concluded nothing.
+    pub checks: u32,
     /// When it was sent.
     #[serde(with = "time::serde::rfc3339::option")]
     pub sent_at: Option<OffsetDateTime>,
@@ -83,7 +99,7 @@ pub struct OutboxEmail {
     pub uncertain: bool,
 }
 
-fn email_from_row(r: &AnyRow, uncertain: bool) -> Result<OutboxEmail, StoreError> {
+fn email_from_row(r: &AnyRow) -> Result<OutboxEmail, StoreError> {
     Ok(OutboxEmail {
         id: r.try_get("id")?,
         mailbox_id: r.try_get("mailbox_id")?,
@@ -94,15 +110,44 @@ fn email_from_row(r: &AnyRow, uncertain: bool) -> Result<OutboxEmail, StoreError
         subject: r.try_get("subject")?,
         raw: r.try_get("raw")?,
         state: r.try_get("state")?,
+        run_at: from_millis(r.try_get("run_at")?),
         attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(0),
+        checks: u32::try_from(r.try_get::<i64, _>("checks")?).unwrap_or(0),
         sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(from_millis),
         last_error: r.try_get("last_error")?,
-        uncertain,
+        uncertain: r.try_get::<i64, _>("uncertain")? != 0,
     })
 }
 
-const COLUMNS: &str =
-    "id, mailbox_id, kind, recipient, envelope_from, message_id, subject, raw, state, attempts, sent_at, last_error";
+const COLUMNS: &str = "id, mailbox_id, kind, recipient, envelope_from, message_id, subject, raw, state, run_at, \
+     attempts, checks, sent_at, last_error, uncertain";
+
+/// What a look for an uncertain email's delivery that concluded nothing led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheckOutcome {
+    /// Looked for again once the given lease deadline passed.
+    Later,
+    /// Over its checks: `unconfirmed`, its mailbox flagged for a human.
+    Human,
+}
+
+/// The outbox's health, for `bma campaign status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutboxHealth {
+    /// Emails due and waiting to be sent.
+    pub due: u64,
+    /// The due time of the oldest of them.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub oldest_due: Option<OffsetDateTime>,
+    /// Emails being sent whose lease expired (their sender stopped).
+    pub past_lease: u64,
+    /// Uncertain emails waiting for their delivery to be confirmed.
+    pub being_checked: u64,
+    /// Emails over their evidence checks, for a human.
+    pub unconfirmed: u64,
+    /// Emails given up (attempts spent or permanent failure).
+    pub dead: u64,
+}
 
 /// Inserts an email unless one with its key exists, on any connection or
 /// transaction; returns its id and whether it was inserted now.
@@ -167,7 +212,8 @@ impl Store {
     }
 
     /// Claims due emails for `worker` (pending ones, and `sending` ones whose
-    /// sender's lease expired, flagged uncertain).
+    /// sender's lease expired, flagged uncertain), leases on the same clock
+    /// as due times (see [`Store::claim_emails_leased`]).
     pub async fn claim_emails(
         &self,
         worker: &str,
@@ -175,35 +221,179 @@ impl Store {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<OutboxEmail>, StoreError> {
+        self.claim_emails_leased(worker, now, Lease { now, length: lease }, limit).await
+    }
+
+    /// Claims up to `limit` emails for `worker`, oldest due first: pending
+    /// ones due by `now`, and `sending` ones whose lease expired on the
+    /// lease clock (their sender stopped, or their delivery is to be looked
+    /// for again), flagged uncertain, whatever their due time. One
+    /// statement; an email waits while an earlier one of its mailbox is not
+    /// settled. A pending email's claim counts an attempt, an uncertain
+    /// one's a check.
+    pub async fn claim_emails_leased(
+        &self,
+        worker: &str,
+        now: OffsetDateTime,
+        lease: Lease,
+        limit: u32,
+    ) -> Result<Vec<OutboxEmail>, StoreError> {
         let lock = if self.backend() == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
-        let mut out = Vec::new();
-        // First the emails whose sender died while sending (uncertain), then
-        // the pending ones: one statement each, so the flag is exact.
-        for (which, uncertain) in
-            [("state = 'sending' AND lease_until < $3", true), ("state = 'pending' AND run_at <= $3", false)]
-        {
-            let room = i64::from(limit) - out.len() as i64;
-            if room <= 0 {
-                break;
-            }
-            let sql = format!(
-                "UPDATE outbox SET state = 'sending', lease_owner = $1, lease_until = $2, attempts = attempts + 1 \
-                 WHERE id IN (SELECT id FROM outbox WHERE {which} ORDER BY run_at, id LIMIT $4 {lock}) \
-                 RETURNING {COLUMNS}"
-            );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(worker.to_owned())
-                .bind(to_millis(now + lease))
-                .bind(to_millis(now))
-                .bind(room)
-                .fetch_all(self.pool())
-                .await?;
-            for r in &rows {
-                out.push(email_from_row(r, uncertain)?);
-            }
-        }
+        let sql = format!(
+            "UPDATE outbox SET uncertain = CASE WHEN state = 'sending' THEN 1 ELSE 0 END, \
+             attempts = CASE WHEN state = 'sending' THEN attempts ELSE attempts + 1 END, \
+             checks = CASE WHEN state = 'sending' THEN checks + 1 ELSE checks END, \
+             state = 'sending', lease_owner = $1, lease_until = $2 \
+             WHERE id IN (SELECT o.id FROM outbox o WHERE \
+             ((o.state = 'pending' AND o.run_at <= $3) OR (o.state = 'sending' AND o.lease_until < $5)) \
+             AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.mailbox_id = o.mailbox_id AND p.id < o.id \
+             AND p.state IN ('pending', 'sending', 'unconfirmed')) \
+             ORDER BY o.run_at, o.id LIMIT $4 {lock}) RETURNING {COLUMNS}"
+        );
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(worker.to_owned())
+            .bind(to_millis(lease.now + lease.length))
+            .bind(to_millis(now))
+            .bind(i64::from(limit))
+            .bind(to_millis(lease.now))
+            .fetch_all(self.pool())
+            .await?;
+        let mut out = rows.iter().map(email_from_row).collect::<Result<Vec<_>, _>>()?;
         out.sort_by_key(|e| e.id);
         Ok(out)
+    }
+
+    /// Extends `worker`'s lease on an email being sent (a heartbeat).
+    pub async fn extend_email_lease(&self, id: i64, worker: &str, lease: Lease) -> Result<(), StoreError> {
+        let done =
+            sqlx::query("UPDATE outbox SET lease_until = $1 WHERE id = $2 AND state = 'sending' AND lease_owner = $3")
+                .bind(to_millis(lease.now + lease.length))
+                .bind(id)
+                .bind(worker.to_owned())
+                .execute(self.pool())
+                .await?;
+        crate::jobs::lease_held(done.rows_affected(), id, worker)
+    }
+
+    /// Counts the attempt of sending an uncertain email again (no evidence
+    /// of its delivery); fails if `worker` lost it.
+    pub async fn resending(&self, id: i64, worker: &str) -> Result<(), StoreError> {
+        let done = sqlx::query(
+            "UPDATE outbox SET attempts = attempts + 1 WHERE id = $1 AND state = 'sending' AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(worker.to_owned())
+        .execute(self.pool())
+        .await?;
+        crate::jobs::lease_held(done.rows_affected(), id, worker)
+    }
+
+    /// Records a look for an uncertain email that concluded nothing (still
+    /// in the relay's queue, or the evidence unreadable): it stays
+    /// `sending`, unowned, to be looked for again once `again` (on the
+    /// lease clock) passed; over `max_checks` it is `unconfirmed` and its
+    /// mailbox flagged `email_unconfirmed`, with the event, in one
+    /// transaction. `LeaseLost` if `worker` no longer holds it.
+    pub async fn check_again(
+        &self,
+        id: i64,
+        worker: &str,
+        why: &str,
+        again: OffsetDateTime,
+        max_checks: u32,
+        now: OffsetDateTime,
+    ) -> Result<CheckOutcome, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(
+            "SELECT checks, mailbox_id, kind, recipient, message_id FROM outbox \
+             WHERE id = $1 AND state = 'sending' AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(worker.to_owned())
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::LeaseLost { job: id, worker: worker.to_owned() })?;
+        let checks: i64 = row.try_get("checks")?;
+        if checks < i64::from(max_checks) {
+            sqlx::query("UPDATE outbox SET lease_owner = NULL, lease_until = $1, last_error = $2 WHERE id = $3")
+                .bind(to_millis(again))
+                .bind(why.to_owned())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            return Ok(CheckOutcome::Later);
+        }
+        sqlx::query(
+            "UPDATE outbox SET state = 'unconfirmed', lease_owner = NULL, lease_until = NULL, last_error = $1 WHERE id = $2",
+        )
+        .bind(why.to_owned())
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        let mailbox_id: Option<i64> = row.try_get("mailbox_id")?;
+        if let Some(mailbox_id) = mailbox_id {
+            let kind: String = row.try_get("kind")?;
+            let reason = format!("{kind} not confirmed after {checks} looks for its delivery: {why}");
+            let details = serde_json::json!({
+                "outbox_id": id, "kind": kind, "message_id": row.try_get::<String, _>("message_id")?,
+                "recipient": row.try_get::<String, _>("recipient")?, "attention": "email_unconfirmed",
+            });
+            sqlx::query(
+                "UPDATE mailboxes SET attention = 'email_unconfirmed', attention_at = $1 WHERE id = $2 \
+                 AND (attention IS NULL OR attention <> 'invitation_bounced')",
+            )
+            .bind(to_millis(now))
+            .bind(mailbox_id)
+            .execute(&mut *tx)
+            .await?;
+            let event = crate::events::Event::note(Some(mailbox_id), "attention", &reason, details);
+            crate::events::record(&mut tx, to_millis(now), &format!("system:{worker}"), event).await?;
+        }
+        tx.commit().await?;
+        Ok(CheckOutcome::Human)
+    }
+
+    /// The outbox's health at `now` (due times) and `lease_now` (leases).
+    pub async fn outbox_health(
+        &self,
+        now: OffsetDateTime,
+        lease_now: OffsetDateTime,
+    ) -> Result<OutboxHealth, StoreError> {
+        let row = sqlx::query(
+            "SELECT \
+             COALESCE(SUM(CASE WHEN state = 'pending' AND run_at <= $1 THEN 1 ELSE 0 END), 0) AS due, \
+             MIN(CASE WHEN state = 'pending' AND run_at <= $1 THEN run_at END) AS oldest, \
+             COALESCE(SUM(CASE WHEN state = 'sending' AND lease_owner IS NOT NULL AND lease_until < $2 THEN 1 ELSE 0 END), 0) AS past_lease, \
+             COALESCE(SUM(CASE WHEN state = 'sending' AND lease_owner IS NULL THEN 1 ELSE 0 END), 0) AS checked, \
+             COALESCE(SUM(CASE WHEN state = 'unconfirmed' THEN 1 ELSE 0 END), 0) AS unconfirmed, \
+             COALESCE(SUM(CASE WHEN state = 'dead' THEN 1 ELSE 0 END), 0) AS dead \
+             FROM outbox",
+        )
+        .bind(to_millis(now))
+        .bind(to_millis(lease_now))
+        .fetch_one(self.pool())
+        .await?;
+        let n = |c: &str| -> Result<u64, StoreError> { Ok(u64::try_from(row.try_get::<i64, _>(c)?).unwrap_or(0)) };
+        Ok(OutboxHealth {
+            due: n("due")?,
+            oldest_due: row.try_get::<Option<i64>, _>("oldest")?.map(from_millis),
+            past_lease: n("past_lease")?,
+            being_checked: n("checked")?,
+            unconfirmed: n("unconfirmed")?,
+            dead: n("dead")?,
+        })
+    }
+
+    /// Mail 1 emails not settled yet (pending, being sent, or their
+    /// delivery being looked for): the deadline list waits for them.
+    pub async fn unsettled_invitations(&self) -> Result<u64, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM outbox WHERE kind = 'invitation' AND state IN ('pending', 'sending')",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
     }
 
     /// Records that the relay accepted the email, with the mailbox's
@@ -273,6 +463,6 @@ impl Store {
                 .bind(mailbox_id)
                 .fetch_all(self.pool())
                 .await?;
-        rows.iter().map(|r| email_from_row(r, false)).collect()
+        rows.iter().map(email_from_row).collect()
     }
 }

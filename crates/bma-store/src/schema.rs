@@ -39,6 +39,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 7, name: "campaign state, reminder tokens, attention flags, cutover slots", sql: CAMPAIGN },
     Migration { version: 12, name: "every form link in form_tokens, with its revocation", sql: FORM_LINKS },
     Migration { version: 13, name: "portal sessions: ID token, form kept across a new login", sql: PORTAL_DRAFTS },
+    Migration { version: 14, name: "outbox: uncertain flag and evidence checks", sql: OUTBOX_CHECKS },
 ];
 
 /// Version 1.
@@ -144,6 +145,17 @@ const OUTBOX: &str = "
     CREATE INDEX outbox_due ON outbox (state, run_at);
     CREATE INDEX outbox_mailbox ON outbox (mailbox_id);
 ";
+/// The outbox's evidence checks (version 14): whether the current claim
+/// is of an email whose sender stopped while sending it (`uncertain`), and
+/// how many times its delivery was looked for without a conclusion
+/// (`checks`); an email over its checks is `unconfirmed`, for a human.
+/// Lease deadlines (`lease_until`, both tables) are on the real clock.
+const OUTBOX_CHECKS: &str = "
+    ALTER TABLE outbox ADD COLUMN uncertain BIGINT NOT NULL DEFAULT 0;
+    ALTER TABLE outbox ADD COLUMN checks BIGINT NOT NULL DEFAULT 0;
+    CREATE INDEX outbox_lease ON outbox (state, lease_until);
+";
+
 /// Same DDL on both backends (version 6).
 const INVITATIONS: &str = "
     ALTER TABLE mailboxes ADD COLUMN form_token_hash TEXT;

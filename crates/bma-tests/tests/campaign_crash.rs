@@ -1,7 +1,7 @@
 //! The campaign through the `bma` binary, its configuration from the
 //! environment. A worker killed (SIGKILL) while it sends mail 1 of a wave
 //! neither loses nor duplicates an email: the next worker takes the job
-//! and the emails over once their leases expire, looks for each uncertain
+//! and the emails over once their leases (real time) expire, looks for each uncertain
 //! email in its recipient's legacy mailbox before sending it again, and
 //! every mailbox ends with exactly one invitation (SQLite and PostgreSQL).
 //! `bma worker` runs the campaign on an accelerated clock.
@@ -32,6 +32,8 @@ fn bma(dir: &std::path::Path, url: &str, args: &[&str]) -> Command {
         .env("BMA_LEGACY_ADMIN", "admin")
         .env("BMA_LEGACY_PASSWORD_FILE", dir.join("admin.password"))
         .env("BMA_PRESYNC_ENABLED", "false")
+        // Leases (real time) of a stopped worker expire within 2 s.
+        .env("BMA_WORKER_LEASE_SECONDS", "2")
         // One wave: everyone on 2024-04-22.
         .env("BMA_CAMPAIGN_INVITATION_DEADLINE", "2024-04-22");
     cmd
@@ -103,7 +105,9 @@ async fn a_killed_sender_neither_loses_nor_duplicates(backend: TestBackend) {
     let sent_before = status["outbox"]["sent"].as_u64().unwrap_or(0);
     assert!(sent_before > 0 && sent_before < 30, "killed in the middle: {sent_before} sent");
 
-    // A second worker, once the leases have expired (an hour later on the campaign clock).
+    // A second worker, once the leases have expired (2 s of real time; an
+    // hour later on the campaign clock).
+    std::thread::sleep(Duration::from_millis(2500));
     let out = ok(bma(d, url, &["campaign", "tick", "--at", "2024-04-22T09:00:00Z"]));
     assert!(out.contains("sent"), "{out}");
     let status: serde_json::Value = serde_json::from_str(&ok(bma(d, url, &["campaign", "status", "--json"]))).unwrap();

@@ -41,6 +41,8 @@ pub struct Config {
     pub new: crate::engine_config::PlatformConfig,
     /// Background copies.
     pub presync: crate::engine_config::PresyncConfig,
+    /// Workers (`bma worker`, `bma serve`).
+    pub worker: WorkerConfig,
     /// The store.
     pub database: DatabaseConfig,
 }
@@ -67,6 +69,20 @@ pub struct MailConfig {
     pub team_address: String,
     /// At most this many emails a minute to the relay (0: no limit).
     pub max_per_minute: u32,
+    /// A command listing the relay's queue as JSON lines (Postfix:
+    /// `postqueue -c /etc/postfix -j`), consulted before an uncertain email
+    /// is sent again; empty: not consulted.
+    pub relay_queue_command: String,
+}
+
+/// Workers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerConfig {
+    /// Real seconds a job's or an email's lease lasts unless its worker
+    /// extends it (every third of it while it works): how long the work of
+    /// a stopped worker waits before another takes it over.
+    pub lease_seconds: u32,
 }
 
 /// The portal.
@@ -186,6 +202,7 @@ impl Default for Config {
                 reply_days: 14,
                 team_address: "migrationbma@cfwb.be".to_owned(),
                 max_per_minute: 300,
+                relay_queue_command: String::new(),
             },
             portal: PortalConfig {
                 base_url: "http://127.0.0.1:8080".to_owned(),
@@ -199,6 +216,7 @@ impl Default for Config {
             legacy,
             new,
             presync,
+            worker: WorkerConfig { lease_seconds: 30 },
             database: DatabaseConfig { url: "sqlite://bma.db".to_owned() },
         }
     }

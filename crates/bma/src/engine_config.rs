@@ -187,5 +187,10 @@ pub async fn engine(config: &Config, worker: &str) -> anyhow::Result<Engine> {
             weekends: p.weekends,
         },
     };
-    Ok(Engine::new(store, templates, settings, sender, worker))
+    let options = bma_engine::OutboxOptions {
+        lease: StdDuration::from_secs(u64::from(config.worker.lease_seconds.max(1))),
+        relay_queue_command: config.mail.relay_queue_command.split_whitespace().map(str::to_owned).collect(),
+        ..bma_engine::OutboxOptions::default()
+    };
+    Ok(Engine::new(store, templates, settings, sender, worker).with_outbox_options(options))
 }

@@ -83,6 +83,16 @@ pub enum LabCommand {
         /// Platform that receives its mail from now on.
         platform: Platform,
     },
+    /// Hold mail for ADDRESS at the relay (deferred in Postfix's queue,
+    /// retried every few seconds) until `--release`, which routes it to the
+    /// legacy platform again: a slow relay, for one test's recipients only.
+    Hold {
+        /// The recipient address.
+        address: String,
+        /// Deliver it again (and what was held for it, at the next retry).
+        #[arg(long)]
+        release: bool,
+    },
     /// Add (or update) a user on a platform's passwd-file.
     Adduser {
         /// Platform to add the user to.
@@ -282,6 +292,11 @@ pub fn run(command: LabCommand) -> Result<ExitCode> {
             let _lock = proc::lock(&paths.lock())?;
             postfix::route(&paths, &address, platform)?;
             println!("{address} → {} ({})", platform.name(), platform.transport());
+        }
+        LabCommand::Hold { address, release } => {
+            let _lock = proc::lock(&paths.lock())?;
+            postfix::hold(&paths, &address, !release)?;
+            println!("{address}: {}", if release { "delivered again" } else { "held at the relay" });
         }
         LabCommand::Adduser { platform, address, password, also, userdb } => {
             if let Some(bad) = userdb.iter().find(|f| !f.contains('=') || f.contains([' ', ':', '\n'])) {

@@ -152,6 +152,35 @@ fn write_transport(paths: &Paths, routes: &[(String, String)]) -> Result<()> {
     Ok(())
 }
 
+/// The transport of a held address: LMTP to a closed port. Postfix accepts
+/// the message (an `error`/`retry` transport would refuse it at RCPT),
+/// cannot deliver it, keeps it deferred in its queue and tries again every
+/// few seconds (the lab's backoff).
+const HELD: &str = "lmtp:inet:127.0.0.1:1";
+
+/// Holds mail for `address` at the relay (`held`), or routes it to the
+/// legacy platform again: rewrites the transport map, postmaps it and
+/// reloads Postfix, like [`route`].
+pub fn hold(paths: &Paths, address: &str, held: bool) -> Result<()> {
+    let address = address.trim().to_lowercase();
+    let Some((_, domain)) = address.split_once('@') else {
+        bail!("not an address: {address:?}");
+    };
+    if !DOMAINS.contains(&domain) {
+        bail!("{domain} is not a lab domain ({})", DOMAINS.join(", "));
+    }
+    let mut routes = read_routes(paths)?;
+    routes.retain(|(a, _)| *a != address);
+    if held {
+        routes.push((address, HELD.to_owned()));
+    }
+    write_transport(paths, &routes)?;
+    if running(paths) {
+        proc::run_daemon(postfix(paths).arg("reload"), &paths.postfix_log())?;
+    }
+    Ok(())
+}
+
 /// Routes mail for `address` to `platform`: rewrites the transport map,
 /// postmaps it and reloads Postfix so that the next message follows it.
 pub fn route(paths: &Paths, address: &str, platform: Platform) -> Result<()> {

@@ -2,8 +2,10 @@
 //!
 //! - `start`, `pause`, `resume`: the campaign's state (nothing is invited,
 //!   sent or copied unless it is running), each an event with its operator;
-//! - `status [--json]`: where it stands: mailboxes per state, the outbox,
-//!   the job queue, the mailboxes that need a human;
+//! - `status [--json]`: where it stands: mailboxes per state, the outbox
+//!   (its age: the oldest due email and how late it is; what is stuck),
+//!   the job queue (jobs whose worker stopped answering), the mailboxes
+//!   that need a human;
 //! - `tick [--at INSTANT]`: one step of the scheduler at an instant;
 //! - `run --from … --until … --step 1d [--pace 0.5s]`: steps over simulated
 //!   time (weeks in seconds, for the demo and rehearsals), printing where
@@ -104,6 +106,7 @@ pub(crate) fn step(s: &str) -> Result<Duration, String> {
     let (n, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: i64 = n.parse().map_err(|_| format!("'{s}' is not a duration like 30m, 6h or 1d"))?;
     match unit {
+        "ms" => Ok(Duration::milliseconds(n)),
         "s" => Ok(Duration::seconds(n)),
         "m" => Ok(Duration::minutes(n)),
         "h" => Ok(Duration::hours(n)),
@@ -128,7 +131,11 @@ struct Status {
     state: bma_store::CampaignState,
     mailboxes: std::collections::BTreeMap<String, u64>,
     outbox: std::collections::BTreeMap<String, u64>,
+    outbox_health: bma_store::OutboxHealth,
+    /// How late the oldest due email is, in seconds of the campaign clock.
+    outbox_late_seconds: Option<i64>,
     jobs: Vec<JobCount>,
+    stale_jobs: Vec<bma_store::Job>,
     attention: Vec<bma_store::Attention>,
     /// Delivery reports that proved nothing: kept for a human, no mailbox changed.
     unverified_bounces: Vec<bma_store::EventRecord>,
@@ -218,6 +225,21 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `3d 4h`, `2h 5m`, `40s`: a duration in seconds, for people.
+fn human_duration(seconds: i64) -> String {
+    let s = seconds.max(0);
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    if d > 0 {
+        format!("{d}d {h}h")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else if m > 0 {
+        format!("{m}m {}s", s % 60)
+    } else {
+        format!("{s}s")
+    }
+}
+
 fn worker_name() -> String {
     format!("bma-{}", std::process::id())
 }
@@ -234,6 +256,12 @@ fn describe(r: &bma_engine::StepReport) -> String {
         s.push_str(&format!(
             "  (emails to retry {}, failed {}; jobs failed {})",
             r.send.retried, r.send.dead, r.failed_jobs
+        ));
+    }
+    if r.send.checking + r.send.unconfirmed > 0 {
+        s.push_str(&format!(
+            "  ({} uncertain emails to look for again, {} left to a human)",
+            r.send.checking, r.send.unconfirmed
         ));
     }
     if r.send.found_delivered > 0 {
@@ -271,6 +299,11 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
     let state = store.campaign_state().await?;
     let mailboxes = store.counts_by_state().await?.into_iter().map(|(s, n)| (s.as_str().to_owned(), n)).collect();
     let outbox = store.outbox_counts().await?;
+    let now = super::campaign_now()?;
+    let real_now = OffsetDateTime::now_utc();
+    let outbox_health = store.outbox_health(now, real_now).await?;
+    let outbox_late_seconds = outbox_health.oldest_due.map(|d| (now - d).whole_seconds());
+    let stale_jobs = store.stale_jobs(real_now).await?;
     let jobs = store
         .job_counts()
         .await?
@@ -279,7 +312,17 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         .collect();
     let attention = store.attention_list().await?;
     let unverified_bounces = store.unverified_bounces(100).await?;
-    let status = Status { state, mailboxes, outbox, jobs, attention, unverified_bounces };
+    let status = Status {
+        state,
+        mailboxes,
+        outbox,
+        outbox_health,
+        outbox_late_seconds,
+        jobs,
+        stale_jobs,
+        attention,
+        unverified_bounces,
+    };
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {
@@ -288,9 +331,36 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         println!("mailboxes: {}", if m.is_empty() { "none".to_owned() } else { m.join(", ") });
         let o: Vec<String> = status.outbox.iter().map(|(s, n)| format!("{s} {n}")).collect();
         println!("outbox: {}", if o.is_empty() { "empty".to_owned() } else { o.join(", ") });
+        let h = &status.outbox_health;
+        match (h.oldest_due, status.outbox_late_seconds) {
+            (Some(due), Some(late)) => println!(
+                "outbox age: {} due, the oldest due {} ({} late)",
+                h.due,
+                due.format(&Rfc3339)?,
+                human_duration(late)
+            ),
+            _ => println!("outbox age: nothing due"),
+        }
+        if h.past_lease + h.being_checked + h.unconfirmed + h.dead > 0 {
+            println!(
+                "outbox stuck: {} past their sender's lease, {} being looked for (uncertain), {} unconfirmed (a human), {} dead",
+                h.past_lease, h.being_checked, h.unconfirmed, h.dead
+            );
+        }
         let dead: u64 = status.jobs.iter().filter(|j| j.state == JobState::Dead.as_str()).map(|j| j.count).sum();
         let waiting: u64 = status.jobs.iter().filter(|j| j.state == JobState::Queued.as_str()).map(|j| j.count).sum();
-        println!("jobs: {waiting} waiting, {dead} dead");
+        println!("jobs: {waiting} waiting, {dead} dead, {} past their worker's lease", status.stale_jobs.len());
+        for j in &status.stale_jobs {
+            println!(
+                "  job {} {} {} attempt {}/{}, held by {}",
+                j.id,
+                j.kind,
+                j.key,
+                j.attempts,
+                j.max_attempts,
+                j.lease_owner.as_deref().unwrap_or("?")
+            );
+        }
         println!("needing a human: {}", status.attention.len());
         for a in &status.attention {
             println!("  {:<28} {:<20} {} since {}", a.address, a.state.as_str(), a.reason, a.since.format(&Rfc3339)?);
@@ -323,6 +393,10 @@ mod tests {
     fn steps() {
         for (s, secs) in [("30m", 1800), ("6h", 21600), ("1d", 86400), ("2w", 1_209_600), ("0s", 0)] {
             assert_eq!(super::step(s).unwrap().whole_seconds(), secs);
+        }
+        assert_eq!(super::step("100ms").unwrap().whole_milliseconds(), 100);
+        for (secs, text) in [(0, "0s"), (59, "59s"), (61, "1m 1s"), (3_720, "1h 2m"), (97_200, "1d 3h"), (-5, "0s")] {
+            assert_eq!(super::human_duration(secs), text);
         }
         assert!(super::step("1y").is_err() && super::step("d").is_err());
     }

@@ -19,7 +19,7 @@ use crate::config::Config;
 /// `bma worker` options.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Real time between steps.
+    /// Real time between steps (100ms, 30s, 5m).
     #[arg(long, default_value = "30s", value_parser = step)]
     interval: time::Duration,
     /// One step, then exit.
@@ -41,7 +41,7 @@ struct CampaignClock {
     start: Option<(OffsetDateTime, Instant, u32)>,
 }
 
-impl CampaignClock {
+impl Clock for CampaignClock {
     fn now(&self) -> OffsetDateTime {
         match self.start {
             None => SystemClock.now(),
@@ -66,7 +66,8 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         if args.until.is_some_and(|u| now > u) {
             break;
         }
-        match engine.step(now).await {
+        // Each claim of the step reads the clock afresh.
+        match engine.step_on(&clock).await {
             Ok(r) => println!(
                 "{}  invited {} reminded {} sent {} bounced {} presynced {} cutovers {} | {}",
                 now.format(&Rfc3339)?,
