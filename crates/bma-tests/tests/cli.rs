@@ -367,3 +367,50 @@ fn engine_settings_are_validated() {
         assert!(err.contains(key), "missing {key:?} in\n{err}");
     }
 }
+
+/// Plaintext to a host that is not loopback is a configuration error with
+/// its key (exit 2) unless its section says `allow_plaintext = true`.
+#[test]
+fn plaintext_to_a_remote_host_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("admin.pw");
+    std::fs::write(&pw, "pw\n").unwrap();
+    let config = |allow: &str| {
+        Command::new(bma_bin())
+            .args(["config"])
+            .current_dir(dir.path())
+            .env_remove("BMA_CONFIG")
+            .env("BMA_MAIL_SMTP_HOST", "relay.example")
+            .env("BMA_MAIL_SMTP_TLS", "none")
+            .env("BMA_OIDC_ISSUER", "http://cerbere.example")
+            .env("BMA_OIDC_CLIENT_ID", "bma-portal")
+            .env("BMA_LEGACY_URL", "imap://legacy.example:143")
+            .env("BMA_LEGACY_TLS", "none")
+            .env("BMA_LEGACY_ADMIN", "admin")
+            .env("BMA_LEGACY_PASSWORD_FILE", &pw)
+            .env("BMA_NEW_URL", "imap://new.example:143")
+            .env("BMA_NEW_TLS", "none")
+            .env("BMA_NEW_ADMIN", "admin")
+            .env("BMA_NEW_PASSWORD_FILE", &pw)
+            .env("BMA_MAIL_ALLOW_PLAINTEXT", allow)
+            .env("BMA_OIDC_ALLOW_PLAINTEXT", allow)
+            .env("BMA_LEGACY_ALLOW_PLAINTEXT", allow)
+            .env("BMA_NEW_ALLOW_PLAINTEXT", allow)
+            .output()
+            .unwrap()
+    };
+    let out = config("false");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for key in [
+        "mail.smtp_tls: 'none' is plaintext to relay.example",
+        "oidc.issuer: 'http://cerbere.example' is plaintext to cerbere.example",
+        "legacy.tls: 'none' is plaintext to legacy.example",
+        "new.tls: 'none' is plaintext to new.example",
+        "or set new.allow_plaintext = true",
+    ] {
+        assert!(err.contains(key), "missing {key:?} in\n{err}");
+    }
+    let out = config("true");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
