@@ -414,3 +414,56 @@ fn plaintext_to_a_remote_host_is_refused() {
     let out = config("true");
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
+
+/// A hostile registry: a UTF-8 file with a line pasted from Windows-1252,
+/// formulas, an escape sequence, an overlong name. The bad lines are named
+/// (the accents of the good ones intact), no control character reaches the
+/// terminal, and the rejects file runs no formula in a spreadsheet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_registry_and_its_rejects() {
+    let db = TestDb::new(TestBackend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut input = b"address;name;messages\n".to_vec();
+    input.extend_from_slice("ec000001@adm.cfwb.be;Athénée Royal;1\n".as_bytes());
+    input.extend_from_slice(b"ec000002@adm.cfwb.be;Lyc\xe9e;2\n");
+    input.extend_from_slice("ec000003@adm.cfwb.be;\"=HYPERLINK(\"\"http://x\"\";\"\"École\"\")\";-3\n".as_bytes());
+    input.extend_from_slice("ec000004@adm.cfwb.be;\"École\u{1b}[2J\";4\n".as_bytes());
+    input.extend_from_slice(format!("ec000005@adm.cfwb.be;{};5\n", "É".repeat(400)).as_bytes());
+    input.extend_from_slice("@SUM(1+1)*cmd;Collège;6\n".as_bytes());
+    std::fs::write(dir.path().join("hostile.csv"), &input).unwrap();
+
+    let out = bma(&db, dir.path(), &["import", "mailboxes", "hostile.csv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(!err.contains('\u{1b}'), "an escape sequence reached the terminal:\n{err}");
+    for expected in [
+        "hostile.csv: 1 valid rows, 5 invalid (Utf8, semicolons)",
+        "line 3: not valid UTF-8 (byte 0xE9 at position 25 of the line)",
+        "line 4: messages '-3' is not a non-negative whole number",
+        "line 5: the name 'École\\u{1b}[2J' contains a control character",
+        "line 6: the name is 400 characters long, at most 300 are accepted",
+        "line 7: '@sum(1+1)*cmd' is not in the domain adm.cfwb.be",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+
+    let out = bma(&db, dir.path(), &["import", "mailboxes", "hostile.csv", "--skip-invalid", "--rejects", "out.csv"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rejects = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(b';').from_reader(rejects.trim_start_matches('\u{feff}').as_bytes());
+    let rows: Vec<Vec<String>> =
+        reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+    assert_eq!(rows.len(), 5);
+    for cell in rows.iter().flatten() {
+        assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "a live formula cell {cell:?} in\n{rejects}");
+    }
+    assert_eq!(rows[1][2], "'=HYPERLINK(\"http://x\";\"École\")");
+    assert_eq!(rows[1][3], "'-3");
+    assert_eq!(rows[4][1], "'@SUM(1+1)*cmd");
+
+    // The one good row kept its accents.
+    let show = bma(&db, dir.path(), &["show", "ec000001@adm.cfwb.be"]);
+    assert!(text(&show.stdout).contains("Athénée Royal"), "{}", text(&show.stdout));
+    db.drop_db().await;
+}
