@@ -111,9 +111,9 @@ pub enum RegistryError {
     /// Required columns are missing.
     #[error("the header has no {0} column")]
     MissingColumn(&'static str),
-    /// The header line of a UTF-8 file has bytes that are not UTF-8.
+    /// The header line is in another encoding than the rest of the file.
     #[error("line {line}: {detail}")]
-    HeaderNotUtf8 {
+    HeaderEncoding {
         /// Line of the file.
         line: usize,
         /// Which byte, and what to do.
@@ -184,8 +184,9 @@ pub struct Decoded {
     pub text: String,
     /// The encoding detected.
     pub encoding: Encoding,
-    /// Lines of a UTF-8 file holding bytes that are not UTF-8: line, what
-    /// is wrong (the first bad byte of the line and its position).
+    /// Lines in another encoding than the file's (bytes that are not UTF-8
+    /// in a UTF-8 file, UTF-8 characters in a Windows-1252 one): line, what
+    /// is wrong and where.
     pub bad_lines: BTreeMap<usize, String>,
 }
 
@@ -196,7 +197,7 @@ pub struct Decoded {
 /// whose accented letters are almost never valid UTF-8 sequences.
 pub fn decode(bytes: &[u8]) -> Decoded {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        let bad_lines = scan_utf8(rest).1.into_iter().map(|(line, (_, detail))| (line, detail)).collect();
+        let bad_lines = not_utf8(&scan_utf8(rest));
         return Decoded { text: String::from_utf8_lossy(rest).into_owned(), encoding: Encoding::Utf8Bom, bad_lines };
     }
     if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
@@ -206,61 +207,85 @@ pub fn decode(bytes: &[u8]) -> Decoded {
     if let Ok(s) = std::str::from_utf8(bytes) {
         return Decoded { text: s.to_owned(), encoding: Encoding::Utf8, bad_lines: BTreeMap::new() };
     }
-    let (valid, bad_lines) = scan_utf8(bytes);
-    let invalid: usize = bad_lines.values().map(|(n, _)| n).sum();
-    if valid > invalid {
-        let bad_lines = bad_lines.into_iter().map(|(line, (_, detail))| (line, detail)).collect();
+    let scan = scan_utf8(bytes);
+    if scan.valid > scan.invalid {
+        let bad_lines = not_utf8(&scan);
         return Decoded { text: String::from_utf8_lossy(bytes).into_owned(), encoding: Encoding::Utf8, bad_lines };
     }
+    // Windows-1252, except the lines that hold UTF-8 characters: decoded as
+    // Windows-1252 they would be garbled (`Ã©` for `é`), so they are named.
+    let bad_lines = scan
+        .multibyte
+        .iter()
+        .map(|(line, position)| {
+            let detail = format!(
+                "a UTF-8 character (at position {position} of the line) in a file read as Windows-1252: this line \
+                 was written in another encoding; correct it and save the whole file in one encoding"
+            );
+            (*line, detail)
+        })
+        .collect();
     let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
-    Decoded { text: text.into_owned(), encoding: Encoding::Windows1252, bad_lines: BTreeMap::new() }
+    Decoded { text: text.into_owned(), encoding: Encoding::Windows1252, bad_lines }
 }
 
-/// Walks bytes as UTF-8: the number of valid multi-byte characters, and per
-/// line with invalid sequences their number and a description of the first.
-fn scan_utf8(bytes: &[u8]) -> (usize, BTreeMap<usize, (usize, String)>) {
-    let mut valid = 0;
-    let mut bad: BTreeMap<usize, (usize, String)> = BTreeMap::new();
+/// What [`scan_utf8`] found.
+#[derive(Default)]
+struct Utf8Scan {
+    /// Valid multi-byte characters.
+    valid: usize,
+    /// Invalid sequences.
+    invalid: usize,
+    /// Lines with invalid sequences: the first one's byte and position.
+    bad: BTreeMap<usize, (u8, usize)>,
+    /// Lines with valid multi-byte characters: the first one's position.
+    multibyte: BTreeMap<usize, usize>,
+}
+
+/// Walks bytes as UTF-8, line by line (positions are 1-based bytes of the line).
+fn scan_utf8(bytes: &[u8]) -> Utf8Scan {
+    let mut scan = Utf8Scan::default();
     let mut line = 1;
     let mut line_start = 0;
     let mut at = 0;
-    let count = |chunk: &[u8], from: usize, line: &mut usize, line_start: &mut usize| {
-        for (i, b) in chunk.iter().enumerate() {
-            if *b == b'\n' {
-                *line += 1;
-                *line_start = from + i + 1;
-            }
-        }
-    };
     while at < bytes.len() {
-        match std::str::from_utf8(&bytes[at..]) {
-            Ok(s) => {
-                valid += s.chars().filter(|c| !c.is_ascii()).count();
-                break;
-            }
+        let (good, bad_len) = match std::str::from_utf8(&bytes[at..]) {
+            Ok(s) => (s, None),
             Err(e) => {
-                let good = &bytes[at..at + e.valid_up_to()];
-                valid += String::from_utf8_lossy(good).chars().filter(|c| !c.is_ascii()).count();
-                count(good, at, &mut line, &mut line_start);
-                let bad_at = at + e.valid_up_to();
-                let len = e.error_len().unwrap_or(bytes.len() - bad_at);
-                let entry = bad.entry(line).or_insert_with(|| {
-                    (
-                        0,
-                        format!(
-                            "not valid UTF-8 (byte 0x{:02X} at position {} of the line): this line was written in \
-                             another encoding; correct it and save the file as UTF-8",
-                            bytes[bad_at],
-                            bad_at - line_start + 1
-                        ),
-                    )
-                });
-                entry.0 += 1;
-                at = bad_at + len;
+                let good = std::str::from_utf8(&bytes[at..at + e.valid_up_to()]).unwrap_or_default();
+                (good, Some(e.error_len().unwrap_or(bytes.len() - at - e.valid_up_to())))
+            }
+        };
+        for (i, c) in good.char_indices() {
+            if c == '\n' {
+                line += 1;
+                line_start = at + i + 1;
+            } else if !c.is_ascii() {
+                scan.valid += 1;
+                scan.multibyte.entry(line).or_insert(at + i - line_start + 1);
             }
         }
+        let Some(len) = bad_len else { break };
+        let bad_at = at + good.len();
+        scan.invalid += 1;
+        scan.bad.entry(line).or_insert((bytes[bad_at], bad_at - line_start + 1));
+        at = bad_at + len;
     }
-    (valid, bad)
+    scan
+}
+
+/// The lines of a UTF-8 file that are not UTF-8, described.
+fn not_utf8(scan: &Utf8Scan) -> BTreeMap<usize, String> {
+    scan.bad
+        .iter()
+        .map(|(line, (byte, position))| {
+            let detail = format!(
+                "not valid UTF-8 (byte 0x{byte:02X} at position {position} of the line): this line was written in \
+                 another encoding; correct it and save the file as UTF-8"
+            );
+            (*line, detail)
+        })
+        .collect()
 }
 
 /// The separator of the header line: the most frequent of `;`, `,` and tab
@@ -310,7 +335,7 @@ pub fn parse(bytes: &[u8], rule: &AddressRule) -> Result<Parsed, RegistryError> 
     };
     let header_line = header.position().map_or(1, |p| line_of(&newlines, p.byte()));
     if let Some(detail) = bad_lines.get(&header_line) {
-        return Err(RegistryError::HeaderNotUtf8 { line: header_line, detail: detail.clone() });
+        return Err(RegistryError::HeaderEncoding { line: header_line, detail: detail.clone() });
     }
     let header_fields: Vec<String> = header.iter().map(|f| crate::csv_cell::restore(f).to_owned()).collect();
     let mut columns: Vec<Column> = Vec::new();
@@ -775,6 +800,15 @@ mod hostile_input {
                 Encoding::Windows1252,
                 vec!["Athénée", "École « la Source »"],
                 vec![],
+            ),
+            (
+                "Windows-1252 with a line pasted from a UTF-8 file",
+                b"address;name\r\nec000001@adm.cfwb.be;Ath\xe9n\xe9e\r\nec000002@adm.cfwb.be;\xc9cole B\r\nec000003@adm.cfwb.be;Coll\xc3\xa8ge\r\n".to_vec(),
+                Encoding::Windows1252,
+                vec!["Athénée", "École B"],
+                vec![
+                    "line 4: a UTF-8 character (at position 26 of the line) in a file read as Windows-1252: this line was written in another encoding; correct it and save the whole file in one encoding",
+                ],
             ),
             (
                 "plain ASCII",
