@@ -80,9 +80,7 @@ fn main() -> ExitCode {
         Command::Bench { what: BenchWhat::Plan } => bench::plan().map(|()| ExitCode::SUCCESS),
         Command::Bench { what: BenchWhat::Sync(args) } => lab::syncbench::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench { what: BenchWhat::Portal } => portalbench::run_bench().map(|()| ExitCode::SUCCESS),
-        Command::Bench { what: BenchWhat::Outbox(args) } => {
-            lab::outboxbench::run(&args).map(|()| ExitCode::SUCCESS)
-        }
+        Command::Bench { what: BenchWhat::Outbox(args) } => lab::outboxbench::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -828,7 +828,8 @@ mod hostile_input {
 
     #[test]
     fn a_bad_byte_in_the_header_of_a_utf8_file_is_named() {
-        let input = b"address;\xe9tablissement\nec000001@adm.cfwb.be;\xc3\x89cole\nec000002@adm.cfwb.be;\xc3\x89cole B\n";
+        let input =
+            b"address;\xe9tablissement\nec000001@adm.cfwb.be;\xc3\x89cole\nec000002@adm.cfwb.be;\xc3\x89cole B\n";
         assert_eq!(
             parse(input, &rule()).unwrap_err().to_string(),
             "line 1: not valid UTF-8 (byte 0xE9 at position 9 of the line): this line was written in another encoding; correct it and save the file as UTF-8"
@@ -841,12 +842,32 @@ mod hostile_input {
         let at_cap = "É".repeat(MAX_NAME_CHARS);
         let cases: Vec<(String, Option<&str>)> = vec![
             (format!("ec000001@adm.cfwb.be,{at_cap}"), None),
-            (format!("ec000001@adm.cfwb.be,{long}"), Some("line 2: the name is 301 characters long, at most 300 are accepted")),
-            ("ec000001@adm.cfwb.be,Ecole\u{7}A".to_owned(), Some("line 2: the name 'Ecole\\u{7}A' contains a control character")),
-            ("ec000001@adm.cfwb.be,Ecole \u{202e}A".to_owned(), Some("line 2: the name 'Ecole \\u{202e}A' contains a control character")),
-            ("\"ec000001@adm.cfwb.be\u{1b}[2J\",Ecole".to_owned(), Some("line 2: 'ec000001@adm.cfwb.be\\u{1b}[2j' is not in the domain adm.cfwb.be")),
-            ("ec000001@adm.cfwb.be,Ecole,\"1\u{8}\u{8}9\"".to_owned(), Some("line 2: messages '1\\u{8}\\u{8}9' is not a non-negative whole number")),
-            (format!("ec000001@adm.cfwb.be,Ecole,{}", "9".repeat(100)), Some("line 2: messages '99999999999999999999999999999999999999999999999999999999999999999999999999999999…' is not a non-negative whole number")),
+            (
+                format!("ec000001@adm.cfwb.be,{long}"),
+                Some("line 2: the name is 301 characters long, at most 300 are accepted"),
+            ),
+            (
+                "ec000001@adm.cfwb.be,Ecole\u{7}A".to_owned(),
+                Some("line 2: the name 'Ecole\\u{7}A' contains a control character"),
+            ),
+            (
+                "ec000001@adm.cfwb.be,Ecole \u{202e}A".to_owned(),
+                Some("line 2: the name 'Ecole \\u{202e}A' contains a control character"),
+            ),
+            (
+                "\"ec000001@adm.cfwb.be\u{1b}[2J\",Ecole".to_owned(),
+                Some("line 2: 'ec000001@adm.cfwb.be\\u{1b}[2j' is not in the domain adm.cfwb.be"),
+            ),
+            (
+                "ec000001@adm.cfwb.be,Ecole,\"1\u{8}\u{8}9\"".to_owned(),
+                Some("line 2: messages '1\\u{8}\\u{8}9' is not a non-negative whole number"),
+            ),
+            (
+                format!("ec000001@adm.cfwb.be,Ecole,{}", "9".repeat(100)),
+                Some(
+                    "line 2: messages '99999999999999999999999999999999999999999999999999999999999999999999999999999999…' is not a non-negative whole number",
+                ),
+            ),
             ("ec000001@adm.cfwb.be,'=HYPERLINK(\"x\")".to_owned(), None),
         ];
         for (row, expected) in cases {

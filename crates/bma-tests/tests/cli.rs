@@ -452,8 +452,7 @@ async fn hostile_registry_and_its_rejects() {
     let rejects = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
     let mut reader =
         csv::ReaderBuilder::new().delimiter(b';').from_reader(rejects.trim_start_matches('\u{feff}').as_bytes());
-    let rows: Vec<Vec<String>> =
-        reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+    let rows: Vec<Vec<String>> = reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
     assert_eq!(rows.len(), 5);
     for cell in rows.iter().flatten() {
         assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "a live formula cell {cell:?} in\n{rejects}");

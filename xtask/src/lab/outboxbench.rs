@@ -248,14 +248,11 @@ impl Bench {
         for i in 0..workers {
             let log = fs::File::create(self.dir.join(format!("worker-{workers}-{i}.log")))?;
             children.push(
-                self.bma(
-                    &["worker", "--clock-start", CLOCK_START, "--speed", "1", "--interval", "1s"],
-                    &domain,
-                )
-                .stdout(Stdio::null())
-                .stderr(log)
-                .spawn()
-                .context("cannot start bma worker")?,
+                self.bma(&["worker", "--clock-start", CLOCK_START, "--speed", "1", "--interval", "1s"], &domain)
+                    .stdout(Stdio::null())
+                    .stderr(log)
+                    .spawn()
+                    .context("cannot start bma worker")?,
             );
         }
         let mut running = Workers(children);
@@ -272,7 +269,10 @@ impl Bench {
             if let Some((i, status)) =
                 running.0.iter_mut().enumerate().find_map(|(i, c)| c.try_wait().ok().flatten().map(|s| (i, s)))
             {
-                bail!("worker {i} stopped ({status}): see {}", self.dir.join(format!("worker-{workers}-{i}.log")).display());
+                bail!(
+                    "worker {i} stopped ({status}): see {}",
+                    self.dir.join(format!("worker-{workers}-{i}.log")).display()
+                );
             }
         };
         // A moment for a late duplicate, then the workers stop.
@@ -412,10 +412,8 @@ pub fn run(args: &OutboxBenchArgs) -> Result<()> {
             ms(o.delays.last().copied()),
             o.duplicates,
             o.worker_errors,
-            o.timed_out.map_or_else(
-                || "complete".to_owned(),
-                |t| format!("**timed out** after {:.0} s", t.as_secs_f64())
-            ),
+            o.timed_out
+                .map_or_else(|| "complete".to_owned(), |t| format!("**timed out** after {:.0} s", t.as_secs_f64())),
         );
     }
     println!("{section}");
