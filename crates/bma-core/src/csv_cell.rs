@@ -63,6 +63,6 @@ mod tests {
             assert_eq!(restore(written), cell, "{written:?}");
         }
         assert_eq!(record(["=x", "y"]), vec!["'=x", "y"]);
-        assert_eq!(record(&vec!["-1".to_owned()]), vec!["'-1"]);
+        assert_eq!(record(vec!["-1".to_owned()]), vec!["'-1"]);
     }
 }

@@ -772,7 +772,9 @@ mod hostile_input {
     /// (input, encoding, valid rows' names, errors).
     #[test]
     fn encodings_table() {
-        let cases: Vec<(&str, Vec<u8>, Encoding, Vec<&str>, Vec<&str>)> = vec![
+        /// What, the file, the encoding read, the valid rows' names, the errors.
+        type Case = (&'static str, Vec<u8>, Encoding, Vec<&'static str>, Vec<&'static str>);
+        let cases: Vec<Case> = vec![
             (
                 "UTF-8 with two lines pasted from Windows-1252",
                 b"address;name\nec000001@adm.cfwb.be;Ath\xc3\xa9n\xc3\xa9e Royal\nec000002@adm.cfwb.be;\xc9cole B\n\

@@ -597,7 +597,8 @@ mod tests {
                 ("BMA_OIDC_ALLOW_PLAINTEXT".to_owned(), allow.to_owned()),
             ]
         };
-        let cases: Vec<(&str, Vec<(String, String)>, &[&str])> = vec![
+        type Vars = Vec<(String, String)>;
+        let cases: Vec<(&str, Vars, &[&str])> = vec![
             ("smtp none on loopback", smtp("127.0.0.1", "none", "false"), &[]),
             ("smtp none on localhost", smtp("localhost", "none", "false"), &[]),
             ("smtp none on ::1", smtp("::1", "none", "false"), &[]),

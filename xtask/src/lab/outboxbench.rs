@@ -334,7 +334,7 @@ fn ms(d: Option<Duration>) -> String {
 pub fn run(args: &OutboxBenchArgs) -> Result<()> {
     let paths = Paths::discover()?;
     super::ensure_up(&paths)?;
-    if args.emails == 0 || args.workers.iter().any(|&w| w == 0) {
+    if args.emails == 0 || args.workers.contains(&0) {
         bail!("--emails and --workers must be at least 1");
     }
     crate::pipeline::run(
