@@ -8,6 +8,7 @@
 //! - [`lifecycle`]: the states of a mailbox and the legal transitions between them.
 //! - [`registry`]: parsing of the registry exports (CSV, Excel flavours) and the
 //!   diff of an import against what is already known.
+//! - [`csv_cell`]: cells of the CSV files we write, neutralised for spreadsheets.
 //! - [`settings`]: the campaign's settings and their semantic validation.
 //! - [`contact`]: whom a manager or the helpdesk should contact, by phase.
 //! - [`planner`]: invitation waves; [`cutover`]: cutover slots.
@@ -17,6 +18,7 @@
 pub mod address;
 pub mod clock;
 pub mod contact;
+pub mod csv_cell;
 pub mod cutover;
 pub mod lifecycle;
 pub mod planner;

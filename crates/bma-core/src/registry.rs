@@ -8,6 +8,13 @@
 //! the caller decides whether a single bad row stops the import
 //! (the default) or only that row.
 //!
+//! A UTF-8 file with a few bad bytes (a line pasted from a Windows-1252
+//! file) is read as UTF-8 and those lines are reported, rather than the
+//! whole file decoded as Windows-1252, which would garble every accent.
+//! Names are at most [`MAX_NAME_CHARS`] characters without control
+//! characters, and every message escapes the control characters of the
+//! input it quotes.
+//!
 //! [`plan_import`] compares parsed rows with what the store already knows:
 //! new mailboxes, changed ones (field by field), unchanged ones, and those
 //! missing from the new list (reported, never deleted).
@@ -34,6 +41,10 @@ pub struct RegistryRow {
     /// Current number of messages, when given.
     pub messages: Option<u64>,
 }
+
+/// The longest name accepted, in characters (the longest establishment
+/// names of the registry are about 150).
+pub const MAX_NAME_CHARS: usize = 300;
 
 /// A rejected row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -87,7 +98,7 @@ pub enum RegistryError {
     #[error("the file is empty: a header row is expected (address or type and fase, and name)")]
     Empty,
     /// A header names a column we do not know.
-    #[error("unknown column '{column}' (known: {known})")]
+    #[error("unknown column {column} (known: {known})")]
     UnknownColumn {
         /// The column as written.
         column: String,
@@ -95,11 +106,19 @@ pub enum RegistryError {
         known: String,
     },
     /// A column appears twice.
-    #[error("column '{0}' appears twice in the header")]
+    #[error("column {0} appears twice in the header")]
     DuplicateColumn(String),
     /// Required columns are missing.
     #[error("the header has no {0} column")]
     MissingColumn(&'static str),
+    /// The header line is in another encoding than the rest of the file.
+    #[error("line {line}: {detail}")]
+    HeaderEncoding {
+        /// Line of the file.
+        line: usize,
+        /// Which byte, and what to do.
+        detail: String,
+    },
     /// The CSV itself cannot be read (unbalanced quotes…).
     #[error("line {line}: {message}")]
     Malformed {
@@ -158,22 +177,115 @@ fn normalise_header(h: &str) -> String {
     out.trim_end_matches('_').to_owned()
 }
 
-/// Decodes the bytes of a file, detecting its encoding.
-pub fn decode(bytes: &[u8]) -> (String, Encoding) {
+/// A file's text, as [`decode`] read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoded {
+    /// The text (a bad byte of a UTF-8 file is U+FFFD).
+    pub text: String,
+    /// The encoding detected.
+    pub encoding: Encoding,
+    /// Lines in another encoding than the file's (bytes that are not UTF-8
+    /// in a UTF-8 file, UTF-8 characters in a Windows-1252 one): line, what
+    /// is wrong and where.
+    pub bad_lines: BTreeMap<usize, String>,
+}
+
+/// Decodes the bytes of a file, detecting its encoding. Without a BOM, a
+/// file that is not entirely UTF-8 is still UTF-8 when it has more valid
+/// multi-byte characters than invalid sequences (a few bad lines in a UTF-8
+/// file, reported in [`Decoded::bad_lines`]); otherwise it is Windows-1252,
+/// whose accented letters are almost never valid UTF-8 sequences.
+pub fn decode(bytes: &[u8]) -> Decoded {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
-        return (String::from_utf8_lossy(rest).into_owned(), Encoding::Utf8Bom);
+        let bad_lines = not_utf8(&scan_utf8(rest));
+        return Decoded { text: String::from_utf8_lossy(rest).into_owned(), encoding: Encoding::Utf8Bom, bad_lines };
     }
     if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
         let (text, _, _) = encoding_rs::UTF_16LE.decode(bytes);
-        return (text.into_owned(), Encoding::Utf16);
+        return Decoded { text: text.into_owned(), encoding: Encoding::Utf16, bad_lines: BTreeMap::new() };
     }
-    match std::str::from_utf8(bytes) {
-        Ok(s) => (s.to_owned(), Encoding::Utf8),
-        Err(_) => {
-            let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
-            (text.into_owned(), Encoding::Windows1252)
+    if let Ok(s) = std::str::from_utf8(bytes) {
+        return Decoded { text: s.to_owned(), encoding: Encoding::Utf8, bad_lines: BTreeMap::new() };
+    }
+    let scan = scan_utf8(bytes);
+    if scan.valid > scan.invalid {
+        let bad_lines = not_utf8(&scan);
+        return Decoded { text: String::from_utf8_lossy(bytes).into_owned(), encoding: Encoding::Utf8, bad_lines };
+    }
+    // Windows-1252, except the lines that hold UTF-8 characters: decoded as
+    // Windows-1252 they would be garbled (`Ã©` for `é`), so they are named.
+    let bad_lines = scan
+        .multibyte
+        .iter()
+        .map(|(line, position)| {
+            let detail = format!(
+                "a UTF-8 character (at position {position} of the line) in a file read as Windows-1252: this line \
+                 was written in another encoding; correct it and save the whole file in one encoding"
+            );
+            (*line, detail)
+        })
+        .collect();
+    let (text, _, _) = encoding_rs::WINDOWS_1252.decode(bytes);
+    Decoded { text: text.into_owned(), encoding: Encoding::Windows1252, bad_lines }
+}
+
+/// What [`scan_utf8`] found.
+#[derive(Default)]
+struct Utf8Scan {
+    /// Valid multi-byte characters.
+    valid: usize,
+    /// Invalid sequences.
+    invalid: usize,
+    /// Lines with invalid sequences: the first one's byte and position.
+    bad: BTreeMap<usize, (u8, usize)>,
+    /// Lines with valid multi-byte characters: the first one's position.
+    multibyte: BTreeMap<usize, usize>,
+}
+
+/// Walks bytes as UTF-8, line by line (positions are 1-based bytes of the line).
+fn scan_utf8(bytes: &[u8]) -> Utf8Scan {
+    let mut scan = Utf8Scan::default();
+    let mut line = 1;
+    let mut line_start = 0;
+    let mut at = 0;
+    while at < bytes.len() {
+        let (good, bad_len) = match std::str::from_utf8(&bytes[at..]) {
+            Ok(s) => (s, None),
+            Err(e) => {
+                let good = std::str::from_utf8(&bytes[at..at + e.valid_up_to()]).unwrap_or_default();
+                (good, Some(e.error_len().unwrap_or(bytes.len() - at - e.valid_up_to())))
+            }
+        };
+        for (i, c) in good.char_indices() {
+            if c == '\n' {
+                line += 1;
+                line_start = at + i + 1;
+            } else if !c.is_ascii() {
+                scan.valid += 1;
+                scan.multibyte.entry(line).or_insert(at + i - line_start + 1);
+            }
         }
+        let Some(len) = bad_len else { break };
+        let bad_at = at + good.len();
+        scan.invalid += 1;
+        scan.bad.entry(line).or_insert((bytes[bad_at], bad_at - line_start + 1));
+        at = bad_at + len;
     }
+    scan
+}
+
+/// The lines of a UTF-8 file that are not UTF-8, described.
+fn not_utf8(scan: &Utf8Scan) -> BTreeMap<usize, String> {
+    scan.bad
+        .iter()
+        .map(|(line, (byte, position))| {
+            let detail = format!(
+                "not valid UTF-8 (byte 0x{byte:02X} at position {position} of the line): this line was written in \
+                 another encoding; correct it and save the file as UTF-8"
+            );
+            (*line, detail)
+        })
+        .collect()
 }
 
 /// The separator of the header line: the most frequent of `;`, `,` and tab
@@ -199,7 +311,7 @@ fn detect_delimiter(text: &str) -> u8 {
 /// Parses a registry export. File-level problems are errors; row-level
 /// problems are collected in [`Parsed::errors`].
 pub fn parse(bytes: &[u8], rule: &AddressRule) -> Result<Parsed, RegistryError> {
-    let (text, encoding) = decode(bytes);
+    let Decoded { text, encoding, bad_lines } = decode(bytes);
     let delimiter = detect_delimiter(&text);
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
@@ -221,19 +333,23 @@ pub fn parse(bytes: &[u8], rule: &AddressRule) -> Result<Parsed, RegistryError> 
             Some(Ok(r)) => break r,
         }
     };
-    let header_fields: Vec<String> = header.iter().map(str::to_owned).collect();
+    let header_line = header.position().map_or(1, |p| line_of(&newlines, p.byte()));
+    if let Some(detail) = bad_lines.get(&header_line) {
+        return Err(RegistryError::HeaderEncoding { line: header_line, detail: detail.clone() });
+    }
+    let header_fields: Vec<String> = header.iter().map(|f| crate::csv_cell::restore(f).to_owned()).collect();
     let mut columns: Vec<Column> = Vec::new();
     for raw in &header_fields {
         let norm = normalise_header(raw);
         let col =
             COLUMNS.iter().find(|(_, aliases)| aliases.contains(&norm.as_str())).map(|(c, _)| *c).ok_or_else(|| {
                 RegistryError::UnknownColumn {
-                    column: raw.clone(),
+                    column: quote(raw),
                     known: COLUMNS.iter().map(|(_, a)| a[0]).collect::<Vec<_>>().join(", "),
                 }
             })?;
         if columns.contains(&col) {
-            return Err(RegistryError::DuplicateColumn(raw.clone()));
+            return Err(RegistryError::DuplicateColumn(quote(raw)));
         }
         columns.push(col);
     }
@@ -254,7 +370,12 @@ pub fn parse(bytes: &[u8], rule: &AddressRule) -> Result<Parsed, RegistryError> 
         if record.iter().all(str::is_empty) {
             continue;
         }
-        let fields: Vec<String> = record.iter().map(str::to_owned).collect();
+        let fields: Vec<String> = record.iter().map(|f| crate::csv_cell::restore(f).to_owned()).collect();
+        let last_line = line + fields.iter().map(|f| f.matches('\n').count()).sum::<usize>();
+        if let Some((_, detail)) = bad_lines.range(line..=last_line).next() {
+            errors.push(RowError { line, message: detail.clone(), fields });
+            continue;
+        }
         if fields.len() != columns.len() {
             errors.push(RowError {
                 line,
@@ -268,14 +389,22 @@ pub fn parse(bytes: &[u8], rule: &AddressRule) -> Result<Parsed, RegistryError> 
         let mut problems: Vec<String> = Vec::new();
         let address = row_address(get(Column::Address), get(Column::Kind), get(Column::Fase), rule, &mut problems);
         let name = get(Column::Name).map(|n| n.split_whitespace().collect::<Vec<_>>().join(" "));
-        if name.is_none() {
-            problems.push("the name is missing".to_owned());
+        match &name {
+            None => problems.push("the name is missing".to_owned()),
+            Some(n) if n.chars().count() > MAX_NAME_CHARS => problems.push(format!(
+                "the name is {} characters long, at most {MAX_NAME_CHARS} are accepted",
+                n.chars().count()
+            )),
+            Some(n) if n.chars().any(is_hidden) => {
+                problems.push(format!("the name {} contains a control character", quote(n)));
+            }
+            Some(_) => {}
         }
         let mut number = |c: Column, label: &str| {
             get(c).and_then(|v| match v.parse::<u64>() {
                 Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) => Some(n),
                 _ => {
-                    problems.push(format!("{label} '{v}' is not a non-negative whole number"));
+                    problems.push(format!("{label} {} is not a non-negative whole number", quote(v)));
                     None
                 }
             })
@@ -293,7 +422,7 @@ pub fn parse(bytes: &[u8], rule: &AddressRule) -> Result<Parsed, RegistryError> 
                 seen.insert(address.clone(), line);
                 rows.push(RegistryRow { line, address, name, quota_bytes, usage_bytes, messages });
             }
-            _ => errors.push(RowError { line, message: problems.join("; "), fields }),
+            _ => errors.push(RowError { line, message: escape_controls(&problems.join("; ")), fields }),
         }
     }
     Ok(Parsed { rows, errors, encoding, delimiter: delimiter as char, header: header_fields })
@@ -306,7 +435,40 @@ fn line_of(newlines: &[u64], byte: u64) -> usize {
 
 fn malformed(e: &csv::Error) -> RegistryError {
     let line = e.position().map_or(0, |p| p.line() as usize);
-    RegistryError::Malformed { line, message: e.to_string() }
+    RegistryError::Malformed { line, message: escape_controls(&e.to_string()) }
+}
+
+/// A character that changes or hides what a line shows: control characters
+/// (C0, DEL, C1) and the bidirectional embeddings, overrides and isolates.
+fn is_hidden(c: char) -> bool {
+    c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Input quoted in a message: between single quotes, control characters
+/// escaped, cut after 80 characters (a whole row pasted into one cell must
+/// not flood the terminal).
+pub fn quote(input: &str) -> String {
+    const MAX: usize = 80;
+    let mut out = escape_controls(&input.chars().take(MAX).collect::<String>());
+    if input.chars().count() > MAX {
+        out.push('…');
+    }
+    format!("'{out}'")
+}
+
+/// Control characters (C0, DEL, C1) and the bidirectional overrides that
+/// can disguise a line on a terminal, written as `\u{…}` escapes; the rest
+/// unchanged.
+pub fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if is_hidden(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn row_address(
@@ -318,7 +480,7 @@ fn row_address(
 ) -> Option<Address> {
     let kind = match kind.map(|k| (k, MailboxKind::from_code(k))) {
         Some((k, None)) => {
-            problems.push(format!("type '{k}' is neither ec nor po"));
+            problems.push(format!("type {} is neither ec nor po", quote(k)));
             return None;
         }
         Some((_, Some(k))) => Some(k),
@@ -596,6 +758,131 @@ ec000009@adm.cfwb.be,,,I\n\
         assert_eq!(plan.updated.len(), 1);
         assert_eq!(plan.updated[0].1, vec![FieldChange { field: "name", old: "B".into(), new: "B2".into() }]);
         assert_eq!(plan.missing, vec!["ec000009@adm.cfwb.be".to_owned()]);
+    }
+}
+
+#[cfg(test)]
+mod hostile_input {
+    use super::*;
+
+    fn rule() -> AddressRule {
+        AddressRule::default()
+    }
+
+    /// (input, encoding, valid rows' names, errors).
+    #[test]
+    fn encodings_table() {
+        /// What, the file, the encoding read, the valid rows' names, the errors.
+        type Case = (&'static str, Vec<u8>, Encoding, Vec<&'static str>, Vec<&'static str>);
+        let cases: Vec<Case> = vec![
+            (
+                "UTF-8 with two lines pasted from Windows-1252",
+                b"address;name\nec000001@adm.cfwb.be;Ath\xc3\xa9n\xc3\xa9e Royal\nec000002@adm.cfwb.be;\xc9cole B\n\
+                  ec000003@adm.cfwb.be;\xc3\x89cole C\nec000004@adm.cfwb.be;Lyc\xe9e D\nec000005@adm.cfwb.be;Coll\xc3\xa8ge E\n"
+                    .to_vec(),
+                Encoding::Utf8,
+                vec!["Athénée Royal", "École C", "Collège E"],
+                vec![
+                    "line 3: not valid UTF-8 (byte 0xC9 at position 22 of the line): this line was written in another encoding; correct it and save the file as UTF-8",
+                    "line 5: not valid UTF-8 (byte 0xE9 at position 25 of the line): this line was written in another encoding; correct it and save the file as UTF-8",
+                ],
+            ),
+            (
+                "UTF-8 with a BOM and one bad line",
+                b"\xef\xbb\xbfaddress;name\r\nec000001@adm.cfwb.be;\xc3\x89cole\r\nec000002@adm.cfwb.be;Ath\xe9n\xe9e\r\n".to_vec(),
+                Encoding::Utf8Bom,
+                vec!["École"],
+                vec![
+                    "line 3: not valid UTF-8 (byte 0xE9 at position 25 of the line): this line was written in another encoding; correct it and save the file as UTF-8",
+                ],
+            ),
+            (
+                "a genuine Windows-1252 file",
+                b"address;name\r\nec000001@adm.cfwb.be;Ath\xe9n\xe9e\r\nec000002@adm.cfwb.be;\xc9cole \xab la Source \xbb\r\n".to_vec(),
+                Encoding::Windows1252,
+                vec!["Athénée", "École « la Source »"],
+                vec![],
+            ),
+            (
+                "Windows-1252 with a line pasted from a UTF-8 file",
+                b"address;name\r\nec000001@adm.cfwb.be;Ath\xe9n\xe9e\r\nec000002@adm.cfwb.be;\xc9cole B\r\nec000003@adm.cfwb.be;Coll\xc3\xa8ge\r\n".to_vec(),
+                Encoding::Windows1252,
+                vec!["Athénée", "École B"],
+                vec![
+                    "line 4: a UTF-8 character (at position 26 of the line) in a file read as Windows-1252: this line was written in another encoding; correct it and save the whole file in one encoding",
+                ],
+            ),
+            (
+                "plain ASCII",
+                b"address,name\nec000001@adm.cfwb.be,Ecole\n".to_vec(),
+                Encoding::Utf8,
+                vec!["Ecole"],
+                vec![],
+            ),
+        ];
+        for (what, input, encoding, names, errors) in cases {
+            let p = parse(&input, &rule()).unwrap();
+            assert_eq!(p.encoding, encoding, "{what}");
+            assert_eq!(p.rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), names, "{what}");
+            assert_eq!(p.errors.iter().map(ToString::to_string).collect::<Vec<_>>(), errors, "{what}");
+        }
+    }
+
+    #[test]
+    fn a_bad_byte_in_the_header_of_a_utf8_file_is_named() {
+        let input =
+            b"address;\xe9tablissement\nec000001@adm.cfwb.be;\xc3\x89cole\nec000002@adm.cfwb.be;\xc3\x89cole B\n";
+        assert_eq!(
+            parse(input, &rule()).unwrap_err().to_string(),
+            "line 1: not valid UTF-8 (byte 0xE9 at position 9 of the line): this line was written in another encoding; correct it and save the file as UTF-8"
+        );
+    }
+
+    #[test]
+    fn names_and_messages_table() {
+        let long = "É".repeat(MAX_NAME_CHARS + 1);
+        let at_cap = "É".repeat(MAX_NAME_CHARS);
+        let cases: Vec<(String, Option<&str>)> = vec![
+            (format!("ec000001@adm.cfwb.be,{at_cap}"), None),
+            (
+                format!("ec000001@adm.cfwb.be,{long}"),
+                Some("line 2: the name is 301 characters long, at most 300 are accepted"),
+            ),
+            (
+                "ec000001@adm.cfwb.be,Ecole\u{7}A".to_owned(),
+                Some("line 2: the name 'Ecole\\u{7}A' contains a control character"),
+            ),
+            (
+                "ec000001@adm.cfwb.be,Ecole \u{202e}A".to_owned(),
+                Some("line 2: the name 'Ecole \\u{202e}A' contains a control character"),
+            ),
+            (
+                "\"ec000001@adm.cfwb.be\u{1b}[2J\",Ecole".to_owned(),
+                Some("line 2: 'ec000001@adm.cfwb.be\\u{1b}[2j' is not in the domain adm.cfwb.be"),
+            ),
+            (
+                "ec000001@adm.cfwb.be,Ecole,\"1\u{8}\u{8}9\"".to_owned(),
+                Some("line 2: messages '1\\u{8}\\u{8}9' is not a non-negative whole number"),
+            ),
+            (
+                format!("ec000001@adm.cfwb.be,Ecole,{}", "9".repeat(100)),
+                Some(
+                    "line 2: messages '99999999999999999999999999999999999999999999999999999999999999999999999999999999…' is not a non-negative whole number",
+                ),
+            ),
+            ("ec000001@adm.cfwb.be,'=HYPERLINK(\"x\")".to_owned(), None),
+        ];
+        for (row, expected) in cases {
+            let header = if row.matches(',').count() == 2 { "address,name,messages" } else { "address,name" };
+            let p = parse(format!("{header}\n{row}\n").as_bytes(), &rule()).unwrap();
+            let got = p.errors.first().map(ToString::to_string);
+            assert_eq!(got.as_deref(), expected, "{row:?}");
+        }
+        // A neutralised cell comes back as it was written by the registry.
+        let p = parse(b"address,name\nec000001@adm.cfwb.be,'=HYPERLINK(\"x\")\n", &rule()).unwrap();
+        assert_eq!(p.rows[0].name, "=HYPERLINK(\"x\")");
+        let err = parse(b"address,col\x1bour\n", &rule()).unwrap_err().to_string();
+        assert!(err.starts_with("unknown column 'col\\u{1b}our'"), "{err}");
     }
 }
 

@@ -3,8 +3,8 @@
 
 use bma_core::settings::Settings;
 
-/// The OpenID Connect provider (Cerbère EDU).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The OpenID Connect provider (Cerbère EDU). `Debug` masks the secret.
+#[derive(Clone, PartialEq, Eq)]
 pub struct OidcSettings {
     /// Issuer URL; discovery at `<issuer>/.well-known/openid-configuration`.
     pub issuer: String,
@@ -12,6 +12,16 @@ pub struct OidcSettings {
     pub client_id: String,
     /// Client secret (never logged).
     pub client_secret: String,
+}
+
+impl std::fmt::Debug for OidcSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcSettings")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &if self.client_secret.is_empty() { "" } else { "***" })
+            .finish()
+    }
 }
 
 /// The portal's settings.

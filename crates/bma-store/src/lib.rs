@@ -142,18 +142,36 @@ fn normalise_url(url: &str) -> Result<(Backend, String), StoreError> {
     Err(StoreError::Url(redact(url), "expected sqlite://FILE, sqlite::memory: or postgres://USER@HOST/DB".to_owned()))
 }
 
-/// A URL with its password hidden, for messages and logs.
+/// A URL with its password hidden, for messages and logs: the one of the
+/// user information (`postgres://bma:***@db/bma`) and a `password=` query
+/// parameter (`?password=***`).
 pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match (base.find("://"), base.rfind('@')) {
         (Some(scheme_end), Some(at)) if at > scheme_end => {
-            let userinfo = &url[scheme_end + 3..at];
+            let userinfo = &base[scheme_end + 3..at];
             match userinfo.split_once(':') {
-                Some((user, _)) => format!("{}://{user}:***{}", &url[..scheme_end], &url[at..]),
-                None => url.to_owned(),
+                Some((user, _)) => format!("{}://{user}:***{}", &base[..scheme_end], &base[at..]),
+                None => base.to_owned(),
             }
         }
-        _ => url.to_owned(),
+        _ => base.to_owned(),
+    };
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
+                _ => p.to_owned(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 pub(crate) fn to_millis(t: OffsetDateTime) -> i64 {
@@ -190,6 +208,7 @@ mod tests {
         assert_eq!(redact("postgres://bma:s3cret@db:5432/bma"), "postgres://bma:***@db:5432/bma");
         assert_eq!(redact("postgres://bma@db/bma"), "postgres://bma@db/bma");
         assert_eq!(redact("sqlite://x.db"), "sqlite://x.db");
+        assert_eq!(redact("postgres://db/bma?user=bma&password=s3cret"), "postgres://db/bma?user=bma&password=***");
     }
 
     #[test]

@@ -367,3 +367,102 @@ fn engine_settings_are_validated() {
         assert!(err.contains(key), "missing {key:?} in\n{err}");
     }
 }
+
+/// Plaintext to a host that is not loopback is a configuration error with
+/// its key (exit 2) unless its section says `allow_plaintext = true`.
+#[test]
+fn plaintext_to_a_remote_host_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let pw = dir.path().join("admin.pw");
+    std::fs::write(&pw, "pw\n").unwrap();
+    let config = |allow: &str| {
+        Command::new(bma_bin())
+            .args(["config"])
+            .current_dir(dir.path())
+            .env_remove("BMA_CONFIG")
+            .env("BMA_MAIL_SMTP_HOST", "relay.example")
+            .env("BMA_MAIL_SMTP_TLS", "none")
+            .env("BMA_OIDC_ISSUER", "http://cerbere.example")
+            .env("BMA_OIDC_CLIENT_ID", "bma-portal")
+            .env("BMA_LEGACY_URL", "imap://legacy.example:143")
+            .env("BMA_LEGACY_TLS", "none")
+            .env("BMA_LEGACY_ADMIN", "admin")
+            .env("BMA_LEGACY_PASSWORD_FILE", &pw)
+            .env("BMA_NEW_URL", "imap://new.example:143")
+            .env("BMA_NEW_TLS", "none")
+            .env("BMA_NEW_ADMIN", "admin")
+            .env("BMA_NEW_PASSWORD_FILE", &pw)
+            .env("BMA_MAIL_ALLOW_PLAINTEXT", allow)
+            .env("BMA_OIDC_ALLOW_PLAINTEXT", allow)
+            .env("BMA_LEGACY_ALLOW_PLAINTEXT", allow)
+            .env("BMA_NEW_ALLOW_PLAINTEXT", allow)
+            .output()
+            .unwrap()
+    };
+    let out = config("false");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    for key in [
+        "mail.smtp_tls: 'none' is plaintext to relay.example",
+        "oidc.issuer: 'http://cerbere.example' is plaintext to cerbere.example",
+        "legacy.tls: 'none' is plaintext to legacy.example",
+        "new.tls: 'none' is plaintext to new.example",
+        "or set new.allow_plaintext = true",
+    ] {
+        assert!(err.contains(key), "missing {key:?} in\n{err}");
+    }
+    let out = config("true");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+/// A hostile registry: a UTF-8 file with a line pasted from Windows-1252,
+/// formulas, an escape sequence, an overlong name. The bad lines are named
+/// (the accents of the good ones intact), no control character reaches the
+/// terminal, and the rejects file runs no formula in a spreadsheet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_registry_and_its_rejects() {
+    let db = TestDb::new(TestBackend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut input = b"address;name;messages\n".to_vec();
+    input.extend_from_slice("ec000001@adm.cfwb.be;Athénée Royal;1\n".as_bytes());
+    input.extend_from_slice(b"ec000002@adm.cfwb.be;Lyc\xe9e;2\n");
+    input.extend_from_slice("ec000003@adm.cfwb.be;\"=HYPERLINK(\"\"http://x\"\";\"\"École\"\")\";-3\n".as_bytes());
+    input.extend_from_slice("ec000004@adm.cfwb.be;\"École\u{1b}[2J\";4\n".as_bytes());
+    input.extend_from_slice(format!("ec000005@adm.cfwb.be;{};5\n", "É".repeat(400)).as_bytes());
+    input.extend_from_slice("@SUM(1+1)*cmd;Collège;6\n".as_bytes());
+    std::fs::write(dir.path().join("hostile.csv"), &input).unwrap();
+
+    let out = bma(&db, dir.path(), &["import", "mailboxes", "hostile.csv"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(!err.contains('\u{1b}'), "an escape sequence reached the terminal:\n{err}");
+    for expected in [
+        "hostile.csv: 1 valid rows, 5 invalid (Utf8, semicolons)",
+        "line 3: not valid UTF-8 (byte 0xE9 at position 25 of the line)",
+        "line 4: messages '-3' is not a non-negative whole number",
+        "line 5: the name 'École\\u{1b}[2J' contains a control character",
+        "line 6: the name is 400 characters long, at most 300 are accepted",
+        "line 7: '@sum(1+1)*cmd' is not in the domain adm.cfwb.be",
+    ] {
+        assert!(err.contains(expected), "missing {expected:?} in:\n{err}");
+    }
+
+    let out = bma(&db, dir.path(), &["import", "mailboxes", "hostile.csv", "--skip-invalid", "--rejects", "out.csv"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rejects = std::fs::read_to_string(dir.path().join("out.csv")).unwrap();
+    let mut reader =
+        csv::ReaderBuilder::new().delimiter(b';').from_reader(rejects.trim_start_matches('\u{feff}').as_bytes());
+    let rows: Vec<Vec<String>> = reader.records().map(|r| r.unwrap().iter().map(str::to_owned).collect()).collect();
+    assert_eq!(rows.len(), 5);
+    for cell in rows.iter().flatten() {
+        assert!(!cell.starts_with(['=', '+', '-', '@', '\t', '\r']), "a live formula cell {cell:?} in\n{rejects}");
+    }
+    assert_eq!(rows[1][2], "'=HYPERLINK(\"http://x\";\"École\")");
+    assert_eq!(rows[1][3], "'-3");
+    assert_eq!(rows[4][1], "'@SUM(1+1)*cmd");
+
+    // The one good row kept its accents.
+    let show = bma(&db, dir.path(), &["show", "ec000001@adm.cfwb.be"]);
+    assert!(text(&show.stdout).contains("Athénée Royal"), "{}", text(&show.stdout));
+    db.drop_db().await;
+}

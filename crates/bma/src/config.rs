@@ -69,6 +69,8 @@ pub struct MailConfig {
     pub team_address: String,
     /// At most this many emails a minute to the relay (0: no limit).
     pub max_per_minute: u32,
+    /// `smtp_tls = "none"` to a host that is not loopback: refused unless true.
+    pub allow_plaintext: bool,
     /// A command listing the relay's queue as JSON lines (Postfix:
     /// `postqueue -c /etc/postfix -j`), consulted before an uncertain email
     /// is sent again; empty: not consulted.
@@ -152,7 +154,8 @@ impl PrivacyConfig {
 }
 
 /// The portal's OpenID Connect provider; an empty issuer means none.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` masks the client secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OidcConfig {
     /// Issuer URL (discovery at `<issuer>/.well-known/openid-configuration`).
@@ -161,6 +164,24 @@ pub struct OidcConfig {
     pub client_id: String,
     /// Client secret.
     pub client_secret: String,
+    /// An `http://` issuer that is not loopback: refused unless true.
+    pub allow_plaintext: bool,
+}
+
+impl fmt::Debug for OidcConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OidcConfig")
+            .field("issuer", &self.issuer)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &mask(&self.client_secret))
+            .field("allow_plaintext", &self.allow_plaintext)
+            .finish()
+    }
+}
+
+/// `***` for a secret that is set, empty for one that is not.
+pub fn mask(secret: &str) -> &'static str {
+    if secret.is_empty() { "" } else { "***" }
 }
 
 impl MailConfig {
@@ -175,12 +196,18 @@ impl MailConfig {
     }
 }
 
-/// Where the store lives.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Where the store lives. `Debug` masks the URL's password.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `sqlite://FILE` (default `sqlite://bma.db`) or `postgres://…`.
     pub url: String,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig").field("url", &bma_store::redact(&self.url)).finish()
+    }
 }
 
 impl Default for Config {
@@ -203,6 +230,7 @@ impl Default for Config {
                 team_address: "migrationbma@cfwb.be".to_owned(),
                 max_per_minute: 300,
                 relay_queue_command: String::new(),
+                allow_plaintext: false,
             },
             portal: PortalConfig {
                 base_url: "http://127.0.0.1:8080".to_owned(),
@@ -212,7 +240,12 @@ impl Default for Config {
                 session_minutes: 60,
             },
             privacy: bma_portal::settings::PrivacySettings::default().into(),
-            oidc: OidcConfig { issuer: String::new(), client_id: String::new(), client_secret: String::new() },
+            oidc: OidcConfig {
+                issuer: String::new(),
+                client_id: String::new(),
+                client_secret: String::new(),
+                allow_plaintext: false,
+            },
             legacy,
             new,
             presync,
@@ -344,6 +377,7 @@ where
                 message: format!("'{}' is not starttls, tls or none", m.smtp_tls),
             });
         }
+        issues.extend(plaintext_issues(config));
         if !bma_core::settings::looks_like_email(&m.bounce_address) {
             issues.push(ConfigIssue {
                 key: "mail.bounce_address".into(),
@@ -401,6 +435,48 @@ where
         Some(c) if issues.is_empty() => Ok(c),
         _ => Err(ConfigErrors(issues)),
     }
+}
+
+/// Plaintext to a host that is not loopback, refused unless the section
+/// allows it explicitly (`allow_plaintext = true`): the SMTP relay with
+/// `mail.smtp_tls = "none"` and an `http://` OpenID Connect issuer. The IMAP
+/// platforms are checked with their section ([`crate::engine_config::validate`]).
+fn plaintext_issues(config: &Config) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    let m = &config.mail;
+    if m.tls() == Some(bma_mail::SmtpTls::None) && !m.allow_plaintext && !is_loopback_host(&m.smtp_host) {
+        issues.push(ConfigIssue {
+            key: "mail.smtp_tls".into(),
+            origin: Origin::Merged,
+            message: plaintext_message("none", m.smtp_host.trim(), "mail", "starttls or tls"),
+        });
+    }
+    let o = &config.oidc;
+    if !o.allow_plaintext
+        && let Ok(u) = url::Url::parse(o.issuer.trim())
+        && u.scheme() == "http"
+        && !is_loopback_host(u.host_str().unwrap_or(""))
+    {
+        issues.push(ConfigIssue {
+            key: "oidc.issuer".into(),
+            origin: Origin::Merged,
+            message: plaintext_message(o.issuer.trim(), u.host_str().unwrap_or(""), "oidc", "https"),
+        });
+    }
+    issues
+}
+
+/// The words of a plaintext refusal: what was asked, the host, how to fix it.
+pub fn plaintext_message(what: &str, host: &str, section: &str, instead: &str) -> String {
+    format!(
+        "'{what}' is plaintext to {host}, which is not a loopback host: use {instead}, \
+         or set {section}.allow_plaintext = true if the network is trusted"
+    )
+}
+
+/// `localhost`, `127.0.0.0/8` or `::1` (names are not resolved).
+pub fn is_loopback_host(host: &str) -> bool {
+    bma_portal::settings::is_loopback_host(host.trim())
 }
 
 /// The dates of the schema are strings in the defaults; a TOML date in the
@@ -600,6 +676,130 @@ mod tests {
             load(None, env(&[("BMA_PRIVACY_DPO_EMAIL", "personne"), ("BMA_PRIVACY_RECIPIENTS", " ")])).unwrap_err();
         let keys: Vec<&str> = errors.0.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, vec!["privacy.dpo_email", "privacy.recipients"]);
+    }
+
+    #[test]
+    fn plaintext_only_to_loopback_unless_allowed() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("admin.pw");
+        std::fs::write(&pw, "s3cr3t-imap\n").unwrap();
+        let pw = pw.display().to_string();
+        let imap = |section: &str, url: &str, tls: &str, allow: &str| {
+            let up = section.to_uppercase();
+            vec![
+                (format!("BMA_{up}_URL"), url.to_owned()),
+                (format!("BMA_{up}_TLS"), tls.to_owned()),
+                (format!("BMA_{up}_ADMIN"), "admin".to_owned()),
+                (format!("BMA_{up}_PASSWORD_FILE"), pw.clone()),
+                (format!("BMA_{up}_ALLOW_PLAINTEXT"), allow.to_owned()),
+            ]
+        };
+        let smtp = |host: &str, tls: &str, allow: &str| {
+            vec![
+                ("BMA_MAIL_SMTP_HOST".to_owned(), host.to_owned()),
+                ("BMA_MAIL_SMTP_TLS".to_owned(), tls.to_owned()),
+                ("BMA_MAIL_ALLOW_PLAINTEXT".to_owned(), allow.to_owned()),
+            ]
+        };
+        let oidc = |issuer: &str, allow: &str| {
+            vec![
+                ("BMA_OIDC_ISSUER".to_owned(), issuer.to_owned()),
+                ("BMA_OIDC_CLIENT_ID".to_owned(), "bma-portal".to_owned()),
+                ("BMA_OIDC_ALLOW_PLAINTEXT".to_owned(), allow.to_owned()),
+            ]
+        };
+        type Vars = Vec<(String, String)>;
+        let cases: Vec<(&str, Vars, &[&str])> = vec![
+            ("smtp none on loopback", smtp("127.0.0.1", "none", "false"), &[]),
+            ("smtp none on localhost", smtp("localhost", "none", "false"), &[]),
+            ("smtp none on ::1", smtp("::1", "none", "false"), &[]),
+            ("smtp none to a relay", smtp("relay.example", "none", "false"), &["mail.smtp_tls"]),
+            ("smtp none to 10.0.0.1", smtp("10.0.0.1", "none", "false"), &["mail.smtp_tls"]),
+            ("smtp none to a relay, allowed", smtp("relay.example", "none", "true"), &[]),
+            ("smtp starttls to a relay", smtp("relay.example", "starttls", "false"), &[]),
+            ("smtp tls to a relay", smtp("relay.example", "tls", "false"), &[]),
+            ("oidc http on loopback", oidc("http://127.0.0.1:9090", "false"), &[]),
+            ("oidc http on localhost", oidc("http://localhost:9090/", "false"), &[]),
+            ("oidc https", oidc("https://cerbere.example", "false"), &[]),
+            ("oidc http elsewhere", oidc("http://cerbere.example", "false"), &["oidc.issuer"]),
+            ("oidc http elsewhere, allowed", oidc("http://cerbere.example", "true"), &[]),
+            ("legacy none on loopback", imap("legacy", "imap://127.0.0.1:10143", "none", "false"), &[]),
+            ("legacy none elsewhere", imap("legacy", "imap://imap.example:143", "none", "false"), &["legacy.tls"]),
+            ("legacy none elsewhere, allowed", imap("legacy", "imap://imap.example", "none", "true"), &[]),
+            ("legacy starttls elsewhere", imap("legacy", "imap://imap.example", "", "false"), &[]),
+            ("legacy imaps elsewhere", imap("legacy", "imaps://imap.example", "", "false"), &[]),
+            ("new none on loopback", imap("new", "imap://[::1]:20143", "none", "false"), &[]),
+            ("new none elsewhere", imap("new", "imap://192.0.2.7:143", "none", "false"), &["new.tls"]),
+            ("new none elsewhere, allowed", imap("new", "imap://192.0.2.7:143", "none", "true"), &[]),
+        ];
+        for (what, vars, expected) in cases {
+            let got = match load(None, vars) {
+                Ok(_) => vec![],
+                Err(errors) => errors.0.iter().map(|i| i.key.clone()).collect::<Vec<_>>(),
+            };
+            assert_eq!(got, *expected, "{what}");
+        }
+        // The message says what to do.
+        let errors = load(None, smtp("relay.example", "none", "false")).unwrap_err().to_string();
+        assert!(errors.contains("mail.smtp_tls: 'none' is plaintext to relay.example, which is not a loopback host: use starttls or tls, or set mail.allow_plaintext = true"), "{errors}");
+    }
+
+    #[test]
+    fn debug_of_settings_prints_no_secret() {
+        let dir = tempfile::tempdir().unwrap();
+        let pw = dir.path().join("admin.pw");
+        std::fs::write(&pw, "s3cr3t-imap\n").unwrap();
+        let pw = pw.display().to_string();
+        let vars = env(&[
+            ("BMA_OIDC_ISSUER", "http://127.0.0.1:9090"),
+            ("BMA_OIDC_CLIENT_ID", "bma-portal"),
+            ("BMA_OIDC_CLIENT_SECRET", "s3cr3t-oidc"),
+            ("BMA_DATABASE_URL", "postgres://bma:s3cr3t-db@db.example:5432/bma"),
+            ("BMA_LEGACY_URL", "imap://127.0.0.1:10143"),
+            ("BMA_LEGACY_TLS", "none"),
+            ("BMA_LEGACY_ADMIN", "admin"),
+            ("BMA_LEGACY_PASSWORD_FILE", &pw),
+            ("BMA_NEW_URL", "imap://127.0.0.1:20143"),
+            ("BMA_NEW_TLS", "none"),
+            ("BMA_NEW_ADMIN", "admin"),
+            ("BMA_NEW_PASSWORD_FILE", &pw),
+        ]);
+        let config = load(None, vars).unwrap();
+        let portal = crate::commands::serve::portal_settings(&config);
+        let shown = [
+            format!("{config:?}"),
+            format!("{config:#?}"),
+            format!("{:?}", config.oidc),
+            format!("{:?}", config.database),
+            format!("{:?}", config.oidc_settings()),
+            format!("{portal:?}"),
+            format!("{:?}", config.legacy.access().unwrap()),
+            format!("{:?}", config.new.access().unwrap()),
+        ];
+        for text in &shown {
+            for secret in ["s3cr3t-oidc", "s3cr3t-db", "s3cr3t-imap"] {
+                assert!(!text.contains(secret), "{secret} in {text}");
+            }
+        }
+        // What is not secret is still there to debug with.
+        assert!(shown[0].contains("postgres://bma:***@db.example:5432/bma"), "{}", shown[0]);
+        assert!(shown[0].contains("client_secret: \"***\""), "{}", shown[0]);
+        assert!(shown[5].contains("bma-portal"), "{}", shown[5]);
+    }
+
+    #[test]
+    fn database_urls_are_redacted() {
+        for (url, shown) in [
+            ("sqlite://bma.db", "sqlite://bma.db"),
+            ("postgres://bma@db/bma", "postgres://bma@db/bma"),
+            ("postgres://bma:pw@db/bma", "postgres://bma:***@db/bma"),
+            ("postgres://bma:p@ss@db/bma", "postgres://bma:***@db/bma"),
+            ("postgres://db/bma?user=bma&password=pw", "postgres://db/bma?user=bma&password=***"),
+            ("postgres://db/bma?password=pw&sslmode=require", "postgres://db/bma?password=***&sslmode=require"),
+        ] {
+            let d = DatabaseConfig { url: url.to_owned() };
+            assert_eq!(format!("{d:?}"), format!("DatabaseConfig {{ url: {shown:?} }}"), "{url}");
+        }
     }
 
     #[test]

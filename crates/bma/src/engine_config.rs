@@ -28,11 +28,19 @@ pub struct PlatformConfig {
     pub admin: String,
     /// A file holding the admin's password.
     pub password_file: String,
+    /// `tls = "none"` to a host that is not loopback: refused unless true.
+    pub allow_plaintext: bool,
 }
 
 impl PlatformConfig {
     fn unset() -> PlatformConfig {
-        PlatformConfig { url: String::new(), tls: String::new(), admin: String::new(), password_file: String::new() }
+        PlatformConfig {
+            url: String::new(),
+            tls: String::new(),
+            admin: String::new(),
+            password_file: String::new(),
+            allow_plaintext: false,
+        }
     }
 
     fn is_set(&self) -> bool {
@@ -67,7 +75,7 @@ impl PlatformConfig {
         Ok(ImapConfig::new(host, port).with_security(security))
     }
 
-    fn access(&self) -> anyhow::Result<Option<PlatformAccess>> {
+    pub(crate) fn access(&self) -> anyhow::Result<Option<PlatformAccess>> {
         if !self.is_set() {
             return Ok(None);
         }
@@ -126,8 +134,17 @@ pub fn validate(config: &Config) -> Vec<ConfigIssue> {
         if !p.is_set() {
             continue;
         }
-        if let Err(e) = p.imap() {
-            issue(&format!("{name}.url"), e);
+        match p.imap() {
+            Err(e) => issue(&format!("{name}.url"), e),
+            Ok(imap) => {
+                if imap.security == Security::None && !p.allow_plaintext && !crate::config::is_loopback_host(&imap.host)
+                {
+                    issue(
+                        &format!("{name}.tls"),
+                        crate::config::plaintext_message("none", &imap.host, name, "starttls or implicit"),
+                    );
+                }
+            }
         }
         if p.admin.trim().is_empty() {
             issue(&format!("{name}.admin"), "must name the admin (master) user".to_owned());

@@ -8,6 +8,7 @@
 mod commands;
 mod config;
 mod engine_config;
+mod scheduler_lock;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

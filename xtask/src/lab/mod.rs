@@ -7,6 +7,7 @@ mod dovecot;
 mod install;
 mod mail;
 mod oidc;
+pub mod outboxbench;
 mod postfix;
 mod postgres;
 mod proc;

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use bma_core::Actor;
+use bma_core::csv_cell;
 use bma_core::registry::{self, Parsed, RowError};
 
 use super::open_store;
@@ -124,7 +125,8 @@ fn default_rejects(file: &Path) -> PathBuf {
 }
 
 /// The rejected rows as CSV (UTF-8 with BOM so that Excel opens it right):
-/// `line`, the original columns, then `reason`.
+/// `line`, the original columns, then `reason`; every cell neutralised
+/// (`bma_core::csv_cell`) so that a spreadsheet runs no formula of the input.
 fn write_rejects(path: &Path, header: &[String], errors: &[RowError], delimiter: char) -> anyhow::Result<()> {
     let mut out = Vec::from(&b"\xEF\xBB\xBF"[..]);
     {
@@ -132,12 +134,12 @@ fn write_rejects(path: &Path, header: &[String], errors: &[RowError], delimiter:
         let mut head = vec!["line".to_owned()];
         head.extend(header.iter().cloned());
         head.push("reason".to_owned());
-        w.write_record(&head)?;
+        w.write_record(csv_cell::record(&head))?;
         for e in errors {
             let mut rec = vec![e.line.to_string()];
             rec.extend(e.fields.iter().cloned());
             rec.push(e.message.clone());
-            w.write_record(&rec)?;
+            w.write_record(csv_cell::record(&rec))?;
         }
         w.flush()?;
     }

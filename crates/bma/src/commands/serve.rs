@@ -32,7 +32,8 @@ pub struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
     listen: SocketAddr,
-    /// Do not run the campaign's scheduler in this process (when `bma worker` processes run it).
+    /// Do not run the campaign's scheduler in this process (when `bma worker` processes run it;
+    /// required beside a worker on SQLite, where only one scheduler may run on a store).
     #[arg(long)]
     no_scheduler: bool,
     /// Real time between two steps of the scheduler.
@@ -141,6 +142,15 @@ pub async fn background(
 
 /// Serves the portal until a signal asks to stop.
 pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    // One scheduler per SQLite store (see `crate::scheduler_lock`), held until the process ends.
+    let _lock = match (!args.no_scheduler).then(|| crate::scheduler_lock::acquire(&config.database.url)) {
+        Some(Err(e)) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(super::EXIT_USAGE));
+        }
+        Some(Ok(lock)) => lock,
+        None => None,
+    };
     let store = open_store(config).await?;
     let dir = config.mail.templates_dir.trim();
     let templates = Templates::load((!dir.is_empty()).then(|| std::path::Path::new(dir))).context("mail templates")?;

@@ -4,7 +4,9 @@
 //! On the system clock by default. `--clock-start 2024-04-22T07:00:00Z
 //! --speed 3600` runs an accelerated campaign clock (one simulated hour per
 //! real second), for demonstrations and rehearsals. Several workers may run
-//! at once on PostgreSQL; on SQLite, run one.
+//! at once on PostgreSQL; on SQLite a second scheduler on the same store
+//! (`bma worker`, or `bma serve` without `--no-scheduler`) is refused, exit 2
+//! (see `crate::scheduler_lock`).
 
 use std::process::ExitCode;
 use std::time::{Duration as StdDuration, Instant};
@@ -18,6 +20,9 @@ use crate::config::Config;
 
 /// `bma worker` options.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Several workers: run them on PostgreSQL (database.url = \"postgres://…\"), where they share \
+the jobs and the outbox. On SQLite only one scheduler may run on a store: a second `bma worker`, or `bma serve` \
+without --no-scheduler, is refused (exit 2).")]
 pub struct Args {
     /// Real time between steps (100ms, 30s, 5m).
     #[arg(long, default_value = "30s", value_parser = step)]
@@ -55,6 +60,13 @@ impl Clock for CampaignClock {
 
 /// Runs the worker.
 pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
+    let _lock = match crate::scheduler_lock::acquire(&config.database.url) {
+        Ok(lock) => lock,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return Ok(ExitCode::from(super::EXIT_USAGE));
+        }
+    };
     let worker = format!("worker-{}-{}", hostname(), std::process::id());
     let engine = crate::engine_config::engine(config, &worker).await?;
     let clock = CampaignClock { start: args.clock_start.map(|s| (s, Instant::now(), args.speed.unwrap_or(1).max(1))) };
