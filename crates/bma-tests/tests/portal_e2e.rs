@@ -293,8 +293,9 @@ async fn a_manager_enrols_in_a_real_browser() {
         mail[link_at..].chars().take_while(|c| c.is_ascii_alphanumeric() || ":/._-".contains(*c)).collect();
 
     // The portal and the browser.
+    // The scheduler is `bma campaign tick`'s, below: one per SQLite store.
     let mut serve = tokio::process::Command::new(bma_bin())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--no-scheduler", "--listen", &format!("127.0.0.1:{port}")])
         .current_dir(dir.path())
         .env_remove("BMA_CONFIG")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))

@@ -1,5 +1,6 @@
 //! Several schedulers on one store, as separate `bma` processes: refused on
-//! SQLite with a message saying what to do (exit 2), allowed on PostgreSQL.
+//! SQLite with a message saying what to do (exit 2), allowed on PostgreSQL;
+//! `bma campaign tick` and `run` count as schedulers.
 //! The lock goes with its process, even killed by SIGKILL.
 //!
 //! Needs `cargo build -p bma` (no lab server: the campaign is not started,
@@ -84,6 +85,10 @@ async fn a_second_scheduler_on_sqlite_is_refused() {
     refused(&second);
     assert!(text(&second).contains(&format!("held by process {pid}")), "{}", text(&second));
     refused(&bma(d, url, &["serve", "--listen", "127.0.0.1:0"]).output().unwrap());
+    // One step from the command line is a scheduler too.
+    refused(&bma(d, url, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]).output().unwrap());
+    let run = ["campaign", "run", "--from", "2024-04-22T08:00:00Z", "--until", "2024-04-23T08:00:00Z", "--step", "1d"];
+    refused(&bma(d, url, &run).output().unwrap());
 
     // A portal without its scheduler runs beside the worker.
     let portal = start(bma(d, url, &["serve", "--listen", "127.0.0.1:0", "--no-scheduler"]), "listening on");
@@ -93,6 +98,8 @@ async fn a_second_scheduler_on_sqlite_is_refused() {
     first.0.kill().unwrap();
     first.0.wait().unwrap();
     let out = bma(d, url, &["worker", "--once"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    let out = bma(d, url, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     // And a portal with its scheduler can then run.
     drop(start(bma(d, url, &["serve", "--listen", "127.0.0.1:0"]), "listening on"));

@@ -1,5 +1,6 @@
 //! One scheduler per SQLite store: the lock `bma worker` and `bma serve`
-//! (with its scheduler) take for their whole life.
+//! (with its scheduler) take for their whole life, and `bma campaign
+//! tick`/`run` for theirs.
 //!
 //! Several workers are safe on PostgreSQL (jobs and emails are claimed with
 //! `FOR UPDATE SKIP LOCKED`). On SQLite they are not supported: the second
@@ -89,6 +90,15 @@ pub fn acquire(url: &str) -> Result<Option<SchedulerLock>, LockError> {
     writeln!(file, "{}", std::process::id()).map_err(io)?;
     file.flush().map_err(io)?;
     Ok(Some(SchedulerLock { _file: file }))
+}
+
+/// [`acquire`] for a command: the lock, or the exit code (2) after saying
+/// why on stderr.
+pub fn acquire_for_command(url: &str) -> Result<Option<SchedulerLock>, std::process::ExitCode> {
+    acquire(url).map_err(|e| {
+        eprintln!("error: {e}");
+        std::process::ExitCode::from(crate::commands::EXIT_USAGE)
+    })
 }
 
 #[cfg(test)]

@@ -156,6 +156,10 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
         Action::Resume(c) => change(config, CampaignAction::Resume, &c).await,
         Action::Status { json } => status(config, json).await,
         Action::Tick { at } => {
+            let _lock = match crate::scheduler_lock::acquire_for_command(&config.database.url) {
+                Ok(lock) => lock,
+                Err(code) => return Ok(code),
+            };
             let now = match at {
                 Some(a) => a,
                 None => super::campaign_now()?,
@@ -169,6 +173,10 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
         Action::Run { from, until, step, pace } => {
             anyhow::ensure!(until >= from, "--until is before --from");
             anyhow::ensure!(step > Duration::ZERO, "--step must be positive");
+            let _lock = match crate::scheduler_lock::acquire_for_command(&config.database.url) {
+                Ok(lock) => lock,
+                Err(code) => return Ok(code),
+            };
             let engine = crate::engine_config::engine(config, &worker_name()).await?;
             let mut now = from;
             while now <= until {

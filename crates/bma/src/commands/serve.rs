@@ -129,7 +129,8 @@ pub async fn background(
                 let mut every = tokio::time::interval(interval);
                 loop {
                     every.tick().await;
-                    if let Err(e) = engine.step(clock.now()).await {
+                    // Each claim at the clock's instant then (a long step never runs on a stale instant).
+                    if let Err(e) = engine.step_on(&clock).await {
                         tracing::warn!(error = %e, "scheduler step failed; retried at the next one");
                     }
                 }
@@ -143,11 +144,8 @@ pub async fn background(
 /// Serves the portal until a signal asks to stop.
 pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     // One scheduler per SQLite store (see `crate::scheduler_lock`), held until the process ends.
-    let _lock = match (!args.no_scheduler).then(|| crate::scheduler_lock::acquire(&config.database.url)) {
-        Some(Err(e)) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(super::EXIT_USAGE));
-        }
+    let _lock = match (!args.no_scheduler).then(|| crate::scheduler_lock::acquire_for_command(&config.database.url)) {
+        Some(Err(code)) => return Ok(code),
         Some(Ok(lock)) => lock,
         None => None,
     };

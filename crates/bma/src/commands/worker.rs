@@ -60,12 +60,9 @@ impl Clock for CampaignClock {
 
 /// Runs the worker.
 pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
-    let _lock = match crate::scheduler_lock::acquire(&config.database.url) {
+    let _lock = match crate::scheduler_lock::acquire_for_command(&config.database.url) {
         Ok(lock) => lock,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return Ok(ExitCode::from(super::EXIT_USAGE));
-        }
+        Err(code) => return Ok(code),
     };
     let worker = format!("worker-{}-{}", hostname(), std::process::id());
     let engine = crate::engine_config::engine(config, &worker).await?;
