@@ -1296,7 +1296,7 @@ async fn the_home_page_sends_those_without_mail_1_to_the_team_after_the_deadline
     let part = no_mail(&page);
     assert!(part.contains("<a href=\"mailto:migrationbma@cfwb.be\">migrationbma@cfwb.be</a>"), "{part}");
     assert!(part.contains("+32 (0)2 413.3090"), "with its phone: {part}");
-    assert!(part.contains("devaient être reçus le 24 mai 2024"), "{part}");
+    assert!(part.contains("pas reçu le premier email à la date du 24 mai 2024"), "{part}");
     assert!(!part.contains("enseignement.be"), "{part}");
     assert!(page.contains("Équipe migration du SGNE"), "the footer too: {page}");
     assert_french_typography(&page, "/ after the deadline");
