@@ -1,14 +1,19 @@
 //! Helpers shared by the integration tests: throw-away stores on both
-//! backends, the path of the `bma` binary, the workspace root.
+//! backends, the `bma` binary and the commands that run it, the workspace
+//! root, the lab's users and mailboxes.
 //!
 //! PostgreSQL tests use the machine's service (`BMA_TEST_POSTGRES_URL`,
 //! default `postgres://postgres@127.0.0.1:5432/postgres`): each test gets a
 //! database of its own, dropped when the test ends. They are never skipped
 //! silently: set `BMA_TEST_SKIP_POSTGRES=1` to leave them out on purpose.
 
+pub mod browser;
 pub mod copy;
+pub mod engine;
+pub mod provider;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bma_store::Store;
@@ -128,6 +133,61 @@ pub fn bma_bin() -> PathBuf {
     let bin = target.join(profile).join("bma");
     assert!(bin.exists(), "{} is missing: run `cargo build -p bma` first", bin.display());
     bin
+}
+
+/// `bma <args>` in `dir` on the store at `url`, without a configuration
+/// file and without presync (the environment is the whole configuration).
+pub fn bma_command(dir: &Path, url: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(bma_bin());
+    cmd.args(args)
+        .current_dir(dir)
+        .env_remove("BMA_CONFIG")
+        .env("BMA_DATABASE_URL", url)
+        .env("BMA_PRESYNC_ENABLED", "false");
+    cmd
+}
+
+/// [`bma_command`] on the lab: mail through its Postfix (plain SMTP), the
+/// legacy platform's IMAP with its `admin` user (password in
+/// `dir/admin.password`), one wave (everyone's invitation deadline on
+/// 2024-04-22). The bounce and team addresses are the caller's.
+pub fn bma_lab_command(dir: &Path, url: &str, args: &[&str]) -> Command {
+    let mut cmd = bma_command(dir, url, args);
+    cmd.env("BMA_MAIL_SMTP_PORT", "2525")
+        .env("BMA_MAIL_SMTP_TLS", "none")
+        .env("BMA_MAIL_MESSAGE_ID_DOMAIN", "bma.test")
+        .env("BMA_LEGACY_URL", "imap://127.0.0.1:10143")
+        .env("BMA_LEGACY_TLS", "none")
+        .env("BMA_LEGACY_ADMIN", "admin")
+        .env("BMA_LEGACY_PASSWORD_FILE", dir.join("admin.password"))
+        .env("BMA_CAMPAIGN_INVITATION_DEADLINE", "2024-04-22");
+    cmd
+}
+
+/// Runs `cmd`; its stdout, or panics with its output when it fails.
+pub fn output_ok(mut cmd: Command) -> String {
+    let out = cmd.output().expect("run bma");
+    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `bma <args>` in `dir` with exactly `env` as its configuration (no
+/// configuration file); its stdout, or panics with its output when it fails.
+pub fn bma_with(dir: &Path, env: &[(String, String)], args: &[&str]) -> String {
+    let out = Command::new(bma_bin())
+        .args(args)
+        .current_dir(dir)
+        .env_remove("BMA_CONFIG")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .expect("run bma");
+    assert!(
+        out.status.success(),
+        "bma {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The lab's state directory (`target/lab`).

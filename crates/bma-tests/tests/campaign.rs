@@ -22,48 +22,20 @@ use bma_core::lifecycle::{Actor, State};
 use bma_core::planner::{WaveRules, plan_waves};
 use bma_core::settings::Settings;
 use bma_core::{AddressRule, registry};
-use bma_engine::{Engine, EngineSettings, PlatformAccess, PresyncSettings};
-use bma_imap::{Config, Secret, Security};
-use bma_mail::{SmtpConfig, SmtpSender, SmtpTls, Templates};
+use bma_engine::{Engine, EngineSettings, PresyncSettings};
+use bma_mail::Templates;
 use bma_store::{CampaignAction, CampaignState, OlderLinks, Store};
+use bma_tests::engine::{lab_engine_settings, lab_platform, lab_smtp, plan_default_waves};
 use bma_tests::{TestBackend, TestDb, lab_addusers, lab_addusers_with, lab_file, lab_inbox, on_both_backends};
 
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
 
-fn platform(name: &str) -> PlatformAccess {
-    let lab = lab_file("lab.json");
-    let host = lab[name]["host"].as_str().unwrap();
-    let port = lab[name]["imap_port"].as_u64().unwrap() as u16;
-    PlatformAccess {
-        config: Config::new(host, port).with_security(Security::None),
-        admin: lab["master_user"].as_str().unwrap().to_owned(),
-        password: Secret::new(lab["master_password"].as_str().unwrap()),
-    }
-}
-
 /// An engine on the lab. `bounces` is the bounce mailbox: one per test, since
 /// each campaign marks what it reads there as read.
 fn engine(store: Store, presync: bool, bounces: &str) -> Engine {
-    let lab = lab_file("lab.json");
-    let sender = SmtpSender::new(&SmtpConfig {
-        host: lab["smtp"]["host"].as_str().unwrap().to_owned(),
-        port: lab["smtp"]["port"].as_u64().unwrap() as u16,
-        tls: SmtpTls::None,
-        timeout: StdDuration::from_secs(10),
-    })
-    .unwrap();
     let settings = EngineSettings {
-        settings: Settings::default(),
-        portal_base_url: "http://127.0.0.1:8080".into(),
-        login_domain: Some("127.0.0.1".into()),
-        bounce_address: bounces.to_owned(),
-        message_id_domain: "bma.test".into(),
-        reply_days: 14,
-        team_address: "migrationbma@bma.test".into(),
-        max_per_minute: 0,
-        legacy: Some(platform("legacy")),
-        new: Some(platform("new")),
+        new: Some(lab_platform("new")),
         presync: PresyncSettings {
             enabled: presync,
             parallel: 2,
@@ -72,8 +44,9 @@ fn engine(store: Store, presync: bool, bounces: &str) -> Engine {
             hours: (0, 24),
             weekends: true,
         },
+        ..lab_engine_settings(bounces)
     };
-    Engine::new(store, Templates::load(None).unwrap(), settings, sender, "test-engine")
+    Engine::new(store, Templates::load(None).unwrap(), settings, lab_smtp(), "test-engine")
 }
 
 /// The bodies of our emails of `kind` (`invitation`, `reminder`, `deadline_watch`) in a legacy INBOX.
@@ -115,11 +88,7 @@ async fn import_and_plan(store: &Store, addresses: &[String], t0: OffsetDateTime
     }
     let rows = registry::parse(csv.as_bytes(), &AddressRule::default()).unwrap().rows;
     store.apply_import(&rows, "test.csv", &Actor::System("import".into()), t0).await.unwrap();
-    let c = Settings::default().campaign;
-    let rules =
-        WaveRules { start: c.start, deadline: c.invitation_deadline, weekday: c.weekday().unwrap(), capacity: None };
-    let plan = plan_waves(&rules, c.start, &store.planning_candidates().await.unwrap()).unwrap();
-    store.apply_wave_plan(&plan, &Actor::Operator("test".into()), t0).await.unwrap();
+    let plan = plan_default_waves(store, t0).await;
     plan.waves.iter().map(|w| w.planned.clone()).collect()
 }
 

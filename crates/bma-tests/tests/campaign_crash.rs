@@ -11,38 +11,18 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bma_tests::{TestBackend, TestDb, bma_bin, lab_addusers, lab_inbox, on_both_backends};
+use bma_tests::{TestBackend, TestDb, bma_lab_command, lab_addusers, lab_inbox, on_both_backends, output_ok};
 
 fn bma(dir: &std::path::Path, url: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(bma_bin());
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("BMA_CONFIG")
-        .env("BMA_DATABASE_URL", url)
-        .env("BMA_MAIL_SMTP_PORT", "2525")
-        .env("BMA_MAIL_SMTP_TLS", "none")
-        // Its own bounce mailbox: a campaign marks what it reads there as read.
-        .env("BMA_MAIL_BOUNCE_ADDRESS", "bounces-cli@bma.test")
-        .env("BMA_MAIL_MESSAGE_ID_DOMAIN", "bma.test")
+    let mut cmd = bma_lab_command(dir, url, args);
+    // Its own bounce mailbox: a campaign marks what it reads there as read.
+    cmd.env("BMA_MAIL_BOUNCE_ADDRESS", "bounces-cli@bma.test")
         .env("BMA_MAIL_TEAM_ADDRESS", "migrationbma@bma.test")
         // Slow enough to be killed in the middle: 5 emails a second.
         .env("BMA_MAIL_MAX_PER_MINUTE", "300")
-        .env("BMA_LEGACY_URL", "imap://127.0.0.1:10143")
-        .env("BMA_LEGACY_TLS", "none")
-        .env("BMA_LEGACY_ADMIN", "admin")
-        .env("BMA_LEGACY_PASSWORD_FILE", dir.join("admin.password"))
-        .env("BMA_PRESYNC_ENABLED", "false")
         // Leases (real time) of a stopped worker expire within 2 s.
-        .env("BMA_WORKER_LEASE_SECONDS", "2")
-        // One wave: everyone on 2024-04-22.
-        .env("BMA_CAMPAIGN_INVITATION_DEADLINE", "2024-04-22");
+        .env("BMA_WORKER_LEASE_SECONDS", "2");
     cmd
-}
-
-fn ok(mut cmd: Command) -> String {
-    let out = cmd.output().expect("run bma");
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 async fn invitations(address: &str) -> usize {
@@ -69,9 +49,9 @@ async fn started_campaign(dir: &std::path::Path, url: &str, addresses: &[String]
         csv.push_str(&format!("{a},École {i}\n"));
     }
     std::fs::write(dir.join("registre.csv"), csv).unwrap();
-    ok(bma(dir, url, &["import", "mailboxes", "registre.csv"]));
-    ok(bma(dir, url, &["plan", "--apply", "--today", "2024-04-01", "--as", "test"]));
-    ok(bma(dir, url, &["campaign", "start", "--as", "test", "--at", "2024-04-01T09:00:00Z"]));
+    output_ok(bma(dir, url, &["import", "mailboxes", "registre.csv"]));
+    output_ok(bma(dir, url, &["plan", "--apply", "--today", "2024-04-01", "--as", "test"]));
+    output_ok(bma(dir, url, &["campaign", "start", "--as", "test", "--at", "2024-04-01T09:00:00Z"]));
     before
 }
 
@@ -100,7 +80,7 @@ async fn a_killed_sender_neither_loses_nor_duplicates(backend: TestBackend) {
     }
     first.kill().unwrap();
     first.wait().unwrap();
-    let status = ok(bma(d, url, &["campaign", "status", "--json"]));
+    let status = output_ok(bma(d, url, &["campaign", "status", "--json"]));
     let status: serde_json::Value = serde_json::from_str(&status).unwrap();
     let sent_before = status["outbox"]["sent"].as_u64().unwrap_or(0);
     assert!(sent_before > 0 && sent_before < 30, "killed in the middle: {sent_before} sent");
@@ -108,9 +88,10 @@ async fn a_killed_sender_neither_loses_nor_duplicates(backend: TestBackend) {
     // A second worker, once the leases have expired (2 s of real time; an
     // hour later on the campaign clock).
     std::thread::sleep(Duration::from_millis(2500));
-    let out = ok(bma(d, url, &["campaign", "tick", "--at", "2024-04-22T09:00:00Z"]));
+    let out = output_ok(bma(d, url, &["campaign", "tick", "--at", "2024-04-22T09:00:00Z"]));
     assert!(out.contains("sent"), "{out}");
-    let status: serde_json::Value = serde_json::from_str(&ok(bma(d, url, &["campaign", "status", "--json"]))).unwrap();
+    let status: serde_json::Value =
+        serde_json::from_str(&output_ok(bma(d, url, &["campaign", "status", "--json"]))).unwrap();
     // 30 invitations and the deadline list (the deadline is that day).
     assert_eq!(status["outbox"]["sent"].as_u64(), Some(31), "{status}");
     assert_eq!(status["mailboxes"]["invited"].as_u64(), Some(30), "{status}");
@@ -148,7 +129,7 @@ async fn a_worker_runs_the_campaign_on_an_accelerated_clock() {
     let url = "sqlite://worker.db";
     let before = started_campaign(d, url, &addresses).await;
     let started = Instant::now();
-    let out = ok(bma(
+    let out = output_ok(bma(
         d,
         url,
         &[

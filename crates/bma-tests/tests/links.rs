@@ -11,122 +11,12 @@
 //! Needs `cargo xtask lab up` (chromium and chromium-driver from `cargo
 //! xtask lab install`) and `cargo build -p bma`.
 
-use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use bma_mail::inspect;
-use bma_tests::{bma_bin, lab_adduser, lab_file, lab_inbox};
-use serde_json::{Value, json};
-
-/// A minimal W3C WebDriver client: what this test needs.
-struct Browser {
-    http: reqwest::Client,
-    session: String,
-}
-
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-impl Browser {
-    async fn start(driver: &str) -> Browser {
-        let http = reqwest::Client::new();
-        let caps = json!({ "capabilities": { "alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1024,900", "--lang=fr-BE"]
-            }
-        }}});
-        let v: Value = http.post(format!("{driver}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
-        let session = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_owned();
-        Browser { http, session: format!("{driver}/session/{session}") }
-    }
-
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let req = self.http.request(method, format!("{}{path}", self.session));
-        let req = if body.is_null() { req } else { req.json(&body) };
-        let v: Value = req.send().await.unwrap().json().await.unwrap();
-        if v["value"].get("error").is_some() {
-            panic!("webdriver {path}: {}", v["value"]);
-        }
-        v["value"].clone()
-    }
-
-    async fn goto(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", json!({ "url": url })).await;
-    }
-
-    async fn url(&self) -> String {
-        self.cmd(reqwest::Method::GET, "/url", Value::Null).await.as_str().unwrap().to_owned()
-    }
-
-    async fn wait_url(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let url = self.url().await;
-            if ok(&url) {
-                return url;
-            }
-            assert!(Instant::now() < deadline, "{what}: still at {url}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn source(&self) -> String {
-        self.cmd(reqwest::Method::GET, "/source", Value::Null).await.as_str().unwrap().to_owned()
-    }
-
-    async fn find(&self, css: &str) -> String {
-        let v = self.cmd(reqwest::Method::POST, "/element", json!({ "using": "css selector", "value": css })).await;
-        v[ELEMENT].as_str().unwrap().to_owned()
-    }
-
-    async fn count(&self, css: &str) -> usize {
-        let v = self.cmd(reqwest::Method::POST, "/elements", json!({ "using": "css selector", "value": css })).await;
-        v.as_array().map_or(0, Vec::len)
-    }
-
-    async fn text(&self, css: &str) -> String {
-        let e = self.find(css).await;
-        self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), Value::Null).await.as_str().unwrap().to_owned()
-    }
-
-    async fn click(&self, css: &str) {
-        let e = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), json!({})).await;
-    }
-
-    async fn fill(&self, css: &str, text: &str) {
-        let e = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{e}/clear"), json!({})).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{e}/value"), json!({ "text": text })).await;
-    }
-
-    async fn quit(self) {
-        let _ = self.http.delete(&self.session).send().await;
-    }
-}
-
-fn free_port(range: std::ops::RangeInclusive<u16>) -> u16 {
-    let offset = (std::process::id() % 50) as u16 + 7;
-    let (lo, hi) = (*range.start(), *range.end());
-    (0..=hi - lo)
-        .map(|i| lo + (offset + i) % (hi - lo + 1))
-        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
-        .expect("a free port")
-}
-
-async fn wait_http(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if reqwest::get(url).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{url} did not answer");
-}
+use bma_tests::browser::{Browser, free_port, free_portal_port, portal_env, start_chromedriver, start_portal};
+use bma_tests::{bma_with, lab_adduser, lab_inbox};
+use serde_json::json;
 
 /// The raw messages of `user`'s legacy INBOX whose Message-ID starts with `kind.`.
 async fn ours(user: &str, kind: &str) -> Vec<Vec<u8>> {
@@ -156,23 +46,6 @@ fn link_in(text: &str, base: &str) -> String {
     text[at..].chars().take_while(|c| c.is_ascii_alphanumeric() || ":/._-".contains(*c)).collect()
 }
 
-fn bma(dir: &Path, env: &[(String, String)], args: &[&str]) -> String {
-    let out = std::process::Command::new(bma_bin())
-        .args(args)
-        .current_dir(dir)
-        .env_remove("BMA_CONFIG")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "bma {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 /// The status of GET `url`, redirects not followed.
 async fn status_of(url: &str) -> u16 {
     let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
@@ -181,49 +54,31 @@ async fn status_of(url: &str) -> u16 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reminder_link_and_a_resent_link_open_the_form_in_a_browser() {
-    let lab = lab_file("lab.json");
-    let range = &lab["oidc"]["test_redirect_ports"];
-    let last = range[1].as_u64().unwrap() as u16;
-    // A port registered at the provider (the range's last 50, shared with
-    // portal_e2e by picking a free one); the driver's, anywhere else.
-    let port = free_port((last - 49)..=(last - 10));
-    let driver_port = free_port(19600..=19699);
+    // A port registered at the provider (shared with portal_e2e by picking
+    // a free one); the driver's, anywhere else.
+    let port = free_portal_port(7);
+    let driver_port = free_port(19600..=19699, 7);
     let address = format!("ec87{:04}@adm.cfwb.be", std::process::id() % 10_000);
     lab_adduser("legacy", &address, "secret-links");
     let base = format!("http://127.0.0.1:{port}");
 
     let dir = tempfile::tempdir().unwrap();
-    let smtp = &lab["smtp"];
-    let env: Vec<(String, String)> = [
-        ("BMA_DATABASE_URL", format!("sqlite://{}", dir.path().join("bma.db").display())),
-        ("BMA_MAIL_SMTP_HOST", smtp["host"].as_str().unwrap().to_owned()),
-        ("BMA_MAIL_SMTP_PORT", smtp["port"].to_string()),
-        ("BMA_MAIL_SMTP_TLS", "none".to_owned()),
-        ("BMA_MAIL_BOUNCE_ADDRESS", "bounces@bma.test".to_owned()),
-        ("BMA_MAIL_MESSAGE_ID_DOMAIN", "bma.test".to_owned()),
-        ("BMA_PORTAL_BASE_URL", base.clone()),
-        ("BMA_OIDC_ISSUER", lab["oidc"]["issuer"].as_str().unwrap().to_owned()),
-        ("BMA_OIDC_CLIENT_ID", lab["oidc"]["client_id"].as_str().unwrap().to_owned()),
-        ("BMA_OIDC_CLIENT_SECRET", lab["oidc"]["client_secret"].as_str().unwrap().to_owned()),
-        // The emails are sent on the campaign's clock (2024); the portal
-        // runs on the wall clock: keep the links valid today.
-        ("BMA_CAMPAIGN_END", "2099-12-31".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let mut env = portal_env(dir.path(), &base);
+    // The emails are sent on the campaign's clock (2024); the portal
+    // runs on the wall clock: keep the links valid today.
+    env.push(("BMA_CAMPAIGN_END".to_owned(), "2099-12-31".to_owned()));
 
     // Mail 1 on the wave's day, the first reminder a week later, for real.
     let (mail1_before, reminders_before) =
         (ours(&address, "invitation").await.len(), ours(&address, "reminder").await.len());
     std::fs::write(dir.path().join("registre.csv"), format!("adresse;nom\n{address};École fondamentale du Parc\n"))
         .unwrap();
-    bma(dir.path(), &env, &["import", "mailboxes", "registre.csv"]);
-    bma(dir.path(), &env, &["plan", "--apply", "--as", "links"]);
-    bma(dir.path(), &env, &["campaign", "start", "--at", "2024-04-22T07:00:00Z", "--as", "links"]);
-    bma(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]);
+    bma_with(dir.path(), &env, &["import", "mailboxes", "registre.csv"]);
+    bma_with(dir.path(), &env, &["plan", "--apply", "--as", "links"]);
+    bma_with(dir.path(), &env, &["campaign", "start", "--at", "2024-04-22T07:00:00Z", "--as", "links"]);
+    bma_with(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]);
     let mail1 = wait_mail(&address, "invitation", mail1_before).await;
-    bma(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-29T08:00:00Z"]);
+    bma_with(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-29T08:00:00Z"]);
     let reminder = wait_mail(&address, "reminder", reminders_before).await;
 
     // The reminder as the school receives it: our display name (the default one, with its
@@ -260,25 +115,8 @@ async fn a_reminder_link_and_a_resent_link_open_the_form_in_a_browser() {
     assert_ne!(mail1_link, link, "each reminder carries a link of its own");
 
     // The portal and the browser.
-    let mut serve = tokio::process::Command::new(bma_bin())
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--no-scheduler"])
-        .current_dir(dir.path())
-        .env_remove("BMA_CONFIG")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_http(&format!("{base}/healthz")).await;
-    let mut driver = tokio::process::Command::new("chromedriver")
-        .arg(format!("--port={driver_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chromedriver (cargo xtask lab install)");
-    let driver_url = format!("http://127.0.0.1:{driver_port}");
-    wait_http(&format!("{driver_url}/status")).await;
+    let mut serve = start_portal(dir.path(), &env, port).await;
+    let (mut driver, driver_url) = start_chromedriver(driver_port).await;
     let b = Browser::start(&driver_url).await;
 
     // The reminder's link, Cerbère EDU, back to the form.
@@ -286,10 +124,7 @@ async fn a_reminder_link_and_a_resent_link_open_the_form_in_a_browser() {
     assert_eq!(b.count("#bma").await, 1, "the reminder's link opens its page: {}", b.source().await);
     assert_eq!(b.text("#bma").await, address);
     b.click("#connexion").await;
-    b.wait_url("the provider's login page", |u| u.starts_with("http://127.0.0.1:9090/interaction/")).await;
-    b.fill("#login", "directeur.lejeune").await;
-    b.fill("#password", "password").await;
-    b.click("#submit").await;
+    b.provider_login("the provider's login page", "directeur.lejeune").await;
     b.wait_url("back on the reminder's link after login", |u| u == link).await;
     assert_eq!(b.count("#nom").await, 1, "the form: {}", b.source().await);
     assert_eq!(status_of(&mail1_link).await, 200, "mail 1's link still works");
@@ -298,9 +133,9 @@ async fn a_reminder_link_and_a_resent_link_open_the_form_in_a_browser() {
     let mut env_now = env.clone();
     env_now.push(("BMA_NOW".to_owned(), "2024-04-30T09:00:00Z".to_owned()));
     let before = ours(&address, "invitation").await.len();
-    let out = bma(dir.path(), &env_now, &["mailbox", "resend", &address, "--reason", "lien transféré par erreur"]);
+    let out = bma_with(dir.path(), &env_now, &["mailbox", "resend", &address, "--reason", "lien transféré par erreur"]);
     assert!(out.contains("no longer work"), "{out}");
-    bma(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-30T09:00:00Z"]);
+    bma_with(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-30T09:00:00Z"]);
     let resent = wait_mail(&address, "invitation", before).await;
     let resent_link = link_in(&inspect::part(&resent, "text/plain").unwrap(), &base);
     b.goto(&resent_link).await;
@@ -316,10 +151,13 @@ async fn a_reminder_link_and_a_resent_link_open_the_form_in_a_browser() {
     // Resent again, keeping the older links (the manager only lost the email).
     env_now.push(("BMA_NOW".to_owned(), "2024-04-30T10:00:00Z".to_owned()));
     let before = ours(&address, "invitation").await.len();
-    let out =
-        bma(dir.path(), &env_now, &["mailbox", "resend", &address, "--reason", "email supprimé", "--keep-old-links"]);
+    let out = bma_with(
+        dir.path(),
+        &env_now,
+        &["mailbox", "resend", &address, "--reason", "email supprimé", "--keep-old-links"],
+    );
     assert!(out.contains("still work"), "{out}");
-    bma(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-30T10:00:00Z"]);
+    bma_with(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-30T10:00:00Z"]);
     let again = wait_mail(&address, "invitation", before).await;
     let again_link = link_in(&inspect::part(&again, "text/plain").unwrap(), &base);
     assert_eq!(status_of(&again_link).await, 200);
@@ -327,7 +165,7 @@ async fn a_reminder_link_and_a_resent_link_open_the_form_in_a_browser() {
     assert_eq!(status_of(&mail1_link).await, 404, "revoked before stays revoked");
 
     // Both resends are in the timeline with what they did to the older links.
-    let show = bma(dir.path(), &env, &["show", &address, "--json"]);
+    let show = bma_with(dir.path(), &env, &["show", &address, "--json"]);
     assert!(show.contains("\"older_links\":\"revoked\"") && show.contains("\"older_links\":\"kept\""), "{show}");
 
     b.quit().await;

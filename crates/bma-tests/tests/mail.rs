@@ -9,7 +9,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bma_imap::{Auth, Client, Config, MailboxName, Secret, Security, UidSet};
 use bma_mail::message::{build, parse_verp};
-use bma_mail::{SmtpConfig, SmtpSender, SmtpTls, TemplateKind, Templates, verp};
+use bma_mail::{TemplateKind, Templates, verp};
+use bma_tests::engine::lab_smtp;
 use serde_json::Value;
 
 fn lab() -> Value {
@@ -26,16 +27,6 @@ fn own_bma(local: &str) -> String {
 fn unique() -> String {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
     format!("{nanos:x}.{}", std::process::id())
-}
-
-fn sender(lab: &Value) -> SmtpSender {
-    SmtpSender::new(&SmtpConfig {
-        host: lab["smtp"]["host"].as_str().expect("host").to_owned(),
-        port: lab["smtp"]["port"].as_u64().expect("port") as u16,
-        tls: SmtpTls::None,
-        timeout: Duration::from_secs(10),
-    })
-    .expect("sender")
 }
 
 /// Waits (bounded) for a message containing `needle` in `user`'s INBOX, via the master user.
@@ -93,7 +84,7 @@ async fn mail_1_reaches_the_legacy_mailbox_with_its_verp_return_path() {
     let id = format!("invitation.{}@bma.test", unique());
     let return_path = verp("bounces@bma.test", &to);
     let email = build("SGNE", "migrationbma@bma.test", &to, &rendered, &id, &return_path).unwrap();
-    sender(&lab).send(&email).await.expect("relay accepts");
+    lab_smtp().send(&email).await.expect("relay accepts");
     let body = String::from_utf8_lossy(&wait_for(&lab, &to, &id).await).into_owned();
     assert!(body.contains(&format!("Return-Path: <{return_path}>")), "{body}");
     assert!(body.contains("multipart/alternative"));
@@ -110,7 +101,7 @@ async fn an_unknown_bma_bounces_to_its_verp_address() {
     let id = format!("bounce.{}@bma.test", unique());
     let return_path = verp("bounces@bma.test", to);
     let email = build("SGNE", "migrationbma@bma.test", to, &rendered, &id, &return_path).unwrap();
-    sender(&lab).send(&email).await.expect("relay accepts, then bounces");
+    lab_smtp().send(&email).await.expect("relay accepts, then bounces");
     let dsn = String::from_utf8_lossy(&wait_for(&lab, "bounces@bma.test", &id).await).into_owned();
     assert!(dsn.contains("multipart/report"), "a delivery status notification:\n{dsn}");
     assert!(dsn.contains(&format!("Delivered-To: {return_path}")) || dsn.contains(&return_path), "{dsn}");

@@ -21,12 +21,14 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration as StdDuration, Instant};
 
-use bma_core::settings::Settings;
-use bma_engine::{Engine, EngineSettings, OutboxOptions, PlatformAccess, PresyncSettings};
-use bma_imap::{Config, Secret, Security};
-use bma_mail::{Envelope, OutgoingEmail, SmtpConfig, SmtpSender, SmtpTls, Templates};
+use bma_engine::{Engine, OutboxOptions};
+use bma_mail::{Envelope, OutgoingEmail, Templates};
 use bma_store::{Lease, NewEmail, Store};
-use bma_tests::{TestBackend, TestDb, bma_bin, lab_addusers, lab_file, lab_inbox, postgres_skipped, workspace_root};
+use bma_tests::engine::{lab_engine_settings, lab_smtp};
+use bma_tests::{
+    TestBackend, TestDb, bma_lab_command, lab_addusers, lab_file, lab_inbox, output_ok, postgres_skipped,
+    workspace_root,
+};
 use time::format_description::well_known::Rfc3339;
 use time::macros::datetime;
 use time::{Duration, OffsetDateTime};
@@ -63,33 +65,14 @@ fn lab_hold(address: &str, held: bool) {
 }
 
 fn bma(dir: &std::path::Path, url: &str, tag: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(bma_bin());
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("BMA_CONFIG")
-        .env("BMA_DATABASE_URL", url)
-        .env("BMA_MAIL_SMTP_PORT", "2525")
-        .env("BMA_MAIL_SMTP_TLS", "none")
-        .env("BMA_MAIL_BOUNCE_ADDRESS", format!("bounces-{tag}@bma.test"))
-        .env("BMA_MAIL_MESSAGE_ID_DOMAIN", "bma.test")
+    let mut cmd = bma_lab_command(dir, url, args);
+    cmd.env("BMA_MAIL_BOUNCE_ADDRESS", format!("bounces-{tag}@bma.test"))
         .env("BMA_MAIL_TEAM_ADDRESS", format!("team-{tag}@bma.test"))
         .env("BMA_MAIL_MAX_PER_MINUTE", "0")
         .env("BMA_MAIL_RELAY_QUEUE_COMMAND", postqueue_command())
         .env("BMA_WORKER_LEASE_SECONDS", LEASE_SECONDS.to_string())
-        .env("BMA_LEGACY_URL", "imap://127.0.0.1:10143")
-        .env("BMA_LEGACY_TLS", "none")
-        .env("BMA_LEGACY_ADMIN", "admin")
-        .env("BMA_LEGACY_PASSWORD_FILE", dir.join("admin.password"))
-        .env("BMA_PRESYNC_ENABLED", "false")
-        .env("BMA_CAMPAIGN_REMINDER_DAYS", "1,2")
-        .env("BMA_CAMPAIGN_INVITATION_DEADLINE", "2024-04-22");
+        .env("BMA_CAMPAIGN_REMINDER_DAYS", "1,2");
     cmd
-}
-
-fn ok(mut cmd: Command) -> String {
-    let out = cmd.output().expect("run bma");
-    assert!(out.status.success(), "{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// A worker whose campaign clock reads what the first one's reads now.
@@ -139,9 +122,9 @@ async fn three_workers(tag: &str, prefix: u32, kills: usize) {
         csv.push_str(&format!("{a},École {i}\n"));
     }
     std::fs::write(d.join("registre.csv"), csv).unwrap();
-    ok(bma(d, url, tag, &["import", "mailboxes", "registre.csv"]));
-    ok(bma(d, url, tag, &["plan", "--apply", "--today", "2024-04-01", "--as", "test"]));
-    ok(bma(d, url, tag, &["campaign", "start", "--as", "test", "--at", "2024-04-01T09:00:00Z"]));
+    output_ok(bma(d, url, tag, &["import", "mailboxes", "registre.csv"]));
+    output_ok(bma(d, url, tag, &["plan", "--apply", "--today", "2024-04-01", "--as", "test"]));
+    output_ok(bma(d, url, tag, &["campaign", "start", "--as", "test", "--at", "2024-04-01T09:00:00Z"]));
 
     let started = Instant::now();
     let mut workers: Vec<Child> = (0..3).map(|n| spawn_worker(d, url, tag, started, n)).collect();
@@ -184,7 +167,7 @@ async fn three_workers(tag: &str, prefix: u32, kills: usize) {
 
     // Nothing stuck.
     let status: serde_json::Value =
-        serde_json::from_str(&ok(bma(d, url, tag, &["campaign", "status", "--json"]))).unwrap();
+        serde_json::from_str(&output_ok(bma(d, url, tag, &["campaign", "status", "--json"]))).unwrap();
     let health = &status["outbox_health"];
     for key in ["due", "past_lease", "being_checked", "unconfirmed", "dead"] {
         assert_eq!(health[key].as_u64(), Some(0), "{tag}: outbox {key}: {status}");
@@ -267,51 +250,10 @@ async fn three_workers_killed_and_replaced_send_every_email_once_and_on_time() {
     three_workers("workers-killed", 917, 6).await;
 }
 
-fn platform() -> PlatformAccess {
-    let lab = lab_file("lab.json");
-    PlatformAccess {
-        config: Config::new(
-            lab["legacy"]["host"].as_str().unwrap(),
-            lab["legacy"]["imap_port"].as_u64().unwrap() as u16,
-        )
-        .with_security(Security::None),
-        admin: lab["master_user"].as_str().unwrap().to_owned(),
-        password: Secret::new(lab["master_password"].as_str().unwrap()),
-    }
-}
-
-fn smtp() -> SmtpSender {
-    SmtpSender::new(&SmtpConfig {
-        host: "127.0.0.1".into(),
-        port: 2525,
-        tls: SmtpTls::None,
-        timeout: StdDuration::from_secs(10),
-    })
-    .unwrap()
-}
-
 fn engine(store: Store, options: OutboxOptions) -> Engine {
-    let settings = EngineSettings {
-        settings: Settings::default(),
-        portal_base_url: "http://127.0.0.1:8080".into(),
-        bounce_address: "bounces-held@bma.test".into(),
-        message_id_domain: "bma.test".into(),
-        reply_days: 14,
-        team_address: "migrationbma@bma.test".into(),
-        login_domain: Some("127.0.0.1".into()),
-        max_per_minute: 0,
-        legacy: Some(platform()),
-        new: None,
-        presync: PresyncSettings {
-            enabled: false,
-            parallel: 1,
-            max_connections: 1,
-            max_bytes_per_second: 0,
-            hours: (0, 24),
-            weekends: true,
-        },
-    };
-    Engine::new(store, Templates::load(None).unwrap(), settings, smtp(), "test-survivor").with_outbox_options(options)
+    let settings = lab_engine_settings("bounces-held@bma.test");
+    Engine::new(store, Templates::load(None).unwrap(), settings, lab_smtp(), "test-survivor")
+        .with_outbox_options(options)
 }
 
 /// A mailbox and an email to it, queued at `now`.
@@ -372,7 +314,7 @@ async fn an_uncertain_email_held_by_the_relay_is_neither_sent_again_nor_lost() {
         raw: email.raw.clone().into_bytes(),
         message_id: email.message_id.clone(),
     };
-    smtp().send(&outgoing).await.unwrap();
+    lab_smtp().send(&outgoing).await.unwrap();
     tokio::time::sleep(StdDuration::from_millis(600)).await;
 
     // The survivor finds it in the relay's queue, for longer than the old 3 s.

@@ -19,6 +19,7 @@ use bma_core::{AddressRule, ManualClock, registry};
 use bma_mail::Templates;
 use bma_portal::{OidcSettings, Portal, PortalSettings};
 use bma_store::{NewEmail, Store};
+use bma_tests::provider::login_with;
 use bma_tests::{TestBackend, TestDb, bma_bin, lab_file, on_both_backends};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
@@ -125,35 +126,6 @@ impl Harness {
             login_with(&self.client, &self.url(&format!("/formulaire/{token}/connexion")), account).await;
         (status, body)
     }
-}
-
-/// Follows redirects by hand (to see every hop), logging in at the
-/// provider's page when it shows up. Returns the last status, URL and body.
-async fn login_with(client: &reqwest::Client, start: &str, account: &str) -> (StatusCode, String, String) {
-    let mut url = url::Url::parse(start).unwrap();
-    let mut res = client.get(url.clone()).send().await.unwrap();
-    for _ in 0..15 {
-        if res.status().is_redirection() {
-            let loc = res.headers()[LOCATION].to_str().unwrap().to_owned();
-            url = url.join(&loc).unwrap();
-            res = client.get(url.clone()).send().await.unwrap();
-            continue;
-        }
-        if res.status() == StatusCode::OK && url.path().starts_with("/interaction/") {
-            let login_url = url.join(&format!("{}/login", url.path())).unwrap();
-            res = client
-                .post(login_url.clone())
-                .form(&[("login", account), ("password", "password")])
-                .send()
-                .await
-                .unwrap();
-            url = login_url;
-            continue;
-        }
-        break;
-    }
-    let status = res.status();
-    (status, url.to_string(), res.text().await.unwrap())
 }
 
 async fn invited_mailbox(store: &Store, address: &str) -> (i64, String) {

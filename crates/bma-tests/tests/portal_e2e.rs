@@ -18,191 +18,11 @@
 //! `cargo xtask lab install`) and `cargo build -p bma`.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use bma_tests::{bma_bin, lab_adduser, lab_file, lab_inbox};
+use bma_tests::browser::{Browser, free_port, free_portal_port, portal_env, start_chromedriver, start_portal};
+use bma_tests::{bma_with, lab_adduser, lab_file, lab_inbox};
 use serde_json::{Value, json};
-
-/// A minimal W3C WebDriver client: the commands this test needs.
-struct Browser {
-    http: reqwest::Client,
-    session: String,
-}
-
-const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
-
-impl Browser {
-    async fn start(driver: &str) -> Browser {
-        let http = reqwest::Client::new();
-        let caps = json!({ "capabilities": { "alwaysMatch": {
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                         "--window-size=1024,900", "--lang=fr-BE"]
-            }
-        }}});
-        let v: Value = http.post(format!("{driver}/session")).json(&caps).send().await.unwrap().json().await.unwrap();
-        let session = v["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {v}")).to_owned();
-        Browser { http, session: format!("{driver}/session/{session}") }
-    }
-
-    async fn cmd(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let req = self.http.request(method, format!("{}{path}", self.session));
-        let req = if body.is_null() { req } else { req.json(&body) };
-        let v: Value = req.send().await.unwrap().json().await.unwrap();
-        if v["value"].get("error").is_some() {
-            panic!("webdriver {path}: {}", v["value"]);
-        }
-        v["value"].clone()
-    }
-
-    async fn goto(&self, url: &str) {
-        self.cmd(reqwest::Method::POST, "/url", json!({ "url": url })).await;
-    }
-
-    async fn url(&self) -> String {
-        self.cmd(reqwest::Method::GET, "/url", Value::Null).await.as_str().unwrap().to_owned()
-    }
-
-    /// The URL once `ok` holds for it (a click's navigation may still be
-    /// under way when the click returns), or panics after 10 s.
-    async fn wait_url(&self, what: &str, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let url = self.url().await;
-            if ok(&url) {
-                return url;
-            }
-            assert!(Instant::now() < deadline, "{what}: still at {url}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    /// The page source once it contains `needle`, or panics after 10 s.
-    async fn wait_source(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let page = self.source().await;
-            if page.contains(needle) {
-                return page;
-            }
-            assert!(Instant::now() < deadline, "no {needle:?} in {page}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn source(&self) -> String {
-        self.cmd(reqwest::Method::GET, "/source", Value::Null).await.as_str().unwrap().to_owned()
-    }
-
-    async fn find(&self, css: &str) -> String {
-        let v = self.cmd(reqwest::Method::POST, "/element", json!({ "using": "css selector", "value": css })).await;
-        v[ELEMENT].as_str().unwrap().to_owned()
-    }
-
-    async fn count(&self, css: &str) -> usize {
-        let v = self.cmd(reqwest::Method::POST, "/elements", json!({ "using": "css selector", "value": css })).await;
-        v.as_array().map_or(0, Vec::len)
-    }
-
-    async fn text(&self, css: &str) -> String {
-        let e = self.find(css).await;
-        self.cmd(reqwest::Method::GET, &format!("/element/{e}/text"), Value::Null).await.as_str().unwrap().to_owned()
-    }
-
-    async fn attribute(&self, css: &str, name: &str) -> Option<String> {
-        let e = self.find(css).await;
-        self.cmd(reqwest::Method::GET, &format!("/element/{e}/property/{name}"), Value::Null)
-            .await
-            .as_str()
-            .map(str::to_owned)
-    }
-
-    async fn click(&self, css: &str) {
-        let e = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{e}/click"), json!({})).await;
-    }
-
-    async fn fill(&self, css: &str, text: &str) {
-        let e = self.find(css).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{e}/clear"), json!({})).await;
-        self.cmd(reqwest::Method::POST, &format!("/element/{e}/value"), json!({ "text": text })).await;
-    }
-
-    /// Presses Tab; the `id` of the element that has the focus then, and
-    /// its computed outline style (the visible focus).
-    async fn tab(&self) -> (String, String) {
-        let tab = json!({ "actions": [{ "type": "key", "id": "keyboard", "actions": [
-            { "type": "keyDown", "value": "\u{E004}" }, { "type": "keyUp", "value": "\u{E004}" }
-        ]}]});
-        self.cmd(reqwest::Method::POST, "/actions", tab).await;
-        let active = self.cmd(reqwest::Method::GET, "/element/active", Value::Null).await;
-        let e = active[ELEMENT].as_str().unwrap().to_owned();
-        let id = self.cmd(reqwest::Method::GET, &format!("/element/{e}/property/id"), Value::Null).await;
-        let outline = self.cmd(reqwest::Method::GET, &format!("/element/{e}/css/outline-style"), Value::Null).await;
-        (id.as_str().unwrap_or("").to_owned(), outline.as_str().unwrap_or("").to_owned())
-    }
-
-    /// Runs `script` in the page (WebDriver "execute script": Chromium runs
-    /// it outside the page's Content-Security-Policy, which forbids scripts).
-    async fn exec(&self, script: &str, args: Value) -> Value {
-        self.cmd(reqwest::Method::POST, "/execute/sync", json!({ "script": script, "args": args })).await
-    }
-
-    /// Runs `script`, which calls its last argument with the result.
-    async fn exec_async(&self, script: &str) -> Value {
-        self.cmd(reqwest::Method::POST, "/execute/async", json!({ "script": script, "args": [] })).await
-    }
-
-    /// A Chrome DevTools Protocol command through chromedriver.
-    async fn cdp(&self, cmd: &str, params: Value) -> Value {
-        self.cmd(reqwest::Method::POST, "/goog/cdp/execute", json!({ "cmd": cmd, "params": params })).await
-    }
-
-    /// The `id` of the element that has the focus.
-    async fn active_id(&self) -> String {
-        let active = self.cmd(reqwest::Method::GET, "/element/active", Value::Null).await;
-        let e = active[ELEMENT].as_str().unwrap().to_owned();
-        let id = self.cmd(reqwest::Method::GET, &format!("/element/{e}/property/id"), Value::Null).await;
-        id.as_str().unwrap_or("").to_owned()
-    }
-
-    async fn title(&self) -> String {
-        self.cmd(reqwest::Method::GET, "/title", Value::Null).await.as_str().unwrap_or("").to_owned()
-    }
-
-    /// Deletes a cookie of the current page's domain, as the browser does
-    /// when its `Max-Age` has passed.
-    async fn delete_cookie(&self, name: &str) {
-        self.cmd(reqwest::Method::DELETE, &format!("/cookie/{name}"), Value::Null).await;
-    }
-
-    async fn quit(self) {
-        let _ = self.http.delete(&self.session).send().await;
-    }
-}
-
-fn free_port(range: std::ops::RangeInclusive<u16>) -> u16 {
-    let offset = (std::process::id() % 50) as u16;
-    let (lo, hi) = (*range.start(), *range.end());
-    (0..=hi - lo)
-        .map(|i| lo + (offset + i) % (hi - lo + 1))
-        .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
-        .expect("a free port")
-}
-
-async fn wait_http(url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if reqwest::get(url).await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{url} did not answer");
-}
 
 /// The bodies of `user`'s INBOX messages containing `needle`, QP soft breaks undone.
 async fn mails_with(platform: &str, user: &str, needle: &str) -> Vec<String> {
@@ -226,103 +46,52 @@ async fn wait_mail(platform: &str, user: &str, needle: &str, before: usize) -> S
     }
 }
 
-fn bma(dir: &Path, env: &[(String, String)], args: &[&str]) -> String {
-    let out = std::process::Command::new(bma_bin())
-        .args(args)
-        .current_dir(dir)
-        .env_remove("BMA_CONFIG")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "bma {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+/// Mail 1 for real: `registre.csv` of `address` (school `school`) imported
+/// in `dir`, one wave planned, the campaign started and ticked on
+/// 2024-04-22; its link to the portal on `port`, read from the legacy mailbox.
+async fn mail1_link(dir: &Path, env: &[(String, String)], address: &str, school: &str, port: u16) -> String {
+    let before = mails_with("legacy", address, "/formulaire/").await.len();
+    std::fs::write(dir.join("registre.csv"), format!("adresse;nom\n{address};{school}\n")).unwrap();
+    bma_with(dir, env, &["import", "mailboxes", "registre.csv"]);
+    bma_with(dir, env, &["plan", "--apply", "--as", "e2e"]);
+    bma_with(dir, env, &["campaign", "start", "--at", "2024-04-22T07:00:00Z", "--as", "e2e"]);
+    bma_with(dir, env, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]);
+    let mail = wait_mail("legacy", address, "/formulaire/", before).await;
+    let link_at = mail.find(&format!("http://127.0.0.1:{port}/formulaire/")).expect("the link in mail 1");
+    mail[link_at..].chars().take_while(|c| c.is_ascii_alphanumeric() || ":/._-".contains(*c)).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_enrols_in_a_real_browser() {
-    let lab = lab_file("lab.json");
-    let range = &lab["oidc"]["test_redirect_ports"];
-    let (first, last) = (range[0].as_u64().unwrap() as u16, range[1].as_u64().unwrap() as u16);
-    // The portal's port, registered at the provider (the last 50 of the
-    // range, which portal.rs leaves alone; the benchmark takes the last 10);
-    // the driver's, anywhere else.
-    let port = free_port((last - 49)..=(last - 10));
-    let driver_port = free_port(19500..=19599);
+    let first = lab_file("lab.json")["oidc"]["test_redirect_ports"][0].as_u64().unwrap() as u16;
+    // The portal's port, registered at the provider; the driver's, anywhere else.
+    let port = free_portal_port(0);
+    let driver_port = free_port(19500..=19599, 0);
     assert!(port >= first);
     let address = format!("ec86{:04}@adm.cfwb.be", std::process::id() % 10_000);
     let backup = "marie.dupont@ecole.test";
     lab_adduser("legacy", &address, "secret-e2e");
 
     let dir = tempfile::tempdir().unwrap();
-    let smtp = &lab["smtp"];
-    let env: Vec<(String, String)> = [
-        ("BMA_DATABASE_URL", format!("sqlite://{}", dir.path().join("bma.db").display())),
-        ("BMA_MAIL_SMTP_HOST", smtp["host"].as_str().unwrap().to_owned()),
-        ("BMA_MAIL_SMTP_PORT", smtp["port"].to_string()),
-        ("BMA_MAIL_SMTP_TLS", "none".to_owned()),
-        ("BMA_MAIL_BOUNCE_ADDRESS", "bounces@bma.test".to_owned()),
-        ("BMA_MAIL_MESSAGE_ID_DOMAIN", "bma.test".to_owned()),
-        ("BMA_PORTAL_BASE_URL", format!("http://127.0.0.1:{port}")),
-        ("BMA_OIDC_ISSUER", lab["oidc"]["issuer"].as_str().unwrap().to_owned()),
-        ("BMA_OIDC_CLIENT_ID", lab["oidc"]["client_id"].as_str().unwrap().to_owned()),
-        ("BMA_OIDC_CLIENT_SECRET", lab["oidc"]["client_secret"].as_str().unwrap().to_owned()),
-        // The invitation is sent on the campaign's clock (2024); the portal
-        // runs on the wall clock: keep the link valid today.
-        ("BMA_CAMPAIGN_END", "2099-12-31".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let mut env = portal_env(dir.path(), &format!("http://127.0.0.1:{port}"));
+    // The invitation is sent on the campaign's clock (2024); the portal
+    // runs on the wall clock: keep the link valid today.
+    env.push(("BMA_CAMPAIGN_END".to_owned(), "2099-12-31".to_owned()));
 
     // Mail 1, for real: import, plan, tick; read it from the legacy mailbox.
-    let invitations_before = mails_with("legacy", &address, "/formulaire/").await.len();
-    std::fs::write(dir.path().join("registre.csv"), format!("adresse;nom\n{address};École fondamentale du Parc\n"))
-        .unwrap();
-    bma(dir.path(), &env, &["import", "mailboxes", "registre.csv"]);
-    bma(dir.path(), &env, &["plan", "--apply", "--as", "e2e"]);
-    bma(dir.path(), &env, &["campaign", "start", "--at", "2024-04-22T07:00:00Z", "--as", "e2e"]);
-    bma(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]);
-    let mail = wait_mail("legacy", &address, "/formulaire/", invitations_before).await;
-    let link_at = mail.find(&format!("http://127.0.0.1:{port}/formulaire/")).expect("the link in mail 1");
-    let link: String =
-        mail[link_at..].chars().take_while(|c| c.is_ascii_alphanumeric() || ":/._-".contains(*c)).collect();
+    let link = mail1_link(dir.path(), &env, &address, "École fondamentale du Parc", port).await;
 
     // The portal and the browser.
     // The scheduler is `bma campaign tick`'s, below: one per SQLite store.
-    let mut serve = tokio::process::Command::new(bma_bin())
-        .args(["serve", "--no-scheduler", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(dir.path())
-        .env_remove("BMA_CONFIG")
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    wait_http(&format!("http://127.0.0.1:{port}/healthz")).await;
-    let mut driver = tokio::process::Command::new("chromedriver")
-        .arg(format!("--port={driver_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chromedriver (cargo xtask lab install)");
-    let driver_url = format!("http://127.0.0.1:{driver_port}");
-    wait_http(&format!("{driver_url}/status")).await;
+    let mut serve = start_portal(dir.path(), &env, port).await;
+    let (mut driver, driver_url) = start_chromedriver(driver_port).await;
     let b = Browser::start(&driver_url).await;
 
     // The link, then Cerbère EDU (the lab's provider), then back to the form.
     b.goto(&link).await;
     assert_eq!(b.text("#bma").await, address);
     b.click("#connexion").await;
-    b.wait_url("the provider's login page", |u| u.starts_with("http://127.0.0.1:9090/interaction/")).await;
-    b.fill("#login", "directrice.dupont").await;
-    b.fill("#password", "password").await;
-    b.click("#submit").await;
+    b.provider_login("the provider's login page", "directrice.dupont").await;
     b.wait_url("back on the link after login", |u| u == link).await;
     assert_eq!(b.text("#identite").await, "Marie Dupont");
     assert_eq!(b.attribute("#nom", "value").await.as_deref(), Some("Dupont"), "prefilled from the identity");
@@ -376,10 +145,7 @@ async fn a_manager_enrols_in_a_real_browser() {
     b.click("#envoyer").await;
     b.wait_source("Votre session a expiré").await;
     b.click("a.button").await;
-    b.wait_url("the provider's login page again", |u| u.starts_with("http://127.0.0.1:9090/interaction/")).await;
-    b.fill("#login", "directrice.dupont").await;
-    b.fill("#password", "password").await;
-    b.click("#submit").await;
+    b.provider_login("the provider's login page again", "directrice.dupont").await;
     b.wait_url("back on the link after the new login", |u| u == link).await;
     assert!(b.text("#reponses-conservees").await.contains("ont été conservées"));
     assert_eq!(b.attribute("#telephone", "value").await.as_deref(), Some("0470 12 34 56"), "answers kept");
@@ -396,7 +162,7 @@ async fn a_manager_enrols_in_a_real_browser() {
     let confirmations_before = mails_with("legacy", &address, "formulaire de migration de la bo").await.len();
     let verifications_before = mails_with("legacy", backup, &address).await.len();
     let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
-    bma(dir.path(), &env, &["campaign", "tick", "--at", &now]);
+    bma_with(dir.path(), &env, &["campaign", "tick", "--at", &now]);
     let confirmation = wait_mail("legacy", &address, "formulaire de migration de la bo", confirmations_before).await;
     assert!(confirmation.contains("Marie Dupont") && confirmation.contains(&link), "{confirmation}");
     let verification = wait_mail("legacy", backup, &address, verifications_before).await;
@@ -429,7 +195,7 @@ async fn a_manager_enrols_in_a_real_browser() {
     b.click("#envoyer").await;
     b.wait_url("the confirmation page", |u| u.ends_with("/confirmation")).await;
     let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
-    bma(dir.path(), &env, &["campaign", "tick", "--at", &now]);
+    bma_with(dir.path(), &env, &["campaign", "tick", "--at", &now]);
     let notice = wait_mail("legacy", backup, "backup_changed.", notices_before).await;
     assert!(notice.contains(&address) && !notice.contains(&new_backup), "{notice}");
     let notice = wait_mail("legacy", &address, "backup_changed.", bma_notices_before).await;
@@ -544,73 +310,28 @@ async fn audit(b: &Browser, axe: &str, what: &str) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_page_state_is_axe_clean_and_reflows_at_320_px() {
     let axe = axe_source();
-    let lab = lab_file("lab.json");
-    let range = &lab["oidc"]["test_redirect_ports"];
-    let last = range[1].as_u64().unwrap() as u16;
-    let port = free_port((last - 49)..=(last - 10));
-    let driver_port = free_port(19500..=19599);
+    let port = free_portal_port(0);
+    let driver_port = free_port(19500..=19599, 0);
     let address = format!("ec87{:04}@adm.cfwb.be", std::process::id() % 10_000);
     lab_adduser("legacy", &address, "secret-e2e");
 
     let dir = tempfile::tempdir().unwrap();
-    let smtp = &lab["smtp"];
-    let env: Vec<(String, String)> = [
-        ("BMA_DATABASE_URL", format!("sqlite://{}", dir.path().join("bma.db").display())),
-        ("BMA_MAIL_SMTP_HOST", smtp["host"].as_str().unwrap().to_owned()),
-        ("BMA_MAIL_SMTP_PORT", smtp["port"].to_string()),
-        ("BMA_MAIL_SMTP_TLS", "none".to_owned()),
-        ("BMA_MAIL_BOUNCE_ADDRESS", "bounces@bma.test".to_owned()),
-        ("BMA_MAIL_MESSAGE_ID_DOMAIN", "bma.test".to_owned()),
-        ("BMA_PORTAL_BASE_URL", format!("http://127.0.0.1:{port}")),
-        ("BMA_OIDC_ISSUER", lab["oidc"]["issuer"].as_str().unwrap().to_owned()),
-        ("BMA_OIDC_CLIENT_ID", lab["oidc"]["client_id"].as_str().unwrap().to_owned()),
-        ("BMA_OIDC_CLIENT_SECRET", lab["oidc"]["client_secret"].as_str().unwrap().to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
+    let env = portal_env(dir.path(), &format!("http://127.0.0.1:{port}"));
 
     // Mail 1 for real, read from the legacy mailbox.
-    let before = mails_with("legacy", &address, "/formulaire/").await.len();
-    std::fs::write(dir.path().join("registre.csv"), format!("adresse;nom\n{address};Institut Sainte-Marie de Huy\n"))
-        .unwrap();
-    bma(dir.path(), &env, &["import", "mailboxes", "registre.csv"]);
-    bma(dir.path(), &env, &["plan", "--apply", "--as", "e2e"]);
-    bma(dir.path(), &env, &["campaign", "start", "--at", "2024-04-22T07:00:00Z", "--as", "e2e"]);
-    bma(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]);
-    let mail = wait_mail("legacy", &address, "/formulaire/", before).await;
-    let link_at = mail.find(&format!("http://127.0.0.1:{port}/formulaire/")).expect("the link in mail 1");
-    let link: String =
-        mail[link_at..].chars().take_while(|c| c.is_ascii_alphanumeric() || ":/._-".contains(*c)).collect();
+    let link = mail1_link(dir.path(), &env, &address, "Institut Sainte-Marie de Huy", port).await;
 
     // The portal on the campaign's clock (no BMA_CAMPAIGN_END moved to keep the link alive),
     // and a second one on the same store after the campaign's end.
-    let serve = |port: u16, now: &str| {
-        tokio::process::Command::new(bma_bin())
-            .args(["serve", "--no-scheduler", "--listen", &format!("127.0.0.1:{port}")])
-            .current_dir(dir.path())
-            .env_remove("BMA_CONFIG")
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("BMA_NOW", now)
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap()
+    let at = |now: &str| {
+        let mut env = env.clone();
+        env.push(("BMA_NOW".to_owned(), now.to_owned()));
+        env
     };
-    let mut portal = serve(port, "2024-04-22T09:00:00Z");
-    wait_http(&format!("http://127.0.0.1:{port}/healthz")).await;
-    let late_port = free_port((last - 49)..=(last - 10));
-    let mut late = serve(late_port, "2024-06-03T09:00:00Z");
-    wait_http(&format!("http://127.0.0.1:{late_port}/healthz")).await;
-    let mut driver = tokio::process::Command::new("chromedriver")
-        .arg(format!("--port={driver_port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("chromedriver (cargo xtask lab install)");
-    let driver_url = format!("http://127.0.0.1:{driver_port}");
-    wait_http(&format!("{driver_url}/status")).await;
+    let mut portal = start_portal(dir.path(), &at("2024-04-22T09:00:00Z"), port).await;
+    let late_port = free_portal_port(0);
+    let mut late = start_portal(dir.path(), &at("2024-06-03T09:00:00Z"), late_port).await;
+    let (mut driver, driver_url) = start_chromedriver(driver_port).await;
     let b = Browser::start(&driver_url).await;
     let base = format!("http://127.0.0.1:{port}");
     let mut problems = Vec::new();
@@ -638,10 +359,7 @@ async fn every_page_state_is_axe_clean_and_reflows_at_320_px() {
     assert_eq!(b.text("#bma").await, address, "the link opens on the campaign's clock");
     problems.extend(audit(&b, &axe, "link page").await);
     b.click("#connexion").await;
-    b.wait_url("the provider's login page", |u| u.starts_with("http://127.0.0.1:9090/interaction/")).await;
-    b.fill("#login", "directrice.dupont").await;
-    b.fill("#password", "password").await;
-    b.click("#submit").await;
+    b.provider_login("the provider's login page", "directrice.dupont").await;
     b.wait_url("back on the link after login", |u| u == link).await;
     problems.extend(audit(&b, &axe, "form (empty)").await);
     assert_eq!(b.count("input[type=checkbox]").await, 0, "no box to tick: the notice is a page");

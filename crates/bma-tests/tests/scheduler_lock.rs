@@ -11,17 +11,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use bma_tests::{TestBackend, TestDb, bma_bin, postgres_skipped};
-
-fn bma(dir: &std::path::Path, url: &str, args: &[&str]) -> Command {
-    let mut cmd = Command::new(bma_bin());
-    cmd.args(args)
-        .current_dir(dir)
-        .env_remove("BMA_CONFIG")
-        .env("BMA_DATABASE_URL", url)
-        .env("BMA_PRESYNC_ENABLED", "false");
-    cmd
-}
+use bma_tests::{TestBackend, TestDb, bma_command, postgres_skipped};
 
 /// A process killed when the test ends, however it ends.
 struct Running(Child);
@@ -77,35 +67,35 @@ async fn a_second_scheduler_on_sqlite_is_refused() {
     let d = dir.path();
     let url = db.url.as_str();
 
-    let mut first = start(bma(d, url, &["worker", "--interval", "1s"]), "started");
+    let mut first = start(bma_command(d, url, &["worker", "--interval", "1s"]), "started");
     let pid = first.0.id();
 
     // A second worker, and a portal with its scheduler: refused.
-    let second = bma(d, url, &["worker", "--once"]).output().unwrap();
+    let second = bma_command(d, url, &["worker", "--once"]).output().unwrap();
     refused(&second);
     assert!(text(&second).contains(&format!("held by process {pid}")), "{}", text(&second));
-    refused(&bma(d, url, &["serve", "--listen", "127.0.0.1:0"]).output().unwrap());
+    refused(&bma_command(d, url, &["serve", "--listen", "127.0.0.1:0"]).output().unwrap());
     // One step from the command line is a scheduler too.
-    refused(&bma(d, url, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]).output().unwrap());
+    refused(&bma_command(d, url, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]).output().unwrap());
     let run = ["campaign", "run", "--from", "2024-04-22T08:00:00Z", "--until", "2024-04-23T08:00:00Z", "--step", "1d"];
-    refused(&bma(d, url, &run).output().unwrap());
+    refused(&bma_command(d, url, &run).output().unwrap());
 
     // A portal without its scheduler runs beside the worker.
-    let portal = start(bma(d, url, &["serve", "--listen", "127.0.0.1:0", "--no-scheduler"]), "listening on");
+    let portal = start(bma_command(d, url, &["serve", "--listen", "127.0.0.1:0", "--no-scheduler"]), "listening on");
     drop(portal);
 
     // The worker killed (SIGKILL): the lock went with it.
     first.0.kill().unwrap();
     first.0.wait().unwrap();
-    let out = bma(d, url, &["worker", "--once"]).output().unwrap();
+    let out = bma_command(d, url, &["worker", "--once"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let out = bma(d, url, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]).output().unwrap();
+    let out = bma_command(d, url, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     // And a portal with its scheduler can then run.
-    drop(start(bma(d, url, &["serve", "--listen", "127.0.0.1:0"]), "listening on"));
+    drop(start(bma_command(d, url, &["serve", "--listen", "127.0.0.1:0"]), "listening on"));
 
     // What several workers need is in the help.
-    let help = bma(d, url, &["worker", "--help"]).output().unwrap();
+    let help = bma_command(d, url, &["worker", "--help"]).output().unwrap();
     assert!(text(&help).contains("Several workers: run them on PostgreSQL"), "{}", text(&help));
 }
 
@@ -119,10 +109,10 @@ async fn several_workers_on_postgres_run() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let url = db.url.as_str();
-    let first = start(bma(d, url, &["worker", "--interval", "1s"]), "started");
-    let out = bma(d, url, &["worker", "--once"]).output().unwrap();
+    let first = start(bma_command(d, url, &["worker", "--interval", "1s"]), "started");
+    let out = bma_command(d, url, &["worker", "--once"]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    drop(start(bma(d, url, &["serve", "--listen", "127.0.0.1:0"]), "listening on"));
+    drop(start(bma_command(d, url, &["serve", "--listen", "127.0.0.1:0"]), "listening on"));
     drop(first);
     db.drop_db().await;
 }

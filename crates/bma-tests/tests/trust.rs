@@ -16,65 +16,23 @@ use std::sync::Arc;
 use std::time::{Duration as StdDuration, Instant};
 
 use bma_core::lifecycle::{Actor, State};
-use bma_core::planner::{WaveRules, plan_waves};
-use bma_core::settings::Settings;
 use bma_core::{AddressRule, ManualClock, registry};
-use bma_engine::{Engine, EngineSettings, PlatformAccess, PresyncSettings};
-use bma_imap::{Config, Secret, Security};
-use bma_mail::{Envelope, OutgoingEmail, SmtpConfig, SmtpSender, SmtpTls, Templates, inspect};
+use bma_engine::{Engine, EngineSettings};
+use bma_mail::{Envelope, OutgoingEmail, Templates, inspect};
 use bma_portal::{OidcSettings, Portal, PortalSettings};
 use bma_store::{CampaignAction, OlderLinks, Store};
+use bma_tests::engine::{lab_engine_settings, lab_smtp, plan_default_waves};
+use bma_tests::provider::login_with;
 use bma_tests::{TestBackend, TestDb, bma_bin, lab_addusers, lab_file, lab_inbox, on_both_backends};
 use reqwest::StatusCode;
-use reqwest::header::LOCATION;
 use sqlx::{Connection, Row};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
-fn platform(name: &str) -> PlatformAccess {
-    let lab = lab_file("lab.json");
-    PlatformAccess {
-        config: Config::new(lab[name]["host"].as_str().unwrap(), lab[name]["imap_port"].as_u64().unwrap() as u16)
-            .with_security(Security::None),
-        admin: lab["master_user"].as_str().unwrap().to_owned(),
-        password: Secret::new(lab["master_password"].as_str().unwrap()),
-    }
-}
-
-fn smtp() -> SmtpSender {
-    let lab = lab_file("lab.json");
-    SmtpSender::new(&SmtpConfig {
-        host: lab["smtp"]["host"].as_str().unwrap().to_owned(),
-        port: lab["smtp"]["port"].as_u64().unwrap() as u16,
-        tls: SmtpTls::None,
-        timeout: StdDuration::from_secs(10),
-    })
-    .unwrap()
-}
-
 /// An engine on the lab, its portal at `base`, its bounce mailbox `bounces`.
 fn engine(store: Store, base: &str, bounces: &str) -> Engine {
-    let settings = EngineSettings {
-        settings: Settings::default(),
-        portal_base_url: base.to_owned(),
-        login_domain: Some("127.0.0.1".into()),
-        bounce_address: bounces.to_owned(),
-        message_id_domain: "bma.test".into(),
-        reply_days: 14,
-        team_address: "migrationbma@bma.test".into(),
-        max_per_minute: 0,
-        legacy: Some(platform("legacy")),
-        new: None,
-        presync: PresyncSettings {
-            enabled: false,
-            parallel: 1,
-            max_connections: 1,
-            max_bytes_per_second: 0,
-            hours: (0, 24),
-            weekends: true,
-        },
-    };
-    Engine::new(store, Templates::load(None).unwrap(), settings, smtp(), "test-trust")
+    let settings = EngineSettings { portal_base_url: base.to_owned(), ..lab_engine_settings(bounces) };
+    Engine::new(store, Templates::load(None).unwrap(), settings, lab_smtp(), "test-trust")
 }
 
 async fn import_and_plan(store: &Store, addresses: &[String], t0: OffsetDateTime) {
@@ -84,13 +42,8 @@ async fn import_and_plan(store: &Store, addresses: &[String], t0: OffsetDateTime
     }
     let rows = registry::parse(csv.as_bytes(), &AddressRule::default()).unwrap().rows;
     store.apply_import(&rows, "test.csv", &Actor::System("import".into()), t0).await.unwrap();
-    let c = Settings::default().campaign;
-    let rules =
-        WaveRules { start: c.start, deadline: c.invitation_deadline, weekday: c.weekday().unwrap(), capacity: None };
-    let plan = plan_waves(&rules, c.start, &store.planning_candidates().await.unwrap()).unwrap();
-    let operator = Actor::Operator("test".into());
-    store.apply_wave_plan(&plan, &operator, t0).await.unwrap();
-    store.change_campaign(CampaignAction::Start, &operator, "", t0).await.unwrap();
+    plan_default_waves(store, t0).await;
+    store.change_campaign(CampaignAction::Start, &Actor::Operator("test".into()), "", t0).await.unwrap();
 }
 
 /// A port of the range registered at the lab's provider (portal.rs's part of it).
@@ -107,32 +60,6 @@ async fn listener() -> (tokio::net::TcpListener, u16) {
         }
     }
     panic!("no free port in {first}..={last}");
-}
-
-/// Follows redirects by hand, logging in at the provider's page when it shows up.
-async fn login_with(client: &reqwest::Client, start: &str, account: &str) -> (StatusCode, String) {
-    let mut url = url::Url::parse(start).unwrap();
-    let mut res = client.get(url.clone()).send().await.unwrap();
-    for _ in 0..15 {
-        if res.status().is_redirection() {
-            url = url.join(res.headers()[LOCATION].to_str().unwrap()).unwrap();
-            res = client.get(url.clone()).send().await.unwrap();
-            continue;
-        }
-        if res.status() == StatusCode::OK && url.path().starts_with("/interaction/") {
-            let login_url = url.join(&format!("{}/login", url.path())).unwrap();
-            res = client
-                .post(login_url.clone())
-                .form(&[("login", account), ("password", "password")])
-                .send()
-                .await
-                .unwrap();
-            url = login_url;
-            continue;
-        }
-        break;
-    }
-    (res.status(), res.text().await.unwrap())
 }
 
 fn csrf_of(html: &str) -> String {
@@ -270,7 +197,7 @@ async fn no_working_link_is_kept_in_the_store(backend: TestBackend) {
     let last_email = store.emails_of(first.id).await.unwrap().into_iter().last().unwrap();
     let raw = received(&addresses[0], &last_email.message_id).await;
     let token = tokens(&raw, "/formulaire/").into_iter().next().expect("a link in the last email");
-    let (status, page) =
+    let (status, _, page) =
         login_with(&client, &format!("{base}/formulaire/{token}/connexion"), "directrice.dupont").await;
     assert_eq!(status, StatusCode::OK, "{page}");
     let form = [
@@ -379,7 +306,7 @@ async fn a_forged_delivery_report_changes_nothing_and_is_listed(backend: TestBac
 
     // Two forged reports to the mailbox's VERP address: one quoting a Message-ID we never sent, one quoting none.
     let marker = format!("forged-{}-{}", std::process::id(), prefix);
-    let sender = smtp();
+    let sender = lab_smtp();
     for (i, id) in [Some("invitation.1.AAAAAAAAAAAAAAAA@bma.test"), None].into_iter().enumerate() {
         sender.send(&forged_dsn(&bounces, &address, id, &format!("{marker}-{i}"))).await.unwrap();
     }
