@@ -153,7 +153,8 @@ async fn three_workers(tag: &str, prefix: u32, kills: usize) {
         workers[victim] = spawn_worker(d, url, tag, started, spawned);
         eprintln!("{tag}: killed worker {victim} at {:.2?}", started.elapsed());
     }
-    let deadline = started + real_span + StdDuration::from_secs(30);
+    // Generous: a loaded machine stretches the last steps; what is checked is that they stop.
+    let deadline = started + real_span + StdDuration::from_secs(90);
     for w in &mut workers {
         loop {
             if w.try_wait().unwrap().is_some() {
