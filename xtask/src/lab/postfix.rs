@@ -159,31 +159,19 @@ fn write_transport(paths: &Paths, routes: &[(String, String)]) -> Result<()> {
 const HELD: &str = "lmtp:inet:127.0.0.1:1";
 
 /// Holds mail for `address` at the relay (`held`), or routes it to the
-/// legacy platform again: rewrites the transport map, postmaps it and
-/// reloads Postfix, like [`route`].
+/// legacy platform again, like [`route`].
 pub fn hold(paths: &Paths, address: &str, held: bool) -> Result<()> {
-    let address = address.trim().to_lowercase();
-    let Some((_, domain)) = address.split_once('@') else {
-        bail!("not an address: {address:?}");
-    };
-    if !DOMAINS.contains(&domain) {
-        bail!("{domain} is not a lab domain ({})", DOMAINS.join(", "));
-    }
-    let mut routes = read_routes(paths)?;
-    routes.retain(|(a, _)| *a != address);
-    if held {
-        routes.push((address, HELD.to_owned()));
-    }
-    write_transport(paths, &routes)?;
-    if running(paths) {
-        proc::run_daemon(postfix(paths).arg("reload"), &paths.postfix_log())?;
-    }
-    Ok(())
+    set_transport(paths, address, held.then(|| HELD.to_owned()))
 }
 
-/// Routes mail for `address` to `platform`: rewrites the transport map,
-/// postmaps it and reloads Postfix so that the next message follows it.
+/// Routes mail for `address` to `platform`, so that the next message follows it.
 pub fn route(paths: &Paths, address: &str, platform: Platform) -> Result<()> {
+    set_transport(paths, address, (platform != Platform::Legacy).then(|| platform.transport()))
+}
+
+/// Sets the transport of one lab address (`None`: the default, the legacy
+/// platform): rewrites the transport map, postmaps it and reloads Postfix.
+fn set_transport(paths: &Paths, address: &str, transport: Option<String>) -> Result<()> {
     let address = address.trim().to_lowercase();
     let Some((_, domain)) = address.split_once('@') else {
         bail!("not an address: {address:?}");
@@ -193,8 +181,8 @@ pub fn route(paths: &Paths, address: &str, platform: Platform) -> Result<()> {
     }
     let mut routes = read_routes(paths)?;
     routes.retain(|(a, _)| *a != address);
-    if platform != Platform::Legacy {
-        routes.push((address, platform.transport()));
+    if let Some(transport) = transport {
+        routes.push((address, transport));
     }
     write_transport(paths, &routes)?;
     if running(paths) {
