@@ -54,7 +54,9 @@ pub struct PortalSettings {
 
 /// The organisation's part of the privacy page (`/confidentialite`); the
 /// rest (the rights, the authority to complain to) is the law's and fixed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Also the `[privacy]` section of `bma.toml`, as it is.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PrivacySettings {
     /// The controller, as named on the page.
     pub controller: String,
@@ -92,6 +94,21 @@ impl Default for PrivacySettings {
                          Communication), qui réalise la migration pour le SGNE en tant que sous-traitant"
                 .to_owned(),
             retention_months: 12,
+        }
+    }
+}
+
+impl PrivacySettings {
+    /// The same, each text without its surrounding white space.
+    pub fn trimmed(&self) -> PrivacySettings {
+        PrivacySettings {
+            controller: self.controller.trim().to_owned(),
+            controller_address: self.controller_address.trim().to_owned(),
+            legal_basis: self.legal_basis.trim().to_owned(),
+            dpo_email: self.dpo_email.trim().to_owned(),
+            dpo_address: self.dpo_address.trim().to_owned(),
+            recipients: self.recipients.trim().to_owned(),
+            retention_months: self.retention_months,
         }
     }
 }

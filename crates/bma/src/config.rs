@@ -32,7 +32,7 @@ pub struct Config {
     /// The portal.
     pub portal: PortalConfig,
     /// The organisation's part of the portal's privacy page.
-    pub privacy: PrivacyConfig,
+    pub privacy: bma_portal::settings::PrivacySettings,
     /// The identity provider of the portal (Cerbère EDU, OpenID Connect).
     pub oidc: OidcConfig,
     /// Admin access to the legacy platform (bounces, evidence of delivery, presync source).
@@ -101,56 +101,6 @@ pub struct PortalConfig {
     pub trust_forwarded_for: bool,
     /// Lifetime of a logged-in session, minutes.
     pub session_minutes: u32,
-}
-
-/// What the portal's privacy page says that is the organisation's to say
-/// (see [`bma_portal::settings::PrivacySettings`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PrivacyConfig {
-    /// The controller.
-    pub controller: String,
-    /// Its postal address.
-    pub controller_address: String,
-    /// The legal basis (completes "Sur la base de …").
-    pub legal_basis: String,
-    /// The data protection officer's email.
-    pub dpo_email: String,
-    /// The data protection officer's postal address.
-    pub dpo_address: String,
-    /// Who receives the data besides the controller.
-    pub recipients: String,
-    /// Months the answers are kept after the campaign's end.
-    pub retention_months: u32,
-}
-
-impl From<bma_portal::settings::PrivacySettings> for PrivacyConfig {
-    fn from(p: bma_portal::settings::PrivacySettings) -> Self {
-        PrivacyConfig {
-            controller: p.controller,
-            controller_address: p.controller_address,
-            legal_basis: p.legal_basis,
-            dpo_email: p.dpo_email,
-            dpo_address: p.dpo_address,
-            recipients: p.recipients,
-            retention_months: p.retention_months,
-        }
-    }
-}
-
-impl PrivacyConfig {
-    /// The portal's settings.
-    pub fn settings(&self) -> bma_portal::settings::PrivacySettings {
-        bma_portal::settings::PrivacySettings {
-            controller: self.controller.trim().to_owned(),
-            controller_address: self.controller_address.trim().to_owned(),
-            legal_basis: self.legal_basis.trim().to_owned(),
-            dpo_email: self.dpo_email.trim().to_owned(),
-            dpo_address: self.dpo_address.trim().to_owned(),
-            recipients: self.recipients.trim().to_owned(),
-            retention_months: self.retention_months,
-        }
-    }
 }
 
 /// The portal's OpenID Connect provider; an empty issuer means none.
@@ -239,7 +189,7 @@ impl Default for Config {
                 trust_forwarded_for: false,
                 session_minutes: 60,
             },
-            privacy: bma_portal::settings::PrivacySettings::default().into(),
+            privacy: bma_portal::settings::PrivacySettings::default(),
             oidc: OidcConfig {
                 issuer: String::new(),
                 client_id: String::new(),
@@ -662,7 +612,7 @@ mod tests {
     fn the_privacy_page_is_configured_in_its_section() {
         let (_dir, path) = write("[privacy]\nretention_months = 18\ndpo_email = \"dpo@exemple.be\"\n");
         let c = load(Some(&path), env(&[("BMA_PRIVACY_CONTROLLER", "Ville de Namur")])).unwrap();
-        let p = c.privacy.settings();
+        let p = c.privacy.trimmed();
         assert_eq!(
             (p.retention_months, p.dpo_email.as_str(), p.controller.as_str()),
             (18, "dpo@exemple.be", "Ville de Namur")

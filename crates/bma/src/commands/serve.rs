@@ -52,7 +52,7 @@ pub fn portal_settings(config: &Config) -> PortalSettings {
     s.session_minutes = i64::from(config.portal.session_minutes.max(1));
     s.bounce_address = config.mail.bounce_address.clone();
     s.message_id_domain = config.mail.message_id_domain.clone();
-    s.privacy = config.privacy.settings();
+    s.privacy = config.privacy.trimmed();
     s
 }
 
