@@ -116,6 +116,10 @@ impl Engine {
     /// queue). True if it ran.
     async fn deadline_list_due(&self, clock: &dyn Clock, report: &mut StepReport) -> Result<bool, EngineError> {
         let now = clock.now();
+        // Before the deadline's day the job is not even queued: no query on every step.
+        if self.campaign_day(now) < self.settings.settings.campaign.invitation_deadline {
+            return Ok(false);
+        }
         let inviting = self.store.job_counts().await?.iter().any(|(kind, state, n)| {
             kind == "invitations" && matches!(state, JobState::Queued | JobState::Running) && *n > 0
         });
