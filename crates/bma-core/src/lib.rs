@@ -30,3 +30,4 @@ pub mod token;
 pub use address::{Address, AddressError, AddressRule, Fase, MailboxKind};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use lifecycle::{Actor, IllegalTransition, State};
+pub use token::TokenHash;

@@ -4,6 +4,8 @@
 //! from the operating system's randomness); the store keeps only its
 //! SHA-256, so a copy of the database gives no working link.
 
+use std::fmt;
+
 use sha2::{Digest, Sha256};
 
 /// Lower-case hex SHA-256 of a token.
@@ -14,6 +16,48 @@ pub fn hash(token: &str) -> String {
         out.push_str(&format!("{b:02x}"));
     }
     out
+}
+
+/// The stored form of a token (a form link, a verification code, a
+/// session id): its SHA-256 as 64 lower-case hex digits. The only way to
+/// get one is to hash a token ([`TokenHash::of`]) or to read back what was
+/// stored ([`TokenHash::parse`]), so a raw token can never be passed where
+/// a hash is expected, nor the other way round.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct TokenHash(String);
+
+/// A stored hash that is not 64 lower-case hex digits.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not a token hash (64 lower-case hex digits expected)")]
+pub struct NotATokenHash;
+
+impl TokenHash {
+    /// The hash of `token`.
+    pub fn of(token: &str) -> TokenHash {
+        TokenHash(hash(token))
+    }
+
+    /// A hash read back from storage.
+    pub fn parse(hex: &str) -> Result<TokenHash, NotATokenHash> {
+        if hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+            Ok(TokenHash(hex.to_owned()))
+        } else {
+            Err(NotATokenHash)
+        }
+    }
+
+    /// The 64 hex digits, as stored.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Only the first eight digits: enough to tell two apart in a log or a
+/// test failure, nothing to look a row up with.
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash({}…)", &self.0[..8])
+    }
 }
 
 /// Whether a token has the shape we issue: 43 URL-safe base64 characters
@@ -30,6 +74,17 @@ mod tests {
         assert!(super::well_formed(&"a".repeat(43)));
         for bad in ["", "short", &"a".repeat(44), &format!("{}/", "a".repeat(42))] {
             assert!(!super::well_formed(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn token_hashes_are_hashes() {
+        let h = super::TokenHash::of("abc");
+        assert_eq!(h.as_str(), super::hash("abc"));
+        assert_eq!(super::TokenHash::parse(h.as_str()), Ok(h.clone()));
+        assert_eq!(format!("{h:?}"), "TokenHash(ba7816bf…)");
+        for bad in ["", "abc", &"A".repeat(64), &"g".repeat(64), &"a".repeat(63)] {
+            assert_eq!(super::TokenHash::parse(bad), Err(super::NotATokenHash), "{bad}");
         }
     }
 }

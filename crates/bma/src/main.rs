@@ -10,6 +10,7 @@ mod config;
 mod engine_config;
 mod scheduler_lock;
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -93,5 +94,29 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("BMA_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(colours_on_stderr(std::io::stderr().is_terminal(), std::env::var_os("NO_COLOR").is_some()))
+        .init();
+}
+
+/// Colours only for a person at a terminal: never into a pipe or a file
+/// (a log collected by systemd, the demo's output), never with `NO_COLOR`
+/// set (no-color.org).
+fn colours_on_stderr(is_terminal: bool, no_color: bool) -> bool {
+    is_terminal && !no_color
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn colours_only_at_a_terminal_without_no_color() {
+        for (terminal, no_color, expected) in
+            [(true, false, true), (true, true, false), (false, false, false), (false, true, false)]
+        {
+            assert_eq!(super::colours_on_stderr(terminal, no_color), expected, "{terminal} {no_color}");
+        }
+    }
 }
