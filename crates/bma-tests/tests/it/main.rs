@@ -1,0 +1,30 @@
+//! The integration tests of bma, one binary with a module per subject
+//! (one link instead of twenty, and one place to look).
+//!
+//! Most need the lab: `cargo xtask lab up && cargo xtask lab seed` (or
+//! `cargo xtask test`, which does both). Store and CLI tests run on SQLite
+//! and on PostgreSQL; the shared harness (test databases, the `bma`
+//! binary, the lab's mailboxes, the WebDriver client, the portal's
+//! harness) is the `bma-tests` library in `crates/bma-tests/src`.
+//!
+//! Run one subject with `cargo nextest run -p bma-tests -E 'test(/^portal::/)'`.
+
+mod campaign;
+mod campaign_crash;
+mod cli;
+mod imap;
+mod jobs;
+mod lab;
+mod links;
+mod mail;
+mod outbox;
+mod outbox_workers;
+mod portal;
+mod portal_e2e;
+mod qresync;
+mod scheduler_lock;
+mod store;
+mod sync;
+mod sync_limits;
+mod sync_oauth;
+mod trust;
