@@ -15,6 +15,7 @@ mod cli;
 mod imap;
 mod jobs;
 mod lab;
+mod logs;
 mod links;
 mod mail;
 mod outbox;
