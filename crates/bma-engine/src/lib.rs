@@ -1,6 +1,8 @@
 //! `bma-engine`: what turns a planned campaign into emails, copies and
 //! flags for the helpdesk.
 //!
+//! - [`jobs`]: the jobs of the queue, a closed set ([`bma_core::job::JobKind`]),
+//!   one file per kind with its typed payload, dispatched by one `match`;
 //! - [`scheduler`]: [`Engine::step`] turns what is due at an instant into
 //!   jobs of the durable queue (idempotent: the same instant twice enqueues
 //!   nothing more), runs the due jobs and sends the outbox; `bma worker`,
@@ -28,6 +30,7 @@
 pub mod bounces;
 pub mod cutover;
 pub mod emails;
+pub mod jobs;
 pub mod presync;
 pub mod scheduler;
 pub mod send;
@@ -179,6 +182,20 @@ pub enum EngineError {
     /// The job's payload is not what its kind expects.
     #[error("job {0}: bad payload")]
     Payload(i64),
+    /// A job's payload could not be written.
+    #[error("job payload: {0}")]
+    Encode(String),
+    /// The legacy platform does not know the mailbox: its master user may
+    /// not log in on behalf of it (`[AUTHORIZATIONFAILED]`). Permanent.
+    #[error("{0}: unknown on the legacy platform")]
+    UnknownOnLegacy(String),
+}
+
+impl EngineError {
+    /// Whether trying again cannot help (the job is dead at once).
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, EngineError::UnknownOnLegacy(_))
+    }
 }
 
 /// The campaign engine.
