@@ -17,7 +17,10 @@
 //! - [`bounces`]: delivery status notifications read over IMAP from the
 //!   bounce mailbox, matched to their mailbox;
 //! - [`cutover`]: cutover slots, and mailboxes whose window closed without a form;
-//! - [`presync`]: background copies to the new platform with `bma-sync`.
+//! - [`presync`]: background copies to the new platform with `bma-sync`;
+//! - [`operations`]: the operator actions on one mailbox and their rules
+//!   (pin, exclude, priority, resend mail 1, transition), for the CLI and
+//!   the helpdesk.
 //!
 //! Invariants: the campaign's time comes from the caller (`now`, or a
 //! [`bma_core::Clock`] read afresh for each claim), never from the wall
@@ -31,6 +34,7 @@ pub mod bounces;
 pub mod cutover;
 pub mod emails;
 pub mod jobs;
+pub mod operations;
 pub mod presync;
 pub mod scheduler;
 pub mod send;
