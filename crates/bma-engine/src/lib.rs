@@ -196,9 +196,11 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    /// Whether trying again cannot help (the job is dead at once).
+    /// Whether trying again cannot help (the job is dead at once): a
+    /// mailbox the legacy platform does not know, a payload that is not
+    /// what the job's kind expects.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, EngineError::UnknownOnLegacy(_))
+        matches!(self, EngineError::UnknownOnLegacy(_) | EngineError::Payload(_))
     }
 }
 

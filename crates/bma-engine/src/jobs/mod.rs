@@ -151,14 +151,57 @@ impl Engine {
         report.failed_jobs += 1;
         let message = error.to_string();
         tracing::warn!(job = job.id, kind = %job.kind, error = %message, "job failed");
-        // A permanent failure (a mailbox the legacy platform does not know) is dead at once.
+        // A permanent failure (a mailbox the legacy platform does not know, a bad payload) is dead at once.
         let outcome = self.store.fail(job.id, &self.worker, &message, error.is_permanent(), now).await?;
-        if outcome == FailOutcome::Dead && job.kind == JobKind::Presync {
-            let p: presync::PresyncJob = payload(job)?;
-            if presync::flag_dead(self, &p, job, &error, now).await? {
-                report.flagged += 1;
-            }
+        if outcome == FailOutcome::Dead
+            && job.kind == JobKind::Presync
+            && let Ok(p) = payload::<presync::PresyncJob>(job)
+            && presync::flag_dead(self, &p, job, &error, now).await?
+        {
+            report.flagged += 1;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use time::macros::{date, datetime};
+
+    use super::Payload;
+    use super::bounces::BouncesJob;
+    use super::cutovers::CutoversJob;
+    use super::deadline_watch::DeadlineWatchJob;
+    use super::invitations::InvitationsJob;
+    use super::presync::PresyncJob;
+    use super::reminders::RemindersJob;
+
+    /// A job's key and payload as stored, and its payload read back.
+    fn stored<P: Payload + PartialEq + std::fmt::Debug>(p: &P) -> String {
+        let job = p.job(datetime!(2024-04-22 08:00 UTC)).expect("a job");
+        let back: P = serde_json::from_value(job.payload.clone()).expect("its payload read back");
+        assert_eq!(&back, p);
+        format!("{} {} {} {}", job.kind, job.max_attempts, job.key, job.payload)
+    }
+
+    #[test]
+    fn keys_are_those_of_before_and_payloads_round_trip() {
+        let day = date!(2024 - 04 - 22);
+        let rows = [
+            stored(&InvitationsJob { day }),
+            stored(&RemindersJob { day }),
+            stored(&BouncesJob::at(datetime!(2024-04-22 07:05 UTC))),
+            stored(&DeadlineWatchJob { deadline: date!(2024 - 05 - 24) }),
+            stored(&CutoversJob { day }),
+            stored(&PresyncJob { address: "ec012345@adm.cfwb.be".into(), day }),
+        ];
+        expect_test::expect![[r#"
+            invitations 5 2024-04-22 {"day":"2024-04-22"}
+            reminders 5 2024-04-22 {"day":"2024-04-22"}
+            bounces 3 2024-04-22T07 {"day":"2024-04-22","hour":7}
+            deadline_watch 5 2024-05-24 {"deadline":"2024-05-24"}
+            cutovers 5 2024-04-22 {"day":"2024-04-22"}
+            presync 3 ec012345@adm.cfwb.be:2024-04-22 {"address":"ec012345@adm.cfwb.be","day":"2024-04-22"}"#]]
+        .assert_eq(&rows.join("\n"));
     }
 }
