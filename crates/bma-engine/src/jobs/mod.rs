@@ -4,7 +4,7 @@
 //! Rules: the payload says everything a handler needs; nothing is parsed
 //! back out of the job's idempotency key, which only keeps the same job
 //! from being queued twice. Dispatch is one exhaustive `match` on the kind
-//! ([`Engine::run_job`]): a new kind that is not handled does not compile.
+//! (`Engine::run_job`): a new kind that is not handled does not compile.
 //! The queue's semantics (leases, attempts, exactly-once) are the store's
 //! (`bma_store::jobs`); here a finished job is completed, a failed one
 //! recorded for a retry or, attempts spent or the failure permanent, dead
