@@ -12,6 +12,7 @@
 //! - [`settings`]: the campaign's settings and their semantic validation.
 //! - [`contact`]: whom a manager or the helpdesk should contact, by phase.
 //! - [`planner`]: invitation waves; [`cutover`]: cutover slots.
+//! - [`job`]: the kinds of the engine's jobs, a closed set.
 //! - [`simulate`]: a whole campaign on modelled behaviour, week by week.
 //! - [`clock`]: injected time.
 
@@ -20,6 +21,7 @@ pub mod clock;
 pub mod contact;
 pub mod csv_cell;
 pub mod cutover;
+pub mod job;
 pub mod lifecycle;
 pub mod planner;
 pub mod registry;

@@ -1,6 +1,8 @@
 //! `bma-engine`: what turns a planned campaign into emails, copies and
 //! flags for the helpdesk.
 //!
+//! - [`jobs`]: the jobs of the queue, a closed set ([`bma_core::job::JobKind`]),
+//!   one file per kind with its typed payload, dispatched by one `match`;
 //! - [`scheduler`]: [`Engine::step`] turns what is due at an instant into
 //!   jobs of the durable queue (idempotent: the same instant twice enqueues
 //!   nothing more), runs the due jobs and sends the outbox; `bma worker`,
@@ -15,7 +17,10 @@
 //! - [`bounces`]: delivery status notifications read over IMAP from the
 //!   bounce mailbox, matched to their mailbox;
 //! - [`cutover`]: cutover slots, and mailboxes whose window closed without a form;
-//! - [`presync`]: background copies to the new platform with `bma-sync`.
+//! - [`presync`]: background copies to the new platform with `bma-sync`;
+//! - [`operations`]: the operator actions on one mailbox and their rules
+//!   (pin, exclude, priority, resend mail 1, transition), for the CLI and
+//!   the helpdesk.
 //!
 //! Invariants: the campaign's time comes from the caller (`now`, or a
 //! [`bma_core::Clock`] read afresh for each claim), never from the wall
@@ -28,6 +33,8 @@
 pub mod bounces;
 pub mod cutover;
 pub mod emails;
+pub mod jobs;
+pub mod operations;
 pub mod presync;
 pub mod scheduler;
 pub mod send;
@@ -179,6 +186,22 @@ pub enum EngineError {
     /// The job's payload is not what its kind expects.
     #[error("job {0}: bad payload")]
     Payload(i64),
+    /// A job's payload could not be written.
+    #[error("job payload: {0}")]
+    Encode(String),
+    /// The legacy platform does not know the mailbox: its master user may
+    /// not log in on behalf of it (`[AUTHORIZATIONFAILED]`). Permanent.
+    #[error("{0}: unknown on the legacy platform")]
+    UnknownOnLegacy(String),
+}
+
+impl EngineError {
+    /// Whether trying again cannot help (the job is dead at once): a
+    /// mailbox the legacy platform does not know, a payload that is not
+    /// what the job's kind expects.
+    pub fn is_permanent(&self) -> bool {
+        matches!(self, EngineError::UnknownOnLegacy(_) | EngineError::Payload(_))
+    }
 }
 
 /// The campaign engine.

@@ -6,11 +6,20 @@
 //! mirror until cutover). A copy that does not complete fails its job,
 //! which the queue retries with backoff; when it is dead, the mailbox is
 //! flagged for the operators.
+//!
+//! A mailbox the legacy platform does not know is not a copy to retry: the
+//! master user's login on behalf of it is refused as not authorized
+//! (Dovecot answers `[AUTHORIZATIONFAILED]` for a user its passdb lacks,
+//! `[AUTHENTICATIONFAILED]` for a wrong master password). A copy refused so
+//! is checked against the legacy platform alone, and if that login is
+//! refused as well the copy fails with [`EngineError::UnknownOnLegacy`], a
+//! permanent failure: its job dies at once and the mailbox is flagged
+//! `legacy_unknown` ("unknown on the legacy platform"), once.
 
 use bma_sync::{Options, Outcome};
 use time::{OffsetDateTime, Weekday};
 
-use crate::{Engine, EngineError, PresyncSettings};
+use crate::{Engine, EngineError, PlatformAccess, PresyncSettings};
 
 impl PresyncSettings {
     /// Whether copies may run at `now` (UTC).
@@ -62,8 +71,20 @@ impl Engine {
             rate: self.presync_rate.clone(),
             ..Options::default()
         };
-        let summary =
-            bma_sync::run(&legacy.endpoint(address), &new.endpoint(address), self.store.clone(), &options).await?;
+        let summary = match bma_sync::run(
+            &legacy.endpoint(address),
+            &new.endpoint(address),
+            self.store.clone(),
+            &options,
+        )
+        .await
+        {
+            Ok(summary) => summary,
+            Err(e) if refused_authorization(&e) && !known_on(legacy, address).await? => {
+                return Err(EngineError::UnknownOnLegacy(address.to_owned()));
+            }
+            Err(e) => return Err(e.into()),
+        };
         if summary.outcome != Outcome::Complete {
             return Err(EngineError::Incomplete(format!(
                 "{address}: {:?}, {} copied, {} refused, {} folder errors",
@@ -76,6 +97,28 @@ impl Engine {
         });
         self.store.record_presync(address, details, &self.actor(), now).await?;
         Ok(summary)
+    }
+}
+
+/// Whether a copy failed because a master user's login on behalf of the
+/// mailbox was refused as not authorized (on either side: both log in at once).
+fn refused_authorization(e: &bma_sync::Error) -> bool {
+    matches!(e, bma_sync::Error::Imap { source, .. } if is_unauthorized(source))
+}
+
+fn is_unauthorized(e: &bma_imap::Error) -> bool {
+    matches!(e, bma_imap::Error::AuthFailed { code: Some(bma_imap::ResponseCode::AuthorizationFailed), .. })
+}
+
+/// Whether `platform` knows `address`: its master user may log in on behalf of it.
+async fn known_on(platform: &PlatformAccess, address: &str) -> Result<bool, EngineError> {
+    match platform.session(address).await {
+        Ok(client) => {
+            let _ = client.logout().await;
+            Ok(true)
+        }
+        Err(e) if is_unauthorized(&e) => Ok(false),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -21,14 +21,24 @@
 //! | `bounces` | hour | hourly, when the legacy platform is configured |
 //! | `deadline_watch` | deadline | once, at the deadline's wave hour |
 //! | `cutovers` | day | daily: slots, and windows closed without a form |
-//! | `presync` | address:day | daily per mailbox, within the allowed hours |
+//! | `presync` | address:day | daily per mailbox, within the allowed hours, unless the legacy platform does not know it (flagged `legacy_unknown`) |
+//!
+//! What each job does, and its payload, is in [`crate::jobs`].
 //!
 //! Invariant: a campaign not started, or paused, runs nothing at all.
 
 use bma_core::Clock;
-use bma_store::{CampaignState, FailOutcome, Job, JobState, Lease, NewJob, StoreError};
+use bma_core::job::{Claim, JobKind};
+use bma_store::{CampaignState, JobState, Lease, NewJob};
 use time::OffsetDateTime;
 
+use crate::jobs::Payload as _;
+use crate::jobs::bounces::BouncesJob;
+use crate::jobs::cutovers::CutoversJob;
+use crate::jobs::deadline_watch::DeadlineWatchJob;
+use crate::jobs::invitations::InvitationsJob;
+use crate::jobs::presync::{LEGACY_UNKNOWN, PresyncJob};
+use crate::jobs::reminders::RemindersJob;
 use crate::{Engine, EngineError, SendReport};
 
 /// What one [`Engine::step`] did.
@@ -76,9 +86,6 @@ impl StepReport {
     }
 }
 
-/// The jobs run one at a time, in queue order.
-const SERIAL: [&str; 4] = ["invitations", "reminders", "bounces", "cutovers"];
-
 impl Engine {
     /// One instant of the campaign: schedule, run the due jobs, send.
     pub async fn step(&self, now: OffsetDateTime) -> Result<StepReport, EngineError> {
@@ -121,16 +128,16 @@ impl Engine {
             return Ok(false);
         }
         let inviting = self.store.job_counts().await?.iter().any(|(kind, state, n)| {
-            kind == "invitations" && matches!(state, JobState::Queued | JobState::Running) && *n > 0
+            *kind == JobKind::Invitations && matches!(state, JobState::Queued | JobState::Running) && *n > 0
         });
         if inviting || self.store.unsettled_invitations().await? > 0 {
             return Ok(false);
         }
         let lease = Lease::real(self.lease_length());
         let mut ran = false;
-        for job in self.store.claim_leased(&self.worker, &["deadline_watch"], now, lease, 1).await? {
-            let result = self.holding(crate::Leased::Job(job.id), self.deadline_watch(now)).await;
-            let result = result.map(|listed| report.deadline_listed = listed);
+        let kinds = JobKind::claimed(Claim::AfterOutbox);
+        for job in self.store.claim_leased(&self.worker, &kinds, now, lease, 1).await? {
+            let result = self.holding(crate::Leased::Job(job.id), self.run_job(&job, now)).await;
             self.finish(&job, result, clock.now(), report).await?;
             ran = true;
         }
@@ -141,28 +148,37 @@ impl Engine {
     pub async fn schedule(&self, now: OffsetDateTime) -> Result<usize, EngineError> {
         let day = self.campaign_day(now);
         let day_key = day.to_string();
-        let mut jobs: Vec<(&str, String, u32)> = Vec::new();
+        let mut jobs: Vec<NewJob> = Vec::new();
         if !self.store.due_invitations(&day_key).await?.is_empty() {
-            jobs.push(("invitations", day_key.clone(), 5));
+            jobs.push(InvitationsJob { day }.job(now)?);
         }
-        jobs.push(("reminders", day_key.clone(), 5));
+        jobs.push(RemindersJob { day }.job(now)?);
         if self.settings.legacy.is_some() {
-            jobs.push(("bounces", format!("{}T{:02}", now.date(), now.hour()), 3));
+            jobs.push(BouncesJob::at(now).job(now)?);
         }
         let deadline = self.settings.settings.campaign.invitation_deadline;
         if day >= deadline {
-            jobs.push(("deadline_watch", deadline.to_string(), 5));
+            jobs.push(DeadlineWatchJob { deadline }.job(now)?);
         }
-        jobs.push(("cutovers", day_key, 5));
+        jobs.push(CutoversJob { day }.job(now)?);
         if self.presync_due(now) {
+            // A mailbox the legacy platform does not know is flagged once, not tried again.
+            let unknown: std::collections::HashSet<String> = self
+                .store
+                .attention_list()
+                .await?
+                .into_iter()
+                .filter(|a| a.reason == LEGACY_UNKNOWN)
+                .map(|a| a.address)
+                .collect();
             for address in self.store.presync_candidates().await? {
-                jobs.push(("presync", format!("{address}:{}", now.date()), 3));
+                if !unknown.contains(&address) {
+                    jobs.push(PresyncJob { address, day: now.date() }.job(now)?);
+                }
             }
         }
         let mut new = 0;
-        for (kind, key, max_attempts) in jobs {
-            let payload = serde_json::json!({ "key": key });
-            let job = NewJob { kind: kind.to_owned(), key, payload, run_at: now, max_attempts };
+        for job in jobs {
             if self.store.enqueue(&job, now).await?.1 {
                 new += 1;
             }
@@ -171,106 +187,29 @@ impl Engine {
     }
 
     async fn run_jobs(&self, clock: &dyn Clock, report: &mut StepReport) -> Result<(), EngineError> {
+        let serial = JobKind::claimed(Claim::Serial);
         loop {
             let lease = Lease::real(self.lease_length());
-            let Some(job) = self.store.claim_leased(&self.worker, &SERIAL, clock.now(), lease, 1).await?.pop() else {
+            let Some(job) = self.store.claim_leased(&self.worker, &serial, clock.now(), lease, 1).await?.pop() else {
                 break;
             };
             let now = clock.now();
-            let result = self.holding(crate::Leased::Job(job.id), self.run_serial(&job, now, report)).await;
+            let result = self.holding(crate::Leased::Job(job.id), self.run_job(&job, now)).await;
             self.finish(&job, result, clock.now(), report).await?;
         }
+        let parallel_kinds = JobKind::claimed(Claim::Parallel);
         let parallel = u32::try_from(self.settings.presync.parallel.max(1)).unwrap_or(1);
         loop {
             let lease = Lease::real(self.lease_length());
-            let jobs = self.store.claim_leased(&self.worker, &["presync"], clock.now(), lease, parallel).await?;
+            let jobs = self.store.claim_leased(&self.worker, &parallel_kinds, clock.now(), lease, parallel).await?;
             if jobs.is_empty() {
                 break;
             }
             let now = clock.now();
-            let runs = jobs.iter().map(|job| async move {
-                let address = job.key.rsplit_once(':').map(|(a, _)| a.to_owned()).ok_or(EngineError::Payload(job.id));
-                let run = async {
-                    match address {
-                        Ok(a) => self.presync(&a, now).await.map(|_| ()),
-                        Err(e) => Err(e),
-                    }
-                };
-                self.holding(crate::Leased::Job(job.id), run).await
-            });
+            let runs = jobs.iter().map(|job| self.holding(crate::Leased::Job(job.id), self.run_job(job, now)));
             let results = futures_util::future::join_all(runs).await;
             for (job, result) in jobs.iter().zip(results) {
-                if result.is_ok() {
-                    report.presynced += 1;
-                }
                 self.finish(job, result, clock.now(), report).await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn run_serial(&self, job: &Job, now: OffsetDateTime, report: &mut StepReport) -> Result<(), EngineError> {
-        match job.kind.as_str() {
-            "invitations" => report.invited += self.invite_due(now).await?,
-            "reminders" => report.reminded += self.remind_due(now).await?,
-            "bounces" => report.bounced += self.read_bounces(now).await?.bounced,
-            "cutovers" => {
-                let plan = self.plan_cutovers(now, true).await?;
-                report.cutovers += plan.slots.len();
-                report.flagged += plan.unplaced.len();
-                report.flagged += self.flag_closed_windows(now).await?;
-            }
-            _ => return Err(EngineError::Payload(job.id)),
-        }
-        Ok(())
-    }
-
-    /// Completes a job, or records its failure (retry with
-    /// backoff, or dead; a dead presync flags its mailbox). A job whose
-    /// lease another worker took over is left to that worker.
-    async fn finish(
-        &self,
-        job: &Job,
-        result: Result<(), EngineError>,
-        now: OffsetDateTime,
-        report: &mut StepReport,
-    ) -> Result<(), EngineError> {
-        let recorded = self.record(job, result, now, report).await;
-        match recorded {
-            Err(EngineError::Store(StoreError::LeaseLost { .. })) => {
-                tracing::warn!(job = job.id, kind = %job.kind, "another worker took this job over: left to it");
-                Ok(())
-            }
-            other => other,
-        }
-    }
-
-    async fn record(
-        &self,
-        job: &Job,
-        result: Result<(), EngineError>,
-        now: OffsetDateTime,
-        report: &mut StepReport,
-    ) -> Result<(), EngineError> {
-        let error = match result {
-            Ok(()) => {
-                self.store.complete(job.id, &self.worker, now).await?;
-                return Ok(());
-            }
-            Err(e) => e,
-        };
-        report.failed_jobs += 1;
-        let message = error.to_string();
-        tracing::warn!(job = job.id, kind = %job.kind, error = %message, "job failed");
-        let outcome = self.store.fail(job.id, &self.worker, &message, false, now).await?;
-        if outcome == FailOutcome::Dead
-            && job.kind == "presync"
-            && let Some((address, _)) = job.key.rsplit_once(':')
-        {
-            let why = format!("presync failed {} times: {message}", job.attempts);
-            let details = serde_json::json!({ "job": job.id });
-            if self.store.flag(address, "presync_failed", &why, details, &self.actor(), now).await? {
-                report.flagged += 1;
             }
         }
         Ok(())

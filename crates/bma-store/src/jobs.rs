@@ -1,6 +1,7 @@
 //! The durable job queue.
 //!
-//! A job has a kind, an idempotency key (enqueuing the same kind and key
+//! A job has a kind (a [`JobKind`]: the closed set of the engine's jobs,
+//! never a free string), an idempotency key (enqueuing the same kind and key
 //! twice does nothing more: running the scheduler twice for the same instant
 //! is harmless), a JSON payload and a due time. Workers claim due jobs with a
 //! lease; a worker that dies loses its lease when it expires and the job is
@@ -21,6 +22,7 @@
 //! real time whatever the campaign clock's speed, and a worker extends it
 //! ([`Store::heartbeat`]) while the work is in progress.
 
+use bma_core::job::JobKind;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -67,9 +69,9 @@ impl JobState {
 /// A job to enqueue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewJob {
-    /// What to do (`send_invitation`, `presync`, …).
-    pub kind: String,
-    /// Idempotency key, unique per kind (`wave:2024-04-22:ec012345@adm.cfwb.be`).
+    /// What to do.
+    pub kind: JobKind,
+    /// Idempotency key, unique per kind (`ec012345@adm.cfwb.be:2024-04-22`).
     pub key: String,
     /// Parameters.
     pub payload: serde_json::Value,
@@ -85,7 +87,7 @@ pub struct Job {
     /// Store id.
     pub id: i64,
     /// Kind.
-    pub kind: String,
+    pub kind: JobKind,
     /// Idempotency key.
     pub key: String,
     /// Parameters.
@@ -184,12 +186,17 @@ impl Store {
     }
 }
 
+/// A kind as stored.
+fn kind_of(name: &str) -> Result<JobKind, StoreError> {
+    name.parse().map_err(|e: bma_core::job::UnknownJobKind| StoreError::Corrupt(e.to_string()))
+}
+
 fn job_from_row(r: &AnyRow) -> Result<Job, StoreError> {
     let payload: String = r.try_get("payload")?;
     let count = |c: &str| -> Result<u32, StoreError> { Ok(u32::try_from(r.try_get::<i64, _>(c)?).unwrap_or(0)) };
     Ok(Job {
         id: r.try_get("id")?,
-        kind: r.try_get("kind")?,
+        kind: kind_of(&r.try_get::<String, _>("kind")?)?,
         key: r.try_get("key")?,
         payload: serde_json::from_str(&payload).map_err(|e| StoreError::Corrupt(format!("job payload: {e}")))?,
         state: JobState::parse(&r.try_get::<String, _>("state")?)?,
@@ -213,7 +220,7 @@ impl Store {
             "INSERT INTO jobs (kind, key, payload, state, run_at, attempts, max_attempts, created_at, updated_at) \
              VALUES ($1, $2, $3, 'queued', $4, 0, $5, $6, $6) ON CONFLICT (kind, key) DO NOTHING RETURNING id",
         )
-        .bind(job.kind.clone())
+        .bind(job.kind.as_str())
         .bind(job.key.clone())
         .bind(job.payload.to_string())
         .bind(to_millis(job.run_at))
@@ -225,7 +232,7 @@ impl Store {
             Some(id) => Ok((id, true)),
             None => {
                 let id: i64 = sqlx::query_scalar("SELECT id FROM jobs WHERE kind = $1 AND key = $2")
-                    .bind(job.kind.clone())
+                    .bind(job.kind.as_str())
                     .bind(job.key.clone())
                     .fetch_one(self.pool())
                     .await?;
@@ -240,7 +247,7 @@ impl Store {
     pub async fn claim(
         &self,
         worker: &str,
-        kinds: &[&str],
+        kinds: &[JobKind],
         now: OffsetDateTime,
         lease: Duration,
         limit: u32,
@@ -255,7 +262,7 @@ impl Store {
     pub async fn claim_leased(
         &self,
         worker: &str,
-        kinds: &[&str],
+        kinds: &[JobKind],
         now: OffsetDateTime,
         lease: Lease,
         limit: u32,
@@ -291,7 +298,7 @@ impl Store {
             .bind(i64::from(limit))
             .bind(lease_now);
         for k in kinds {
-            q = q.bind((*k).to_owned());
+            q = q.bind(k.as_str());
         }
         let rows = q.fetch_all(self.pool()).await?;
         let mut jobs = rows.iter().map(job_from_row).collect::<Result<Vec<_>, _>>()?;
@@ -397,14 +404,14 @@ impl Store {
     }
 
     /// Number of jobs per kind and state.
-    pub async fn job_counts(&self) -> Result<Vec<(String, JobState, u64)>, StoreError> {
+    pub async fn job_counts(&self) -> Result<Vec<(JobKind, JobState, u64)>, StoreError> {
         let rows = sqlx::query("SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state ORDER BY kind, state")
             .fetch_all(self.pool())
             .await?;
         rows.iter()
             .map(|r| {
                 Ok((
-                    r.try_get("kind")?,
+                    kind_of(&r.try_get::<String, _>("kind")?)?,
                     JobState::parse(&r.try_get::<String, _>("state")?)?,
                     u64::try_from(r.try_get::<i64, _>("n")?).unwrap_or(0),
                 ))

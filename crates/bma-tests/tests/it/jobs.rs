@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use bma_core::job::JobKind;
 use bma_store::{FailOutcome, JobState, NewJob, Store, StoreError};
 use bma_tests::{TestBackend, TestDb, on_both_backends};
 use time::macros::datetime;
@@ -13,7 +14,7 @@ const T0: OffsetDateTime = datetime!(2024-04-22 08:00 UTC);
 
 fn job(key: &str, run_at: OffsetDateTime, max_attempts: u32) -> NewJob {
     NewJob {
-        kind: "send_invitation".into(),
+        kind: JobKind::Presync,
         key: key.into(),
         payload: serde_json::json!({ "address": key }),
         run_at,
@@ -29,10 +30,11 @@ async fn enqueue_is_idempotent_and_waits_for_its_time(backend: TestBackend) {
     let (b, created) = store.enqueue(&job("ec000001@adm.cfwb.be", T0, 3), T0).await.unwrap();
     assert_eq!((a, created), (b, false), "same kind and key: nothing more");
     assert!(store.claim("w1", &[], T0, Duration::minutes(5), 10).await.unwrap().is_empty(), "not due yet");
-    let claimed = store.claim("w1", &["other_kind"], T0 + Duration::hours(2), Duration::minutes(5), 10).await.unwrap();
+    let claimed =
+        store.claim("w1", &[JobKind::Reminders], T0 + Duration::hours(2), Duration::minutes(5), 10).await.unwrap();
     assert!(claimed.is_empty(), "kind filter");
     let claimed =
-        store.claim("w1", &["send_invitation"], T0 + Duration::hours(1), Duration::minutes(5), 10).await.unwrap();
+        store.claim("w1", &[JobKind::Presync], T0 + Duration::hours(1), Duration::minutes(5), 10).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!((claimed[0].state, claimed[0].attempts), (JobState::Running, 1));
     assert_eq!(claimed[0].payload["address"], "ec000001@adm.cfwb.be");
@@ -134,7 +136,7 @@ async fn failures_retry_with_backoff_then_die_with_the_reason(backend: TestBacke
     store.claim("w", &[], now, Duration::minutes(5), 1).await.unwrap();
     assert_eq!(store.fail(id3, "w", "550 no such user", true, now).await.unwrap(), FailOutcome::Dead);
     let counts = store.job_counts().await.unwrap();
-    assert_eq!(counts, vec![("send_invitation".to_owned(), JobState::Dead, 3)]);
+    assert_eq!(counts, vec![(JobKind::Presync, JobState::Dead, 3)]);
     store.close().await;
     db.drop_db().await;
 }

@@ -143,7 +143,7 @@ struct Status {
 
 #[derive(Serialize)]
 struct JobCount {
-    kind: String,
+    kind: bma_core::job::JobKind,
     state: String,
     count: u64,
 }

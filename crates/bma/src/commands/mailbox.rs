@@ -1,9 +1,11 @@
-//! `bma mailbox …`: operator actions on one mailbox.
+//! `bma mailbox …`: operator actions on one mailbox. Only parses and
+//! prints: the actions and their rules are `bma_engine::operations`.
 
 use std::process::ExitCode;
 
-use bma_core::State;
-use bma_store::{OlderLinks, PlanningChange};
+use bma_core::{Address, State};
+use bma_engine::operations::{self, Operation, Reason};
+use bma_store::OlderLinks;
 
 use super::{open_store, operator};
 use crate::config::Config;
@@ -79,89 +81,53 @@ fn pin_value(s: &str) -> Result<Option<time::Date>, String> {
     if s.eq_ignore_ascii_case("none") { Ok(None) } else { bma_core::settings::iso_date::parse(s).map(Some) }
 }
 
-/// Runs the action.
+/// The reason given, which must say why.
+fn reason(s: &str) -> anyhow::Result<Reason> {
+    Reason::new(s).map_err(|_| anyhow::anyhow!("--reason must say why"))
+}
+
+/// Runs the action: parses, calls `bma_engine::operations`, prints.
 pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
     let store = open_store(config).await?;
+    let address = |a: &str| Address::parse(a, &config.addresses);
+    let at = super::campaign_now()?;
     match action {
-        Action::Transition { address, state, reason, actor } => {
-            if reason.trim().is_empty() {
-                anyhow::bail!("--reason must say why");
-            }
-            let actor = operator(actor.as_deref());
-            let m = store
-                .transition(
-                    &address,
-                    state,
-                    &actor,
-                    &reason,
-                    serde_json::json!({ "via": "cli" }),
-                    super::campaign_now()?,
-                )
-                .await?;
+        Action::Transition { address: a, state, reason: why, actor } => {
+            let op = Operation { actor: operator(actor.as_deref()), reason: reason(&why)?, at };
+            let m = operations::transition(&store, &address(&a)?, state, "cli", &op).await?;
             println!("{}: now {} ({})", m.address, m.state, m.state.label_fr());
         }
-        Action::Pin { address, wave, reason } => {
+        Action::Pin { address: a, wave, reason: why } => {
             let wave = pin_value(&wave).map_err(anyhow::Error::msg)?;
-            if let Some(day) = wave {
-                let c = &config.campaign;
-                let rules = bma_core::planner::WaveRules {
-                    start: c.start,
-                    deadline: c.invitation_deadline,
-                    weekday: c.weekday().ok_or_else(|| anyhow::anyhow!("campaign.wave_weekday is not a day"))?,
-                    capacity: None,
-                };
-                let days = rules.wave_dates();
-                if !days.contains(&day) {
-                    let list: Vec<String> = days.iter().map(ToString::to_string).collect();
-                    anyhow::bail!("{day} is not a wave day (waves: {})", list.join(", "));
-                }
-            }
-            store
-                .change_planning(&address, &PlanningChange::Pin(wave), &operator(None), &reason, super::campaign_now()?)
-                .await?;
-            println!("{address}: pinned to {}", wave.map_or_else(|| "no wave".to_owned(), |d| d.to_string()));
+            let op = Operation { actor: operator(None), reason: reason(&why)?, at };
+            let a = address(&a)?;
+            operations::pin(&store, &config.campaign, &a, wave, &op).await?;
+            println!("{a}: pinned to {}", wave.map_or_else(|| "no wave".to_owned(), |d| d.to_string()));
         }
-        Action::Exclude { address, undo, reason } => {
-            store
-                .change_planning(
-                    &address,
-                    &PlanningChange::Exclude(!undo),
-                    &operator(None),
-                    &reason,
-                    super::campaign_now()?,
-                )
-                .await?;
-            println!("{address}: {}", if undo { "back in the planning" } else { "left out of the planning" });
+        Action::Exclude { address: a, undo, reason: why } => {
+            let op = Operation { actor: operator(None), reason: reason(&why)?, at };
+            let a = address(&a)?;
+            operations::exclude(&store, &a, !undo, &op).await?;
+            println!("{a}: {}", if undo { "back in the planning" } else { "left out of the planning" });
         }
-        Action::Resend { address, reason, keep_old_links, actor } => {
-            if reason.trim().is_empty() {
-                anyhow::bail!("--reason must say why");
-            }
+        Action::Resend { address: a, reason: why, keep_old_links, actor } => {
+            let op = Operation { actor: operator(actor.as_deref()), reason: reason(&why)?, at };
+            let a = address(&a)?;
             let engine = crate::engine_config::engine(config, &format!("cli-{}", std::process::id())).await?;
             let older = if keep_old_links { OlderLinks::Keep } else { OlderLinks::Revoke };
-            let id = engine
-                .resend_invitation(&address, older, &operator(actor.as_deref()), &reason, super::campaign_now()?)
-                .await?;
+            let id = operations::resend(&engine, &a, older, &op).await?;
             engine.store().close().await;
             let links = match older {
                 OlderLinks::Keep => "the links sent before still work",
                 OlderLinks::Revoke => "the links sent before no longer work",
             };
-            println!(
-                "{address}: mail 1 queued again (outbox {id}), {links}; it leaves at the next step of the scheduler"
-            );
+            println!("{a}: mail 1 queued again (outbox {id}), {links}; it leaves at the next step of the scheduler");
         }
-        Action::Priority { address, priority, reason } => {
-            store
-                .change_planning(
-                    &address,
-                    &PlanningChange::Priority(priority),
-                    &operator(None),
-                    &reason,
-                    super::campaign_now()?,
-                )
-                .await?;
-            println!("{address}: priority {priority}");
+        Action::Priority { address: a, priority, reason: why } => {
+            let op = Operation { actor: operator(None), reason: reason(&why)?, at };
+            let a = address(&a)?;
+            operations::set_priority(&store, &a, priority, &op).await?;
+            println!("{a}: priority {priority}");
         }
     }
     store.close().await;
