@@ -20,6 +20,7 @@ mod links;
 mod mail;
 mod outbox;
 mod outbox_workers;
+mod presync_unknown;
 mod portal;
 mod portal_e2e;
 mod qresync;
