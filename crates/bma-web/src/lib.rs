@@ -1,4 +1,4 @@
-//! `bma-portal`: the enrolment portal, the page every school manager sees.
+//! `bma-web`: the HTTP side of bma; today the enrolment portal, the page every school manager sees.
 //!
 //! The link in mail 1 (`/formulaire/{token}`) opens the portal for one
 //! mailbox; login with Cerbère EDU (OpenID Connect, [`oidc`]) says who acts;
