@@ -15,7 +15,7 @@
 //!
 //! Rules: only hashes reach the store and the limiters; a POST's CSRF token
 //! is checked before anything else its handler does (a handler that also
-//! needs the form link opens it after, with [`FormLink::open`]).
+//! needs the form link opens it after, with `FormLink::open`).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};

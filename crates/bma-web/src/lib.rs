@@ -2,7 +2,7 @@
 //! people. Today one audience, the enrolment portal every school manager
 //! sees ([`enrolment`]); the helpdesk console and autoconfiguration join it
 //! as siblings of `enrolment`, each a module with its routes that
-//! [`router`] composes, sharing what is here:
+//! the router of [`app`] composes, sharing what is here:
 //!
 //! - [`portal`]: the state (store, settings, identity provider, email
 //!   composer, clock, limiters); [`settings`]: what it is configured with;

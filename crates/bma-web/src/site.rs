@@ -4,7 +4,7 @@
 //!
 //! Rules: the pages go through the per-address rate limit like every
 //! audience's routes; the probe and the static files do not (see
-//! [`crate::router`]); only the static files may be cached.
+//! [`crate::app`]); only the static files may be cached.
 
 use askama::Template;
 use axum::Router;

@@ -3,16 +3,16 @@
 //!
 //! | route | what | module |
 //! |---|---|---|
-//! | `GET /formulaire/{token}` | before login: the login link; after: the form or the status page | [`link`] |
-//! | `POST /formulaire/{token}` | a submission (CSRF) | [`submit`] |
-//! | `GET /formulaire/{token}/modifier` | the form again, to correct it | [`link`] |
-//! | `GET /formulaire/{token}/confirmation` | after a submission | [`link`] |
-//! | `POST /formulaire/{token}/verification` | a new verification link for the backup address (CSRF) | [`verification`] |
-//! | `GET /formulaire/{token}/connexion` | starts the login | [`login`] |
-//! | `GET /auth/callback` | the identity provider's answer | [`login`] |
-//! | `POST /deconnexion` | logout (CSRF), then the provider's end of session | [`login`] |
-//! | `GET /verification/{code}` | the link sent to the backup address: a button | [`verification`] |
-//! | `POST /verification/{code}` | the button: verifies the address (the code is the credential) | [`verification`] |
+//! | `GET /formulaire/{token}` | before login: the login link; after: the form or the status page | `link` |
+//! | `POST /formulaire/{token}` | a submission (CSRF) | `submit` |
+//! | `GET /formulaire/{token}/modifier` | the form again, to correct it | `link` |
+//! | `GET /formulaire/{token}/confirmation` | after a submission | `link` |
+//! | `POST /formulaire/{token}/verification` | a new verification link for the backup address (CSRF) | `verification` |
+//! | `GET /formulaire/{token}/connexion` | starts the login | `login` |
+//! | `GET /auth/callback` | the identity provider's answer | `login` |
+//! | `POST /deconnexion` | logout (CSRF), then the provider's end of session | `login` |
+//! | `GET /verification/{code}` | the link sent to the backup address: a button | `verification` |
+//! | `POST /verification/{code}` | the button: verifies the address (the code is the credential) | `verification` |
 //!
 //! A form posted without a valid session (it expired while the form was
 //! open, or the person logged in again in another tab) is not refused: it

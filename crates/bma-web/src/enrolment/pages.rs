@@ -1,7 +1,7 @@
 //! The pages of the enrolment: the link before login, the form, the
 //! status page and the verification button; French, compiled askama
 //! templates (HTML-escaped by default) on the shared [`Layout`]; and
-//! [`Visit`], which builds them for one person on one form link.
+//! `Visit`, which builds them for one person on one form link.
 //!
 //! Rules: another person logged in with the same link sees who answered,
 //! not their contact details (masked: `•••• 90`, `m•••@e•••.be`).
