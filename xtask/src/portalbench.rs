@@ -1,7 +1,7 @@
 //! `cargo xtask bench portal`: the enrolment portal under wrk.
 //!
 //! Builds `bma` and the store preparation (`portal_bench_setup`, an example
-//! of `bma-portal`) in release, prepares a SQLite store of 3,500 invited
+//! of `bma-web`) in release, prepares a SQLite store of 3,500 invited
 //! mailboxes (one enrolled, with a logged-in session), starts `bma serve`
 //! and runs wrk (2 threads, 256 connections, 3 runs of 10 s after a 3 s
 //! warm-up, medians reported) against the link page (before login) and the
@@ -111,8 +111,8 @@ fn get(url: &str, cookie: Option<&str>) -> anyhow::Result<String> {
 pub fn run_bench() -> anyhow::Result<()> {
     run("cargo build --release -p bma", Command::new("cargo").args(["build", "--release", "-p", "bma"]))?;
     run(
-        "cargo build --release -p bma-portal --example portal_bench_setup",
-        Command::new("cargo").args(["build", "--release", "-p", "bma-portal", "--example", "portal_bench_setup"]),
+        "cargo build --release -p bma-web --example portal_bench_setup",
+        Command::new("cargo").args(["build", "--release", "-p", "bma-web", "--example", "portal_bench_setup"]),
     )?;
     let dir = root().join("target/bench-portal");
     let _ = std::fs::remove_dir_all(&dir);

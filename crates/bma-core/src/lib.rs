@@ -9,6 +9,7 @@
 //! - [`registry`]: parsing of the registry exports (CSV, Excel flavours) and the
 //!   diff of an import against what is already known.
 //! - [`csv_cell`]: cells of the CSV files we write, neutralised for spreadsheets.
+//! - [`form`]: the manager's enrolment form and its rules (names, phone, role, backup address).
 //! - [`settings`]: the campaign's settings and their semantic validation.
 //! - [`contact`]: whom a manager or the helpdesk should contact, by phase.
 //! - [`planner`]: invitation waves; [`cutover`]: cutover slots.
@@ -21,6 +22,7 @@ pub mod clock;
 pub mod contact;
 pub mod csv_cell;
 pub mod cutover;
+pub mod form;
 pub mod job;
 pub mod lifecycle;
 pub mod planner;

@@ -32,7 +32,7 @@ pub struct Config {
     /// The portal.
     pub portal: PortalConfig,
     /// The organisation's part of the portal's privacy page.
-    pub privacy: bma_portal::settings::PrivacySettings,
+    pub privacy: bma_web::settings::PrivacySettings,
     /// The identity provider of the portal (Cerbère EDU, OpenID Connect).
     pub oidc: OidcConfig,
     /// Admin access to the legacy platform (bounces, evidence of delivery, presync source).
@@ -189,7 +189,7 @@ impl Default for Config {
                 trust_forwarded_for: false,
                 session_minutes: 60,
             },
-            privacy: bma_portal::settings::PrivacySettings::default(),
+            privacy: bma_web::settings::PrivacySettings::default(),
             oidc: OidcConfig {
                 issuer: String::new(),
                 client_id: String::new(),
@@ -207,9 +207,9 @@ impl Default for Config {
 
 impl Config {
     /// The portal's identity provider, if an issuer is configured.
-    pub fn oidc_settings(&self) -> Option<bma_portal::OidcSettings> {
+    pub fn oidc_settings(&self) -> Option<bma_web::OidcSettings> {
         let o = &self.oidc;
-        (!o.issuer.trim().is_empty()).then(|| bma_portal::OidcSettings {
+        (!o.issuer.trim().is_empty()).then(|| bma_web::OidcSettings {
             issuer: o.issuer.trim().to_owned(),
             client_id: o.client_id.trim().to_owned(),
             client_secret: o.client_secret.clone(),
@@ -363,7 +363,7 @@ where
                 message: format!("'{base}' is not an http(s) URL"),
             });
         } else {
-            let mut portal = bma_portal::PortalSettings::new(base);
+            let mut portal = bma_web::PortalSettings::new(base);
             portal.oidc = config.oidc_settings();
             // Each problem starts with its key (`oidc.client_id is empty`).
             for problem in portal.problems() {
@@ -426,7 +426,7 @@ pub fn plaintext_message(what: &str, host: &str, section: &str, instead: &str) -
 
 /// `localhost`, `127.0.0.0/8` or `::1` (names are not resolved).
 pub fn is_loopback_host(host: &str) -> bool {
-    bma_portal::settings::is_loopback_host(host.trim())
+    bma_web::settings::is_loopback_host(host.trim())
 }
 
 /// The dates of the schema are strings in the defaults; a TOML date in the
@@ -617,11 +617,7 @@ mod tests {
             (p.retention_months, p.dpo_email.as_str(), p.controller.as_str()),
             (18, "dpo@exemple.be", "Ville de Namur")
         );
-        assert_eq!(
-            p.legal_basis,
-            bma_portal::settings::PrivacySettings::default().legal_basis,
-            "the rest: the defaults"
-        );
+        assert_eq!(p.legal_basis, bma_web::settings::PrivacySettings::default().legal_basis, "the rest: the defaults");
         let errors =
             load(None, env(&[("BMA_PRIVACY_DPO_EMAIL", "personne"), ("BMA_PRIVACY_RECIPIENTS", " ")])).unwrap_err();
         let keys: Vec<&str> = errors.0.iter().map(|i| i.key.as_str()).collect();

@@ -17,10 +17,10 @@ use std::time::Duration as StdDuration;
 use bma_core::lifecycle::{Actor, State};
 use bma_core::{AddressRule, ManualClock, registry};
 use bma_mail::Templates;
-use bma_portal::{OidcSettings, Portal, PortalSettings};
 use bma_store::{NewEmail, Store};
 use bma_tests::provider::login_with;
 use bma_tests::{TestBackend, TestDb, bma_bin, lab_file, on_both_backends};
+use bma_web::{OidcSettings, Portal, PortalSettings};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use sqlx::Connection;
@@ -90,7 +90,7 @@ impl Harness {
         let clock = Arc::new(ManualClock::new(T0));
         let portal = Portal::new(store.clone(), settings, Templates::load(None).unwrap(), clock.clone()).unwrap();
         let server = tokio::spawn(async move {
-            bma_portal::serve(l, portal, std::future::pending()).await.unwrap();
+            bma_web::serve(l, portal, std::future::pending()).await.unwrap();
         });
         Harness { base, client: client(), store, clock, db: Some(db), server }
     }
@@ -947,13 +947,13 @@ async fn bma_serve_starts_on_defaults_and_logs_no_token() {
 /// login finishes only with its own state, nonce and PKCE verifier.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oidc_login_needs_its_state_nonce_and_verifier() {
-    use bma_portal::IdentityProvider;
+    use bma_web::IdentityProvider;
     let (l, port) = listener().await;
     let redirect = format!("http://127.0.0.1:{port}/auth/callback");
-    let oidc = bma_portal::Oidc::new(lab_oidc(), &redirect).unwrap();
+    let oidc = bma_web::Oidc::new(lab_oidc(), &redirect).unwrap();
     let browser = client();
     // Logs in at the provider and returns the callback's query, without calling it.
-    let authorize = |start: bma_portal::LoginStart| {
+    let authorize = |start: bma_web::LoginStart| {
         let browser = browser.clone();
         let redirect = redirect.clone();
         async move {
@@ -1520,13 +1520,13 @@ async fn read_until_closed(mut r: tokio::net::tcp::OwnedReadHalf, max: StdDurati
 }
 
 /// A portal on its own listener with these server limits.
-async fn limited_portal(store: &Store, limits: bma_portal::ServerLimits) -> (String, tokio::task::JoinHandle<()>) {
+async fn limited_portal(store: &Store, limits: bma_web::ServerLimits) -> (String, tokio::task::JoinHandle<()>) {
     let (l, port) = listener().await;
     let settings = PortalSettings::new(&format!("http://127.0.0.1:{port}"));
     let clock = Arc::new(ManualClock::new(T0));
     let portal = Portal::new(store.clone(), settings, Templates::load(None).unwrap(), clock).unwrap();
     let server = tokio::spawn(async move {
-        bma_portal::serve_with(l, portal, limits, std::future::pending()).await.unwrap();
+        bma_web::serve_with(l, portal, limits, std::future::pending()).await.unwrap();
     });
     (format!("127.0.0.1:{port}"), server)
 }
@@ -1540,7 +1540,7 @@ async fn slow_clients_are_cut_off_and_connections_capped() {
     use tokio::io::AsyncWriteExt;
     let h = Harness::start(TestBackend::Sqlite, |_| {}).await;
     let addr = h.base.trim_start_matches("http://").to_owned();
-    let defaults = bma_portal::ServerLimits::default();
+    let defaults = bma_web::ServerLimits::default();
     assert_eq!(defaults.header_read, StdDuration::from_secs(10));
 
     // Slowloris: one byte every 500 ms; the whole head would take 50 s.
@@ -1567,7 +1567,7 @@ async fn slow_clients_are_cut_off_and_connections_capped() {
     assert!(closed < StdDuration::from_secs(13), "closed after {closed:?}");
 
     // A trickled body: 408 once the request's time is up.
-    let limits = bma_portal::ServerLimits {
+    let limits = bma_web::ServerLimits {
         header_read: StdDuration::from_secs(10),
         request: StdDuration::from_secs(2),
         max_connections: 2,
@@ -1618,9 +1618,9 @@ async fn slow_clients_are_cut_off_and_connections_capped() {
 /// read after a forged `?error=x%0aFAKE`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oauth_errors_are_never_logged_raw_and_state_comes_first() {
-    use bma_portal::IdentityProvider;
+    use bma_web::IdentityProvider;
     // The provider alone: an error with another login's state is refused for the state.
-    let oidc = bma_portal::Oidc::new(lab_oidc(), "http://127.0.0.1:18000/auth/callback").unwrap();
+    let oidc = bma_web::Oidc::new(lab_oidc(), "http://127.0.0.1:18000/auth/callback").unwrap();
     let start = oidc.start().await.unwrap();
     let query = vec![("error".to_owned(), "access_denied".to_owned()), ("state".to_owned(), "forged".to_owned())];
     let e = oidc.finish(&start.pending, &query).await.unwrap_err().to_string();

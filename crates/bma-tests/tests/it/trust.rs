@@ -19,11 +19,11 @@ use bma_core::lifecycle::{Actor, State};
 use bma_core::{AddressRule, ManualClock, registry};
 use bma_engine::{Engine, EngineSettings};
 use bma_mail::{Envelope, OutgoingEmail, Templates, inspect};
-use bma_portal::{OidcSettings, Portal, PortalSettings};
 use bma_store::{CampaignAction, OlderLinks, Store};
 use bma_tests::engine::{lab_engine_settings, lab_smtp, plan_default_waves};
 use bma_tests::provider::login_with;
 use bma_tests::{TestBackend, TestDb, bma_bin, lab_addusers, lab_file, lab_inbox, on_both_backends};
+use bma_web::{OidcSettings, Portal, PortalSettings};
 use reqwest::StatusCode;
 use sqlx::{Connection, Row};
 use time::OffsetDateTime;
@@ -185,7 +185,7 @@ async fn no_working_link_is_kept_in_the_store(backend: TestBackend) {
     let clock = Arc::new(ManualClock::new(answered_at));
     let portal = Portal::new(store.clone(), settings, Templates::load(None).unwrap(), clock.clone()).unwrap();
     let server = tokio::spawn(async move {
-        bma_portal::serve(l, portal, std::future::pending()).await.unwrap();
+        bma_web::serve(l, portal, std::future::pending()).await.unwrap();
     });
     let client = reqwest::Client::builder()
         .cookie_store(true)

@@ -20,8 +20,8 @@ use std::sync::Arc;
 use anyhow::Context;
 use bma_core::{Clock, SystemClock};
 use bma_mail::Templates;
-use bma_portal::{Portal, PortalSettings};
 use bma_store::Store;
+use bma_web::{Portal, PortalSettings};
 
 use super::open_store;
 use crate::config::Config;
@@ -169,7 +169,7 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let tasks = background(config, &store, args, clock).await;
     eprintln!("bma portal listening on http://{} (public address {})", listener.local_addr()?, config.portal.base_url);
-    bma_portal::serve(listener, portal, shutdown_signal()).await.context("portal server")?;
+    bma_web::serve(listener, portal, shutdown_signal()).await.context("portal server")?;
     for t in tasks {
         t.abort();
     }

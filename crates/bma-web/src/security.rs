@@ -44,6 +44,17 @@ pub fn csp_for(issuer: Option<&str>) -> HeaderValue {
     }
 }
 
+/// Counts each request against its client address (see [`client_ip`]);
+/// over the limit, the 429 page.
+pub async fn limit_per_ip(State(portal): State<Portal>, req: Request, next: Next) -> Response {
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>();
+    let ip = client_ip(req.headers(), peer, portal.inner.settings.trust_forwarded_for);
+    match portal.inner.ip_limiter.hit(&ip) {
+        Ok(()) => next.run(req).await,
+        Err(wait) => portal.too_many(wait).into_response(),
+    }
+}
+
 /// Adds the security headers to every response.
 pub async fn headers(State(portal): State<Portal>, req: Request, next: Next) -> Response {
     let mut res = next.run(req).await;

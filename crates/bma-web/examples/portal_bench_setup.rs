@@ -46,7 +46,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for row in &rows {
         let address = row.address.to_string();
         store.transition(&address, State::Scheduled, &actor, "bench", serde_json::json!({}), now).await?;
-        let token = bma_portal::session::random_token();
+        let token = bma_web::session::random_token();
         let id = store.mailbox(&address).await?.id;
         store
             .invite(&address, &bma_core::token::hash(&token), &email(id, "invitation", &address, now), &actor, now)
@@ -70,12 +70,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         knows_password: true,
     };
     store.submit_enrollment(id, &form, &identity, &email(id, "confirmation", &address, now), None, now).await?;
-    let session = bma_portal::session::random_token();
+    let session = bma_web::session::random_token();
     store
         .login_session(
             "",
             &bma_core::token::hash(&session),
-            &bma_portal::session::random_token(),
+            &bma_web::session::random_token(),
             &identity,
             now + Duration::hours(2),
             now,

@@ -1,0 +1,135 @@
+//! The enrolment: what a school manager sees, from the link of mail 1 to
+//! the status page.
+//!
+//! | route | what | module |
+//! |---|---|---|
+//! | `GET /formulaire/{token}` | before login: the login link; after: the form or the status page | `link` |
+//! | `POST /formulaire/{token}` | a submission (CSRF) | `submit` |
+//! | `GET /formulaire/{token}/modifier` | the form again, to correct it | `link` |
+//! | `GET /formulaire/{token}/confirmation` | after a submission | `link` |
+//! | `POST /formulaire/{token}/verification` | a new verification link for the backup address (CSRF) | `verification` |
+//! | `GET /formulaire/{token}/connexion` | starts the login | `login` |
+//! | `GET /auth/callback` | the identity provider's answer | `login` |
+//! | `POST /deconnexion` | logout (CSRF), then the provider's end of session | `login` |
+//! | `GET /verification/{code}` | the link sent to the backup address: a button | `verification` |
+//! | `POST /verification/{code}` | the button: verifies the address (the code is the credential) | `verification` |
+//!
+//! A form posted without a valid session (it expired while the form was
+//! open, or the person logged in again in another tab) is not refused: it
+//! is kept in the session, server-side, and shown again once the person
+//! is logged in, to be checked and sent. Nothing is stored as an answer
+//! without the session's CSRF token.
+
+mod link;
+mod login;
+pub mod pages;
+mod submit;
+mod verification;
+
+use axum::Router;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use bma_core::form::{self, FormInput};
+use bma_mail::{TemplateKind, To};
+use bma_store::{Enrollment, NewEmail, PortalSession};
+
+use crate::Portal;
+use crate::error::{Notice, WebError};
+
+/// How long a login may take at the provider.
+const LOGIN_MINUTES: i64 = 15;
+/// How long a backup verification link works.
+const VERIFICATION_DAYS: i64 = 14;
+/// How long answers posted after their session expired wait for a new login.
+const DRAFT_MINUTES: i64 = 120;
+
+/// The enrolment's routes (the caller adds the state and the middleware).
+pub(crate) fn routes() -> Router<Portal> {
+    Router::new()
+        .route("/formulaire/{token}", get(link::link).post(submit::submit))
+        .route("/formulaire/{token}/modifier", get(link::edit))
+        .route("/formulaire/{token}/confirmation", get(link::confirmation))
+        .route("/formulaire/{token}/verification", post(verification::resend))
+        .route("/formulaire/{token}/connexion", get(login::start))
+        .route("/auth/callback", get(login::callback))
+        .route("/deconnexion", post(login::logout))
+        .route("/verification/{code}", get(verification::page).post(verification::verify))
+}
+
+/// The 404 page of a verification link that cannot be one.
+pub(crate) fn invalid_verification_link(p: &Portal) -> Notice {
+    Notice::new(
+        StatusCode::NOT_FOUND,
+        "Lien de vérification invalide",
+        &["Ce lien de vérification n'est pas valide. Copiez-le en entier depuis l'email reçu."],
+        p.general_contact(),
+    )
+}
+
+/// Whether the person of the session gave this version of the form.
+fn same_person(session: &PortalSession, e: &Enrollment) -> bool {
+    session.identity.as_ref().is_some_and(|i| i.subject == e.identity.subject)
+}
+
+/// The form a person starts from: their name as the provider gave it.
+fn prefilled(session: &PortalSession) -> FormInput {
+    session.identity.as_ref().map_or_else(FormInput::default, |i| FormInput {
+        family_name: i.family_name.clone(),
+        given_name: i.given_name.clone(),
+        ..FormInput::default()
+    })
+}
+
+// The form's rules are `bma_core::form`'s; the store keeps its own copy of
+// the validated form's type until it takes `bma_core::form::EnrollmentForm`
+// (the same fields): these two functions are that seam.
+
+/// A stored version of the form, as the form's rules see it.
+fn from_store(e: &bma_store::EnrollmentForm) -> form::EnrollmentForm {
+    form::EnrollmentForm {
+        family_name: e.family_name.clone(),
+        given_name: e.given_name.clone(),
+        phone: e.phone.clone(),
+        role: e.role.clone(),
+        backup_email: e.backup_email.clone(),
+        knows_password: e.knows_password,
+    }
+}
+
+/// A validated form, as the store keeps it.
+fn to_store(f: form::EnrollmentForm) -> bma_store::EnrollmentForm {
+    bma_store::EnrollmentForm {
+        family_name: f.family_name,
+        given_name: f.given_name,
+        phone: f.phone,
+        role: f.role,
+        backup_email: f.backup_email,
+        knows_password: f.knows_password,
+    }
+}
+
+impl Portal {
+    /// The email of `kind` about mailbox `mailbox_id` to `to`, for the outbox.
+    fn email(
+        &self,
+        kind: TemplateKind,
+        mailbox_id: i64,
+        to: &str,
+        key: String,
+        context: &serde_json::Value,
+    ) -> Result<NewEmail, WebError> {
+        let out = self.inner.composer.compose(kind, To { address: to, mailbox_id: Some(mailbox_id) }, context)?;
+        Ok(NewEmail {
+            mailbox_id: Some(mailbox_id),
+            kind: kind.name().to_owned(),
+            key,
+            recipient: out.recipient.clone(),
+            envelope_from: out.return_path.clone(),
+            raw: out.raw_text(),
+            message_id: out.message_id,
+            subject: out.subject,
+            run_at: self.now(),
+            max_attempts: 8,
+        })
+    }
+}
