@@ -88,6 +88,15 @@ pub fn settings(s: ForeignServer) -> BTreeMap<&'static str, String> {
         ("munge8bit", "yes (default): 8-bit header bytes become X on APPEND".to_string()),
         ("virtdomains", "userid".to_string()),
         ("sasldb", "shared by both Cyrus instances".to_string()),
+        (
+            "dotted_local_part",
+            if unix {
+                "fine".to_string()
+            } else {
+                "LIST shows such a user nothing (Cyrus 3.6 bug with `.` as separator): use addresses without a dot"
+                    .to_string()
+            },
+        ),
     ])
 }
 

@@ -166,9 +166,9 @@ pub fn up(paths: &Paths, kinds: &[ForeignKind]) -> Result<()> {
     Ok(())
 }
 
-/// Stops every foreign server; tolerant of servers never started.
+/// Stops every foreign server set up here; tolerant of servers already stopped.
 pub fn down(paths: &Paths) {
-    for server in ForeignServer::ALL {
+    for server in ForeignServer::ALL.into_iter().filter(|s| s.prepared(paths)) {
         match server.kind() {
             ForeignKind::Cyrus => cyrus::stop(paths, server),
             ForeignKind::Courier => courier::stop(paths),
