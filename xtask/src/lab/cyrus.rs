@@ -135,6 +135,7 @@ fn prepare(paths: &Paths, root: &Path, s: ForeignServer) -> Result<()> {
         chown_tree(&dir)?;
     }
     saslpasswd(paths, root, MASTER_USER, Some(SERVERNAME), MASTER_PASSWORD)?;
+    let (cert, key) = foreign::certificate(paths)?;
     let (alt, unix) = namespace(s);
     let conf = render(
         &paths.templates.join("cyrus/imapd.conf.in"),
@@ -148,6 +149,8 @@ fn prepare(paths: &Paths, root: &Path, s: ForeignServer) -> Result<()> {
             ("UNIXHIERARCHYSEP", yes_no(unix).to_string()),
             ("ADMIN", MASTER_USER.to_string()),
             ("SASLDB", sasldb(paths).display().to_string()),
+            ("TLS_CERT", cert.display().to_string()),
+            ("TLS_KEY", key.display().to_string()),
         ],
     )?;
     write_atomically(&imapd_conf(paths, s), &conf)?;

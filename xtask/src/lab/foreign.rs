@@ -88,7 +88,7 @@ impl ForeignServer {
             ForeignServer::Courier => ForeignKind::Courier,
         }
     }
-    /// IMAP port on 127.0.0.1 (plain IMAP, no TLS).
+    /// IMAP port on 127.0.0.1 (plain text allowed; STARTTLS on Cyrus).
     pub fn imap_port(self) -> u16 {
         match self {
             ForeignServer::Cyrus => 30143,
@@ -213,7 +213,10 @@ pub struct ForeignJson {
     software: &'static str,
     host: &'static str,
     imap_port: u16,
+    /// `starttls` (optional: plain-text logins are allowed too) or `none`.
     tls: &'static str,
+    /// The self-signed certificate STARTTLS presents (null without TLS).
+    tls_certificate: Option<PathBuf>,
     separator: char,
     prefix: &'static str,
     /// The admin, who may log in as any user by SASL PLAIN with
@@ -232,6 +235,8 @@ pub struct ForeignJson {
 pub fn describe(paths: &Paths) -> BTreeMap<&'static str, ForeignJson> {
     let mut out = BTreeMap::new();
     for s in ForeignServer::ALL.into_iter().filter(|s| s.prepared(paths)) {
+        // Courier: no STARTTLS (its imaplogin wants a system user `courier`).
+        let tls = s.kind() == ForeignKind::Cyrus;
         let (software, admin, user_mailbox, settings, config) = match s.kind() {
             ForeignKind::Cyrus => (
                 "Cyrus IMAP 3.6",
@@ -248,7 +253,8 @@ pub fn describe(paths: &Paths) -> BTreeMap<&'static str, ForeignJson> {
                 software,
                 host: HOST,
                 imap_port: s.imap_port(),
-                tls: "none",
+                tls: if tls { "starttls" } else { "none" },
+                tls_certificate: tls.then(|| paths.lab.join("tls/foreign-cert.pem")),
                 separator: s.separator(),
                 prefix: s.prefix(),
                 admin_user: admin.then_some(MASTER_USER),
@@ -319,6 +325,36 @@ pub fn imap_as_admin(port: u16, commands: &[String]) -> Result<Vec<String>> {
 /// An IMAP quoted string (the lab's names have no `"` nor `\`).
 pub fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+/// Cyrus' self-signed certificate for STARTTLS (CN and SAN localhost,
+/// 127.0.0.1), made once by openssl: `(cert, key)`, the key readable by the
+/// mail user only.
+pub fn certificate(paths: &Paths) -> Result<(PathBuf, PathBuf)> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = paths.lab.join("tls");
+    let (cert, key) = (dir.join("foreign-cert.pem"), dir.join("foreign-key.pem"));
+    if cert.exists() && key.exists() {
+        return Ok((cert, key));
+    }
+    fs::create_dir_all(&dir)?;
+    let (key_tmp, cert_tmp) = (key.with_extension("tmp~"), cert.with_extension("tmp~"));
+    proc::run(
+        std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", "-subj", "/CN=localhost"])
+            .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout"])
+            .arg(&key_tmp)
+            .arg("-out")
+            .arg(&cert_tmp),
+    )
+    .context("cannot make the Cyrus certificate")?;
+    let (uid, gid) = super::dovecot::mail_owner()?;
+    for (tmp, file, mode) in [(&key_tmp, &key, 0o600), (&cert_tmp, &cert, 0o644)] {
+        std::os::unix::fs::chown(tmp, Some(uid), Some(gid))?;
+        fs::set_permissions(tmp, fs::Permissions::from_mode(mode))?;
+        fs::rename(tmp, file)?;
+    }
+    Ok((cert, key))
 }
 
 /// Creates `dir` (and parents) owned by the lab's mail user, mode 0700.
