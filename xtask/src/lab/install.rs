@@ -2,9 +2,12 @@
 //! (the OIDC provider, and axe-core for the portal's browser test).
 //!
 //! Only what is missing is installed, so that `lab up` can call it every time.
+//! The foreign IMAP servers (Cyrus, Courier) conflict with `dovecot-imapd`:
+//! their Debian packages are unpacked under `target/lab/pkgs/root/`, never
+//! installed; only their libraries are (`install_foreign`).
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -38,6 +41,51 @@ const PORTAL_PACKAGES: [(&str, &str); 4] = [
     ("/usr/bin/curl", "curl"),
 ];
 
+/// Debian packages of the foreign IMAP servers, unpacked but not installed
+/// (`Conflicts: imap-server` with dovecot-imapd).
+const FOREIGN_DEBS: [&str; 8] = [
+    "cyrus-common",
+    "cyrus-imapd",
+    "sasl2-bin",
+    "courier-base",
+    "courier-imap",
+    "courier-authlib",
+    "courier-authdaemon",
+    "courier-authlib-userdb",
+];
+
+/// Their shared libraries and tools, installed normally (none conflicts).
+/// Left out: libclamav12 and libzephyr4 (cyr_virusscan and notifyd only).
+const FOREIGN_LIBS: [&str; 27] = [
+    "libcom-err2",
+    "libgcc-s1",
+    "libical3",
+    "libicu72",
+    "libjansson4",
+    "libkrb5-3",
+    "libldap-2.5-0",
+    "libpcre3",
+    "libpq5",
+    "libsasl2-2",
+    "libsasl2-modules",
+    "libsasl2-modules-db",
+    "libsqlite3-0",
+    "libssl3",
+    "libstdc++6",
+    "libwrap0",
+    "libxapian30",
+    "libxml2",
+    "zlib1g",
+    "libdb5.3",
+    "libcourier-unicode4",
+    "libgamin0",
+    "libgdbm6",
+    "libidn12",
+    "libltdl7",
+    "libgnutls30",
+    "perl",
+];
+
 /// Installs whatever is missing.
 pub fn install(paths: &Paths) -> Result<()> {
     let mut missing: Vec<&str> = PACKAGES
@@ -56,6 +104,67 @@ pub fn install(paths: &Paths) -> Result<()> {
     // axe-core, injected into the portal's pages by its browser test (WCAG 2.1 A and AA).
     npm_install(&paths.templates.join("axe"), "axe-core")?;
     Ok(())
+}
+
+/// Installs the foreign servers' libraries and unpacks their packages into
+/// `target/lab/pkgs/root/` (once: a marker file says it is done); returns
+/// that root. Fast when already done (one `dpkg-query`).
+pub fn install_foreign(paths: &Paths) -> Result<PathBuf> {
+    let out = Command::new("dpkg-query")
+        .args(["-W", "-f", "${Package} ${db:Status-Abbrev}\n"])
+        .args(FOREIGN_LIBS)
+        .output()
+        .context("cannot run dpkg-query")?;
+    let listed = String::from_utf8_lossy(&out.stdout);
+    let installed: Vec<&str> = listed
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("ii"))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+    let missing: Vec<&str> = FOREIGN_LIBS.iter().copied().filter(|p| !installed.contains(p)).collect();
+    if !missing.is_empty() {
+        apt_install(&missing)?;
+    }
+    let pkgs = paths.lab.join("pkgs");
+    let root = pkgs.join("root");
+    let marker = root.join(".unpacked");
+    if marker.exists() {
+        return Ok(root);
+    }
+    let start = Instant::now();
+    let debs = pkgs.join("debs");
+    fs::create_dir_all(&debs)?;
+    let download = || proc::run(Command::new("apt-get").args(["download", "-q"]).args(FOREIGN_DEBS).current_dir(&debs));
+    if download().is_err() {
+        // stale package lists: refresh once and retry
+        proc::run_visible(Command::new("apt-get").args(["update", "-q"]))?;
+        download().context("apt-get download of the foreign IMAP servers failed")?;
+    }
+    let staging = pkgs.join("root.tmp");
+    if staging.exists() {
+        fs::remove_dir_all(&staging)?;
+    }
+    fs::create_dir_all(&staging)?;
+    let mut unpacked = Vec::new();
+    for entry in fs::read_dir(&debs)? {
+        let file = entry?.path();
+        let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if FOREIGN_DEBS.iter().any(|d| name.starts_with(&format!("{d}_"))) && name.ends_with(".deb") {
+            proc::run(Command::new("dpkg-deb").arg("-x").arg(&file).arg(&staging))?;
+            unpacked.push(name);
+        }
+    }
+    unpacked.sort();
+    if unpacked.len() != FOREIGN_DEBS.len() {
+        anyhow::bail!("expected {} packages in {}, found {unpacked:?}", FOREIGN_DEBS.len(), debs.display());
+    }
+    fs::write(staging.join(".unpacked"), unpacked.join("\n") + "\n")?;
+    if root.exists() {
+        fs::remove_dir_all(&root)?;
+    }
+    fs::rename(&staging, &root)?;
+    println!("lab install: Cyrus and Courier unpacked into {} in {:.1?}", root.display(), start.elapsed());
+    Ok(root)
 }
 
 fn apt_install(packages: &[&str]) -> Result<()> {

@@ -1,9 +1,14 @@
 //! `cargo xtask lab …`: the local test lab of real servers on loopback.
 //!
 //! Everything lives under `target/lab/` of the workspace (generated configs,
-//! mail storage, logs, pid files); templates are under `lab/`.
+//! mail storage, logs, pid files); templates are under `lab/`. The foreign
+//! IMAP servers (Cyrus, Courier) start only on demand: `lab foreign up` or
+//! `lab up --with cyrus,courier`.
 
+mod courier;
+mod cyrus;
 mod dovecot;
+mod foreign;
 mod install;
 mod mail;
 mod oidc;
@@ -60,7 +65,11 @@ pub enum LabCommand {
     /// Install what is missing (Debian packages, system user, npm modules).
     Install,
     /// Start every server (installing first what is missing); idempotent.
-    Up,
+    Up {
+        /// Also start these foreign IMAP servers (see `lab foreign`).
+        #[arg(long, value_delimiter = ',', value_name = "cyrus,courier")]
+        with: Vec<foreign::ForeignKind>,
+    },
     /// Stop every server started by `up` (PostgreSQL is left alone).
     Down,
     /// Print each server, its port and whether it answers; non-zero if any is down.
@@ -110,6 +119,12 @@ pub enum LabCommand {
         /// `imap_capability=IMAP4rev1`, `quota_max_mail_size=10k`.
         #[arg(long, value_name = "KEY=VALUE")]
         userdb: Vec<String>,
+    },
+    /// IMAP servers other than Dovecot: Cyrus (two namespace setups) and
+    /// Courier, started only on demand, on ports of their own.
+    Foreign {
+        #[command(subcommand)]
+        command: foreign::ForeignCommand,
     },
     /// Print a fresh OAuth 2.0 access token for ADDRESS, accepted by the new
     /// platform's IMAP (SASL XOAUTH2 / OAUTHBEARER) until it expires.
@@ -277,9 +292,10 @@ pub fn run(command: LabCommand) -> Result<ExitCode> {
         LabCommand::Install => {
             let start = Instant::now();
             install::install(&paths)?;
+            install::install_foreign(&paths)?;
             println!("lab install: done in {:.1?}", start.elapsed());
         }
-        LabCommand::Up => up(&paths)?,
+        LabCommand::Up { with } => up(&paths, &with)?,
         LabCommand::Down => down(&paths)?,
         LabCommand::Status => return Ok(status(&paths)),
         LabCommand::Seed { mailboxes, messages, bench } => {
@@ -311,6 +327,7 @@ pub fn run(command: LabCommand) -> Result<ExitCode> {
             dovecot::upsert_users(&paths, platform, &users)?;
             println!("{address} and {} more added to {}", also.len(), platform.name());
         }
+        LabCommand::Foreign { command } => return foreign::run(&paths, command),
         LabCommand::Token { address, ttl } => println!("{}", oidc::mint(&address, ttl)?),
     }
     Ok(ExitCode::SUCCESS)
@@ -351,7 +368,7 @@ fn servers(paths: &Paths) -> Vec<Server> {
     out
 }
 
-fn up(paths: &Paths) -> Result<()> {
+fn up(paths: &Paths, with: &[foreign::ForeignKind]) -> Result<()> {
     let start = Instant::now();
     let was_up = servers(paths).iter().all(|s| proc::port_open(s.port)) && paths.lab_json().exists();
     install::install(paths)?;
@@ -378,6 +395,9 @@ fn up(paths: &Paths) -> Result<()> {
     for s in servers(paths) {
         proc::wait_port(&s.name, s.port, timeout, &s.log)?;
     }
+    if !with.is_empty() {
+        foreign::up(paths, with)?;
+    }
     write_lab_json(paths)?;
     if was_up {
         println!("lab was already up (configs re-rendered and reloaded); {}", paths.lab_json().display());
@@ -388,6 +408,7 @@ fn up(paths: &Paths) -> Result<()> {
 }
 
 fn down(paths: &Paths) -> Result<()> {
+    foreign::down(paths);
     oidc::stop(paths);
     sieveproxy::stop(paths);
     postfix::stop(paths);
@@ -405,6 +426,8 @@ fn status(paths: &Paths) -> ExitCode {
         all_up &= up;
         println!("{:<28} {HOST}:{:<6} {}", s.name, s.port, if up { "up" } else { "DOWN" });
     }
+    // the foreign servers are shown, but start only on demand: not counted
+    let _ = foreign::status(paths, false);
     if all_up { ExitCode::SUCCESS } else { ExitCode::FAILURE }
 }
 
@@ -428,6 +451,8 @@ struct LabJson {
     postgres: postgres::PostgresJson,
     system_accounts: Vec<AccountJson>,
     seed: Option<seed::SeedSummaryJson>,
+    /// Foreign IMAP servers set up here (`lab foreign up`), by name.
+    foreign: std::collections::BTreeMap<&'static str, foreign::ForeignJson>,
 }
 
 #[derive(Serialize)]
@@ -511,6 +536,7 @@ fn write_lab_json(paths: &Paths) -> Result<()> {
             .map(|(a, p)| AccountJson { address: (*a).into(), password: (*p).into(), platform: Platform::Legacy })
             .collect(),
         seed: seed::summary(paths)?,
+        foreign: foreign::describe(paths),
     };
     let text = serde_json::to_string_pretty(&json)?;
     let tmp = paths.lab_json().with_extension("json.tmp");

@@ -110,6 +110,46 @@ pub fn terminate(pid: u32, grace: Duration) -> bool {
     true
 }
 
+/// Terminates the process group `pgid` (TERM, then KILL after `grace`) and
+/// waits until its leader is gone; true if the leader was running. For
+/// daemons that fork workers into their own group (Cyrus' master, Courier's
+/// authdaemond and couriertcpd): no worker is left behind.
+pub fn terminate_group(pgid: u32, grace: Duration) -> bool {
+    let was_alive = alive(pgid);
+    let group = format!("-{pgid}");
+    let send = |sig: &str| {
+        let _ = Command::new("kill")
+            .args([format!("-{sig}").as_str(), "--", group.as_str()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    };
+    send("TERM");
+    let start = Instant::now();
+    while group_alive(pgid) && start.elapsed() < grace {
+        sleep(Duration::from_millis(50));
+    }
+    if group_alive(pgid) {
+        send("KILL");
+        sleep(Duration::from_millis(100));
+    }
+    was_alive
+}
+
+/// Whether any live (non-zombie) process belongs to process group `pgid`.
+pub fn group_alive(pgid: u32) -> bool {
+    let Ok(dir) = fs::read_dir("/proc") else { return false };
+    dir.filter_map(Result::ok).filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok()).any(|pid| {
+        fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+            // after the parenthesised name: state ppid pgrp …
+            let mut rest = stat.rsplit(')').next().unwrap_or("").split_whitespace();
+            let state = rest.next().unwrap_or("Z");
+            let pgrp = rest.nth(1).and_then(|p| p.parse::<u32>().ok());
+            pgrp == Some(pgid) && !state.starts_with('Z') && !state.starts_with('X')
+        })
+    })
+}
+
 /// Whether something accepts TCP connections on 127.0.0.1:`port`.
 pub fn port_open(port: u16) -> bool {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
