@@ -15,7 +15,8 @@
 //! - [`bounces`]: delivery status notifications read over IMAP from the
 //!   bounce mailbox, matched to their mailbox;
 //! - [`cutover`]: cutover slots, and mailboxes whose window closed without a form;
-//! - [`presync`]: background copies to the new platform with `bma-sync`.
+//! - [`presync`]: background copies to the new platform with `bma-sync`,
+//!   its state in the campaign store through [`sync_state`].
 //!
 //! Invariants: the campaign's time comes from the caller (`now`, or a
 //! [`bma_core::Clock`] read afresh for each claim), never from the wall
@@ -31,6 +32,7 @@ pub mod emails;
 pub mod presync;
 pub mod scheduler;
 pub mod send;
+pub mod sync_state;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -42,6 +44,7 @@ use rand::RngCore;
 
 pub use scheduler::StepReport;
 pub use send::SendReport;
+pub use sync_state::StoreSyncState;
 
 /// Admin access to one platform's IMAP (a master user that logs in on
 /// behalf of any mailbox, SASL PLAIN with an authorization identity).

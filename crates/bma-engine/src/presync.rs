@@ -10,7 +10,7 @@
 use bma_sync::{Options, Outcome};
 use time::{OffsetDateTime, Weekday};
 
-use crate::{Engine, EngineError, PresyncSettings};
+use crate::{Engine, EngineError, PresyncSettings, StoreSyncState};
 
 impl PresyncSettings {
     /// Whether copies may run at `now` (UTC).
@@ -62,8 +62,13 @@ impl Engine {
             rate: self.presync_rate.clone(),
             ..Options::default()
         };
-        let summary =
-            bma_sync::run(&legacy.endpoint(address), &new.endpoint(address), self.store.clone(), &options).await?;
+        let summary = bma_sync::run(
+            &legacy.endpoint(address),
+            &new.endpoint(address),
+            StoreSyncState::new(self.store.clone()),
+            &options,
+        )
+        .await?;
         if summary.outcome != Outcome::Complete {
             return Err(EngineError::Incomplete(format!(
                 "{address}: {:?}, {} copied, {} refused, {} folder errors",

@@ -80,7 +80,8 @@
 //! - [`mutf7`] has modified UTF-7 and [`MailboxName`].
 //! - [`types`] has flags, dates, UID sets, capabilities, response codes, results.
 //! - [`error`] has [`Error`].
-//! - [`secret`] has [`Secret`].
+//! - [`secret`] has [`Secret`] and the reading of a password file.
+//! - [`url`] has [`ImapUrl`]: `imap://` and `imaps://` URLs parsed once for every caller.
 
 pub mod client;
 mod codec;
@@ -89,6 +90,7 @@ pub mod mutf7;
 pub mod secret;
 mod transport;
 pub mod types;
+pub mod url;
 
 pub use client::qresync::{QresyncChanges, QresyncParams};
 pub use client::{
@@ -97,9 +99,10 @@ pub use client::{
 };
 pub use error::{Error, Result, Step};
 pub use mutf7::MailboxName;
-pub use secret::Secret;
+pub use secret::{Secret, SecretFileError};
 pub use transport::TlsRoots;
 pub use types::{
     AppendUid, Capabilities, FetchedMessage, Flag, InternalDate, MailboxInfo, MessageMeta, Namespace, Namespaces,
     ResponseCode, SelectInfo, SpecialUse, StatusInfo, UidSet,
 };
+pub use url::{ImapUrl, UrlError};
