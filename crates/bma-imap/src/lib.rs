@@ -73,9 +73,10 @@
 //!
 //! # Modules
 //!
-//! - [`client`] has [`Client`], [`Config`], [`Auth`], the streams and the APPEND pipeline;
-//!   its QRESYNC part (`qresync.rs`, a child module of `client` so that it
-//!   uses the client's private command machinery) has [`QresyncParams`] and [`QresyncChanges`].
+//! - [`client`] has [`Client`], one module per kind of command: the
+//!   connection ([`Config`]), [`Auth`], mailbox commands, the fetch streams,
+//!   APPEND and MULTIAPPEND (one in-flight type for both pipelines), and
+//!   [`client::qresync`] ([`QresyncParams`], [`QresyncChanges`]).
 //! - `codec` (private) reads and parses responses.
 //! - [`mutf7`] has modified UTF-7 and [`MailboxName`].
 //! - [`types`] has flags, dates, UID sets, capabilities, response codes, results.
