@@ -103,11 +103,7 @@ impl<S: SyncState> FolderSync<'_, S> {
             if !prepare(&m, ctx, self.report, progress) {
                 continue;
             }
-            let flags: Vec<Flag> = m.flags.clone().unwrap_or_default();
-            let size = m.body.len() as u64;
-            let append = AppendMessage { body: &m.body, flags: &flags, internal_date: m.internal_date };
-            pipe.push(u64::from(m.uid), append).await.map_err(on(Side::Target))?;
-            flight.sent.insert(u64::from(m.uid), (canonical(&flags), size));
+            let size = flight.send(&mut pipe, &m).await?;
             drop(m);
             bytes += size;
             if let Some(r) = &options.rate {
@@ -146,11 +142,7 @@ impl<S: SyncState> FolderSync<'_, S> {
             if !prepare(&m, ctx, self.report, progress) {
                 continue;
             }
-            let flags: Vec<Flag> = m.flags.clone().unwrap_or_default();
-            let size = m.body.len() as u64;
-            let append = AppendMessage { body: &m.body, flags: &flags, internal_date: m.internal_date };
-            pipe.push(u64::from(m.uid), append).await.map_err(on(Side::Target))?;
-            flight.sent.insert(u64::from(m.uid), (canonical(&flags), size));
+            let size = flight.send(&mut pipe, &m).await?;
             pushed += 1;
             drop(m);
             if let Some(r) = &options.rate {
@@ -231,7 +223,37 @@ fn wait_and_retry(e: &bma_imap::Error) -> bool {
     )
 }
 
+/// An APPEND pipeline of the target: single APPENDs or MULTIAPPEND batches.
+trait Pipe {
+    /// Sends one message; `id` comes back with its result.
+    async fn push(&mut self, id: u64, message: AppendMessage<'_>) -> bma_imap::Result<()>;
+}
+
+impl Pipe for bma_imap::AppendPipeline<'_> {
+    async fn push(&mut self, id: u64, message: AppendMessage<'_>) -> bma_imap::Result<()> {
+        bma_imap::AppendPipeline::push(self, id, message).await
+    }
+}
+
+impl Pipe for bma_imap::MultiAppendPipeline<'_> {
+    async fn push(&mut self, id: u64, message: AppendMessage<'_>) -> bma_imap::Result<()> {
+        bma_imap::MultiAppendPipeline::push(self, id, message).await
+    }
+}
+
 impl InFlight {
+    /// Sends a fetched source message into `pipe` with its flags and
+    /// INTERNALDATE (the body from the fetched buffer, not copied) and
+    /// remembers it until its answer; returns its size.
+    async fn send(&mut self, pipe: &mut impl Pipe, m: &bma_imap::FetchedMessage) -> Result<u64, Error> {
+        let flags: Vec<Flag> = m.flags.clone().unwrap_or_default();
+        let size = m.body.len() as u64;
+        let append = AppendMessage { body: &m.body, flags: &flags, internal_date: m.internal_date };
+        pipe.push(u64::from(m.uid), append).await.map_err(on(Side::Target))?;
+        self.sent.insert(u64::from(m.uid), (canonical(&flags), size));
+        Ok(size)
+    }
+
     /// Takes the result of one MULTIAPPEND: every message mapped, or the
     /// batch to append again one by one.
     fn batch_done(

@@ -62,7 +62,7 @@ impl Client {
     /// flight with LITERAL+, one at a time otherwise.
     pub fn append_pipeline(&mut self, mailbox: &MailboxName) -> AppendPipeline<'_> {
         let depth = if self.caps.literal_plus() { self.config.append_depth.max(1) } else { 1 };
-        AppendPipeline { client: self, mailbox: mailbox.clone(), depth, flight: InFlight::new() }
+        AppendPipeline { client: self, mailbox: mailbox.clone(), depth, open: None, flight: InFlight::new() }
     }
 }
 
@@ -169,6 +169,40 @@ impl AppendDone {
     }
 }
 
+/// APPEND or MULTIAPPEND commands in flight to one mailbox: `I` is what
+/// each command carries, one message's id ([`AppendPipeline`]) or a
+/// batch's ids ([`MultiAppendPipeline`]). One type for both: the commands
+/// in flight, their completions, and what a drop leaves to the client.
+#[derive(Debug)]
+pub struct Pipeline<'c, I> {
+    client: &'c mut Client,
+    mailbox: MailboxName,
+    depth: usize,
+    /// The MULTIAPPEND command being written: its tag and the ids pushed
+    /// into it (always `None` for single APPENDs, written whole).
+    open: Option<(String, Vec<u64>)>,
+    flight: InFlight<I>,
+}
+
+impl<I> Pipeline<'_, I> {
+    /// Commands written (ended, for MULTIAPPEND) and not completed.
+    pub fn in_flight(&self) -> usize {
+        self.flight.len()
+    }
+}
+
+impl<I> Drop for Pipeline<'_, I> {
+    fn drop(&mut self) {
+        // A command left open cannot be completed any more: the connection
+        // must not be used again (its next command would be taken for a
+        // literal). Those in flight are read away later.
+        if self.open.take().is_some() {
+            self.client.broken = true;
+        }
+        self.flight.abandon(self.client);
+    }
+}
+
 /// APPENDs in flight to one mailbox; see [`Client::append_pipeline`].
 ///
 /// [`push`](AppendPipeline::push) sends a message (waiting first for the
@@ -178,20 +212,9 @@ impl AppendDone {
 /// result; an `Err` from these methods means the connection is lost.
 /// Dropping a pipeline with APPENDs in flight loses their results (they may
 /// have succeeded): call `finish`.
-#[derive(Debug)]
-pub struct AppendPipeline<'c> {
-    client: &'c mut Client,
-    mailbox: MailboxName,
-    depth: usize,
-    flight: InFlight<u64>,
-}
+pub type AppendPipeline<'c> = Pipeline<'c, u64>;
 
 impl AppendPipeline<'_> {
-    /// APPENDs in flight.
-    pub fn in_flight(&self) -> usize {
-        self.flight.len()
-    }
-
     /// Sends one message; `id` comes back in its [`AppendDone`].
     pub async fn push(&mut self, id: u64, message: AppendMessage<'_>) -> Result<()> {
         if message.body.contains(&0) {
@@ -236,12 +259,6 @@ impl AppendPipeline<'_> {
     }
 }
 
-impl Drop for AppendPipeline<'_> {
-    fn drop(&mut self) {
-        self.flight.abandon(self.client);
-    }
-}
-
 /// The outcome of one MULTIAPPEND command (RFC 3502: all its messages are
 /// appended, or none).
 #[derive(Debug)]
@@ -267,25 +284,12 @@ impl BatchDone {
 /// command; up to `depth` ended commands wait for their completion while the
 /// next one is written. An `Err` from these methods means the connection is
 /// lost; a refused batch is its [`BatchDone::result`].
-#[derive(Debug)]
-pub struct MultiAppendPipeline<'c> {
-    client: &'c mut Client,
-    mailbox: MailboxName,
-    depth: usize,
-    /// The command being written: its tag and the ids pushed into it.
-    open: Option<(String, Vec<u64>)>,
-    flight: InFlight<Vec<u64>>,
-}
+pub type MultiAppendPipeline<'c> = Pipeline<'c, Vec<u64>>;
 
 impl MultiAppendPipeline<'_> {
     /// Messages in the command being written.
     pub fn open_len(&self) -> usize {
         self.open.as_ref().map_or(0, |(_, ids)| ids.len())
-    }
-
-    /// Commands ended and not completed.
-    pub fn in_flight(&self) -> usize {
-        self.flight.len()
     }
 
     /// Writes one message into the current command (opening one if needed).
@@ -376,18 +380,6 @@ impl MultiAppendPipeline<'_> {
     pub async fn finish(mut self) -> Result<Vec<BatchDone>> {
         self.end_batch().await?;
         Ok(self.flight.finish(self.client).await?.into_iter().map(BatchDone::of).collect())
-    }
-}
-
-impl Drop for MultiAppendPipeline<'_> {
-    fn drop(&mut self) {
-        // A command left open cannot be completed any more: the connection
-        // must not be used again (its next command would be taken for a
-        // literal). Ended ones are read away later.
-        if self.open.take().is_some() {
-            self.client.broken = true;
-        }
-        self.flight.abandon(self.client);
     }
 }
 

@@ -37,7 +37,7 @@ use crate::error::{Error, Result};
 use crate::transport::Transport;
 use crate::types::{Capabilities, Flag, ResponseCode, UidSet};
 
-pub use append::{AppendDone, AppendMessage, AppendPipeline, BatchDone, MultiAppendPipeline};
+pub use append::{AppendDone, AppendMessage, AppendPipeline, BatchDone, MultiAppendPipeline, Pipeline};
 pub use auth::Auth;
 pub use connection::{Config, Security};
 pub use fetch::{BodyStream, MetaStream};
