@@ -20,6 +20,8 @@
 //!   [`Client::fetch_changes`] tell which UIDs vanished and which messages
 //!   changed since a known UIDVALIDITY and HIGHESTMODSEQ, without listing
 //!   every message.
+//! - Server URLs ([`ImapUrl`]: `imap://`, `imaps://`, `[IPv6]:port`, a user)
+//!   and password files ([`Secret::read_file`]) read here, once for every caller.
 //! - Pipelined APPEND ([`AppendPipeline`]) with LITERAL+, APPENDUID, and
 //!   refusals as typed errors ([`Error::OverQuota`], [`Error::TooBig`],
 //!   [`Error::Throttled`], [`Error::Unavailable`], [`Error::TryCreate`]).

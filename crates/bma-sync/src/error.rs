@@ -26,7 +26,7 @@ impl std::fmt::Display for Side {
     }
 }
 
-/// An error that stops a run (per-folder errors are in the [`Summary`]).
+/// An error that stops a run (per-folder errors are in the [`Summary`](crate::Summary)).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// IMAP failed on one side (connection, login, LIST, ...).

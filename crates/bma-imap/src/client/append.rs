@@ -44,7 +44,7 @@ impl Client {
     /// MULTIAPPEND (RFC 3502) to `mailbox`: messages streamed into commands
     /// of as many messages as the caller wants, up to 2 commands in flight.
     /// Needs the server's MULTIAPPEND; non-synchronising literals with
-    /// LITERAL+ (up to [`Config::sync_literal_above`]), synchronising otherwise.
+    /// LITERAL+ (up to [`Config::sync_literal_above`](super::Config::sync_literal_above)), synchronising otherwise.
     pub fn multiappend_pipeline(&mut self, mailbox: &MailboxName) -> Result<MultiAppendPipeline<'_>> {
         if !self.caps.multiappend() {
             return Err(Error::Unsupported("MULTIAPPEND"));
@@ -58,7 +58,7 @@ impl Client {
         })
     }
 
-    /// A pipeline of APPENDs to `mailbox`: up to [`Config::append_depth`] in
+    /// A pipeline of APPENDs to `mailbox`: up to [`Config::append_depth`](super::Config::append_depth) in
     /// flight with LITERAL+, one at a time otherwise.
     pub fn append_pipeline(&mut self, mailbox: &MailboxName) -> AppendPipeline<'_> {
         let depth = if self.caps.literal_plus() { self.config.append_depth.max(1) } else { 1 };

@@ -54,7 +54,7 @@ pub struct Config {
     pub max_literal: u64,
     /// Longest response line accepted (literals excluded), in bytes.
     pub max_line: usize,
-    /// How many APPENDs an [`AppendPipeline`] keeps in flight (with LITERAL+).
+    /// How many APPENDs an [`AppendPipeline`](super::AppendPipeline) keeps in flight (with LITERAL+).
     pub append_depth: usize,
     /// Literals bigger than this are sent synchronising even with LITERAL+,
     /// so that the server can refuse a big APPEND (quota, size) before the

@@ -273,7 +273,10 @@ impl Client {
         let results = done
             .into_iter()
             .zip(&commands)
-            .map(|(d, (name, _))| d.expect("every tag completed").into_result(name))
+            // Every tag is completed when the loop ends (`left` is 0).
+            .map(|(d, (name, _))| {
+                d.ok_or_else(|| Error::Protocol(format!("{name} not completed"))).and_then(|c| c.into_result(name))
+            })
             .collect();
         Ok((untagged, results))
     }
