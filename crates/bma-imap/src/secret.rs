@@ -1,9 +1,12 @@
 //! [`Secret`]: a password or token that never shows in `Debug` output or
-//! logs, and [`Secret::read_file`], the one reader of a password file.
+//! logs, and the readers of secret files: [`Secret::read_file`] (a
+//! password file) and [`Secret::read_token_file`] (an OAuth 2.0 token
+//! file, read again at each login).
 //!
-//! Rule: a password file holds the password and at most a line ending
+//! Rules: a password file holds the password and at most a line ending
 //! (`\n` or `\r\n`, as editors leave it), which is not part of it; any
-//! other byte is.
+//! other byte is. A token has no white space: a token file's surrounding
+//! white space is not part of it.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -30,6 +33,15 @@ impl Secret {
         let text =
             std::fs::read_to_string(path).map_err(|source| SecretFileError { path: path.to_path_buf(), source })?;
         Ok(Secret(text.trim_end_matches(['\r', '\n']).to_owned()))
+    }
+
+    /// Reads an OAuth 2.0 bearer token from a file, without blocking: its
+    /// content without surrounding white space.
+    pub async fn read_token_file(path: &Path) -> Result<Secret, SecretFileError> {
+        let text = tokio::fs::read_to_string(path)
+            .await
+            .map_err(|source| SecretFileError { path: path.to_path_buf(), source })?;
+        Ok(Secret(text.trim().to_owned()))
     }
 }
 

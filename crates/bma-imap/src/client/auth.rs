@@ -99,10 +99,9 @@ impl Client {
                 self.authenticate("XOAUTH2", Secret::new(B64.encode(ir.as_bytes()))).await
             }
             Auth::XOAuth2File { user, path } => {
-                let token = tokio::fs::read_to_string(path)
+                let token = Secret::read_token_file(path)
                     .await
-                    .map_err(|e| Error::TokenFile(format!("{}: {e}", path.display())))?;
-                let token = Secret::new(token.trim());
+                    .map_err(|e| Error::TokenFile(format!("{}: {}", path.display(), e.source)))?;
                 let ir = format!("user={user}\x01auth=Bearer {}\x01\x01", token.expose());
                 self.authenticate("XOAUTH2", Secret::new(B64.encode(ir.as_bytes()))).await
             }
