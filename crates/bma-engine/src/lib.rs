@@ -15,8 +15,7 @@
 //! - [`bounces`]: delivery status notifications read over IMAP from the
 //!   bounce mailbox, matched to their mailbox;
 //! - [`cutover`]: cutover slots, and mailboxes whose window closed without a form;
-//! - [`presync`]: background copies to the new platform with `bma-sync`,
-//!   its state in the campaign store through [`sync_state`].
+//! - [`presync`]: background copies to the new platform with `bma-sync`.
 //!
 //! Invariants: the campaign's time comes from the caller (`now`, or a
 //! [`bma_core::Clock`] read afresh for each claim), never from the wall

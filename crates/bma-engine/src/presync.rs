@@ -10,7 +10,7 @@
 use bma_sync::{Options, Outcome};
 use time::{OffsetDateTime, Weekday};
 
-use crate::{Engine, EngineError, PresyncSettings, StoreSyncState};
+use crate::{Engine, EngineError, PresyncSettings};
 
 impl PresyncSettings {
     /// Whether copies may run at `now` (UTC).
@@ -65,7 +65,7 @@ impl Engine {
         let summary = bma_sync::run(
             &legacy.endpoint(address),
             &new.endpoint(address),
-            StoreSyncState::new(self.store.clone()),
+            crate::StoreSyncState::new(self.store.clone()),
             &options,
         )
         .await?;
