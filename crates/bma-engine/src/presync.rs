@@ -74,7 +74,7 @@ impl Engine {
         let summary = match bma_sync::run(
             &legacy.endpoint(address),
             &new.endpoint(address),
-            self.store.clone(),
+            crate::StoreSyncState::new(self.store.clone()),
             &options,
         )
         .await

@@ -20,6 +20,8 @@
 //!   [`Client::fetch_changes`] tell which UIDs vanished and which messages
 //!   changed since a known UIDVALIDITY and HIGHESTMODSEQ, without listing
 //!   every message.
+//! - Server URLs ([`ImapUrl`]: `imap://`, `imaps://`, `[IPv6]:port`, a user)
+//!   and password files ([`Secret::read_file`]) read here, once for every caller.
 //! - Pipelined APPEND ([`AppendPipeline`]) with LITERAL+, APPENDUID, and
 //!   refusals as typed errors ([`Error::OverQuota`], [`Error::TooBig`],
 //!   [`Error::Throttled`], [`Error::Unavailable`], [`Error::TryCreate`]).
@@ -73,14 +75,16 @@
 //!
 //! # Modules
 //!
-//! - [`client`] has [`Client`], [`Config`], [`Auth`], the streams and the APPEND pipeline;
-//!   its QRESYNC part (`qresync.rs`, a child module of `client` so that it
-//!   uses the client's private command machinery) has [`QresyncParams`] and [`QresyncChanges`].
+//! - [`client`] has [`Client`], one module per kind of command: the
+//!   connection ([`Config`]), [`Auth`], mailbox commands, the fetch streams,
+//!   APPEND and MULTIAPPEND (one in-flight type for both pipelines), and
+//!   [`client::qresync`] ([`QresyncParams`], [`QresyncChanges`]).
 //! - `codec` (private) reads and parses responses.
 //! - [`mutf7`] has modified UTF-7 and [`MailboxName`].
 //! - [`types`] has flags, dates, UID sets, capabilities, response codes, results.
 //! - [`error`] has [`Error`].
-//! - [`secret`] has [`Secret`].
+//! - [`secret`] has [`Secret`] and the reading of a password file.
+//! - [`url`] has [`ImapUrl`]: `imap://` and `imaps://` URLs parsed once for every caller.
 
 pub mod client;
 mod codec;
@@ -89,6 +93,7 @@ pub mod mutf7;
 pub mod secret;
 mod transport;
 pub mod types;
+pub mod url;
 
 pub use client::qresync::{QresyncChanges, QresyncParams};
 pub use client::{
@@ -97,9 +102,10 @@ pub use client::{
 };
 pub use error::{Error, Result, Step};
 pub use mutf7::MailboxName;
-pub use secret::Secret;
+pub use secret::{Secret, SecretFileError};
 pub use transport::TlsRoots;
 pub use types::{
     AppendUid, Capabilities, FetchedMessage, Flag, InternalDate, MailboxInfo, MessageMeta, Namespace, Namespaces,
     ResponseCode, SelectInfo, SpecialUse, StatusInfo, UidSet,
 };
+pub use url::{ImapUrl, UrlError};

@@ -1,16 +1,61 @@
 //! [`SyncState`]: where the engine keeps what it copied, behind a trait so
 //! that it can be a small SQLite file of its own (standalone `bma sync`) or
-//! the campaign store. The implementation for [`bma_store::Store`] is here;
-//! the SQL is in `bma-store`.
+//! the campaign store. This crate owns the trait and its rows
+//! ([`SyncFolder`], [`SyncMessage`]); it knows no database. The
+//! implementation over the campaign store is `bma-engine`'s `sync_state`
+//! (the SQL stays in `bma-store`).
+//!
+//! Rules: every method is durable when it returns (a run killed right after
+//! loses nothing it recorded); a folder pair is named by `pair` (the two
+//! mailboxes, chosen by [`crate::run`]) and the source folder's name.
 
 use std::future::Future;
 
-pub use bma_store::{SyncFolder, SyncMessage};
+/// The state of one folder pair.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncFolder {
+    /// The two mailboxes (source and target), as the engine names them.
+    pub pair: String,
+    /// Source folder (UTF-8 name with the source's separator).
+    pub source_folder: String,
+    /// Target folder (UTF-8 name with the target's separator).
+    pub target_folder: String,
+    /// UIDVALIDITY of the source folder the map refers to.
+    pub source_uidvalidity: u32,
+    /// UIDVALIDITY of the target folder the map refers to.
+    pub target_uidvalidity: u32,
+    /// Highest source UID copied.
+    pub last_uid: u32,
+    /// Source UIDNEXT at the end of the last complete run (none while a run is under way).
+    pub uid_next: Option<u32>,
+    /// Source HIGHESTMODSEQ at the end of the last complete run.
+    pub highest_modseq: Option<u64>,
+}
 
-/// A failure of the state.
+/// One copied message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncMessage {
+    /// UID in the source folder.
+    pub source_uid: u32,
+    /// UID in the target folder.
+    pub target_uid: u32,
+    /// Flags as last carried to the target (canonical: sorted, space-separated).
+    pub flags: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// A failure of the state, whatever keeps it (its cause is kept as the source).
 #[derive(Debug, thiserror::Error)]
 #[error(transparent)]
-pub struct StateError(#[from] pub bma_store::StoreError);
+pub struct StateError(Box<dyn std::error::Error + Send + Sync + 'static>);
+
+impl StateError {
+    /// A failure of the implementation, `cause`.
+    pub fn new(cause: impl std::error::Error + Send + Sync + 'static) -> StateError {
+        StateError(Box::new(cause))
+    }
+}
 
 /// The sync state of folder pairs (`pair` names the two mailboxes).
 pub trait SyncState: Send + Sync {
@@ -48,31 +93,4 @@ pub trait SyncState: Send + Sync {
         source_folder: &str,
         source_uids: &[u32],
     ) -> impl Future<Output = Result<(), StateError>> + Send;
-}
-
-impl SyncState for bma_store::Store {
-    async fn folder(&self, pair: &str, source_folder: &str) -> Result<Option<SyncFolder>, StateError> {
-        Ok(self.sync_folder(pair, source_folder).await?)
-    }
-    async fn folders(&self, pair: &str) -> Result<Vec<SyncFolder>, StateError> {
-        Ok(self.sync_folders(pair).await?)
-    }
-    async fn remove_folder(&self, pair: &str, source_folder: &str) -> Result<(), StateError> {
-        Ok(self.remove_sync_folder(pair, source_folder).await?)
-    }
-    async fn save_folder(&self, folder: &SyncFolder) -> Result<(), StateError> {
-        Ok(self.save_sync_folder(folder).await?)
-    }
-    async fn clear(&self, pair: &str, source_folder: &str) -> Result<(), StateError> {
-        Ok(self.clear_sync_messages(pair, source_folder).await?)
-    }
-    async fn messages(&self, pair: &str, source_folder: &str) -> Result<Vec<SyncMessage>, StateError> {
-        Ok(self.sync_messages(pair, source_folder).await?)
-    }
-    async fn record(&self, pair: &str, source_folder: &str, messages: &[SyncMessage]) -> Result<(), StateError> {
-        Ok(self.record_sync_messages(pair, source_folder, messages).await?)
-    }
-    async fn forget(&self, pair: &str, source_folder: &str, source_uids: &[u32]) -> Result<(), StateError> {
-        Ok(self.forget_sync_messages(pair, source_folder, source_uids).await?)
-    }
 }

@@ -6,11 +6,12 @@
 //! Passwords are read from files named in the configuration, never written
 //! in it, and never printed.
 
+use std::path::Path;
 use std::time::Duration as StdDuration;
 
 use anyhow::Context;
 use bma_engine::{Engine, EngineSettings, PlatformAccess, PresyncSettings};
-use bma_imap::{Config as ImapConfig, Secret, Security};
+use bma_imap::{Config as ImapConfig, ImapUrl, Secret, Security};
 use bma_mail::{SmtpConfig, SmtpSender, Templates};
 use serde::{Deserialize, Serialize};
 
@@ -49,30 +50,15 @@ impl PlatformConfig {
 
     /// The IMAP configuration, or what is wrong with the URL or TLS mode.
     fn imap(&self) -> Result<ImapConfig, String> {
-        let url = self.url.trim();
-        let (scheme, rest) =
-            url.split_once("://").ok_or_else(|| format!("'{url}' is not imap://HOST or imaps://HOST"))?;
-        let (implicit, default_port) = match scheme {
-            "imap" => (false, 143),
-            "imaps" => (true, 993),
-            _ => return Err(format!("'{url}': the scheme must be imap:// or imaps://")),
-        };
-        let rest = rest.trim_end_matches('/');
-        let (host, port) = match rest.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().map_err(|_| format!("'{url}': bad port {p}"))?),
-            None => (rest, default_port),
-        };
-        if host.is_empty() {
-            return Err(format!("'{url}' has no host"));
-        }
-        let security = match self.tls.trim() {
-            "" if implicit => Security::Tls,
-            "" | "starttls" => Security::StartTls,
-            "implicit" => Security::Tls,
-            "none" => Security::None,
+        let url = ImapUrl::parse(&self.url).map_err(|e| e.to_string())?;
+        let choice = match self.tls.trim() {
+            "" => None,
+            "starttls" => Some(Security::StartTls),
+            "implicit" => Some(Security::Tls),
+            "none" => Some(Security::None),
             other => return Err(format!("tls '{other}' is not starttls, implicit or none")),
         };
-        Ok(ImapConfig::new(host, port).with_security(security))
+        url.config(choice).map_err(|e| e.to_string())
     }
 
     pub(crate) fn access(&self) -> anyhow::Result<Option<PlatformAccess>> {
@@ -80,13 +66,8 @@ impl PlatformConfig {
             return Ok(None);
         }
         let config = self.imap().map_err(|e| anyhow::anyhow!(e))?;
-        let password = std::fs::read_to_string(self.password_file.trim())
-            .with_context(|| format!("cannot read the password file {}", self.password_file))?;
-        Ok(Some(PlatformAccess {
-            config,
-            admin: self.admin.trim().to_owned(),
-            password: Secret::new(password.trim_end_matches(['\r', '\n'])),
-        }))
+        let password = Secret::read_file(Path::new(self.password_file.trim())).context("the password file")?;
+        Ok(Some(PlatformAccess { config, admin: self.admin.trim().to_owned(), password }))
     }
 }
 

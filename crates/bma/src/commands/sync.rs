@@ -8,8 +8,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, bail};
-use bma_imap::{Auth, Config, Secret, Security};
+use anyhow::{Context, anyhow, bail};
+use bma_engine::StoreSyncState;
+use bma_imap::{Auth, Config, ImapUrl, Secret, Security};
 use bma_store::Store;
 use bma_sync::{Endpoint, MappingOptions, Options, Outcome, Progress, RateLimiter, Summary};
 
@@ -143,75 +144,75 @@ impl Side {
     }
 }
 
-fn read_secret(what: &str, f: &PathBuf) -> anyhow::Result<String> {
-    Ok(std::fs::read_to_string(f)
-        .with_context(|| format!("cannot read the {what} {}", f.display()))?
-        .trim_end_matches(['\r', '\n'])
-        .to_owned())
+/// One side's flags, as given.
+struct SideFlags<'a> {
+    /// `source` or `target`.
+    name: &'static str,
+    url: &'a str,
+    admin: Option<&'a String>,
+    password_file: Option<&'a PathBuf>,
+    token_file: Option<&'a PathBuf>,
+    tls: Option<Tls>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn side(
-    side: &'static str,
-    url: &str,
-    admin: Option<&String>,
-    file: Option<&PathBuf>,
-    token_file: Option<&PathBuf>,
-    tls: Option<Tls>,
-    insecure: bool,
-) -> anyhow::Result<Side> {
-    let (host, port, security) = server(side, url, tls)?;
+impl Args {
+    fn source_flags(&self) -> SideFlags<'_> {
+        SideFlags {
+            name: "source",
+            url: &self.source,
+            admin: self.source_admin.as_ref(),
+            password_file: self.source_password_file.as_ref(),
+            token_file: self.source_oauth2_token_file.as_ref(),
+            tls: self.source_tls.or(self.tls),
+        }
+    }
+
+    fn target_flags(&self) -> SideFlags<'_> {
+        SideFlags {
+            name: "target",
+            url: &self.target,
+            admin: self.target_admin.as_ref(),
+            password_file: self.target_password_file.as_ref(),
+            token_file: self.target_oauth2_token_file.as_ref(),
+            tls: self.target_tls.or(self.tls),
+        }
+    }
+}
+
+fn side(flags: &SideFlags<'_>, insecure: bool) -> anyhow::Result<Side> {
+    let side = flags.name;
+    let (host, port, security) = server(side, flags.url, flags.tls)?;
     let mut config = Config::new(&host, port).with_security(security);
     config.insecure = insecure;
     let env = format!("BMA_{}_PASSWORD", side.to_uppercase());
     // A token file is read now (a clear error before anything starts) and
     // again at each login (a refreshed token serves the next connection).
-    let secret = match (token_file, file) {
-        (Some(t), _) => read_secret(&format!("{side} OAuth 2.0 token file"), t)?,
-        (None, Some(f)) => read_secret(&format!("{side} password file"), f)?,
-        (None, None) => {
-            std::env::var(&env).with_context(|| format!("no {side} password: --{side}-password-file or {env}"))?
-        }
+    let secret = match (flags.token_file, flags.password_file) {
+        (Some(t), _) => Secret::read_file(t).with_context(|| format!("the {side} OAuth 2.0 token file"))?,
+        (None, Some(f)) => Secret::read_file(f).with_context(|| format!("the {side} password file"))?,
+        (None, None) => Secret::new(
+            std::env::var(&env).with_context(|| format!("no {side} password: --{side}-password-file or {env}"))?,
+        ),
     };
-    Ok(Side { config, admin: admin.cloned(), secret: Secret::new(secret), token_file: token_file.cloned() })
+    Ok(Side { config, admin: flags.admin.cloned(), secret, token_file: flags.token_file.cloned() })
+}
+
+impl Tls {
+    fn security(self) -> Security {
+        match self {
+            Tls::None => Security::None,
+            Tls::Starttls => Security::StartTls,
+            Tls::Implicit => Security::Tls,
+        }
+    }
 }
 
 /// Host, port and TLS mode of `imap://HOST[:PORT]` or `imaps://…` (HOST
-/// may be `[IPV6]`), with the `--tls` choice.
+/// may be `[IPV6]`; parsed by [`ImapUrl`]), with the `--tls` choice.
 fn server(side: &str, url: &str, tls: Option<Tls>) -> anyhow::Result<(String, u16, Security)> {
-    let (scheme, rest) = url.split_once("://").with_context(|| format!("--{side}: expected imap://HOST[:PORT]"))?;
-    let (implicit, default_port) = match scheme {
-        "imap" => (false, 143),
-        "imaps" => (true, 993),
-        _ => bail!("--{side}: unknown scheme {scheme}:// (imap:// or imaps://)"),
-    };
-    let rest = rest.trim_end_matches('/');
-    // HOST, HOST:PORT, [IPV6] or [IPV6]:PORT.
-    let (host, port) = match rest.strip_prefix('[').and_then(|r| r.split_once(']')) {
-        Some((h, "")) => (h, default_port),
-        Some((h, p)) => {
-            let p = p.strip_prefix(':').with_context(|| format!("--{side}: expected [ADDRESS]:PORT"))?;
-            (h, p.parse::<u16>().with_context(|| format!("--{side}: bad port {p}"))?)
-        }
-        None => match rest.rsplit_once(':') {
-            Some((h, p)) => (h, p.parse::<u16>().with_context(|| format!("--{side}: bad port {p}"))?),
-            None => (rest, default_port),
-        },
-    };
-    if host.is_empty() {
-        bail!("--{side}: no host in {url}");
-    }
-    if implicit && tls == Some(Tls::None) {
-        bail!("--{side}: imaps:// is TLS from the first byte; it cannot be used with --tls none");
-    }
-    let security = match tls {
-        Some(Tls::None) => Security::None,
-        Some(Tls::Starttls) => Security::StartTls,
-        Some(Tls::Implicit) => Security::Tls,
-        None if implicit => Security::Tls,
-        None => Security::StartTls,
-    };
-    Ok((host.to_owned(), port, security))
+    let url = ImapUrl::parse(url).map_err(|e| anyhow!("--{side}: {e}"))?;
+    let security = url.security(tls.map(Tls::security)).map_err(|e| anyhow!("--{side}: {e}"))?;
+    Ok((url.host, url.port, security))
 }
 
 /// The rows of a `--batch` file: (source user, target user).
@@ -265,24 +266,8 @@ struct BatchItem {
 
 /// Runs one copy (or a batch); the exit code says how it ended.
 pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let source = side(
-        "source",
-        &args.source,
-        args.source_admin.as_ref(),
-        args.source_password_file.as_ref(),
-        args.source_oauth2_token_file.as_ref(),
-        args.source_tls.or(args.tls),
-        args.insecure,
-    );
-    let target = side(
-        "target",
-        &args.target,
-        args.target_admin.as_ref(),
-        args.target_password_file.as_ref(),
-        args.target_oauth2_token_file.as_ref(),
-        args.target_tls.or(args.tls),
-        args.insecure,
-    );
+    let source = side(&args.source_flags(), args.insecure);
+    let target = side(&args.target_flags(), args.insecure);
     let (source, target) = match (source, target) {
         (Ok(s), Ok(t)) => (s, t),
         (Err(e), _) | (_, Err(e)) => {
@@ -350,7 +335,8 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let options = if args.batch.is_some() { options.shared_by(args.parallel.max(1)) } else { options };
     let code = if args.batch.is_none() {
         let (s, t) = &rows[0];
-        let result = bma_sync::run(&source.endpoint(s), &target.endpoint(t), store.clone(), &options).await;
+        let result =
+            bma_sync::run(&source.endpoint(s), &target.endpoint(t), StoreSyncState::new(store.clone()), &options).await;
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
@@ -419,7 +405,7 @@ async fn run_batch(
             let (se, te) = (source.endpoint(&s), target.endpoint(&t));
             let (store, options, i) = (store.clone(), options.clone(), next);
             set.spawn(async move {
-                let r = bma_sync::run(&se, &te, store, &options).await;
+                let r = bma_sync::run(&se, &te, StoreSyncState::new(store), &options).await;
                 let item = match r {
                     Ok(summary) => BatchItem {
                         source_user: s,

@@ -34,7 +34,8 @@
 
 use std::collections::BTreeMap;
 
-use super::{Client, Part, flags_of, item, non_empty};
+use super::fetch::item;
+use super::{Client, Part, flags_of, non_empty};
 use crate::codec::{self, Response, Value};
 use crate::error::{Error, Result};
 use crate::mutf7::MailboxName;

@@ -1,0 +1,79 @@
+//! The errors of a run: [`Error`] stops a run (it could not start), naming
+//! the [`Side`] an IMAP failure happened on; per-folder and per-message
+//! failures are not errors but lines of the [`crate::Summary`].
+
+use serde::Serialize;
+
+use crate::mapping;
+use crate::state::StateError;
+
+/// Which server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// The server copied from.
+    Source,
+    /// The server copied to.
+    Target,
+}
+
+impl std::fmt::Display for Side {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Side::Source => "source",
+            Side::Target => "target",
+        })
+    }
+}
+
+/// An error that stops a run (per-folder errors are in the [`Summary`](crate::Summary)).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// IMAP failed on one side (connection, login, LIST, ...).
+    #[error("{side}: {source}")]
+    Imap {
+        /// Which side.
+        side: Side,
+        /// The cause.
+        source: bma_imap::Error,
+    },
+    /// The sync state failed.
+    #[error("sync state: {0}")]
+    State(#[from] StateError),
+    /// The folder mapping asks for something unsupported.
+    #[error(transparent)]
+    Mapping(#[from] mapping::MergeError),
+}
+
+impl Error {
+    /// The side an IMAP error happened on.
+    pub fn side(&self) -> Option<Side> {
+        match self {
+            Error::Imap { side, .. } => Some(*side),
+            Error::State(_) | Error::Mapping(_) => None,
+        }
+    }
+
+    /// Whether reconnecting later may help: a lost connection, a server
+    /// that refuses or does not answer new connections (restarting), or a
+    /// temporary refusal (`[UNAVAILABLE]`, `[THROTTLED]`, also at login).
+    pub(crate) fn is_connection_lost(&self) -> bool {
+        let Error::Imap { source, .. } = self else { return false };
+        source.is_connection_lost()
+            || source.is_transient()
+            || matches!(
+                source,
+                bma_imap::Error::Connect { .. }
+                    | bma_imap::Error::Timeout(_)
+                    | bma_imap::Error::AuthFailed {
+                        code: Some(bma_imap::ResponseCode::Unavailable | bma_imap::ResponseCode::Throttled),
+                        ..
+                    }
+            )
+    }
+}
+
+/// Maps an IMAP error of `side` into an [`Error`].
+pub(crate) fn on(side: Side) -> impl Fn(bma_imap::Error) -> Error {
+    move |source| Error::Imap { side, source }
+}
