@@ -13,14 +13,7 @@ use crate::{Engine, EngineError};
 impl Engine {
     /// The cutover rules of the campaign (the weekday is validated with the settings).
     pub fn cutover_rules(&self) -> CutoverRules {
-        let c = &self.settings.settings.campaign;
-        CutoverRules {
-            weekday: c.cutover_weekday().unwrap_or(time::Weekday::Tuesday),
-            min_weeks: c.cutover_min_weeks,
-            max_weeks: c.cutover_max_weeks,
-            capacity: (c.cutover_capacity > 0).then_some(c.cutover_capacity as usize),
-            capacity_bytes: (c.cutover_capacity_gb > 0).then(|| u64::from(c.cutover_capacity_gb) * 1_000_000_000),
-        }
+        self.settings.settings.campaign.cutover_rules()
     }
 
     /// Plans the cutover slots of every enrolled mailbox without one, from

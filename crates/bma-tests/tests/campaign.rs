@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration as StdDuration, Instant};
 
 use bma_core::lifecycle::{Actor, State};
-use bma_core::planner::{WaveRules, plan_waves};
+use bma_core::planner::plan_waves;
 use bma_core::settings::Settings;
 use bma_core::{AddressRule, registry};
 use bma_engine::{Engine, EngineSettings, PresyncSettings};
@@ -217,8 +217,7 @@ async fn a_whole_campaign(backend: TestBackend) {
         store.change_planning(a, &bma_store::PlanningChange::Priority(10), &operator, "test", t0).await.unwrap();
     }
     let c = Settings::default().campaign;
-    let rules =
-        WaveRules { start: c.start, deadline: c.invitation_deadline, weekday: c.weekday().unwrap(), capacity: None };
+    let rules = c.wave_rules().unwrap();
     let plan = plan_waves(&rules, c.start, &store.planning_candidates().await.unwrap()).unwrap();
     store.apply_wave_plan(&plan, &operator, t0).await.unwrap();
     store.change_campaign(CampaignAction::Start, &operator, "", t0).await.unwrap();

@@ -103,13 +103,8 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
         Action::Pin { address, wave, reason } => {
             let wave = pin_value(&wave).map_err(anyhow::Error::msg)?;
             if let Some(day) = wave {
-                let c = &config.campaign;
-                let rules = bma_core::planner::WaveRules {
-                    start: c.start,
-                    deadline: c.invitation_deadline,
-                    weekday: c.weekday().ok_or_else(|| anyhow::anyhow!("campaign.wave_weekday is not a day"))?,
-                    capacity: None,
-                };
+                let rules = (config.campaign.wave_rules())
+                    .ok_or_else(|| anyhow::anyhow!("campaign.wave_weekday is not a day"))?;
                 let days = rules.wave_dates();
                 if !days.contains(&day) {
                     let list: Vec<String> = days.iter().map(ToString::to_string).collect();
