@@ -13,14 +13,18 @@
 //! - [`contact`]: whom a manager or the helpdesk should contact, by phase.
 //! - [`planner`]: invitation waves; [`cutover`]: cutover slots.
 //! - [`simulate`]: a whole campaign on modelled behaviour, week by week.
+//! - [`event`]: the kinds of the event log's entries; [`attention`]: why a mailbox needs a human.
 //! - [`clock`]: injected time.
 
 pub mod address;
+pub mod attention;
 pub mod clock;
 pub mod contact;
 pub mod csv_cell;
 pub mod cutover;
+pub mod event;
 pub mod lifecycle;
+mod named;
 pub mod planner;
 pub mod registry;
 pub mod settings;
@@ -28,6 +32,8 @@ pub mod simulate;
 pub mod token;
 
 pub use address::{Address, AddressError, AddressRule, Fase, MailboxKind};
+pub use attention::AttentionReason;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use event::{EventKind, PresyncDetails};
 pub use lifecycle::{Actor, IllegalTransition, State};
 pub use token::TokenHash;

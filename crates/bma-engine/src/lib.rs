@@ -179,6 +179,9 @@ pub enum EngineError {
     /// The job's payload is not what its kind expects.
     #[error("job {0}: bad payload")]
     Payload(i64),
+    /// An address that is not one of the campaign's mailboxes.
+    #[error(transparent)]
+    Address(#[from] bma_core::AddressError),
 }
 
 /// The campaign engine.
@@ -276,6 +279,12 @@ impl Engine {
 
     fn actor(&self) -> bma_core::Actor {
         bma_core::Actor::System(self.worker.clone())
+    }
+
+    /// A mailbox address read back from the store or a job, checked
+    /// against the campaign's address rule.
+    fn address(&self, text: &str) -> Result<bma_core::Address, EngineError> {
+        Ok(bma_core::Address::parse(text, &self.settings.settings.addresses)?)
     }
 
     fn form_link(&self, token: &str) -> String {

@@ -7,6 +7,7 @@
 //! which the queue retries with backoff; when it is dead, the mailbox is
 //! flagged for the operators.
 
+use bma_core::PresyncDetails;
 use bma_sync::{Options, Outcome};
 use time::{OffsetDateTime, Weekday};
 
@@ -70,11 +71,13 @@ impl Engine {
                 summary.outcome, summary.copied, summary.skipped, summary.errors
             )));
         }
-        let details = serde_json::json!({
-            "copied": summary.copied, "copied_bytes": summary.copied_bytes, "elapsed_ms": summary.elapsed_ms,
-            "folders": summary.folders.len(),
-        });
-        self.store.record_presync(address, details, &self.actor(), now).await?;
+        let figures = PresyncDetails {
+            copied: summary.copied,
+            copied_bytes: summary.copied_bytes,
+            elapsed_ms: summary.elapsed_ms,
+            folders: summary.folders.len(),
+        };
+        self.store.record_presync(&self.address(address)?, &figures, &self.actor(), now).await?;
         Ok(summary)
     }
 }

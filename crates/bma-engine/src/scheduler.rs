@@ -25,6 +25,7 @@
 //!
 //! Invariant: a campaign not started, or paused, runs nothing at all.
 
+use bma_core::AttentionReason;
 use bma_core::Clock;
 use bma_store::{CampaignState, FailOutcome, Job, JobState, Lease, NewJob, StoreError};
 use time::OffsetDateTime;
@@ -269,7 +270,8 @@ impl Engine {
         {
             let why = format!("presync failed {} times: {message}", job.attempts);
             let details = serde_json::json!({ "job": job.id });
-            if self.store.flag(address, "presync_failed", &why, details, &self.actor(), now).await? {
+            let address = self.address(address)?;
+            if self.store.flag(&address, AttentionReason::PresyncFailed, &why, details, &self.actor(), now).await? {
                 report.flagged += 1;
             }
         }

@@ -183,7 +183,7 @@ impl Portal {
         let key = self.link_key(token)?;
         let session = cookie(headers, self.inner.cookies.session_name())
             .filter(|id| bma_core::token::well_formed(id))
-            .map(bma_core::token::hash);
+            .map(bma_core::TokenHash::of);
         let store = &self.inner.store;
         let found = match (&key, &session) {
             (None, _) => Ok(None),
@@ -210,12 +210,12 @@ impl Portal {
     /// The hash of a well-formed token, counted by the per-link limiter.
     // The error is the page to answer with, returned once per request: its size does not matter.
     #[allow(clippy::result_large_err)]
-    fn link_key(&self, token: &str) -> Result<Option<String>, Outcome> {
+    fn link_key(&self, token: &str) -> Result<Option<bma_core::TokenHash>, Outcome> {
         if !bma_core::token::well_formed(token) {
             return Ok(None);
         }
-        let key = bma_core::token::hash(token);
-        if let Err(wait) = self.inner.link_limiter.hit(&key) {
+        let key = bma_core::TokenHash::of(token);
+        if let Err(wait) = self.inner.link_limiter.hit(key.as_str()) {
             return Err(self.too_many(wait));
         }
         Ok(Some(key))
@@ -265,14 +265,14 @@ impl Portal {
     }
 
     /// The session of the request, if its cookie names a live one.
-    async fn session(&self, headers: &HeaderMap) -> Result<Option<(String, PortalSession)>, PortalError> {
+    async fn session(&self, headers: &HeaderMap) -> Result<Option<(bma_core::TokenHash, PortalSession)>, PortalError> {
         let Some(id) = cookie(headers, self.inner.cookies.session_name()) else {
             return Ok(None);
         };
         if !bma_core::token::well_formed(id) {
             return Ok(None);
         }
-        let hash = bma_core::token::hash(id);
+        let hash = bma_core::TokenHash::of(id);
         Ok(self.inner.store.session(&hash, self.now()).await?.map(|s| (hash, s)))
     }
 
@@ -513,7 +513,7 @@ impl Portal {
         &self,
         headers: &HeaderMap,
         pairs: &[(String, String)],
-    ) -> Result<(String, PortalSession), Outcome> {
+    ) -> Result<(bma_core::TokenHash, PortalSession), Outcome> {
         let session = match self.session(headers).await {
             Ok(s) => s,
             Err(e) => return Err(Err(e)),
@@ -560,7 +560,7 @@ impl Portal {
         manager_name: &str,
     ) -> Result<BackupVerificationRequest, PortalError> {
         let code = random_token();
-        let code_hash = bma_core::token::hash(&code);
+        let code_hash = bma_core::TokenHash::of(&code);
         let expires_at = self.now() + Duration::days(VERIFICATION_DAYS);
         let s = &self.inner.settings;
         let context = serde_json::json!({
@@ -571,7 +571,7 @@ impl Portal {
             "faq_url": s.campaign.campaign.faq_url,
             "login_domain": s.oidc.as_ref().map(|o| bma_mail::templates::url_host(&o.issuer)),
         });
-        let key = format!("backup_verification:{}:{}", m.address, &code_hash[..16]);
+        let key = format!("backup_verification:{}:{}", m.address, &code_hash.as_str()[..16]);
         let email = self.email(TemplateKind::BackupVerification, m.id, backup_email, key, &context)?;
         Ok(BackupVerificationRequest { code_hash, email, expires_at })
     }
@@ -721,8 +721,8 @@ impl Portal {
         else {
             return Ok(None);
         };
-        let hash = bma_core::token::hash(id);
-        let draft = self.inner.store.session_draft(&hash, &bma_core::token::hash(token), self.now()).await?;
+        let hash = bma_core::TokenHash::of(id);
+        let draft = self.inner.store.session_draft(&hash, &bma_core::TokenHash::of(token), self.now()).await?;
         Ok(draft.and_then(|d| serde_json::from_str(&d).ok()))
     }
 
@@ -740,7 +740,7 @@ impl Portal {
             return self.forbidden();
         }
         let draft = serde_json::to_string(&input).map_err(|e| PortalError::Settings(e.to_string()))?;
-        let token_hash = bma_core::token::hash(token);
+        let token_hash = bma_core::TokenHash::of(token);
         let back = if m.state == MailboxState::Invited {
             format!("/formulaire/{token}")
         } else {
@@ -771,7 +771,7 @@ impl Portal {
             }
         };
         let id = random_token();
-        let hash = bma_core::token::hash(&id);
+        let hash = bma_core::TokenHash::of(&id);
         let now = self.now();
         let store = &self.inner.store;
         store.create_session(&hash, &random_token(), now + Duration::minutes(DRAFT_MINUTES), now).await?;
@@ -1038,7 +1038,7 @@ async fn login_start(State(p): State<Portal>, Path(token): Path<String>) -> Outc
         }
     };
     let id = random_token();
-    let hash = bma_core::token::hash(&id);
+    let hash = bma_core::TokenHash::of(&id);
     let now = p.now();
     p.inner.store.create_session(&hash, &random_token(), now + Duration::minutes(LOGIN_MINUTES), now).await?;
     p.inner.store.set_login_pending(&hash, &start.pending).await?;
@@ -1088,7 +1088,7 @@ async fn login_callback(
         return failed(&p);
     }
     let new_id = random_token();
-    let new_hash = bma_core::token::hash(&new_id);
+    let new_hash = bma_core::TokenHash::of(&new_id);
     let now = p.now();
     let minutes = p.inner.settings.session_minutes;
     let store = &p.inner.store;
@@ -1166,8 +1166,8 @@ async fn verify(State(p): State<Portal>, Path(code): Path<String>) -> Outcome {
             contact,
         );
     }
-    let hash = bma_core::token::hash(&code);
-    if let Err(wait) = p.inner.link_limiter.hit(&hash) {
+    let hash = bma_core::TokenHash::of(&code);
+    if let Err(wait) = p.inner.link_limiter.hit(hash.as_str()) {
         return p.too_many(wait);
     }
     match p.inner.store.verify_backup(&hash, p.now()).await? {

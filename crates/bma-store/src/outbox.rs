@@ -347,7 +347,7 @@ impl Store {
             .bind(mailbox_id)
             .execute(&mut *tx)
             .await?;
-            let event = crate::events::Event::note(Some(mailbox_id), "attention", &reason, details);
+            let event = crate::events::Event::note(Some(mailbox_id), bma_core::EventKind::Attention, &reason, details);
             crate::events::record(&mut tx, to_millis(now), &format!("system:{worker}"), event).await?;
         }
         tx.commit().await?;
@@ -420,7 +420,7 @@ impl Store {
                 "recipient": row.try_get::<String, _>("recipient")?,
             });
             let reason = format!("{kind} sent: {subject}");
-            let event = crate::events::Event::note(Some(mailbox_id), "email_sent", &reason, details);
+            let event = crate::events::Event::note(Some(mailbox_id), bma_core::EventKind::EmailSent, &reason, details);
             crate::events::record(&mut tx, to_millis(now), &format!("system:{worker}"), event).await?;
         }
         tx.commit().await?;

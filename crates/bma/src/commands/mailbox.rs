@@ -90,7 +90,7 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
             let actor = operator(actor.as_deref());
             let m = store
                 .transition(
-                    &address,
+                    &super::mailbox_address(config, &address)?,
                     state,
                     &actor,
                     &reason,
@@ -112,14 +112,20 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
                 }
             }
             store
-                .change_planning(&address, &PlanningChange::Pin(wave), &operator(None), &reason, super::campaign_now()?)
+                .change_planning(
+                    &super::mailbox_address(config, &address)?,
+                    &PlanningChange::Pin(wave),
+                    &operator(None),
+                    &reason,
+                    super::campaign_now()?,
+                )
                 .await?;
             println!("{address}: pinned to {}", wave.map_or_else(|| "no wave".to_owned(), |d| d.to_string()));
         }
         Action::Exclude { address, undo, reason } => {
             store
                 .change_planning(
-                    &address,
+                    &super::mailbox_address(config, &address)?,
                     &PlanningChange::Exclude(!undo),
                     &operator(None),
                     &reason,
@@ -149,7 +155,7 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
         Action::Priority { address, priority, reason } => {
             store
                 .change_planning(
-                    &address,
+                    &super::mailbox_address(config, &address)?,
                     &PlanningChange::Priority(priority),
                     &operator(None),
                     &reason,
