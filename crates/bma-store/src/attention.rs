@@ -82,8 +82,7 @@ impl Store {
                 Ok(Attention {
                     address: r.try_get("address")?,
                     state: parse_state(&r.try_get::<String, _>("state")?)?,
-                    reason: AttentionReason::parse(&r.try_get::<String, _>("attention")?)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    reason: AttentionReason::parse(&r.try_get::<String, _>("attention")?)?,
                     since: from_millis(r.try_get("attention_at")?),
                 })
             })

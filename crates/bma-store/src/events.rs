@@ -117,3 +117,23 @@ pub(crate) async fn note(
 ) -> Result<(), StoreError> {
     record(conn, crate::to_millis(at), &actor.to_text(), Event::note(mailbox_id, kind, reason, details)).await
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::{Store, StoreError};
+
+    /// A kind this build does not know, read back: a typed error, not a string passed on.
+    #[tokio::test]
+    async fn an_unknown_kind_read_back_is_a_typed_error() {
+        let store = Store::open("sqlite::memory:").await.expect("a store");
+        sqlx::query(
+            "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
+             VALUES (NULL, 0, 'system:test', 'teleported', NULL, NULL, '', '{}')",
+        )
+        .execute(store.pool())
+        .await
+        .expect("an event");
+        let err = store.campaign_events(10).await.expect_err("an unknown kind");
+        assert!(matches!(&err, StoreError::UnknownEventKind(k) if k.0 == "teleported"), "{err:?}");
+    }
+}

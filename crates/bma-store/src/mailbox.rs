@@ -154,7 +154,7 @@ pub(crate) fn event_from_row(row: &AnyRow) -> Result<EventRecord, StoreError> {
         mailbox_id: row.try_get("mailbox_id")?,
         at: from_millis(row.try_get("at")?),
         actor: row.try_get("actor")?,
-        kind: EventKind::parse(&row.try_get::<String, _>("kind")?).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        kind: EventKind::parse(&row.try_get::<String, _>("kind")?)?,
         from_state: state("from_state")?,
         to_state: state("to_state")?,
         reason: row.try_get("reason")?,
