@@ -8,11 +8,12 @@
 //! - every state change is one transaction writing the new state and its
 //!   event (who, when, why, details), so the timeline of a mailbox is
 //!   complete by construction: `mailboxes.state` changes only in
-//!   [`transition`] (the lifecycle's rule, a conditional UPDATE, the
-//!   event), events are written only by [`events`];
+//!   `transition` (the lifecycle's rule, a conditional UPDATE, the
+//!   event), events are written only by `events`;
 //! - timestamps are stored as Unix milliseconds (UTC) on both backends.
 
 mod attention;
+mod backup;
 mod bounces;
 mod campaign;
 mod cutover;
@@ -42,13 +43,14 @@ use sqlx::{AnyPool, Executor};
 use time::OffsetDateTime;
 
 pub use attention::Attention;
+pub use backup::{RESEND_MIN_INTERVAL, RESENDS_PER_DAY, RenewOutcome, VerifyOutcome};
 pub use bounces::{BounceOutcome, SentEmail};
 pub use campaign::{CampaignAction, CampaignState};
 pub use cutover::CutoverRow;
 pub use deadline::Undelivered;
 pub use enrollment::{
     BackupChange, BackupStatus, BackupVerificationRequest, Enrollment, EnrollmentForm, ManagerIdentity, PortalMailbox,
-    PortalView, RESEND_MIN_INTERVAL, RESENDS_PER_DAY, RenewOutcome, Submission, SubmitOutcome, VerifyOutcome,
+    PortalView, Submission, SubmitOutcome,
 };
 pub use error::StoreError;
 pub use form_links::{OlderLinks, ResentLink};
