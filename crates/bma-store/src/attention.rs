@@ -46,11 +46,12 @@ impl Store {
         let ms = to_millis(now);
         let done = sqlx::query(
             "UPDATE mailboxes SET attention = $1, attention_at = $2 WHERE address = $3 \
-             AND (attention IS NULL OR (attention <> $1 AND attention <> 'invitation_bounced'))",
+             AND (attention IS NULL OR (attention <> $1 AND attention <> $4))",
         )
         .bind(reason.as_str())
         .bind(ms)
         .bind(address.as_str())
+        .bind(AttentionReason::InvitationBounced.as_str())
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

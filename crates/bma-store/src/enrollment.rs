@@ -352,18 +352,18 @@ impl Store {
             other => return Err(StoreError::FormClosed { address, state: other }),
         };
         // Conditional on the state read: a concurrent change (the engine
-        // scheduling the cutover) makes this submission fail, not overwrite.
-        // The first one is the transition (below); a correction keeps the state.
-        if !first {
-            let done = sqlx::query("UPDATE mailboxes SET updated_at = $1 WHERE id = $2 AND state = $3")
-                .bind(now_ms)
-                .bind(mailbox_id)
-                .bind(state.as_str())
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() != 1 {
-                return Err(StoreError::Conflict(address));
-            }
+        // scheduling the cutover, another submission) makes this submission
+        // fail, not overwrite. On PostgreSQL it also locks the row, so
+        // concurrent submissions are one after the other until the commit.
+        // The state itself changes (the first time) through the transition below.
+        let done = sqlx::query("UPDATE mailboxes SET updated_at = $1 WHERE id = $2 AND state = $3")
+            .bind(now_ms)
+            .bind(mailbox_id)
+            .bind(state.as_str())
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::Conflict(address));
         }
         let version: i64 =
             sqlx::query_scalar("SELECT COALESCE(MAX(version), 0) + 1 FROM enrollments WHERE mailbox_id = $1")
