@@ -15,16 +15,20 @@
 //! - [`planner`]: invitation waves; [`cutover`]: cutover slots.
 //! - [`job`]: the kinds of the engine's jobs, a closed set.
 //! - [`simulate`]: a whole campaign on modelled behaviour, week by week.
+//! - [`event`]: the kinds of the event log's entries; [`attention`]: why a mailbox needs a human.
 //! - [`clock`]: injected time.
 
 pub mod address;
+pub mod attention;
 pub mod clock;
 pub mod contact;
 pub mod csv_cell;
 pub mod cutover;
+pub mod event;
 pub mod form;
 pub mod job;
 pub mod lifecycle;
+mod named;
 pub mod planner;
 pub mod registry;
 pub mod settings;
@@ -32,6 +36,8 @@ pub mod simulate;
 pub mod token;
 
 pub use address::{Address, AddressError, AddressRule, Fase, MailboxKind};
+pub use attention::AttentionReason;
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use event::{EventKind, PresyncDetails};
 pub use lifecycle::{Actor, IllegalTransition, State};
 pub use token::TokenHash;

@@ -12,6 +12,8 @@ use time::{Date, macros::date};
 
 use crate::address::AddressRule;
 use crate::contact::Contacts;
+use crate::cutover::CutoverRules;
+use crate::planner::WaveRules;
 
 /// Everything the domain needs to know about a campaign.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -80,6 +82,32 @@ impl CampaignSettings {
     /// The capacity per wave, `None` for balanced.
     pub fn capacity(&self) -> Option<usize> {
         (self.wave_capacity > 0).then_some(self.wave_capacity as usize)
+    }
+
+    /// The rules of the invitation waves, if the wave weekday is a day:
+    /// from the start to the invitation deadline, at the campaign's
+    /// capacity (a caller that overrides it sets `capacity`).
+    pub fn wave_rules(&self) -> Option<WaveRules> {
+        self.weekday().map(|weekday| self.wave_rules_on(weekday))
+    }
+
+    /// [`CampaignSettings::wave_rules`] on a given weekday (the settings'
+    /// own checked apart, as their validation does).
+    pub fn wave_rules_on(&self, weekday: time::Weekday) -> WaveRules {
+        WaveRules { start: self.start, deadline: self.invitation_deadline, weekday, capacity: self.capacity() }
+    }
+
+    /// The rules of the cutover slots: the cutover weekday (Tuesday if the
+    /// name is not a day, which validation refuses), the window in weeks
+    /// after mail 1 and the weekly capacities (0 is no limit).
+    pub fn cutover_rules(&self) -> CutoverRules {
+        CutoverRules {
+            weekday: self.cutover_weekday().unwrap_or(time::Weekday::Tuesday),
+            min_weeks: self.cutover_min_weeks,
+            max_weeks: self.cutover_max_weeks,
+            capacity: (self.cutover_capacity > 0).then_some(self.cutover_capacity as usize),
+            capacity_bytes: (self.cutover_capacity_gb > 0).then(|| u64::from(self.cutover_capacity_gb) * 1_000_000_000),
+        }
     }
 }
 
@@ -184,11 +212,7 @@ impl Settings {
                 format!("{} is less than campaign.cutover_min_weeks {}", c.cutover_max_weeks, c.cutover_min_weeks),
             );
         }
-        let no_wave = |weekday| {
-            let rules =
-                crate::planner::WaveRules { start: c.start, deadline: c.invitation_deadline, weekday, capacity: None };
-            rules.wave_dates().is_empty()
-        };
+        let no_wave = |weekday| c.wave_rules_on(weekday).wave_dates().is_empty();
         match c.weekday() {
             None => issue(
                 "campaign.wave_weekday",
@@ -312,6 +336,27 @@ mod tests {
         assert_eq!((s.campaign.cutover_min_weeks, s.campaign.cutover_max_weeks), (3, 12));
         assert_eq!(s.campaign.quota_multiplier, 25);
         assert_eq!(s.validate(), vec![]);
+    }
+
+    #[test]
+    fn rules_come_from_the_settings() {
+        let mut c = Settings::default().campaign;
+        let waves = c.wave_rules().expect("a weekday");
+        assert_eq!(
+            (waves.start, waves.deadline, waves.weekday),
+            (c.start, c.invitation_deadline, time::Weekday::Monday)
+        );
+        assert_eq!(waves.capacity, None);
+        let cutovers = c.cutover_rules();
+        assert_eq!((cutovers.weekday, cutovers.min_weeks, cutovers.max_weeks), (time::Weekday::Tuesday, 3, 12));
+        assert_eq!(cutovers.capacity, Some(500));
+        c.wave_capacity = 40;
+        c.cutover_capacity = 0;
+        c.cutover_capacity_gb = 2;
+        assert_eq!(c.wave_rules().map(|w| w.capacity), Some(Some(40)));
+        assert_eq!((c.cutover_rules().capacity, c.cutover_rules().capacity_bytes), (None, Some(2_000_000_000)));
+        c.wave_weekday = "someday".to_owned();
+        assert_eq!(c.wave_rules(), None);
     }
 
     #[test]

@@ -127,6 +127,10 @@ impl Engine {
             "message_id": report.original_message_id, "kind": email.kind,
         });
         let reason = format!("mail bounced: {} {}", failed.status, failed.diagnostic.as_deref().unwrap_or(""));
+        // (An address that cannot be a mailbox is one no mailbox has.)
+        let Ok(address) = self.address(&address) else {
+            return Ok(Recorded::Outcome(BounceOutcome::Unknown));
+        };
         let outcome = self.store.record_bounce(&address, details, reason.trim(), &self.actor(), now).await?;
         if let BounceOutcome::Bounced(a) = &outcome {
             tracing::info!(mailbox = %a, status = %failed.status, "invitation bounced");

@@ -5,6 +5,7 @@
 //! store (slots already given count against their week) and applies it,
 //! one mailbox and its event at a time.
 
+use bma_core::AttentionReason;
 use bma_core::cutover::{CutoverCandidate, CutoverPlan, CutoverRules, plan_cutovers};
 use time::{Duration, OffsetDateTime};
 
@@ -13,14 +14,7 @@ use crate::{Engine, EngineError};
 impl Engine {
     /// The cutover rules of the campaign (the weekday is validated with the settings).
     pub fn cutover_rules(&self) -> CutoverRules {
-        let c = &self.settings.settings.campaign;
-        CutoverRules {
-            weekday: c.cutover_weekday().unwrap_or(time::Weekday::Tuesday),
-            min_weeks: c.cutover_min_weeks,
-            max_weeks: c.cutover_max_weeks,
-            capacity: (c.cutover_capacity > 0).then_some(c.cutover_capacity as usize),
-            capacity_bytes: (c.cutover_capacity_gb > 0).then(|| u64::from(c.cutover_capacity_gb) * 1_000_000_000),
-        }
+        self.settings.settings.campaign.cutover_rules()
     }
 
     /// Plans the cutover slots of every enrolled mailbox without one, from
@@ -42,11 +36,14 @@ impl Engine {
         let plan = plan_cutovers(&self.cutover_rules(), now.date() + Duration::days(1), &candidates);
         if apply {
             for (address, day) in &plan.slots {
-                self.store.schedule_cutover(address, *day, &self.actor(), now).await?;
+                self.store.schedule_cutover(&self.address(address)?, *day, &self.actor(), now).await?;
             }
             for u in &plan.unplaced {
                 let details = serde_json::json!({ "window_closes": u.window_closes.to_string() });
-                self.store.flag(&u.address, "no_cutover_slot", &u.reason, details, &self.actor(), now).await?;
+                let address = self.address(&u.address)?;
+                self.store
+                    .flag(&address, AttentionReason::NoCutoverSlot, &u.reason, details, &self.actor(), now)
+                    .await?;
             }
         }
         Ok(plan)
@@ -60,7 +57,8 @@ impl Engine {
         let mut flagged = 0;
         for address in late {
             let why = format!("no form {weeks} weeks after mail 1: the cutover window has closed");
-            if self.store.flag(&address, "window_closed", &why, serde_json::json!({}), &self.actor(), now).await? {
+            let (address, details) = (self.address(&address)?, serde_json::json!({}));
+            if self.store.flag(&address, AttentionReason::WindowClosed, &why, details, &self.actor(), now).await? {
                 flagged += 1;
             }
         }

@@ -6,6 +6,7 @@
 //! outbox key makes queuing it twice impossible.
 
 use bma_core::settings::{date_fr, iso_date};
+use bma_core::{EventKind, TokenHash};
 use bma_mail::message::build;
 use bma_mail::{Rendered, TemplateKind, verp};
 use bma_store::{InviteOutcome, NewEmail, OlderLinks, ResentLink};
@@ -112,8 +113,8 @@ impl Engine {
             let rendered = self.render_invitation(&d.name, &d.address, &token, wave, now, now)?;
             let key = format!("invitation:{}", d.address);
             let email = self.compose("invitation", Some(d.mailbox_id), key, &d.address, &rendered, now)?;
-            let hash = bma_core::token::hash(&token);
-            if let InviteOutcome::Invited(_) = self.store.invite(&d.address, &hash, &email, &self.actor(), now).await? {
+            let (address, hash) = (self.address(&d.address)?, TokenHash::of(&token));
+            if let InviteOutcome::Invited(_) = self.store.invite(&address, &hash, &email, &self.actor(), now).await? {
                 invited += 1;
             }
         }
@@ -132,16 +133,19 @@ impl Engine {
         reason: &str,
         now: OffsetDateTime,
     ) -> Result<i64, EngineError> {
-        let m = self.store.mailbox(address).await?;
+        // An address that cannot be a mailbox is one the registry does not have.
+        let address = bma_core::Address::parse(address, &self.settings.settings.addresses)
+            .map_err(|_| bma_store::StoreError::NotFound(address.trim().to_lowercase()))?;
+        let m = self.store.mailbox(&address).await?;
         let token = new_token();
-        let invited_at = self.store.invited_at(&m.address).await?.unwrap_or(now);
+        let invited_at = self.store.invited_at(&address).await?.unwrap_or(now);
         let wave = m.wave.unwrap_or(now.date());
         let rendered = self.render_invitation(&m.name, &m.address, &token, wave, invited_at, now)?;
         let key = format!("invitation:{}:resent:{}", m.address, now.unix_timestamp_nanos());
         let email = self.compose("invitation", Some(m.id), key, &m.address, &rendered, now)?;
-        let hash = bma_core::token::hash(&token);
+        let hash = TokenHash::of(&token);
         let link = ResentLink { token_hash: &hash, older };
-        Ok(self.store.resend_invitation(&m.address, &link, &email, actor, reason, now).await?)
+        Ok(self.store.resend_invitation(&address, &link, &email, actor, reason, now).await?)
     }
 
     /// Queues the reminders due by `now` (campaign.reminder_days after
@@ -162,8 +166,8 @@ impl Engine {
             let rendered = self.templates.render(TemplateKind::Reminder, &context)?;
             let key = format!("reminder:{}:{}", d.rank, d.address);
             let email = self.compose("reminder", Some(d.mailbox_id), key, &d.address, &rendered, now)?;
-            let hash = bma_core::token::hash(&token);
-            if self.store.remind(&d.address, d.rank, &hash, &email, &self.actor(), now).await? {
+            let (address, hash) = (self.address(&d.address)?, TokenHash::of(&token));
+            if self.store.remind(&address, d.rank, &hash, &email, &self.actor(), now).await? {
                 queued += 1;
             }
         }
@@ -190,8 +194,10 @@ impl Engine {
             "mailboxes": list.iter().map(|u| &u.address).collect::<Vec<_>>(),
         });
         let reason = format!("{} mailboxes without a delivered mail 1 on {deadline}", list.len());
-        let queued =
-            self.store.queue_campaign_email(&email, "deadline_watch", &reason, details, &self.actor(), now).await?;
+        let queued = self
+            .store
+            .queue_campaign_email(&email, EventKind::DeadlineWatch, &reason, details, &self.actor(), now)
+            .await?;
         Ok(queued.then_some(list.len()))
     }
 }

@@ -195,6 +195,9 @@ pub enum EngineError {
     /// not log in on behalf of it (`[AUTHORIZATIONFAILED]`). Permanent.
     #[error("{0}: unknown on the legacy platform")]
     UnknownOnLegacy(String),
+    /// An address that is not one of the campaign's mailboxes.
+    #[error(transparent)]
+    Address(#[from] bma_core::AddressError),
 }
 
 impl EngineError {
@@ -301,6 +304,12 @@ impl Engine {
 
     fn actor(&self) -> bma_core::Actor {
         bma_core::Actor::System(self.worker.clone())
+    }
+
+    /// A mailbox address read back from the store or a job, checked
+    /// against the campaign's address rule.
+    fn address(&self, text: &str) -> Result<bma_core::Address, EngineError> {
+        Ok(bma_core::Address::parse(text, &self.settings.settings.addresses)?)
     }
 
     fn form_link(&self, token: &str) -> String {

@@ -106,7 +106,7 @@ pub async fn transition(
     op: &Operation,
 ) -> Result<MailboxRecord, OperationError> {
     let details = serde_json::json!({ "via": via });
-    Ok(store.transition(address.as_str(), to, &op.actor, op.reason.as_str(), details, op.at).await?)
+    Ok(store.transition(address, to, &op.actor, op.reason.as_str(), details, op.at).await?)
 }
 
 /// Pins a mailbox to the wave of `wave` (one of the campaign's wave days),
@@ -161,7 +161,7 @@ async fn change(
     change: &PlanningChange,
     op: &Operation,
 ) -> Result<(), OperationError> {
-    Ok(store.change_planning(address.as_str(), change, &op.actor, op.reason.as_str(), op.at).await?)
+    Ok(store.change_planning(address, change, &op.actor, op.reason.as_str(), op.at).await?)
 }
 
 /// Sends mail 1 again with a fresh link (after a bounce, a lost email, a

@@ -16,6 +16,7 @@
 //! permanent failure: its job dies at once and the mailbox is flagged
 //! `legacy_unknown` ("unknown on the legacy platform"), once.
 
+use bma_core::PresyncDetails;
 use bma_sync::{Options, Outcome};
 use time::{OffsetDateTime, Weekday};
 
@@ -91,11 +92,13 @@ impl Engine {
                 summary.outcome, summary.copied, summary.skipped, summary.errors
             )));
         }
-        let details = serde_json::json!({
-            "copied": summary.copied, "copied_bytes": summary.copied_bytes, "elapsed_ms": summary.elapsed_ms,
-            "folders": summary.folders.len(),
-        });
-        self.store.record_presync(address, details, &self.actor(), now).await?;
+        let figures = PresyncDetails {
+            copied: summary.copied,
+            copied_bytes: summary.copied_bytes,
+            elapsed_ms: summary.elapsed_ms,
+            folders: summary.folders.len(),
+        };
+        self.store.record_presync(&self.address(address)?, &figures, &self.actor(), now).await?;
         Ok(summary)
     }
 }

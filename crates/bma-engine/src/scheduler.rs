@@ -27,6 +27,7 @@
 //!
 //! Invariant: a campaign not started, or paused, runs nothing at all.
 
+use bma_core::AttentionReason;
 use bma_core::Clock;
 use bma_core::job::{Claim, JobKind};
 use bma_store::{CampaignState, JobState, Lease, NewJob};
@@ -37,7 +38,7 @@ use crate::jobs::bounces::BouncesJob;
 use crate::jobs::cutovers::CutoversJob;
 use crate::jobs::deadline_watch::DeadlineWatchJob;
 use crate::jobs::invitations::InvitationsJob;
-use crate::jobs::presync::{LEGACY_UNKNOWN, PresyncJob};
+use crate::jobs::presync::PresyncJob;
 use crate::jobs::reminders::RemindersJob;
 use crate::{Engine, EngineError, SendReport};
 
@@ -168,7 +169,7 @@ impl Engine {
                 .attention_list()
                 .await?
                 .into_iter()
-                .filter(|a| a.reason == LEGACY_UNKNOWN)
+                .filter(|a| a.reason == AttentionReason::LegacyUnknown)
                 .map(|a| a.address)
                 .collect();
             for address in self.store.presync_candidates().await? {

@@ -12,12 +12,11 @@
 //!
 //! A correction that changes the backup address queues, in the same
 //! transaction, a notice to the previous backup address and to the BMA
-//! ([`BackupChange`]). New verification links are limited per mailbox
-//! ([`RESEND_MIN_INTERVAL`], [`RESENDS_PER_DAY`]), counted from the
-//! `backup_verification_requested` events, so the limit holds across
-//! restarts and portals.
+//! ([`BackupChange`]). New verification links and the links followed are
+//! [`crate::backup`]'s.
 
-use bma_core::lifecycle::{self, Actor, State};
+use bma_core::lifecycle::{Actor, State};
+use bma_core::{EventKind, TokenHash};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -27,6 +26,7 @@ use crate::events::{Event, record};
 use crate::mailbox::{parse_date, parse_state};
 use crate::outbox::{NewEmail, insert_email};
 use crate::portal_session::PortalSession;
+use crate::transition::{self, Also, Transition};
 use crate::{Store, StoreError, from_millis, to_millis};
 
 /// A mailbox as the portal sees it through its form link.
@@ -99,8 +99,8 @@ pub struct Enrollment {
 /// A verification to start if the backup address is new for the mailbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BackupVerificationRequest {
-    /// SHA-256 (hex) of the code in the link.
-    pub code_hash: String,
+    /// The hash of the code in the link.
+    pub code_hash: TokenHash,
     /// The email carrying the link, to the backup address.
     pub email: NewEmail,
     /// Until when the link works.
@@ -134,26 +134,6 @@ pub struct Submission<'a> {
     pub change: Option<&'a BackupChange>,
 }
 
-/// Shortest time between two verification links for one mailbox.
-pub const RESEND_MIN_INTERVAL: time::Duration = time::Duration::minutes(10);
-/// Most verification links sent for one mailbox in 24 hours.
-pub const RESENDS_PER_DAY: i64 = 4;
-
-/// What [`Store::renew_backup_verification`] did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RenewOutcome {
-    /// A new link is queued; the old one stops working.
-    Sent,
-    /// Nothing pending: the address is verified (or unknown).
-    NothingPending,
-    /// The last link is too recent, or the day's links are used up: the
-    /// next one may be asked from this instant.
-    TooSoon {
-        /// When.
-        retry_at: OffsetDateTime,
-    },
-}
-
 /// What [`Store::submit_enrollment`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SubmitOutcome {
@@ -176,22 +156,6 @@ pub struct BackupStatus {
     /// When it was verified.
     #[serde(with = "time::serde::rfc3339::option")]
     pub verified_at: Option<OffsetDateTime>,
-}
-
-/// What following a verification link did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum VerifyOutcome {
-    /// Verified now (or already): the mailbox's address and the backup address.
-    Verified {
-        /// The BMA.
-        mailbox: String,
-        /// The verified address.
-        email: String,
-    },
-    /// The link is past its expiry.
-    Expired,
-    /// No such code.
-    Unknown,
 }
 
 fn portal_mailbox_from_row(r: &AnyRow) -> Result<PortalMailbox, StoreError> {
@@ -256,18 +220,18 @@ impl Store {
         if !bma_core::token::well_formed(token) {
             return Ok(None);
         }
-        self.portal_mailbox_by_token_hash(&bma_core::token::hash(token)).await
+        self.portal_mailbox_by_token_hash(&TokenHash::of(token)).await
     }
 
     /// The mailbox whose form token has this hash: any link sent to it
     /// (mail 1, a reminder, a resend) that was not revoked.
-    pub async fn portal_mailbox_by_token_hash(&self, hash: &str) -> Result<Option<PortalMailbox>, StoreError> {
+    pub async fn portal_mailbox_by_token_hash(&self, hash: &TokenHash) -> Result<Option<PortalMailbox>, StoreError> {
         let row = sqlx::query(
             "SELECT m.id, m.address, m.name, m.state, m.blocked_from, m.invited_at, m.wave, m.cutover_on \
              FROM form_tokens t JOIN mailboxes m ON m.id = t.mailbox_id \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
         )
-        .bind(hash.to_owned())
+        .bind(hash.as_str())
         .fetch_optional(self.pool())
         .await?;
         row.as_ref().map(portal_mailbox_from_row).transpose()
@@ -279,8 +243,8 @@ impl Store {
     /// verification of its backup address.
     pub async fn portal_view(
         &self,
-        token_hash: &str,
-        session_hash: Option<&str>,
+        token_hash: &TokenHash,
+        session_hash: Option<&TokenHash>,
         now: OffsetDateTime,
     ) -> Result<Option<PortalView>, StoreError> {
         let row = sqlx::query(
@@ -300,8 +264,8 @@ impl Store {
              LEFT JOIN backup_verifications v ON v.mailbox_id = m.id AND v.email = e.backup_email \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
         )
-        .bind(token_hash.to_owned())
-        .bind(session_hash.map(str::to_owned))
+        .bind(token_hash.as_str())
+        .bind(session_hash.map(TokenHash::as_str))
         .bind(to_millis(now))
         .fetch_optional(self.pool())
         .await?;
@@ -383,19 +347,16 @@ impl Store {
         let address: String = row.try_get("address")?;
         let state = parse_state(&row.try_get::<String, _>("state")?)?;
         let first = match state {
-            State::Invited => {
-                lifecycle::check_transition(state, State::Enrolled, None)
-                    .map_err(|why| StoreError::Illegal { address: address.clone(), why })?;
-                true
-            }
+            State::Invited => true,
             State::Enrolled | State::Presynced => false,
             other => return Err(StoreError::FormClosed { address, state: other }),
         };
         // Conditional on the state read: a concurrent change (the engine
-        // scheduling the cutover) makes this submission fail, not overwrite.
-        let new_state = if first { State::Enrolled } else { state };
-        let done = sqlx::query("UPDATE mailboxes SET state = $1, updated_at = $2 WHERE id = $3 AND state = $4")
-            .bind(new_state.as_str())
+        // scheduling the cutover, another submission) makes this submission
+        // fail, not overwrite. On PostgreSQL it also locks the row, so
+        // concurrent submissions are one after the other until the commit.
+        // The state itself changes (the first time) through the transition below.
+        let done = sqlx::query("UPDATE mailboxes SET updated_at = $1 WHERE id = $2 AND state = $3")
             .bind(now_ms)
             .bind(mailbox_id)
             .bind(state.as_str())
@@ -448,12 +409,19 @@ impl Store {
             "knows_password": form.knows_password,
         });
         if first {
-            let reason = "form received; confirmation queued";
-            let event = Event::transition(mailbox_id, State::Invited, State::Enrolled, reason, details);
-            record(&mut tx, now_ms, &actor.to_text(), event).await?;
+            let change = Transition {
+                mailbox_id,
+                address: &address,
+                from: state,
+                blocked_from: None,
+                to: State::Enrolled,
+                reason: "form received; confirmation queued",
+                details,
+            };
+            transition::apply(&mut tx, now_ms, &actor.to_text(), change, Also::default()).await?;
         } else {
             let reason = format!("form corrected (version {version}); confirmation queued");
-            let event = Event::note(Some(mailbox_id), "form_corrected", &reason, details);
+            let event = Event::note(Some(mailbox_id), EventKind::FormCorrected, &reason, details);
             record(&mut tx, now_ms, &actor.to_text(), event).await?;
         }
         if let (true, Some(c)) = (notify, change) {
@@ -463,7 +431,7 @@ impl Store {
             }
             let details = serde_json::json!({ "version": version, "outbox_ids": ids });
             let reason = "backup address changed; the previous address and the BMA notified";
-            let event = Event::note(Some(mailbox_id), "backup_changed", reason, details);
+            let event = Event::note(Some(mailbox_id), EventKind::BackupChanged, reason, details);
             record(&mut tx, now_ms, &actor.to_text(), event).await?;
         }
         let mut verification_queued = false;
@@ -482,151 +450,19 @@ impl Store {
                 )
                 .bind(mailbox_id)
                 .bind(form.backup_email.clone())
-                .bind(v.code_hash.clone())
+                .bind(v.code_hash.as_str())
                 .bind(now_ms)
                 .bind(to_millis(v.expires_at))
                 .execute(&mut *tx)
                 .await?;
                 let details = serde_json::json!({ "outbox_id": outbox_id, "message_id": v.email.message_id });
                 let reason = "verification link queued for the backup address";
-                let event = Event::note(Some(mailbox_id), "backup_verification_requested", reason, details);
+                let event = Event::note(Some(mailbox_id), EventKind::BackupVerificationRequested, reason, details);
                 record(&mut tx, now_ms, &actor.to_text(), event).await?;
                 verification_queued = true;
             }
         }
         tx.commit().await?;
         Ok(SubmitOutcome { version, first, verification_queued })
-    }
-
-    /// Where the verification of `email` as the backup address of the
-    /// mailbox stands; `None` if none was requested.
-    pub async fn backup_status(&self, mailbox_id: i64, email: &str) -> Result<Option<BackupStatus>, StoreError> {
-        let row = sqlx::query(
-            "SELECT email, requested_at, verified_at FROM backup_verifications WHERE mailbox_id = $1 AND email = $2",
-        )
-        .bind(mailbox_id)
-        .bind(email.to_owned())
-        .fetch_optional(self.pool())
-        .await?;
-        row.map(|r| {
-            Ok(BackupStatus {
-                email: r.try_get("email")?,
-                requested_at: from_millis(r.try_get("requested_at")?),
-                verified_at: r.try_get::<Option<i64>, _>("verified_at")?.map(from_millis),
-            })
-        })
-        .transpose()
-    }
-
-    /// Sends a new verification link for the pending backup address of the
-    /// mailbox (the old link stops working): the new code and its email in
-    /// one transaction, unless the last link is younger than
-    /// [`RESEND_MIN_INTERVAL`] or [`RESENDS_PER_DAY`] were sent in the last
-    /// 24 hours (the first link counts).
-    pub async fn renew_backup_verification(
-        &self,
-        mailbox_id: i64,
-        email: &str,
-        request: &BackupVerificationRequest,
-        actor: &Actor,
-        now: OffsetDateTime,
-    ) -> Result<RenewOutcome, StoreError> {
-        let now_ms = to_millis(now);
-        let mut tx = self.pool().begin().await?;
-        // Takes SQLite's write lock now, so two requests cannot both count below the limit.
-        sqlx::query("UPDATE backup_verifications SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
-        let day_ago = to_millis(now - time::Duration::days(1));
-        let sent: Vec<i64> = sqlx::query_scalar(
-            "SELECT at FROM events WHERE mailbox_id = $1 AND kind = 'backup_verification_requested' AND at > $2 \
-             ORDER BY at",
-        )
-        .bind(mailbox_id)
-        .bind(day_ago)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut retry_at = None;
-        if let Some(&last) = sent.last() {
-            let next = from_millis(last) + RESEND_MIN_INTERVAL;
-            if next > now {
-                retry_at = Some(next);
-            }
-        }
-        if sent.len() as i64 >= RESENDS_PER_DAY {
-            let oldest = sent.len() - RESENDS_PER_DAY as usize;
-            let next = from_millis(sent[oldest]) + time::Duration::days(1);
-            retry_at = Some(retry_at.map_or(next, |r: OffsetDateTime| r.max(next)));
-        }
-        let pending: Option<i64> = sqlx::query_scalar(
-            "SELECT id FROM backup_verifications WHERE mailbox_id = $1 AND email = $2 AND verified_at IS NULL",
-        )
-        .bind(mailbox_id)
-        .bind(email.to_owned())
-        .fetch_optional(&mut *tx)
-        .await?;
-        if pending.is_none() {
-            return Ok(RenewOutcome::NothingPending);
-        }
-        if let Some(retry_at) = retry_at {
-            return Ok(RenewOutcome::TooSoon { retry_at });
-        }
-        let done = sqlx::query(
-            "UPDATE backup_verifications SET code_hash = $1, requested_at = $2, expires_at = $3 \
-             WHERE mailbox_id = $4 AND email = $5 AND verified_at IS NULL",
-        )
-        .bind(request.code_hash.clone())
-        .bind(now_ms)
-        .bind(to_millis(request.expires_at))
-        .bind(mailbox_id)
-        .bind(email.to_owned())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Ok(RenewOutcome::NothingPending);
-        }
-        let (outbox_id, _) = insert_email(&mut tx, &request.email, now).await?;
-        let details = serde_json::json!({ "outbox_id": outbox_id, "message_id": request.email.message_id });
-        let reason = "verification link sent again for the backup address";
-        let event = Event::note(Some(mailbox_id), "backup_verification_requested", reason, details);
-        record(&mut tx, now_ms, &actor.to_text(), event).await?;
-        tx.commit().await?;
-        Ok(RenewOutcome::Sent)
-    }
-
-    /// Follows a verification link: marks the address verified, with the
-    /// mailbox's event, in one transaction. Following it again is harmless.
-    pub async fn verify_backup(&self, code_hash: &str, now: OffsetDateTime) -> Result<VerifyOutcome, StoreError> {
-        let now_ms = to_millis(now);
-        let mut tx = self.pool().begin().await?;
-        sqlx::query("UPDATE backup_verifications SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
-        let row = sqlx::query(
-            "SELECT v.id, v.mailbox_id, v.email, v.expires_at, v.verified_at, m.address FROM backup_verifications v \
-             JOIN mailboxes m ON m.id = v.mailbox_id WHERE v.code_hash = $1",
-        )
-        .bind(code_hash.to_owned())
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(VerifyOutcome::Unknown);
-        };
-        let mailbox: String = row.try_get("address")?;
-        let email: String = row.try_get("email")?;
-        if row.try_get::<Option<i64>, _>("verified_at")?.is_some() {
-            return Ok(VerifyOutcome::Verified { mailbox, email });
-        }
-        if row.try_get::<i64, _>("expires_at")? < now_ms {
-            return Ok(VerifyOutcome::Expired);
-        }
-        let id: i64 = row.try_get("id")?;
-        let mailbox_id: i64 = row.try_get("mailbox_id")?;
-        sqlx::query("UPDATE backup_verifications SET verified_at = $1 WHERE id = $2 AND verified_at IS NULL")
-            .bind(now_ms)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        let details = serde_json::json!({ "email": email });
-        let event = Event::note(Some(mailbox_id), "backup_verified", "backup address verified by its link", details);
-        record(&mut tx, now_ms, "system:portal", event).await?;
-        tx.commit().await?;
-        Ok(VerifyOutcome::Verified { mailbox, email })
     }
 }

@@ -68,6 +68,12 @@ pub enum StoreError {
     /// A value in the database is not what this build expects.
     #[error("corrupt value in the store: {0}")]
     Corrupt(String),
+    /// An event of a kind this build does not know.
+    #[error("corrupt value in the store: {0}")]
+    UnknownEventKind(#[from] bma_core::event::UnknownEventKind),
+    /// A helpdesk flag with a reason this build does not know.
+    #[error("corrupt value in the store: {0}")]
+    UnknownAttentionReason(#[from] bma_core::attention::UnknownAttentionReason),
     /// Any other database error.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),

@@ -7,10 +7,12 @@
 //! without its email, or an email for a mailbox still `scheduled`.
 
 use bma_core::lifecycle::{self, Actor, State};
+use bma_core::{Address, TokenHash};
 use sqlx::Row;
 use time::OffsetDateTime;
 
 use crate::outbox::NewEmail;
+use crate::transition::{self, Also, Transition};
 use crate::{Store, StoreError, to_millis};
 
 /// What [`Store::invite`] did.
@@ -62,19 +64,18 @@ impl Store {
     /// transaction. A mailbox already invited is left as it is.
     pub async fn invite(
         &self,
-        address: &str,
-        token_hash: &str,
+        address: &Address,
+        token_hash: &TokenHash,
         email: &NewEmail,
         actor: &Actor,
         now: OffsetDateTime,
     ) -> Result<InviteOutcome, StoreError> {
-        let address = address.trim().to_lowercase();
         let mut tx = self.pool().begin().await?;
-        let (id, state) = crate::events::lock_mailbox(&mut tx, &address).await?;
+        let (id, state) = crate::events::lock_mailbox(&mut tx, address).await?;
         if state != State::Scheduled {
             if matches!(state, State::Imported) {
                 return Err(StoreError::Illegal {
-                    address,
+                    address: address.to_string(),
                     why: lifecycle::IllegalTransition::NotAllowed { from: state, to: State::Invited },
                 });
             }
@@ -83,19 +84,21 @@ impl Store {
         let wave: Option<String> =
             sqlx::query_scalar("SELECT wave FROM mailboxes WHERE id = $1").bind(id).fetch_one(&mut *tx).await?;
         let now_ms = to_millis(now);
-        sqlx::query(
-            "UPDATE mailboxes SET state = 'invited', invited_at = $1, updated_at = $1 WHERE id = $2 AND state = 'scheduled'",
-        )
-        .bind(now_ms)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        crate::campaign::insert_form_token(&mut tx, token_hash, id, "invitation", now_ms).await?;
+        crate::form_links::insert_form_token(&mut tx, token_hash, id, "invitation", now_ms).await?;
         let (outbox_id, _) = crate::outbox::insert_email(&mut tx, email, now).await?;
         let reason = format!("mail 1 queued (wave of {})", wave.as_deref().unwrap_or("?"));
         let details = serde_json::json!({ "outbox_id": outbox_id, "message_id": email.message_id, "wave": wave });
-        let event = crate::events::Event::transition(id, State::Scheduled, State::Invited, &reason, details);
-        crate::events::record(&mut tx, now_ms, &actor.to_text(), event).await?;
+        let change = Transition {
+            mailbox_id: id,
+            address: address.as_str(),
+            from: state,
+            blocked_from: None,
+            to: State::Invited,
+            reason: &reason,
+            details,
+        };
+        let also = Also { invited: true, ..Also::default() };
+        transition::apply(&mut tx, now_ms, &actor.to_text(), change, also).await?;
         tx.commit().await?;
         Ok(InviteOutcome::Invited(outbox_id))
     }
@@ -103,9 +106,9 @@ impl Store {
 
 impl Store {
     /// When mail 1 of a mailbox was first queued (`None` before its invitation).
-    pub async fn invited_at(&self, address: &str) -> Result<Option<OffsetDateTime>, StoreError> {
+    pub async fn invited_at(&self, address: &Address) -> Result<Option<OffsetDateTime>, StoreError> {
         let at: Option<Option<i64>> = sqlx::query_scalar("SELECT invited_at FROM mailboxes WHERE address = $1")
-            .bind(address.trim().to_lowercase())
+            .bind(address.as_str())
             .fetch_optional(self.pool())
             .await?;
         Ok(at.flatten().map(crate::from_millis))
@@ -121,7 +124,7 @@ impl Store {
             "SELECT m.address FROM form_tokens t JOIN mailboxes m ON m.id = t.mailbox_id \
              WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
         )
-        .bind(bma_core::token::hash(token))
+        .bind(TokenHash::of(token).as_str())
         .fetch_optional(self.pool())
         .await?;
         Ok(address)

@@ -6,14 +6,16 @@
 
 use std::collections::BTreeMap;
 
-use bma_core::MailboxKind;
 use bma_core::lifecycle::{self, Actor, State};
 use bma_core::registry::{ImportPlan, KnownMailbox, RegistryRow};
+use bma_core::{Address, EventKind, MailboxKind};
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::{Date, OffsetDateTime};
 
+use crate::events::{self, Event};
+use crate::transition::{self, Also, Transition};
 use crate::{Store, StoreError, from_millis, to_millis};
 
 /// A mailbox as stored.
@@ -67,8 +69,8 @@ pub struct EventRecord {
     pub at: OffsetDateTime,
     /// Who or what.
     pub actor: String,
-    /// What kind of event (`imported`, `updated`, `transition`, `registry_import`).
-    pub kind: String,
+    /// What kind of event.
+    pub kind: EventKind,
     /// State before, for transitions.
     pub from_state: Option<State>,
     /// State after.
@@ -152,37 +154,13 @@ pub(crate) fn event_from_row(row: &AnyRow) -> Result<EventRecord, StoreError> {
         mailbox_id: row.try_get("mailbox_id")?,
         at: from_millis(row.try_get("at")?),
         actor: row.try_get("actor")?,
-        kind: row.try_get("kind")?,
+        kind: EventKind::parse(&row.try_get::<String, _>("kind")?)?,
         from_state: state("from_state")?,
         to_state: state("to_state")?,
         reason: row.try_get("reason")?,
         details: serde_json::from_str(&details).map_err(|e| StoreError::Corrupt(format!("event details: {e}")))?,
     })
 }
-
-/// `($1, $2), ($3, $4)`: numbered placeholders for a multi-row VALUES,
-/// which both backends accept.
-fn values_placeholders(rows: usize, cols: usize) -> String {
-    let mut out = String::with_capacity(rows * cols * 5);
-    for r in 0..rows {
-        out.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..cols {
-            if c > 0 {
-                out.push_str(", ");
-            }
-            out.push('$');
-            out.push_str(&(r * cols + c + 1).to_string());
-        }
-        out.push(')');
-    }
-    out
-}
-
-/// Rows per multi-row INSERT. Binding in sqlx's SQLite driver costs more
-/// than linearly in the parameters of one statement: importing 3,500 rows
-/// took 0.67 s with 500 rows (5,000 parameters) per statement, 0.19 s with
-/// 100 and 0.13 s with 50 (`cargo xtask bench import`).
-const CHUNK: usize = 50;
 
 impl Store {
     /// The registry as the import planner needs it.
@@ -235,11 +213,11 @@ impl Store {
         }
         let plan: ImportPlan = bma_core::registry::plan_import(&known, rows);
 
-        for chunk in plan.new.chunks(CHUNK) {
+        for chunk in plan.new.chunks(crate::CHUNK) {
             let sql = format!(
                 "INSERT INTO mailboxes (address, kind, fase, name, quota_bytes, usage_bytes, messages, state, \
                  created_at, updated_at) VALUES {} RETURNING id, address",
-                values_placeholders(chunk.len(), 10)
+                crate::values_placeholders(chunk.len(), 10)
             );
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
             for r in chunk {
@@ -260,23 +238,21 @@ impl Store {
                 .iter()
                 .map(|r| Ok((r.try_get::<String, _>("address")?, r.try_get::<i64, _>("id")?)))
                 .collect::<Result<_, sqlx::Error>>()?;
-            let sql = format!(
-                "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) VALUES {}",
-                values_placeholders(chunk.len(), 8)
-            );
-            let mut e = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for r in chunk {
-                e = e
-                    .bind(ids.get(r.address.as_str()).copied())
-                    .bind(now)
-                    .bind(actor.clone())
-                    .bind("imported")
-                    .bind(None::<String>)
-                    .bind(State::Imported.as_str())
-                    .bind(format!("registry import from {source}, line {}", r.line))
-                    .bind(serde_json::json!({ "name": r.name }).to_string());
-            }
-            e.execute(&mut *tx).await?;
+            let reasons: Vec<String> =
+                chunk.iter().map(|r| format!("registry import from {source}, line {}", r.line)).collect();
+            let events: Vec<Event<'_>> = chunk
+                .iter()
+                .zip(&reasons)
+                .map(|(r, reason)| Event {
+                    mailbox_id: ids.get(r.address.as_str()).copied(),
+                    kind: EventKind::Imported,
+                    from: None,
+                    to: Some(State::Imported),
+                    reason,
+                    details: serde_json::json!({ "name": r.name }),
+                })
+                .collect();
+            events::record_many(&mut tx, now, &actor, &events).await?;
         }
 
         for (row, changes) in &plan.updated {
@@ -294,17 +270,9 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             let fields: Vec<&str> = changes.iter().map(|c| c.field).collect();
-            sqlx::query(
-                "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-                 VALUES ($1, $2, $3, 'updated', NULL, NULL, $4, $5)",
-            )
-            .bind(id)
-            .bind(now)
-            .bind(actor.clone())
-            .bind(format!("registry import from {source}, line {}: {} changed", row.line, fields.join(", ")))
-            .bind(serde_json::json!({ "changes": changes }).to_string())
-            .execute(&mut *tx)
-            .await?;
+            let reason = format!("registry import from {source}, line {}: {} changed", row.line, fields.join(", "));
+            let details = serde_json::json!({ "changes": changes });
+            events::record(&mut tx, now, &actor, Event::note(Some(id), EventKind::Updated, &reason, details)).await?;
         }
 
         let outcome = ImportOutcome {
@@ -313,28 +281,20 @@ impl Store {
             unchanged: plan.unchanged,
             missing: plan.missing,
         };
-        sqlx::query(
-            "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-             VALUES (NULL, $1, $2, 'registry_import', NULL, NULL, $3, $4)",
-        )
-        .bind(now)
-        .bind(actor)
-        .bind(format!("registry import from {source}"))
-        .bind(serde_json::to_string(&outcome).map_err(|e| StoreError::Corrupt(e.to_string()))?)
-        .execute(&mut *tx)
-        .await?;
+        let reason = format!("registry import from {source}");
+        let details = serde_json::to_value(&outcome).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        events::record(&mut tx, now, &actor, Event::note(None, EventKind::RegistryImport, &reason, details)).await?;
         tx.commit().await?;
         Ok(outcome)
     }
 
-    /// One mailbox by address (case-insensitive).
-    pub async fn mailbox(&self, address: &str) -> Result<MailboxRecord, StoreError> {
-        let address = address.trim().to_lowercase();
+    /// One mailbox by address.
+    pub async fn mailbox(&self, address: &Address) -> Result<MailboxRecord, StoreError> {
         let row = sqlx::query(select_mailboxes!("WHERE address = $1"))
-            .bind(address.clone())
+            .bind(address.as_str())
             .fetch_optional(self.pool())
             .await?
-            .ok_or(StoreError::NotFound(address))?;
+            .ok_or_else(|| StoreError::NotFound(address.to_string()))?;
         mailbox_from_row(&row)
     }
 
@@ -379,57 +339,38 @@ impl Store {
     /// change (the update is conditional on the state read).
     pub async fn transition(
         &self,
-        address: &str,
+        address: &Address,
         to: State,
         actor: &Actor,
         reason: &str,
         details: serde_json::Value,
         at: OffsetDateTime,
     ) -> Result<MailboxRecord, StoreError> {
-        let address = address.trim().to_lowercase();
         let now = to_millis(at);
         let mut tx = self.pool().begin().await?;
         sqlx::query("UPDATE mailboxes SET id = id WHERE 0 = 1").execute(&mut *tx).await?;
         let row = sqlx::query(select_mailboxes!("WHERE address = $1"))
-            .bind(address.clone())
+            .bind(address.as_str())
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or_else(|| StoreError::NotFound(address.clone()))?;
+            .ok_or_else(|| StoreError::NotFound(address.to_string()))?;
         let current = mailbox_from_row(&row)?;
-        lifecycle::check_transition(current.state, to, current.blocked_from)
-            .map_err(|why| StoreError::Illegal { address: address.clone(), why })?;
-        let blocked_from = (to == State::Blocked).then(|| current.state.as_str());
-        let done = sqlx::query(
-            "UPDATE mailboxes SET state = $1, blocked_from = $2, updated_at = $3, \
-             wave = CASE WHEN $1 = 'imported' THEN NULL ELSE wave END WHERE id = $4 AND state = $5",
-        )
-        .bind(to.as_str())
-        .bind(blocked_from)
-        .bind(now)
-        .bind(current.id)
-        .bind(current.state.as_str())
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() != 1 {
-            return Err(StoreError::Conflict(address));
-        }
-        let event = crate::events::Event::transition(current.id, current.state, to, reason, details);
-        crate::events::record(&mut tx, now, &actor.to_text(), event).await?;
+        let change = Transition {
+            mailbox_id: current.id,
+            address: address.as_str(),
+            from: current.state,
+            blocked_from: current.blocked_from,
+            to,
+            reason,
+            details,
+        };
+        transition::apply(&mut tx, now, &actor.to_text(), change, Also::default()).await?;
         tx.commit().await?;
         Ok(MailboxRecord {
             state: to,
-            blocked_from: blocked_from.map(|_| current.state),
+            blocked_from: (to == State::Blocked).then_some(current.state),
             updated_at: from_millis(now),
             ..current
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn placeholders() {
-        assert_eq!(super::values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
-        assert_eq!(super::values_placeholders(1, 1), "($1)");
     }
 }

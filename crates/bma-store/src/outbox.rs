@@ -27,6 +27,7 @@
 //! sent, or dead, cuts `raw` to its header, so a copy of the store opens
 //! nothing.
 
+use bma_core::AttentionReason;
 use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
@@ -337,17 +338,19 @@ impl Store {
             let reason = format!("{kind} not confirmed after {checks} looks for its delivery: {why}");
             let details = serde_json::json!({
                 "outbox_id": id, "kind": kind, "message_id": row.try_get::<String, _>("message_id")?,
-                "recipient": row.try_get::<String, _>("recipient")?, "attention": "email_unconfirmed",
+                "recipient": row.try_get::<String, _>("recipient")?, "attention": AttentionReason::EmailUnconfirmed.as_str(),
             });
             sqlx::query(
-                "UPDATE mailboxes SET attention = 'email_unconfirmed', attention_at = $1 WHERE id = $2 \
-                 AND (attention IS NULL OR attention <> 'invitation_bounced')",
+                "UPDATE mailboxes SET attention = $1, attention_at = $2 WHERE id = $3 \
+                 AND (attention IS NULL OR attention <> $4)",
             )
+            .bind(AttentionReason::EmailUnconfirmed.as_str())
             .bind(to_millis(now))
             .bind(mailbox_id)
+            .bind(AttentionReason::InvitationBounced.as_str())
             .execute(&mut *tx)
             .await?;
-            let event = crate::events::Event::note(Some(mailbox_id), "attention", &reason, details);
+            let event = crate::events::Event::note(Some(mailbox_id), bma_core::EventKind::Attention, &reason, details);
             crate::events::record(&mut tx, to_millis(now), &format!("system:{worker}"), event).await?;
         }
         tx.commit().await?;
@@ -420,7 +423,7 @@ impl Store {
                 "recipient": row.try_get::<String, _>("recipient")?,
             });
             let reason = format!("{kind} sent: {subject}");
-            let event = crate::events::Event::note(Some(mailbox_id), "email_sent", &reason, details);
+            let event = crate::events::Event::note(Some(mailbox_id), bma_core::EventKind::EmailSent, &reason, details);
             crate::events::record(&mut tx, to_millis(now), &format!("system:{worker}"), event).await?;
         }
         tx.commit().await?;

@@ -9,11 +9,14 @@ use std::collections::HashMap;
 
 use bma_core::lifecycle::{self, Actor, State};
 use bma_core::planner::{Candidate, WavePlan};
+use bma_core::{Address, EventKind};
 use serde::Serialize;
 use sqlx::Row;
 use time::{Date, OffsetDateTime};
 
+use crate::events::{self, Event};
 use crate::mailbox::{parse_date, parse_state};
+use crate::transition::{self, Also, Transition};
 use crate::{Store, StoreError, to_millis};
 
 /// What applying a plan did.
@@ -92,17 +95,41 @@ impl Store {
             for address in &wave.planned {
                 let (id, state, old_wave) =
                     current.get(address).cloned().ok_or_else(|| StoreError::NotFound(address.clone()))?;
-                let (kind, to_state, reason) = match state {
+                let details = serde_json::json!({ "wave": day });
+                match state {
                     State::Imported => {
-                        lifecycle::check_transition(state, State::Scheduled, None)
-                            .map_err(|why| StoreError::Illegal { address: address.clone(), why })?;
                         outcome.scheduled += 1;
-                        ("transition", Some(State::Scheduled), format!("planned in the wave of {day}"))
+                        let reason = format!("planned in the wave of {day}");
+                        let change = Transition {
+                            mailbox_id: id,
+                            address,
+                            from: state,
+                            blocked_from: None,
+                            to: State::Scheduled,
+                            reason: &reason,
+                            details,
+                        };
+                        let also = Also { wave: Some(wave.starts), ..Also::default() };
+                        transition::apply(&mut tx, now, &actor, change, also).await?;
                     }
                     State::Scheduled if old_wave != Some(wave.starts) => {
                         outcome.moved += 1;
                         let from = old_wave.map_or_else(|| "none".to_owned(), |d| d.to_string());
-                        ("replanned", None, format!("moved from the wave of {from} to {day}"))
+                        let reason = format!("moved from the wave of {from} to {day}");
+                        // The state stays; the update is conditional on it all the same.
+                        let done =
+                            sqlx::query("UPDATE mailboxes SET wave = $1, updated_at = $2 WHERE id = $3 AND state = $4")
+                                .bind(day.clone())
+                                .bind(now)
+                                .bind(id)
+                                .bind(state.as_str())
+                                .execute(&mut *tx)
+                                .await?;
+                        if done.rows_affected() != 1 {
+                            return Err(StoreError::Conflict(address.clone()));
+                        }
+                        let event = Event::note(Some(id), EventKind::Replanned, &reason, details);
+                        events::record(&mut tx, now, &actor, event).await?;
                     }
                     State::Scheduled => {
                         outcome.unchanged += 1;
@@ -114,34 +141,7 @@ impl Store {
                             why: lifecycle::IllegalTransition::NotAllowed { from: other, to: State::Scheduled },
                         });
                     }
-                };
-                let done = sqlx::query(
-                    "UPDATE mailboxes SET state = $1, wave = $2, updated_at = $3 WHERE id = $4 AND state = $5",
-                )
-                .bind(State::Scheduled.as_str())
-                .bind(day.clone())
-                .bind(now)
-                .bind(id)
-                .bind(state.as_str())
-                .execute(&mut *tx)
-                .await?;
-                if done.rows_affected() != 1 {
-                    return Err(StoreError::Conflict(address.clone()));
                 }
-                sqlx::query(
-                    "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(id)
-                .bind(now)
-                .bind(actor.clone())
-                .bind(kind)
-                .bind(to_state.map(|_| state.as_str()))
-                .bind(to_state.map(State::as_str))
-                .bind(reason)
-                .bind(serde_json::json!({ "wave": day }).to_string())
-                .execute(&mut *tx)
-                .await?;
             }
         }
         let summary: Vec<serde_json::Value> = plan
@@ -149,16 +149,10 @@ impl Store {
             .iter()
             .map(|w| serde_json::json!({ "starts": w.starts.to_string(), "mailboxes": w.size() }))
             .collect();
-        sqlx::query(
-            "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-             VALUES (NULL, $1, $2, 'wave_plan', NULL, NULL, $3, $4)",
-        )
-        .bind(now)
-        .bind(actor)
-        .bind(format!("{} scheduled, {} moved, {} unchanged", outcome.scheduled, outcome.moved, outcome.unchanged))
-        .bind(serde_json::json!({ "waves": summary }).to_string())
-        .execute(&mut *tx)
-        .await?;
+        let reason =
+            format!("{} scheduled, {} moved, {} unchanged", outcome.scheduled, outcome.moved, outcome.unchanged);
+        let details = serde_json::json!({ "waves": summary });
+        events::record(&mut tx, now, &actor, Event::note(None, EventKind::WavePlan, &reason, details)).await?;
         tx.commit().await?;
         Ok(outcome)
     }
@@ -166,28 +160,27 @@ impl Store {
     /// Pins, excludes or prioritises a mailbox, with its event, in one transaction.
     pub async fn change_planning(
         &self,
-        address: &str,
+        address: &Address,
         change: &PlanningChange,
         actor: &Actor,
         reason: &str,
         at: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let address = address.trim().to_lowercase();
         let mut tx = self.pool().begin().await?;
-        let (sql, kind, details): (&str, &str, serde_json::Value) = match change {
+        let (sql, kind, details): (&str, EventKind, serde_json::Value) = match change {
             PlanningChange::Pin(d) => (
                 "UPDATE mailboxes SET pinned_wave = $1, updated_at = $2 WHERE address = $3 RETURNING id",
-                "pinned",
+                EventKind::Pinned,
                 serde_json::json!({ "wave": d.map(|d| d.to_string()) }),
             ),
             PlanningChange::Exclude(e) => (
                 "UPDATE mailboxes SET excluded = $1, updated_at = $2 WHERE address = $3 RETURNING id",
-                "excluded",
+                EventKind::Excluded,
                 serde_json::json!({ "excluded": e }),
             ),
             PlanningChange::Priority(p) => (
                 "UPDATE mailboxes SET priority = $1, updated_at = $2 WHERE address = $3 RETURNING id",
-                "priority",
+                EventKind::Priority,
                 serde_json::json!({ "priority": p }),
             ),
         };
@@ -199,22 +192,12 @@ impl Store {
         };
         let id = q
             .bind(to_millis(at))
-            .bind(address.clone())
+            .bind(address.as_str())
             .fetch_optional(&mut *tx)
             .await?
-            .ok_or(StoreError::NotFound(address))?;
-        sqlx::query(
-            "INSERT INTO events (mailbox_id, at, actor, kind, from_state, to_state, reason, details) \
-             VALUES ($1, $2, $3, $4, NULL, NULL, $5, $6)",
-        )
-        .bind(id)
-        .bind(to_millis(at))
-        .bind(actor.to_text())
-        .bind(kind)
-        .bind(reason)
-        .bind(details.to_string())
-        .execute(&mut *tx)
-        .await?;
+            .ok_or_else(|| StoreError::NotFound(address.to_string()))?;
+        let event = Event::note(Some(id), kind, reason, details);
+        events::record(&mut tx, to_millis(at), &actor.to_text(), event).await?;
         tx.commit().await?;
         Ok(())
     }

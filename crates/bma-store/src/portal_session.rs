@@ -11,6 +11,7 @@
 //! form is submitted: the person's work is never thrown away, and it never
 //! leaves the server (no cookie holds it).
 
+use bma_core::TokenHash;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
@@ -60,13 +61,13 @@ impl Store {
     /// Records a new anonymous session.
     pub async fn create_session(
         &self,
-        id_hash: &str,
+        id_hash: &TokenHash,
         csrf: &str,
         expires_at: OffsetDateTime,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
         sqlx::query("INSERT INTO portal_sessions (id_hash, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4)")
-            .bind(id_hash.to_owned())
+            .bind(id_hash.as_str())
             .bind(csrf.to_owned())
             .bind(to_millis(now))
             .bind(to_millis(expires_at))
@@ -76,12 +77,12 @@ impl Store {
     }
 
     /// The session with this id hash, unless it has expired.
-    pub async fn session(&self, id_hash: &str, now: OffsetDateTime) -> Result<Option<PortalSession>, StoreError> {
+    pub async fn session(&self, id_hash: &TokenHash, now: OffsetDateTime) -> Result<Option<PortalSession>, StoreError> {
         let row = sqlx::query(
             "SELECT csrf, expires_at, login_pending, id_subject, id_name, id_given_name, id_family_name, id_email \
              FROM portal_sessions WHERE id_hash = $1 AND expires_at > $2",
         )
-        .bind(id_hash.to_owned())
+        .bind(id_hash.as_str())
         .bind(to_millis(now))
         .fetch_optional(self.pool())
         .await?;
@@ -89,21 +90,21 @@ impl Store {
     }
 
     /// Records the login in progress.
-    pub async fn set_login_pending(&self, id_hash: &str, pending: &str) -> Result<(), StoreError> {
+    pub async fn set_login_pending(&self, id_hash: &TokenHash, pending: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE portal_sessions SET login_pending = $1 WHERE id_hash = $2")
             .bind(pending.to_owned())
-            .bind(id_hash.to_owned())
+            .bind(id_hash.as_str())
             .execute(self.pool())
             .await?;
         Ok(())
     }
 
     /// Takes the login in progress (it can be used once).
-    pub async fn take_login_pending(&self, id_hash: &str) -> Result<Option<String>, StoreError> {
+    pub async fn take_login_pending(&self, id_hash: &TokenHash) -> Result<Option<String>, StoreError> {
         let mut tx = self.pool().begin().await?;
         let pending: Option<Option<String>> =
             sqlx::query_scalar("SELECT login_pending FROM portal_sessions WHERE id_hash = $1")
-                .bind(id_hash.to_owned())
+                .bind(id_hash.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
         let Some(pending) = pending.flatten() else {
@@ -112,7 +113,7 @@ impl Store {
         // Conditional: of two callbacks racing for one login, one wins.
         let done =
             sqlx::query("UPDATE portal_sessions SET login_pending = NULL WHERE id_hash = $1 AND login_pending = $2")
-                .bind(id_hash.to_owned())
+                .bind(id_hash.as_str())
                 .bind(pending.clone())
                 .execute(&mut *tx)
                 .await?;
@@ -124,8 +125,8 @@ impl Store {
     /// id planted before login is worth nothing): the old row is deleted.
     pub async fn login_session(
         &self,
-        old_id_hash: &str,
-        new_id_hash: &str,
+        old_id_hash: &TokenHash,
+        new_id_hash: &TokenHash,
         csrf: &str,
         identity: &ManagerIdentity,
         expires_at: OffsetDateTime,
@@ -134,7 +135,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         // A form kept while the person logged in again goes with them.
         let kept = sqlx::query("SELECT draft, draft_token_hash FROM portal_sessions WHERE id_hash = $1")
-            .bind(old_id_hash.to_owned())
+            .bind(old_id_hash.as_str())
             .fetch_optional(&mut *tx)
             .await?;
         let (draft, draft_token_hash): (Option<String>, Option<String>) = match kept {
@@ -142,14 +143,14 @@ impl Store {
             None => (None, None),
         };
         sqlx::query("DELETE FROM portal_sessions WHERE id_hash = $1")
-            .bind(old_id_hash.to_owned())
+            .bind(old_id_hash.as_str())
             .execute(&mut *tx)
             .await?;
         sqlx::query(
             "INSERT INTO portal_sessions (id_hash, csrf, created_at, expires_at, id_subject, id_name, id_given_name, \
              id_family_name, id_email, draft, draft_token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
-        .bind(new_id_hash.to_owned())
+        .bind(new_id_hash.as_str())
         .bind(csrf.to_owned())
         .bind(to_millis(now))
         .bind(to_millis(expires_at))
@@ -167,20 +168,20 @@ impl Store {
     }
 
     /// Records the ID token of a logged-in session (the hint of its logout).
-    pub async fn set_session_id_token(&self, id_hash: &str, id_token: &str) -> Result<(), StoreError> {
+    pub async fn set_session_id_token(&self, id_hash: &TokenHash, id_token: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE portal_sessions SET id_token = $1 WHERE id_hash = $2")
             .bind(id_token.to_owned())
-            .bind(id_hash.to_owned())
+            .bind(id_hash.as_str())
             .execute(self.pool())
             .await?;
         Ok(())
     }
 
     /// The ID token of a session, if it has one.
-    pub async fn session_id_token(&self, id_hash: &str) -> Result<Option<String>, StoreError> {
+    pub async fn session_id_token(&self, id_hash: &TokenHash) -> Result<Option<String>, StoreError> {
         let token: Option<Option<String>> =
             sqlx::query_scalar("SELECT id_token FROM portal_sessions WHERE id_hash = $1")
-                .bind(id_hash.to_owned())
+                .bind(id_hash.as_str())
                 .fetch_optional(self.pool())
                 .await?;
         Ok(token.flatten())
@@ -188,11 +189,11 @@ impl Store {
 
     /// Keeps a form posted to the link whose token hash is `token_hash`
     /// (serialised by the portal) in a session.
-    pub async fn keep_draft(&self, id_hash: &str, token_hash: &str, draft: &str) -> Result<(), StoreError> {
+    pub async fn keep_draft(&self, id_hash: &TokenHash, token_hash: &TokenHash, draft: &str) -> Result<(), StoreError> {
         sqlx::query("UPDATE portal_sessions SET draft = $1, draft_token_hash = $2 WHERE id_hash = $3")
             .bind(draft.to_owned())
-            .bind(token_hash.to_owned())
-            .bind(id_hash.to_owned())
+            .bind(token_hash.as_str())
+            .bind(id_hash.as_str())
             .execute(self.pool())
             .await?;
         Ok(())
@@ -201,15 +202,15 @@ impl Store {
     /// The form kept in a live session for this link, if any.
     pub async fn session_draft(
         &self,
-        id_hash: &str,
-        token_hash: &str,
+        id_hash: &TokenHash,
+        token_hash: &TokenHash,
         now: OffsetDateTime,
     ) -> Result<Option<String>, StoreError> {
         let draft: Option<Option<String>> = sqlx::query_scalar(
             "SELECT draft FROM portal_sessions WHERE id_hash = $1 AND draft_token_hash = $2 AND expires_at > $3",
         )
-        .bind(id_hash.to_owned())
-        .bind(token_hash.to_owned())
+        .bind(id_hash.as_str())
+        .bind(token_hash.as_str())
         .bind(to_millis(now))
         .fetch_optional(self.pool())
         .await?;
@@ -217,18 +218,18 @@ impl Store {
     }
 
     /// Forgets the form kept in a session (it was submitted).
-    pub async fn clear_draft(&self, id_hash: &str) -> Result<(), StoreError> {
+    pub async fn clear_draft(&self, id_hash: &TokenHash) -> Result<(), StoreError> {
         sqlx::query("UPDATE portal_sessions SET draft = NULL, draft_token_hash = NULL WHERE id_hash = $1")
-            .bind(id_hash.to_owned())
+            .bind(id_hash.as_str())
             .execute(self.pool())
             .await?;
         Ok(())
     }
 
     /// Ends a session.
-    pub async fn delete_session(&self, id_hash: &str) -> Result<(), StoreError> {
+    pub async fn delete_session(&self, id_hash: &TokenHash) -> Result<(), StoreError> {
         sqlx::query("DELETE FROM portal_sessions WHERE id_hash = $1")
-            .bind(id_hash.to_owned())
+            .bind(id_hash.as_str())
             .execute(self.pool())
             .await?;
         Ok(())

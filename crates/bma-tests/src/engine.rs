@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use bma_core::Actor;
-use bma_core::planner::{WavePlan, WaveRules, plan_waves};
+use bma_core::planner::{WavePlan, plan_waves};
 use bma_core::settings::Settings;
 use bma_engine::{EngineSettings, PlatformAccess, PresyncSettings};
 use bma_imap::{Config, Secret, Security};
@@ -72,8 +72,7 @@ pub fn lab_engine_settings(bounces: &str) -> EngineSettings {
 /// applied at `t0` by the operator `test`.
 pub async fn plan_default_waves(store: &Store, t0: OffsetDateTime) -> WavePlan {
     let c = Settings::default().campaign;
-    let weekday = c.weekday().expect("the default campaign's weekday");
-    let rules = WaveRules { start: c.start, deadline: c.invitation_deadline, weekday, capacity: None };
+    let rules = c.wave_rules().expect("the default campaign's weekday");
     let candidates = store.planning_candidates().await.expect("planning candidates");
     let plan = plan_waves(&rules, c.start, &candidates).expect("a wave plan");
     store.apply_wave_plan(&plan, &Actor::Operator("test".into()), t0).await.expect("apply the wave plan");

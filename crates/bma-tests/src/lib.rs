@@ -19,6 +19,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use bma_store::Store;
 use sqlx::Connection;
 
+/// A mailbox address of the default campaign (any case), as the store's
+/// APIs take it.
+pub fn addr(text: &str) -> bma_core::Address {
+    bma_core::Address::parse(text, &bma_core::AddressRule::default()).expect("an address of the campaign")
+}
+
 /// The backends a test runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TestBackend {

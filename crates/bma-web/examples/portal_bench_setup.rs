@@ -45,12 +45,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut tokens = Vec::with_capacity(n);
     for row in &rows {
         let address = row.address.to_string();
-        store.transition(&address, State::Scheduled, &actor, "bench", serde_json::json!({}), now).await?;
+        store.transition(&row.address, State::Scheduled, &actor, "bench", serde_json::json!({}), now).await?;
         let token = bma_web::session::random_token();
-        let id = store.mailbox(&address).await?.id;
-        store
-            .invite(&address, &bma_core::token::hash(&token), &email(id, "invitation", &address, now), &actor, now)
-            .await?;
+        let id = store.mailbox(&row.address).await?.id;
+        let mail1 = email(id, "invitation", &address, now);
+        store.invite(&row.address, &bma_core::TokenHash::of(&token), &mail1, &actor, now).await?;
         tokens.push((id, address, token));
     }
     let (id, address, enrolled) = tokens[n / 2].clone();
@@ -73,8 +72,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let session = bma_web::session::random_token();
     store
         .login_session(
-            "",
-            &bma_core::token::hash(&session),
+            // No session before this one: the hash of nothing names none.
+            &bma_core::TokenHash::of(""),
+            &bma_core::TokenHash::of(&session),
             &bma_web::session::random_token(),
             &identity,
             now + Duration::hours(2),

@@ -61,7 +61,7 @@ impl CurrentSession {
         let Some(hash) = session_hash(portal, headers) else {
             return Ok(CurrentSession(None));
         };
-        let found = portal.store().session(hash.as_str(), portal.now()).await?;
+        let found = portal.store().session(&hash, portal.now()).await?;
         Ok(CurrentSession(found.map(|session| LiveSession { hash, session })))
     }
 
@@ -111,7 +111,7 @@ impl FormLink {
     /// The mailbox of `token`, or the page that says why not (429, 404, 410).
     pub(crate) async fn open(portal: &Portal, token: String) -> Result<FormLink, Rejection> {
         let found = match link_hash(portal, &token)? {
-            Some(hash) => portal.store().portal_mailbox_by_token_hash(hash.as_str()).await?,
+            Some(hash) => portal.store().portal_mailbox_by_token_hash(&hash).await?,
             None => None,
         };
         let Some(mailbox) = found else {
@@ -154,13 +154,13 @@ impl FromRequestParts<Portal> for FormView {
         let found = match (&key, &session) {
             (None, _) => None,
             // Without a session cookie only the mailbox matters: the light query.
-            (Some(key), None) => store.portal_mailbox_by_token_hash(key.as_str()).await?.map(|mailbox| PortalView {
+            (Some(key), None) => store.portal_mailbox_by_token_hash(key).await?.map(|mailbox| PortalView {
                 mailbox,
                 session: None,
                 latest: None,
                 backup: None,
             }),
-            (Some(key), Some(session)) => store.portal_view(key.as_str(), Some(session.as_str()), portal.now()).await?,
+            (Some(key), Some(session)) => store.portal_view(key, Some(session), portal.now()).await?,
         };
         let Some(view) = found else {
             return Err(portal.unknown_link().into());

@@ -5,18 +5,13 @@
 //! job is dead and its mailbox flagged for the operators: `legacy_unknown`
 //! ("unknown on the legacy platform") or `presync_failed`.
 
+use bma_core::AttentionReason;
 use bma_store::Job;
 use serde::{Deserialize, Serialize};
 use time::{Date, OffsetDateTime};
 
 use super::{Done, Payload};
 use crate::{Engine, EngineError};
-
-/// The attention reason of a mailbox the legacy platform does not know.
-pub const LEGACY_UNKNOWN: &str = "legacy_unknown";
-
-/// The attention reason of a copy that failed all its attempts.
-pub const PRESYNC_FAILED: &str = "presync_failed";
 
 /// One mailbox's copy of one day.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,8 +46,9 @@ pub(crate) async fn flag_dead(
 ) -> Result<bool, EngineError> {
     let details = serde_json::json!({ "job": job.id });
     let (reason, why) = match error {
-        EngineError::UnknownOnLegacy(_) => (LEGACY_UNKNOWN, error.to_string()),
-        _ => (PRESYNC_FAILED, format!("presync failed {} times: {error}", job.attempts)),
+        EngineError::UnknownOnLegacy(_) => (AttentionReason::LegacyUnknown, error.to_string()),
+        _ => (AttentionReason::PresyncFailed, format!("presync failed {} times: {error}", job.attempts)),
     };
-    Ok(engine.store.flag(&presync.address, reason, &why, details, &engine.actor(), now).await?)
+    let address = engine.address(&presync.address)?;
+    Ok(engine.store.flag(&address, reason, &why, details, &engine.actor(), now).await?)
 }

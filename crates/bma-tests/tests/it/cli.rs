@@ -295,7 +295,7 @@ async fn campaign_start_pause_resume(backend: TestBackend) {
     }
     assert_eq!(status(&db), "running");
     let store = db.store().await;
-    let kinds: Vec<String> = store.campaign_events(20).await.unwrap().into_iter().map(|e| e.kind).collect();
+    let kinds: Vec<String> = store.campaign_events(20).await.unwrap().into_iter().map(|e| e.kind.to_string()).collect();
     assert_eq!(kinds.iter().filter(|k| k.starts_with("campaign_")).count(), 3, "{kinds:?}");
     store.close().await;
     db.drop_db().await;

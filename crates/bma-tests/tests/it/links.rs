@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bma_mail::inspect;
 use bma_tests::browser::{Browser, free_port, free_portal_port, portal_env, start_chromedriver, start_portal};
-use bma_tests::{bma_with, lab_adduser, lab_inbox};
+use bma_tests::{addr, bma_with, lab_adduser, lab_inbox};
 use serde_json::json;
 
 /// The raw messages of `user`'s legacy INBOX whose Message-ID starts with `kind.`.
@@ -195,8 +195,8 @@ async fn links_of_a_store_made_before_migration_12_keep_working(backend: bma_tes
     let actor = Actor::System("test".into());
     let t0 = time::macros::datetime!(2024-04-22 08:00 UTC);
     store.apply_import(&rows, "test.csv", &actor, t0).await.unwrap();
-    store.transition(address, State::Scheduled, &actor, "test", json!({}), t0).await.unwrap();
-    let id = store.mailbox(address).await.unwrap().id;
+    store.transition(&addr(address), State::Scheduled, &actor, "test", json!({}), t0).await.unwrap();
+    let id = store.mailbox(&addr(address)).await.unwrap().id;
     let email = |key: &str| NewEmail {
         mailbox_id: Some(id),
         kind: "invitation".into(),
@@ -210,8 +210,8 @@ async fn links_of_a_store_made_before_migration_12_keep_working(backend: bma_tes
         max_attempts: 1,
     };
     let (mail1, reminder) = (bma_engine::new_token(), bma_engine::new_token());
-    let hash = bma_core::token::hash;
-    store.invite(address, &hash(&mail1), &email("mail1"), &actor, t0).await.unwrap();
+    let hash = bma_core::TokenHash::of;
+    store.invite(&addr(address), &hash(&mail1), &email("mail1"), &actor, t0).await.unwrap();
     store.close().await;
 
     // The store as version 11 left it: mail 1's hash on the mailbox, a reminder's in form_tokens.
@@ -221,11 +221,11 @@ async fn links_of_a_store_made_before_migration_12_keep_working(backend: bma_tes
         "ALTER TABLE form_tokens DROP COLUMN revoked_at".to_owned(),
         "ALTER TABLE mailboxes ADD COLUMN form_token_hash TEXT".to_owned(),
         "CREATE UNIQUE INDEX mailboxes_form_token ON mailboxes (form_token_hash)".to_owned(),
-        format!("UPDATE mailboxes SET form_token_hash = '{}'", hash(&mail1)),
+        format!("UPDATE mailboxes SET form_token_hash = '{}'", hash(&mail1).as_str()),
         format!(
             "INSERT INTO form_tokens (token_hash, mailbox_id, kind, created_at) \
              SELECT '{}', id, 'reminder', 0 FROM mailboxes",
-            hash(&reminder)
+            hash(&reminder).as_str()
         ),
         "DELETE FROM bma_schema WHERE version = 12".to_owned(),
     ] {
@@ -240,13 +240,13 @@ async fn links_of_a_store_made_before_migration_12_keep_working(backend: bma_tes
     }
     let fresh = bma_engine::new_token();
     let link = ResentLink { token_hash: &hash(&fresh), older: OlderLinks::Revoke };
-    store.resend_invitation(address, &link, &email("resent"), &actor, "fuite", t0).await.unwrap();
+    store.resend_invitation(&addr(address), &link, &email("resent"), &actor, "fuite", t0).await.unwrap();
     for t in [&mail1, &reminder] {
         assert_eq!(store.mailbox_by_token(t).await.unwrap(), None, "revoked");
         assert_eq!(store.portal_mailbox_by_token(t).await.unwrap(), None, "revoked");
     }
     assert_eq!(store.mailbox_by_token(&fresh).await.unwrap().as_deref(), Some(address));
-    let timeline = store.timeline(store.mailbox(address).await.unwrap().id).await.unwrap();
+    let timeline = store.timeline(store.mailbox(&addr(address)).await.unwrap().id).await.unwrap();
     let resent = timeline.iter().find(|e| e.kind == "invitation_resent").expect("the resend's event");
     assert_eq!(
         (resent.details["older_links"].as_str(), resent.details["links_revoked"].as_u64()),

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use bma_core::AddressRule;
 use bma_core::lifecycle::Actor;
 use bma_store::{FailOutcome, NewEmail, Store, StoreError};
-use bma_tests::{TestBackend, TestDb, on_both_backends};
+use bma_tests::{TestBackend, TestDb, addr, on_both_backends};
 use time::Duration;
 use time::macros::datetime;
 
@@ -42,7 +42,7 @@ fn email(mailbox_id: i64, i: usize) -> NewEmail {
 async fn queue_claim_send_once(backend: TestBackend) {
     let db = TestDb::new(backend).await;
     let store = store_with_mailboxes(&db, 1).await;
-    let m = store.mailbox("ec000001@adm.cfwb.be").await.unwrap();
+    let m = store.mailbox(&addr("ec000001@adm.cfwb.be")).await.unwrap();
     let (id, created) = store.queue_email(&email(m.id, 1), T0).await.unwrap();
     assert!(created);
     assert_eq!(store.queue_email(&email(m.id, 1), T0).await.unwrap(), (id, false), "queued once");
@@ -65,8 +65,8 @@ async fn queue_claim_send_once(backend: TestBackend) {
 async fn a_dead_sender_leaves_an_uncertain_email(backend: TestBackend) {
     let db = TestDb::new(backend).await;
     let store = store_with_mailboxes(&db, 2).await;
-    let a = store.mailbox("ec000001@adm.cfwb.be").await.unwrap();
-    let b = store.mailbox("ec000002@adm.cfwb.be").await.unwrap();
+    let a = store.mailbox(&addr("ec000001@adm.cfwb.be")).await.unwrap();
+    let b = store.mailbox(&addr("ec000002@adm.cfwb.be")).await.unwrap();
     let (ia, _) = store.queue_email(&email(a.id, 1), T0).await.unwrap();
     store.claim_emails("dead", T0, Duration::minutes(2), 1).await.unwrap();
     let (ib, _) = store.queue_email(&email(b.id, 2), T0).await.unwrap();
@@ -89,7 +89,7 @@ async fn concurrent_senders_never_share_an_email(backend: TestBackend) {
     let db = TestDb::new(backend).await;
     let store = store_with_mailboxes(&db, 40).await;
     for i in 1..=40 {
-        let m = store.mailbox(&format!("ec{i:06}@adm.cfwb.be")).await.unwrap();
+        let m = store.mailbox(&addr(&format!("ec{i:06}@adm.cfwb.be"))).await.unwrap();
         store.queue_email(&email(m.id, i), T0).await.unwrap();
     }
     let mut tasks = Vec::new();

@@ -26,7 +26,7 @@ use bma_mail::{Envelope, OutgoingEmail, Templates};
 use bma_store::{Lease, NewEmail, Store};
 use bma_tests::engine::{lab_engine_settings, lab_smtp};
 use bma_tests::{
-    TestBackend, TestDb, bma_lab_command, lab_addusers, lab_file, lab_inbox, output_ok, postgres_skipped,
+    TestBackend, TestDb, addr, bma_lab_command, lab_addusers, lab_file, lab_inbox, output_ok, postgres_skipped,
     workspace_root,
 };
 use time::format_description::well_known::Rfc3339;
@@ -188,7 +188,7 @@ async fn three_workers(tag: &str, prefix: u32, kills: usize) {
     let mut latest_queued = Duration::ZERO;
     let (mut uncertain, mut resent) = (0, 0);
     for (a, n) in addresses.iter().zip(before) {
-        let m = store.mailbox(a).await.unwrap();
+        let m = store.mailbox(&addr(a)).await.unwrap();
         let emails = store.emails_of(m.id).await.unwrap();
         let kinds: Vec<&str> = emails.iter().map(|e| e.kind.as_str()).collect();
         uncertain += emails.iter().filter(|e| e.uncertain).count();
@@ -262,7 +262,7 @@ async fn one_email(store: &Store, address: &str, now: OffsetDateTime) -> (i64, N
     let csv = format!("address,name\n{address},École\n");
     let rows = bma_core::registry::parse(csv.as_bytes(), &bma_core::AddressRule::default()).unwrap().rows;
     store.apply_import(&rows, "t.csv", &bma_core::lifecycle::Actor::System("import".into()), now).await.unwrap();
-    let m = store.mailbox(address).await.unwrap();
+    let m = store.mailbox(&addr(address)).await.unwrap();
     // Unique across runs: the lab's mailboxes keep what earlier runs delivered.
     let message_id = format!("invitation.{}.{}@bma.test", m.id, OffsetDateTime::now_utc().unix_timestamp_nanos());
     let from = format!("bounces+{}@bma.test", address.replace('@', "="));

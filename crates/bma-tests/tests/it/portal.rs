@@ -19,7 +19,7 @@ use bma_core::{AddressRule, ManualClock, registry};
 use bma_mail::Templates;
 use bma_store::{NewEmail, Store};
 use bma_tests::provider::login_with;
-use bma_tests::{TestBackend, TestDb, bma_bin, lab_file, on_both_backends};
+use bma_tests::{TestBackend, TestDb, addr, bma_bin, lab_file, on_both_backends};
 use bma_web::{OidcSettings, Portal, PortalSettings};
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
@@ -134,11 +134,11 @@ async fn invited_mailbox(store: &Store, address: &str) -> (i64, String) {
     let actor = Actor::System("test".into());
     store.apply_import(&rows, "test.csv", &actor, T0 - Duration::days(7)).await.unwrap();
     store
-        .transition(address, State::Scheduled, &actor, "test", serde_json::json!({}), T0 - Duration::days(6))
+        .transition(&addr(address), State::Scheduled, &actor, "test", serde_json::json!({}), T0 - Duration::days(6))
         .await
         .unwrap();
     let token = bma_engine::new_token();
-    let id = store.mailbox(address).await.unwrap().id;
+    let id = store.mailbox(&addr(address)).await.unwrap().id;
     let email = NewEmail {
         mailbox_id: Some(id),
         kind: "invitation".into(),
@@ -151,7 +151,10 @@ async fn invited_mailbox(store: &Store, address: &str) -> (i64, String) {
         run_at: T0,
         max_attempts: 1,
     };
-    store.invite(address, &bma_core::token::hash(&token), &email, &actor, T0 - Duration::hours(1)).await.unwrap();
+    store
+        .invite(&addr(address), &bma_core::TokenHash::of(&token), &email, &actor, T0 - Duration::hours(1))
+        .await
+        .unwrap();
     (id, token)
 }
 
@@ -312,7 +315,7 @@ async fn login_submit_correct(backend: TestBackend) {
     assert!(page.contains("un nouveau mot de passe vous sera"), "{page}");
 
     // Stored: the version with who and when, the state, the events, the emails.
-    let m = h.store.mailbox(address).await.unwrap();
+    let m = h.store.mailbox(&addr(address)).await.unwrap();
     assert_eq!(m.state, State::Enrolled);
     let versions = h.store.enrollments(id).await.unwrap();
     assert_eq!(versions.len(), 1);
@@ -358,7 +361,7 @@ async fn login_submit_correct(backend: TestBackend) {
         versions.iter().map(|v| (v.version, v.form.phone.as_str())).collect::<Vec<_>>(),
         vec![(1, "+3224133090"), (2, "+32470123456")]
     );
-    assert_eq!(h.store.mailbox(address).await.unwrap().state, State::Enrolled);
+    assert_eq!(h.store.mailbox(&addr(address)).await.unwrap().state, State::Enrolled);
     let events = h.store.timeline(id).await.unwrap();
     assert_eq!(events.last().unwrap().kind, "form_corrected");
     let emails = h.store.emails_of(id).await.unwrap();
@@ -367,8 +370,8 @@ async fn login_submit_correct(backend: TestBackend) {
 
     // Once the cutover is scheduled the form is closed: 409, nothing stored.
     let actor = Actor::System("test".into());
-    assert!(h.store.schedule_cutover(address, datetime!(2024-05-28 0:00 UTC).date(), &actor, T0).await.unwrap());
-    assert_eq!(h.store.mailbox(address).await.unwrap().state, State::CutoverScheduled);
+    assert!(h.store.schedule_cutover(&addr(address), datetime!(2024-05-28 0:00 UTC).date(), &actor, T0).await.unwrap());
+    assert_eq!(h.store.mailbox(&addr(address)).await.unwrap().state, State::CutoverScheduled);
     let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
     assert!(page.contains("migration planifiée") && !page.contains("Corriger le formulaire"), "{page}");
     assert!(page.contains("<dt>Migration prévue</dt><dd id=\"fenetre\">le 28 mai 2024</dd>"), "the day: {page}");
@@ -380,8 +383,8 @@ async fn login_submit_correct(backend: TestBackend) {
     assert_eq!(h.store.enrollments(id).await.unwrap().len(), 2);
 
     // After the migration: ETNIC's Service Desk.
-    h.store.transition(address, State::Migrating, &actor, "test", serde_json::json!({}), T0).await.unwrap();
-    h.store.transition(address, State::Migrated, &actor, "test", serde_json::json!({}), T0).await.unwrap();
+    h.store.transition(&addr(address), State::Migrating, &actor, "test", serde_json::json!({}), T0).await.unwrap();
+    h.store.transition(&addr(address), State::Migrated, &actor, "test", serde_json::json!({}), T0).await.unwrap();
     let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
     assert!(page.contains("support@etnic.be") && page.contains("Votre boîte a migré"), "{page}");
     h.stop().await;
@@ -627,7 +630,7 @@ async fn every_validation_rule() {
     assert!(h.store.enrollments(id).await.unwrap().is_empty(), "nothing stored");
     let kinds: Vec<String> = h.store.emails_of(id).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert!(kinds.iter().all(|k| k == "invitation"), "no outbox row but mail 1: {kinds:?}");
-    assert_eq!(h.store.mailbox("ec810005@adm.cfwb.be").await.unwrap().state, State::Invited);
+    assert_eq!(h.store.mailbox(&addr("ec810005@adm.cfwb.be")).await.unwrap().state, State::Invited);
     h.stop().await;
 }
 
@@ -761,8 +764,11 @@ async fn headers_cookies_and_hashed_sessions() {
     let mut conn = sqlx::AnyConnection::connect(&format!("{url}?mode=ro")).await.unwrap();
     let ids: Vec<String> =
         sqlx::query_scalar("SELECT id_hash FROM portal_sessions").fetch_all(&mut conn).await.unwrap();
-    assert!(ids.contains(&bma_core::token::hash(&after_id)), "{ids:?}");
-    assert!(!ids.contains(&after_id) && !ids.contains(&bma_core::token::hash(&before_id)), "old session deleted");
+    assert!(ids.contains(&bma_core::TokenHash::of(&after_id).as_str().to_owned()), "{ids:?}");
+    assert!(
+        !ids.contains(&after_id) && !ids.contains(&bma_core::TokenHash::of(&before_id).as_str().to_owned()),
+        "old session deleted"
+    );
     conn.close().await.unwrap();
 
     // A replayed old id is not a session.
@@ -1074,7 +1080,7 @@ async fn submissions_are_atomic(backend: TestBackend) {
     // Closed: nothing written at all.
     assert!(
         store
-            .schedule_cutover(address, datetime!(2024-05-28 0:00 UTC).date(), &Actor::System("t".into()), T0)
+            .schedule_cutover(&addr(address), datetime!(2024-05-28 0:00 UTC).date(), &Actor::System("t".into()), T0)
             .await
             .unwrap()
     );

@@ -15,7 +15,7 @@ use bma_engine::{Engine, EngineSettings, PresyncSettings};
 use bma_mail::Templates;
 use bma_store::{CampaignAction, JobState, Store};
 use bma_tests::engine::{lab_engine_settings, lab_platform, lab_smtp};
-use bma_tests::{TestBackend, TestDb, on_both_backends};
+use bma_tests::{TestBackend, TestDb, addr, on_both_backends};
 use time::Duration;
 use time::macros::datetime;
 
@@ -59,7 +59,7 @@ async fn a_mailbox_unknown_on_legacy_is_flagged_once_and_not_retried(backend: Te
     let rows = registry::parse(csv.as_bytes(), &AddressRule::default()).unwrap().rows;
     store.apply_import(&rows, "test.csv", &Actor::System("import".into()), t0).await.unwrap();
     for state in [State::Scheduled, State::Invited] {
-        store.transition(UNKNOWN, state, &operator, "test", serde_json::json!({}), t0).await.unwrap();
+        store.transition(&addr(UNKNOWN), state, &operator, "test", serde_json::json!({}), t0).await.unwrap();
     }
     store.change_campaign(CampaignAction::Start, &operator, "go", t0).await.unwrap();
 
@@ -82,7 +82,7 @@ async fn a_mailbox_unknown_on_legacy_is_flagged_once_and_not_retried(backend: Te
         assert_eq!(jobs.len(), 1, "{later}: {jobs:?}");
         assert_eq!(jobs[0].attempts, 1, "{later}: not retried");
     }
-    let m = store.mailbox(UNKNOWN).await.unwrap();
+    let m = store.mailbox(&addr(UNKNOWN)).await.unwrap();
     let events = store.timeline(m.id).await.unwrap();
     let flagged: Vec<&str> = events.iter().filter(|e| e.kind == "attention").map(|e| e.reason.as_str()).collect();
     assert_eq!(flagged.len(), 1, "{flagged:?}");

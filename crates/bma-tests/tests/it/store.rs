@@ -5,7 +5,7 @@ use bma_core::AddressRule;
 use bma_core::lifecycle::{Actor, State};
 use bma_core::registry;
 use bma_store::{Store, StoreError};
-use bma_tests::{TestBackend, TestDb, on_both_backends};
+use bma_tests::{TestBackend, TestDb, addr, on_both_backends};
 use time::macros::datetime;
 
 fn rows(csv: &str) -> Vec<registry::RegistryRow> {
@@ -37,7 +37,7 @@ async fn import_is_idempotent_and_records_events(backend: TestBackend) {
     assert_eq!((third.created, third.updated, third.unchanged), (0, 1, 1));
     assert_eq!(third.missing, vec!["po000003@adm.cfwb.be".to_owned()]);
 
-    let m = store.mailbox("EC000001@adm.cfwb.be").await.unwrap();
+    let m = store.mailbox(&addr("EC000001@adm.cfwb.be")).await.unwrap();
     assert_eq!(m.name, "Athénée Royal Jean Jaurès");
     assert_eq!(
         (m.quota_bytes, m.usage_bytes, m.messages),
@@ -50,7 +50,7 @@ async fn import_is_idempotent_and_records_events(backend: TestBackend) {
     assert_eq!(kinds, vec!["imported", "updated"]);
     assert_eq!(timeline[1].details["changes"][0]["field"], "name");
     // The mailbox missing from the last list is still there.
-    assert!(store.mailbox("po000003@adm.cfwb.be").await.is_ok());
+    assert!(store.mailbox(&addr("po000003@adm.cfwb.be")).await.is_ok());
     assert_eq!(store.campaign_events(10).await.unwrap().len(), 3);
     store.close().await;
     db.drop_db().await;
@@ -63,19 +63,20 @@ async fn transitions_are_checked_and_logged(backend: TestBackend) {
     store.apply_import(&rows(LIST), "list.csv", &Actor::System("import".into()), at).await.unwrap();
     let op = Actor::Operator("helpdesk1".into());
     let a = "ec000001@adm.cfwb.be";
-    store.transition(a, State::Scheduled, &op, "wave 1", serde_json::json!({"wave": 1}), at).await.unwrap();
-    let err = store.transition(a, State::Migrated, &op, "skip", serde_json::json!({}), at).await.unwrap_err();
+    store.transition(&addr(a), State::Scheduled, &op, "wave 1", serde_json::json!({"wave": 1}), at).await.unwrap();
+    let err = store.transition(&addr(a), State::Migrated, &op, "skip", serde_json::json!({}), at).await.unwrap_err();
     assert!(matches!(err, StoreError::Illegal { .. }), "{err}");
     assert_eq!(
         err.to_string(),
         "ec000001@adm.cfwb.be: a mailbox cannot go from scheduled to migrated (from scheduled: imported, invited, or blocked)"
     );
-    let blocked = store.transition(a, State::Blocked, &op, "school closed", serde_json::json!({}), at).await.unwrap();
+    let blocked =
+        store.transition(&addr(a), State::Blocked, &op, "school closed", serde_json::json!({}), at).await.unwrap();
     assert_eq!((blocked.state, blocked.blocked_from), (State::Blocked, Some(State::Scheduled)));
-    assert!(store.transition(a, State::Invited, &op, "", serde_json::json!({}), at).await.is_err());
-    let back = store.transition(a, State::Scheduled, &op, "reopened", serde_json::json!({}), at).await.unwrap();
+    assert!(store.transition(&addr(a), State::Invited, &op, "", serde_json::json!({}), at).await.is_err());
+    let back = store.transition(&addr(a), State::Scheduled, &op, "reopened", serde_json::json!({}), at).await.unwrap();
     assert_eq!((back.state, back.blocked_from), (State::Scheduled, None));
-    let stored = store.mailbox(a).await.unwrap();
+    let stored = store.mailbox(&addr(a)).await.unwrap();
     assert_eq!(stored, back);
 
     let events = store.timeline(stored.id).await.unwrap();
@@ -94,7 +95,8 @@ async fn transitions_are_checked_and_logged(backend: TestBackend) {
     assert_eq!(events[1].details["wave"], 1);
     assert_eq!(events[1].at, at);
 
-    let missing = store.transition("ec999999@adm.cfwb.be", State::Scheduled, &op, "", serde_json::json!({}), at).await;
+    let missing =
+        store.transition(&addr("ec999999@adm.cfwb.be"), State::Scheduled, &op, "", serde_json::json!({}), at).await;
     assert!(matches!(missing, Err(StoreError::NotFound(_))));
 
     let counts = store.counts_by_state().await.unwrap();
@@ -114,7 +116,8 @@ async fn concurrent_transitions_never_both_win(backend: TestBackend) {
         let s: Store = store.clone();
         tasks.push(tokio::spawn(async move {
             let actor = Actor::System(format!("w{i}"));
-            s.transition("ec000002@adm.cfwb.be", State::Scheduled, &actor, "race", serde_json::json!({}), at).await
+            s.transition(&addr("ec000002@adm.cfwb.be"), State::Scheduled, &actor, "race", serde_json::json!({}), at)
+                .await
         }));
     }
     let mut ok = 0;
@@ -124,7 +127,7 @@ async fn concurrent_transitions_never_both_win(backend: TestBackend) {
         }
     }
     assert_eq!(ok, 1, "exactly one transition wins");
-    let m = store.mailbox("ec000002@adm.cfwb.be").await.unwrap();
+    let m = store.mailbox(&addr("ec000002@adm.cfwb.be")).await.unwrap();
     let transitions = store.timeline(m.id).await.unwrap().into_iter().filter(|e| e.kind == "transition").count();
     assert_eq!(transitions, 1, "one event per state change");
     store.close().await;

@@ -22,7 +22,7 @@ use bma_mail::{Envelope, OutgoingEmail, Templates, inspect};
 use bma_store::{CampaignAction, OlderLinks, Store};
 use bma_tests::engine::{lab_engine_settings, lab_smtp, plan_default_waves};
 use bma_tests::provider::login_with;
-use bma_tests::{TestBackend, TestDb, bma_bin, lab_addusers, lab_file, lab_inbox, on_both_backends};
+use bma_tests::{TestBackend, TestDb, addr, bma_bin, lab_addusers, lab_file, lab_inbox, on_both_backends};
 use bma_web::{OidcSettings, Portal, PortalSettings};
 use reqwest::StatusCode;
 use sqlx::{Connection, Row};
@@ -193,7 +193,7 @@ async fn no_working_link_is_kept_in_the_store(backend: TestBackend) {
         .timeout(StdDuration::from_secs(20))
         .build()
         .unwrap();
-    let first = store.mailbox(&addresses[0]).await.unwrap();
+    let first = store.mailbox(&addr(&addresses[0])).await.unwrap();
     let last_email = store.emails_of(first.id).await.unwrap().into_iter().last().unwrap();
     let raw = received(&addresses[0], &last_email.message_id).await;
     let token = tokens(&raw, "/formulaire/").into_iter().next().expect("a link in the last email");
@@ -213,7 +213,7 @@ async fn no_working_link_is_kept_in_the_store(backend: TestBackend) {
     ];
     let res = client.post(format!("{base}/formulaire/{token}")).form(&form).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER, "{}", res.text().await.unwrap());
-    assert_eq!(store.mailbox(&addresses[0]).await.unwrap().state, State::Enrolled);
+    assert_eq!(store.mailbox(&addr(&addresses[0])).await.unwrap().state, State::Enrolled);
 
     // The second gets mail 1 again (its older links revoked).
     let resent_at = datetime!(2024-05-21 10:00 UTC);
@@ -230,7 +230,7 @@ async fn no_working_link_is_kept_in_the_store(backend: TestBackend) {
     let mut secrets = BTreeSet::new();
     let mut kinds = BTreeSet::new();
     for a in &addresses {
-        let m = store.mailbox(a).await.unwrap();
+        let m = store.mailbox(&addr(a)).await.unwrap();
         for e in store.emails_of(m.id).await.unwrap() {
             let raw = received(&e.recipient, &e.message_id).await;
             let path = if e.kind == "backup_verification" { "/verification/" } else { "/formulaire/" };
@@ -245,7 +245,7 @@ async fn no_working_link_is_kept_in_the_store(backend: TestBackend) {
         ["backup_verification", "confirmation", "invitation", "reminder"]
     );
     // They are live: the resent link opens its page, the verification code its page.
-    let resent = store.emails_of(store.mailbox(&addresses[1]).await.unwrap().id).await.unwrap();
+    let resent = store.emails_of(store.mailbox(&addr(&addresses[1])).await.unwrap().id).await.unwrap();
     let resent_raw = received(&addresses[1], &resent.last().unwrap().message_id).await;
     let resent_token = tokens(&resent_raw, "/formulaire/").into_iter().next().unwrap();
     let res = reqwest::get(format!("{base}/formulaire/{resent_token}")).await.unwrap();
@@ -301,7 +301,7 @@ async fn a_forged_delivery_report_changes_nothing_and_is_listed(backend: TestBac
     assert_eq!((r.invited, r.send.sent), (1, 1));
     // Whatever an earlier run left unread in the bounce mailbox is read now.
     runner.read_bounces(now).await.unwrap();
-    let mail1 = store.emails_of(store.mailbox(&address).await.unwrap().id).await.unwrap();
+    let mail1 = store.emails_of(store.mailbox(&addr(&address)).await.unwrap().id).await.unwrap();
     received(&address, &mail1[0].message_id).await;
 
     // Two forged reports to the mailbox's VERP address: one quoting a Message-ID we never sent, one quoting none.
@@ -320,7 +320,7 @@ async fn a_forged_delivery_report_changes_nothing_and_is_listed(backend: TestBac
 
     let report = runner.read_bounces(now + time::Duration::hours(1)).await.unwrap();
     assert_eq!((report.bounced, report.unverified), (0, 2), "{report:?}");
-    let m = store.mailbox(&address).await.unwrap();
+    let m = store.mailbox(&addr(&address)).await.unwrap();
     assert_eq!(m.state, State::Invited, "the form stays open");
     assert!(store.attention_list().await.unwrap().is_empty());
     let kept = store.unverified_bounces(10).await.unwrap();

@@ -29,7 +29,7 @@ async fn kept_answers(p: &Portal, headers: &HeaderMap, token: &str) -> Result<Op
         return Ok(None);
     };
     let link = bma_core::TokenHash::of(token);
-    let draft = p.store().session_draft(hash.as_str(), link.as_str(), p.now()).await?;
+    let draft = p.store().session_draft(&hash, &link, p.now()).await?;
     Ok(draft.and_then(|d| serde_json::from_str(&d).ok()))
 }
 

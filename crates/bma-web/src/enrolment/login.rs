@@ -53,8 +53,8 @@ pub(super) async fn start(State(p): State<Portal>, FormLink { token, mailbox: m 
     let hash = TokenHash::of(&id);
     let now = p.now();
     let store = p.store();
-    store.create_session(hash.as_str(), &random_token(), now + Duration::minutes(LOGIN_MINUTES), now).await?;
-    store.set_login_pending(hash.as_str(), &start.pending).await?;
+    store.create_session(&hash, &random_token(), now + Duration::minutes(LOGIN_MINUTES), now).await?;
+    store.set_login_pending(&hash, &start.pending).await?;
     let c = p.inner.cookies;
     let mut res = Redirect::to(&start.redirect_to).into_response();
     let h = res.headers_mut();
@@ -105,7 +105,7 @@ pub(super) async fn callback(
         }
     };
     let store = p.store();
-    if store.take_login_pending(hash.as_str()).await?.as_deref() != Some(pending.as_str()) {
+    if store.take_login_pending(&hash).await?.as_deref() != Some(pending.as_str()) {
         // Another callback of this login won the race.
         return failed(&p);
     }
@@ -114,9 +114,9 @@ pub(super) async fn callback(
     let now = p.now();
     let minutes = p.settings().session_minutes;
     let expires = now + Duration::minutes(minutes);
-    store.login_session(hash.as_str(), new_hash.as_str(), &random_token(), &identity, expires, now).await?;
+    store.login_session(&hash, &new_hash, &random_token(), &identity, expires, now).await?;
     if let Some(t) = id_token {
-        store.set_session_id_token(new_hash.as_str(), &t).await?;
+        store.set_session_id_token(&new_hash, &t).await?;
     }
     tracing::info!("login succeeded");
     let c = p.inner.cookies;
@@ -133,8 +133,8 @@ pub(super) async fn callback(
 /// `POST /deconnexion`: logout, then the provider's end of session.
 pub(super) async fn logout(State(p): State<Portal>, CsrfForm { session, .. }: CsrfForm) -> Answer {
     let store = p.store();
-    let id_token = store.session_id_token(session.hash.as_str()).await?;
-    store.delete_session(session.hash.as_str()).await?;
+    let id_token = store.session_id_token(&session.hash).await?;
+    store.delete_session(&session.hash).await?;
     let c = p.inner.cookies;
     // The Cerbère EDU session ends too (RP-initiated logout): on a shared
     // PC the next person must log in with their own identity.

@@ -120,7 +120,7 @@ pub(super) async fn submit(
     match result {
         Ok(outcome) => {
             tracing::info!(version = outcome.version, first = outcome.first, "form received");
-            store.clear_draft(live.hash.as_str()).await?;
+            store.clear_draft(&live.hash).await?;
             Ok(Redirect::to(&format!("/formulaire/{token}/confirmation")).into_response())
         }
         Err(StoreError::FormClosed { .. } | StoreError::Conflict(_) | StoreError::Illegal { .. }) => {
@@ -156,7 +156,7 @@ async fn keep_answers(p: &Portal, token: String, pairs: &[(String, String)], hea
     // session the form was opened with): back to the form.
     let store = p.store();
     if let Some(live) = CurrentSession::of(p, headers).await?.signed_in() {
-        store.keep_draft(live.hash.as_str(), token_hash.as_str(), &draft).await?;
+        store.keep_draft(&live.hash, &token_hash, &draft).await?;
         tracing::info!("answers kept: the form was posted with an old session");
         return Ok(Redirect::to(&back).into_response());
     }
@@ -168,9 +168,9 @@ async fn keep_answers(p: &Portal, token: String, pairs: &[(String, String)], hea
     let id = random_token();
     let hash = TokenHash::of(&id);
     let now = p.now();
-    store.create_session(hash.as_str(), &random_token(), now + Duration::minutes(DRAFT_MINUTES), now).await?;
-    store.set_login_pending(hash.as_str(), &start.pending).await?;
-    store.keep_draft(hash.as_str(), token_hash.as_str(), &draft).await?;
+    store.create_session(&hash, &random_token(), now + Duration::minutes(DRAFT_MINUTES), now).await?;
+    store.set_login_pending(&hash, &start.pending).await?;
+    store.keep_draft(&hash, &token_hash, &draft).await?;
     tracing::info!("answers kept: the form was posted after its session expired");
     let page = MessagePage {
         layout: Layout {

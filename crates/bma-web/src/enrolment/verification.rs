@@ -35,7 +35,7 @@ impl Portal {
         manager_name: &str,
     ) -> Result<BackupVerificationRequest, WebError> {
         let code = random_token();
-        let code_hash = TokenHash::of(&code).as_str().to_owned();
+        let code_hash = TokenHash::of(&code);
         let expires_at = self.now() + Duration::days(VERIFICATION_DAYS);
         let s = self.settings();
         let context = serde_json::json!({
@@ -46,7 +46,7 @@ impl Portal {
             "faq_url": s.campaign.campaign.faq_url,
             "login_domain": s.oidc.as_ref().map(|o| bma_mail::templates::url_host(&o.issuer)),
         });
-        let key = format!("backup_verification:{}:{}", m.address, &code_hash[..16]);
+        let key = format!("backup_verification:{}:{}", m.address, &code_hash.as_str()[..16]);
         let email = self.email(TemplateKind::BackupVerification, m.id, backup_email, key, &context)?;
         Ok(BackupVerificationRequest { code_hash, email, expires_at })
     }
@@ -119,7 +119,7 @@ pub(super) async fn page(State(p): State<Portal>, Path(code): Path<String>) -> A
 /// is read anywhere, often on another device): the code is the credential.
 pub(super) async fn verify(State(p): State<Portal>, VerificationCode { hash }: VerificationCode) -> Answer {
     let contact = p.general_contact();
-    let notice = match p.store().verify_backup(hash.as_str(), p.now()).await? {
+    let notice = match p.store().verify_backup(&hash, p.now()).await? {
         VerifyOutcome::Verified { email, .. } => {
             let text = format!("L'adresse {email} est confirmée comme adresse de secours de la BMA. Merci !");
             Notice::new(StatusCode::OK, "Adresse de secours vérifiée", &[text.as_str()], contact)

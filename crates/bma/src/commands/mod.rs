@@ -68,6 +68,13 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
     Store::open(&config.database.url).await.context("cannot open the store")
 }
 
+/// The mailbox an operator named (any case): an address that cannot be
+/// one of the campaign's is one the registry does not have.
+pub fn mailbox_address(config: &Config, text: &str) -> Result<bma_core::Address, bma_store::StoreError> {
+    bma_core::Address::parse(text, &config.addresses)
+        .map_err(|_| bma_store::StoreError::NotFound(text.trim().to_lowercase()))
+}
+
 /// The campaign clock of a command: `BMA_NOW` (RFC 3339) when set, for
 /// rehearsals and demonstrations on simulated time, so that every event of
 /// a timeline is on the same clock; else the system clock.

@@ -43,12 +43,7 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         Some(n) => Some(n as usize),
         None => c.capacity(),
     };
-    let rules = WaveRules {
-        start: c.start,
-        deadline: c.invitation_deadline,
-        weekday: c.weekday().context("campaign.wave_weekday is not a day")?,
-        capacity,
-    };
+    let rules = WaveRules { capacity, ..c.wave_rules().context("campaign.wave_weekday is not a day")? };
     let store = open_store(config).await?;
     let candidates = store.planning_candidates().await?;
     let last_invited = candidates.iter().filter_map(|c| c.invited_in).max();

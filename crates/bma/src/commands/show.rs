@@ -20,7 +20,7 @@ pub struct Args {
 /// Prints the mailbox and its events.
 pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let store = open_store(config).await?;
-    let m = store.mailbox(&args.address).await?;
+    let m = store.mailbox(&super::mailbox_address(config, &args.address)?).await?;
     let timeline = store.timeline(m.id).await?;
     let contact = config.contacts.for_state(m.state, m.blocked_from);
     if args.json {
@@ -51,7 +51,7 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             let change = match (e.from_state, e.to_state) {
                 (Some(f), Some(t)) => format!("{f} → {t}"),
                 (None, Some(t)) => format!("→ {t}"),
-                _ => e.kind.clone(),
+                _ => e.kind.to_string(),
             };
             println!("    {at}  {change:<28} {:<22} {}", e.actor, e.reason);
         }

@@ -91,20 +91,11 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         (list, format!("the registry's {n} mailboxes"))
     };
     let c = &config.campaign;
+    let waves = c.wave_rules_on(c.weekday().unwrap_or(time::Weekday::Monday));
+    let cutovers = c.cutover_rules();
     let input = SimulationInput {
-        waves: WaveRules {
-            start: c.start,
-            deadline: c.invitation_deadline,
-            weekday: c.weekday().unwrap_or(time::Weekday::Monday),
-            capacity: args.wave_capacity.or(c.capacity()),
-        },
-        cutovers: CutoverRules {
-            weekday: c.cutover_weekday().unwrap_or(time::Weekday::Tuesday),
-            min_weeks: c.cutover_min_weeks,
-            max_weeks: c.cutover_max_weeks,
-            capacity: args.cutover_capacity.or((c.cutover_capacity > 0).then_some(c.cutover_capacity as usize)),
-            capacity_bytes: (c.cutover_capacity_gb > 0).then(|| u64::from(c.cutover_capacity_gb) * 1_000_000_000),
-        },
+        waves: WaveRules { capacity: args.wave_capacity.or(waves.capacity), ..waves },
+        cutovers: CutoverRules { capacity: args.cutover_capacity.or(cutovers.capacity), ..cutovers },
         reminder_days: c.reminder_days.clone(),
         deadline: c.invitation_deadline,
         behaviour,
