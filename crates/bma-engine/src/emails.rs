@@ -7,8 +7,7 @@
 
 use bma_core::settings::{date_fr, iso_date};
 use bma_core::{EventKind, TokenHash};
-use bma_mail::message::build;
-use bma_mail::{Rendered, TemplateKind, verp};
+use bma_mail::{Outgoing, TemplateKind, To};
 use bma_store::{InviteOutcome, NewEmail, OlderLinks, ResentLink};
 use time::{Duration, OffsetDateTime, Time};
 
@@ -26,31 +25,17 @@ impl Engine {
         if now >= self.wave_instant(now.date()) { now.date() } else { now.date() - Duration::days(1) }
     }
 
+    /// The email of `kind` to `recipient` rendered with `context` by the
+    /// one composer, as an outbox row due at `run_at`.
     fn compose(
         &self,
-        kind: &str,
-        mailbox_id: Option<i64>,
+        kind: TemplateKind,
+        to: To<'_>,
         key: String,
-        recipient: &str,
-        rendered: &Rendered,
+        context: &serde_json::Value,
         run_at: OffsetDateTime,
     ) -> Result<NewEmail, EngineError> {
-        let s = &self.settings.settings;
-        let message_id = self.message_id(kind, mailbox_id.unwrap_or(0));
-        let return_path = verp(&self.settings.bounce_address, recipient);
-        let email = build(&s.sender.name, &s.sender.address, recipient, rendered, &message_id, &return_path)?;
-        Ok(NewEmail {
-            mailbox_id,
-            kind: kind.to_owned(),
-            key,
-            recipient: recipient.to_owned(),
-            envelope_from: return_path,
-            message_id,
-            subject: rendered.subject.clone(),
-            raw: String::from_utf8_lossy(&email.raw).into_owned(),
-            run_at,
-            max_attempts: 8,
-        })
+        Ok(outbox_row(self.composer.compose(kind, to, context)?, to.mailbox_id, key, run_at))
     }
 
     /// The one reply-by date of a mailbox, the same in mail 1, every
@@ -77,8 +62,8 @@ impl Engine {
         context
     }
 
-    /// Mail 1 for one mailbox, with its personal link.
-    fn render_invitation(
+    /// What mail 1 says to one mailbox, with its personal link.
+    fn invitation_context(
         &self,
         name: &str,
         address: &str,
@@ -86,9 +71,9 @@ impl Engine {
         wave: time::Date,
         invited_at: OffsetDateTime,
         now: OffsetDateTime,
-    ) -> Result<Rendered, EngineError> {
+    ) -> serde_json::Value {
         let s = &self.settings.settings;
-        let context = self.with_trust(serde_json::json!({
+        self.with_trust(serde_json::json!({
             "name": name, "address": address,
             "form_link": self.form_link(token),
             "reply_by": self.reply_by(invited_at, now),
@@ -96,8 +81,7 @@ impl Engine {
             "quota_multiplier": s.campaign.quota_multiplier,
             "cutover_min_weeks": s.campaign.cutover_min_weeks, "cutover_max_weeks": s.campaign.cutover_max_weeks,
             "contact": &s.contacts.during, "sender_name": s.sender.name,
-        }));
-        Ok(self.templates.render(TemplateKind::Invitation, &context)?)
+        }))
     }
 
     /// Invites every scheduled mailbox whose wave has started by `now`:
@@ -110,9 +94,10 @@ impl Engine {
         for d in due {
             let token = new_token();
             let wave = iso_date::parse(&d.wave).unwrap_or(now.date());
-            let rendered = self.render_invitation(&d.name, &d.address, &token, wave, now, now)?;
+            let context = self.invitation_context(&d.name, &d.address, &token, wave, now, now);
             let key = format!("invitation:{}", d.address);
-            let email = self.compose("invitation", Some(d.mailbox_id), key, &d.address, &rendered, now)?;
+            let to = To { address: &d.address, mailbox_id: Some(d.mailbox_id) };
+            let email = self.compose(TemplateKind::Invitation, to, key, &context, now)?;
             let (address, hash) = (self.address(&d.address)?, TokenHash::of(&token));
             if let InviteOutcome::Invited(_) = self.store.invite(&address, &hash, &email, &self.actor(), now).await? {
                 invited += 1;
@@ -140,9 +125,10 @@ impl Engine {
         let token = new_token();
         let invited_at = self.store.invited_at(&address).await?.unwrap_or(now);
         let wave = m.wave.unwrap_or(now.date());
-        let rendered = self.render_invitation(&m.name, &m.address, &token, wave, invited_at, now)?;
+        let context = self.invitation_context(&m.name, &m.address, &token, wave, invited_at, now);
         let key = format!("invitation:{}:resent:{}", m.address, now.unix_timestamp_nanos());
-        let email = self.compose("invitation", Some(m.id), key, &m.address, &rendered, now)?;
+        let to = To { address: &m.address, mailbox_id: Some(m.id) };
+        let email = self.compose(TemplateKind::Invitation, to, key, &context, now)?;
         let hash = TokenHash::of(&token);
         let link = ResentLink { token_hash: &hash, older };
         Ok(self.store.resend_invitation(&address, &link, &email, actor, reason, now).await?)
@@ -163,9 +149,9 @@ impl Engine {
                 "reply_by": self.reply_by(d.invited_at, now),
                 "contact": &s.contacts.during, "sender_name": s.sender.name,
             }));
-            let rendered = self.templates.render(TemplateKind::Reminder, &context)?;
             let key = format!("reminder:{}:{}", d.rank, d.address);
-            let email = self.compose("reminder", Some(d.mailbox_id), key, &d.address, &rendered, now)?;
+            let to = To { address: &d.address, mailbox_id: Some(d.mailbox_id) };
+            let email = self.compose(TemplateKind::Reminder, to, key, &context, now)?;
             let (address, hash) = (self.address(&d.address)?, TokenHash::of(&token));
             if self.store.remind(&address, d.rank, &hash, &email, &self.actor(), now).await? {
                 queued += 1;
@@ -185,10 +171,10 @@ impl Engine {
             "deadline": date_fr(deadline), "count": list.len(), "mailboxes": list,
             "sender_name": s.sender.name,
         });
-        let rendered = self.templates.render(TemplateKind::DeadlineWatch, &context)?;
         let team = self.settings.team_address.clone();
+        let to = To { address: &team, mailbox_id: None };
         let email =
-            self.compose("deadline_watch", None, format!("deadline_watch:{deadline}"), &team, &rendered, now)?;
+            self.compose(TemplateKind::DeadlineWatch, to, format!("deadline_watch:{deadline}"), &context, now)?;
         let details = serde_json::json!({
             "deadline": deadline.to_string(), "to": team, "message_id": email.message_id,
             "mailboxes": list.iter().map(|u| &u.address).collect::<Vec<_>>(),
@@ -199,5 +185,23 @@ impl Engine {
             .queue_campaign_email(&email, EventKind::DeadlineWatch, &reason, details, &self.actor(), now)
             .await?;
         Ok(queued.then_some(list.len()))
+    }
+}
+
+/// An email composed by [`bma_mail::Composer`] as a row of the outbox: the
+/// one seam between the composer and the store, for the engine and the web
+/// crate alike (8 attempts before an email is given up).
+pub fn outbox_row(out: Outgoing, mailbox_id: Option<i64>, key: String, run_at: OffsetDateTime) -> NewEmail {
+    NewEmail {
+        mailbox_id,
+        kind: out.kind.name().to_owned(),
+        key,
+        raw: out.raw_text(),
+        recipient: out.recipient,
+        envelope_from: out.return_path,
+        message_id: out.message_id,
+        subject: out.subject,
+        run_at,
+        max_attempts: 8,
     }
 }

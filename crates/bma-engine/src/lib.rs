@@ -44,7 +44,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bma_core::settings::Settings;
 use bma_imap::{Auth, Client, Config, Secret};
-use bma_mail::{SmtpSender, Templates};
+use bma_mail::{Composer, Sender, SmtpSender, Templates};
 use bma_store::Store;
 use rand::RngCore;
 
@@ -170,12 +170,10 @@ pub enum EngineError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] bma_store::StoreError),
-    /// A template failed.
+    /// An email could not be composed (a template variable missing, an
+    /// address a message cannot be built for).
     #[error(transparent)]
-    Template(#[from] bma_mail::TemplateError),
-    /// A message could not be built.
-    #[error(transparent)]
-    Build(#[from] bma_mail::message::BuildError),
+    Compose(#[from] bma_mail::ComposeError),
     /// IMAP failed.
     #[error("IMAP: {0}")]
     Imap(#[from] bma_imap::Error),
@@ -213,7 +211,7 @@ impl EngineError {
 #[derive(Debug)]
 pub struct Engine {
     store: Store,
-    templates: Templates,
+    composer: Composer,
     settings: EngineSettings,
     sender: SmtpSender,
     worker: String,
@@ -244,9 +242,13 @@ impl Engine {
         let presync_slots = std::sync::Arc::new(tokio::sync::Semaphore::new(settings.presync.max_connections.max(1)));
         let presync_rate = (settings.presync.max_bytes_per_second > 0)
             .then(|| std::sync::Arc::new(bma_sync::RateLimiter::new(settings.presync.max_bytes_per_second)));
+        let sender_of_emails =
+            Sender { name: settings.settings.sender.name.clone(), address: settings.settings.sender.address.clone() };
+        let composer =
+            Composer::new(templates, sender_of_emails, &settings.bounce_address, &settings.message_id_domain);
         Engine {
             store,
-            templates,
+            composer,
             settings,
             sender,
             worker: worker.to_owned(),
@@ -314,11 +316,6 @@ impl Engine {
 
     fn form_link(&self, token: &str) -> String {
         format!("{}/formulaire/{token}", self.settings.portal_base_url.trim_end_matches('/'))
-    }
-
-    /// A Message-ID of ours for an email of `kind`.
-    fn message_id(&self, kind: &str, id: i64) -> String {
-        format!("{kind}.{id}.{}@{}", &new_token()[..16], self.settings.message_id_domain)
     }
 }
 
