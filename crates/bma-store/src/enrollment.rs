@@ -50,37 +50,9 @@ pub struct PortalMailbox {
     pub cutover_on: Option<time::Date>,
 }
 
-/// What the manager gives in the form, already validated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct EnrollmentForm {
-    /// Family name.
-    pub family_name: String,
-    /// First name.
-    pub given_name: String,
-    /// Phone, E.164 (`+3224133090`).
-    pub phone: String,
-    /// `direction`, `secretariat`, `pouvoir_organisateur`, `autre`.
-    pub role: String,
-    /// Backup email address (lower-case).
-    pub backup_email: String,
-    /// Whether the manager knows the BMA's current password.
-    pub knows_password: bool,
-}
-
-/// Who submitted, as the identity provider said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ManagerIdentity {
-    /// The provider's subject identifier.
-    pub subject: String,
-    /// Full name.
-    pub name: String,
-    /// First name.
-    pub given_name: String,
-    /// Family name.
-    pub family_name: String,
-    /// Email.
-    pub email: String,
-}
+// The form as the store keeps it is the form as its rules validated it:
+// one type, in bma-core.
+pub use bma_core::form::{EnrollmentForm, ManagerIdentity};
 
 /// One stored version of the form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

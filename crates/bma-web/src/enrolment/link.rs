@@ -14,7 +14,7 @@ use bma_core::form::{FieldErrors, FormInput};
 use bma_core::lifecycle::State as MailboxState;
 
 use super::pages::{FormMode, StatusNote, Visit};
-use super::{from_store, prefilled, same_person};
+use super::{prefilled, same_person};
 use crate::Portal;
 use crate::error::{Answer, WebError};
 use crate::extract::{CurrentSession, FormLink, FormView, session_hash};
@@ -75,7 +75,7 @@ pub(super) async fn edit(
     // Another person starts from their own name: the previous answers
     // (contact details of someone else) are not shown to them.
     let input = match p.store().latest_enrollment(m.id).await? {
-        Some(e) if same_person(&session, &e) => FormInput::from_enrollment(&from_store(&e.form)),
+        Some(e) if same_person(&session, &e) => FormInput::from_enrollment(&e.form),
         _ => prefilled(&session),
     };
     let mode = FormMode { correction: true, kept: None };

@@ -29,7 +29,8 @@ mod verification;
 use axum::Router;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use bma_core::form::{self, FormInput};
+use bma_core::form::FormInput;
+use bma_engine::emails::outbox_row;
 use bma_mail::{TemplateKind, To};
 use bma_store::{Enrollment, NewEmail, PortalSession};
 
@@ -80,34 +81,6 @@ fn prefilled(session: &PortalSession) -> FormInput {
     })
 }
 
-// The form's rules are `bma_core::form`'s; the store keeps its own copy of
-// the validated form's type until it takes `bma_core::form::EnrollmentForm`
-// (the same fields): these two functions are that seam.
-
-/// A stored version of the form, as the form's rules see it.
-fn from_store(e: &bma_store::EnrollmentForm) -> form::EnrollmentForm {
-    form::EnrollmentForm {
-        family_name: e.family_name.clone(),
-        given_name: e.given_name.clone(),
-        phone: e.phone.clone(),
-        role: e.role.clone(),
-        backup_email: e.backup_email.clone(),
-        knows_password: e.knows_password,
-    }
-}
-
-/// A validated form, as the store keeps it.
-fn to_store(f: form::EnrollmentForm) -> bma_store::EnrollmentForm {
-    bma_store::EnrollmentForm {
-        family_name: f.family_name,
-        given_name: f.given_name,
-        phone: f.phone,
-        role: f.role,
-        backup_email: f.backup_email,
-        knows_password: f.knows_password,
-    }
-}
-
 impl Portal {
     /// The email of `kind` about mailbox `mailbox_id` to `to`, for the outbox.
     fn email(
@@ -119,17 +92,6 @@ impl Portal {
         context: &serde_json::Value,
     ) -> Result<NewEmail, WebError> {
         let out = self.inner.composer.compose(kind, To { address: to, mailbox_id: Some(mailbox_id) }, context)?;
-        Ok(NewEmail {
-            mailbox_id: Some(mailbox_id),
-            kind: kind.name().to_owned(),
-            key,
-            recipient: out.recipient.clone(),
-            envelope_from: out.return_path.clone(),
-            raw: out.raw_text(),
-            message_id: out.message_id,
-            subject: out.subject,
-            run_at: self.now(),
-            max_attempts: 8,
-        })
+        Ok(outbox_row(out, Some(mailbox_id), key, self.now()))
     }
 }

@@ -19,8 +19,8 @@ use bma_mail::TemplateKind;
 use bma_store::{BackupChange, StoreError, Submission};
 use time::Duration;
 
+use super::DRAFT_MINUTES;
 use super::pages::{FormMode, StatusNote, Visit};
-use super::{DRAFT_MINUTES, to_store};
 use crate::Portal;
 use crate::error::{Answer, WebError};
 use crate::extract::{CurrentSession, FormLink, PostedForm};
@@ -62,7 +62,7 @@ pub(super) async fn submit(
     let rule = &p.settings().campaign.addresses;
     let ctx = form::Context { bma_address: &m.address, bma_domain: &rule.domain };
     let valid = match form::validate(&input, &ctx) {
-        Ok(v) => to_store(v),
+        Ok(v) => v,
         Err(errors) => {
             let mode = FormMode { correction, kept: None };
             return Ok(visit.form_page(StatusCode::UNPROCESSABLE_ENTITY, &session, &input, &errors, mode).await?);
