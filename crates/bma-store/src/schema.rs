@@ -40,6 +40,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 12, name: "every form link in form_tokens, with its revocation", sql: FORM_LINKS },
     Migration { version: 13, name: "portal sessions: ID token, form kept across a new login", sql: PORTAL_DRAFTS },
     Migration { version: 14, name: "outbox: uncertain flag and evidence checks", sql: OUTBOX_CHECKS },
+    Migration { version: 15, name: "jobs: typed payloads for jobs queued before them", sql: JOB_PAYLOADS },
 ];
 
 /// Version 1.
@@ -155,6 +156,23 @@ const OUTBOX_CHECKS: &str = "
     ALTER TABLE outbox ADD COLUMN checks BIGINT NOT NULL DEFAULT 0;
     CREATE INDEX outbox_lease ON outbox (state, lease_until);
 ";
+
+/// Typed job payloads (version 15). Before, a job's payload was only
+/// `{"key": K}` and the handler parsed the key; now the payload says
+/// everything (`bma-engine/src/jobs/`). A campaign upgraded mid-way keeps
+/// its queued jobs: each old payload is rewritten once, here, from its key
+/// (`day`; bounces `dayThh`; presync `address:day`), which nothing reads
+/// again after this migration.
+const JOB_PAYLOADS: &str = r#"
+    UPDATE jobs SET payload = '{"day":"' || key || '"}'
+        WHERE kind IN ('invitations', 'reminders', 'cutovers') AND payload LIKE '{"key":%';
+    UPDATE jobs SET payload = '{"deadline":"' || key || '"}'
+        WHERE kind = 'deadline_watch' AND payload LIKE '{"key":%';
+    UPDATE jobs SET payload = '{"day":"' || substr(key, 1, 10) || '","hour":' || CAST(CAST(substr(key, 12, 2) AS INTEGER) AS TEXT) || '}'
+        WHERE kind = 'bounces' AND payload LIKE '{"key":%';
+    UPDATE jobs SET payload = '{"address":"' || substr(key, 1, length(key) - 11) || '","day":"' || substr(key, length(key) - 9, 10) || '"}'
+        WHERE kind = 'presync' AND payload LIKE '{"key":%';
+"#;
 
 /// Same DDL on both backends (version 6).
 const INVITATIONS: &str = "

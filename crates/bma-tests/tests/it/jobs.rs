@@ -147,3 +147,70 @@ on_both_backends!(
     an_expired_lease_is_taken_over,
     failures_retry_with_backoff_then_die_with_the_reason,
 );
+
+/// Migration 15 on a queue made before it: the jobs a running campaign had
+/// queued with only `{"key": K}` get the typed payload of their kind, so an
+/// upgrade mid-campaign loses none of them (before the migration each one
+/// died at once as a bad payload).
+async fn jobs_queued_before_typed_payloads_keep_working(backend: TestBackend) {
+    use bma_engine::jobs::{
+        bounces::BouncesJob, cutovers::CutoversJob, deadline_watch::DeadlineWatchJob, invitations::InvitationsJob,
+        presync::PresyncJob, reminders::RemindersJob,
+    };
+    use sqlx::Connection;
+
+    let db = TestDb::new(backend).await;
+    db.store().await.close().await;
+    let old = [
+        ("invitations", "2024-04-22"),
+        ("reminders", "2024-04-23"),
+        ("cutovers", "2024-04-24"),
+        ("deadline_watch", "2024-05-24"),
+        ("bounces", "2024-04-22T07"),
+        ("presync", "ec012345@adm.cfwb.be:2024-04-25"),
+    ];
+    let mut conn = sqlx::AnyConnection::connect(&db.url).await.unwrap();
+    for (kind, key) in old {
+        let sql = format!(
+            "INSERT INTO jobs (kind, key, payload, state, run_at, attempts, max_attempts, created_at, updated_at) \
+             VALUES ('{kind}', '{key}', '{{\"key\":\"{key}\"}}', 'queued', 0, 0, 3, 0, 0)"
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+    }
+    sqlx::raw_sql("DELETE FROM bma_schema WHERE version = 15").execute(&mut conn).await.unwrap();
+    conn.close().await.unwrap();
+
+    let store = db.store().await;
+    let jobs = store.jobs_in(JobState::Queued, 10).await.unwrap();
+    assert_eq!(jobs.len(), old.len(), "{jobs:?}");
+    let payload = |kind: JobKind| jobs.iter().find(|j| j.kind == kind).expect("the job").payload.clone();
+    let day = |d: &str| time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).unwrap();
+    assert_eq!(
+        serde_json::from_value::<InvitationsJob>(payload(JobKind::Invitations)).unwrap(),
+        InvitationsJob { day: day("2024-04-22") }
+    );
+    assert_eq!(
+        serde_json::from_value::<RemindersJob>(payload(JobKind::Reminders)).unwrap(),
+        RemindersJob { day: day("2024-04-23") }
+    );
+    assert_eq!(
+        serde_json::from_value::<CutoversJob>(payload(JobKind::Cutovers)).unwrap(),
+        CutoversJob { day: day("2024-04-24") }
+    );
+    assert_eq!(
+        serde_json::from_value::<DeadlineWatchJob>(payload(JobKind::DeadlineWatch)).unwrap(),
+        DeadlineWatchJob { deadline: day("2024-05-24") }
+    );
+    assert_eq!(
+        serde_json::from_value::<BouncesJob>(payload(JobKind::Bounces)).unwrap(),
+        BouncesJob { day: day("2024-04-22"), hour: 7 }
+    );
+    assert_eq!(
+        serde_json::from_value::<PresyncJob>(payload(JobKind::Presync)).unwrap(),
+        PresyncJob { address: "ec012345@adm.cfwb.be".into(), day: day("2024-04-25") }
+    );
+    store.close().await;
+    db.drop_db().await;
+}
+
+on_both_backends!(jobs_queued_before_typed_payloads_keep_working);
