@@ -11,6 +11,7 @@ pub mod browser;
 pub mod copy;
 pub mod engine;
 pub mod provider;
+pub mod web;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -22,6 +22,7 @@ use bma_mail::{Envelope, OutgoingEmail, Templates, inspect};
 use bma_store::{CampaignAction, OlderLinks, Store};
 use bma_tests::engine::{lab_engine_settings, lab_smtp, plan_default_waves};
 use bma_tests::provider::login_with;
+use bma_tests::web::{csrf_of, listener};
 use bma_tests::{TestBackend, TestDb, addr, bma_bin, lab_addusers, lab_file, lab_inbox, on_both_backends};
 use bma_web::{OidcSettings, Portal, PortalSettings};
 use reqwest::StatusCode;
@@ -44,27 +45,6 @@ async fn import_and_plan(store: &Store, addresses: &[String], t0: OffsetDateTime
     store.apply_import(&rows, "test.csv", &Actor::System("import".into()), t0).await.unwrap();
     plan_default_waves(store, t0).await;
     store.change_campaign(CampaignAction::Start, &Actor::Operator("test".into()), "", t0).await.unwrap();
-}
-
-/// A port of the range registered at the lab's provider (portal.rs's part of it).
-async fn listener() -> (tokio::net::TcpListener, u16) {
-    let lab = lab_file("lab.json");
-    let range = &lab["oidc"]["test_redirect_ports"];
-    let (first, last) = (range[0].as_u64().unwrap() as u16, range[1].as_u64().unwrap() as u16 - 50);
-    let span = last - first + 1;
-    let start = (std::process::id() as u16).wrapping_mul(13).wrapping_add(71) % span;
-    for i in 0..span {
-        let port = first + (start + i) % span;
-        if let Ok(l) = tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
-            return (l, port);
-        }
-    }
-    panic!("no free port in {first}..={last}");
-}
-
-fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
-    html[at..].split('"').next().unwrap().to_owned()
 }
 
 /// Every token of a link to `path` (`/formulaire/`, `/verification/`) in a message, as a reader sees it.
