@@ -188,7 +188,7 @@ pub fn tail(path: &Path, n: usize) -> String {
 }
 
 /// An exclusive advisory lock on a file, released on drop.
-pub struct FileLock(#[allow(dead_code)] File);
+pub struct FileLock(#[expect(dead_code, reason = "held only to keep the lock until drop")] File);
 
 /// Takes an exclusive lock on `path` (created if missing), waiting for it.
 pub fn lock(path: &Path) -> Result<FileLock> {

@@ -29,4 +29,5 @@ mod store;
 mod sync;
 mod sync_limits;
 mod sync_oauth;
+mod tidy;
 mod trust;

@@ -12,9 +12,9 @@
 //! - `INSERT INTO events` is written only in the store's events module,
 //!   and `UPDATE mailboxes SET state` only in its transition module: one
 //!   path for every event and every change of state;
-//! - no `#[allow(clippy::…)]`: a lint that must be silenced is silenced
-//!   with `#[expect(…, reason = "…")]`, which also fails once it is no
-//!   longer needed;
+//! - no `#[allow(…)]` (clippy's or the compiler's): a lint that must be
+//!   silenced is silenced with `#[expect(…, reason = "…")]`, which says why
+//!   and fails once it is no longer needed;
 //! - every crate under `crates/` is named in ARCHITECTURE.md's codemap.
 
 use std::fs;
@@ -47,7 +47,8 @@ fn rust_files() -> Vec<PathBuf> {
     let mut out = Vec::new();
     walk(&root.join("crates"), &mut out);
     walk(&root.join("xtask"), &mut out);
-    let mut rel: Vec<PathBuf> = out.into_iter().map(|p| p.strip_prefix(&root).expect("under root").to_path_buf()).collect();
+    let mut rel: Vec<PathBuf> =
+        out.into_iter().map(|p| p.strip_prefix(&root).expect("under root").to_path_buf()).collect();
     rel.sort();
     rel
 }
@@ -100,7 +101,11 @@ fn sql_and_http_stay_in_their_crates() {
     let mut wrong = Vec::new();
     for name in crates() {
         let manifest = fs::read_to_string(root.join("crates").join(&name).join("Cargo.toml")).expect("manifest");
-        let depends_on = |dep: &str| manifest.lines().any(|l| l.trim_start().starts_with(&format!("{dep} ")) || l.trim_start().starts_with(&format!("{dep}.")));
+        let depends_on = |dep: &str| {
+            manifest.lines().any(|l| {
+                l.trim_start().starts_with(&format!("{dep} ")) || l.trim_start().starts_with(&format!("{dep}."))
+            })
+        };
         if depends_on("sqlx") && name != "bma-store" && name != "bma-tests" {
             wrong.push(format!("crates/{name} depends on sqlx: SQL belongs in bma-store"));
         }
@@ -121,7 +126,11 @@ fn one_path_for_events_and_states() {
         }
         let text = fs::read_to_string(root.join(&file)).unwrap_or_default();
         if !file.ends_with("crates/bma-store/src/events.rs") {
-            wrong.extend(lines_with(&file, &text, "INSERT INTO events").into_iter().map(|l| format!("{l}: events are written by bma-store's events module")));
+            wrong.extend(
+                lines_with(&file, &text, "INSERT INTO events")
+                    .into_iter()
+                    .map(|l| format!("{l}: events are written by bma-store's events module")),
+            );
         }
         if !file.ends_with("crates/bma-store/src/transition.rs") {
             wrong.extend(
@@ -137,7 +146,7 @@ fn one_path_for_events_and_states() {
 #[test]
 fn lints_are_expected_not_allowed() {
     let root = root();
-    let needle = ["#[allow(clippy", "#![allow(clippy"];
+    let needle = ["#[allow(", "#![allow("];
     let mut wrong = Vec::new();
     for file in rust_files() {
         if is_this_file(&file) {
