@@ -38,7 +38,6 @@ pub mod operations;
 pub mod presync;
 pub mod scheduler;
 pub mod send;
-pub mod sync_state;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -50,7 +49,6 @@ use rand::RngCore;
 
 pub use scheduler::StepReport;
 pub use send::SendReport;
-pub use sync_state::StoreSyncState;
 
 /// Admin access to one platform's IMAP (a master user that logs in on
 /// behalf of any mailbox, SASL PLAIN with an authorization identity).

@@ -75,7 +75,7 @@ impl Engine {
         let summary = match bma_sync::run(
             &legacy.endpoint(address),
             &new.endpoint(address),
-            crate::StoreSyncState::new(self.store.clone()),
+            self.store.clone(),
             &options,
         )
         .await

@@ -4,49 +4,21 @@
 //! copied message (source UID to target UID, flags, size).
 //!
 //! A folder pair is named by `pair` (the two mailboxes, chosen by the
-//! engine) and the source folder's name. `bma-sync` uses this through its
-//! `SyncState` trait, so the state can be a small SQLite file of its own or
-//! the campaign store.
+//! engine) and the source folder's name. The store implements `bma-sync`'s
+//! [`SyncState`] trait with its rows as they are (no conversion), so the
+//! copy engine's state is a small SQLite file of its own (`bma sync`) or
+//! the campaign store (the presync): both are a [`Store`].
 
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
+use bma_sync::{StateError, SyncState};
+
 use crate::{Store, StoreError, to_millis};
 
-/// The state of one folder pair.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncFolder {
-    /// The two mailboxes (source and target), as the engine names them.
-    pub pair: String,
-    /// Source folder (UTF-8 name with the source's separator).
-    pub source_folder: String,
-    /// Target folder (UTF-8 name with the target's separator).
-    pub target_folder: String,
-    /// UIDVALIDITY of the source folder the map refers to.
-    pub source_uidvalidity: u32,
-    /// UIDVALIDITY of the target folder the map refers to.
-    pub target_uidvalidity: u32,
-    /// Highest source UID copied.
-    pub last_uid: u32,
-    /// Source UIDNEXT at the end of the last complete run (none while a run is under way).
-    pub uid_next: Option<u32>,
-    /// Source HIGHESTMODSEQ at the end of the last complete run.
-    pub highest_modseq: Option<u64>,
-}
-
-/// One copied message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SyncMessage {
-    /// UID in the source folder.
-    pub source_uid: u32,
-    /// UID in the target folder.
-    pub target_uid: u32,
-    /// Flags as last carried to the target (canonical: sorted, space-separated).
-    pub flags: String,
-    /// Size in bytes.
-    pub size: u64,
-}
+// The rows are the copy engine's own types: the store keeps them as they are.
+pub use bma_sync::{SyncFolder, SyncMessage};
 
 /// Rows per multi-row statement (four parameters each: far below the
 /// parameter limits of SQLite, 32,766, and PostgreSQL, 65,535).
@@ -251,5 +223,41 @@ impl Store {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// The copy engine's state in the store: each method one call of the
+/// store's own, its error boxed for the engine.
+impl SyncState for Store {
+    async fn folder(&self, pair: &str, source_folder: &str) -> Result<Option<SyncFolder>, StateError> {
+        self.sync_folder(pair, source_folder).await.map_err(StateError::new)
+    }
+
+    async fn folders(&self, pair: &str) -> Result<Vec<SyncFolder>, StateError> {
+        self.sync_folders(pair).await.map_err(StateError::new)
+    }
+
+    async fn remove_folder(&self, pair: &str, source_folder: &str) -> Result<(), StateError> {
+        self.remove_sync_folder(pair, source_folder).await.map_err(StateError::new)
+    }
+
+    async fn save_folder(&self, folder: &SyncFolder) -> Result<(), StateError> {
+        self.save_sync_folder(folder).await.map_err(StateError::new)
+    }
+
+    async fn clear(&self, pair: &str, source_folder: &str) -> Result<(), StateError> {
+        self.clear_sync_messages(pair, source_folder).await.map_err(StateError::new)
+    }
+
+    async fn messages(&self, pair: &str, source_folder: &str) -> Result<Vec<SyncMessage>, StateError> {
+        self.sync_messages(pair, source_folder).await.map_err(StateError::new)
+    }
+
+    async fn record(&self, pair: &str, source_folder: &str, messages: &[SyncMessage]) -> Result<(), StateError> {
+        self.record_sync_messages(pair, source_folder, messages).await.map_err(StateError::new)
+    }
+
+    async fn forget(&self, pair: &str, source_folder: &str, source_uids: &[u32]) -> Result<(), StateError> {
+        self.forget_sync_messages(pair, source_folder, source_uids).await.map_err(StateError::new)
     }
 }

@@ -59,7 +59,7 @@
 //! # API
 //!
 //! [`run`] with two [`Endpoint`]s, a [`SyncState`] (this crate's trait:
-//! the campaign store through `bma-engine`'s adapter, or any
+//! the campaign store or `bma sync`'s own SQLite file, both a `bma_store::Store`, or any
 //! implementation) and [`Options`] (start from `Options::default()`); it
 //! returns a [`Summary`] whose [`Outcome`] says whether the target holds
 //! everything.

@@ -1,9 +1,8 @@
 //! [`SyncState`]: where the engine keeps what it copied, behind a trait so
 //! that it can be a small SQLite file of its own (standalone `bma sync`) or
 //! the campaign store. This crate owns the trait and its rows
-//! ([`SyncFolder`], [`SyncMessage`]); it knows no database. The
-//! implementation over the campaign store is `bma-engine`'s `sync_state`
-//! (the SQL stays in `bma-store`).
+//! ([`SyncFolder`], [`SyncMessage`]); it knows no database. `bma-store`
+//! implements it (its `sync_state` module keeps these rows as they are).
 //!
 //! Rules: every method is durable when it returns (a run killed right after
 //! loses nothing it recorded); a folder pair is named by `pair` (the two

@@ -5,7 +5,6 @@
 
 use std::collections::BTreeSet;
 
-use bma_engine::StoreSyncState;
 use bma_imap::{Client, MailboxName, UidSet};
 use bma_store::Store;
 use bma_sync::{Endpoint, Summary};
@@ -20,10 +19,10 @@ pub async fn client(e: &Endpoint) -> Client {
 
 /// A sync state of its own: a SQLite file in a temporary directory (kept
 /// while the directory is).
-pub async fn state() -> (tempfile::TempDir, StoreSyncState) {
+pub async fn state() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&format!("sqlite://{}", dir.path().join("sync.db").display())).await.expect("state");
-    (dir, StoreSyncState::new(store))
+    (dir, store)
 }
 
 /// SHA-256 of `body`, in hexadecimal.

@@ -684,7 +684,7 @@ async fn the_sync_state_survives_a_killed_run(backend: bma_tests::TestBackend) {
     let target = user("new", "statedst");
     let mut src = client(&source).await;
     fill(&mut src, "INBOX", 80, "state").await;
-    let store = bma_engine::StoreSyncState::new(db.store().await);
+    let store = db.store().await;
     let stop = Arc::new(Stop(AtomicU64::new(0), 30, tokio::sync::Notify::new()));
     let opts = Options { commit_every: 10, batch_messages: 10, progress: Some(stop.clone()), ..options() };
     let task = {
@@ -703,7 +703,7 @@ async fn the_sync_state_survives_a_killed_run(backend: bma_tests::TestBackend) {
     assert_same(&source, &target, &rerun).await;
     let again = bma_sync::run(&source, &target, store.clone(), &options()).await.expect("again");
     assert!(again.folders.iter().all(|f| f.unchanged), "{again:#?}");
-    store.store().close().await;
+    store.close().await;
     db.drop_db().await;
 }
 

@@ -9,7 +9,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow, bail};
-use bma_engine::StoreSyncState;
 use bma_imap::{Auth, Config, ImapUrl, Secret, Security};
 use bma_store::Store;
 use bma_sync::{Endpoint, MappingOptions, Options, Outcome, Progress, RateLimiter, Summary};
@@ -336,7 +335,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let code = if args.batch.is_none() {
         let (s, t) = &rows[0];
         let result =
-            bma_sync::run(&source.endpoint(s), &target.endpoint(t), StoreSyncState::new(store.clone()), &options).await;
+            bma_sync::run(&source.endpoint(s), &target.endpoint(t), store.clone(), &options).await;
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
@@ -405,7 +404,7 @@ async fn run_batch(
             let (se, te) = (source.endpoint(&s), target.endpoint(&t));
             let (store, options, i) = (store.clone(), options.clone(), next);
             set.spawn(async move {
-                let r = bma_sync::run(&se, &te, StoreSyncState::new(store), &options).await;
+                let r = bma_sync::run(&se, &te, store, &options).await;
                 let item = match r {
                     Ok(summary) => BatchItem {
                         source_user: s,
