@@ -334,8 +334,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let options = if args.batch.is_some() { options.shared_by(args.parallel.max(1)) } else { options };
     let code = if args.batch.is_none() {
         let (s, t) = &rows[0];
-        let result =
-            bma_sync::run(&source.endpoint(s), &target.endpoint(t), store.clone(), &options).await;
+        let result = bma_sync::run(&source.endpoint(s), &target.endpoint(t), store.clone(), &options).await;
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
