@@ -1,9 +1,12 @@
 //! Why a mailbox needs a human: the reasons the helpdesk's list shows, a
 //! closed set stored as their names.
 //!
-//! Rules: a mailbox carries at most one reason at a time; a bounced mail 1
-//! (`invitation_bounced`) is the one the helpdesk acts on first, so no
-//! other reason replaces it (the store keeps that rule).
+//! Rules: a mailbox carries at most one reason at a time. Two reasons are
+//! kept until a human acts ([`AttentionReason::is_kept`]): a bounced mail 1
+//! (`invitation_bounced`, the one the helpdesk acts on first, until a
+//! resend clears it) and a mailbox the legacy platform does not know
+//! (`legacy_unknown`: its presync is never queued again while it stands,
+//! so a later reason must not erase it). The store keeps that rule.
 
 use crate::named::named_set;
 
@@ -26,6 +29,14 @@ named_set! {
     }
 }
 
+impl AttentionReason {
+    /// Whether no other reason replaces this one: it stands until a human
+    /// acts on it.
+    pub fn is_kept(self) -> bool {
+        matches!(self, AttentionReason::InvitationBounced | AttentionReason::LegacyUnknown)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -38,5 +49,11 @@ mod tests {
         }
         assert_eq!(AttentionReason::parse("bored"), Err(UnknownAttentionReason("bored".to_owned())));
         assert_eq!(AttentionReason::WindowClosed, "window_closed");
+    }
+
+    #[test]
+    fn only_a_bounce_and_an_unknown_mailbox_are_kept() {
+        let kept: Vec<&str> = AttentionReason::ALL.iter().filter(|r| r.is_kept()).map(|r| r.as_str()).collect();
+        assert_eq!(kept, ["invitation_bounced", "legacy_unknown"]);
     }
 }

@@ -1,8 +1,9 @@
 //! Mailboxes that need a human: the helpdesk flag and its list.
 //!
 //! Invariants: a mailbox is flagged at most once per reason, with an
-//! event; a bounced mail 1 (`invitation_bounced`) is not replaced by
-//! another reason until a resend clears it.
+//! event; a reason that is kept ([`AttentionReason::is_kept`]: a bounced
+//! mail 1, a mailbox the legacy platform does not know) is not replaced by
+//! another one.
 
 use bma_core::lifecycle::{Actor, State};
 use bma_core::{Address, AttentionReason, EventKind};
@@ -30,9 +31,9 @@ pub struct Attention {
 
 impl Store {
     /// Flags a mailbox for the helpdesk with `reason`, with an event, unless
-    /// it is already flagged for that reason, or for a bounced mail 1 (the
-    /// flag the helpdesk must act on first, until a resend clears it).
-    /// Returns whether it was flagged now.
+    /// it is already flagged for that reason, or for a reason that is kept
+    /// until a human acts (a bounced mail 1, a mailbox the legacy platform
+    /// does not know). Returns whether it was flagged now.
     pub async fn flag(
         &self,
         address: &Address,
@@ -44,14 +45,31 @@ impl Store {
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool().begin().await?;
         let ms = to_millis(now);
+        let current: Option<Option<String>> = sqlx::query_scalar("SELECT attention FROM mailboxes WHERE address = $1")
+            .bind(address.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(current) = current else {
+            return Ok(false);
+        };
+        let kept = match current.as_deref().map(AttentionReason::parse) {
+            Some(Ok(r)) => r == reason || r.is_kept(),
+            Some(Err(e)) => return Err(e.into()),
+            None => false,
+        };
+        if kept {
+            return Ok(false);
+        }
+        // Conditional on the reason read: a flag set meanwhile by another
+        // worker is not overwritten.
         let done = sqlx::query(
             "UPDATE mailboxes SET attention = $1, attention_at = $2 WHERE address = $3 \
-             AND (attention IS NULL OR (attention <> $1 AND attention <> $4))",
+             AND attention IS NOT DISTINCT FROM $4",
         )
         .bind(reason.as_str())
         .bind(ms)
         .bind(address.as_str())
-        .bind(AttentionReason::InvitationBounced.as_str())
+        .bind(current)
         .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 0 {

@@ -10,7 +10,7 @@
 
 use bma_core::job::JobKind;
 use bma_core::lifecycle::{Actor, State};
-use bma_core::{AddressRule, registry};
+use bma_core::{AddressRule, AttentionReason, registry};
 use bma_engine::{Engine, EngineSettings, PresyncSettings};
 use bma_mail::Templates;
 use bma_store::{CampaignAction, JobState, Store};
@@ -74,8 +74,16 @@ async fn a_mailbox_unknown_on_legacy_is_flagged_once_and_not_retried(backend: Te
     let flags: Vec<&str> = attention.iter().filter(|a| a.address == UNKNOWN).map(|a| a.reason.as_str()).collect();
     assert_eq!(flags, ["legacy_unknown"]);
 
-    // Later the same day, and the next day: no new attempt, no second flag.
-    for later in [now + Duration::hours(1), now + Duration::days(1)] {
+    // Another reason for a human (its cutover window closing, say) does not
+    // erase it: the flag is what keeps its presync from being queued again.
+    let closed = store
+        .flag(&addr(UNKNOWN), AttentionReason::WindowClosed, "window closed", serde_json::json!({}), &operator, now)
+        .await
+        .unwrap();
+    assert!(!closed, "legacy_unknown stands until a human acts");
+
+    // Later the same day, and the next days: no new attempt, no second flag.
+    for later in [now + Duration::hours(1), now + Duration::days(1), now + Duration::days(2)] {
         let r = engine(store.clone()).step(later).await.unwrap();
         assert_eq!((r.presynced, r.flagged), (0, 0), "{later}: {r:?}");
         let jobs = presync_jobs(&store).await;
