@@ -27,7 +27,6 @@
 //!
 //! Invariant: a campaign not started, or paused, runs nothing at all.
 
-use bma_core::AttentionReason;
 use bma_core::Clock;
 use bma_core::job::{Claim, JobKind};
 use bma_store::{CampaignState, JobState, Lease, NewJob};
@@ -163,19 +162,9 @@ impl Engine {
         }
         jobs.push(CutoversJob { day }.job(now)?);
         if self.presync_due(now) {
-            // A mailbox the legacy platform does not know is flagged once, not tried again.
-            let unknown: std::collections::HashSet<String> = self
-                .store
-                .attention_list()
-                .await?
-                .into_iter()
-                .filter(|a| a.reason == AttentionReason::LegacyUnknown)
-                .map(|a| a.address)
-                .collect();
+            // A mailbox the legacy platform does not know is not a candidate.
             for address in self.store.presync_candidates().await? {
-                if !unknown.contains(&address) {
-                    jobs.push(PresyncJob { address, day: now.date() }.job(now)?);
-                }
+                jobs.push(PresyncJob { address, day: now.date() }.job(now)?);
             }
         }
         let mut new = 0;

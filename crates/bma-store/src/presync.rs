@@ -15,12 +15,15 @@ use crate::{Store, StoreError, to_millis};
 
 impl Store {
     /// Mailboxes the presync copies: invited, enrolled, presynced or
-    /// cutover-scheduled, in address order.
+    /// cutover-scheduled, in address order; not one the legacy platform
+    /// does not know (flagged `legacy_unknown`, tried once, never again
+    /// while the flag stands).
     pub async fn presync_candidates(&self) -> Result<Vec<String>, StoreError> {
         Ok(sqlx::query_scalar(
             "SELECT address FROM mailboxes WHERE state IN ('invited', 'enrolled', 'presynced', 'cutover_scheduled') \
-             ORDER BY address",
+             AND (attention IS NULL OR attention <> $1) ORDER BY address",
         )
+        .bind(AttentionReason::LegacyUnknown.as_str())
         .fetch_all(self.pool())
         .await?)
     }
