@@ -1,4 +1,4 @@
-//! What the browser tests (`tests/portal_e2e.rs`, `tests/links.rs`) share:
+//! What the browser tests (`tests/it/portal_e2e.rs`, `tests/it/links.rs`) share:
 //! a W3C WebDriver client driving headless Debian Chromium through
 //! chromedriver, chromedriver itself, a free port, and the portal (`bma
 //! serve`) on the lab's SMTP and OpenID Connect provider.
@@ -214,7 +214,7 @@ pub fn free_port(range: RangeInclusive<u16>, stagger: u16) -> u16 {
 }
 
 /// A free port for the portal, registered at the lab's provider: in the
-/// last 50 of its `test_redirect_ports` but the last 10 (`tests/portal.rs`
+/// last 50 of its `test_redirect_ports` but the last 10 (`tests/it/portal/`
 /// leaves them alone, the benchmark takes the last 10); see [`free_port`]
 /// for `stagger`.
 pub fn free_portal_port(stagger: u16) -> u16 {

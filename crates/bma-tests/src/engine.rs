@@ -1,5 +1,5 @@
 //! The campaign engine on the lab, for the tests that run it in process
-//! (`tests/campaign.rs`, `tests/trust.rs`, `tests/outbox_workers.rs`): the
+//! (`tests/it/campaign.rs`, `tests/it/trust.rs`, `tests/it/outbox_workers.rs`): the
 //! lab's IMAP platforms as the engine reaches them, its SMTP relay, the
 //! engine's settings, which each test changes with struct update syntax,
 //! and the default campaign's waves planned on a store.

@@ -1,5 +1,5 @@
 //! Logging in at the lab's OpenID Connect provider over plain HTTP, as the
-//! portal tests do (`tests/portal.rs`, `tests/trust.rs`): redirects followed
+//! portal tests do (`tests/it/portal/`, `tests/it/trust.rs`): redirects followed
 //! by hand, to see every hop, and the provider's login form posted when it
 //! shows up.
 
