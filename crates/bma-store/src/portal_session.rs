@@ -122,10 +122,11 @@ impl Store {
     }
 
     /// Replaces a session by a logged-in one (a new id after login, so an
-    /// id planted before login is worth nothing): the old row is deleted.
+    /// id planted before login is worth nothing): the old row, if any, is
+    /// deleted and its kept form carried over.
     pub async fn login_session(
         &self,
-        old_id_hash: &TokenHash,
+        old_id_hash: Option<&TokenHash>,
         new_id_hash: &TokenHash,
         csrf: &str,
         identity: &ManagerIdentity,
@@ -134,18 +135,17 @@ impl Store {
     ) -> Result<(), StoreError> {
         let mut tx = self.pool().begin().await?;
         // A form kept while the person logged in again goes with them.
-        let kept = sqlx::query("SELECT draft, draft_token_hash FROM portal_sessions WHERE id_hash = $1")
-            .bind(old_id_hash.as_str())
-            .fetch_optional(&mut *tx)
-            .await?;
-        let (draft, draft_token_hash): (Option<String>, Option<String>) = match kept {
-            Some(r) => (r.try_get("draft")?, r.try_get("draft_token_hash")?),
-            None => (None, None),
-        };
-        sqlx::query("DELETE FROM portal_sessions WHERE id_hash = $1")
-            .bind(old_id_hash.as_str())
-            .execute(&mut *tx)
-            .await?;
+        let (mut draft, mut draft_token_hash): (Option<String>, Option<String>) = (None, None);
+        if let Some(old) = old_id_hash {
+            let kept = sqlx::query("SELECT draft, draft_token_hash FROM portal_sessions WHERE id_hash = $1")
+                .bind(old.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(r) = kept {
+                (draft, draft_token_hash) = (r.try_get("draft")?, r.try_get("draft_token_hash")?);
+            }
+            sqlx::query("DELETE FROM portal_sessions WHERE id_hash = $1").bind(old.as_str()).execute(&mut *tx).await?;
+        }
         sqlx::query(
             "INSERT INTO portal_sessions (id_hash, csrf, created_at, expires_at, id_subject, id_name, id_given_name, \
              id_family_name, id_email, draft, draft_token_hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",

@@ -72,8 +72,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let session = bma_web::session::random_token();
     store
         .login_session(
-            // No session before this one: the hash of nothing names none.
-            &bma_core::TokenHash::of(""),
+            None,
             &bma_core::TokenHash::of(&session),
             &bma_web::session::random_token(),
             &identity,

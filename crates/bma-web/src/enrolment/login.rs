@@ -114,7 +114,7 @@ pub(super) async fn callback(
     let now = p.now();
     let minutes = p.settings().session_minutes;
     let expires = now + Duration::minutes(minutes);
-    store.login_session(&hash, &new_hash, &random_token(), &identity, expires, now).await?;
+    store.login_session(Some(&hash), &new_hash, &random_token(), &identity, expires, now).await?;
     if let Some(t) = id_token {
         store.set_session_id_token(&new_hash, &t).await?;
     }
