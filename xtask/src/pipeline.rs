@@ -1,6 +1,7 @@
 //! `cargo xtask test`: everything CI checks, on a fresh machine.
 //!
-//! Brings the lab up (installing its servers if needed) and seeds it, then
+//! Brings the lab up (installing its servers if needed, Cyrus and Courier
+//! included) and seeds it, then
 //! runs `cargo fmt --check`, `cargo clippy -D warnings`, builds `bma` and
 //! runs every test (nextest when present, else `cargo test`) on SQLite and
 //! PostgreSQL. `cargo xtask demo`: the main job, a demo campaign on the lab
@@ -46,7 +47,9 @@ fn has_nextest() -> bool {
 /// `cargo xtask test`.
 pub fn test(skip_lint: bool) -> anyhow::Result<()> {
     let started = Instant::now();
-    xtask(&["lab", "up"])?;
+    // Cyrus and Courier too (≈ 1 s more): the copy engine's suite runs
+    // against them as targets and as sources.
+    xtask(&["lab", "up", "--with", "cyrus,courier"])?;
     xtask(&["lab", "seed"])?;
     if !skip_lint {
         run("cargo fmt --check", cargo().args(["fmt", "--all", "--check"]))?;

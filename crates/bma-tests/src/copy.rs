@@ -49,6 +49,21 @@ pub async fn fingerprints(c: &mut Client, folder: &str) -> Vec<Fingerprint> {
     out
 }
 
+/// Every message of `folder` by UID.
+pub async fn fingerprints_by_uid(c: &mut Client, folder: &str) -> std::collections::BTreeMap<u32, Fingerprint> {
+    let info = c.examine(&MailboxName::new(folder)).await.unwrap_or_else(|e| panic!("examine {folder}: {e}"));
+    let mut out = std::collections::BTreeMap::new();
+    if info.exists > 0 {
+        let mut st = c.fetch_bodies(&UidSet::all()).await.expect("fetch");
+        while let Some(m) = st.next().await.expect("fetch") {
+            let flags = bma_sync::canonical_flags(m.flags.as_deref().unwrap_or(&[]));
+            let date = m.internal_date.map(|d| d.0.unix_timestamp()).unwrap_or_default();
+            out.insert(m.uid, (sha256(&m.body), flags, date));
+        }
+    }
+    out
+}
+
 /// Compares every selectable source folder with the target folder the
 /// summary says it went to, message by message: a source folder missing
 /// from the summary, or two sharing one target folder, fail.

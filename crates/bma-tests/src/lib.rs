@@ -10,6 +10,7 @@
 pub mod browser;
 pub mod copy;
 pub mod engine;
+pub mod foreign;
 pub mod provider;
 pub mod web;
 
