@@ -49,7 +49,9 @@ impl Foreign {
     pub fn config(self) -> bma_imap::Config {
         let lab = lab_file("lab.json");
         let entry = &lab["foreign"][self.name()];
-        let host = entry["host"].as_str().unwrap_or_else(|| panic!("no {} in lab.json: `cargo xtask lab foreign up`", self.name()));
+        let host = entry["host"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no {} in lab.json: `cargo xtask lab foreign up`", self.name()));
         let port = entry["imap_port"].as_u64().expect("port") as u16;
         bma_imap::Config::new(host, port).with_security(Security::None)
     }
