@@ -315,6 +315,13 @@ impl Client {
         self.simple("UNSELECT", vec![Part::Text(b"UNSELECT".to_vec())]).await.map(|_| ())
     }
 
+    /// CLOSE (RFC 3501): leaves the selected mailbox, expunging its
+    /// `\Deleted` messages if it was selected read-write. For a session that
+    /// must go back to the authenticated state without UNSELECT.
+    pub async fn close(&mut self) -> Result<()> {
+        self.simple("CLOSE", vec![Part::Text(b"CLOSE".to_vec())]).await.map(|_| ())
+    }
+
     /// UID STORE of flags (silent), in the selected mailbox.
     pub async fn uid_store(&mut self, uids: &UidSet, mode: StoreMode, flags: &[Flag]) -> Result<()> {
         non_empty(uids)?;
