@@ -41,6 +41,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 13, name: "portal sessions: ID token, form kept across a new login", sql: PORTAL_DRAFTS },
     Migration { version: 14, name: "outbox: uncertain flag and evidence checks", sql: OUTBOX_CHECKS },
     Migration { version: 15, name: "jobs: typed payloads for jobs queued before them", sql: JOB_PAYLOADS },
+    Migration { version: 16, name: "sync state: messages the target altered", sql: SYNC_ALTERED },
 ];
 
 /// Version 1.
@@ -155,6 +156,13 @@ const OUTBOX_CHECKS: &str = "
     ALTER TABLE outbox ADD COLUMN uncertain BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE outbox ADD COLUMN checks BIGINT NOT NULL DEFAULT 0;
     CREATE INDEX outbox_lease ON outbox (state, lease_until);
+";
+
+/// Messages the target stored differently (version 16): the target's size
+/// and what changed, as `bma_sync::Alteration::encode` writes it; NULL for a
+/// message stored as it was.
+const SYNC_ALTERED: &str = "
+    ALTER TABLE sync_messages ADD COLUMN altered TEXT;
 ";
 
 /// Typed job payloads (version 15). Before, a job's payload was only

@@ -1,7 +1,8 @@
 //! The copy engine's sync state: per folder pair, the UIDVALIDITY of both
 //! sides, the last source UID copied, the source's UIDNEXT and
 //! HIGHESTMODSEQ at the end of the last complete run, and the map of each
-//! copied message (source UID to target UID, flags, size).
+//! copied message (source UID to target UID, flags, size, and what the
+//! target altered, if it did).
 //!
 //! A folder pair is named by `pair` (the two mailboxes, chosen by the
 //! engine) and the source folder's name. The store implements `bma-sync`'s
@@ -13,14 +14,14 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
-use bma_sync::{StateError, SyncState};
+use bma_sync::{Alteration, StateError, SyncState};
 
 use crate::{Store, StoreError, to_millis};
 
 // The rows are the copy engine's own types: the store keeps them as they are.
 pub use bma_sync::{SyncFolder, SyncMessage};
 
-/// Rows per multi-row statement (four parameters each: far below the
+/// Rows per multi-row statement (five parameters each: far below the
 /// parameter limits of SQLite, 32,766, and PostgreSQL, 65,535).
 const ROWS_PER_STATEMENT: usize = 500;
 
@@ -129,23 +130,43 @@ impl Store {
 
     /// Every copied message of a folder pair, by source UID.
     pub async fn sync_messages(&self, pair: &str, source_folder: &str) -> Result<Vec<SyncMessage>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT m.source_uid, m.target_uid, m.flags, m.size FROM sync_messages m \
+        self.sync_messages_where(pair, source_folder, false).await
+    }
+
+    /// The copied messages of a folder pair that the target altered, by source UID.
+    pub async fn altered_sync_messages(&self, pair: &str, source_folder: &str) -> Result<Vec<SyncMessage>, StoreError> {
+        self.sync_messages_where(pair, source_folder, true).await
+    }
+
+    async fn sync_messages_where(
+        &self,
+        pair: &str,
+        source_folder: &str,
+        altered_only: bool,
+    ) -> Result<Vec<SyncMessage>, StoreError> {
+        let sql = if altered_only {
+            "SELECT m.source_uid, m.target_uid, m.flags, m.size, m.altered FROM sync_messages m \
              JOIN sync_folders f ON f.id = m.folder_id WHERE f.pair = $1 AND f.source_folder = $2 \
-             ORDER BY m.source_uid",
-        )
-        .bind(pair)
-        .bind(source_folder)
-        .fetch_all(self.pool())
-        .await?;
+             AND m.altered IS NOT NULL ORDER BY m.source_uid"
+        } else {
+            "SELECT m.source_uid, m.target_uid, m.flags, m.size, m.altered FROM sync_messages m \
+             JOIN sync_folders f ON f.id = m.folder_id WHERE f.pair = $1 AND f.source_folder = $2 \
+             ORDER BY m.source_uid"
+        };
+        let rows = sqlx::query(sql).bind(pair).bind(source_folder).fetch_all(self.pool()).await?;
         rows.iter()
             .map(|r| {
                 let size: i64 = r.try_get("size")?;
+                let altered: Option<String> = r.try_get("altered")?;
                 Ok(SyncMessage {
                     source_uid: u32_of(r, "source_uid")?,
                     target_uid: u32_of(r, "target_uid")?,
                     flags: r.try_get("flags")?,
                     size: size.max(0) as u64,
+                    altered: altered
+                        .map(|a| Alteration::parse(&a))
+                        .transpose()
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 })
             })
             .collect()
@@ -176,23 +197,29 @@ impl Store {
         // network to PostgreSQL), per copied message.
         let mut tx = self.pool().begin().await?;
         for chunk in messages.chunks(ROWS_PER_STATEMENT) {
-            let mut sql =
-                String::from("INSERT INTO sync_messages (folder_id, source_uid, target_uid, flags, size) VALUES ");
+            let mut sql = String::from(
+                "INSERT INTO sync_messages (folder_id, source_uid, target_uid, flags, size, altered) VALUES ",
+            );
             for i in 0..chunk.len() {
-                let b = i * 4 + 2;
+                let b = i * 5 + 2;
                 if i > 0 {
                     sql.push_str(", ");
                 }
-                sql.push_str(&format!("($1, ${b}, ${}, ${}, ${})", b + 1, b + 2, b + 3));
+                sql.push_str(&format!("($1, ${b}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4));
             }
             sql.push_str(
                 " ON CONFLICT (folder_id, source_uid) DO UPDATE SET target_uid = excluded.target_uid, \
-                 flags = excluded.flags, size = excluded.size",
+                 flags = excluded.flags, size = excluded.size, altered = excluded.altered",
             );
             // Only placeholders are generated; every value is bound.
             let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(id);
             for m in chunk {
-                q = q.bind(i64::from(m.source_uid)).bind(i64::from(m.target_uid)).bind(&m.flags).bind(m.size as i64);
+                q = q
+                    .bind(i64::from(m.source_uid))
+                    .bind(i64::from(m.target_uid))
+                    .bind(&m.flags)
+                    .bind(m.size as i64)
+                    .bind(m.altered.as_ref().map(Alteration::encode));
             }
             q.execute(&mut *tx).await?;
         }
@@ -255,6 +282,10 @@ impl SyncState for Store {
 
     async fn record(&self, pair: &str, source_folder: &str, messages: &[SyncMessage]) -> Result<(), StateError> {
         self.record_sync_messages(pair, source_folder, messages).await.map_err(StateError::new)
+    }
+
+    async fn altered(&self, pair: &str, source_folder: &str) -> Result<Vec<SyncMessage>, StateError> {
+        self.altered_sync_messages(pair, source_folder).await.map_err(StateError::new)
     }
 
     async fn forget(&self, pair: &str, source_folder: &str, source_uids: &[u32]) -> Result<(), StateError> {

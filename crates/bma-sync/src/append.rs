@@ -2,7 +2,10 @@
 //! UID FETCH, one message held at a time) into MULTIAPPEND commands when
 //! the target has MULTIAPPEND and UIDPLUS, pipelined single APPENDs
 //! otherwise, each APPENDUID recorded in the state in batches of
-//! [`Options::commit_every`](crate::Options::commit_every).
+//! [`Options::commit_every`](crate::Options::commit_every). Each message's
+//! [`Shape`] is read as it goes out (hashed when it is to be compared by
+//! content, [`Verify`]), for the check of what the target stored
+//! ([`crate::verify`]).
 //!
 //! Rules: a batch the target refuses is appended again message by message,
 //! so only the refused message is skipped; refusals that may go away by
@@ -10,27 +13,32 @@
 //! after a pause, doubling, [`Options::pauses`](crate::Options::pauses)
 //! times; bytes go through the shared rate limiter as they are sent.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use bma_imap::{AppendMessage, Flag, UidSet};
 
 use crate::error::{Error, Side, on};
 use crate::folder::{FolderSync, canonical};
-use crate::options::Progress;
-use crate::reconcile::{Key, key_of};
-use crate::report::{FolderReport, Skipped};
+use crate::options::{Progress, Verify};
+use crate::reconcile::Orphans;
+use crate::report::{Altered, FolderReport, Skipped};
+use crate::shape::{self, Alteration, Shape};
 use crate::state::{SyncMessage, SyncState};
+use crate::verify::Appended;
 
 /// What the copy reads and fills: the target messages waiting to be
-/// matched, the mappings not yet recorded, and the folder's map.
+/// matched, the mappings not yet recorded, the folder's map, and the
+/// messages appended (to be checked against what the target stored).
 pub(crate) struct CopyCtx<'a> {
-    /// Unmapped target messages by key (see [`crate::reconcile`]).
-    pub(crate) orphans: &'a mut HashMap<Key, VecDeque<(u32, String)>>,
+    /// Unmapped target messages (see [`crate::reconcile`]).
+    pub(crate) orphans: &'a mut Orphans,
     /// Mappings to record.
     pub(crate) batch: &'a mut Vec<SyncMessage>,
     /// Mappings recorded.
     pub(crate) map: &'a mut BTreeMap<u32, SyncMessage>,
+    /// Messages appended by this run, with their shapes.
+    pub(crate) appended: &'a mut Vec<Appended>,
 }
 
 impl CopyCtx<'_> {
@@ -46,12 +54,19 @@ impl CopyCtx<'_> {
     }
 }
 
-/// The messages sent and not answered yet (flags as carried and size, by
-/// source UID), and those to send again.
-#[derive(Default)]
+/// The messages sent and not answered yet (flags as carried and shape, by
+/// source UID), those to send again, and those appended.
 struct InFlight {
-    sent: HashMap<u64, (String, u64)>,
+    verify: Verify,
+    sent: HashMap<u64, (String, Shape)>,
     again: Vec<u32>,
+    appended: Vec<Appended>,
+}
+
+impl InFlight {
+    fn new(verify: Verify) -> InFlight {
+        InFlight { verify, sent: HashMap::new(), again: Vec::new(), appended: Vec::new() }
+    }
 }
 
 impl<S: SyncState> FolderSync<'_, S> {
@@ -97,7 +112,7 @@ impl<S: SyncState> FolderSync<'_, S> {
         let progress = options.progress.as_ref();
         let mut stream = self.src.fetch_bodies(&set).await.map_err(on(Side::Source))?;
         let mut pipe = self.tgt.multiappend_pipeline(&self.plan.target).map_err(on(Side::Target))?;
-        let mut flight = InFlight::default();
+        let mut flight = InFlight::new(options.verify);
         let mut bytes = 0u64;
         while let Some(m) = stream.next().await.map_err(on(Side::Source))? {
             if !prepare(&m, ctx, self.report, progress) {
@@ -125,6 +140,7 @@ impl<S: SyncState> FolderSync<'_, S> {
         if !flight.again.is_empty() {
             self.report.batches_retried += 1;
         }
+        ctx.appended.append(&mut flight.appended);
         Ok(flight.again)
     }
 
@@ -136,7 +152,7 @@ impl<S: SyncState> FolderSync<'_, S> {
         let progress = options.progress.as_ref();
         let mut stream = self.src.fetch_bodies(&set).await.map_err(on(Side::Source))?;
         let mut pipe = self.tgt.append_pipeline(&self.plan.target);
-        let mut flight = InFlight::default();
+        let mut flight = InFlight::new(options.verify);
         let (mut pushed, mut taken) = (0usize, 0usize);
         while let Some(m) = stream.next().await.map_err(on(Side::Source))? {
             if !prepare(&m, ctx, self.report, progress) {
@@ -159,13 +175,15 @@ impl<S: SyncState> FolderSync<'_, S> {
         for d in pipe.finish().await.map_err(on(Side::Target))? {
             flight.append_done(d, defer, ctx.batch, self.report, progress);
         }
+        ctx.appended.append(&mut flight.appended);
         Ok(flight.again)
     }
 }
 
 /// Whether a fetched source message is to be appended: not when it is
-/// already on the target (reconciled: mapped to that copy) or cannot be
-/// sent (skipped with the reason).
+/// already on the target (reconciled: mapped to that copy, reported as
+/// altered if the target rewrote it) or cannot be sent (skipped with the
+/// reason).
 fn prepare(
     m: &bma_imap::FetchedMessage,
     ctx: &mut CopyCtx<'_>,
@@ -173,16 +191,24 @@ fn prepare(
     progress: Option<&Arc<dyn Progress>>,
 ) -> bool {
     let size = m.body.len() as u64;
-    // Hashing every byte costs CPU (SHA-256 of the whole mailbox): only
-    // when target messages are waiting to be matched.
-    let matched = if ctx.orphans.is_empty() {
-        None
-    } else {
-        let key = key_of(&m.body, m.internal_date.as_ref());
-        ctx.orphans.get_mut(&key).and_then(VecDeque::pop_front)
-    };
-    if let Some((tuid, tflags)) = matched {
-        ctx.batch.push(SyncMessage { source_uid: m.uid, target_uid: tuid, flags: tflags, size });
+    // Hashing every byte costs CPU: only when target messages are waiting
+    // to be matched.
+    let matched = if ctx.orphans.is_empty() { None } else { ctx.orphans.take(&m.body, m.internal_date.as_ref()) };
+    if let Some((o, exact)) = matched {
+        let altered = (!exact)
+            .then(|| shape::changes(&Shape::of(&m.body, true), &o.shape))
+            .filter(|c| !c.is_empty())
+            .map(|changes| Alteration { target_size: o.shape.size, changes });
+        if let Some(a) = &altered {
+            report.altered.push(Altered {
+                uid: m.uid,
+                target_uid: o.uid,
+                size,
+                target_size: a.target_size,
+                changes: a.changes.clone(),
+            });
+        }
+        ctx.batch.push(SyncMessage { source_uid: m.uid, target_uid: o.uid, flags: o.flags, size, altered });
         report.reconciled += 1;
         if let Some(p) = progress {
             p.advance(1, size);
@@ -199,14 +225,18 @@ fn prepare(
     true
 }
 
-/// A message appended: its mapping to record, counted in the report and the progress bar.
+/// A message appended: its mapping to record and its shape to check,
+/// counted in the report and the progress bar.
 fn copied(
     message: SyncMessage,
+    shape: Shape,
+    flight: &mut InFlight,
     batch: &mut Vec<SyncMessage>,
     report: &mut FolderReport,
     progress: Option<&Arc<dyn Progress>>,
 ) {
     let size = message.size;
+    flight.appended.push(Appended { source_uid: message.source_uid, target_uid: message.target_uid, shape });
     batch.push(message);
     report.copied += 1;
     report.copied_bytes += size;
@@ -250,7 +280,12 @@ impl InFlight {
         let size = m.body.len() as u64;
         let append = AppendMessage { body: &m.body, flags: &flags, internal_date: m.internal_date };
         pipe.push(u64::from(m.uid), append).await.map_err(on(Side::Target))?;
-        self.sent.insert(u64::from(m.uid), (canonical(&flags), size));
+        // Read while the server takes the message.
+        let mut shape = Shape::of(&m.body, false);
+        if self.verify == Verify::Full || shape.risky() {
+            shape.hash(&m.body);
+        }
+        self.sent.insert(u64::from(m.uid), (canonical(&flags), shape));
         Ok(size)
     }
 
@@ -266,9 +301,10 @@ impl InFlight {
         match d.result {
             Ok(uids) if uids.len() == d.ids.len() => {
                 for (id, au) in d.ids.iter().zip(uids) {
-                    let (flags, size) = self.sent.remove(id).unwrap_or_default();
-                    let m = SyncMessage { source_uid: *id as u32, target_uid: au.uid, flags, size };
-                    copied(m, batch, report, progress);
+                    let (flags, shape) = self.sent.remove(id).unwrap_or_default();
+                    let size = shape.size;
+                    let m = SyncMessage { source_uid: *id as u32, target_uid: au.uid, flags, size, altered: None };
+                    copied(m, shape, self, batch, report, progress);
                 }
             }
             Ok(uids) => {
@@ -304,11 +340,12 @@ impl InFlight {
         report: &mut FolderReport,
         progress: Option<&Arc<dyn Progress>>,
     ) {
-        let (flags, size) = self.sent.remove(&d.id).unwrap_or_default();
+        let (flags, shape) = self.sent.remove(&d.id).unwrap_or_default();
         let uid = d.id as u32;
         match d.result {
             Ok(Some(au)) => {
-                copied(SyncMessage { source_uid: uid, target_uid: au.uid, flags, size }, batch, report, progress);
+                let m = SyncMessage { source_uid: uid, target_uid: au.uid, flags, size: shape.size, altered: None };
+                copied(m, shape, self, batch, report, progress);
             }
             Ok(None) => {
                 report

@@ -9,7 +9,7 @@
 //! the first APPEND, each APPENDUID in batches of
 //! [`Options::commit_every`]).
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashSet};
 
 use bma_imap::{Client, Flag, MessageMeta, SelectInfo, StoreMode, UidSet};
 
@@ -17,9 +17,10 @@ use crate::append::CopyCtx;
 use crate::error::{Error, Side, on};
 use crate::mapping::FolderPlan;
 use crate::options::Options;
-use crate::reconcile::{self, Key, SizeDate, size_date, target_metas};
+use crate::reconcile::{self, Orphans, size_date, target_metas};
 use crate::report::FolderReport;
 use crate::state::{SyncFolder, SyncMessage, SyncState};
+use crate::verify::{Appended, Opened, altered_of};
 
 /// The copy of one folder pair: both sessions, the state, the run's
 /// options, the folder's plan and its report.
@@ -48,6 +49,15 @@ pub(crate) fn canonical(flags: &[Flag]) -> String {
     v.sort_unstable();
     v.dedup();
     v.join(" ")
+}
+
+/// The target folder as the verification finds it.
+fn opened(exists: bool, selected: bool) -> Opened {
+    match (exists, selected) {
+        (false, _) => Opened::Absent,
+        (true, false) => Opened::Closed,
+        (true, true) => Opened::Selected,
+    }
 }
 
 fn flags_of(canon: &str) -> Vec<Flag> {
@@ -114,7 +124,8 @@ impl<S: SyncState> FolderSync<'_, S> {
         {
             self.report.unchanged = true;
             self.report.mapped = u64::from(sel.exists);
-            return self.verify(tsel.is_some()).await.map(|_| ());
+            self.report.altered = state.altered(pair, sname).await?.iter().filter_map(altered_of).collect();
+            return self.verify(opened(tsel.is_some(), selected)).await.map(|_| ());
         }
         if prev.is_some() && !same && !options.dry_run {
             state.clear(pair, sname).await?;
@@ -190,7 +201,8 @@ impl<S: SyncState> FolderSync<'_, S> {
             Some(t) if !options.dry_run => t,
             dry => {
                 self.report.mapped = map.len() as u64;
-                return self.verify(dry.is_some()).await.map(|_| ());
+                self.report_altered(&map);
+                return self.verify(opened(dry.is_some(), selected)).await.map(|_| ());
             }
         };
         if prev.as_ref().is_some_and(|f| f.uid_next.is_none()) && !new.is_empty() {
@@ -206,10 +218,10 @@ impl<S: SyncState> FolderSync<'_, S> {
         // later run had looked, or mail there before any state) and that could
         // be one of the new messages (same size and INTERNALDATE): keyed by
         // (size, INTERNALDATE, SHA-256) of their bytes.
-        let mut orphans: HashMap<Key, VecDeque<(u32, String)>> = HashMap::new();
+        let mut orphans = Orphans::default();
         if !new.is_empty() && tsel.exists > 0 {
-            let wanted: HashSet<SizeDate> = new.iter().map(|m| size_date(m)).collect();
-            orphans = reconcile::orphans(self.tgt, &map, &wanted).await?;
+            let dates: HashSet<i64> = new.iter().map(|m| size_date(m).1).collect();
+            orphans = reconcile::orphans(self.tgt, &map, &dates).await?;
         }
 
         // Copy.
@@ -218,11 +230,12 @@ impl<S: SyncState> FolderSync<'_, S> {
             p.add_total(new.len() as u64, total_bytes);
         }
         let mut batch: Vec<SyncMessage> = Vec::new();
+        let mut appended: Vec<Appended> = Vec::new();
         let copy_result = if new.is_empty() {
             Ok(())
         } else {
             let set: UidSet = new.iter().map(|m| m.uid).collect();
-            let mut ctx = CopyCtx { orphans: &mut orphans, batch: &mut batch, map: &mut map };
+            let mut ctx = CopyCtx { orphans: &mut orphans, batch: &mut batch, map: &mut map, appended: &mut appended };
             self.copy_all(set, &mut ctx).await
         };
         let recorded = state.record(pair, sname, &batch).await;
@@ -231,7 +244,23 @@ impl<S: SyncState> FolderSync<'_, S> {
         }
         copy_result?;
         recorded?;
-        if selected && self.tgt.exists().is_some_and(|n| n as usize > map.len()) {
+        // What the target stored, message by message (needs the folder selected).
+        if !appended.is_empty() {
+            if !selected {
+                tsel = self.tgt.select(&plan.target).await.map_err(on(Side::Target))?;
+                selected = true;
+                if folder.target_uidvalidity == 0 {
+                    folder.target_uidvalidity = tsel.uid_validity;
+                }
+            } else {
+                // Selected before the APPENDs: some servers (Courier) show
+                // the new messages to this session only after a NOOP.
+                self.tgt.noop().await.map_err(on(Side::Target))?;
+            }
+            self.verify_appended(&appended, &mut map).await?;
+        }
+        let interrupted = prev.as_ref().is_some_and(|f| f.uid_next.is_none());
+        if interrupted && selected && self.tgt.exists().is_some_and(|n| n as usize > map.len()) {
             reconcile::remove_copies_of_mapped(self.tgt, &map, self.report).await?;
         }
 
@@ -299,13 +328,15 @@ impl<S: SyncState> FolderSync<'_, S> {
             folder.uid_next = sel.uid_next;
             folder.highest_modseq = sel.highest_modseq;
         }
+        self.report_altered(&map);
+        let target = opened(true, selected);
         if folder.target_uidvalidity == 0 {
-            let t = self.verify(true).await?;
+            let t = self.verify(target).await?;
             folder.target_uidvalidity = t.unwrap_or(0);
             state.save_folder(&folder).await?;
             return Ok(());
         }
         state.save_folder(&folder).await?;
-        self.verify(true).await.map(|_| ())
+        self.verify(target).await.map(|_| ())
     }
 }

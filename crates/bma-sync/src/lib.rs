@@ -84,9 +84,11 @@ pub mod error;
 mod folder;
 pub mod mapping;
 pub mod options;
+mod probe;
 mod reconcile;
 pub mod report;
 mod run;
+pub mod shape;
 pub mod state;
 mod tree;
 mod verify;
@@ -95,9 +97,11 @@ use bma_imap::{Flag, MailboxName};
 
 pub use error::{Error, Side};
 pub use mapping::{FolderPlan, MappingOptions};
-pub use options::{Endpoint, Options, Progress, RateLimiter, share};
-pub use report::{FolderReport, Outcome, Skipped, Summary};
+pub use options::{Endpoint, Options, Progress, RateLimiter, Verify, share};
+pub use probe::ProbeCache;
+pub use report::{Altered, FolderReport, Outcome, Skipped, Summary, Warning};
 pub use run::run;
+pub use shape::{Alteration, Change, Shape};
 pub use state::{StateError, SyncFolder, SyncMessage, SyncState};
 
 /// Exposed for tests: the flags as the engine carries them.

@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use bma_imap::{Auth, Config};
 
 use crate::mapping::MappingOptions;
+use crate::probe::ProbeCache;
 
 /// One side of a copy: where and how to log in.
 #[derive(Debug, Clone)]
@@ -76,6 +77,25 @@ pub struct Options {
     pub pause: Duration,
     /// How many such pauses a folder may take before the refusals are final.
     pub pauses: u32,
+    /// Which appended messages are compared by content with what the target
+    /// stored (every one is compared by size).
+    pub verify: Verify,
+    /// What the probe found per target server (shared by clones: a batch
+    /// probes each server once).
+    pub probe: ProbeCache,
+}
+
+/// Which appended messages are read back from the target and compared by
+/// content (SHA-256); every appended message is compared by RFC822.SIZE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Verify {
+    /// Those a target is known to rewrite ([`crate::Shape::risky`]): 8-bit
+    /// or malformed headers, bare CR or LF, no blank line after the headers,
+    /// NUL bytes.
+    #[default]
+    Risky,
+    /// Every message (the campaign's final copy).
+    Full,
 }
 
 /// A cap on bytes per second, shared by whatever copies through it.
@@ -118,6 +138,7 @@ impl std::fmt::Debug for Options {
             .field("batch_messages", &self.batch_messages)
             .field("batch_bytes", &self.batch_bytes)
             .field("rate", &self.rate)
+            .field("verify", &self.verify)
             .finish_non_exhaustive()
     }
 }
@@ -160,6 +181,8 @@ impl Default for Options {
             connection_slots: None,
             pause: Duration::from_secs(2),
             pauses: 3,
+            verify: Verify::Risky,
+            probe: ProbeCache::default(),
         }
     }
 }

@@ -1,11 +1,16 @@
 //! Reconciliation (step 4 of the crate doc): target messages that no state
 //! maps, found again by (size, INTERNALDATE, SHA-256 of the bytes), so that
 //! a run killed at any point loses nothing and duplicates nothing, and
-//! bodies are never altered (no marker header).
+//! bodies are never altered (no marker header). A target that rewrites
+//! messages on APPEND (Cyrus' `munge8bit`, Courier's line endings) stores
+//! other bytes, sometimes of another size: such a copy is found again by
+//! (INTERNALDATE, Message-ID), and mapped as altered by the target (what
+//! changed said), instead of being appended again and again.
 //!
-//! Rules: bodies are fetched only for messages whose size and INTERNALDATE
-//! ([`SizeDate`]) could match; identity stays the source's (UIDVALIDITY,
-//! UID), the key only finds a copy already made.
+//! Rules: bodies are fetched only for messages whose INTERNALDATE could
+//! match; an exact key is preferred to a Message-ID; each target message is
+//! taken once; identity stays the source's (UIDVALIDITY, UID), the keys only
+//! find a copy already made.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -16,6 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Side, on};
 use crate::folder::canonical;
 use crate::report::FolderReport;
+use crate::shape::Shape;
 use crate::state::SyncMessage;
 
 /// (size, INTERNALDATE as Unix time, SHA-256 of the bytes): what makes two messages the same.
@@ -61,37 +67,93 @@ pub(crate) async fn settle(tgt: &mut Client, exists: &mut u32) -> Result<(), Err
     Ok(())
 }
 
+/// An unmapped target message that may be the copy of a new source message.
+#[derive(Debug, Clone)]
+pub(crate) struct Orphan {
+    /// Its UID.
+    pub(crate) uid: u32,
+    /// Its flags (canonical).
+    pub(crate) flags: String,
+    /// Its bytes' shape, hashed.
+    pub(crate) shape: Shape,
+}
+
+/// The unmapped target messages of a folder, by exact key and by
+/// (INTERNALDATE, Message-ID), each to be taken once.
+#[derive(Debug, Default)]
+pub(crate) struct Orphans {
+    by_key: HashMap<Key, VecDeque<Orphan>>,
+    by_id: HashMap<(i64, Vec<u8>), VecDeque<Orphan>>,
+    taken: HashSet<u32>,
+}
+
+impl Orphans {
+    /// No target message is waiting to be matched.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.by_key.is_empty()
+    }
+
+    /// The copy of the source message `body` (of INTERNALDATE `date`) on the
+    /// target: byte for byte (same key), else by INTERNALDATE and Message-ID
+    /// (a copy the target rewrote); whether it is exact.
+    pub(crate) fn take(&mut self, body: &[u8], date: Option<&bma_imap::InternalDate>) -> Option<(Orphan, bool)> {
+        let key = key_of(body, date);
+        let taken = &mut self.taken;
+        let mut pop = |q: Option<&mut VecDeque<Orphan>>| {
+            let q = q?;
+            while let Some(o) = q.pop_front() {
+                if taken.insert(o.uid) {
+                    return Some(o);
+                }
+            }
+            None
+        };
+        if let Some(o) = pop(self.by_key.get_mut(&key)) {
+            return Some((o, true));
+        }
+        let id = crate::shape::message_id(body)?;
+        let unix = date.map_or(0, |d| d.0.unix_timestamp());
+        pop(self.by_id.get_mut(&(unix, id.to_vec()))).map(|o| (o, false))
+    }
+}
+
 /// The target messages of the selected folder that `map` does not name and
-/// whose size and INTERNALDATE are `wanted`, by key: their UID and flags
-/// (canonical), in UID order.
+/// whose INTERNALDATE is one of `dates` (those of the new messages), by key
+/// and by Message-ID, in UID order.
 pub(crate) async fn orphans(
     tgt: &mut Client,
     map: &BTreeMap<u32, SyncMessage>,
-    wanted: &HashSet<SizeDate>,
-) -> Result<HashMap<Key, VecDeque<(u32, String)>>, Error> {
-    let mut orphans: HashMap<Key, VecDeque<(u32, String)>> = HashMap::new();
+    dates: &HashSet<i64>,
+) -> Result<Orphans, Error> {
+    let mut orphans = Orphans::default();
     let mapped: HashSet<u32> = map.values().map(|m| m.target_uid).collect();
     let cands: UidSet = target_metas(tgt)
         .await?
         .iter()
-        .filter(|m| !mapped.contains(&m.uid) && wanted.contains(&size_date(m)))
+        .filter(|m| !mapped.contains(&m.uid) && dates.contains(&size_date(m).1))
         .map(|m| m.uid)
         .collect();
     if !cands.is_empty() {
         let mut s = tgt.fetch_bodies(&cands).await.map_err(on(Side::Target))?;
         while let Some(m) = s.next().await.map_err(on(Side::Target))? {
-            let canon = canonical(m.flags.as_deref().unwrap_or(&[]));
-            orphans.entry(key_of(&m.body, m.internal_date.as_ref())).or_default().push_back((m.uid, canon));
+            let flags = canonical(m.flags.as_deref().unwrap_or(&[]));
+            let shape = Shape::of(&m.body, true);
+            let o = Orphan { uid: m.uid, flags, shape };
+            if let Some(id) = crate::shape::message_id(&m.body) {
+                let unix = m.internal_date.as_ref().map_or(0, |d| d.0.unix_timestamp());
+                orphans.by_id.entry((unix, id.to_vec())).or_default().push_back(o.clone());
+            }
+            orphans.by_key.entry(key_of(&m.body, m.internal_date.as_ref())).or_default().push_back(o);
         }
     }
     Ok(orphans)
 }
 
-/// When the target folder holds more messages than the map: unmapped
-/// target messages byte-identical (same key) to a mapped one are copies
-/// appended by a killed run that the server completed after the next run
-/// had looked (they sit below the highest mapped UID): removed, so that
-/// each source message is on the target once.
+/// After a run of this folder that did not finish, when the target folder
+/// holds more messages than the map: unmapped target messages
+/// byte-identical (same key) to a mapped one are copies appended by the
+/// interrupted run that the server completed after this run had looked
+/// for them: removed, so that each source message is on the target once.
 pub(crate) async fn remove_copies_of_mapped(
     tgt: &mut Client,
     map: &BTreeMap<u32, SyncMessage>,
@@ -131,7 +193,11 @@ pub(crate) async fn remove_copies_of_mapped(
         }
     }
     if n > 0 {
-        tracing::warn!(folder = %report.target, n, "removing copies of mapped messages appended by an interrupted run");
+        tracing::warn!(
+            folder = %report.target,
+            n,
+            "removing second copies of messages already mapped (APPENDs of the interrupted run completed late)"
+        );
         tgt.uid_store(&dups, StoreMode::Add, &[Flag::Deleted]).await.map_err(on(Side::Target))?;
         tgt.uid_expunge(&dups).await.map_err(on(Side::Target))?;
         report.duplicates_removed += n;

@@ -6,6 +6,7 @@ use bma_imap::StatusInfo;
 use serde::Serialize;
 
 use crate::mapping::FolderPlan;
+use crate::shape::Change;
 
 /// A message not copied, and why.
 #[derive(Debug, Clone, Serialize)]
@@ -14,6 +15,74 @@ pub struct Skipped {
     pub uid: u32,
     /// Why (the target's refusal).
     pub reason: String,
+}
+
+/// A message the target stored differently from the source's bytes: on
+/// the target, but not as it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Altered {
+    /// Source UID.
+    pub uid: u32,
+    /// Target UID.
+    pub target_uid: u32,
+    /// Size on the source.
+    pub size: u64,
+    /// Size on the target (RFC822.SIZE).
+    pub target_size: u64,
+    /// What changed.
+    pub changes: Vec<Change>,
+}
+
+impl std::fmt::Display for Altered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let words: Vec<String> = self.changes.iter().map(ToString::to_string).collect();
+        write!(
+            f,
+            "UID {} altered by the target (UID {} there): {} bytes -> {}: {}",
+            self.uid,
+            self.target_uid,
+            self.size,
+            self.target_size,
+            words.join(", ")
+        )
+    }
+}
+
+/// Something the run found that the user should act on before relying on
+/// the copy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Warning {
+    /// A probe message appended into a scratch folder came back changed:
+    /// the target rewrites such messages.
+    TargetAlters {
+        /// What the target changed in the probe.
+        changes: Vec<Change>,
+    },
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Warning::TargetAlters { changes } => {
+                let words: Vec<String> = changes.iter().map(ToString::to_string).collect();
+                write!(f, "the target rewrites messages on APPEND ({})", words.join(", "))?;
+                if changes.iter().any(|c| matches!(c, Change::HeaderBytes { .. })) {
+                    f.write_str(
+                        "; on Cyrus IMAP set `munge8bit: no` in imapd.conf (and restart) before copying, \
+                         else every message with non-ASCII headers is reported altered",
+                    )?;
+                }
+                if changes.iter().any(|c| matches!(c, Change::HeaderEndAdded | Change::LineEndings)) {
+                    f.write_str(
+                        "; Courier-IMAP adds a blank line to headers-only messages and drops bare CRs, \
+                         with no setting to turn it off: such messages are reported altered",
+                    )?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// What happened to one folder.
@@ -28,12 +97,14 @@ pub struct FolderReport {
     pub note: Option<String>,
     /// Messages in the source folder (verification).
     pub source_messages: u64,
-    /// Bytes in the source folder (verification).
-    pub source_bytes: u64,
+    /// Bytes in the source folder (verification); none when the server
+    /// does not tell (no STATUS=SIZE): unverified, never 0.
+    pub source_bytes: Option<u64>,
     /// Messages in the target folder (verification).
     pub target_messages: u64,
-    /// Bytes in the target folder (verification).
-    pub target_bytes: u64,
+    /// Bytes in the target folder (verification); none when the server
+    /// does not tell (no STATUS=SIZE): unverified, never 0.
+    pub target_bytes: Option<u64>,
     /// Source messages known to be on the target after the run.
     pub mapped: u64,
     /// New messages found (copied, or to copy with `--dry-run`).
@@ -69,18 +140,26 @@ pub struct FolderReport {
     /// Whether the source's expunges were read with QRESYNC (`VANISHED`),
     /// on a `--delete` run (else every UID was read to find them).
     pub qresync: bool,
+    /// Appended messages whose size on the target was compared (RFC822.SIZE).
+    pub verified_size: u64,
+    /// Appended messages read back from the target and compared by content.
+    pub verified_content: u64,
     /// Messages refused by the target.
     pub skipped: Vec<Skipped>,
+    /// Messages the target stored differently (this run's and those recorded
+    /// by earlier runs).
+    pub altered: Vec<Altered>,
     /// Errors that stopped this folder.
     pub errors: Vec<String>,
 }
 
 impl FolderReport {
-    /// Everything is there: nothing refused, every source message mapped,
-    /// and the target folder holding at least as many messages as the
-    /// source's (the verification).
+    /// Everything is there as it was: nothing refused, nothing altered by
+    /// the target, every source message mapped, and the target folder
+    /// holding at least as many messages as the source's (the verification).
     pub(crate) fn complete(&self) -> bool {
         self.skipped.is_empty()
+            && self.altered.is_empty()
             && self.errors.is_empty()
             && self.mapped >= self.source_messages
             && self.target_messages >= self.source_messages
@@ -114,6 +193,10 @@ pub struct Summary {
     pub copied_bytes: u64,
     /// Messages refused by the target.
     pub skipped: u64,
+    /// Messages the target stored differently.
+    pub altered: u64,
+    /// What the user should act on (the target rewrites messages…).
+    pub warnings: Vec<Warning>,
     /// Folder errors.
     pub errors: u64,
     /// Wall time, milliseconds.
@@ -125,9 +208,9 @@ pub(crate) fn unchanged_report(plan: &FolderPlan, s: &StatusInfo, t: &StatusInfo
     let mut r = report_of(plan, vec![]);
     r.unchanged = true;
     r.source_messages = u64::from(s.messages.unwrap_or(0));
-    r.source_bytes = s.size.unwrap_or(0);
+    r.source_bytes = s.size;
     r.target_messages = u64::from(t.messages.unwrap_or(0));
-    r.target_bytes = t.size.unwrap_or(0);
+    r.target_bytes = t.size;
     r.mapped = r.source_messages;
     r
 }

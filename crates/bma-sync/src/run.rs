@@ -18,6 +18,7 @@ use crate::options::{Endpoint, Options};
 use crate::report::{FolderReport, Outcome, Summary, report_of, unchanged_report};
 use crate::state::{SyncFolder, SyncState};
 use crate::tree;
+use crate::verify::altered_of;
 
 /// Connects to one side and logs in (CONDSTORE enabled on the source).
 pub(crate) async fn connect(side: Side, endpoint: &Endpoint) -> Result<Client, Error> {
@@ -73,7 +74,7 @@ where
     // like a folder is: a server restarting, or answering [UNAVAILABLE] at
     // login, is waited for with backoff.
     let mut attempt = 0;
-    let Start { mut src, mut tgt, plans, early, gone } = loop {
+    let Start { mut src, mut tgt, plans, early, gone, tgt_prefix, tgt_list } = loop {
         match start(source, target, &state, &pair, options).await {
             Ok(s) => break s,
             // At most 3 times (7 s): a mistyped address should not keep the user waiting.
@@ -139,7 +140,10 @@ where
                 for (((i, f), s), t) in known.into_iter().zip(ss).zip(ts) {
                     match (s, t) {
                         (Ok(s), Ok(t)) if unchanged(&f, &s, &t) => {
-                            reports.push((i, unchanged_report(&plans[i], &s, &t)));
+                            let mut r = unchanged_report(&plans[i], &s, &t);
+                            r.altered =
+                                state.altered(&pair, &f.source_folder).await?.iter().filter_map(altered_of).collect();
+                            reports.push((i, r));
                         }
                         _ => todo.push_back((i, plans[i].clone())),
                     }
@@ -151,6 +155,15 @@ where
             }
         }
         todo.make_contiguous().sort_by_key(|(i, _)| *i);
+    }
+    // Before copying: does the target rewrite what it is given?
+    let mut warnings = Vec::new();
+    if !options.dry_run && !todo.is_empty() {
+        let key = format!("{}:{}", target.config.host, target.config.port);
+        warnings.extend(options.probe.warning(&key, &mut tgt, &tgt_prefix, &tgt_list).await);
+    }
+    for w in &warnings {
+        tracing::warn!("{w}");
     }
     // The planning connections become the first worker's.
     let mut first = Some((src, tgt, first_permit));
@@ -192,6 +205,7 @@ where
     let folders: Vec<FolderReport> = reports.into_iter().map(|(_, r)| r).collect();
     let errors: u64 = folders.iter().map(|f| f.errors.len() as u64).sum();
     let skipped: u64 = folders.iter().map(|f| f.skipped.len() as u64).sum();
+    let altered: u64 = folders.iter().map(|f| f.altered.len() as u64).sum();
     let outcome = if folders.iter().all(|f| options.dry_run && f.errors.is_empty() || f.complete()) {
         Outcome::Complete
     } else if !folders.is_empty() && folders.iter().all(|f| !f.errors.is_empty()) {
@@ -205,6 +219,8 @@ where
         copied: folders.iter().map(|f| f.copied).sum(),
         copied_bytes: folders.iter().map(|f| f.copied_bytes).sum(),
         skipped,
+        altered,
+        warnings,
         errors,
         folders,
         elapsed_ms: started.elapsed().as_millis() as u64,
@@ -220,6 +236,8 @@ struct Start {
     plans: Vec<FolderPlan>,
     early: HashMap<String, String>,
     gone: Vec<FolderReport>,
+    tgt_prefix: String,
+    tgt_list: Vec<bma_imap::MailboxInfo>,
 }
 
 /// Connects to both sides, lists both trees, plans the folders, prepares
@@ -250,7 +268,7 @@ async fn start<S: SyncState>(
     } else {
         Vec::new()
     };
-    Ok(Start { src, tgt, plans, early, gone })
+    Ok(Start { src, tgt, plans, early, gone, tgt_prefix, tgt_list })
 }
 
 /// Whether a folder is as its last complete run left it: same UIDVALIDITY

@@ -10,6 +10,8 @@
 
 use std::future::Future;
 
+use crate::shape::Alteration;
+
 /// The state of one folder pair.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncFolder {
@@ -40,8 +42,10 @@ pub struct SyncMessage {
     pub target_uid: u32,
     /// Flags as last carried to the target (canonical: sorted, space-separated).
     pub flags: String,
-    /// Size in bytes.
+    /// Size in bytes (the source's).
     pub size: u64,
+    /// The target stored it differently: its size there and what changed.
+    pub altered: Option<Alteration>,
 }
 
 /// A failure of the state, whatever keeps it (its cause is kept as the source).
@@ -85,6 +89,17 @@ pub trait SyncState: Send + Sync {
         source_folder: &str,
         messages: &[SyncMessage],
     ) -> impl Future<Output = Result<(), StateError>> + Send;
+    /// The copied messages of a folder pair that the target altered.
+    fn altered(
+        &self,
+        pair: &str,
+        source_folder: &str,
+    ) -> impl Future<Output = Result<Vec<SyncMessage>, StateError>> + Send {
+        async move {
+            let all = self.messages(pair, source_folder).await?;
+            Ok(all.into_iter().filter(|m| m.altered.is_some()).collect())
+        }
+    }
     /// Forgets some messages of a folder pair.
     fn forget(
         &self,

@@ -45,7 +45,7 @@ pub(crate) async fn remove_vanished_folders<S: SyncState>(
                 r.deleted = uids.count();
                 let st = tgt.status(&MailboxName::new(&f.target_folder)).await.map_err(on(Side::Target))?;
                 r.target_messages = u64::from(st.messages.unwrap_or(0));
-                r.target_bytes = st.size.unwrap_or(0);
+                r.target_bytes = st.size;
             }
             // Another folder by that name now, or none: nothing of ours there.
             Ok(_) => {}

@@ -28,6 +28,7 @@ mod scheduler_lock;
 mod store;
 mod sync;
 mod sync_limits;
+mod sync_matrix;
 mod sync_oauth;
 mod tidy;
 mod trust;

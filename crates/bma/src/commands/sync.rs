@@ -11,7 +11,7 @@ use std::sync::Arc;
 use anyhow::{Context, anyhow, bail};
 use bma_imap::{Auth, Config, ImapUrl, Secret, Security};
 use bma_store::Store;
-use bma_sync::{Endpoint, MappingOptions, Options, Outcome, Progress, RateLimiter, Summary};
+use bma_sync::{Endpoint, MappingOptions, Options, Outcome, Progress, RateLimiter, Summary, Verify};
 
 /// Exit code: some messages or folders were not copied.
 pub const EXIT_PARTIAL: u8 = 3;
@@ -27,6 +27,16 @@ pub enum Tls {
     Starttls,
     /// TLS from the start (imaps).
     Implicit,
+}
+
+/// Which appended messages are read back from the target and compared by content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VerifyArg {
+    /// Those targets are known to rewrite: 8-bit or malformed headers, bare CR or LF,
+    /// headers only, NUL bytes.
+    Risky,
+    /// Every message.
+    Full,
 }
 
 /// Arguments of `bma sync`.
@@ -116,6 +126,11 @@ pub struct Args {
     /// Expunge from the target the messages this tool copied that are gone from the source.
     #[arg(long)]
     delete: bool,
+    /// After APPEND, every message's size on the target is compared; these are also read back and
+    /// compared byte for byte. A message the target stored differently is reported "altered by the
+    /// target" (exit code 3).
+    #[arg(long, value_enum, default_value = "risky")]
+    verify: VerifyArg,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -329,6 +344,10 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         progress: bar.as_ref().map(|b| Arc::new(Bar(b.clone())) as Arc<dyn Progress>),
         batch_messages: args.batch_messages,
         rate: args.max_bytes_per_second.map(|n| Arc::new(RateLimiter::new(n))),
+        verify: match args.verify {
+            VerifyArg::Risky => Verify::Risky,
+            VerifyArg::Full => Verify::Full,
+        },
         ..Options::default()
     };
     let options = if args.batch.is_some() { options.shared_by(args.parallel.max(1)) } else { options };
@@ -340,6 +359,9 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         match result {
             Ok(summary) => {
+                for w in &summary.warnings {
+                    eprintln!("warning: {w}");
+                }
                 if args.json {
                     println!("{}", serde_json::to_string_pretty(&summary).context("cannot print the summary")?);
                 } else {
@@ -356,6 +378,12 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         let items = run_batch(&rows, &source, &target, &store, &options, args.parallel.max(1)).await;
         if let Some(b) = &bar {
             b.finish_and_clear();
+        }
+        let mut warned = std::collections::HashSet::new();
+        for w in items.iter().flat_map(|i| i.summary.iter().flat_map(|s| &s.warnings)) {
+            if warned.insert(w.to_string()) {
+                eprintln!("warning: {w}");
+            }
         }
         if args.json {
             println!("{}", serde_json::to_string_pretty(&items).context("cannot print the summary")?);
@@ -374,6 +402,11 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     };
     store.close().await;
     Ok(code)
+}
+
+/// A folder's bytes as the server told them, or "unverified" (no STATUS=SIZE).
+fn bytes(b: Option<u64>) -> String {
+    b.map_or_else(|| "unverified".to_owned(), |b| b.to_string())
 }
 
 fn exit_of(outcome: Outcome) -> ExitCode {
@@ -472,6 +505,9 @@ fn print_batch(items: &[BatchItem]) {
             for k in &f.skipped {
                 println!("    {}: skipped UID {}: {}", f.source, k.uid, k.reason);
             }
+            for a in &f.altered {
+                println!("    {}: {a}", f.source);
+            }
             for e in &f.errors {
                 println!("    {}: error: {e}", f.source);
             }
@@ -492,9 +528,9 @@ fn print_summary(s: &Summary) {
             f.source,
             f.target,
             f.source_messages,
-            f.source_bytes,
+            bytes(f.source_bytes),
             f.target_messages,
-            f.target_bytes,
+            bytes(f.target_bytes),
             if s.dry_run { f.planned } else { f.copied },
             f.skipped.len()
         );
@@ -513,16 +549,25 @@ fn print_summary(s: &Summary) {
         for k in &f.skipped {
             println!("    skipped UID {}: {}", k.uid, k.reason);
         }
+        for a in &f.altered {
+            println!("    {a}");
+        }
         for e in &f.errors {
             println!("    error: {e}");
         }
     }
+    let verified: u64 = s.folders.iter().map(|f| f.verified_size).sum();
+    let by_content: u64 = s.folders.iter().map(|f| f.verified_content).sum();
+    if verified > 0 {
+        println!("verified on the target: {verified} by size, {by_content} of them also by content");
+    }
     println!(
-        "{:?}: {} copied ({} bytes), {} skipped, {} errors in {} ms{}",
+        "{:?}: {} copied ({} bytes), {} skipped, {} altered by the target, {} errors in {} ms{}",
         s.outcome,
         s.copied,
         s.copied_bytes,
         s.skipped,
+        s.altered,
         s.errors,
         s.elapsed_ms,
         if s.dry_run { " (dry run: nothing changed)" } else { "" }

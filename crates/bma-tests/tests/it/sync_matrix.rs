@@ -1,0 +1,270 @@
+//! The copy engine's suite against the lab's foreign servers (Cyrus IMAP
+//! 3.6 with `.` and with `/`, Courier-IMAP 5.0), each as a target and as a
+//! source: the hard-cases mailbox copied in and every message accounted
+//! for (identical, refused with its reason, or reported altered by the
+//! target with what changed: no other difference is allowed); an unchanged
+//! rerun appends nothing and reports the same; that copy copied out again
+//! into Dovecot, byte for byte; `bma sync` killed with SIGKILL mid-copy then
+//! rerun (nothing lost, nothing twice); an incremental run with `--delete`
+//! (new messages, a flag change, an expunge).
+//!
+//! Needs `cargo xtask lab up --with cyrus,courier && cargo xtask lab seed`.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use bma_imap::{AppendMessage, Auth, Client, Flag, InternalDate, MailboxName, StoreMode, UidSet};
+use bma_sync::{Endpoint, Options, Outcome, Summary};
+use bma_tests::copy::{Fingerprint, assert_same, client, fingerprints, fingerprints_by_uid, state};
+use bma_tests::foreign::Foreign;
+use bma_tests::{lab_file, lab_imap_config, lab_master_for};
+use serde_json::Value;
+
+fn options() -> Options {
+    Options { max_connections: 4, ..Options::default() }
+}
+
+/// The seeded hard-cases mailbox, read through the master user.
+fn hard_cases() -> Endpoint {
+    let seed = lab_file("seed.json");
+    let m = seed["mailboxes"].as_array().expect("mailboxes").iter().find(|m| m["kind"] == "hard-cases").cloned();
+    let address = m.expect("a hard-cases mailbox")["address"].as_str().expect("address").to_owned();
+    Endpoint { config: lab_imap_config("legacy"), auth: lab_master_for(&address) }
+}
+
+/// A new user of its own on a lab Dovecot platform (`legacy` or `new`).
+fn dovecot_user(platform: &str, what: &str) -> Endpoint {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
+    let address = format!("matrix.{what}{:x}n{}@bma.test", nanos & 0xffff_ffff, N.fetch_add(1, Ordering::Relaxed));
+    let password = format!("secret-{what}");
+    bma_tests::lab_adduser(platform, &address, &password);
+    Endpoint {
+        config: lab_imap_config(platform),
+        auth: Auth::Login { user: address, password: bma_imap::Secret::new(password) },
+    }
+}
+
+fn message(subject: &str) -> Vec<u8> {
+    format!(
+        "From: Test <test@bma.test>\r\nTo: user@bma.test\r\nSubject: {subject}\r\n\
+         Date: Sun, 19 Apr 1998 15:33:20 +0000\r\n\r\nBody of {subject}.\r\n"
+    )
+    .into_bytes()
+}
+
+async fn fill(c: &mut Client, folder: &str, n: usize, tag: &str) {
+    let bodies: Vec<Vec<u8>> = (0..n).map(|i| message(&format!("{tag} {i}"))).collect();
+    let date = InternalDate::parse("02-Mar-2020 08:00:00 +0100");
+    let inbox = MailboxName::new(folder);
+    let mut p = c.append_pipeline(&inbox);
+    for (i, b) in bodies.iter().enumerate() {
+        let flags: &[Flag] = if i % 3 == 0 { &[Flag::Seen] } else { &[] };
+        p.push(i as u64, AppendMessage { body: b, flags, internal_date: date }).await.expect("append");
+    }
+    p.finish().await.expect("appends");
+}
+
+/// Removes one of each `want` from `got`; returns what is left of `got`
+/// and of `want`.
+fn multiset_diff(mut got: Vec<Fingerprint>, want: &[Fingerprint]) -> (Vec<Fingerprint>, Vec<Fingerprint>) {
+    let mut missing = Vec::new();
+    for w in want {
+        match got.iter().position(|g| g == w) {
+            Some(i) => {
+                got.swap_remove(i);
+            }
+            None => missing.push(w.clone()),
+        }
+    }
+    (got, missing)
+}
+
+/// Every source message is on the target unchanged, except those the
+/// summary lists as refused (skipped, not on the target) or altered by the
+/// target (on the target, changed): those are exactly the differences.
+/// Returns the number of altered messages.
+async fn assert_accounted_for(source: &Endpoint, target: &Endpoint, summary: &Summary) -> usize {
+    let (mut src, mut tgt) = (client(source).await, client(target).await);
+    let mut altered_total = 0;
+    for m in src.list().await.expect("list").iter().filter(|m| m.selectable()) {
+        let name = m.name.name().into_owned();
+        let f = summary.folders.iter().find(|f| f.source == name).unwrap_or_else(|| panic!("{name} not copied"));
+        assert!(f.errors.is_empty(), "{name}: {f:#?}");
+        let by_uid: BTreeMap<u32, Fingerprint> = fingerprints_by_uid(&mut src, &name).await;
+        let skipped: HashSet<u32> = f.skipped.iter().map(|s| s.uid).collect();
+        let altered: HashSet<u32> = f.altered.iter().map(|a| a.uid).collect();
+        for a in &f.altered {
+            assert!(!a.changes.is_empty(), "{name}: UID {} altered without saying what changed", a.uid);
+            assert!(by_uid.contains_key(&a.uid), "{name}: UID {} reported altered is not in the source", a.uid);
+        }
+        for s in &f.skipped {
+            assert!(!s.reason.is_empty(), "{name}: UID {} skipped without a reason", s.uid);
+        }
+        let want: Vec<Fingerprint> = by_uid
+            .iter()
+            .filter(|(u, _)| !skipped.contains(u) && !altered.contains(u))
+            .map(|(_, fp)| fp.clone())
+            .collect();
+        let got = fingerprints(&mut tgt, &f.target).await;
+        assert_eq!(got.len(), by_uid.len() - skipped.len(), "{name} -> {}: {f:#?}", f.target);
+        let (extra, missing) = multiset_diff(got, &want);
+        assert!(missing.is_empty(), "{name} -> {}: changed or missing and not reported: {missing:?}\n{f:#?}", f.target);
+        assert_eq!(extra.len(), altered.len(), "{name} -> {}: {f:#?}", f.target);
+        altered_total += altered.len();
+    }
+    altered_total
+}
+
+/// Hard cases into `server`, then an unchanged rerun, then the copy out
+/// again into Dovecot.
+async fn into_and_out_of(server: Foreign) {
+    let source = hard_cases();
+    let target = server.user("matrix");
+    let (_dir, store) = state().await;
+    let t = Instant::now();
+    let first = bma_sync::run(&source, &target, store.clone(), &options()).await.expect("run");
+    eprintln!(
+        "{}: hard cases in {:?}: {} copied, {} skipped, {} altered",
+        server.name(),
+        t.elapsed(),
+        first.copied,
+        first.skipped,
+        first.altered
+    );
+    let altered = assert_accounted_for(&source, &target, &first).await;
+    let expected = if first.skipped == 0 && altered == 0 { Outcome::Complete } else { Outcome::Partial };
+    assert_eq!(first.outcome, expected, "{first:#?}");
+
+    let again = bma_sync::run(&source, &target, store.clone(), &options()).await.expect("rerun");
+    assert_eq!(again.copied, 0, "{}: the rerun appended again: {again:#?}", server.name());
+    assert_eq!(again.outcome, first.outcome, "{again:#?}");
+
+    assert_eq!(assert_accounted_for(&source, &target, &again).await, altered);
+
+    // The foreign copy as a source: into Dovecot, byte for byte.
+    let back = dovecot_user("new", "back");
+    let (_dir2, store2) = state().await;
+    let out = bma_sync::run(&target, &back, store2.clone(), &options()).await.expect("copy out");
+    assert_eq!(out.outcome, Outcome::Complete, "{out:#?}");
+
+    assert_same(&target, &back, &out).await;
+    let out_again = bma_sync::run(&target, &back, store2, &options()).await.expect("copy out again");
+    assert_eq!((out_again.outcome, out_again.copied), (Outcome::Complete, 0), "{out_again:#?}");
+}
+
+/// Plain messages into `server` through `bma sync`, killed with SIGKILL
+/// mid-copy, then rerun.
+async fn killed_then_resumed(server: Foreign) {
+    let source = dovecot_user("legacy", "killsrc");
+    let target = server.user("killdst");
+    let mut src = client(&source).await;
+    fill(&mut src, "INBOX", 150, "kill").await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let password = |e: &Endpoint| match &e.auth {
+        Auth::Login { password, .. } => password.expose().to_owned(),
+        _ => unreachable!("LOGIN users"),
+    };
+    std::fs::write(dir.path().join("src.pw"), password(&source)).expect("write");
+    std::fs::write(dir.path().join("dst.pw"), password(&target)).expect("write");
+    let cli = || {
+        let url = |e: &Endpoint| format!("imap://{}:{}", e.config.host, e.config.port);
+        let mut c = std::process::Command::new(bma_tests::bma_bin());
+        c.args(["sync", "--tls", "none", "--json", "--source", &url(&source), "--source-user", source.user()])
+            .arg("--source-password-file")
+            .arg(dir.path().join("src.pw"))
+            .args(["--target", &url(&target), "--target-user", target.user()])
+            .arg("--target-password-file")
+            .arg(dir.path().join("dst.pw"))
+            .arg("--state")
+            .arg(dir.path().join("state.db"));
+        c
+    };
+    let mut child =
+        cli().args(["--max-bytes-per-second", "5000"]).stdout(std::process::Stdio::null()).spawn().expect("spawn bma");
+    let mut tgt = client(&target).await;
+    let t = Instant::now();
+    loop {
+        tgt.noop().await.expect("noop");
+        let n = tgt.status(&MailboxName::new("INBOX")).await.expect("status").messages.unwrap_or(0);
+        if n >= 20 || t.elapsed().as_secs() > 20 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let rerun = cli().output().expect("rerun");
+    assert_eq!(
+        rerun.status.code(),
+        Some(0),
+        "{}: {}\n{}",
+        server.name(),
+        String::from_utf8_lossy(&rerun.stderr),
+        String::from_utf8_lossy(&rerun.stdout)
+    );
+    let summary: Value = serde_json::from_slice(&rerun.stdout).expect("JSON summary");
+    assert_eq!(summary["outcome"], "complete", "{summary:#}");
+    let want = fingerprints(&mut src, "INBOX").await;
+    let mut tgt = client(&target).await;
+    assert_eq!(fingerprints(&mut tgt, "INBOX").await, want, "{}: lost or twice after the kill", server.name());
+}
+
+/// A first copy into `server`, then new messages, a flag change and an
+/// expunge on the source, carried by a run with `--delete`.
+async fn incremental_with_delete(server: Foreign) {
+    let source = dovecot_user("legacy", "incsrc");
+    let target = server.user("incdst");
+    let mut src = client(&source).await;
+    fill(&mut src, "INBOX", 12, "inc").await;
+    let (_dir, store) = state().await;
+    let opts = Options { delete: true, ..options() };
+    let first = bma_sync::run(&source, &target, store.clone(), &opts).await.expect("first");
+    assert_eq!(first.outcome, Outcome::Complete, "{first:#?}");
+
+    src.select(&MailboxName::new("INBOX")).await.expect("select");
+    src.uid_store(&UidSet::from_iter([2u32]), StoreMode::Add, &[Flag::Flagged, Flag::Keyword("$Important".into())])
+        .await
+        .expect("flag");
+    src.uid_store(&UidSet::from_iter([5u32]), StoreMode::Add, &[Flag::Deleted]).await.expect("delete");
+    src.uid_expunge(&UidSet::from_iter([5u32])).await.expect("expunge");
+    fill(&mut src, "INBOX", 3, "later").await;
+
+    let second = bma_sync::run(&source, &target, store.clone(), &opts).await.expect("second");
+    assert_eq!(second.outcome, Outcome::Complete, "{second:#?}");
+    let inbox = second.folders.iter().find(|f| f.source == "INBOX").expect("INBOX");
+    assert_eq!((inbox.copied, inbox.deleted, inbox.flags_updated), (3, 1, 1), "{inbox:#?}");
+    assert_same(&source, &target, &second).await;
+    let third = bma_sync::run(&source, &target, store, &opts).await.expect("third");
+    assert_eq!((third.outcome, third.copied), (Outcome::Complete, 0), "{third:#?}");
+}
+
+macro_rules! suite {
+    ($($module:ident => $server:expr),* $(,)?) => {$(
+        mod $module {
+            use super::*;
+
+            #[tokio::test]
+            async fn hard_cases_in_and_out_every_difference_reported() {
+                into_and_out_of($server).await;
+            }
+
+            #[tokio::test]
+            async fn killed_with_sigkill_then_rerun_loses_and_duplicates_nothing() {
+                killed_then_resumed($server).await;
+            }
+
+            #[tokio::test]
+            async fn incremental_with_delete_carries_new_flags_and_expunges() {
+                incremental_with_delete($server).await;
+            }
+        }
+    )*};
+}
+
+suite! {
+    cyrus => Foreign::Cyrus,
+    cyrus_unix => Foreign::CyrusUnix,
+    courier => Foreign::Courier,
+}
