@@ -240,6 +240,65 @@ async fn incremental_with_delete(server: Foreign) {
     assert_eq!((third.outcome, third.copied), (Outcome::Complete, 0), "{third:#?}");
 }
 
+/// `bma sync` as an operator runs it (human output) from the hard cases
+/// into `server`: the warning before copying names the setting, each
+/// altered message is listed with what changed, sizes the server does not
+/// tell are "unverified", and the exit code is 3 (partial).
+fn cli_reports_alterations(server: Foreign, setting: &str, bytes_told: bool) {
+    let source = hard_cases();
+    let target = server.user("cli");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (Auth::Plain { authzid: Some(user), authcid: admin, password: admin_pw }, Auth::Login { password, .. }) =
+        (&source.auth, &target.auth)
+    else {
+        unreachable!("a master user on the source, a LOGIN user on the target")
+    };
+    std::fs::write(dir.path().join("src.pw"), admin_pw.expose()).expect("write");
+    std::fs::write(dir.path().join("dst.pw"), password.expose()).expect("write");
+    let url = |e: &Endpoint| format!("imap://{}:{}", e.config.host, e.config.port);
+    let out = std::process::Command::new(bma_tests::bma_bin())
+        .args(["sync", "--tls", "none", "--source", &url(&source), "--source-user", user, "--source-admin", admin])
+        .arg("--source-password-file")
+        .arg(dir.path().join("src.pw"))
+        .args(["--target", &url(&target), "--target-user", target.user()])
+        .arg("--target-password-file")
+        .arg(dir.path().join("dst.pw"))
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .output()
+        .expect("bma sync");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!("{stderr}\n{stdout}");
+    assert_eq!(out.status.code(), Some(3), "{all}");
+    assert!(stderr.contains("warning: the target rewrites messages on APPEND") && stderr.contains(setting), "{all}");
+    let altered: Vec<&str> = stdout.lines().filter(|l| l.contains("altered by the target (UID")).collect();
+    assert!(!altered.is_empty(), "{all}");
+    assert!(altered.iter().all(|l| l.contains(" bytes -> ")), "{all}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("Partial: ") && last.contains(&format!("{} altered by the target", altered.len())),
+        "{all}"
+    );
+    let inbox = stdout.lines().find(|l| l.starts_with("INBOX ")).expect("an INBOX line");
+    // Columns: source, target, src msgs, src bytes, tgt msgs, tgt bytes, ...
+    let tgt_bytes = inbox.split_whitespace().nth(5).expect("tgt bytes");
+    if bytes_told {
+        assert!(tgt_bytes.parse::<u64>().is_ok_and(|b| b > 0), "{inbox}");
+    } else {
+        assert_eq!(tgt_bytes, "unverified", "{inbox}");
+    }
+}
+
+#[test]
+fn cli_on_cyrus_warns_with_munge8bit_and_lists_altered_messages() {
+    cli_reports_alterations(Foreign::Cyrus, "munge8bit: no", true);
+}
+
+#[test]
+fn cli_on_courier_lists_altered_messages_and_sizes_it_cannot_verify() {
+    cli_reports_alterations(Foreign::Courier, "Courier-IMAP adds a blank line", false);
+}
+
 macro_rules! suite {
     ($($module:ident => $server:expr),* $(,)?) => {$(
         mod $module {
