@@ -73,7 +73,10 @@ impl std::fmt::Display for Warning {
                          else every message with non-ASCII headers is reported altered",
                     )?;
                 }
-                if changes.iter().any(|c| matches!(c, Change::HeaderEndAdded | Change::LineEndings)) {
+                if changes
+                    .iter()
+                    .any(|c| matches!(c, Change::HeaderEndAdded | Change::FinalLineEnding | Change::LineEndings))
+                {
                     f.write_str(
                         "; Courier-IMAP adds a blank line to headers-only messages and drops bare CRs, \
                          with no setting to turn it off: such messages are reported altered",

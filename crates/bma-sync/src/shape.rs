@@ -11,8 +11,8 @@
 //! - A message is **risky** ([`Shape::risky`]) when a target is known to
 //!   rewrite it: 8-bit header bytes (Cyrus' `munge8bit` turns them into
 //!   `X`), a bare CR or LF (Courier drops bare CRs), no blank line after the
-//!   headers (Courier adds one), NUL bytes, a header line with no colon
-//!   (Cyrus refuses it). With `--verify risky` (the default) those are
+//!   headers (Courier adds one), no line ending at the end (Courier adds
+//!   one), NUL bytes, a header line with no colon (Cyrus refuses it). With `--verify risky` (the default) those are
 //!   compared by content after APPEND; the others by size.
 //! - [`changes`] of two shapes is empty exactly when their hashes are equal
 //!   (or, without hashes, when nothing counted differs); otherwise each
@@ -48,13 +48,16 @@ pub struct Shape {
     pub header_end: bool,
     /// A header line has no colon (and is not a continuation).
     pub malformed_header: bool,
+    /// The last byte is a line feed (or there are no bytes).
+    pub final_eol: bool,
 }
 
 impl Shape {
     /// Reads `bytes`; hashes them when `hash`. The header section is read
     /// line by line, the rest only searched for CR, LF and NUL (`memchr`).
     pub fn of(bytes: &[u8], hash: bool) -> Shape {
-        let mut s = Shape { size: bytes.len() as u64, ..Shape::default() };
+        let final_eol = bytes.last().is_none_or(|&b| b == b'\n');
+        let mut s = Shape { size: bytes.len() as u64, final_eol, ..Shape::default() };
         if hash {
             s.hash(bytes);
         }
@@ -107,6 +110,7 @@ impl Shape {
             || self.bare_cr > 0
             || !self.header_end
             || self.malformed_header
+            || !self.final_eol
     }
 }
 
@@ -125,6 +129,8 @@ pub enum Change {
     LineEndings,
     /// A blank line added after a message that had headers only.
     HeaderEndAdded,
+    /// A line ending added to a message whose last line had none.
+    FinalLineEnding,
     /// NUL bytes removed or replaced.
     NulBytes,
     /// Other bytes changed (none of the above explains the difference).
@@ -138,6 +144,7 @@ impl Change {
             Change::HeaderBytes { before, after } => format!("header-bytes:{before}:{after}"),
             Change::LineEndings => "line-endings".into(),
             Change::HeaderEndAdded => "header-end".into(),
+            Change::FinalLineEnding => "final-eol".into(),
             Change::NulBytes => "nul".into(),
             Change::Content => "content".into(),
         }
@@ -147,6 +154,7 @@ impl Change {
         Some(match code {
             "line-endings" => Change::LineEndings,
             "header-end" => Change::HeaderEndAdded,
+            "final-eol" => Change::FinalLineEnding,
             "nul" => Change::NulBytes,
             "content" => Change::Content,
             _ => {
@@ -167,6 +175,7 @@ impl fmt::Display for Change {
             }
             Change::LineEndings => f.write_str("line endings rewritten"),
             Change::HeaderEndAdded => f.write_str("a blank line added after the headers"),
+            Change::FinalLineEnding => f.write_str("a line ending added at the end"),
             Change::NulBytes => f.write_str("NUL bytes changed"),
             Change::Content => f.write_str("other bytes changed"),
         }
@@ -190,8 +199,12 @@ pub fn changes(source: &Shape, target: &Shape) -> Vec<Change> {
     if !source.header_end && target.header_end {
         out.push(Change::HeaderEndAdded);
     }
-    // A blank line added counts a CRLF more: not a line ending rewritten.
-    let added = u32::from(!source.header_end && target.header_end);
+    if !source.final_eol && target.final_eol {
+        out.push(Change::FinalLineEnding);
+    }
+    // A blank line or a final line ending added counts a CRLF more: not a
+    // line ending rewritten.
+    let added = u32::from(!source.header_end && target.header_end) + u32::from(!source.final_eol && target.final_eol);
     let bare_changed = (source.bare_cr, source.bare_lf) != (target.bare_cr, target.bare_lf);
     if bare_changed {
         out.push(Change::LineEndings);
@@ -276,31 +289,34 @@ mod tests {
 
     #[test]
     fn shapes_count_what_targets_rewrite() {
-        // (bytes, header_8bit, nul, crlf, bare_lf, bare_cr, header_end, malformed, risky)
-        type Row = (&'static [u8], u32, u32, u32, u32, u32, bool, bool, bool);
+        // (bytes, header_8bit, nul, crlf, bare_lf, bare_cr, header_end, malformed, final_eol, risky)
+        type Row = (&'static [u8], u32, u32, u32, u32, u32, bool, bool, bool, bool);
         let table: &[Row] = &[
-            (b"Subject: a\r\n\r\nbody\r\n", 0, 0, 3, 0, 0, true, false, false),
-            (b"Subject: Secr\xc3\xa9tariat\r\n\r\nbody\r\n", 2, 0, 3, 0, 0, true, false, true),
+            (b"Subject: a\r\n\r\nbody\r\n", 0, 0, 3, 0, 0, true, false, true, false),
+            (b"Subject: Secr\xc3\xa9tariat\r\n\r\nbody\r\n", 2, 0, 3, 0, 0, true, false, true, true),
             // 8-bit bytes in the body are not header bytes.
-            (b"Subject: a\r\n\r\nd\xc3\xa9j\xc3\xa0\r\n", 0, 0, 3, 0, 0, true, false, false),
-            (b"Subject: a\r\nTo: b\r\n", 0, 0, 2, 0, 0, false, false, true),
-            (b"Subject: a\r\n", 0, 0, 1, 0, 0, false, false, true),
-            (b"Subject: a", 0, 0, 0, 0, 0, false, false, true),
-            (b"Subject: a\n\nbody\n", 0, 0, 0, 3, 0, true, false, true),
-            (b"Subject: a\r\n\r\nbo\rdy\r\n", 0, 0, 3, 0, 1, true, false, true),
-            (b"Subject: a\r\n\r\nbo\x00dy\r\n", 0, 1, 3, 0, 0, true, false, true),
-            (b"Subject: a\r\nno colon here\r\n\r\nb\r\n", 0, 0, 4, 0, 0, true, true, true),
-            (b"Subject: a\r\n folded: yes\r\n\r\nb\r\n", 0, 0, 4, 0, 0, true, false, false),
-            (b"\r\nbody only\r\n", 0, 0, 2, 0, 0, true, false, false),
-            (b"", 0, 0, 0, 0, 0, false, false, true),
-            (b"Subject: a\r\n\r\n", 0, 0, 2, 0, 0, true, false, false),
+            (b"Subject: a\r\n\r\nd\xc3\xa9j\xc3\xa0\r\n", 0, 0, 3, 0, 0, true, false, true, false),
+            (b"Subject: a\r\nTo: b\r\n", 0, 0, 2, 0, 0, false, false, true, true),
+            (b"Subject: a\r\n", 0, 0, 1, 0, 0, false, false, true, true),
+            (b"Subject: a", 0, 0, 0, 0, 0, false, false, false, true),
+            (b"Subject: a\n\nbody\n", 0, 0, 0, 3, 0, true, false, true, true),
+            (b"Subject: a\r\n\r\nbo\rdy\r\n", 0, 0, 3, 0, 1, true, false, true, true),
+            (b"Subject: a\r\n\r\nbo\x00dy\r\n", 0, 1, 3, 0, 0, true, false, true, true),
+            (b"Subject: a\r\nno colon here\r\n\r\nb\r\n", 0, 0, 4, 0, 0, true, true, true, true),
+            (b"Subject: a\r\n folded: yes\r\n\r\nb\r\n", 0, 0, 4, 0, 0, true, false, true, false),
+            (b"\r\nbody only\r\n", 0, 0, 2, 0, 0, true, false, true, false),
+            (b"", 0, 0, 0, 0, 0, false, false, true, true),
+            (b"Subject: a\r\n\r\n", 0, 0, 2, 0, 0, true, false, true, false),
+            // No line ending at the end: Courier adds one.
+            (b"Subject: a\r\n\r\nbody", 0, 0, 2, 0, 0, true, false, false, true),
             // A CR at the very end is bare.
-            (b"Subject: a\r\n\r\nb\r", 0, 0, 2, 0, 1, true, false, true),
+            (b"Subject: a\r\n\r\nb\r", 0, 0, 2, 0, 1, true, false, false, true),
         ];
-        for &(bytes, h8, nul, crlf, lf, cr, end, malformed, risky) in table {
+        for &(bytes, h8, nul, crlf, lf, cr, end, malformed, final_eol, risky) in table {
             let s = shape(bytes);
-            let got = (s.header_8bit, s.nul, s.crlf, s.bare_lf, s.bare_cr, s.header_end, s.malformed_header);
-            assert_eq!(got, (h8, nul, crlf, lf, cr, end, malformed), "{:?}", String::from_utf8_lossy(bytes));
+            let got =
+                (s.header_8bit, s.nul, s.crlf, s.bare_lf, s.bare_cr, s.header_end, s.malformed_header, s.final_eol);
+            assert_eq!(got, (h8, nul, crlf, lf, cr, end, malformed, final_eol), "{:?}", String::from_utf8_lossy(bytes));
             assert_eq!(s.risky(), risky, "{:?}", String::from_utf8_lossy(bytes));
             assert_eq!(s.size, bytes.len() as u64);
         }
@@ -318,6 +334,8 @@ mod tests {
             ),
             // Courier: a headers-only message gets its blank line.
             (b"Subject: a\r\nTo: b\r\n", b"Subject: a\r\nTo: b\r\n\r\n", &[Change::HeaderEndAdded]),
+            // Courier: a headers-only message without a final line ending gets one.
+            (b"Subject: a\r\nTo: b", b"Subject: a\r\nTo: b\r\n", &[Change::FinalLineEnding]),
             // Courier: a bare CR dropped.
             (b"Subject: a\r\n\r\nbo\rdy\r\n", b"Subject: a\r\n\r\nbody\r\n", &[Change::LineEndings]),
             // Bare LFs turned into CRLF.
