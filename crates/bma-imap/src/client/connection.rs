@@ -228,7 +228,9 @@ impl Client {
                 self.caps = c.clone();
                 self.caps_seen += 1;
             }
-            Response::Status { tag: None, code: Some(ResponseCode::Alert), text, .. } => {
+            Response::Status { tag: None, code: Some(ResponseCode::Alert), text, .. }
+                if first_alert(&self.config.host, text) =>
+            {
                 tracing::warn!(host = %self.config.host, "IMAP server alert: {text}");
             }
             Response::Data { name, values } if name == "CAPABILITY" => {
@@ -374,5 +376,34 @@ impl Client {
         };
         let _ = self.stream.shutdown().await;
         r
+    }
+}
+
+/// Whether this server's ALERT text is new to the process: a server that
+/// says the same thing on every login or command (Courier's RFC 6855
+/// notice) is shown once, not once per connection. Remembers at most 64.
+fn first_alert(host: &str, text: &str) -> bool {
+    static SEEN: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+    let mut seen = SEEN.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if seen.iter().any(|(h, t)| h == host && t == text) {
+        return false;
+    }
+    if seen.len() < 64 {
+        seen.push((host.to_owned(), text.to_owned()));
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_alert;
+
+    #[test]
+    fn an_alert_is_shown_once_per_server_and_text() {
+        let host = "alert-test.invalid";
+        assert!(first_alert(host, "Maintenance at 22:00"));
+        assert!(!first_alert(host, "Maintenance at 22:00"));
+        assert!(first_alert(host, "Maintenance at 23:00"));
+        assert!(first_alert("other.invalid", "Maintenance at 22:00"));
     }
 }
