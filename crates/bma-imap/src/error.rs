@@ -175,9 +175,18 @@ impl Error {
             Some(ResponseCode::Throttled) => Error::Throttled { command, text },
             Some(ResponseCode::Unavailable) => Error::Unavailable { command, text },
             Some(ResponseCode::TryCreate) => Error::TryCreate { command, text },
+            None if says_over_quota(&text) => Error::OverQuota { command, text },
             code => Error::No { command, code, text },
         }
     }
+}
+
+/// Whether a NO without a response code says the quota is exceeded
+/// (Cyrus and Courier answer a plain `NO Over quota` where RFC 5530 has
+/// `[OVERQUOTA]`).
+fn says_over_quota(text: &str) -> bool {
+    let t = text.to_ascii_lowercase();
+    ["over quota", "quota exceeded", "exceeded quota", "exceeds quota", "exceed quota"].iter().any(|p| t.contains(p))
 }
 
 /// Result with [`Error`].
@@ -204,5 +213,24 @@ mod tests {
             assert!(check(&e), "{code:?} gave {e:?}");
             assert_eq!(e.code(), code);
         }
+    }
+
+    #[test]
+    fn a_plain_no_that_says_over_quota_is_over_quota() {
+        let cases = [
+            ("Over quota", true),
+            ("Mailbox is over quota", true),
+            ("Quota exceeded (mailbox for user is full)", true),
+            ("Message would exceed quota", true),
+            ("Invalid mailbox name", false),
+            ("Quota root not found", false),
+        ];
+        for (text, over) in cases {
+            let e = Error::from_no("APPEND", None, text.into());
+            assert_eq!(matches!(e, Error::OverQuota { .. }), over, "{text}: {e:?}");
+        }
+        // A code wins over the words.
+        let e = Error::from_no("APPEND", Some(ResponseCode::TooBig), "over quota".into());
+        assert!(matches!(e, Error::TooBig { .. }), "{e:?}");
     }
 }

@@ -6,6 +6,8 @@
 //! the `.` separator hides the folders of dotted users); the servers are
 //! reached in plain IMAP on loopback, like the Dovecot lab.
 
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
 use std::process::Command;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -73,5 +75,41 @@ impl Foreign {
         drop(guard);
         assert!(out.status.success(), "foreign adduser: {}", String::from_utf8_lossy(&out.stderr));
         Endpoint { config: self.config(), auth: Auth::Login { user: address, password: Secret::new(password) } }
+    }
+
+    /// Sets the STORAGE quota (KiB) of `address`'s mailbox on a Cyrus, as
+    /// its admin would (`SETQUOTA user.…`), in a plain IMAP session of its
+    /// own (bma-imap has no SETQUOTA: `bma` never sets quotas).
+    pub fn set_quota_kib(self, address: &str, kib: u64) {
+        let lab = lab_file("lab.json");
+        let entry = &lab["foreign"][self.name()];
+        let (admin, password) = (entry["admin_user"].as_str(), entry["admin_password"].as_str());
+        let (Some(admin), Some(password)) = (admin, password) else { panic!("{} has no admin", self.name()) };
+        let sep = entry["separator"].as_str().expect("separator");
+        let (local, domain) = address.split_once('@').expect("an address");
+        let root = format!("user{sep}{local}@{domain}");
+        let port = entry["imap_port"].as_u64().expect("port");
+        let stream = TcpStream::connect(("127.0.0.1", port as u16)).expect("connect");
+        let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+        let mut writer = stream;
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("greeting");
+        let commands = [
+            format!("q1 LOGIN {admin} {password}"),
+            format!("q2 SETQUOTA \"{root}\" (STORAGE {kib})"),
+            "q3 LOGOUT".into(),
+        ];
+        for cmd in commands {
+            writer.write_all(format!("{cmd}\r\n").as_bytes()).expect("write");
+            let tag = cmd.split(' ').next().expect("tag").to_owned();
+            loop {
+                line.clear();
+                assert!(reader.read_line(&mut line).expect("read") > 0, "{cmd}: connection closed");
+                if line.starts_with(&format!("{tag} ")) {
+                    assert!(line.starts_with(&format!("{tag} OK")), "{cmd}: {line}");
+                    break;
+                }
+            }
+        }
     }
 }
