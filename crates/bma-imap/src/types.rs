@@ -352,6 +352,11 @@ impl Capabilities {
         self.has("SPECIAL-USE")
     }
 
+    /// CREATE-SPECIAL-USE (RFC 6154): `CREATE name (USE (\Sent))`.
+    pub fn create_special_use(&self) -> bool {
+        self.has("CREATE-SPECIAL-USE")
+    }
+
     /// LIST-EXTENDED (RFC 5258): `LIST ... RETURN (...)`.
     pub fn list_extended(&self) -> bool {
         self.has("LIST-EXTENDED")
@@ -496,6 +501,19 @@ impl SpecialUse {
             "\\trash" => SpecialUse::Trash,
             _ => return None,
         })
+    }
+
+    /// Its LIST attribute (`\Sent`).
+    pub fn attribute(self) -> &'static str {
+        match self {
+            SpecialUse::All => "\\All",
+            SpecialUse::Archive => "\\Archive",
+            SpecialUse::Drafts => "\\Drafts",
+            SpecialUse::Flagged => "\\Flagged",
+            SpecialUse::Junk => "\\Junk",
+            SpecialUse::Sent => "\\Sent",
+            SpecialUse::Trash => "\\Trash",
+        }
     }
 }
 

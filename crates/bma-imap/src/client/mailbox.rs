@@ -34,6 +34,9 @@ pub enum StoreMode {
 pub enum MailboxCommand {
     /// CREATE.
     Create,
+    /// `CREATE name (USE (\Sent))`: only where the server has
+    /// CREATE-SPECIAL-USE (RFC 6154).
+    CreateSpecialUse(SpecialUse),
     /// SUBSCRIBE.
     Subscribe,
     /// UNSUBSCRIBE.
@@ -45,7 +48,7 @@ pub enum MailboxCommand {
 impl MailboxCommand {
     fn name(self) -> &'static str {
         match self {
-            MailboxCommand::Create => "CREATE",
+            MailboxCommand::Create | MailboxCommand::CreateSpecialUse(_) => "CREATE",
             MailboxCommand::Subscribe => "SUBSCRIBE",
             MailboxCommand::Unsubscribe => "UNSUBSCRIBE",
             MailboxCommand::Delete => "DELETE",
@@ -222,6 +225,9 @@ impl Client {
                 let name = c.name();
                 let mut cmd = format!("{name} ").into_bytes();
                 codec::push_quoted(&mut cmd, m.wire().as_bytes());
+                if let MailboxCommand::CreateSpecialUse(u) = c {
+                    cmd.extend_from_slice(format!(" (USE ({}))", u.attribute()).as_bytes());
+                }
                 (name, cmd)
             })
             .collect();

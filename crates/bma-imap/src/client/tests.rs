@@ -113,7 +113,7 @@ async fn pipelined_status_and_mailbox_commands_are_attributed_to_their_mailboxes
         ),
         Step::Line("A4 CREATE \"A\"", ""),
         Step::Line("A5 SUBSCRIBE \"A\"", ""),
-        Step::Line("A6 CREATE \"B\"", "A4 OK\r\nA5 OK\r\nA6 NO [ALREADYEXISTS] exists\r\n"),
+        Step::Line(r#"A6 CREATE "B" (USE (\Sent))"#, "A4 OK\r\nA5 OK\r\nA6 NO [ALREADYEXISTS] exists\r\n"),
         Step::Line("A7 NOOP", "A7 OK\r\n"),
     ];
     let (cfg, _) = serve(false, "* OK [CAPABILITY IMAP4rev1 CONDSTORE STATUS=SIZE] hi\r\n", script).await;
@@ -133,7 +133,7 @@ async fn pipelined_status_and_mailbox_commands_are_attributed_to_their_mailboxes
         .mailbox_commands(&[
             (MailboxCommand::Create, &a),
             (MailboxCommand::Subscribe, &a),
-            (MailboxCommand::Create, &b),
+            (MailboxCommand::CreateSpecialUse(crate::SpecialUse::Sent), &b),
         ])
         .await
         .expect("pipeline");
