@@ -96,7 +96,7 @@ mod verify;
 use bma_imap::{Flag, MailboxName};
 
 pub use error::{Error, Side};
-pub use mapping::{FolderPlan, MappingOptions};
+pub use mapping::{FolderPlan, MappingOptions, NewSpecialUse, TargetTree};
 pub use options::{Endpoint, Options, Progress, RateLimiter, Verify, share};
 pub use probe::ProbeCache;
 pub use report::{Altered, FolderReport, Outcome, Skipped, Summary, Warning};

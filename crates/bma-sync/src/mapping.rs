@@ -5,7 +5,12 @@
 //! target's separator under the target's prefix; a component holding the
 //! target's separator has it replaced by `_` (reported). INBOX stays INBOX.
 //! Special-use folders (by attribute, or by a well-known top-level name in
-//! English or French) land in the target's folder of the same use.
+//! English or French) land in the target's folder of the same use; when the
+//! target has none yet ([`NewSpecialUse`]): created with its use where the
+//! target has CREATE-SPECIAL-USE, under its usual name where the target
+//! gives uses by name (SPECIAL-USE announced: Dovecot's `special_use`
+//! settings), else under the source's own name (no use to give: a renamed
+//! folder would only lose its name).
 //! `--folder-map` overrides all of that; include/exclude globs filter on
 //! the source name.
 
@@ -32,6 +37,46 @@ pub struct FolderPlan {
     pub selectable: bool,
     /// Why the name changed beyond separator and prefix, if it did.
     pub note: Option<String>,
+    /// The special use to give the folder when creating it
+    /// ([`NewSpecialUse::CreateWithUse`]).
+    pub create_use: Option<SpecialUse>,
+}
+
+/// What a target does for a special-use folder it does not have yet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewSpecialUse {
+    /// CREATE-SPECIAL-USE: `CREATE Sent (USE (\Sent))`.
+    CreateWithUse,
+    /// SPECIAL-USE without it: the server gives uses to configured names,
+    /// so the usual name ("Sent") gets the use.
+    ByName,
+    /// Neither: the source's own name is kept.
+    Keep,
+}
+
+impl NewSpecialUse {
+    /// From the target's capabilities.
+    pub fn of(caps: &bma_imap::Capabilities) -> NewSpecialUse {
+        if caps.create_special_use() {
+            NewSpecialUse::CreateWithUse
+        } else if caps.special_use() {
+            NewSpecialUse::ByName
+        } else {
+            NewSpecialUse::Keep
+        }
+    }
+}
+
+/// The target's side of a plan: its folders, personal prefix and what it
+/// does with a special-use folder it does not have.
+#[derive(Debug, Clone, Copy)]
+pub struct TargetTree<'a> {
+    /// The target's LIST.
+    pub list: &'a [MailboxInfo],
+    /// Its personal namespace prefix (UTF-8, such as `INBOX.` or empty).
+    pub prefix: &'a str,
+    /// See [`NewSpecialUse`].
+    pub new_special_use: NewSpecialUse,
 }
 
 /// What to copy and how to map it.
@@ -130,8 +175,8 @@ pub struct MergeError {
     pub target: String,
 }
 
-/// Plans the folder tree. `source_prefix`/`target_prefix` are the personal
-/// namespace prefixes (UTF-8, such as `INBOX.` or empty).
+/// Plans the folder tree. `source_prefix` is the source's personal
+/// namespace prefix (UTF-8, such as `INBOX.` or empty).
 ///
 /// Each target folder receives one source folder: when two would land in
 /// the same one (a source with both "Sent" and "Éléments envoyés", two names
@@ -143,12 +188,12 @@ pub struct MergeError {
 pub fn plan(
     source: &[MailboxInfo],
     source_prefix: &str,
-    target: &[MailboxInfo],
-    target_prefix: &str,
+    tree: &TargetTree<'_>,
     options: &MappingOptions,
 ) -> Result<Vec<FolderPlan>, MergeError> {
+    let (target, target_prefix) = (tree.list, tree.prefix);
     let target_delim = target.iter().find_map(|m| m.delimiter).unwrap_or('/');
-    // (source, source name, target name, note, claim, own target name, own note)
+    // (source, source name, target name, note, claim, own target name, own note, use to create with)
     let mut drafts = Vec::new();
     for info in source {
         if info.has_attribute("\\NonExistent") {
@@ -182,6 +227,7 @@ pub fn plan(
         let by_name = if parts.len() == 1 { special_use_by_name(parts[0]) } else { None };
         let use_ = info.special_use.or(by_name);
         let use_claim = if info.special_use.is_some() { Claim::UseAttribute } else { Claim::UseName };
+        let mut create_use = None;
         let (target_name, note, claim) =
             if let Some((_, dst)) = options.folder_map.iter().find(|(src, _)| *src == source_name) {
                 (dst.clone(), Some(format!("mapped by --folder-map to {dst}")), Claim::Explicit)
@@ -191,16 +237,19 @@ pub fn plan(
                 let name = t.name.name().into_owned();
                 let note = (name != relative).then(|| format!("special-use folder mapped to {name}"));
                 (name, note, use_claim)
-            } else if let Some(u) = use_.filter(|_| parts.len() == 1) {
+            } else if let Some(u) = use_.filter(|_| parts.len() == 1 && tree.new_special_use != NewSpecialUse::Keep) {
                 // The target has no folder of this use yet: its usual name,
-                // which servers configured with special-use names recognise.
+                // created with the use, or recognised by name.
                 let name = format!("{target_prefix}{}", canonical_name(u));
                 let note = (name != relative).then(|| format!("special-use folder mapped to {name}"));
+                if tree.new_special_use == NewSpecialUse::CreateWithUse {
+                    create_use = Some(u);
+                }
                 (name, note, use_claim)
             } else {
                 (own.clone(), own_note.clone(), Claim::Own)
             };
-        drafts.push((info, source_name, target_name, note, claim, own, own_note));
+        drafts.push((info, source_name, target_name, note, claim, own, own_note, create_use));
     }
     // Hand out the target names, strongest claim first.
     let key = |name: &str| if MailboxName::new(name).is_inbox() { "INBOX".to_owned() } else { name.to_owned() };
@@ -229,11 +278,12 @@ pub fn plan(
         }
         drafts[i].3 = Some(format!("kept apart: {} already lands in {}", drafts[holder].1, drafts[i].2));
         drafts[i].2 = name.clone();
+        drafts[i].7 = None;
         taken.insert(key(&name), i);
     }
     Ok(drafts
         .into_iter()
-        .map(|(info, source_name, target_name, note, _, _, _)| {
+        .map(|(info, source_name, target_name, note, _, _, _, create_use)| {
             let target_mbx = MailboxName::new(&target_name);
             let target_exists =
                 target.iter().any(|t| t.name.name() == target_name || (t.name.is_inbox() && target_mbx.is_inbox()));
@@ -247,6 +297,7 @@ pub fn plan(
                 subscribed: info.subscribed,
                 selectable: info.selectable(),
                 note,
+                create_use: create_use.filter(|_| !target_exists),
             }
         })
         .collect())
@@ -292,6 +343,42 @@ pub fn cleaned_name(name: &str, delim: char) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A target that names special-use folders by configuration (Dovecot).
+    fn target_tree<'a>(list: &'a [MailboxInfo], prefix: &'a str) -> TargetTree<'a> {
+        TargetTree { list, prefix, new_special_use: NewSpecialUse::ByName }
+    }
+
+    #[test]
+    fn a_special_use_folder_the_target_lacks() {
+        let source = [
+            mbx("INBOX", '/', None),
+            mbx("Éléments envoyés", '/', None),
+            mbx("Corbeille", '/', Some(SpecialUse::Trash)),
+        ];
+        let target = [mbx("INBOX", '.', None)];
+        // (what the target does, target names, uses given on CREATE)
+        let cases = [
+            (
+                NewSpecialUse::CreateWithUse,
+                ["INBOX", "INBOX.Sent", "INBOX.Trash"],
+                [None, Some(SpecialUse::Sent), Some(SpecialUse::Trash)],
+            ),
+            (NewSpecialUse::ByName, ["INBOX", "INBOX.Sent", "INBOX.Trash"], [None, None, None]),
+            (NewSpecialUse::Keep, ["INBOX", "INBOX.Éléments envoyés", "INBOX.Corbeille"], [None, None, None]),
+        ];
+        for (new_special_use, names, uses) in cases {
+            let tree = TargetTree { list: &target, prefix: "INBOX.", new_special_use };
+            let p = plan(&source, "", &tree, &MappingOptions::default()).expect("plan");
+            assert_eq!(p.iter().map(|f| f.target_name.as_str()).collect::<Vec<_>>(), names, "{new_special_use:?}");
+            assert_eq!(p.iter().map(|f| f.create_use).collect::<Vec<_>>(), uses, "{new_special_use:?}");
+        }
+        // A target folder of that use already there: no CREATE, no use to give.
+        let target = [mbx("INBOX", '.', None), mbx("INBOX.Envoyés", '.', Some(SpecialUse::Sent))];
+        let tree = TargetTree { list: &target, prefix: "INBOX.", new_special_use: NewSpecialUse::CreateWithUse };
+        let p = plan(&source, "", &tree, &MappingOptions::default()).expect("plan");
+        assert_eq!((p[1].target_name.as_str(), p[1].create_use), ("INBOX.Envoyés", None));
+    }
 
     fn mbx(name: &str, delim: char, special: Option<SpecialUse>) -> MailboxInfo {
         MailboxInfo {
@@ -350,7 +437,7 @@ mod tests {
             (vec![plain("INBOX"), plain("Réception")], map(&[("Réception", "INBOX")]), Err("Réception and INBOX")),
         ];
         for (source, opts, want) in cases {
-            let got = plan(&source, "", &[plain("INBOX")], "", &opts);
+            let got = plan(&source, "", &target_tree(&[plain("INBOX")], ""), &opts);
             match (got, want) {
                 (Ok(p), Ok(names)) => {
                     assert_eq!(p.iter().map(|f| f.target_name.as_str()).collect::<Vec<_>>(), names, "{source:?}");
@@ -388,7 +475,7 @@ mod tests {
             mbx("INBOX.Corbeille", '.', Some(SpecialUse::Trash)),
         ];
         let target = [mbx("INBOX", '/', None), mbx("Envoyés", '/', Some(SpecialUse::Sent))];
-        let p = plan(&source, "INBOX.", &target, "", &MappingOptions::default()).expect("plan");
+        let p = plan(&source, "INBOX.", &target_tree(&target, ""), &MappingOptions::default()).expect("plan");
         let got: Vec<(&str, &str)> = p.iter().map(|f| (f.source_name.as_str(), f.target_name.as_str())).collect();
         assert_eq!(
             got,
@@ -408,7 +495,7 @@ mod tests {
             folder_map: vec![("INBOX.a/b".into(), "Divers".into())],
             ..MappingOptions::default()
         };
-        let p = plan(&source, "INBOX.", &target, "", &opts).expect("plan");
+        let p = plan(&source, "INBOX.", &target_tree(&target, ""), &opts).expect("plan");
         assert!(p.iter().all(|f| !f.source_name.starts_with("INBOX.Projets")));
         assert!(p.iter().any(|f| f.target_name == "Divers"));
     }

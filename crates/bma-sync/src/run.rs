@@ -260,7 +260,12 @@ async fn start<S: SyncState>(
     let tgt_list = tgt.list().await.map_err(on(Side::Target))?;
     let src_prefix = personal_prefix(&mut src, Side::Source).await?;
     let tgt_prefix = personal_prefix(&mut tgt, Side::Target).await?;
-    let mut plans = mapping::plan(&src_list, &src_prefix, &tgt_list, &tgt_prefix, &options.mapping)?;
+    let tree = mapping::TargetTree {
+        list: &tgt_list,
+        prefix: &tgt_prefix,
+        new_special_use: mapping::NewSpecialUse::of(tgt.capabilities()),
+    };
+    let mut plans = mapping::plan(&src_list, &src_prefix, &tree, &options.mapping)?;
     let early =
         if options.dry_run { HashMap::new() } else { tree::prepare_tree(&mut tgt, &mut plans, &tgt_list).await? };
     let gone = if options.delete && !options.dry_run {

@@ -330,6 +330,54 @@ async fn cyrus_over_quota_without_a_code_is_paused_for_then_completed() {
     assert_eq!(fingerprints(&mut tgt, "INBOX").await, fingerprints(&mut src, "INBOX").await);
 }
 
+/// A source with a folder whose name Courier refuses (an emoji, outside
+/// the BMP), a French Sent folder, and INBOX subscribed; copied into
+/// `server`. Returns the summary and the target's LIST.
+async fn names_and_uses(server: Foreign) -> (Summary, Vec<bma_imap::MailboxInfo>) {
+    let source = dovecot_user("legacy", "namesrc");
+    let target = server.user("namedst");
+    let mut src = client(&source).await;
+    for folder in ["Émoji 📧", "Éléments envoyés"] {
+        let name = MailboxName::new(folder);
+        src.create(&name).await.expect("create");
+        src.subscribe(&name).await.expect("subscribe");
+        fill(&mut src, folder, 2, "names").await;
+    }
+    src.subscribe(&MailboxName::new("INBOX")).await.expect("subscribe INBOX");
+    let (_dir, store) = state().await;
+    let summary = bma_sync::run(&source, &target, store, &options()).await.expect("run");
+    assert_eq!(summary.outcome, Outcome::Complete, "{summary:#?}");
+    assert_eq!(summary.copied, 4, "{summary:#?}");
+    let list = client(&target).await.list().await.expect("list");
+    let inbox = list.iter().find(|m| m.name.is_inbox()).expect("INBOX");
+    assert!(inbox.subscribed, "the INBOX subscription was not carried: {list:#?}");
+    (summary, list)
+}
+
+#[tokio::test]
+async fn courier_a_refused_name_is_created_without_what_it_refuses_and_a_sent_folder_keeps_its_name() {
+    let (summary, list) = names_and_uses(Foreign::Courier).await;
+    let emoji = summary.folders.iter().find(|f| f.source == "Émoji 📧").expect("the emoji folder");
+    assert_eq!(emoji.target, "INBOX.Émoji _", "{emoji:#?}");
+    assert!(emoji.note.as_deref().is_some_and(|n| n.contains("refused the name")), "{emoji:#?}");
+    assert!(list.iter().any(|m| m.name.name() == "INBOX.Émoji _" && m.subscribed), "{list:#?}");
+    assert!(!list.iter().any(|m| m.name.name() == "INBOX.Émoji 📧"), "the refused name is listed: {list:#?}");
+    // Courier has no SPECIAL-USE: the source's name is kept, not renamed "Sent".
+    let sent = summary.folders.iter().find(|f| f.source == "Éléments envoyés").expect("Sent");
+    assert_eq!(sent.target, "INBOX.Éléments envoyés", "{sent:#?}");
+}
+
+#[tokio::test]
+async fn cyrus_a_sent_folder_it_lacks_is_created_with_its_special_use() {
+    let (summary, list) = names_and_uses(Foreign::Cyrus).await;
+    let sent = summary.folders.iter().find(|f| f.source == "Éléments envoyés").expect("Sent");
+    assert_eq!(sent.target, "INBOX.Sent", "{sent:#?}");
+    let on_target = list.iter().find(|m| m.name.name() == "INBOX.Sent").expect("INBOX.Sent listed");
+    assert_eq!(on_target.special_use, Some(bma_imap::SpecialUse::Sent), "{on_target:#?}");
+    let emoji = summary.folders.iter().find(|f| f.source == "Émoji 📧").expect("the emoji folder");
+    assert_eq!((emoji.target.as_str(), emoji.note.as_deref()), ("INBOX.Émoji 📧", None), "{emoji:#?}");
+}
+
 #[test]
 fn cli_on_cyrus_warns_with_munge8bit_and_lists_altered_messages() {
     cli_reports_alterations(Foreign::Cyrus, "munge8bit: no", true);
