@@ -51,9 +51,18 @@ pub enum Error {
         /// The server's text (never contains our secret).
         text: String,
     },
-    /// The mechanism is not offered by the server (or LOGIN is disabled).
-    #[error("authentication mechanism {0} not offered by the server")]
-    AuthUnsupported(&'static str),
+    /// The mechanism is not offered by the server (or LOGIN is disabled):
+    /// what it offers instead, and whether more may come after STARTTLS.
+    #[error("{}", auth_unsupported(mechanism, offered, *after_starttls))]
+    AuthUnsupported {
+        /// The mechanism asked for.
+        mechanism: &'static str,
+        /// What the server offers (`LOGIN` and its `AUTH=` mechanisms).
+        offered: Vec<String>,
+        /// The session is in clear text and the server offers STARTTLS:
+        /// it may offer the mechanism once in TLS.
+        after_starttls: bool,
+    },
     /// A capability the call needs is missing.
     #[error("server lacks capability {0}")]
     Unsupported(&'static str),
@@ -187,6 +196,22 @@ impl Error {
 fn says_over_quota(text: &str) -> bool {
     let t = text.to_ascii_lowercase();
     ["over quota", "quota exceeded", "exceeded quota", "exceeds quota", "exceed quota"].iter().any(|p| t.contains(p))
+}
+
+/// The text of [`Error::AuthUnsupported`].
+fn auth_unsupported(mechanism: &str, offered: &[String], after_starttls: bool) -> String {
+    let what = if mechanism == "LOGIN" { "LOGIN".to_owned() } else { format!("AUTHENTICATE {mechanism}") };
+    let mut text = if offered.is_empty() {
+        format!("the server does not offer {what}, nor any other way to log in")
+    } else {
+        format!("the server does not offer {what}; it offers {}", offered.join(", "))
+    };
+    if after_starttls {
+        text.push_str(
+            " in clear text, and STARTTLS: it may offer more in TLS (use imap:// with STARTTLS, not --tls none)",
+        );
+    }
+    text
 }
 
 /// Result with [`Error`].

@@ -77,7 +77,7 @@ impl Client {
         let result = match auth {
             Auth::Login { user, password } => {
                 if self.caps.login_disabled() {
-                    return Err(Error::AuthUnsupported("LOGIN"));
+                    return Err(self.auth_unsupported("LOGIN"));
                 }
                 let mut parts = vec![Part::Text(b"LOGIN ".to_vec())];
                 push_astring(&mut parts, user.as_bytes());
@@ -120,9 +120,20 @@ impl Client {
         Ok(())
     }
 
+    /// [`Error::AuthUnsupported`] for `mechanism`, with what the server offers.
+    fn auth_unsupported(&self, mechanism: &'static str) -> Error {
+        let login = (!self.caps.login_disabled()).then(|| "LOGIN".to_owned());
+        let sasl = self.caps.iter().filter_map(|c| c.strip_prefix("AUTH=")).map(|m| format!("AUTHENTICATE {m}"));
+        Error::AuthUnsupported {
+            mechanism,
+            offered: login.into_iter().chain(sasl).collect(),
+            after_starttls: !self.is_tls() && self.caps.starttls(),
+        }
+    }
+
     pub(super) async fn authenticate(&mut self, mechanism: &'static str, response: Secret) -> Result<()> {
         if !self.caps.has_auth(mechanism) {
-            return Err(Error::AuthUnsupported(mechanism));
+            return Err(self.auth_unsupported(mechanism));
         }
         self.drain().await?;
         let tag = self.tag();

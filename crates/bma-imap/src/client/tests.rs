@@ -224,3 +224,35 @@ async fn plain_without_sasl_ir_and_append_with_synchronising_literal() {
     let nul = AppendMessage { body: b"a\0b", flags: &[], internal_date: None };
     assert!(matches!(c.append(&"x".into(), nul).await, Err(Error::InvalidArgument(_))));
 }
+
+/// A mechanism the server does not offer: the error names what it offers,
+/// and STARTTLS when the session is in clear text.
+#[tokio::test]
+async fn a_mechanism_not_offered_names_what_the_server_offers() {
+    let master = Auth::Plain { authzid: Some("ec1@x".into()), authcid: "admin".into(), password: Secret::new("p") };
+    let cases: [(&'static str, &Auth, &[&str]); 3] = [
+        // PLAIN only after STARTTLS, LOGIN disabled in clear text.
+        (
+            "* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] hi\r\n",
+            &master,
+            &["does not offer AUTHENTICATE PLAIN, nor any other way", "STARTTLS: it may offer more in TLS"],
+        ),
+        // LOGIN only.
+        ("* OK [CAPABILITY IMAP4rev1] hi\r\n", &master, &["does not offer AUTHENTICATE PLAIN; it offers LOGIN"]),
+        // LOGIN disabled, other mechanisms offered.
+        (
+            "* OK [CAPABILITY IMAP4rev1 LOGINDISABLED AUTH=PLAIN AUTH=XOAUTH2] hi\r\n",
+            &Auth::Login { user: "u".into(), password: Secret::new("p") },
+            &["does not offer LOGIN; it offers AUTHENTICATE PLAIN, AUTHENTICATE XOAUTH2"],
+        ),
+    ];
+    for (greeting, auth, want) in cases {
+        let (cfg, _) = serve(false, greeting, vec![]).await;
+        let mut c = Client::connect(&cfg.with_security(Security::None)).await.expect("connect");
+        let err = c.login(auth).await.expect_err("not offered");
+        assert!(matches!(err, Error::AuthUnsupported { .. }), "{err:?}");
+        for w in want {
+            assert!(err.to_string().contains(w), "{greeting}: {err}");
+        }
+    }
+}
