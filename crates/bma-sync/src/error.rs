@@ -26,6 +26,16 @@ impl std::fmt::Display for Side {
     }
 }
 
+impl Side {
+    /// What to do about an account missing on this side.
+    fn no_account_hint(self) -> &'static str {
+        match self {
+            Side::Source => "check the source user's name",
+            Side::Target => "create the account on the target first",
+        }
+    }
+}
+
 /// An error that stops a run (per-folder errors are in the [`Summary`](crate::Summary)).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -43,6 +53,28 @@ pub enum Error {
     /// The folder mapping asks for something unsupported.
     #[error(transparent)]
     Mapping(#[from] mapping::MergeError),
+    /// A master user cannot log in on behalf of the mailbox: the server
+    /// does not offer AUTHENTICATE PLAIN (the only way to give an
+    /// authorization identity), in this session at least.
+    #[error(
+        "{side}: logging in as a master user on behalf of the mailbox needs AUTHENTICATE PLAIN \
+         (with an authorization identity): {source}"
+    )]
+    MasterLogin {
+        /// Which side.
+        side: Side,
+        /// What the server said it offers.
+        source: bma_imap::Error,
+    },
+    /// Logged in, but the account has no INBOX there: it does not exist
+    /// (a master user may act for any name on Cyrus).
+    #[error("{side}: the account {user} has no INBOX there: {hint}", hint = side.no_account_hint())]
+    NoAccount {
+        /// Which side.
+        side: Side,
+        /// The account.
+        user: String,
+    },
 }
 
 impl Error {
@@ -50,6 +82,7 @@ impl Error {
     pub fn side(&self) -> Option<Side> {
         match self {
             Error::Imap { side, .. } => Some(*side),
+            Error::NoAccount { side, .. } | Error::MasterLogin { side, .. } => Some(*side),
             Error::State(_) | Error::Mapping(_) => None,
         }
     }

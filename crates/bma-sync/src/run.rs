@@ -23,7 +23,12 @@ use crate::verify::altered_of;
 /// Connects to one side and logs in (CONDSTORE enabled on the source).
 pub(crate) async fn connect(side: Side, endpoint: &Endpoint) -> Result<Client, Error> {
     let mut c = Client::connect(&endpoint.config).await.map_err(on(side))?;
-    c.login(&endpoint.auth).await.map_err(on(side))?;
+    c.login(&endpoint.auth).await.map_err(|e| match (&endpoint.auth, e) {
+        (bma_imap::Auth::Plain { authzid: Some(_), .. }, source @ bma_imap::Error::AuthUnsupported { .. }) => {
+            Error::MasterLogin { side, source }
+        }
+        (_, e) => on(side)(e),
+    })?;
     if side == Side::Source {
         c.enable_modseq().await.map_err(on(side))?;
     }
@@ -258,6 +263,13 @@ async fn start<S: SyncState>(
     }
     let src_list = src.list().await.map_err(on(Side::Source))?;
     let tgt_list = tgt.list().await.map_err(on(Side::Target))?;
+    // An account that does not exist (a master user may act for any name):
+    // said once, not as a STATUS error and a CREATE refusal per folder.
+    for (side, list, endpoint) in [(Side::Source, &src_list, source), (Side::Target, &tgt_list, target)] {
+        if !list.iter().any(|m| m.name.is_inbox()) {
+            return Err(Error::NoAccount { side, user: endpoint.user().to_owned() });
+        }
+    }
     let src_prefix = personal_prefix(&mut src, Side::Source).await?;
     let tgt_prefix = personal_prefix(&mut tgt, Side::Target).await?;
     let tree = mapping::TargetTree {

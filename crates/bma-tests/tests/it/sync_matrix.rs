@@ -378,6 +378,42 @@ async fn cyrus_a_sent_folder_it_lacks_is_created_with_its_special_use() {
     assert_eq!((emoji.target.as_str(), emoji.note.as_deref()), ("INBOX.Émoji 📧", None), "{emoji:#?}");
 }
 
+/// Cyrus lets its admin act for any name: a mailbox not created on the
+/// target is said in one line, before anything is created or copied.
+#[test]
+fn cli_a_target_account_that_does_not_exist_is_said_in_one_line() {
+    let source = dovecot_user("legacy", "ghostsrc");
+    let lab = bma_tests::lab_file("lab.json");
+    let cyrus = &lab["foreign"]["cyrus"];
+    let (admin, admin_pw) =
+        (cyrus["admin_user"].as_str().expect("admin"), cyrus["admin_password"].as_str().expect("pw"));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Auth::Login { password, .. } = &source.auth else { unreachable!("a LOGIN user") };
+    std::fs::write(dir.path().join("src.pw"), password.expose()).expect("write");
+    std::fs::write(dir.path().join("admin.pw"), admin_pw).expect("write");
+    let config = Foreign::Cyrus.config();
+    let out = std::process::Command::new(bma_tests::bma_bin())
+        .args(["sync", "--tls", "none", "--source", &format!("imap://{}:{}", source.config.host, source.config.port)])
+        .args(["--source-user", source.user(), "--source-password-file"])
+        .arg(dir.path().join("src.pw"))
+        .args(["--target", &format!("imap://{}:{}", config.host, config.port), "--target-user", "ghost42@bma.test"])
+        .args(["--target-admin", admin, "--target-password-file"])
+        .arg(dir.path().join("admin.pw"))
+        .arg("--state")
+        .arg(dir.path().join("state.db"))
+        .output()
+        .expect("bma sync");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
+    assert_eq!(
+        errors,
+        ["error: target: the account ghost42@bma.test has no INBOX there: create the account on the target first"],
+        "{stderr}"
+    );
+    assert!(!stderr.contains("CREATE") && !stderr.contains("STATUS"), "{stderr}");
+}
+
 #[test]
 fn cli_on_cyrus_warns_with_munge8bit_and_lists_altered_messages() {
     cli_reports_alterations(Foreign::Cyrus, "munge8bit: no", true);
