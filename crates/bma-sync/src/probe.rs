@@ -33,7 +33,8 @@ const PROBES: [&[u8]; 3] = [
     "From: Secrétariat <secretariat@bma.invalid>\r\nSubject: bma probe: 8-bit header bytes (é)\r\n\
      Message-ID: <probe-8bit@bma.invalid>\r\n\r\nProbe.\r\n"
         .as_bytes(),
-    b"From: probe@bma.invalid\r\nSubject: bma probe: headers only\r\nMessage-ID: <probe-headers@bma.invalid>\r\n",
+    // Headers only, and no line ending after the last one.
+    b"From: probe@bma.invalid\r\nSubject: bma probe: headers only\r\nMessage-ID: <probe-headers@bma.invalid>",
     b"From: probe@bma.invalid\r\nSubject: bma probe: bare CR\r\nMessage-ID: <probe-cr@bma.invalid>\r\n\r\n\
       one\rtwo\r\n",
 ];

@@ -78,8 +78,8 @@ impl std::fmt::Display for Warning {
                     .any(|c| matches!(c, Change::HeaderEndAdded | Change::FinalLineEnding | Change::LineEndings))
                 {
                     f.write_str(
-                        "; Courier-IMAP adds a blank line to headers-only messages and drops bare CRs, \
-                         with no setting to turn it off: such messages are reported altered",
+                        "; Courier-IMAP ends a message whose last line has no line ending with one and drops \
+                         bare CRs, with no setting to turn it off: such messages are reported altered",
                     )?;
                 }
                 Ok(())

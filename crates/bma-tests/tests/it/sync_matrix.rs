@@ -421,7 +421,7 @@ fn cli_on_cyrus_warns_with_munge8bit_and_lists_altered_messages() {
 
 #[test]
 fn cli_on_courier_lists_altered_messages_and_sizes_it_cannot_verify() {
-    cli_reports_alterations(Foreign::Courier, "Courier-IMAP adds a blank line", false);
+    cli_reports_alterations(Foreign::Courier, "Courier-IMAP ends a message whose last line has no line ending", false);
 }
 
 macro_rules! suite {
