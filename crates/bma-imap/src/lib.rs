@@ -105,7 +105,7 @@ pub use mutf7::MailboxName;
 pub use secret::{Secret, SecretFileError};
 pub use transport::TlsRoots;
 pub use types::{
-    AppendUid, Capabilities, FetchedMessage, Flag, InternalDate, MailboxInfo, MessageMeta, Namespace, Namespaces,
-    ResponseCode, SelectInfo, SpecialUse, StatusInfo, UidSet,
+    AppendUid, Capabilities, FetchedMessage, Flag, InternalDate, MailboxInfo, MessageCheck, MessageMeta, Namespace,
+    Namespaces, ResponseCode, SelectInfo, SpecialUse, StatusInfo, UidSet,
 };
 pub use url::{ImapUrl, UrlError};

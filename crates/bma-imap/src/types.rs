@@ -352,6 +352,12 @@ impl Capabilities {
         self.has("SPECIAL-USE")
     }
 
+    /// `DIGEST=SHA1` (Cyrus): `FETCH … DIGEST.SHA1`, the SHA-1 of the whole
+    /// message as stored, without sending it.
+    pub fn digest_sha1(&self) -> bool {
+        self.has("DIGEST=SHA1")
+    }
+
     /// CREATE-SPECIAL-USE (RFC 6154): `CREATE name (USE (\Sent))`.
     pub fn create_special_use(&self) -> bool {
         self.has("CREATE-SPECIAL-USE")
@@ -617,6 +623,18 @@ pub struct MessageMeta {
     pub size: Option<u64>,
     /// MODSEQ, when asked for and CONDSTORE is on.
     pub modseq: Option<u64>,
+}
+
+/// What the server tells of a stored message without sending it: its size,
+/// and its SHA-1 where the server offers `DIGEST=SHA1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MessageCheck {
+    /// UID.
+    pub uid: u32,
+    /// RFC822.SIZE.
+    pub size: u64,
+    /// `DIGEST.SHA1`, when asked for and sent.
+    pub sha1: Option<[u8; 20]>,
 }
 
 /// One message body as fetched (`BODY.PEEK[]`), with the flags and date sent alongside.

@@ -1,7 +1,8 @@
 //! Streamed UID FETCH: metadata ([`MetaStream`]: UID, FLAGS, INTERNALDATE,
 //! RFC822.SIZE, MODSEQ; CONDSTORE `CHANGEDSINCE`) and whole messages
 //! ([`BodyStream`]: `BODY.PEEK[]` with FLAGS and INTERNALDATE), one command
-//! each, messages consumed as they arrive.
+//! each, messages consumed as they arrive; and the checks of stored
+//! messages ([`Client::fetch_checks`]: RFC822.SIZE, Cyrus' `DIGEST.SHA1`).
 //!
 //! Rules: each literal is read once into a buffer of its size and moved to
 //! the caller (never copied); a stream dropped before its end leaves its
@@ -11,7 +12,7 @@
 use super::{Client, Completion, flags_of, non_empty};
 use crate::codec::{Response, Value};
 use crate::error::{Error, Result};
-use crate::types::{FetchedMessage, InternalDate, MessageMeta, UidSet};
+use crate::types::{FetchedMessage, InternalDate, MessageCheck, MessageMeta, UidSet};
 
 impl Client {
     /// UID FETCH of metadata (UID FLAGS INTERNALDATE RFC822.SIZE, and MODSEQ
@@ -41,6 +42,30 @@ impl Client {
         Ok(BodyStream { client: self, tag: Some(tag) })
     }
 
+    /// UID FETCH of what checks a stored message without reading it: its
+    /// RFC822.SIZE and, with `sha1` (the server must offer `DIGEST=SHA1`,
+    /// else [`Error::Unsupported`]), its `DIGEST.SHA1`. Collected: a few
+    /// bytes per message.
+    pub async fn fetch_checks(&mut self, uids: &UidSet, sha1: bool) -> Result<Vec<MessageCheck>> {
+        non_empty(uids)?;
+        if sha1 && !self.caps.digest_sha1() {
+            return Err(Error::Unsupported("DIGEST=SHA1"));
+        }
+        let cmd = format!("UID FETCH {uids} (UID RFC822.SIZE{})", if sha1 { " DIGEST.SHA1" } else { "" });
+        let mut tag = Some(self.start(cmd).await?);
+        let mut out = Vec::new();
+        while let Some(r) = stream_next(self, &mut tag, "UID FETCH").await? {
+            let Response::Fetch { items, .. } = r else { continue };
+            let uid = item(&items, "UID").and_then(Value::as_u32);
+            let size = item(&items, "RFC822.SIZE").and_then(Value::as_u64);
+            if let (Some(uid), Some(size)) = (uid, size) {
+                let sha1 = item(&items, "DIGEST.SHA1").and_then(Value::as_str).and_then(hex20);
+                out.push(MessageCheck { uid, size, sha1 });
+            }
+        }
+        Ok(out)
+    }
+
     /// Sends a command without literals and returns its tag.
     pub(super) async fn start(&mut self, cmd: String) -> Result<String> {
         self.drain().await?;
@@ -50,6 +75,20 @@ impl Client {
         self.write(line.as_bytes()).await?;
         Ok(tag)
     }
+}
+
+/// 40 hexadecimal digits (either case) as 20 bytes.
+fn hex20(text: &str) -> Option<[u8; 20]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 40 {
+        return None;
+    }
+    let mut out = [0u8; 20];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let digit = |b: u8| (b as char).to_digit(16);
+        out[i] = u8::try_from(digit(pair[0])? * 16 + digit(pair[1])?).ok()?;
+    }
+    Some(out)
 }
 
 pub(super) fn item<'a>(items: &'a [(String, Value)], key: &str) -> Option<&'a Value> {

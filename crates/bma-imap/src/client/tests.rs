@@ -256,3 +256,36 @@ async fn a_mechanism_not_offered_names_what_the_server_offers() {
         }
     }
 }
+
+/// Cyrus' `DIGEST.SHA1` read with the size, only where offered.
+#[tokio::test]
+async fn checks_read_the_size_and_the_digest_where_offered() {
+    let script = vec![
+        Step::Line("A1 SELECT \"INBOX\"", "* 2 EXISTS\r\n* OK [UIDVALIDITY 7] ok\r\nA1 OK [READ-WRITE] done\r\n"),
+        Step::Line(
+            "A2 UID FETCH 1:2 (UID RFC822.SIZE DIGEST.SHA1)",
+            "* 1 FETCH (UID 1 DIGEST.SHA1 019593f7f0346a061bc610c6f3bb2d4f8fe41eaa RFC822.SIZE 31)\r\n\
+             * 2 FETCH (UID 2 RFC822.SIZE 12 DIGEST.SHA1 nothex)\r\nA2 OK done\r\n",
+        ),
+    ];
+    let (cfg, _) = serve(false, "* OK [CAPABILITY IMAP4rev1 DIGEST=SHA1] hi\r\n", script).await;
+    let mut c = Client::connect(&cfg.with_security(Security::None)).await.expect("connect");
+    c.select(&MailboxName::new("INBOX")).await.expect("select");
+    let got = c.fetch_checks(&UidSet::range(1, 2), true).await.expect("checks");
+    let sha1 = [
+        0x01, 0x95, 0x93, 0xf7, 0xf0, 0x34, 0x6a, 0x06, 0x1b, 0xc6, 0x10, 0xc6, 0xf3, 0xbb, 0x2d, 0x4f, 0x8f, 0xe4,
+        0x1e, 0xaa,
+    ];
+    assert_eq!(
+        got,
+        [
+            crate::MessageCheck { uid: 1, size: 31, sha1: Some(sha1) },
+            crate::MessageCheck { uid: 2, size: 12, sha1: None }
+        ]
+    );
+    // Not offered: refused before anything is sent.
+    let (cfg, _) = serve(false, "* OK [CAPABILITY IMAP4rev1] hi\r\n", vec![]).await;
+    let mut c = Client::connect(&cfg.with_security(Security::None)).await.expect("connect");
+    let err = c.fetch_checks(&UidSet::range(1, 2), true).await.expect_err("no DIGEST=SHA1");
+    assert!(matches!(err, Error::Unsupported("DIGEST=SHA1")), "{err:?}");
+}
