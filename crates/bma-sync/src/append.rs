@@ -54,18 +54,25 @@ impl CopyCtx<'_> {
     }
 }
 
-/// The messages sent and not answered yet (flags as carried and shape, by
-/// source UID), those to send again, and those appended.
+/// The messages sent and not answered yet (flags as carried, shape and
+/// SHA-1, by source UID), those to send again, and those appended.
 struct InFlight {
     verify: Verify,
-    sent: HashMap<u64, (String, Shape)>,
+    /// The target offers `DIGEST=SHA1`: messages to compare by content also
+    /// get their SHA-1, to compare without reading them back.
+    digest: bool,
+    sent: HashMap<u64, Sent>,
     again: Vec<u32>,
     appended: Vec<Appended>,
 }
 
+/// A message sent: its flags as carried, its shape, its SHA-1 when to be
+/// compared with the target's digest.
+type Sent = (String, Shape, Option<[u8; 20]>);
+
 impl InFlight {
-    fn new(verify: Verify) -> InFlight {
-        InFlight { verify, sent: HashMap::new(), again: Vec::new(), appended: Vec::new() }
+    fn new(verify: Verify, digest: bool) -> InFlight {
+        InFlight { verify, digest, sent: HashMap::new(), again: Vec::new(), appended: Vec::new() }
     }
 }
 
@@ -111,8 +118,9 @@ impl<S: SyncState> FolderSync<'_, S> {
         let options = self.options;
         let progress = options.progress.as_ref();
         let mut stream = self.src.fetch_bodies(&set).await.map_err(on(Side::Source))?;
+        let digest = self.tgt.capabilities().digest_sha1();
         let mut pipe = self.tgt.multiappend_pipeline(&self.plan.target).map_err(on(Side::Target))?;
-        let mut flight = InFlight::new(options.verify);
+        let mut flight = InFlight::new(options.verify, digest);
         let mut bytes = 0u64;
         while let Some(m) = stream.next().await.map_err(on(Side::Source))? {
             if !prepare(&m, ctx, self.report, progress) {
@@ -151,8 +159,9 @@ impl<S: SyncState> FolderSync<'_, S> {
         let options = self.options;
         let progress = options.progress.as_ref();
         let mut stream = self.src.fetch_bodies(&set).await.map_err(on(Side::Source))?;
+        let digest = self.tgt.capabilities().digest_sha1();
         let mut pipe = self.tgt.append_pipeline(&self.plan.target);
-        let mut flight = InFlight::new(options.verify);
+        let mut flight = InFlight::new(options.verify, digest);
         let (mut pushed, mut taken) = (0usize, 0usize);
         while let Some(m) = stream.next().await.map_err(on(Side::Source))? {
             if !prepare(&m, ctx, self.report, progress) {
@@ -229,14 +238,14 @@ fn prepare(
 /// counted in the report and the progress bar.
 fn copied(
     message: SyncMessage,
-    shape: Shape,
+    (shape, sha1): (Shape, Option<[u8; 20]>),
     flight: &mut InFlight,
     batch: &mut Vec<SyncMessage>,
     report: &mut FolderReport,
     progress: Option<&Arc<dyn Progress>>,
 ) {
     let size = message.size;
-    flight.appended.push(Appended { source_uid: message.source_uid, target_uid: message.target_uid, shape });
+    flight.appended.push(Appended { source_uid: message.source_uid, target_uid: message.target_uid, shape, sha1 });
     batch.push(message);
     report.copied += 1;
     report.copied_bytes += size;
@@ -282,10 +291,14 @@ impl InFlight {
         pipe.push(u64::from(m.uid), append).await.map_err(on(Side::Target))?;
         // Read while the server takes the message.
         let mut shape = Shape::of(&m.body, false);
+        let mut sha1 = None;
         if self.verify == Verify::Full || shape.risky() {
             shape.hash(&m.body);
+            if self.digest {
+                sha1 = Some(shape::sha1(&m.body));
+            }
         }
-        self.sent.insert(u64::from(m.uid), (canonical(&flags), shape));
+        self.sent.insert(u64::from(m.uid), (canonical(&flags), shape, sha1));
         Ok(size)
     }
 
@@ -301,10 +314,10 @@ impl InFlight {
         match d.result {
             Ok(uids) if uids.len() == d.ids.len() => {
                 for (id, au) in d.ids.iter().zip(uids) {
-                    let (flags, shape) = self.sent.remove(id).unwrap_or_default();
+                    let (flags, shape, sha1) = self.sent.remove(id).unwrap_or_default();
                     let size = shape.size;
                     let m = SyncMessage { source_uid: *id as u32, target_uid: au.uid, flags, size, altered: None };
-                    copied(m, shape, self, batch, report, progress);
+                    copied(m, (shape, sha1), self, batch, report, progress);
                 }
             }
             Ok(uids) => {
@@ -340,12 +353,12 @@ impl InFlight {
         report: &mut FolderReport,
         progress: Option<&Arc<dyn Progress>>,
     ) {
-        let (flags, shape) = self.sent.remove(&d.id).unwrap_or_default();
+        let (flags, shape, sha1) = self.sent.remove(&d.id).unwrap_or_default();
         let uid = d.id as u32;
         match d.result {
             Ok(Some(au)) => {
                 let m = SyncMessage { source_uid: uid, target_uid: au.uid, flags, size: shape.size, altered: None };
-                copied(m, shape, self, batch, report, progress);
+                copied(m, (shape, sha1), self, batch, report, progress);
             }
             Ok(None) => {
                 report

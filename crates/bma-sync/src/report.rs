@@ -145,8 +145,11 @@ pub struct FolderReport {
     pub qresync: bool,
     /// Appended messages whose size on the target was compared (RFC822.SIZE).
     pub verified_size: u64,
-    /// Appended messages read back from the target and compared by content.
+    /// Appended messages compared by content: read back, or by the
+    /// target's digest.
     pub verified_content: u64,
+    /// Of those, compared by the target's `DIGEST.SHA1` without reading them back.
+    pub verified_digest: u64,
     /// Messages refused by the target.
     pub skipped: Vec<Skipped>,
     /// Messages the target stored differently (this run's and those recorded

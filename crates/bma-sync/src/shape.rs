@@ -114,6 +114,12 @@ impl Shape {
     }
 }
 
+/// The SHA-1 of `bytes`, to compare with a target's `DIGEST.SHA1` (Cyrus):
+/// the server's choice of hash, not ours (SHA-256 is ours).
+pub fn sha1(bytes: &[u8]) -> [u8; 20] {
+    <sha1::Sha1 as sha1::Digest>::digest(bytes).into()
+}
+
 /// One way a target changed a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case", tag = "kind")]

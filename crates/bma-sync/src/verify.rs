@@ -1,10 +1,12 @@
 //! Verification (step 7 of the crate doc), in two parts:
 //!
 //! - **What the target stored**, message by message, after APPEND: the
-//!   RFC822.SIZE of every appended message (one UID FETCH), and the bytes of
-//!   those to compare by content (the risky ones, or all with
-//!   [`Verify::Full`](crate::Verify::Full)), read back and compared by
-//!   SHA-256. A message that differs is **altered by the target**: reported
+//!   RFC822.SIZE of every appended message (one UID FETCH), and the content
+//!   of those to compare by content (the risky ones, or all with
+//!   [`Verify::Full`](crate::Verify::Full)): by the target's `DIGEST.SHA1`
+//!   in that same FETCH where it offers `DIGEST=SHA1` (Cyrus), else by
+//!   reading the bytes back (SHA-256); a digest that differs, and only
+//!   then, has the bytes read back to say what changed. A message that differs is **altered by the target**: reported
 //!   ([`Altered`]: sizes, what changed) and recorded in the state, so that a
 //!   rerun neither appends it again nor forgets it. A message the target
 //!   does not show after its APPENDUID is forgotten (copied again next run)
@@ -16,9 +18,8 @@
 //!   mailbox may answer a stale count (Courier did, after APPENDs in the
 //!   same session).
 //!
-//! No server of the lab offers a digest FETCH item (the `DIGEST=` drafts
-//! were never published as RFCs), so content is compared by reading the
-//! bytes back.
+//! `DIGEST=SHA1` is Cyrus' (the `DIGEST=` drafts were never published as
+//! RFCs); Dovecot and Courier have no digest FETCH item.
 
 use std::collections::HashMap;
 
@@ -39,6 +40,9 @@ pub(crate) struct Appended {
     pub(crate) target_uid: u32,
     /// The source bytes' shape; hashed when to be compared by content.
     pub(crate) shape: Shape,
+    /// The source bytes' SHA-1, when to be compared with the target's
+    /// `DIGEST.SHA1`.
+    pub(crate) sha1: Option<[u8; 20]>,
 }
 
 /// One side's counts: messages, bytes (if told), UIDVALIDITY (if read by STATUS).
@@ -77,22 +81,28 @@ impl<S: SyncState> FolderSync<'_, S> {
             return Ok(());
         }
         let set: UidSet = appended.iter().map(|a| a.target_uid).collect();
-        let mut sizes: HashMap<u32, u64> = HashMap::with_capacity(appended.len());
-        {
-            let mut s = self.tgt.fetch_meta(&set, None).await.map_err(on(Side::Target))?;
-            while let Some(m) = s.next().await.map_err(on(Side::Target))? {
-                sizes.insert(m.uid, m.size.unwrap_or(0));
-            }
-        }
+        let digest = appended.iter().any(|a| a.sha1.is_some()) && self.tgt.capabilities().digest_sha1();
+        let checks: HashMap<u32, bma_imap::MessageCheck> = self
+            .tgt
+            .fetch_checks(&set, digest)
+            .await
+            .map_err(on(Side::Target))?
+            .into_iter()
+            .map(|c| (c.uid, c))
+            .collect();
         let mut missing = Vec::new();
         let mut suspects: HashMap<u32, &Appended> = HashMap::new();
         for a in appended {
-            match sizes.get(&a.target_uid) {
-                None => missing.push(a.source_uid),
-                Some(&size) if size != a.shape.size || a.shape.sha256.is_some() => {
-                    suspects.insert(a.target_uid, a);
-                }
-                Some(_) => {}
+            let Some(check) = checks.get(&a.target_uid) else {
+                missing.push(a.source_uid);
+                continue;
+            };
+            let same_digest = a.sha1.is_some() && check.sha1 == a.sha1;
+            if same_digest && check.size == a.shape.size {
+                self.report.verified_content += 1;
+                self.report.verified_digest += 1;
+            } else if check.size != a.shape.size || a.shape.sha256.is_some() {
+                suspects.insert(a.target_uid, a);
             }
         }
         self.report.verified_size += (appended.len() - missing.len()) as u64;

@@ -136,6 +136,16 @@ async fn into_and_out_of(server: Foreign) {
         first.altered
     );
     let altered = assert_accounted_for(&source, &target, &first).await;
+    // Cyrus offers DIGEST=SHA1: the risky messages it kept are compared
+    // by its digest, not read back; the others have no digest.
+    let by_digest: u64 = first.folders.iter().map(|f| f.verified_digest).sum();
+    let by_content: u64 = first.folders.iter().map(|f| f.verified_content).sum();
+    assert!(by_content > 0, "{first:#?}");
+    if matches!(server, Foreign::Cyrus | Foreign::CyrusUnix) {
+        assert!(by_digest > 0, "{first:#?}");
+    } else {
+        assert_eq!(by_digest, 0, "{first:#?}");
+    }
     let expected = if first.skipped == 0 && altered == 0 { Outcome::Complete } else { Outcome::Partial };
     assert_eq!(first.outcome, expected, "{first:#?}");
 
@@ -288,6 +298,29 @@ fn cli_reports_alterations(server: Foreign, setting: &str, bytes_told: bool) {
         assert!(tgt_bytes.parse::<u64>().is_ok_and(|b| b > 0), "{inbox}");
     } else {
         assert_eq!(tgt_bytes, "unverified", "{inbox}");
+    }
+}
+
+/// `--verify full` into Cyrus: every message compared by content, by
+/// Cyrus' `DIGEST.SHA1`, none read back; into Courier (no digest), read
+/// back.
+#[tokio::test]
+async fn verify_full_compares_every_message_by_the_digest_where_offered() {
+    for (server, by_digest) in [(Foreign::Cyrus, 12), (Foreign::Courier, 0)] {
+        let source = dovecot_user("legacy", "fullsrc");
+        let target = server.user("fulldst");
+        fill(&mut client(&source).await, "INBOX", 12, "full").await;
+        let (_dir, store) = state().await;
+        let opts = Options { verify: bma_sync::Verify::Full, ..options() };
+        let s = bma_sync::run(&source, &target, store, &opts).await.expect("run");
+        assert_eq!(s.outcome, Outcome::Complete, "{s:#?}");
+        let inbox = s.folders.iter().find(|f| f.source == "INBOX").expect("INBOX");
+        assert_eq!(
+            (inbox.verified_size, inbox.verified_content, inbox.verified_digest),
+            (12, 12, by_digest),
+            "{}: {inbox:#?}",
+            server.name()
+        );
     }
 }
 

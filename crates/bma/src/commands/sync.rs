@@ -558,8 +558,10 @@ fn print_summary(s: &Summary) {
     }
     let verified: u64 = s.folders.iter().map(|f| f.verified_size).sum();
     let by_content: u64 = s.folders.iter().map(|f| f.verified_content).sum();
+    let by_digest: u64 = s.folders.iter().map(|f| f.verified_digest).sum();
     if verified > 0 {
-        println!("verified on the target: {verified} by size, {by_content} of them also by content");
+        let digest = if by_digest > 0 { format!(" ({by_digest} by the target's digest)") } else { String::new() };
+        println!("verified on the target: {verified} by size, {by_content} of them also by content{digest}");
     }
     println!(
         "{:?}: {} copied ({} bytes), {} skipped, {} altered by the target, {} errors in {} ms{}",
