@@ -20,7 +20,7 @@ use crate::options::Options;
 use crate::reconcile::{self, Orphans, size_date, target_metas};
 use crate::report::FolderReport;
 use crate::state::{SyncFolder, SyncMessage, SyncState};
-use crate::verify::{Appended, Opened, altered_of};
+use crate::verify::{Appended, Known, Opened, altered_of};
 
 /// The copy of one folder pair: both sessions, the state, the run's
 /// options, the folder's plan and its report.
@@ -125,7 +125,7 @@ impl<S: SyncState> FolderSync<'_, S> {
             self.report.unchanged = true;
             self.report.mapped = u64::from(sel.exists);
             self.report.altered = state.altered(pair, sname).await?.iter().filter_map(altered_of).collect();
-            return self.verify(opened(tsel.is_some(), selected)).await.map(|_| ());
+            return self.verify(opened(tsel.is_some(), selected), Known::default()).await.map(|_| ());
         }
         if prev.is_some() && !same && !options.dry_run {
             state.clear(pair, sname).await?;
@@ -202,7 +202,7 @@ impl<S: SyncState> FolderSync<'_, S> {
             dry => {
                 self.report.mapped = map.len() as u64;
                 self.report_altered(&map);
-                return self.verify(opened(dry.is_some(), selected)).await.map(|_| ());
+                return self.verify(opened(dry.is_some(), selected), Known::default()).await.map(|_| ());
             }
         };
         if prev.as_ref().is_some_and(|f| f.uid_next.is_none()) && !new.is_empty() {
@@ -212,6 +212,15 @@ impl<S: SyncState> FolderSync<'_, S> {
             // that those messages are found below instead of appended again.
             reconcile::settle(self.tgt, &mut tsel.exists).await?;
         }
+
+        // Known contents, so that the counts need no STATUS SIZE: the
+        // source's full list; a target folder empty before this copy.
+        let target_was_empty = tsel.exists == 0;
+        let mut known = Known {
+            source: (since.is_none() && vanished.is_none() && metas.iter().all(|m| m.size.is_some()))
+                .then(|| (metas.len() as u64, metas.iter().filter_map(|m| m.size).sum())),
+            target: None,
+        };
 
         // Reconciliation candidates: target messages that no state maps (a
         // killed run's APPENDs, including those the server completed after a
@@ -257,7 +266,10 @@ impl<S: SyncState> FolderSync<'_, S> {
                 // the new messages to this session only after a NOOP.
                 self.tgt.noop().await.map_err(on(Side::Target))?;
             }
-            self.verify_appended(&appended, &mut map).await?;
+            let found = self.verify_appended(&appended, &mut map).await?;
+            known.target = target_was_empty.then_some(found);
+        } else if target_was_empty {
+            known.target = Some((0, 0));
         }
         let interrupted = prev.as_ref().is_some_and(|f| f.uid_next.is_none());
         if interrupted && selected && self.tgt.exists().is_some_and(|n| n as usize > map.len()) {
@@ -331,12 +343,12 @@ impl<S: SyncState> FolderSync<'_, S> {
         self.report_altered(&map);
         let target = opened(true, selected);
         if folder.target_uidvalidity == 0 {
-            let t = self.verify(target).await?;
+            let t = self.verify(target, known).await?;
             folder.target_uidvalidity = t.unwrap_or(0);
             state.save_folder(&folder).await?;
             return Ok(());
         }
         state.save_folder(&folder).await?;
-        self.verify(target).await.map(|_| ())
+        self.verify(target, known).await.map(|_| ())
     }
 }

@@ -52,8 +52,24 @@ struct Counts {
     uid_validity: Option<u32>,
 }
 
-/// Counts `name` on `c`; `selected`: it is the session's selected mailbox.
-async fn counts(c: &mut Client, name: &MailboxName, selected: bool) -> bma_imap::Result<Counts> {
+/// What this run already knows of a folder's content: (messages, bytes),
+/// from the sizes it read of every message (the source's full list; the
+/// target folder it created and filled). A selected folder whose count
+/// still matches is not asked its SIZE again.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Known {
+    pub(crate) source: Option<(u64, u64)>,
+    pub(crate) target: Option<(u64, u64)>,
+}
+
+/// Counts `name` on `c`; `selected`: it is the session's selected mailbox;
+/// `known`: (messages, bytes) already known, trusted if the count matches.
+async fn counts(
+    c: &mut Client,
+    name: &MailboxName,
+    selected: bool,
+    known: Option<(u64, u64)>,
+) -> bma_imap::Result<Counts> {
     if !selected {
         let st = c.status(name).await?;
         return Ok(Counts {
@@ -64,21 +80,25 @@ async fn counts(c: &mut Client, name: &MailboxName, selected: bool) -> bma_imap:
     }
     c.noop().await?;
     let messages = u64::from(c.exists().unwrap_or(0));
-    let bytes = if c.capabilities().has("STATUS=SIZE") { c.status(name).await?.size } else { None };
+    let bytes = match known {
+        Some((n, bytes)) if n == messages => Some(bytes),
+        _ if c.capabilities().has("STATUS=SIZE") => c.status(name).await?.size,
+        _ => None,
+    };
     Ok(Counts { messages, bytes, uid_validity: None })
 }
 
 impl<S: SyncState> FolderSync<'_, S> {
     /// Checks the appended messages against what the selected target
     /// folder holds (see the module doc); updates `map` and the state for
-    /// those altered or missing.
+    /// those altered or missing. Returns (messages, bytes) found on the target.
     pub(crate) async fn verify_appended(
         &mut self,
         appended: &[Appended],
         map: &mut std::collections::BTreeMap<u32, SyncMessage>,
-    ) -> Result<(), Error> {
+    ) -> Result<(u64, u64), Error> {
         if appended.is_empty() {
-            return Ok(());
+            return Ok((0, 0));
         }
         let set: UidSet = appended.iter().map(|a| a.target_uid).collect();
         let digest = appended.iter().any(|a| a.sha1.is_some()) && self.tgt.capabilities().digest_sha1();
@@ -90,6 +110,7 @@ impl<S: SyncState> FolderSync<'_, S> {
             .into_iter()
             .map(|c| (c.uid, c))
             .collect();
+        let found = (checks.len() as u64, checks.values().map(|c| c.size).sum::<u64>());
         let mut missing = Vec::new();
         let mut suspects: HashMap<u32, &Appended> = HashMap::new();
         for a in appended {
@@ -145,23 +166,27 @@ impl<S: SyncState> FolderSync<'_, S> {
                 });
             }
         }
-        Ok(())
+        Ok(found)
     }
 
     /// Reads both sides' counts into the report (the target's only if
     /// `target.exists`); returns the target folder's UIDVALIDITY when read.
-    pub(crate) async fn verify(&mut self, target: Opened) -> Result<Option<u32>, Error> {
+    pub(crate) async fn verify(&mut self, target: Opened, known: Known) -> Result<Option<u32>, Error> {
         let (src, tgt, plan) = (&mut *self.src, &mut *self.tgt, self.plan);
         // Both sides at once.
         let target_counts = async {
             match target {
                 Opened::Absent => Ok(None),
-                Opened::Closed => counts(tgt, &plan.target, false).await.map(Some).map_err(on(Side::Target)),
-                Opened::Selected => counts(tgt, &plan.target, true).await.map(Some).map_err(on(Side::Target)),
+                Opened::Closed => counts(tgt, &plan.target, false, None).await.map(Some).map_err(on(Side::Target)),
+                Opened::Selected => {
+                    counts(tgt, &plan.target, true, known.target).await.map(Some).map_err(on(Side::Target))
+                }
             }
         };
-        let (s, t) =
-            tokio::try_join!(async { counts(src, &plan.source, true).await.map_err(on(Side::Source)) }, target_counts)?;
+        let (s, t) = tokio::try_join!(
+            async { counts(src, &plan.source, true, known.source).await.map_err(on(Side::Source)) },
+            target_counts
+        )?;
         self.report.source_messages = s.messages;
         self.report.source_bytes = s.bytes;
         Ok(t.and_then(|t| {

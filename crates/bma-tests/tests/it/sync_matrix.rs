@@ -253,9 +253,12 @@ async fn incremental_with_delete(server: Foreign) {
 }
 
 /// `bma sync` as an operator runs it (human output) from the hard cases
-/// into `server`: the warning before copying names the setting, each
-/// altered message is listed with what changed, sizes the server does not
-/// tell are "unverified", and the exit code is 3 (partial).
+/// into `server`, twice: the warning before copying names the setting, each
+/// altered message is listed with what changed, and the exit code is 3
+/// (partial), on the rerun too (the alterations are remembered). The first
+/// copy tells the target's bytes from the sizes it checked; the rerun,
+/// which appends nothing, only where the server has STATUS=SIZE, else
+/// "unverified".
 fn cli_reports_alterations(server: Foreign, setting: &str, bytes_told: bool) {
     let source = hard_cases();
     let target = server.user("cli");
@@ -268,37 +271,50 @@ fn cli_reports_alterations(server: Foreign, setting: &str, bytes_told: bool) {
     std::fs::write(dir.path().join("src.pw"), admin_pw.expose()).expect("write");
     std::fs::write(dir.path().join("dst.pw"), password.expose()).expect("write");
     let url = |e: &Endpoint| format!("imap://{}:{}", e.config.host, e.config.port);
-    let out = std::process::Command::new(bma_tests::bma_bin())
-        .args(["sync", "--tls", "none", "--source", &url(&source), "--source-user", user, "--source-admin", admin])
-        .arg("--source-password-file")
-        .arg(dir.path().join("src.pw"))
-        .args(["--target", &url(&target), "--target-user", target.user()])
-        .arg("--target-password-file")
-        .arg(dir.path().join("dst.pw"))
-        .arg("--state")
-        .arg(dir.path().join("state.db"))
-        .output()
-        .expect("bma sync");
-    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
-    let all = format!("{stderr}\n{stdout}");
-    assert_eq!(out.status.code(), Some(3), "{all}");
-    assert!(stderr.contains("warning: the target rewrites messages on APPEND") && stderr.contains(setting), "{all}");
-    let altered: Vec<&str> = stdout.lines().filter(|l| l.contains("altered by the target (UID")).collect();
-    assert!(!altered.is_empty(), "{all}");
-    assert!(altered.iter().all(|l| l.contains(" bytes -> ")), "{all}");
-    let last = stdout.lines().last().unwrap_or_default();
-    assert!(
-        last.starts_with("Partial: ") && last.contains(&format!("{} altered by the target", altered.len())),
-        "{all}"
-    );
-    let inbox = stdout.lines().find(|l| l.starts_with("INBOX ")).expect("an INBOX line");
-    // Columns: source, target, src msgs, src bytes, tgt msgs, tgt bytes, ...
-    let tgt_bytes = inbox.split_whitespace().nth(5).expect("tgt bytes");
-    if bytes_told {
-        assert!(tgt_bytes.parse::<u64>().is_ok_and(|b| b > 0), "{inbox}");
-    } else {
-        assert_eq!(tgt_bytes, "unverified", "{inbox}");
+    let run = || {
+        std::process::Command::new(bma_tests::bma_bin())
+            .args(["sync", "--tls", "none", "--source", &url(&source), "--source-user", user, "--source-admin", admin])
+            .arg("--source-password-file")
+            .arg(dir.path().join("src.pw"))
+            .args(["--target", &url(&target), "--target-user", target.user()])
+            .arg("--target-password-file")
+            .arg(dir.path().join("dst.pw"))
+            .arg("--state")
+            .arg(dir.path().join("state.db"))
+            .output()
+            .expect("bma sync")
+    };
+    let mut counts = Vec::new();
+    for first in [true, false] {
+        let out = run();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        let all = format!("{stderr}\n{stdout}");
+        assert_eq!(out.status.code(), Some(3), "{all}");
+        if first {
+            assert!(
+                stderr.contains("warning: the target rewrites messages on APPEND") && stderr.contains(setting),
+                "{all}"
+            );
+        }
+        let altered: Vec<&str> = stdout.lines().filter(|l| l.contains("altered by the target (UID")).collect();
+        assert!(!altered.is_empty(), "{all}");
+        assert!(altered.iter().all(|l| l.contains(" bytes -> ")), "{all}");
+        counts.push(altered.len());
+        let last = stdout.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("Partial: ") && last.contains(&format!("{} altered by the target", altered.len())),
+            "{all}"
+        );
+        let inbox = stdout.lines().find(|l| l.starts_with("INBOX ")).expect("an INBOX line");
+        // Columns: source, target, src msgs, src bytes, tgt msgs, tgt bytes, ...
+        let tgt_bytes = inbox.split_whitespace().nth(5).expect("tgt bytes");
+        if first || bytes_told {
+            assert!(tgt_bytes.parse::<u64>().is_ok_and(|b| b > 0), "{inbox}");
+        } else {
+            assert_eq!(tgt_bytes, "unverified", "{inbox}");
+        }
     }
+    assert_eq!(counts[0], counts[1], "the rerun reports the same alterations");
 }
 
 /// `--verify full` into Cyrus: every message compared by content, by
