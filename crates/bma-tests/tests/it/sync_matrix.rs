@@ -5,8 +5,11 @@
 //! target with what changed: no other difference is allowed); an unchanged
 //! rerun appends nothing and reports the same; that copy copied out again
 //! into Dovecot, byte for byte; `bma sync` killed with SIGKILL mid-copy then
-//! rerun (nothing lost, nothing twice); an incremental run with `--delete`
-//! (new messages, a flag change, an expunge).
+//! rerun (nothing lost, nothing twice) and an incremental run with
+//! `--delete` (new messages, a flag change, an expunge), each into the
+//! server and out of it; folder names it refuses, special-use folders it
+//! lacks, a quota without `[OVERQUOTA]`, a missing account, `--verify full`
+//! by Cyrus' digest.
 //!
 //! Needs `cargo xtask lab up --with cyrus,courier && cargo xtask lab seed`.
 
@@ -166,11 +169,28 @@ async fn into_and_out_of(server: Foreign) {
     assert_eq!((out_again.outcome, out_again.copied), (Outcome::Complete, 0), "{out_again:#?}");
 }
 
+/// Which way a test copies: into the foreign server (from the legacy
+/// Dovecot), or out of it (into the new Dovecot).
+#[derive(Clone, Copy)]
+enum Way {
+    Into,
+    OutOf,
+}
+
+impl Way {
+    /// New users of their own: (source, target).
+    fn pair(self, server: Foreign, what: &str) -> (Endpoint, Endpoint) {
+        match self {
+            Way::Into => (dovecot_user("legacy", &format!("{what}src")), server.user(&format!("{what}dst"))),
+            Way::OutOf => (server.user(&format!("{what}src")), dovecot_user("new", &format!("{what}dst"))),
+        }
+    }
+}
+
 /// Plain messages into `server` through `bma sync`, killed with SIGKILL
 /// mid-copy, then rerun.
-async fn killed_then_resumed(server: Foreign) {
-    let source = dovecot_user("legacy", "killsrc");
-    let target = server.user("killdst");
+async fn killed_then_resumed(server: Foreign, way: Way) {
+    let (source, target) = way.pair(server, "kill");
     let mut src = client(&source).await;
     fill(&mut src, "INBOX", 150, "kill").await;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -225,9 +245,8 @@ async fn killed_then_resumed(server: Foreign) {
 
 /// A first copy into `server`, then new messages, a flag change and an
 /// expunge on the source, carried by a run with `--delete`.
-async fn incremental_with_delete(server: Foreign) {
-    let source = dovecot_user("legacy", "incsrc");
-    let target = server.user("incdst");
+async fn incremental_with_delete(server: Foreign, way: Way) {
+    let (source, target) = way.pair(server, "inc");
     let mut src = client(&source).await;
     fill(&mut src, "INBOX", 12, "inc").await;
     let (_dir, store) = state().await;
@@ -485,12 +504,22 @@ macro_rules! suite {
 
             #[tokio::test]
             async fn killed_with_sigkill_then_rerun_loses_and_duplicates_nothing() {
-                killed_then_resumed($server).await;
+                killed_then_resumed($server, Way::Into).await;
             }
 
             #[tokio::test]
             async fn incremental_with_delete_carries_new_flags_and_expunges() {
-                incremental_with_delete($server).await;
+                incremental_with_delete($server, Way::Into).await;
+            }
+
+            #[tokio::test]
+            async fn as_a_source_killed_with_sigkill_then_rerun_loses_and_duplicates_nothing() {
+                killed_then_resumed($server, Way::OutOf).await;
+            }
+
+            #[tokio::test]
+            async fn as_a_source_incremental_with_delete_carries_new_flags_and_expunges() {
+                incremental_with_delete($server, Way::OutOf).await;
             }
         }
     )*};
