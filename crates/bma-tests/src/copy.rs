@@ -1,11 +1,14 @@
 //! Helpers of the copy-engine tests (`tests/sync*.rs`): log in to a lab
-//! mailbox, a throwaway sync state, the message-by-message comparison of a
-//! source and its copy (SHA-256 of the body, flags, INTERNALDATE), and a
-//! TCP relay that plays a server restarting.
+//! mailbox, a throwaway sync state, `bma sync` as a command line, the
+//! message-by-message comparison of a source and its copy (SHA-256 of the
+//! body, flags, INTERNALDATE), and a TCP relay that plays a server
+//! restarting.
 
 use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::Command;
 
-use bma_imap::{Client, MailboxName, UidSet};
+use bma_imap::{Auth, Client, MailboxName, UidSet};
 use bma_store::Store;
 use bma_sync::{Endpoint, Summary};
 use sha2::{Digest, Sha256};
@@ -23,6 +26,34 @@ pub async fn state() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().expect("tempdir");
     let store = Store::open(&format!("sqlite://{}", dir.path().join("sync.db").display())).await.expect("state");
     (dir, store)
+}
+
+/// `bma sync` from `source` to `target` as an operator types it, in plain
+/// IMAP (the lab): each side's password in a file under `dir` (a master
+/// user as `--*-admin`), the state in `dir/state.db`. More arguments may
+/// be added.
+pub fn sync_command(source: &Endpoint, target: &Endpoint, dir: &Path) -> Command {
+    let mut c = Command::new(crate::bma_bin());
+    c.args(["sync", "--tls", "none"]);
+    for (side, e) in [("source", source), ("target", target)] {
+        let file = dir.join(format!("{side}.pw"));
+        let password = match &e.auth {
+            Auth::Login { user, password } => {
+                c.args([format!("--{side}-user"), user.clone()]);
+                password
+            }
+            Auth::Plain { authzid: Some(user), authcid, password } => {
+                c.args([format!("--{side}-user"), user.clone(), format!("--{side}-admin"), authcid.clone()]);
+                password
+            }
+            other => unreachable!("the lab's users log in with LOGIN or a master user: {other:?}"),
+        };
+        std::fs::write(&file, password.expose()).expect("write a password file");
+        c.arg(format!("--{side}")).arg(format!("imap://{}:{}", e.config.host, e.config.port));
+        c.arg(format!("--{side}-password-file")).arg(file);
+    }
+    c.arg("--state").arg(dir.join("state.db"));
+    c
 }
 
 /// SHA-256 of `body`, in hexadecimal.

@@ -22,7 +22,7 @@ use bma_sync::{Endpoint, Options, Outcome};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use bma_tests::copy::{assert_same, client, fingerprints, sha256, state};
+use bma_tests::copy::{assert_same, client, fingerprints, sha256, state, sync_command};
 use bma_tests::lab_file as read_json;
 use bma_tests::lab_imap_config as config;
 
@@ -370,13 +370,6 @@ async fn subscriptions_of_the_source_are_carried() {
     }
 }
 
-fn password_of(e: &Endpoint) -> &str {
-    match &e.auth {
-        Auth::Login { password, .. } => password.expose(),
-        _ => unreachable!("test users log in with LOGIN"),
-    }
-}
-
 #[tokio::test]
 async fn a_40_mb_message_is_copied_by_the_cli_in_bounded_memory() {
     const BIG: usize = 40 << 20;
@@ -403,20 +396,12 @@ async fn a_40_mb_message_is_copied_by_the_cli_in_bounded_memory() {
     drop(big);
 
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::write(dir.path().join("src.pw"), password_of(&source)).expect("write");
-    std::fs::write(dir.path().join("dst.pw"), password_of(&target)).expect("write");
-    let url = |e: &Endpoint| format!("imap://{}:{}", e.config.host, e.config.port);
+    let mut sync = sync_command(&source, &target, dir.path());
+    sync.arg("--json");
     let out = Command::new("/usr/bin/time")
         .args(["-f", "%M"])
-        .arg(bma_tests::bma_bin())
-        .args(["sync", "--tls", "none", "--json", "--source", &url(&source), "--source-user", source.user()])
-        .arg("--source-password-file")
-        .arg(dir.path().join("src.pw"))
-        .args(["--target", &url(&target), "--target-user", target.user()])
-        .arg("--target-password-file")
-        .arg(dir.path().join("dst.pw"))
-        .arg("--state")
-        .arg(dir.path().join("state.db"))
+        .arg(sync.get_program())
+        .args(sync.get_args())
         .output()
         .expect("run bma under /usr/bin/time");
     let stderr = String::from_utf8_lossy(&out.stderr);

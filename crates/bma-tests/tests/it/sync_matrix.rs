@@ -19,7 +19,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bma_imap::{AppendMessage, Auth, Client, Flag, InternalDate, MailboxName, StoreMode, UidSet};
 use bma_sync::{Change, Endpoint, Options, Outcome, Summary};
-use bma_tests::copy::{Fingerprint, assert_same, client, fingerprints, fingerprints_by_uid, state};
+use bma_tests::copy::{Fingerprint, assert_same, client, fingerprints, fingerprints_by_uid, state, sync_command};
 use bma_tests::foreign::Foreign;
 use bma_tests::{lab_file, lab_imap_config, lab_master_for};
 use serde_json::Value;
@@ -194,23 +194,9 @@ async fn killed_then_resumed(server: Foreign, way: Way) {
     let mut src = client(&source).await;
     fill(&mut src, "INBOX", 150, "kill").await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let password = |e: &Endpoint| match &e.auth {
-        Auth::Login { password, .. } => password.expose().to_owned(),
-        _ => unreachable!("LOGIN users"),
-    };
-    std::fs::write(dir.path().join("src.pw"), password(&source)).expect("write");
-    std::fs::write(dir.path().join("dst.pw"), password(&target)).expect("write");
     let cli = || {
-        let url = |e: &Endpoint| format!("imap://{}:{}", e.config.host, e.config.port);
-        let mut c = std::process::Command::new(bma_tests::bma_bin());
-        c.args(["sync", "--tls", "none", "--json", "--source", &url(&source), "--source-user", source.user()])
-            .arg("--source-password-file")
-            .arg(dir.path().join("src.pw"))
-            .args(["--target", &url(&target), "--target-user", target.user()])
-            .arg("--target-password-file")
-            .arg(dir.path().join("dst.pw"))
-            .arg("--state")
-            .arg(dir.path().join("state.db"));
+        let mut c = sync_command(&source, &target, dir.path());
+        c.arg("--json");
         c
     };
     let mut child =
@@ -282,27 +268,7 @@ fn cli_reports_alterations(server: Foreign, setting: &str, bytes_told: bool) {
     let source = hard_cases();
     let target = server.user("cli");
     let dir = tempfile::tempdir().expect("tempdir");
-    let (Auth::Plain { authzid: Some(user), authcid: admin, password: admin_pw }, Auth::Login { password, .. }) =
-        (&source.auth, &target.auth)
-    else {
-        unreachable!("a master user on the source, a LOGIN user on the target")
-    };
-    std::fs::write(dir.path().join("src.pw"), admin_pw.expose()).expect("write");
-    std::fs::write(dir.path().join("dst.pw"), password.expose()).expect("write");
-    let url = |e: &Endpoint| format!("imap://{}:{}", e.config.host, e.config.port);
-    let run = || {
-        std::process::Command::new(bma_tests::bma_bin())
-            .args(["sync", "--tls", "none", "--source", &url(&source), "--source-user", user, "--source-admin", admin])
-            .arg("--source-password-file")
-            .arg(dir.path().join("src.pw"))
-            .args(["--target", &url(&target), "--target-user", target.user()])
-            .arg("--target-password-file")
-            .arg(dir.path().join("dst.pw"))
-            .arg("--state")
-            .arg(dir.path().join("state.db"))
-            .output()
-            .expect("bma sync")
-    };
+    let run = || sync_command(&source, &target, dir.path()).output().expect("bma sync");
     let mut counts = Vec::new();
     for first in [true, false] {
         let out = run();
@@ -455,22 +421,16 @@ fn cli_a_target_account_that_does_not_exist_is_said_in_one_line() {
     let cyrus = &lab["foreign"]["cyrus"];
     let (admin, admin_pw) =
         (cyrus["admin_user"].as_str().expect("admin"), cyrus["admin_password"].as_str().expect("pw"));
+    let ghost = Endpoint {
+        config: Foreign::Cyrus.config(),
+        auth: Auth::Plain {
+            authzid: Some("ghost42@bma.test".into()),
+            authcid: admin.into(),
+            password: bma_imap::Secret::new(admin_pw),
+        },
+    };
     let dir = tempfile::tempdir().expect("tempdir");
-    let Auth::Login { password, .. } = &source.auth else { unreachable!("a LOGIN user") };
-    std::fs::write(dir.path().join("src.pw"), password.expose()).expect("write");
-    std::fs::write(dir.path().join("admin.pw"), admin_pw).expect("write");
-    let config = Foreign::Cyrus.config();
-    let out = std::process::Command::new(bma_tests::bma_bin())
-        .args(["sync", "--tls", "none", "--source", &format!("imap://{}:{}", source.config.host, source.config.port)])
-        .args(["--source-user", source.user(), "--source-password-file"])
-        .arg(dir.path().join("src.pw"))
-        .args(["--target", &format!("imap://{}:{}", config.host, config.port), "--target-user", "ghost42@bma.test"])
-        .args(["--target-admin", admin, "--target-password-file"])
-        .arg(dir.path().join("admin.pw"))
-        .arg("--state")
-        .arg(dir.path().join("state.db"))
-        .output()
-        .expect("bma sync");
+    let out = sync_command(&source, &ghost, dir.path()).output().expect("bma sync");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     let errors: Vec<&str> = stderr.lines().filter(|l| l.contains("error")).collect();
