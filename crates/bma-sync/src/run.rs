@@ -117,21 +117,32 @@ where
             }
         }
     }
-    // A progress bar gets the size of the first copies at once (one
-    // pipelined STATUS), so that its ETA means something from the start.
+    // The size of the first copies, at once (one pipelined STATUS): a
+    // progress bar gets it, so that its ETA means something from the start,
+    // and the largest folders are queued first, so that the biggest one
+    // (INBOX, often half the mailbox) does not start last and copy alone
+    // while the other workers are idle.
     let mut counted: HashSet<usize> = HashSet::new();
-    if let Some(progress) = options.progress.as_ref().filter(|_| !fresh.is_empty() && !options.dry_run) {
+    let mut weight: HashMap<usize, (u64, u64)> = HashMap::new();
+    let several = todo.len() > 1 && options.max_connections > 1;
+    if !fresh.is_empty() && !options.dry_run && (options.progress.is_some() || several) {
         let names: Vec<&MailboxName> = fresh.iter().map(|&i| &plans[i].source).collect();
         if let Ok(statuses) = src.status_many(&names).await {
             let (mut n, mut bytes) = (0, 0);
             for (&i, st) in fresh.iter().zip(statuses) {
                 if let Ok(st) = st {
-                    n += u64::from(st.messages.unwrap_or(0));
-                    bytes += st.size.unwrap_or(0);
+                    let (m, b) = (u64::from(st.messages.unwrap_or(0)), st.size.unwrap_or(0));
+                    n += m;
+                    bytes += b;
                     counted.insert(i);
+                    weight.insert(i, (m, b));
                 }
             }
-            progress.add_total(n, bytes);
+            if let Some(progress) = options.progress.as_ref() {
+                progress.add_total(n, bytes);
+            } else {
+                counted.clear();
+            }
         }
     }
     if !known.is_empty() {
@@ -150,6 +161,10 @@ where
                                 state.altered(&pair, &f.source_folder).await?.iter().filter_map(altered_of).collect();
                             reports.push((i, r));
                         }
+                        (Ok(s), _) => {
+                            weight.insert(i, (u64::from(s.messages.unwrap_or(0)), s.size.unwrap_or(0)));
+                            todo.push_back((i, plans[i].clone()));
+                        }
                         _ => todo.push_back((i, plans[i].clone())),
                     }
                 }
@@ -159,8 +174,9 @@ where
                 todo.extend(known.into_iter().map(|(i, _)| (i, plans[i].clone())));
             }
         }
-        todo.make_contiguous().sort_by_key(|(i, _)| *i);
     }
+    // Largest first (messages, then bytes), else in the tree's order.
+    todo.make_contiguous().sort_by_key(|(i, _)| (std::cmp::Reverse(weight.get(i).copied().unwrap_or_default()), *i));
     // Before copying: does the target rewrite what it is given?
     let mut warnings = Vec::new();
     if !options.dry_run && !todo.is_empty() {
