@@ -22,7 +22,7 @@ use crate::error::{Error, Side, on};
 use crate::folder::{FolderSync, canonical};
 use crate::options::{Progress, Verify};
 use crate::reconcile::Orphans;
-use crate::report::{Altered, FolderReport, Skipped};
+use crate::report::{FolderReport, Skipped};
 use crate::shape::{self, Alteration, Shape};
 use crate::state::{SyncMessage, SyncState};
 use crate::verify::Appended;
@@ -203,20 +203,11 @@ fn prepare(
     // Hashing every byte costs CPU: only when target messages are waiting
     // to be matched.
     let matched = if ctx.orphans.is_empty() { None } else { ctx.orphans.take(&m.body, m.internal_date.as_ref()) };
-    if let Some((o, exact)) = matched {
-        let altered = (!exact)
-            .then(|| shape::changes(&Shape::of(&m.body, true), &o.shape))
+    if let Some((o, source)) = matched {
+        // Reported with the map's other alterations at the end of the folder.
+        let altered = Some(shape::changes(&source, &o.shape))
             .filter(|c| !c.is_empty())
             .map(|changes| Alteration { target_size: o.shape.size, changes });
-        if let Some(a) = &altered {
-            report.altered.push(Altered {
-                uid: m.uid,
-                target_uid: o.uid,
-                size,
-                target_size: a.target_size,
-                changes: a.changes.clone(),
-            });
-        }
         ctx.batch.push(SyncMessage { source_uid: m.uid, target_uid: o.uid, flags: o.flags, size, altered });
         report.reconciled += 1;
         if let Some(p) = progress {

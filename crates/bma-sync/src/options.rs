@@ -85,13 +85,14 @@ pub struct Options {
     pub probe: ProbeCache,
 }
 
-/// Which appended messages are read back from the target and compared by
-/// content (SHA-256); every appended message is compared by RFC822.SIZE.
+/// Which appended messages are compared by content with what the target
+/// stored (by its `DIGEST.SHA1` where offered, else read back); every
+/// appended message is compared by RFC822.SIZE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Verify {
     /// Those a target is known to rewrite ([`crate::Shape::risky`]): 8-bit
     /// or malformed headers, bare CR or LF, no blank line after the headers,
-    /// NUL bytes.
+    /// no final line ending, NUL bytes.
     #[default]
     Risky,
     /// Every message (the campaign's final copy).

@@ -29,8 +29,17 @@ pub(crate) type Key = (usize, String, [u8; 32]);
 
 /// The key of a message's bytes and INTERNALDATE.
 pub(crate) fn key_of(body: &[u8], date: Option<&bma_imap::InternalDate>) -> Key {
-    let hash: [u8; 32] = Sha256::digest(body).into();
-    (body.len(), date.map(|d| d.0.unix_timestamp().to_string()).unwrap_or_default(), hash)
+    (body.len(), date_text(date), Sha256::digest(body).into())
+}
+
+/// The key of a message read into a hashed [`Shape`] (no second pass over
+/// its bytes).
+fn key_of_shape(shape: &Shape, date: Option<&bma_imap::InternalDate>) -> Key {
+    (shape.size as usize, date_text(date), shape.sha256.unwrap_or_default())
+}
+
+fn date_text(date: Option<&bma_imap::InternalDate>) -> String {
+    date.map(|d| d.0.unix_timestamp().to_string()).unwrap_or_default()
 }
 
 /// (RFC822.SIZE, INTERNALDATE as Unix time): a cheap prefilter before hashing bodies.
@@ -95,9 +104,11 @@ impl Orphans {
 
     /// The copy of the source message `body` (of INTERNALDATE `date`) on the
     /// target: byte for byte (same key), else by INTERNALDATE and Message-ID
-    /// (a copy the target rewrote); whether it is exact.
-    pub(crate) fn take(&mut self, body: &[u8], date: Option<&bma_imap::InternalDate>) -> Option<(Orphan, bool)> {
-        let key = key_of(body, date);
+    /// (a copy the target rewrote); with the source's shape (hashed), to
+    /// compare with the copy's.
+    pub(crate) fn take(&mut self, body: &[u8], date: Option<&bma_imap::InternalDate>) -> Option<(Orphan, Shape)> {
+        let shape = Shape::of(body, true);
+        let key = key_of_shape(&shape, date);
         let taken = &mut self.taken;
         let mut pop = |q: Option<&mut VecDeque<Orphan>>| {
             let q = q?;
@@ -109,11 +120,11 @@ impl Orphans {
             None
         };
         if let Some(o) = pop(self.by_key.get_mut(&key)) {
-            return Some((o, true));
+            return Some((o, shape));
         }
         let id = crate::shape::message_id(body)?;
         let unix = date.map_or(0, |d| d.0.unix_timestamp());
-        pop(self.by_id.get_mut(&(unix, id.to_vec()))).map(|o| (o, false))
+        pop(self.by_id.get_mut(&(unix, id.to_vec()))).map(|o| (o, shape))
     }
 }
 
@@ -143,7 +154,7 @@ pub(crate) async fn orphans(
                 let unix = m.internal_date.as_ref().map_or(0, |d| d.0.unix_timestamp());
                 orphans.by_id.entry((unix, id.to_vec())).or_default().push_back(o.clone());
             }
-            orphans.by_key.entry(key_of(&m.body, m.internal_date.as_ref())).or_default().push_back(o);
+            orphans.by_key.entry(key_of_shape(&o.shape, m.internal_date.as_ref())).or_default().push_back(o);
         }
     }
     Ok(orphans)

@@ -100,13 +100,13 @@ pub struct FolderReport {
     pub note: Option<String>,
     /// Messages in the source folder (verification).
     pub source_messages: u64,
-    /// Bytes in the source folder (verification); none when the server
-    /// does not tell (no STATUS=SIZE): unverified, never 0.
+    /// Bytes in the source folder (verification): from the sizes the run
+    /// read, else STATUS=SIZE; none when neither tells: unverified, never 0.
     pub source_bytes: Option<u64>,
     /// Messages in the target folder (verification).
     pub target_messages: u64,
-    /// Bytes in the target folder (verification); none when the server
-    /// does not tell (no STATUS=SIZE): unverified, never 0.
+    /// Bytes in the target folder (verification): from the sizes the run
+    /// read, else STATUS=SIZE; none when neither tells: unverified, never 0.
     pub target_bytes: Option<u64>,
     /// Source messages known to be on the target after the run.
     pub mapped: u64,

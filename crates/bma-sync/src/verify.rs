@@ -151,7 +151,6 @@ impl<S: SyncState> FolderSync<'_, S> {
                 changed.push(m.clone());
             }
         }
-        self.report.altered.extend(changed.iter().filter_map(altered_of));
         self.state.record(self.pair, &self.plan.source_name, &changed).await?;
         if !missing.is_empty() {
             tracing::warn!(folder = %self.plan.target_name, n = missing.len(), "appended, but not on the target");
@@ -197,13 +196,10 @@ impl<S: SyncState> FolderSync<'_, S> {
     }
 
     /// Reports the messages of the map that the target altered (recorded by
-    /// this run or an earlier one), once each.
+    /// this run or an earlier one): the map is the one place they are
+    /// known, by source UID.
     pub(crate) fn report_altered(&mut self, map: &std::collections::BTreeMap<u32, SyncMessage>) {
-        let known: std::collections::HashSet<u32> = self.report.altered.iter().map(|a| a.uid).collect();
-        let more: Vec<Altered> =
-            map.values().filter(|m| !known.contains(&m.source_uid)).filter_map(altered_of).collect();
-        self.report.altered.extend(more);
-        self.report.altered.sort_by_key(|a| a.uid);
+        self.report.altered = map.values().filter_map(altered_of).collect();
     }
 }
 
