@@ -144,16 +144,14 @@ impl Store {
         source_folder: &str,
         altered_only: bool,
     ) -> Result<Vec<SyncMessage>, StoreError> {
-        let sql = if altered_only {
+        let only = if altered_only { " AND m.altered IS NOT NULL" } else { "" };
+        let sql = format!(
             "SELECT m.source_uid, m.target_uid, m.flags, m.size, m.altered FROM sync_messages m \
-             JOIN sync_folders f ON f.id = m.folder_id WHERE f.pair = $1 AND f.source_folder = $2 \
-             AND m.altered IS NOT NULL ORDER BY m.source_uid"
-        } else {
-            "SELECT m.source_uid, m.target_uid, m.flags, m.size, m.altered FROM sync_messages m \
-             JOIN sync_folders f ON f.id = m.folder_id WHERE f.pair = $1 AND f.source_folder = $2 \
+             JOIN sync_folders f ON f.id = m.folder_id WHERE f.pair = $1 AND f.source_folder = $2{only} \
              ORDER BY m.source_uid"
-        };
-        let rows = sqlx::query(sql).bind(pair).bind(source_folder).fetch_all(self.pool()).await?;
+        );
+        // A fixed text, one of two; every value is bound.
+        let rows = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(pair).bind(source_folder).fetch_all(self.pool()).await?;
         rows.iter()
             .map(|r| {
                 let size: i64 = r.try_get("size")?;
