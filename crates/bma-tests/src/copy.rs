@@ -48,12 +48,28 @@ pub fn sync_command(source: &Endpoint, target: &Endpoint, dir: &Path) -> Command
             }
             other => unreachable!("the lab's users log in with LOGIN or a master user: {other:?}"),
         };
-        std::fs::write(&file, password.expose()).expect("write a password file");
+        // With a newline at the end, as `echo` and editors write it.
+        std::fs::write(&file, format!("{}\n", password.expose())).expect("write a password file");
         c.arg(format!("--{side}")).arg(format!("imap://{}:{}", e.config.host, e.config.port));
         c.arg(format!("--{side}-password-file")).arg(file);
     }
     c.arg("--state").arg(dir.join("state.db"));
     c
+}
+
+/// Polls `folder` on `c` (NOOP, then STATUS: some servers count stale
+/// without the NOOP) until it holds at least `n` messages or `limit` has
+/// passed; returns how many it holds. To kill a copy mid-way.
+pub async fn wait_for_messages(c: &mut Client, folder: &str, n: u32, limit: std::time::Duration) -> u32 {
+    let start = std::time::Instant::now();
+    loop {
+        c.noop().await.expect("noop");
+        let held = c.status(&MailboxName::new(folder)).await.expect("status").messages.unwrap_or(0);
+        if held >= n || start.elapsed() > limit {
+            return held;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
 }
 
 /// SHA-256 of `body`, in hexadecimal.

@@ -33,7 +33,7 @@ use bma_sync::{Endpoint, Options, Outcome, Progress, Side, Summary};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use bma_tests::copy::{assert_same, client, fingerprints, relay, state};
+use bma_tests::copy::{assert_same, client, fingerprints, relay, state, sync_command, wait_for_messages};
 use bma_tests::lab_file as read_json;
 use bma_tests::lab_imap_config as config;
 use bma_tests::lab_master_for;
@@ -364,19 +364,12 @@ fn password_of(e: &Endpoint) -> &str {
 }
 
 /// `bma sync` as a child process, from `source` to `target`, state in `dir`.
+/// `bma sync --json` from `source`, logging in with `source_password`, to `target`.
 fn cli(source: &Endpoint, target: &Endpoint, dir: &std::path::Path, source_password: &str) -> Command {
-    std::fs::write(dir.join("src.pw"), format!("{source_password}\n")).expect("write");
-    std::fs::write(dir.join("dst.pw"), password_of(target)).expect("write");
-    let url = |e: &Endpoint| format!("imap://{}:{}", e.config.host, e.config.port);
-    let mut c = Command::new(bma_tests::bma_bin());
-    c.args(["sync", "--tls", "none", "--json", "--source", &url(source), "--source-user", source.user()])
-        .arg("--source-password-file")
-        .arg(dir.join("src.pw"))
-        .args(["--target", &url(target), "--target-user", target.user()])
-        .arg("--target-password-file")
-        .arg(dir.join("dst.pw"))
-        .arg("--state")
-        .arg(dir.join("state.db"));
+    let auth = Auth::Login { user: source.user().to_owned(), password: bma_imap::Secret::new(source_password) };
+    let source = Endpoint { config: source.config.clone(), auth };
+    let mut c = sync_command(&source, target, dir);
+    c.arg("--json");
     c
 }
 
@@ -409,14 +402,7 @@ async fn cli_killed_with_sigkill_then_rerun_and_a_wrong_password_names_the_side(
         .spawn()
         .expect("spawn bma");
     let mut tgt = client(&target).await;
-    let t = Instant::now();
-    loop {
-        let n = tgt.status(&MailboxName::new("INBOX")).await.expect("status").messages.unwrap_or(0);
-        if n >= 20 || t.elapsed().as_secs() > 20 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    }
+    wait_for_messages(&mut tgt, "INBOX", 20, std::time::Duration::from_secs(20)).await;
     child.kill().expect("kill -9");
     let _ = child.wait();
     let killed_at = tgt.status(&MailboxName::new("INBOX")).await.expect("status").messages.unwrap_or(0);

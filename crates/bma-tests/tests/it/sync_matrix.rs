@@ -19,7 +19,9 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use bma_imap::{AppendMessage, Auth, Client, Flag, InternalDate, MailboxName, StoreMode, UidSet};
 use bma_sync::{Change, Endpoint, Options, Outcome, Summary};
-use bma_tests::copy::{Fingerprint, assert_same, client, fingerprints, fingerprints_by_uid, state, sync_command};
+use bma_tests::copy::{
+    Fingerprint, assert_same, client, fingerprints, fingerprints_by_uid, state, sync_command, wait_for_messages,
+};
 use bma_tests::foreign::Foreign;
 use bma_tests::{lab_file, lab_imap_config, lab_master_for};
 use serde_json::Value;
@@ -201,16 +203,7 @@ async fn killed_then_resumed(server: Foreign, way: Way) {
     };
     let mut child =
         cli().args(["--max-bytes-per-second", "5000"]).stdout(std::process::Stdio::null()).spawn().expect("spawn bma");
-    let mut tgt = client(&target).await;
-    let t = Instant::now();
-    loop {
-        tgt.noop().await.expect("noop");
-        let n = tgt.status(&MailboxName::new("INBOX")).await.expect("status").messages.unwrap_or(0);
-        if n >= 20 || t.elapsed().as_secs() > 20 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    wait_for_messages(&mut client(&target).await, "INBOX", 20, std::time::Duration::from_secs(20)).await;
     child.kill().expect("kill -9");
     let _ = child.wait();
     let rerun = cli().output().expect("rerun");

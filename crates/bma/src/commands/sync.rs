@@ -404,7 +404,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-/// A folder's bytes as the server told them, or "unverified" (no STATUS=SIZE).
+/// A folder's bytes as verified, or "unverified" (none known: no STATUS=SIZE, nothing read).
 fn bytes(b: Option<u64>) -> String {
     b.map_or_else(|| "unverified".to_owned(), |b| b.to_string())
 }
