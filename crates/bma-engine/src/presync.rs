@@ -86,10 +86,13 @@ impl Engine {
             }
             Err(e) => return Err(e.into()),
         };
+        for w in &summary.warnings {
+            tracing::warn!(address, "presync: {w}");
+        }
         if summary.outcome != Outcome::Complete {
             return Err(EngineError::Incomplete(format!(
-                "{address}: {:?}, {} copied, {} refused, {} folder errors",
-                summary.outcome, summary.copied, summary.skipped, summary.errors
+                "{address}: {:?}, {} copied, {} refused, {} altered by the target, {} folder errors",
+                summary.outcome, summary.copied, summary.skipped, summary.altered, summary.errors
             )));
         }
         let figures = PresyncDetails {

@@ -183,8 +183,10 @@ where
         let key = format!("{}:{}", target.config.host, target.config.port);
         warnings.extend(options.probe.warning(&key, &mut tgt, &tgt_prefix, &tgt_list).await);
     }
+    // Returned in the summary, for the caller to show (the CLI prints them,
+    // the campaign engine logs them): only noted here.
     for w in &warnings {
-        tracing::warn!("{w}");
+        tracing::info!("{w}");
     }
     // The planning connections become the first worker's.
     let mut first = Some((src, tgt, first_permit));
