@@ -24,6 +24,7 @@ use crate::options::{Progress, Verify};
 use crate::reconcile::Orphans;
 use crate::report::{FolderReport, Skipped};
 use crate::shape::{self, Alteration, Shape};
+use crate::split::Shared;
 use crate::state::{SyncMessage, SyncState};
 use crate::verify::Appended;
 
@@ -56,14 +57,14 @@ impl CopyCtx<'_> {
 
 /// The messages sent and not answered yet (flags as carried, shape and
 /// SHA-1, by source UID), those to send again, and those appended.
-struct InFlight {
+pub(crate) struct InFlight {
     verify: Verify,
     /// The target offers `DIGEST=SHA1`: messages to compare by content also
     /// get their SHA-1, to compare without reading them back.
     digest: bool,
     sent: HashMap<u64, Sent>,
-    again: Vec<u32>,
-    appended: Vec<Appended>,
+    pub(crate) again: Vec<u32>,
+    pub(crate) appended: Vec<Appended>,
 }
 
 /// A message sent: its flags as carried, its shape, its SHA-1 when to be
@@ -71,7 +72,7 @@ struct InFlight {
 type Sent = (String, Shape, Option<[u8; 20]>);
 
 impl InFlight {
-    fn new(verify: Verify, digest: bool) -> InFlight {
+    pub(crate) fn new(verify: Verify, digest: bool) -> InFlight {
         InFlight { verify, digest, sent: HashMap::new(), again: Vec::new(), appended: Vec::new() }
     }
 }
@@ -82,12 +83,22 @@ impl<S: SyncState> FolderSync<'_, S> {
     /// skipped), pipelined APPENDs otherwise; messages refused with
     /// `[THROTTLED]`, `[UNAVAILABLE]` or `[OVERQUOTA]` are tried again after a
     /// pause, [`Options::pauses`](crate::Options::pauses) times at most, then reported.
-    pub(crate) async fn copy_all(&mut self, set: UidSet, ctx: &mut CopyCtx<'_>) -> Result<(), Error> {
+    /// With `split`, the MULTIAPPEND batches are shared with the run's idle
+    /// workers ([`crate::split`]).
+    pub(crate) async fn copy_all(
+        &mut self,
+        set: UidSet,
+        split: Option<Shared<'_>>,
+        ctx: &mut CopyCtx<'_>,
+    ) -> Result<(), Error> {
         let options = self.options;
         let caps = self.tgt.capabilities();
         let multi = options.batch_messages > 1 && caps.multiappend() && caps.uidplus();
         let mut retry = if multi {
-            let refused = self.copy_multi(set, ctx).await?;
+            let refused = match split {
+                Some(shared) => self.copy_split(shared, ctx).await?,
+                None => self.copy_multi(set, ctx).await?,
+            };
             if refused.is_empty() {
                 return Ok(());
             }
@@ -215,14 +226,19 @@ fn prepare(
         }
         return false;
     }
-    if m.body.contains(&0) {
-        report.skipped.push(Skipped {
-            uid: m.uid,
-            reason: "the message contains a NUL byte, which IMAP APPEND cannot carry".into(),
-        });
+    if let Some(s) = unsendable(m) {
+        report.skipped.push(s);
         return false;
     }
     true
+}
+
+/// Why a message cannot be appended, if it cannot.
+pub(crate) fn unsendable(m: &bma_imap::FetchedMessage) -> Option<Skipped> {
+    m.body.contains(&0).then(|| Skipped {
+        uid: m.uid,
+        reason: "the message contains a NUL byte, which IMAP APPEND cannot carry".into(),
+    })
 }
 
 /// A message appended: its mapping to record and its shape to check,
@@ -254,7 +270,7 @@ fn wait_and_retry(e: &bma_imap::Error) -> bool {
 }
 
 /// An APPEND pipeline of the target: single APPENDs or MULTIAPPEND batches.
-trait Pipe {
+pub(crate) trait Pipe {
     /// Sends one message; `id` comes back with its result.
     async fn push(&mut self, id: u64, message: AppendMessage<'_>) -> bma_imap::Result<()>;
 }
@@ -275,7 +291,7 @@ impl InFlight {
     /// Sends a fetched source message into `pipe` with its flags and
     /// INTERNALDATE (the body from the fetched buffer, not copied) and
     /// remembers it until its answer; returns its size.
-    async fn send(&mut self, pipe: &mut impl Pipe, m: &bma_imap::FetchedMessage) -> Result<u64, Error> {
+    pub(crate) async fn send(&mut self, pipe: &mut impl Pipe, m: &bma_imap::FetchedMessage) -> Result<u64, Error> {
         let flags: Vec<Flag> = m.flags.clone().unwrap_or_default();
         let size = m.body.len() as u64;
         let append = AppendMessage { body: &m.body, flags: &flags, internal_date: m.internal_date };
@@ -295,7 +311,7 @@ impl InFlight {
 
     /// Takes the result of one MULTIAPPEND: every message mapped, or the
     /// batch to append again one by one.
-    fn batch_done(
+    pub(crate) fn batch_done(
         &mut self,
         d: bma_imap::BatchDone,
         batch: &mut Vec<SyncMessage>,

@@ -19,6 +19,7 @@ use crate::mapping::FolderPlan;
 use crate::options::Options;
 use crate::reconcile::{self, Orphans, size_date, target_metas};
 use crate::report::FolderReport;
+use crate::split::{self, Board};
 use crate::state::{SyncFolder, SyncMessage, SyncState};
 use crate::verify::{Appended, Known, Opened, altered_of};
 
@@ -41,6 +42,9 @@ pub(crate) struct FolderSync<'a, S> {
     pub(crate) counted: bool,
     /// What happened, kept across attempts.
     pub(crate) report: &'a mut FolderReport,
+    /// Where a large first copy is shared with the run's idle workers
+    /// (`None` with one worker).
+    pub(crate) board: Option<&'a Board>,
 }
 
 /// Flags as carried: settable ones, sorted, space-separated.
@@ -244,8 +248,10 @@ impl<S: SyncState> FolderSync<'_, S> {
             Ok(())
         } else {
             let set: UidSet = new.iter().map(|m| m.uid).collect();
+            let shared = split::plan(self.board, self.tgt, target_was_empty && orphans.is_empty(), &new, options)
+                .map(|(batches, board)| split::Shared { board, uid_validity: sel.uid_validity, batches });
             let mut ctx = CopyCtx { orphans: &mut orphans, batch: &mut batch, map: &mut map, appended: &mut appended };
-            self.copy_all(set, &mut ctx).await
+            self.copy_all(set, shared, &mut ctx).await
         };
         let recorded = state.record(pair, sname, &batch).await;
         for m in batch.drain(..) {

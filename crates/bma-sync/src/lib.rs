@@ -40,7 +40,9 @@
 //!    refused with `[THROTTLED]`, `[UNAVAILABLE]` or `[OVERQUOTA]` are tried
 //!    again after a pause ([`Options::pause`], doubling, [`Options::pauses`]
 //!    times). Each APPENDUID is recorded in the state, in batches of
-//!    [`Options::commit_every`]. Identity is the source (UIDVALIDITY, UID),
+//!    [`Options::commit_every`]. A large first copy into an empty folder
+//!    is shared, batch by batch, with the workers that have no folder left
+//!    to start, each batch committed in the source's order (`split`). Identity is the source (UIDVALIDITY, UID),
 //!    never Message-ID: duplicates and messages without Message-ID are all
 //!    copied.
 //! 6. Flags that differ from what was carried are replaced on the target;
@@ -77,6 +79,7 @@
 //! - `folder`: one folder pair, step by step (a `FolderSync`).
 //! - `reconcile`: copies found again by (size, INTERNALDATE, SHA-256).
 //! - `append`: MULTIAPPEND batches and pipelined APPENDs, pauses.
+//! - `split`: a large first copy shared by idle workers, in order.
 //! - `verify`: STATUS on both sides.
 
 mod append;
@@ -89,6 +92,7 @@ mod reconcile;
 pub mod report;
 mod run;
 pub mod shape;
+mod split;
 pub mod state;
 mod tree;
 mod verify;

@@ -133,6 +133,10 @@ pub struct FolderReport {
     /// MULTIAPPEND commands refused as a whole, whose messages were then
     /// appended one by one (so that only the refused ones are skipped).
     pub batches_retried: u64,
+    /// Other connections of the run that copied batches of this folder's
+    /// first copy, while the order of the messages was kept (a large folder
+    /// is shared with the connections that have nothing left to copy).
+    pub helpers: u64,
     /// Pauses taken because the target said `[THROTTLED]`, `[UNAVAILABLE]` or `[OVERQUOTA]`.
     pub pauses: u64,
     /// Reconnections after a lost connection.

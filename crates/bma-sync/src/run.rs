@@ -16,6 +16,7 @@ use crate::folder::FolderSync;
 use crate::mapping::{self, FolderPlan};
 use crate::options::{Endpoint, Options};
 use crate::report::{FolderReport, Outcome, Summary, report_of, unchanged_report};
+use crate::split::{Board, Hands};
 use crate::state::{SyncFolder, SyncState};
 use crate::tree;
 use crate::verify::altered_of;
@@ -59,6 +60,8 @@ struct Shared<S> {
     pair: String,
     options: Options,
     queue: Mutex<VecDeque<Queued>>,
+    /// First copies shared with idle workers (with more than one worker).
+    board: Option<Board>,
 }
 
 /// Copies every selected folder of `source` to `target`, recording progress in `state`.
@@ -200,6 +203,7 @@ where
         pair,
         options: options.clone(),
         queue: Mutex::new(queue),
+        board: (workers > 1).then(Board::default),
     });
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..workers {
@@ -325,7 +329,7 @@ async fn worker<S: SyncState>(
     mut conns: Option<(Client, Client)>,
     mut permit: Option<tokio::sync::OwnedSemaphorePermit>,
 ) -> Vec<(usize, FolderReport)> {
-    let Shared { source, target, state, pair, options, queue } = shared;
+    let Shared { source, target, state, pair, options, queue, board } = shared;
     let mut out = Vec::new();
     loop {
         // A slot first, then a folder: a worker waiting for a slot holds no
@@ -338,24 +342,44 @@ async fn worker<S: SyncState>(
             }
             permit = slots.clone().acquire_owned().await.ok();
         }
-        let next = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop_front();
-        let Some(Queued { index, plan, counted }) = next else { break };
+        let next = {
+            let mut q = queue.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let next = q.pop_front();
+            // Counted as busy before the queue is seen empty by another worker.
+            if let (Some(_), Some(b)) = (&next, board) {
+                b.started();
+            }
+            next
+        };
+        let Some(Queued { index, plan, counted }) = next else {
+            // Nothing left to start: help copy a large folder still going.
+            let Some(board) = board.as_ref() else { break };
+            let Some(job) = board.next().await else { break };
+            let usable = match connected(&mut conns, source, target).await {
+                Ok((src, tgt)) => job.help(&mut Hands { src, tgt, state, pair, options }).await,
+                Err(e) => {
+                    tracing::debug!("no connection to help with a shared copy: {e}");
+                    break;
+                }
+            };
+            if !usable {
+                conns = None;
+            }
+            continue;
+        };
         let mut attempt = 0;
         // One report across attempts: what an interrupted attempt copied
         // stays counted; what it refused is tried again, so forgotten.
         let mut report = report_of(&plan, vec![]);
+        let began = Instant::now();
         let report = loop {
             report.skipped.clear();
             let result = async {
-                let (src, tgt) = match &mut conns {
-                    Some((s, t)) => (s, t),
-                    None => {
-                        let both = tokio::try_join!(connect(Side::Source, source), connect(Side::Target, target))?;
-                        let (s, t) = conns.insert(both);
-                        (s, t)
-                    }
-                };
-                FolderSync { src, tgt, state, pair, plan: &plan, options, counted, report: &mut report }.run().await
+                let (src, tgt) = connected(&mut conns, source, target).await?;
+                let board = board.as_ref();
+                FolderSync { src, tgt, state, pair, plan: &plan, options, counted, report: &mut report, board }
+                    .run()
+                    .await
             }
             .await;
             report.reconnects = u64::from(attempt);
@@ -376,6 +400,15 @@ async fn worker<S: SyncState>(
                 }
             }
         };
+        if let Some(b) = board {
+            b.finished();
+        }
+        tracing::debug!(
+            folder = %plan.source_name,
+            copied = report.copied,
+            ms = began.elapsed().as_millis() as u64,
+            "folder done"
+        );
         out.push((index, report));
     }
     if let Some((s, t)) = conns {
@@ -383,4 +416,18 @@ async fn worker<S: SyncState>(
     }
     drop(permit);
     out
+}
+
+/// A worker's connection pair: the one it has, or new ones.
+async fn connected<'c>(
+    conns: &'c mut Option<(Client, Client)>,
+    source: &Endpoint,
+    target: &Endpoint,
+) -> Result<(&'c mut Client, &'c mut Client), Error> {
+    if conns.is_none() {
+        let both = tokio::try_join!(connect(Side::Source, source), connect(Side::Target, target))?;
+        *conns = Some(both);
+    }
+    let (s, t) = conns.as_mut().expect("connected above");
+    Ok((s, t))
 }

@@ -33,7 +33,9 @@ use bma_sync::{Endpoint, Options, Outcome, Progress, Side, Summary};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use bma_tests::copy::{assert_same, client, fingerprints, relay, state, sync_command, wait_for_messages};
+use bma_tests::copy::{
+    assert_same, client, fingerprints, fingerprints_by_uid, relay, state, sync_command, wait_for_messages,
+};
 use bma_tests::lab_file as read_json;
 use bma_tests::lab_imap_config as config;
 use bma_tests::lab_master_for;
@@ -457,6 +459,34 @@ async fn fill(c: &mut Client, folder: &str, n: usize, tag: &str) {
             append(c, folder, b, if i % 3 == 0 { &[Flag::Seen] } else { &[] }).await;
         }
     }
+}
+
+#[tokio::test]
+async fn a_large_first_copy_is_shared_by_idle_connections_and_keeps_the_source_order() {
+    let source = user("legacy", "splitsrc");
+    let target = user("new", "splitdst");
+    let mut src = client(&source).await;
+    src.create(&MailboxName::new("Small")).await.expect("create");
+    fill(&mut src, "INBOX", 240, "in order").await;
+    fill(&mut src, "Small", 5, "small").await;
+    let (_dir, store) = state().await;
+    // Batches of 10 over 3 connections: 24 batches of INBOX, two folders,
+    // so that at least one connection has nothing of its own to copy.
+    let opts = Options { max_connections: 3, batch_messages: 10, ..options() };
+    let first = bma_sync::run(&source, &target, store.clone(), &opts).await.expect("run");
+    assert_eq!(first.outcome, Outcome::Complete, "{first:#?}");
+    let inbox = first.folders.iter().find(|f| f.source == "INBOX").expect("INBOX");
+    assert_eq!((inbox.copied, inbox.target_messages, inbox.verified_size), (240, 240, 240), "{inbox:#?}");
+    assert!(inbox.helpers >= 1, "no other connection helped: {inbox:#?}");
+    assert_same(&source, &target, &first).await;
+    // The target's UIDs follow the source's order, message by message.
+    let mut tgt = client(&target).await;
+    let want: Vec<_> = fingerprints_by_uid(&mut src, "INBOX").await.into_values().collect();
+    let got: Vec<_> = fingerprints_by_uid(&mut tgt, "INBOX").await.into_values().collect();
+    assert_eq!(got, want, "the target's order differs from the source's");
+    // Every mapping was recorded: nothing to copy again.
+    let again = bma_sync::run(&source, &target, store, &opts).await.expect("rerun");
+    assert_eq!((again.outcome, again.copied), (Outcome::Complete, 0), "{again:#?}");
 }
 
 #[tokio::test]
