@@ -354,7 +354,10 @@ async fn worker<S: SyncState>(
         let Some(Queued { index, plan, counted }) = next else {
             // Nothing left to start: help copy a large folder still going.
             let Some(board) = board.as_ref() else { break };
-            let Some(job) = board.next().await else { break };
+            // Under a shared connection cap, a worker does not hold its slot
+            // waiting for a folder to open a split: the next mailbox may use it.
+            let job = if options.connection_slots.is_some() { board.open() } else { board.next().await };
+            let Some(job) = job else { break };
             let usable = match connected(&mut conns, source, target).await {
                 Ok((src, tgt)) => job.help(&mut Hands { src, tgt, state, pair, options }).await,
                 Err(e) => {

@@ -89,8 +89,8 @@ impl Board {
         self.jobs.lock().unwrap_or_else(PoisonError::into_inner).retain(|j| !Arc::ptr_eq(j, job));
     }
 
-    /// A split with batches left to claim.
-    fn open(&self) -> Option<Arc<Split>> {
+    /// A split with batches left to claim now.
+    pub(crate) fn open(&self) -> Option<Arc<Split>> {
         self.jobs.lock().unwrap_or_else(PoisonError::into_inner).iter().find(|j| j.unclaimed()).cloned()
     }
 }
@@ -104,7 +104,7 @@ pub(crate) struct Split {
     plan: FolderPlan,
     /// The source folder's UIDVALIDITY, checked by each helper's EXAMINE.
     uid_validity: u32,
-    /// The batches, in source order, and the first UID of each.
+    /// The batches, in source order.
     batches: Vec<UidSet>,
     /// The next batch to claim.
     next: AtomicUsize,
@@ -215,13 +215,15 @@ impl Split {
     }
 
     /// Copies batches until none is left to claim; `false` when the split
-    /// was aborted (the caller's connections may be unusable).
-    async fn claim_all<S: SyncState>(&self, hands: &mut Hands<'_, S>) -> bool {
-        if let Err(e) = self.copy_batches(hands).await {
+    /// was aborted (the caller's connections may be unusable), and how many
+    /// batches this caller copied.
+    async fn claim_all<S: SyncState>(&self, hands: &mut Hands<'_, S>) -> (bool, usize) {
+        let mut copied = 0;
+        if let Err(e) = self.copy_batches(hands, &mut copied).await {
             self.abort(e);
-            return false;
+            return (false, copied);
         }
-        *self.gate.borrow() != ABORTED
+        (*self.gate.borrow() != ABORTED, copied)
     }
 
     /// The owner's part: publishes the split on `board`, copies batches
@@ -229,7 +231,7 @@ impl Split {
     /// what they all brought (or the error that aborted the split).
     pub(crate) async fn run<S: SyncState>(self: &Arc<Split>, board: &Board, hands: &mut Hands<'_, S>) -> Shares {
         board.publish(self.clone());
-        self.claim_all(hands).await;
+        let _ = self.claim_all(hands).await;
         board.retire(self);
         // Batches claimed by helpers: resolved, or the split aborted.
         let n = self.batches.len();
@@ -242,9 +244,8 @@ impl Split {
     pub(crate) async fn help<S: SyncState>(&self, hands: &mut Hands<'_, S>) -> bool {
         match hands.src.examine(&self.plan.source).await {
             Ok(sel) if sel.uid_validity == self.uid_validity => {
-                let before = self.next.load(Ordering::Relaxed);
-                let usable = self.claim_all(hands).await;
-                if self.next.load(Ordering::Relaxed) > before {
+                let (usable, copied) = self.claim_all(hands).await;
+                if copied > 0 {
                     self.lock().helpers += 1;
                 }
                 usable
@@ -267,7 +268,7 @@ impl Split {
     /// ended on this same connection (the server takes them in order) or,
     /// else, once every earlier batch is resolved. Each result is recorded
     /// and opens the gate for the next batch.
-    async fn copy_batches<S: SyncState>(&self, hands: &mut Hands<'_, S>) -> Result<(), Error> {
+    async fn copy_batches<S: SyncState>(&self, hands: &mut Hands<'_, S>, copied: &mut usize) -> Result<(), Error> {
         let Hands { src, tgt, state, pair, options } = hands;
         let progress = options.progress.as_ref();
         let mut flight = InFlight::new(options.verify, tgt.capabilities().digest_sha1());
@@ -276,6 +277,15 @@ impl Split {
         let mut ended: VecDeque<usize> = VecDeque::new();
         let mut last: Option<usize> = None;
         while let Some(k) = self.claim() {
+            *copied += 1;
+            if !ended.is_empty() && last.is_some_and(|l| l + 1 != k) {
+                // The batches between this connection's last one and this
+                // one are others', waiting for it to resolve: its result
+                // first, not after this batch's upload.
+                while let Some(d) = pipe.next_done().await.map_err(on(Side::Target))? {
+                    self.resolve(ended.pop_front(), d, &mut flight, *state, pair, progress).await?;
+                }
+            }
             let mut skipped = Vec::new();
             let mut stream = src.fetch_bodies(&self.batches[k]).await.map_err(on(Side::Source))?;
             while let Some(m) = stream.next().await.map_err(on(Side::Source))? {

@@ -572,19 +572,26 @@ pub fn run(args: &SyncBenchArgs) -> Result<()> {
         "Where the time goes: a tool's CPU is its own process only (user + system; summed over the processes \
          when run once per mailbox): `bma`'s is a small part of its wall time, the rest is the two Dovecot \
          servers sharing the 2 cores, and the target's disk. Each saved message is a maildir file created and \
-         fsynced (`mail_fsync = optimized`; ≈2 ms per fsync on this disk, more under load), which `doveadm \
-         backup` pays too, and each APPEND transaction adds the fsyncs of the folder and of `dovecot-uidlist` \
-         and the index updates (one APPEND at a time: ≈15 ms per message here). `bma` sends MULTIAPPEND \
-         batches of up to 100 messages, one transaction each, and copies up to 4 folders (with `--batch`, up \
-         to 4 mailboxes) at once, so the fsyncs overlap; `doveadm backup` writes one message after the other \
-         in one process. `bma` verifies what it wrote (the default `--verify risky`): per folder a SELECT \
-         and one UID FETCH of the appended messages' RFC822.SIZE, and the bytes of the risky ones read back \
-         (none in this corpus); `doveadm backup` checks nothing after writing. A system-wide view of a batch \
-         run (`/proc/stat`): about 70 % of the 2 cores busy, a third of it in the kernel (file creation, \
-         fsync, loopback), 10 % waiting on the disk; `bma` itself is about a tenth of the busy time, and \
-         more connections (`--max-connections` 8 rather than 4 on one mailbox) do not make it faster: the \
-         two servers and the disk are the limit. The other jobs of this shared machine move every figure \
-         (see the load averages): compare within one run.\n"
+         fsynced (`mail_fsync = optimized`), which `doveadm backup` pays too, and each APPEND transaction adds \
+         the fsyncs of the folder and of `dovecot-uidlist` and the index updates. `bma` sends MULTIAPPEND \
+         batches of up to 100 messages, one transaction each, copies up to 4 folders at once (with `--batch`, \
+         up to 4 mailboxes, one connection pair each), and shares a large first copy (INBOX here, 1,345 \
+         messages) batch by batch with the connections that have no folder left, each batch committed in the \
+         source's order so that the target's UIDs keep it; `doveadm backup` writes one message after the other \
+         in one process. `bma` verifies what it wrote (the default `--verify risky`): per folder a SELECT and \
+         one UID FETCH of the appended messages' RFC822.SIZE, and the bytes of the risky ones read back (none \
+         in this corpus); `doveadm backup` checks nothing after writing. System-wide profiles (`perf record \
+         -a`) of a first copy: one mailbox, about 80 % of the 2 cores busy, the `imap` processes of both \
+         servers 60 % of all samples (two thirds of it in the kernel: file creation, fsync, loopback), `bma` \
+         9 %, the idle rest mostly the start (logins, the state's creation, the probe) and the last batch; the \
+         batch, 87 % busy, `imap` 60 %, the logins (`imap-login`, `auth`, the master process: a process and a \
+         SHA512-CRYPT check per connection on each server, where `doveadm backup` needs none on the target) \
+         10 %, `bma` 11 %. Both tools make the servers do the same work per message, and on the batch case that \
+         work fills the 2 cores: more connections make it slower (`--max-connections 8`: 1.15× the time of 4). \
+         Between runs the target mailboxes are moved aside, not deleted: this disk's ext4 has no journal, and \
+         there every new file's inode is found only after a scan past the inodes freed in the last minutes \
+         (`recently_deleted`), which had made each tool's file creations cost more than its copy. The other \
+         jobs of this shared machine move every figure (see the load averages): compare within one run.\n"
     );
     println!("{s}");
     if !args.no_write {
