@@ -19,6 +19,10 @@ named_set! {
         EmailUnconfirmed = "email_unconfirmed",
         /// The presync failed at each of its attempts.
         PresyncFailed = "presync_failed",
+        /// The new platform stored messages other than it was given (Cyrus'
+        /// `munge8bit`, say): every message is there, but a setting of the
+        /// new platform must change before the cutover. Not retried.
+        TargetAltered = "target_altered",
         /// The legacy platform does not know the mailbox: its master user
         /// may not log in on behalf of it. Flagged once, never retried.
         LegacyUnknown = "legacy_unknown",

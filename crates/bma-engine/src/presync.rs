@@ -15,8 +15,15 @@
 //! refused as well the copy fails with [`EngineError::UnknownOnLegacy`], a
 //! permanent failure: its job dies at once and the mailbox is flagged
 //! `legacy_unknown` ("unknown on the legacy platform"), once.
+//!
+//! A new platform that stores messages other than it was given (Cyrus'
+//! `munge8bit` replaces 8-bit header bytes) is not a copy to retry either:
+//! when the altered messages are the copy's only shortfall, the copy is
+//! recorded (every message is there) and the mailbox flagged
+//! `target_altered`, with the count and the setting to change as the probe
+//! named it.
 
-use bma_core::PresyncDetails;
+use bma_core::{AttentionReason, PresyncDetails};
 use bma_sync::{Options, Outcome};
 use time::{OffsetDateTime, Weekday};
 
@@ -89,7 +96,11 @@ impl Engine {
         for w in &summary.warnings {
             tracing::warn!(address, "presync: {w}");
         }
-        if summary.outcome != Outcome::Complete {
+        // Every message is on the new platform, but it changed some: not a
+        // copy to retry (it would change them again) but a setting of the
+        // new platform for a human to change, named in the flag.
+        let altered_only = summary.only_altered();
+        if summary.outcome != Outcome::Complete && !altered_only {
             return Err(EngineError::Incomplete(format!(
                 "{address}: {:?}, {} copied, {} refused, {} altered by the target, {} folder errors",
                 summary.outcome, summary.copied, summary.skipped, summary.altered, summary.errors
@@ -101,9 +112,32 @@ impl Engine {
             elapsed_ms: summary.elapsed_ms,
             folders: summary.folders.len(),
         };
-        self.store.record_presync(&self.address(address)?, &figures, &self.actor(), now).await?;
+        let mailbox = self.address(address)?;
+        self.store.record_presync(&mailbox, &figures, &self.actor(), now).await?;
+        if altered_only {
+            let why = altered_reason(&summary);
+            let folders: serde_json::Map<String, serde_json::Value> = summary
+                .folders
+                .iter()
+                .filter(|f| !f.altered.is_empty())
+                .map(|f| (f.source.clone(), serde_json::json!(f.altered.len())))
+                .collect();
+            let details = serde_json::json!({ "altered": summary.altered, "folders": folders });
+            self.store.flag(&mailbox, AttentionReason::TargetAltered, &why, details, &self.actor(), now).await?;
+        }
         Ok(summary)
     }
+}
+
+/// Why a mailbox is flagged `target_altered`: how many messages, and the
+/// setting to change as the probe named it (else where to look).
+fn altered_reason(summary: &bma_sync::Summary) -> String {
+    let remedy = if summary.warnings.is_empty() {
+        "compare them with `bma sync --json` and the new platform's settings".to_owned()
+    } else {
+        summary.warnings.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    };
+    format!("the new platform altered {} messages it was given: {remedy}", summary.altered)
 }
 
 /// Whether a copy failed because a master user's login on behalf of the

@@ -168,8 +168,14 @@ impl FolderReport {
     /// the target, every source message mapped, and the target folder
     /// holding at least as many messages as the source's (the verification).
     pub(crate) fn complete(&self) -> bool {
+        self.all_there() && self.altered.is_empty()
+    }
+
+    /// Every message is on the target (some perhaps as the target altered
+    /// them): nothing refused, no error, every source message mapped, the
+    /// counts verified.
+    fn all_there(&self) -> bool {
         self.skipped.is_empty()
-            && self.altered.is_empty()
             && self.errors.is_empty()
             && self.mapped >= self.source_messages
             && self.target_messages >= self.source_messages
@@ -213,6 +219,15 @@ pub struct Summary {
     pub elapsed_ms: u64,
 }
 
+impl Summary {
+    /// Every message is on the target, but the target altered some: the
+    /// only reason the run is not complete (a setting of the target to
+    /// change, not a copy to retry).
+    pub fn only_altered(&self) -> bool {
+        self.outcome == Outcome::Partial && self.altered > 0 && self.folders.iter().all(FolderReport::all_there)
+    }
+}
+
 /// The report of a folder found unchanged (its STATUS on both sides is the verification).
 pub(crate) fn unchanged_report(plan: &FolderPlan, s: &StatusInfo, t: &StatusInfo) -> FolderReport {
     let mut r = report_of(plan, vec![]);
@@ -232,5 +247,65 @@ pub(crate) fn report_of(p: &FolderPlan, errors: Vec<String>) -> FolderReport {
         note: p.note.clone(),
         errors,
         ..FolderReport::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn folder(source: u64, mapped: u64, target: u64, altered: usize, skipped: usize, errors: usize) -> FolderReport {
+        FolderReport {
+            source_messages: source,
+            mapped,
+            target_messages: target,
+            altered: (0..altered)
+                .map(|i| Altered {
+                    uid: i as u32 + 1,
+                    target_uid: i as u32 + 1,
+                    size: 10,
+                    target_size: 10,
+                    changes: vec![],
+                })
+                .collect(),
+            skipped: (0..skipped).map(|i| Skipped { uid: i as u32 + 1, reason: "refused".into() }).collect(),
+            errors: (0..errors).map(|_| "lost".to_owned()).collect(),
+            ..FolderReport::default()
+        }
+    }
+
+    fn summary(folders: Vec<FolderReport>) -> Summary {
+        let altered = folders.iter().map(|f| f.altered.len() as u64).sum();
+        let outcome = if folders.iter().all(FolderReport::complete) { Outcome::Complete } else { Outcome::Partial };
+        Summary {
+            outcome,
+            dry_run: false,
+            folders,
+            copied: 0,
+            copied_bytes: 0,
+            skipped: 0,
+            altered,
+            warnings: vec![],
+            errors: 0,
+            elapsed_ms: 0,
+        }
+    }
+
+    #[test]
+    fn only_altered_when_every_message_is_there_and_some_were_altered() {
+        // (folders, only altered?)
+        let cases = [
+            (vec![folder(5, 5, 5, 1, 0, 0)], true),
+            (vec![folder(5, 5, 5, 1, 0, 0), folder(3, 3, 3, 0, 0, 0)], true),
+            (vec![folder(5, 5, 5, 0, 0, 0)], false),
+            (vec![folder(5, 5, 5, 1, 1, 0)], false),
+            (vec![folder(5, 5, 5, 1, 0, 1)], false),
+            (vec![folder(5, 4, 5, 1, 0, 0)], false),
+            (vec![folder(5, 5, 4, 1, 0, 0)], false),
+            (vec![folder(5, 5, 5, 1, 0, 0), folder(3, 3, 3, 0, 1, 0)], false),
+        ];
+        for (i, (folders, want)) in cases.into_iter().enumerate() {
+            assert_eq!(summary(folders).only_altered(), want, "case {i}");
+        }
     }
 }

@@ -22,6 +22,7 @@ mod outbox;
 mod outbox_workers;
 mod portal;
 mod portal_e2e;
+mod presync_altered;
 mod presync_unknown;
 mod qresync;
 mod scheduler_lock;
