@@ -29,6 +29,19 @@ pub fn lab_platform(name: &str) -> PlatformAccess {
     }
 }
 
+/// Presync on at any hour, any day, without a byte rate: `parallel`
+/// copies at once sharing `max_connections` pairs per server.
+pub fn presync_always(parallel: usize, max_connections: usize) -> PresyncSettings {
+    PresyncSettings {
+        enabled: true,
+        parallel,
+        max_connections,
+        max_bytes_per_second: 0,
+        hours: (0, 24),
+        weekends: true,
+    }
+}
+
 /// The lab's Postfix, plain SMTP.
 pub fn lab_smtp() -> SmtpSender {
     let lab = lab_file("lab.json");

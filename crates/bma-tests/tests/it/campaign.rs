@@ -25,7 +25,7 @@ use bma_core::{AddressRule, registry};
 use bma_engine::{Engine, EngineSettings, PresyncSettings};
 use bma_mail::Templates;
 use bma_store::{CampaignAction, CampaignState, OlderLinks, Store};
-use bma_tests::engine::{lab_engine_settings, lab_platform, lab_smtp, plan_default_waves};
+use bma_tests::engine::{lab_engine_settings, lab_platform, lab_smtp, plan_default_waves, presync_always};
 use bma_tests::{TestBackend, TestDb, addr, lab_addusers, lab_addusers_with, lab_file, lab_inbox, on_both_backends};
 
 use time::macros::datetime;
@@ -36,14 +36,7 @@ use time::{Duration, OffsetDateTime};
 fn engine(store: Store, presync: bool, bounces: &str) -> Engine {
     let settings = EngineSettings {
         new: Some(lab_platform("new")),
-        presync: PresyncSettings {
-            enabled: presync,
-            parallel: 2,
-            max_connections: 4,
-            max_bytes_per_second: 50_000_000,
-            hours: (0, 24),
-            weekends: true,
-        },
+        presync: PresyncSettings { enabled: presync, max_bytes_per_second: 50_000_000, ..presync_always(2, 4) },
         ..lab_engine_settings(bounces)
     };
     Engine::new(store, Templates::load(None).unwrap(), settings, lab_smtp(), "test-engine")

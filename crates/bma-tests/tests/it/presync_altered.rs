@@ -15,12 +15,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bma_core::job::JobKind;
 use bma_core::lifecycle::{Actor, State};
 use bma_core::{AddressRule, registry};
-use bma_engine::{Engine, EngineSettings, PlatformAccess, PresyncSettings};
+use bma_engine::{Engine, EngineSettings, PlatformAccess};
 use bma_imap::{AppendMessage, Auth, MailboxName, Secret};
 use bma_mail::Templates;
 use bma_store::{CampaignAction, JobState, Store};
 use bma_sync::Endpoint;
-use bma_tests::engine::{lab_engine_settings, lab_smtp};
+use bma_tests::engine::{lab_engine_settings, lab_smtp, presync_always};
 use bma_tests::foreign::Foreign;
 use bma_tests::{TestBackend, TestDb, addr, lab_file, on_both_backends};
 use time::Duration;
@@ -76,18 +76,7 @@ fn cyrus() -> PlatformAccess {
 }
 
 fn engine(store: Store, address: &str) -> Engine {
-    let settings = EngineSettings {
-        new: Some(cyrus()),
-        presync: PresyncSettings {
-            enabled: true,
-            parallel: 1,
-            max_connections: 2,
-            max_bytes_per_second: 0,
-            hours: (0, 24),
-            weekends: true,
-        },
-        ..lab_engine_settings(address)
-    };
+    let settings = EngineSettings { new: Some(cyrus()), presync: presync_always(1, 2), ..lab_engine_settings(address) };
     Engine::new(store, Templates::load(None).unwrap(), settings, lab_smtp(), "test-presync-altered")
 }
 

@@ -11,10 +11,10 @@
 use bma_core::job::JobKind;
 use bma_core::lifecycle::{Actor, State};
 use bma_core::{AddressRule, AttentionReason, registry};
-use bma_engine::{Engine, EngineSettings, PresyncSettings};
+use bma_engine::{Engine, EngineSettings};
 use bma_mail::Templates;
 use bma_store::{CampaignAction, JobState, Store};
-use bma_tests::engine::{lab_engine_settings, lab_platform, lab_smtp};
+use bma_tests::engine::{lab_engine_settings, lab_platform, lab_smtp, presync_always};
 use bma_tests::{TestBackend, TestDb, addr, on_both_backends};
 use time::Duration;
 use time::macros::datetime;
@@ -26,14 +26,7 @@ const UNKNOWN: &str = "ec099990@adm.cfwb.be";
 fn engine(store: Store) -> Engine {
     let settings = EngineSettings {
         new: Some(lab_platform("new")),
-        presync: PresyncSettings {
-            enabled: true,
-            parallel: 2,
-            max_connections: 2,
-            max_bytes_per_second: 0,
-            hours: (0, 24),
-            weekends: true,
-        },
+        presync: presync_always(2, 2),
         ..lab_engine_settings(UNKNOWN)
     };
     Engine::new(store, Templates::load(None).unwrap(), settings, lab_smtp(), "test-presync-unknown")
