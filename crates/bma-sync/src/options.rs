@@ -41,6 +41,11 @@ pub trait Progress: Send + Sync {
     fn add_total(&self, messages: u64, bytes: u64);
     /// Copied: `messages` of `bytes`.
     fn advance(&self, messages: u64, bytes: u64);
+    /// Something to act on, found before the copy starts (the target
+    /// rewrites messages): for a display to show at once, so that the user
+    /// may stop and change the setting; the [`Summary`](crate::Summary)
+    /// carries it too.
+    fn warn(&self, _warning: &crate::report::Warning) {}
 }
 
 /// How to run.

@@ -187,9 +187,13 @@ where
         warnings.extend(options.probe.warning(&key, &mut tgt, &tgt_prefix, &tgt_list).await);
     }
     // Returned in the summary, for the caller to show (the CLI prints them,
-    // the campaign engine logs them): only noted here.
+    // the campaign engine logs them), and given to the progress display at
+    // once, before any folder is copied.
     for w in &warnings {
         tracing::info!("{w}");
+        if let Some(p) = options.progress.as_ref() {
+            p.warn(w);
+        }
     }
     // The planning connections become the first worker's.
     let mut first = Some((src, tgt, first_permit));

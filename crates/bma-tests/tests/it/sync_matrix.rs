@@ -295,6 +295,55 @@ fn cli_reports_alterations(server: Foreign, setting: &str, bytes_told: bool) {
     assert_eq!(counts[0], counts[1], "the rerun reports the same alterations");
 }
 
+/// At a terminal, the probe's warning is shown as soon as it is known,
+/// above the progress bar, while the copy still goes on (so that the
+/// operator may stop it and change the setting), and not again at the end.
+#[test]
+fn at_a_terminal_the_warning_is_shown_while_the_copy_goes_on_and_once() {
+    use std::io::Read;
+    let source = hard_cases();
+    let target = Foreign::Cyrus.user("tty");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // About 5 MB at 1 MB/s: a copy of several seconds.
+    let mut cmd = sync_command(&source, &target, dir.path());
+    cmd.args(["--max-bytes-per-second", "1000000"]);
+    let line: Vec<String> = std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| format!("'{}'", a.to_string_lossy()))
+        .collect();
+    // script(1) runs it on a pseudo-terminal and passes on what it writes as it comes.
+    let start = Instant::now();
+    let mut child = std::process::Command::new("script")
+        .args(["-qefc", &line.join(" "), "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("script(1)");
+    let mut out = child.stdout.take().expect("stdout");
+    let (mut seen, mut warned_at, mut chunk) = (Vec::new(), None, [0u8; 4096]);
+    loop {
+        let n = out.read(&mut chunk).expect("read the terminal");
+        if n == 0 {
+            break;
+        }
+        seen.extend_from_slice(&chunk[..n]);
+        if warned_at.is_none() && String::from_utf8_lossy(&seen).contains("warning: the target rewrites messages") {
+            warned_at = Some(start.elapsed());
+        }
+    }
+    let status = child.wait().expect("wait");
+    let ended = start.elapsed();
+    let text = String::from_utf8_lossy(&seen);
+    assert_eq!(status.code(), Some(3), "{text}");
+    let warned_at = warned_at.unwrap_or_else(|| panic!("no warning: {text}"));
+    assert!(
+        ended.saturating_sub(warned_at) >= std::time::Duration::from_secs(1),
+        "warned at {warned_at:?}, ended at {ended:?}"
+    );
+    assert_eq!(text.matches("warning: the target rewrites messages").count(), 1, "shown once: {text}");
+    assert!(text.contains("munge8bit: no"), "{text}");
+}
+
 /// `--verify full` into Cyrus: every message compared by content, by
 /// Cyrus' `DIGEST.SHA1`, none read back; into Courier (no digest), read
 /// back.

@@ -253,7 +253,12 @@ fn batch_rows(path: &PathBuf) -> anyhow::Result<Vec<(String, String)>> {
     Ok(rows)
 }
 
-struct Bar(indicatif::ProgressBar);
+/// The progress bar at a terminal, and the warnings it has shown (each
+/// once, above the bar, as soon as a run finds it; not again at the end).
+struct Bar(indicatif::ProgressBar, Shown);
+
+/// Warnings already shown.
+type Shown = Arc<std::sync::Mutex<std::collections::HashSet<String>>>;
 
 impl Progress for Bar {
     fn add_total(&self, _messages: u64, bytes: u64) {
@@ -263,6 +268,12 @@ impl Progress for Bar {
         self.0.inc(bytes);
         let n = self.0.message().parse::<u64>().unwrap_or(0) + messages;
         self.0.set_message(n.to_string());
+    }
+    fn warn(&self, warning: &bma_sync::Warning) {
+        let text = warning.to_string();
+        if self.1.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(text.clone()) {
+            self.0.println(format!("warning: {text}"));
+        }
     }
 }
 
@@ -336,12 +347,13 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let shown = Shown::default();
     let options = Options {
         mapping: MappingOptions { include: args.include.clone(), exclude: args.exclude.clone(), folder_map },
         max_connections: args.max_connections.max(1),
         dry_run: args.dry_run,
         delete: args.delete,
-        progress: bar.as_ref().map(|b| Arc::new(Bar(b.clone())) as Arc<dyn Progress>),
+        progress: bar.as_ref().map(|b| Arc::new(Bar(b.clone(), shown.clone())) as Arc<dyn Progress>),
         batch_messages: args.batch_messages,
         rate: args.max_bytes_per_second.map(|n| Arc::new(RateLimiter::new(n))),
         verify: match args.verify {
@@ -359,7 +371,8 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         }
         match result {
             Ok(summary) => {
-                for w in &summary.warnings {
+                let shown = shown.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                for w in summary.warnings.iter().filter(|w| !shown.contains(&w.to_string())) {
                     eprintln!("warning: {w}");
                 }
                 if args.json {
@@ -379,7 +392,7 @@ pub async fn run(args: &Args) -> anyhow::Result<ExitCode> {
         if let Some(b) = &bar {
             b.finish_and_clear();
         }
-        let mut warned = std::collections::HashSet::new();
+        let mut warned = shown.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
         for w in items.iter().flat_map(|i| i.summary.iter().flat_map(|s| &s.warnings)) {
             if warned.insert(w.to_string()) {
                 eprintln!("warning: {w}");
