@@ -91,8 +91,8 @@ impl<S: SyncState> FolderSync<'_, S> {
         split: Option<Shared<'_>>,
         ctx: &mut CopyCtx<'_>,
     ) -> Result<(), Error> {
-        let options = self.options;
-        let caps = self.tgt.capabilities();
+        let options = self.io.options;
+        let caps = self.io.tgt.capabilities();
         let multi = options.batch_messages > 1 && caps.multiappend() && caps.uidplus();
         let mut retry = if multi {
             let refused = match split {
@@ -126,11 +126,11 @@ impl<S: SyncState> FolderSync<'_, S> {
     /// [`Options::batch_bytes`](crate::Options::batch_bytes) bytes; returns the
     /// UIDs of the batches the target refused.
     async fn copy_multi(&mut self, set: UidSet, ctx: &mut CopyCtx<'_>) -> Result<Vec<u32>, Error> {
-        let options = self.options;
+        let options = self.io.options;
         let progress = options.progress.as_ref();
-        let mut stream = self.src.fetch_bodies(&set).await.map_err(on(Side::Source))?;
-        let digest = self.tgt.capabilities().digest_sha1();
-        let mut pipe = self.tgt.multiappend_pipeline(&self.plan.target).map_err(on(Side::Target))?;
+        let mut stream = self.io.src.fetch_bodies(&set).await.map_err(on(Side::Source))?;
+        let digest = self.io.tgt.capabilities().digest_sha1();
+        let mut pipe = self.io.tgt.multiappend_pipeline(&self.plan.target).map_err(on(Side::Target))?;
         let mut flight = InFlight::new(options.verify, digest);
         let mut bytes = 0u64;
         while let Some(m) = stream.next().await.map_err(on(Side::Source))? {
@@ -150,7 +150,7 @@ impl<S: SyncState> FolderSync<'_, S> {
             while let Some(d) = pipe.try_done() {
                 flight.batch_done(d, ctx.batch, self.report, progress);
             }
-            ctx.flush(self.state, self.pair, &self.plan.source_name, options.commit_every).await?;
+            ctx.flush(self.io.state, self.io.pair, &self.plan.source_name, options.commit_every).await?;
         }
         drop(stream);
         for d in pipe.finish().await.map_err(on(Side::Target))? {
@@ -167,11 +167,11 @@ impl<S: SyncState> FolderSync<'_, S> {
     /// (`[THROTTLED]`, `[UNAVAILABLE]`, `[OVERQUOTA]`) when `defer` (else those
     /// are skipped with their reason, like every other refusal).
     async fn copy(&mut self, set: UidSet, ctx: &mut CopyCtx<'_>, defer: bool) -> Result<Vec<u32>, Error> {
-        let options = self.options;
+        let options = self.io.options;
         let progress = options.progress.as_ref();
-        let mut stream = self.src.fetch_bodies(&set).await.map_err(on(Side::Source))?;
-        let digest = self.tgt.capabilities().digest_sha1();
-        let mut pipe = self.tgt.append_pipeline(&self.plan.target);
+        let mut stream = self.io.src.fetch_bodies(&set).await.map_err(on(Side::Source))?;
+        let digest = self.io.tgt.capabilities().digest_sha1();
+        let mut pipe = self.io.tgt.append_pipeline(&self.plan.target);
         let mut flight = InFlight::new(options.verify, digest);
         let (mut pushed, mut taken) = (0usize, 0usize);
         while let Some(m) = stream.next().await.map_err(on(Side::Source))? {
@@ -189,7 +189,7 @@ impl<S: SyncState> FolderSync<'_, S> {
                 taken += 1;
                 flight.append_done(d, defer, ctx.batch, self.report, progress);
             }
-            ctx.flush(self.state, self.pair, &self.plan.source_name, options.commit_every).await?;
+            ctx.flush(self.io.state, self.io.pair, &self.plan.source_name, options.commit_every).await?;
         }
         drop(stream);
         for d in pipe.finish().await.map_err(on(Side::Target))? {

@@ -23,9 +23,10 @@ use crate::split::{self, Board};
 use crate::state::{SyncFolder, SyncMessage, SyncState};
 use crate::verify::{Appended, Known, Opened, altered_of};
 
-/// The copy of one folder pair: both sessions, the state, the run's
-/// options, the folder's plan and its report.
-pub(crate) struct FolderSync<'a, S> {
+/// What every copy works with: the two sessions, the state and the run's
+/// options (a folder's copy, and a batch of a shared first copy,
+/// [`crate::split`]).
+pub(crate) struct Sessions<'a, S> {
     /// The source's session (only EXAMINEd).
     pub(crate) src: &'a mut Client,
     /// The target's session.
@@ -34,10 +35,17 @@ pub(crate) struct FolderSync<'a, S> {
     pub(crate) state: &'a S,
     /// The two mailboxes, as the state names them.
     pub(crate) pair: &'a str,
-    /// The folder pair.
-    pub(crate) plan: &'a FolderPlan,
     /// How the run goes (its rate limiter, progress bar, batches).
     pub(crate) options: &'a Options,
+}
+
+/// The copy of one folder pair: the sessions, the folder's plan and its
+/// report.
+pub(crate) struct FolderSync<'a, S> {
+    /// The sessions, the state, the options.
+    pub(crate) io: Sessions<'a, S>,
+    /// The folder pair.
+    pub(crate) plan: &'a FolderPlan,
     /// The folder's size is already in the progress bar's total.
     pub(crate) counted: bool,
     /// What happened, kept across attempts.
@@ -71,7 +79,7 @@ fn flags_of(canon: &str) -> Vec<Flag> {
 impl<S: SyncState> FolderSync<'_, S> {
     /// Copies the folder (see the crate doc).
     pub(crate) async fn run(mut self) -> Result<(), Error> {
-        let (state, pair, plan, options) = (self.state, self.pair, self.plan, self.options);
+        let (state, pair, plan, options) = (self.io.state, self.io.pair, self.plan, self.io.options);
         if !plan.selectable {
             return Ok(());
         }
@@ -82,7 +90,7 @@ impl<S: SyncState> FolderSync<'_, S> {
         // tells its UIDVALIDITY), so the target's session does not follow every
         // message appended; it is selected later only if a STORE needs it.
         let (sel, tsel) = {
-            let (src, tgt) = (&mut *self.src, &mut *self.tgt);
+            let (src, tgt) = (&mut *self.io.src, &mut *self.io.tgt);
             let target = async {
                 if options.dry_run {
                     return match tgt.examine(&plan.target).await {
@@ -145,7 +153,7 @@ impl<S: SyncState> FolderSync<'_, S> {
         // is listed (a CHANGEDSINCE list would not name them).
         let mut lost = false;
         if selected && !options.dry_run && tsel.as_ref().is_some_and(|t| (t.exists as usize) < map.len()) {
-            let present: HashSet<u32> = target_metas(self.tgt).await?.iter().map(|m| m.uid).collect();
+            let present: HashSet<u32> = target_metas(self.io.tgt).await?.iter().map(|m| m.uid).collect();
             let gone: Vec<u32> =
                 map.values().filter(|m| !present.contains(&m.target_uid)).map(|m| m.source_uid).collect();
             if !gone.is_empty() {
@@ -180,8 +188,8 @@ impl<S: SyncState> FolderSync<'_, S> {
             .as_ref()
             .filter(|_| same && !options.dry_run && !lost)
             .and_then(|f| f.highest_modseq)
-            .filter(|m| self.src.capabilities().condstore() && sel.highest_modseq.is_some_and(|h| h >= *m));
-        let qresync = options.delete && prev_modseq.is_some() && self.src.qresync_enabled();
+            .filter(|m| self.io.src.capabilities().condstore() && sel.highest_modseq.is_some_and(|h| h >= *m));
+        let qresync = options.delete && prev_modseq.is_some() && self.io.src.qresync_enabled();
         let since = prev_modseq.filter(|_| !options.delete || qresync);
         self.report.changedsince = since.is_some();
         self.report.qresync = qresync;
@@ -189,11 +197,11 @@ impl<S: SyncState> FolderSync<'_, S> {
         let mut vanished: Option<UidSet> = None;
         if let (true, Some(m)) = (qresync, since) {
             // Even in an empty folder: the server lists what vanished.
-            let ch = self.src.fetch_changes(&UidSet::all(), m).await.map_err(on(Side::Source))?;
+            let ch = self.io.src.fetch_changes(&UidSet::all(), m).await.map_err(on(Side::Source))?;
             metas = ch.changed;
             vanished = Some(ch.vanished);
         } else if sel.exists > 0 {
-            let mut s = self.src.fetch_meta(&UidSet::all(), since).await.map_err(on(Side::Source))?;
+            let mut s = self.io.src.fetch_meta(&UidSet::all(), since).await.map_err(on(Side::Source))?;
             while let Some(m) = s.next().await.map_err(on(Side::Source))? {
                 metas.push(m);
             }
@@ -214,7 +222,7 @@ impl<S: SyncState> FolderSync<'_, S> {
             // refused): an APPEND it had sent may still be committing in its
             // server session. Wait until the folder stops growing (≤ 3 s), so
             // that those messages are found below instead of appended again.
-            reconcile::settle(self.tgt, &mut tsel.exists).await?;
+            reconcile::settle(self.io.tgt, &mut tsel.exists).await?;
         }
 
         // Known contents, so that the counts need no STATUS SIZE: the
@@ -234,7 +242,7 @@ impl<S: SyncState> FolderSync<'_, S> {
         let mut orphans = Orphans::default();
         if !new.is_empty() && tsel.exists > 0 {
             let dates: HashSet<i64> = new.iter().map(|m| size_date(m).1).collect();
-            orphans = reconcile::orphans(self.tgt, &map, &dates).await?;
+            orphans = reconcile::orphans(self.io.tgt, &map, &dates).await?;
         }
 
         // Copy.
@@ -248,7 +256,7 @@ impl<S: SyncState> FolderSync<'_, S> {
             Ok(())
         } else {
             let set: UidSet = new.iter().map(|m| m.uid).collect();
-            let shared = split::plan(self.board, self.tgt, target_was_empty && orphans.is_empty(), &new, options)
+            let shared = split::plan(self.board, self.io.tgt, target_was_empty && orphans.is_empty(), &new, options)
                 .map(|(batches, board)| split::Shared { board, uid_validity: sel.uid_validity, batches });
             let mut ctx = CopyCtx { orphans: &mut orphans, batch: &mut batch, map: &mut map, appended: &mut appended };
             self.copy_all(set, shared, &mut ctx).await
@@ -262,7 +270,7 @@ impl<S: SyncState> FolderSync<'_, S> {
         // What the target stored, message by message (needs the folder selected).
         if !appended.is_empty() {
             if !selected {
-                tsel = self.tgt.select(&plan.target).await.map_err(on(Side::Target))?;
+                tsel = self.io.tgt.select(&plan.target).await.map_err(on(Side::Target))?;
                 selected = true;
                 if folder.target_uidvalidity == 0 {
                     folder.target_uidvalidity = tsel.uid_validity;
@@ -270,7 +278,7 @@ impl<S: SyncState> FolderSync<'_, S> {
             } else {
                 // Selected before the APPENDs: some servers (Courier) show
                 // the new messages to this session only after a NOOP.
-                self.tgt.noop().await.map_err(on(Side::Target))?;
+                self.io.tgt.noop().await.map_err(on(Side::Target))?;
             }
             let found = self.verify_appended(&appended, &mut map).await?;
             known.target = target_was_empty.then_some(found);
@@ -278,8 +286,8 @@ impl<S: SyncState> FolderSync<'_, S> {
             known.target = Some((0, 0));
         }
         let interrupted = prev.as_ref().is_some_and(|f| f.uid_next.is_none());
-        if interrupted && selected && self.tgt.exists().is_some_and(|n| n as usize > map.len()) {
-            reconcile::remove_copies_of_mapped(self.tgt, &map, self.report).await?;
+        if interrupted && selected && self.io.tgt.exists().is_some_and(|n| n as usize > map.len()) {
+            reconcile::remove_copies_of_mapped(self.io.tgt, &map, self.report).await?;
         }
 
         // Flags.
@@ -294,12 +302,12 @@ impl<S: SyncState> FolderSync<'_, S> {
         }
         if !selected && !by_flags.is_empty() {
             // A flag changed between the two reads of a first copy.
-            self.tgt.select(&plan.target).await.map_err(on(Side::Target))?;
+            self.io.tgt.select(&plan.target).await.map_err(on(Side::Target))?;
             selected = true;
         }
         for (canon, uids) in by_flags {
             let targets: UidSet = uids.iter().filter_map(|u| map.get(u)).map(|m| m.target_uid).collect();
-            self.tgt.uid_store(&targets, StoreMode::Replace, &flags_of(&canon)).await.map_err(on(Side::Target))?;
+            self.io.tgt.uid_store(&targets, StoreMode::Replace, &flags_of(&canon)).await.map_err(on(Side::Target))?;
             let mut changed = Vec::new();
             for u in &uids {
                 if let Some(m) = map.get_mut(u) {
@@ -322,11 +330,11 @@ impl<S: SyncState> FolderSync<'_, S> {
             };
             if !gone.is_empty() {
                 if !selected {
-                    self.tgt.select(&plan.target).await.map_err(on(Side::Target))?;
+                    self.io.tgt.select(&plan.target).await.map_err(on(Side::Target))?;
                 }
                 let targets: UidSet = gone.iter().filter_map(|u| map.get(u)).map(|m| m.target_uid).collect();
-                self.tgt.uid_store(&targets, StoreMode::Add, &[Flag::Deleted]).await.map_err(on(Side::Target))?;
-                self.tgt.uid_expunge(&targets).await.map_err(on(Side::Target))?;
+                self.io.tgt.uid_store(&targets, StoreMode::Add, &[Flag::Deleted]).await.map_err(on(Side::Target))?;
+                self.io.tgt.uid_expunge(&targets).await.map_err(on(Side::Target))?;
                 state.forget(pair, sname, &gone).await?;
                 for u in &gone {
                     map.remove(u);

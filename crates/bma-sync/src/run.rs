@@ -12,11 +12,11 @@ use std::time::{Duration, Instant};
 use bma_imap::{Client, MailboxName, StatusInfo};
 
 use crate::error::{Error, Side, on};
-use crate::folder::FolderSync;
+use crate::folder::{FolderSync, Sessions};
 use crate::mapping::{self, FolderPlan};
 use crate::options::{Endpoint, Options};
 use crate::report::{FolderReport, Outcome, Summary, report_of, unchanged_report};
-use crate::split::{Board, Hands};
+use crate::split::Board;
 use crate::state::{SyncFolder, SyncState};
 use crate::tree;
 use crate::verify::altered_of;
@@ -363,7 +363,7 @@ async fn worker<S: SyncState>(
             let job = if options.connection_slots.is_some() { board.open() } else { board.next().await };
             let Some(job) = job else { break };
             let usable = match connected(&mut conns, source, target).await {
-                Ok((src, tgt)) => job.help(&mut Hands { src, tgt, state, pair, options }).await,
+                Ok((src, tgt)) => job.help(&mut Sessions { src, tgt, state, pair, options }).await,
                 Err(e) => {
                     tracing::debug!("no connection to help with a shared copy: {e}");
                     break;
@@ -384,9 +384,8 @@ async fn worker<S: SyncState>(
             let result = async {
                 let (src, tgt) = connected(&mut conns, source, target).await?;
                 let board = board.as_ref();
-                FolderSync { src, tgt, state, pair, plan: &plan, options, counted, report: &mut report, board }
-                    .run()
-                    .await
+                let io = Sessions { src, tgt, state, pair, options };
+                FolderSync { io, plan: &plan, counted, report: &mut report, board }.run().await
             }
             .await;
             report.reconnects = u64::from(attempt);

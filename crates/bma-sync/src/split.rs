@@ -34,7 +34,7 @@ use tokio::sync::{Notify, watch};
 
 use crate::append::{CopyCtx, InFlight, unsendable};
 use crate::error::{Error, Side, on};
-use crate::folder::FolderSync;
+use crate::folder::{FolderSync, Sessions};
 use crate::mapping::FolderPlan;
 use crate::options::{Options, Progress};
 use crate::report::{FolderReport, Skipped};
@@ -182,16 +182,6 @@ pub(crate) fn cut(new: &[&MessageMeta], messages: usize, bytes: u64) -> Vec<UidS
     batches
 }
 
-/// Who copies a batch: the two sessions (the source's with the folder
-/// EXAMINEd), the state and the run's options.
-pub(crate) struct Hands<'a, S> {
-    pub(crate) src: &'a mut Client,
-    pub(crate) tgt: &'a mut Client,
-    pub(crate) state: &'a S,
-    pub(crate) pair: &'a str,
-    pub(crate) options: &'a Options,
-}
-
 impl Split {
     /// A split of `plan`'s first copy into `batches`.
     pub(crate) fn new(plan: FolderPlan, uid_validity: u32, batches: Vec<UidSet>) -> Split {
@@ -217,7 +207,7 @@ impl Split {
     /// Copies batches until none is left to claim; `false` when the split
     /// was aborted (the caller's connections may be unusable), and how many
     /// batches this caller copied.
-    async fn claim_all<S: SyncState>(&self, hands: &mut Hands<'_, S>) -> (bool, usize) {
+    async fn claim_all<S: SyncState>(&self, hands: &mut Sessions<'_, S>) -> (bool, usize) {
         let mut copied = 0;
         if let Err(e) = self.copy_batches(hands, &mut copied).await {
             self.abort(e);
@@ -229,7 +219,7 @@ impl Split {
     /// The owner's part: publishes the split on `board`, copies batches
     /// with its own sessions, waits for the helpers' batches, and returns
     /// what they all brought (or the error that aborted the split).
-    pub(crate) async fn run<S: SyncState>(self: &Arc<Split>, board: &Board, hands: &mut Hands<'_, S>) -> Shares {
+    pub(crate) async fn run<S: SyncState>(self: &Arc<Split>, board: &Board, hands: &mut Sessions<'_, S>) -> Shares {
         board.publish(self.clone());
         let _ = self.claim_all(hands).await;
         board.retire(self);
@@ -241,7 +231,7 @@ impl Split {
 
     /// A helper's part: EXAMINE the folder on its own source session, then
     /// claim batches; `false` when its connections are unusable after.
-    pub(crate) async fn help<S: SyncState>(&self, hands: &mut Hands<'_, S>) -> bool {
+    pub(crate) async fn help<S: SyncState>(&self, hands: &mut Sessions<'_, S>) -> bool {
         match hands.src.examine(&self.plan.source).await {
             Ok(sel) if sel.uid_validity == self.uid_validity => {
                 let (usable, copied) = self.claim_all(hands).await;
@@ -268,8 +258,8 @@ impl Split {
     /// ended on this same connection (the server takes them in order) or,
     /// else, once every earlier batch is resolved. Each result is recorded
     /// and opens the gate for the next batch.
-    async fn copy_batches<S: SyncState>(&self, hands: &mut Hands<'_, S>, copied: &mut usize) -> Result<(), Error> {
-        let Hands { src, tgt, state, pair, options } = hands;
+    async fn copy_batches<S: SyncState>(&self, hands: &mut Sessions<'_, S>, copied: &mut usize) -> Result<(), Error> {
+        let Sessions { src, tgt, state, pair, options } = hands;
         let progress = options.progress.as_ref();
         let mut flight = InFlight::new(options.verify, tgt.capabilities().digest_sha1());
         let mut pipe = tgt.multiappend_pipeline(&self.plan.target).map_err(on(Side::Target))?;
@@ -378,9 +368,7 @@ impl<S: SyncState> FolderSync<'_, S> {
     /// and the report; returns the messages of refused batches.
     pub(crate) async fn copy_split(&mut self, shared: Shared<'_>, ctx: &mut CopyCtx<'_>) -> Result<Vec<u32>, Error> {
         let job = Arc::new(Split::new(self.plan.clone(), shared.uid_validity, shared.batches));
-        let mut hands =
-            Hands { src: self.src, tgt: self.tgt, state: self.state, pair: self.pair, options: self.options };
-        let shares = job.run(shared.board, &mut hands).await;
+        let shares = job.run(shared.board, &mut self.io).await;
         if let Some(e) = shares.failed {
             return Err(e);
         }

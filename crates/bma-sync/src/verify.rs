@@ -101,8 +101,9 @@ impl<S: SyncState> FolderSync<'_, S> {
             return Ok((0, 0));
         }
         let set: UidSet = appended.iter().map(|a| a.target_uid).collect();
-        let digest = appended.iter().any(|a| a.sha1.is_some()) && self.tgt.capabilities().digest_sha1();
+        let digest = appended.iter().any(|a| a.sha1.is_some()) && self.io.tgt.capabilities().digest_sha1();
         let checks: HashMap<u32, bma_imap::MessageCheck> = self
+            .io
             .tgt
             .fetch_checks(&set, digest)
             .await
@@ -130,7 +131,7 @@ impl<S: SyncState> FolderSync<'_, S> {
         let mut altered = Vec::new();
         if !suspects.is_empty() {
             let set: UidSet = suspects.keys().copied().collect();
-            let mut s = self.tgt.fetch_bodies(&set).await.map_err(on(Side::Target))?;
+            let mut s = self.io.tgt.fetch_bodies(&set).await.map_err(on(Side::Target))?;
             while let Some(m) = s.next().await.map_err(on(Side::Target))? {
                 let Some(a) = suspects.get(&m.uid) else { continue };
                 if a.shape.sha256.is_some() {
@@ -151,10 +152,10 @@ impl<S: SyncState> FolderSync<'_, S> {
                 changed.push(m.clone());
             }
         }
-        self.state.record(self.pair, &self.plan.source_name, &changed).await?;
+        self.io.state.record(self.io.pair, &self.plan.source_name, &changed).await?;
         if !missing.is_empty() {
             tracing::warn!(folder = %self.plan.target_name, n = missing.len(), "appended, but not on the target");
-            self.state.forget(self.pair, &self.plan.source_name, &missing).await?;
+            self.io.state.forget(self.io.pair, &self.plan.source_name, &missing).await?;
             for uid in missing {
                 map.remove(&uid);
                 self.report.copied = self.report.copied.saturating_sub(1);
@@ -171,7 +172,7 @@ impl<S: SyncState> FolderSync<'_, S> {
     /// Reads both sides' counts into the report (the target's only if
     /// `target.exists`); returns the target folder's UIDVALIDITY when read.
     pub(crate) async fn verify(&mut self, target: Opened, known: Known) -> Result<Option<u32>, Error> {
-        let (src, tgt, plan) = (&mut *self.src, &mut *self.tgt, self.plan);
+        let (src, tgt, plan) = (&mut *self.io.src, &mut *self.io.tgt, self.plan);
         // Both sides at once.
         let target_counts = async {
             match target {
