@@ -16,11 +16,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use bma_imap::{AppendMessage, Flag, UidSet};
+use bma_imap::{AppendMessage, Client, Flag, UidSet};
 
 use crate::error::{Error, Side, on};
 use crate::folder::{FolderSync, canonical};
-use crate::options::{Progress, Verify};
+use crate::options::{Options, Progress, Verify};
 use crate::reconcile::Orphans;
 use crate::report::{FolderReport, Skipped};
 use crate::shape::{self, Alteration, Shape};
@@ -92,9 +92,7 @@ impl<S: SyncState> FolderSync<'_, S> {
         ctx: &mut CopyCtx<'_>,
     ) -> Result<(), Error> {
         let options = self.io.options;
-        let caps = self.io.tgt.capabilities();
-        let multi = options.batch_messages > 1 && caps.multiappend() && caps.uidplus();
-        let mut retry = if multi {
+        let mut retry = if multiappend(self.io.tgt, options) {
             let refused = match split {
                 Some(shared) => self.copy_split(shared, ctx).await?,
                 None => self.copy_multi(set, ctx).await?,
@@ -231,6 +229,14 @@ fn prepare(
         return false;
     }
     true
+}
+
+/// Whether copies to this target go in MULTIAPPEND batches: the target has
+/// MULTIAPPEND and UIDPLUS (a UID for every message of a batch), and
+/// batches are not turned off.
+pub(crate) fn multiappend(tgt: &Client, options: &Options) -> bool {
+    let caps = tgt.capabilities();
+    options.batch_messages > 1 && caps.multiappend() && caps.uidplus()
 }
 
 /// Why a message cannot be appended, if it cannot.

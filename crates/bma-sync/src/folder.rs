@@ -256,8 +256,8 @@ impl<S: SyncState> FolderSync<'_, S> {
             Ok(())
         } else {
             let set: UidSet = new.iter().map(|m| m.uid).collect();
-            let shared = split::plan(self.board, self.io.tgt, target_was_empty && orphans.is_empty(), &new, options)
-                .map(|(batches, board)| split::Shared { board, uid_validity: sel.uid_validity, batches });
+            let empty = target_was_empty && orphans.is_empty();
+            let shared = split::plan(self.board, self.io.tgt, empty, &new, sel.uid_validity, options);
             let mut ctx = CopyCtx { orphans: &mut orphans, batch: &mut batch, map: &mut map, appended: &mut appended };
             self.copy_all(set, shared, &mut ctx).await
         };

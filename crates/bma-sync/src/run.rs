@@ -430,10 +430,9 @@ async fn connected<'c>(
     source: &Endpoint,
     target: &Endpoint,
 ) -> Result<(&'c mut Client, &'c mut Client), Error> {
-    if conns.is_none() {
-        let both = tokio::try_join!(connect(Side::Source, source), connect(Side::Target, target))?;
-        *conns = Some(both);
-    }
-    let (s, t) = conns.as_mut().expect("connected above");
+    let (s, t) = match conns {
+        Some(both) => both,
+        None => conns.insert(tokio::try_join!(connect(Side::Source, source), connect(Side::Target, target))?),
+    };
     Ok((s, t))
 }

@@ -32,7 +32,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use bma_imap::{Client, MessageMeta, UidSet};
 use tokio::sync::{Notify, watch};
 
-use crate::append::{CopyCtx, InFlight, unsendable};
+use crate::append::{CopyCtx, InFlight, multiappend, unsendable};
 use crate::error::{Error, Side, on};
 use crate::folder::{FolderSync, Sessions};
 use crate::mapping::FolderPlan;
@@ -144,22 +144,23 @@ pub(crate) struct Shared<'a> {
     pub(crate) batches: Vec<UidSet>,
 }
 
-/// Whether a first copy of `new` messages is worth sharing, and its batches:
+/// The first copy of `new` messages (into a folder of UIDVALIDITY
+/// `uid_validity` on the source) to share on `board`, if it is worth it:
 /// see the rules of the module doc.
 pub(crate) fn plan<'b>(
     board: Option<&'b Board>,
     tgt: &Client,
     empty_target: bool,
     new: &[&MessageMeta],
+    uid_validity: u32,
     options: &Options,
-) -> Option<(Vec<UidSet>, &'b Board)> {
+) -> Option<Shared<'b>> {
     let board = board?;
-    let caps = tgt.capabilities();
-    if !empty_target || !caps.multiappend() || !caps.uidplus() || !caps.literal_plus() || options.batch_messages < 2 {
+    if !empty_target || !multiappend(tgt, options) || !tgt.capabilities().literal_plus() {
         return None;
     }
     let batches = cut(new, options.batch_messages, options.batch_bytes);
-    (batches.len() >= 2).then_some((batches, board))
+    (batches.len() >= 2).then_some(Shared { board, uid_validity, batches })
 }
 
 /// Cuts `new` (in source order) into batches of at most `messages`
