@@ -106,6 +106,6 @@ pub use secret::{Secret, SecretFileError};
 pub use transport::TlsRoots;
 pub use types::{
     AppendUid, Capabilities, FetchedMessage, Flag, InternalDate, MailboxInfo, MessageCheck, MessageMeta, Namespace,
-    Namespaces, ResponseCode, SelectInfo, SpecialUse, StatusInfo, UidSet,
+    Namespaces, Quota, ResponseCode, SelectInfo, SpecialUse, StatusInfo, UidSet,
 };
 pub use url::{ImapUrl, UrlError};

@@ -608,6 +608,16 @@ pub struct StatusInfo {
     pub size: Option<u64>,
 }
 
+/// The storage quota of a mailbox's quota root (GETQUOTAROOT, RFC 9208's
+/// `STORAGE` resource, which counts units of 1,024 bytes), in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Bytes used.
+    pub used_bytes: u64,
+    /// The limit in bytes.
+    pub limit_bytes: u64,
+}
+
 /// Metadata of one message (UID FETCH of UID, FLAGS, INTERNALDATE, RFC822.SIZE, MODSEQ).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageMeta {

@@ -66,8 +66,10 @@ pub fn prepare(paths: &Paths, p: Platform) -> Result<()> {
         }
         std::os::unix::fs::chown(&d, Some(uid), Some(gid))?;
     }
-    if !paths.users(p).exists() {
-        write_atomically(&paths.users(p), "")?;
+    for file in [paths.users(p), paths.refused(p)] {
+        if !file.exists() {
+            write_atomically(&file, "")?;
+        }
     }
     let master = format!("{MASTER_USER}:{}::::::\n", hash(MASTER_USER, MASTER_PASSWORD)?);
     if fs::read_to_string(paths.masters(p)).ok().as_deref() != Some(master.as_str()) {
@@ -94,6 +96,7 @@ pub fn prepare(paths: &Paths, p: Platform) -> Result<()> {
         ("MAIL_ROOT", paths.mail_root(p).display().to_string()),
         ("HOME_ROOT", paths.home_root(p).display().to_string()),
         ("USERS", paths.users(p).display().to_string()),
+        ("REFUSED", paths.refused(p).display().to_string()),
         ("MASTERS", paths.masters(p).display().to_string()),
         ("MAIL_USER", MAIL_USER.to_string()),
         ("IMAP_PORT", p.imap_port().to_string()),

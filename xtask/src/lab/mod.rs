@@ -227,6 +227,10 @@ impl Paths {
     pub fn users(&self, p: Platform) -> PathBuf {
         self.platform(p).join("users")
     }
+    /// passwd-file of one platform's refused logins (`bma-platform`'s `PasswdFile`).
+    pub fn refused(&self, p: Platform) -> PathBuf {
+        self.platform(p).join("refused")
+    }
     /// passwd-file of one platform's master users.
     pub fn masters(&self, p: Platform) -> PathBuf {
         self.platform(p).join("masters")
@@ -464,6 +468,7 @@ struct PlatformJson {
     lmtp_port: u16,
     transport: String,
     users_file: PathBuf,
+    refused_file: PathBuf,
     master_users_file: PathBuf,
     mail_root: PathBuf,
     home_root: PathBuf,
@@ -481,6 +486,7 @@ struct SmtpJson {
     config_dir: PathBuf,
     log: PathBuf,
     default_transport: String,
+    held_transport: &'static str,
 }
 
 #[derive(Serialize)]
@@ -499,6 +505,7 @@ fn write_lab_json(paths: &Paths) -> Result<()> {
         lmtp_port: p.lmtp_port(),
         transport: p.transport(),
         users_file: paths.users(p),
+        refused_file: paths.refused(p),
         master_users_file: paths.masters(p),
         mail_root: paths.mail_root(p),
         home_root: paths.home_root(p),
@@ -528,6 +535,7 @@ fn write_lab_json(paths: &Paths) -> Result<()> {
             config_dir: paths.postfix_etc(),
             log: paths.postfix_log(),
             default_transport: Platform::Legacy.transport(),
+            held_transport: postfix::HELD,
         },
         oidc: oidc::describe(paths)?,
         postgres: postgres::describe(),

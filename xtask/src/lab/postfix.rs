@@ -6,6 +6,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
+use bma_platform::files::{TransportMap, Transports};
+use bma_platform::{Route, Routing as _};
 
 use super::dovecot::write_atomically;
 use super::{DOMAINS, HOST, Paths, Platform, SMTP_PORT, proc, render};
@@ -156,22 +158,44 @@ fn write_transport(paths: &Paths, routes: &[(String, String)]) -> Result<()> {
 /// the message (an `error`/`retry` transport would refuse it at RCPT),
 /// cannot deliver it, keeps it deferred in its queue and tries again every
 /// few seconds (the lab's backoff).
-const HELD: &str = "lmtp:inet:127.0.0.1:1";
+pub const HELD: &str = "lmtp:inet:127.0.0.1:1";
+
+/// The lab's transport table as `bma-platform` writes it: the code that
+/// ships switches the lab's routes.
+pub fn transport_map(paths: &Paths) -> TransportMap {
+    TransportMap::new(
+        paths.transport(),
+        "hash",
+        Some(paths.postfix_etc()),
+        Transports { legacy: Platform::Legacy.transport(), new: Platform::New.transport(), held: HELD.to_owned() },
+    )
+}
 
 /// Holds mail for `address` at the relay (`held`), or routes it to the
-/// legacy platform again, like [`route`].
+/// legacy platform again and delivers what was held, like [`route`].
 pub fn hold(paths: &Paths, address: &str, held: bool) -> Result<()> {
-    set_transport(paths, address, held.then(|| HELD.to_owned()))
+    let address = lab_address(address)?;
+    let map = transport_map(paths);
+    map.set(&address, if held { Route::Held } else { Route::Legacy })?;
+    if !held {
+        map.release()?;
+    }
+    Ok(())
 }
 
 /// Routes mail for `address` to `platform`, so that the next message follows it.
 pub fn route(paths: &Paths, address: &str, platform: Platform) -> Result<()> {
-    set_transport(paths, address, (platform != Platform::Legacy).then(|| platform.transport()))
+    let address = lab_address(address)?;
+    let route = match platform {
+        Platform::Legacy => Route::Legacy,
+        Platform::New => Route::New,
+    };
+    transport_map(paths).set(&address, route)?;
+    Ok(())
 }
 
-/// Sets the transport of one lab address (`None`: the default, the legacy
-/// platform): rewrites the transport map, postmaps it and reloads Postfix.
-fn set_transport(paths: &Paths, address: &str, transport: Option<String>) -> Result<()> {
+/// An address of a lab domain, lower case.
+fn lab_address(address: &str) -> Result<String> {
     let address = address.trim().to_lowercase();
     let Some((_, domain)) = address.split_once('@') else {
         bail!("not an address: {address:?}");
@@ -179,14 +203,5 @@ fn set_transport(paths: &Paths, address: &str, transport: Option<String>) -> Res
     if !DOMAINS.contains(&domain) {
         bail!("{domain} is not a lab domain ({})", DOMAINS.join(", "));
     }
-    let mut routes = read_routes(paths)?;
-    routes.retain(|(a, _)| *a != address);
-    if let Some(transport) = transport {
-        routes.push((address, transport));
-    }
-    write_transport(paths, &routes)?;
-    if running(paths) {
-        proc::run_daemon(postfix(paths).arg("reload"), &paths.postfix_log())?;
-    }
-    Ok(())
+    Ok(address)
 }

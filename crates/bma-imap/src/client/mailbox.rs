@@ -2,7 +2,7 @@
 //! special use and subscriptions), SELECT/EXAMINE (with CONDSTORE),
 //! STATUS (alone, or pipelined for many mailboxes), CREATE, DELETE,
 //! (UN)SUBSCRIBE (alone, or pipelined: [`Client::mailbox_commands`]),
-//! UNSELECT, UID STORE, UID EXPUNGE, EXPUNGE.
+//! UNSELECT, UID STORE, UID EXPUNGE, EXPUNGE, GETQUOTAROOT.
 //!
 //! Rules: mailbox names go on the wire in modified UTF-7, quoted; a
 //! pipeline of text-only commands is one write and one round trip, its
@@ -15,7 +15,7 @@ use crate::codec::{self, Response, Value};
 use crate::error::{Error, Result};
 use crate::mutf7::MailboxName;
 use crate::types::{
-    Flag, MailboxInfo, Namespace, Namespaces, ResponseCode, SelectInfo, SpecialUse, StatusInfo, UidSet,
+    Flag, MailboxInfo, Namespace, Namespaces, Quota, ResponseCode, SelectInfo, SpecialUse, StatusInfo, UidSet,
 };
 
 /// What to do with flags in [`Client::uid_store`].
@@ -189,6 +189,19 @@ impl Client {
         let cmd = self.status_command(mailbox);
         let (untagged, _) = self.run("STATUS", vec![Part::Text(cmd)]).await?;
         Ok(untagged.iter().find_map(|r| status_of(r).map(|(_, info)| info)).unwrap_or_default())
+    }
+
+    /// GETQUOTAROOT (RFC 9208): the storage quota of `mailbox`'s first
+    /// quota root that has one; `None` when the server has no QUOTA
+    /// capability or sets no storage limit.
+    pub async fn quota(&mut self, mailbox: &MailboxName) -> Result<Option<Quota>> {
+        if !self.caps.has("QUOTA") {
+            return Ok(None);
+        }
+        let mut cmd = b"GETQUOTAROOT ".to_vec();
+        codec::push_quoted(&mut cmd, mailbox.wire().as_bytes());
+        let (untagged, _) = self.run("GETQUOTAROOT", vec![Part::Text(cmd)]).await?;
+        Ok(untagged.iter().find_map(storage_of))
     }
 
     /// STATUS of several mailboxes, pipelined (one round trip): one result
@@ -376,6 +389,21 @@ pub(super) fn parse_list(r: Response, which: &str) -> Option<MailboxInfo> {
 }
 
 /// A STATUS response: the mailbox name as the server wrote it, and what it says.
+/// The STORAGE resource of a `QUOTA` response: `* QUOTA root (STORAGE used limit …)`.
+pub(super) fn storage_of(r: &Response) -> Option<Quota> {
+    let Response::Data { name, values } = r else { return None };
+    if !name.eq_ignore_ascii_case("QUOTA") {
+        return None;
+    }
+    let items = values.get(1).and_then(Value::as_list)?;
+    items.chunks(3).find_map(|triple| match triple {
+        [k, used, limit] if k.as_str().is_some_and(|k| k.eq_ignore_ascii_case("STORAGE")) => {
+            Some(Quota { used_bytes: used.as_u64()? * 1024, limit_bytes: limit.as_u64()? * 1024 })
+        }
+        _ => None,
+    })
+}
+
 pub(super) fn status_of(r: &Response) -> Option<(String, StatusInfo)> {
     let Response::Data { name, values } = r else { return None };
     if name != "STATUS" {

@@ -289,3 +289,25 @@ async fn checks_read_the_size_and_the_digest_where_offered() {
     let err = c.fetch_checks(&UidSet::range(1, 2), true).await.expect_err("no DIGEST=SHA1");
     assert!(matches!(err, Error::Unsupported("DIGEST=SHA1")), "{err:?}");
 }
+
+#[tokio::test]
+async fn getquotaroot_reads_the_storage_of_the_first_root_that_has_one() {
+    let script = vec![
+        Step::Line(
+            "A1 GETQUOTAROOT \"INBOX\"",
+            "* QUOTAROOT INBOX \"\" \"User quota\"\r\n* QUOTA \"\" (MESSAGE 3 1000)\r\n\
+             * QUOTA \"User quota\" (MESSAGE 3 1000 STORAGE 10 2560000)\r\nA1 OK Getquotaroot completed\r\n",
+        ),
+        Step::Line("A2 GETQUOTAROOT \"Sent\"", "* QUOTAROOT Sent\r\nA2 OK no root\r\n"),
+    ];
+    let (cfg, _) = serve(false, "* OK [CAPABILITY IMAP4rev1 QUOTA] hi\r\n", script).await;
+    let mut c = Client::connect(&cfg.clone().with_security(Security::None)).await.expect("connect");
+    let quota = c.quota(&MailboxName::new("INBOX")).await.expect("GETQUOTAROOT");
+    assert_eq!(quota, Some(crate::Quota { used_bytes: 10 * 1024, limit_bytes: 2_560_000 * 1024 }));
+    assert_eq!(c.quota(&MailboxName::new("Sent")).await.expect("GETQUOTAROOT"), None);
+    // A server without QUOTA is not asked.
+    let (cfg, _) = serve(false, "* OK [CAPABILITY IMAP4rev1] hi\r\n", vec![Step::Line("A1 NOOP", "A1 OK\r\n")]).await;
+    let mut c = Client::connect(&cfg.with_security(Security::None)).await.expect("connect");
+    assert_eq!(c.quota(&MailboxName::new("INBOX")).await.expect("no QUOTA"), None);
+    c.noop().await.expect("nothing sent before");
+}
