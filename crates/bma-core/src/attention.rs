@@ -30,6 +30,13 @@ named_set! {
         WindowClosed = "window_closed",
         /// The cutover planner found no slot for it.
         NoCutoverSlot = "no_cutover_slot",
+        /// The cutover failed at each of its attempts, or was refused at
+        /// its checks (a password scheme the new platform does not take,
+        /// messages missing on the new side); mail is routed as before it.
+        CutoverFailed = "cutover_failed",
+        /// The manager said they do not know the BMA's password: a new
+        /// one is to be given (`bma mailbox reset-password`).
+        PasswordUnknown = "password_unknown",
     }
 }
 

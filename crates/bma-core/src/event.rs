@@ -61,6 +61,10 @@ named_set! {
         BackupVerificationRequested = "backup_verification_requested",
         /// The backup address verified by its link.
         BackupVerified = "backup_verified",
+        /// A step of a mailbox's cutover done (`details.step`, see `switch::Step`).
+        CutoverStep = "cutover_step",
+        /// A cutover rolled back: mail routed to the legacy platform again, its login restored.
+        CutoverRollback = "cutover_rollback",
     }
 }
 

@@ -33,6 +33,9 @@ pub enum JobKind {
     Cutovers,
     /// One mailbox copied to the new platform, daily.
     Presync,
+    /// One mailbox cut over to the new platform, on its day (one at a
+    /// time per worker: several workers on PostgreSQL cut several over).
+    Cutover,
 }
 
 /// How the engine claims a kind's jobs.
@@ -53,13 +56,14 @@ pub struct UnknownJobKind(pub String);
 
 impl JobKind {
     /// Every kind.
-    pub const ALL: [JobKind; 6] = [
+    pub const ALL: [JobKind; 7] = [
         JobKind::Invitations,
         JobKind::Reminders,
         JobKind::Bounces,
         JobKind::DeadlineWatch,
         JobKind::Cutovers,
         JobKind::Presync,
+        JobKind::Cutover,
     ];
 
     /// Its name in the store (`jobs.kind`) and in `bma campaign status`.
@@ -71,13 +75,14 @@ impl JobKind {
             JobKind::DeadlineWatch => "deadline_watch",
             JobKind::Cutovers => "cutovers",
             JobKind::Presync => "presync",
+            JobKind::Cutover => "cutover",
         }
     }
 
     /// Attempts before the job is dead (a claim counts as one).
     pub fn max_attempts(self) -> u32 {
         match self {
-            JobKind::Bounces | JobKind::Presync => 3,
+            JobKind::Bounces | JobKind::Presync | JobKind::Cutover => 3,
             JobKind::Invitations | JobKind::Reminders | JobKind::DeadlineWatch | JobKind::Cutovers => 5,
         }
     }
@@ -85,7 +90,9 @@ impl JobKind {
     /// How the engine claims it.
     pub fn claim(self) -> Claim {
         match self {
-            JobKind::Invitations | JobKind::Reminders | JobKind::Bounces | JobKind::Cutovers => Claim::Serial,
+            JobKind::Invitations | JobKind::Reminders | JobKind::Bounces | JobKind::Cutovers | JobKind::Cutover => {
+                Claim::Serial
+            }
             JobKind::Presync => Claim::Parallel,
             JobKind::DeadlineWatch => Claim::AfterOutbox,
         }
@@ -127,11 +134,12 @@ mod tests {
             bounces 3 Serial
             deadline_watch 5 AfterOutbox
             cutovers 5 Serial
-            presync 3 Parallel"#]]
+            presync 3 Parallel
+            cutover 3 Serial"#]]
         .assert_eq(&table.join("\n"));
         assert_eq!(
             JobKind::claimed(Claim::Serial),
-            [JobKind::Invitations, JobKind::Reminders, JobKind::Bounces, JobKind::Cutovers]
+            [JobKind::Invitations, JobKind::Reminders, JobKind::Bounces, JobKind::Cutovers, JobKind::Cutover]
         );
     }
 

@@ -12,7 +12,7 @@
 //! - [`form`]: the manager's enrolment form and its rules (names, phone, role, backup address).
 //! - [`settings`]: the campaign's settings and their semantic validation.
 //! - [`contact`]: whom a manager or the helpdesk should contact, by phase.
-//! - [`planner`]: invitation waves; [`cutover`]: cutover slots.
+//! - [`planner`]: invitation waves; [`cutover`]: cutover slots; [`switch`]: the steps of one mailbox's cutover.
 //! - [`job`]: the kinds of the engine's jobs, a closed set.
 //! - [`simulate`]: a whole campaign on modelled behaviour, week by week.
 //! - [`event`]: the kinds of the event log's entries; [`attention`]: why a mailbox needs a human.
@@ -33,6 +33,7 @@ pub mod planner;
 pub mod registry;
 pub mod settings;
 pub mod simulate;
+pub mod switch;
 pub mod token;
 
 pub use address::{Address, AddressError, AddressRule, Fase, MailboxKind};

@@ -2,8 +2,8 @@
 //!
 //! ```text
 //!   imported ──► scheduled ──► invited ──► enrolled ──► presynced ──► cutover_scheduled ──► migrating ──► migrated
-//!      ▲            │             │  ▲          │                          ▲    ▲               │
-//!      └────────────┘             ▼  │          └──────────────────────────┘    │               ▼
+//!      ▲            │             │  ▲          │                          ▲    ▲  ▲            │            │
+//!      └────────────┘             ▼  │          └──────────────────────────┘    │  └────────────┼── rollback ┘
 //!                          invitation_bounced                                   └────────── failed
 //!
 //!   any state but migrated ──► blocked ──► (back to the state it was blocked in)
@@ -18,7 +18,8 @@
 //! - `presynced`: a first full copy reached the new platform (copies go on until cutover).
 //! - `cutover_scheduled`: a cutover slot is assigned.
 //! - `migrating`: the cutover is running (final copy, routing switch, mail 2).
-//! - `migrated`: done; terminal.
+//! - `migrated`: done; final for the campaign (never blocked), but a rollback
+//!   (`bma cutover rollback`) takes it back to `cutover_scheduled`.
 //! - `failed`: the cutover failed; it can be rescheduled (after a rollback).
 //! - `blocked`: held by an operator; unblocking returns to the state it was held in.
 //!
@@ -50,7 +51,7 @@ pub enum State {
     CutoverScheduled,
     /// Cutover running.
     Migrating,
-    /// Migrated; terminal.
+    /// Migrated; final but for a rollback.
     Migrated,
     /// Cutover failed.
     Failed,
@@ -108,7 +109,8 @@ impl State {
         }
     }
 
-    /// Whether no transition leaves this state.
+    /// Whether the campaign is done with this state: it cannot be
+    /// blocked, and only a rollback leaves it.
     pub fn is_terminal(self) -> bool {
         self == State::Migrated
     }
@@ -126,7 +128,8 @@ impl State {
             Presynced => &[CutoverScheduled],
             CutoverScheduled => &[Migrating, Enrolled],
             Migrating => &[Migrated, Failed, CutoverScheduled],
-            Migrated => &[],
+            // a rollback: routed to the legacy platform again, to be cut over another day
+            Migrated => &[CutoverScheduled],
             Failed => &[CutoverScheduled, Enrolled],
             Blocked => &[],
         }
@@ -181,7 +184,7 @@ pub enum IllegalTransition {
 fn allowed_hint(from: State) -> String {
     let next: Vec<&str> = from.successors().iter().map(|s| s.as_str()).collect();
     if from.is_terminal() {
-        format!(": {from} is final")
+        format!(": {from} is final (only a rollback takes it back to {})", next.join(", "))
     } else if from == State::Blocked {
         String::new()
     } else {
@@ -275,6 +278,7 @@ mod tests {
             (Migrating, Migrated, None, Ok(())),
             (Migrating, Failed, None, Ok(())),
             (Failed, CutoverScheduled, None, Ok(())),
+            (Migrated, CutoverScheduled, None, Ok(())),
             (Enrolled, Blocked, None, Ok(())),
             (Blocked, Enrolled, Some(Enrolled), Ok(())),
             (
@@ -289,7 +293,14 @@ mod tests {
                 None,
                 Err("a mailbox cannot go from imported to migrated (from imported: scheduled, or blocked)"),
             ),
-            (Migrated, Blocked, None, Err("a mailbox cannot go from migrated to blocked: migrated is final")),
+            (
+                Migrated,
+                Blocked,
+                None,
+                Err(
+                    "a mailbox cannot go from migrated to blocked: migrated is final (only a rollback takes it back to cutover_scheduled)",
+                ),
+            ),
             (Invited, Invited, None, Err("the mailbox is already invited")),
         ];
         for (from, to, blocked_from, expected) in cases {

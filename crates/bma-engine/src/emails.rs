@@ -27,7 +27,7 @@ impl Engine {
 
     /// The email of `kind` to `recipient` rendered with `context` by the
     /// one composer, as an outbox row due at `run_at`.
-    fn compose(
+    pub(crate) fn compose(
         &self,
         kind: TemplateKind,
         to: To<'_>,
@@ -55,7 +55,7 @@ impl Engine {
     }
 
     /// `context` with the variables of [`Engine::trust_context`] added.
-    fn with_trust(&self, mut context: serde_json::Value) -> serde_json::Value {
+    pub(crate) fn with_trust(&self, mut context: serde_json::Value) -> serde_json::Value {
         if let (Some(c), serde_json::Value::Object(t)) = (context.as_object_mut(), self.trust_context()) {
             c.extend(t);
         }

@@ -18,6 +18,9 @@
 //!   bounce mailbox, matched to their mailbox;
 //! - [`cutover`]: cutover slots, and mailboxes whose window closed without a form;
 //! - [`presync`]: background copies to the new platform with `bma-sync`;
+//! - [`switch`]: the cutover of one mailbox, step by step, and its
+//!   rollback, against the platforms (`bma-platform`), with its
+//!   [`receipt`];
 //! - [`operations`]: the operator actions on one mailbox and their rules
 //!   (pin, exclude, priority, resend mail 1, transition), for the CLI and
 //!   the helpdesk.
@@ -36,8 +39,10 @@ pub mod emails;
 pub mod jobs;
 pub mod operations;
 pub mod presync;
+pub mod receipt;
 pub mod scheduler;
 pub mod send;
+pub mod switch;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -47,8 +52,10 @@ use bma_mail::{Composer, Sender, SmtpSender, Templates};
 use bma_store::Store;
 use rand::RngCore;
 
+pub use receipt::Receipt;
 pub use scheduler::StepReport;
 pub use send::SendReport;
+pub use switch::{ClientSettings, Crash, SwitchOutcome, SwitchSettings, Undone};
 
 /// Admin access to one platform's IMAP (a master user that logs in on
 /// behalf of any mailbox, SASL PLAIN with an authorization identity).
@@ -124,6 +131,8 @@ pub struct EngineSettings {
     pub new: Option<PlatformAccess>,
     /// Background copies.
     pub presync: PresyncSettings,
+    /// The cutover: accounts, routes, mail 2's settings (`None`: not configured).
+    pub switch: Option<SwitchSettings>,
 }
 
 /// How the engine holds its work and looks for uncertain emails.
@@ -194,14 +203,22 @@ pub enum EngineError {
     /// An address that is not one of the campaign's mailboxes.
     #[error(transparent)]
     Address(#[from] bma_core::AddressError),
+    /// A platform's accounts or routes could not be read or changed.
+    #[error("platform: {0}")]
+    Platform(#[from] bma_platform::PlatformError),
+    /// Refused: what is asked cannot be done as things are (a password
+    /// scheme the new platform does not take, a mailbox in another
+    /// state…); the reason says what to change. Permanent.
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl EngineError {
     /// Whether trying again cannot help (the job is dead at once): a
     /// mailbox the legacy platform does not know, a payload that is not
-    /// what the job's kind expects.
+    /// what the job's kind expects, a refusal.
     pub fn is_permanent(&self) -> bool {
-        matches!(self, EngineError::UnknownOnLegacy(_) | EngineError::Payload(_))
+        matches!(self, EngineError::UnknownOnLegacy(_) | EngineError::Payload(_) | EngineError::Refused(_))
     }
 }
 

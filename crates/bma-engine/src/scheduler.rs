@@ -22,6 +22,7 @@
 //! | `deadline_watch` | deadline | once, at the deadline's wave hour |
 //! | `cutovers` | day | daily: slots, and windows closed without a form |
 //! | `presync` | address:day | daily per mailbox, within the allowed hours, unless the legacy platform does not know it (flagged `legacy_unknown`) |
+//! | `cutover` | address:day | on a mailbox's cutover day from `[cutover] hour`, when the cutover is configured, unless it is flagged (a failed cutover, a new platform that alters copies, unknown on legacy) |
 //!
 //! What each job does, and its payload, is in [`crate::jobs`].
 //!
@@ -34,6 +35,7 @@ use time::OffsetDateTime;
 
 use crate::jobs::Payload as _;
 use crate::jobs::bounces::BouncesJob;
+use crate::jobs::cutover::CutoverJob;
 use crate::jobs::cutovers::CutoversJob;
 use crate::jobs::deadline_watch::DeadlineWatchJob;
 use crate::jobs::invitations::InvitationsJob;
@@ -62,6 +64,8 @@ pub struct StepReport {
     pub flagged: usize,
     /// Presync copies done.
     pub presynced: usize,
+    /// Mailboxes cut over.
+    pub migrated: usize,
     /// Jobs that failed (retried later, or dead).
     pub failed_jobs: usize,
     /// The outbox.
@@ -80,6 +84,7 @@ impl StepReport {
             cutovers: 0,
             flagged: 0,
             presynced: 0,
+            migrated: 0,
             failed_jobs: 0,
             send: SendReport::default(),
         }
@@ -165,6 +170,13 @@ impl Engine {
             // A mailbox the legacy platform does not know is not a candidate.
             for address in self.store.presync_candidates().await? {
                 jobs.push(PresyncJob { address, day: now.date() }.job(now)?);
+            }
+        }
+        if let Some(switch) = &self.settings.switch
+            && now.hour() >= switch.hour
+        {
+            for address in self.store.switch_due(now.date()).await? {
+                jobs.push(CutoverJob { address, day: now.date() }.job(now)?);
             }
         }
         let mut new = 0;

@@ -239,7 +239,12 @@ fn queue_listing_holds(listing: &str, sender: &str, recipient: &str) -> Result<b
     Ok(false)
 }
 
-async fn in_inbox(legacy: &crate::PlatformAccess, user: &str, message_id: &str) -> Result<bool, bma_imap::Error> {
+/// Whether `user`'s legacy INBOX holds our email `message_id` among its latest messages.
+pub(crate) async fn in_inbox(
+    legacy: &crate::PlatformAccess,
+    user: &str,
+    message_id: &str,
+) -> Result<bool, bma_imap::Error> {
     let mut client = legacy.session(user).await?;
     let info = client.examine(&MailboxName::new("INBOX")).await?;
     let next = info.uid_next.unwrap_or(u32::MAX);

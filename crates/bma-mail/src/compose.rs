@@ -110,8 +110,34 @@ impl Composer {
 
     /// The email of `kind` to `to`, rendered with `context`.
     pub fn compose<C: Serialize>(&self, kind: TemplateKind, to: To<'_>, context: &C) -> Result<Outgoing, ComposeError> {
+        self.compose_with_id(kind, to, context, self.message_id(kind, to.mailbox_id))
+    }
+
+    /// [`Composer::compose`] with a Message-ID the caller can compute
+    /// again (`{kind}.{mailbox id}.{unique}@{domain}`): an email put
+    /// straight into a mailbox (mail 2 into the legacy INBOX) is found
+    /// again by it after a crash, so it is never put there twice.
+    /// `unique` is letters, digits, `-` and `_` only.
+    pub fn compose_stable<C: Serialize>(
+        &self,
+        kind: TemplateKind,
+        to: To<'_>,
+        context: &C,
+        unique: &str,
+    ) -> Result<Outgoing, ComposeError> {
+        let unique: String = unique.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_')).collect();
+        let message_id = format!("{}.{}.{unique}@{}", kind.name(), to.mailbox_id.unwrap_or(0), self.message_id_domain);
+        self.compose_with_id(kind, to, context, message_id)
+    }
+
+    fn compose_with_id<C: Serialize>(
+        &self,
+        kind: TemplateKind,
+        to: To<'_>,
+        context: &C,
+        message_id: String,
+    ) -> Result<Outgoing, ComposeError> {
         let rendered = self.templates.render(kind, context)?;
-        let message_id = self.message_id(kind, to.mailbox_id);
         let return_path = verp(&self.bounce_address, to.address);
         let email = build(&self.sender.name, &self.sender.address, to.address, &rendered, &message_id, &return_path)?;
         Ok(Outgoing {

@@ -27,17 +27,20 @@ pub enum TemplateKind {
     DeadlineWatch,
     /// To the previous backup address and the BMA: the backup address changed.
     BackupChanged,
+    /// Mail 2, at the cutover: the new interface, the same address and password.
+    Migrated,
 }
 
 impl TemplateKind {
     /// Every kind.
-    pub const ALL: [TemplateKind; 6] = [
+    pub const ALL: [TemplateKind; 7] = [
         TemplateKind::Invitation,
         TemplateKind::Reminder,
         TemplateKind::Confirmation,
         TemplateKind::BackupVerification,
         TemplateKind::DeadlineWatch,
         TemplateKind::BackupChanged,
+        TemplateKind::Migrated,
     ];
 
     /// File stem (`invitation` → `invitation.txt`, `invitation.html`).
@@ -49,6 +52,7 @@ impl TemplateKind {
             TemplateKind::BackupVerification => "backup_verification",
             TemplateKind::DeadlineWatch => "deadline_watch",
             TemplateKind::BackupChanged => "backup_changed",
+            TemplateKind::Migrated => "migrated",
         }
     }
 
@@ -69,6 +73,9 @@ impl TemplateKind {
             ),
             TemplateKind::DeadlineWatch => (include_str!("../templates/deadline_watch.txt"), None),
             TemplateKind::BackupChanged => (include_str!("../templates/backup_changed.txt"), None),
+            TemplateKind::Migrated => {
+                (include_str!("../templates/migrated.txt"), Some(include_str!("../templates/migrated.html")))
+            }
         }
     }
 }
@@ -241,7 +248,37 @@ mod tests {
             "deadline": "24 mai 2024", "count": 1,
             "faq_url": "https://www.enseignement.be/bma", "login_domain": "cerbere.example",
             "mailboxes": [{ "address": "ec012345@adm.cfwb.be", "name": "Athénée royal de Namur", "why": "mail 1 bounced" }],
+            "migrated_on": "4 juin 2024", "webmail_url": "https://webmail.example",
+            "imap_host": "imap.example", "imap_port": 993, "imap_security": "SSL/TLS",
+            "smtp_host": "smtp.example", "smtp_port": 587, "smtp_security": "STARTTLS",
         })
+    }
+
+    #[test]
+    fn mail_2_says_what_the_faq_says() {
+        let t = Templates::load(None).unwrap();
+        let mut c = context();
+        c["password_unknown"] = false.into();
+        c["contact"] = serde_json::json!({ "name": "Service Desk de l'ETNIC", "email": "support@etnic.be", "phone": "02 800 10 10" });
+        let r = t.render(TemplateKind::Migrated, &c).unwrap();
+        assert_eq!(r.subject, "Votre BMA ec012345@adm.cfwb.be est migrée : accédez à la nouvelle interface");
+        for needle in [
+            "https://webmail.example",
+            "Votre adresse et votre mot de passe ne changent pas",
+            "multipliée par 25",
+            "serveur imap.example, port 993, SSL/TLS",
+            "serveur smtp.example, port 587, STARTTLS",
+            "Service Desk de l'ETNIC :\nsupport@etnic.be, 02 800 10 10",
+            "nom,\nprénom et adresse mail administrative",
+            "https://www.enseignement.be/bma",
+        ] {
+            assert!(r.text.contains(needle), "missing {needle:?} in\n{}", r.text);
+        }
+        let html = shown(&r.html.unwrap());
+        assert!(html.contains("Votre adresse et votre mot de passe ne changent pas"), "{html}");
+        c["password_unknown"] = true.into();
+        let r = t.render(TemplateKind::Migrated, &c).unwrap();
+        assert!(!r.text.contains("ne changent pas") && r.text.contains("nouveau mot de passe"), "{}", r.text);
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub struct NewAccount {
 }
 
 /// A platform's accounts.
-pub trait Accounts: Send + Sync {
+pub trait Accounts: Send + Sync + std::fmt::Debug {
     /// The account of `address`, if the platform has one.
     fn read(&self, address: &str) -> Result<Option<Account>, PlatformError>;
 

@@ -12,7 +12,7 @@
 use crate::{PlatformError, Route};
 
 /// The relay's routes, per recipient.
-pub trait Routing: Send + Sync {
+pub trait Routing: Send + Sync + std::fmt::Debug {
     /// The route of `address` as the relay looks it up now.
     fn route(&self, address: &str) -> Result<Route, PlatformError>;
 

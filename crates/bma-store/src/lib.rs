@@ -32,6 +32,7 @@ mod portal_session;
 mod presync;
 mod reminders;
 mod schema;
+mod switch;
 mod sync_state;
 mod transition;
 
@@ -61,6 +62,7 @@ pub use outbox::{CheckOutcome, NewEmail, OutboxEmail, OutboxHealth};
 pub use planning::{PlanOutcome, PlanningChange};
 pub use portal_session::PortalSession;
 pub use reminders::DueReminder;
+pub use switch::{StepRecord, SwitchEnd, SwitchProgress};
 pub use sync_state::{SyncFolder, SyncMessage};
 
 /// Which database a store runs on.

@@ -78,6 +78,7 @@ pub fn lab_engine_settings(bounces: &str) -> EngineSettings {
             hours: (0, 24),
             weekends: true,
         },
+        switch: None,
     }
 }
 

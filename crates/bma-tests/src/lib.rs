@@ -12,6 +12,8 @@ pub mod copy;
 pub mod engine;
 pub mod foreign;
 pub mod provider;
+pub mod smtp;
+pub mod switch;
 pub mod web;
 
 use std::path::{Path, PathBuf};

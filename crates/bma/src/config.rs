@@ -41,6 +41,8 @@ pub struct Config {
     pub new: crate::engine_config::PlatformConfig,
     /// Background copies.
     pub presync: crate::engine_config::PresyncConfig,
+    /// The cutover: accounts, routes, mail 2.
+    pub cutover: crate::cutover_config::CutoverConfig,
     /// Workers (`bma worker`, `bma serve`).
     pub worker: WorkerConfig,
     /// The store.
@@ -199,6 +201,7 @@ impl Default for Config {
             legacy,
             new,
             presync,
+            cutover: crate::cutover_config::defaults(),
             worker: WorkerConfig { lease_seconds: 30 },
             database: DatabaseConfig { url: "sqlite://bma.db".to_owned() },
         }
@@ -372,6 +375,7 @@ where
             }
         }
         issues.extend(crate::engine_config::validate(config));
+        issues.extend(crate::cutover_config::validate(config));
         let url = config.database.url.trim();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             issues.push(ConfigIssue {

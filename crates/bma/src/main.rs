@@ -7,6 +7,7 @@
 
 mod commands;
 mod config;
+mod cutover_config;
 mod engine_config;
 mod scheduler_lock;
 
@@ -56,6 +57,11 @@ enum Command {
     Mailbox {
         #[command(subcommand)]
         action: commands::mailbox::Action,
+    },
+    /// Cut mailboxes over to the new platform: run one now, see where they stand, roll one back.
+    Cutover {
+        #[command(subcommand)]
+        action: commands::cutover::Action,
     },
     /// Serve the enrolment portal (the form behind the link of mail 1).
     Serve(commands::serve::Args),

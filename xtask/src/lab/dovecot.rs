@@ -180,6 +180,8 @@ pub type NewUser = (String, String, Option<String>);
 /// Dovecot notices the change by itself).
 pub fn upsert_users(paths: &Paths, p: Platform, users: &[NewUser]) -> Result<()> {
     let file = paths.users(p);
+    // The lock bma's cutover takes to write the same file.
+    let _lock = bma_platform::files::lock(&file)?;
     let text = fs::read_to_string(&file).unwrap_or_default();
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     for (address, password, extra) in users {
@@ -228,6 +230,7 @@ fn write_users_file(file: &Path, text: &str) -> Result<()> {
 /// Removes from a platform's passwd-file every user `drop` selects.
 pub fn remove_users(paths: &Paths, p: Platform, drop: impl Fn(&str) -> bool) -> Result<()> {
     let file = paths.users(p);
+    let _lock = bma_platform::files::lock(&file)?;
     let text = fs::read_to_string(&file).unwrap_or_default();
     let kept: Vec<&str> = text.lines().filter(|l| !drop(l.split(':').next().unwrap_or(""))).collect();
     let mut out = kept.join("\n");

@@ -18,8 +18,10 @@
 //! | `deadline_watch` | the deadline | deadline | [`deadline_watch`] |
 //! | `cutovers` | the day | day | [`cutovers`] |
 //! | `presync` | the mailbox and the day | `address:day` | [`presync`] |
+//! | `cutover` | the mailbox and its day | `address:day` | [`cutover`] |
 
 pub mod bounces;
+pub mod cutover;
 pub mod cutovers;
 pub mod deadline_watch;
 pub mod invitations;
@@ -82,6 +84,8 @@ pub enum Done {
     },
     /// A mailbox copied.
     Presynced,
+    /// Mailboxes cut over now (0: already, or left to another).
+    Migrated(usize),
 }
 
 impl StepReport {
@@ -97,6 +101,7 @@ impl StepReport {
                 self.flagged += flagged;
             }
             Done::Presynced => self.presynced += 1,
+            Done::Migrated(n) => self.migrated += n,
         }
     }
 }
@@ -111,6 +116,7 @@ impl Engine {
             JobKind::DeadlineWatch => deadline_watch::run(self, &payload(job)?, now).await,
             JobKind::Cutovers => cutovers::run(self, &payload(job)?, now).await,
             JobKind::Presync => presync::run(self, &payload(job)?, now).await,
+            JobKind::Cutover => cutover::run(self, &payload(job)?, now).await,
         }
     }
 
@@ -160,6 +166,13 @@ impl Engine {
         {
             report.flagged += 1;
         }
+        if outcome == FailOutcome::Dead
+            && job.kind == JobKind::Cutover
+            && let Ok(p) = payload::<cutover::CutoverJob>(job)
+            && cutover::flag_dead(self, &p, job, &error, now).await?
+        {
+            report.flagged += 1;
+        }
         Ok(())
     }
 }
@@ -170,6 +183,7 @@ mod tests {
 
     use super::Payload;
     use super::bounces::BouncesJob;
+    use super::cutover::CutoverJob;
     use super::cutovers::CutoversJob;
     use super::deadline_watch::DeadlineWatchJob;
     use super::invitations::InvitationsJob;
@@ -194,6 +208,7 @@ mod tests {
             stored(&DeadlineWatchJob { deadline: date!(2024 - 05 - 24) }),
             stored(&CutoversJob { day }),
             stored(&PresyncJob { address: "ec012345@adm.cfwb.be".into(), day }),
+            stored(&CutoverJob { address: "ec012345@adm.cfwb.be".into(), day }),
         ];
         expect_test::expect![[r#"
             invitations 5 2024-04-22 {"day":"2024-04-22"}
@@ -201,7 +216,8 @@ mod tests {
             bounces 3 2024-04-22T07 {"day":"2024-04-22","hour":7}
             deadline_watch 5 2024-05-24 {"deadline":"2024-05-24"}
             cutovers 5 2024-04-22 {"day":"2024-04-22"}
-            presync 3 ec012345@adm.cfwb.be:2024-04-22 {"address":"ec012345@adm.cfwb.be","day":"2024-04-22"}"#]]
+            presync 3 ec012345@adm.cfwb.be:2024-04-22 {"address":"ec012345@adm.cfwb.be","day":"2024-04-22"}
+            cutover 3 ec012345@adm.cfwb.be:2024-04-22 {"address":"ec012345@adm.cfwb.be","day":"2024-04-22"}"#]]
         .assert_eq(&rows.join("\n"));
     }
 }

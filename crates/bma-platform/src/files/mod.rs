@@ -46,8 +46,9 @@ pub(crate) fn rewrite(
     Ok(true)
 }
 
-/// An exclusive lock on `<file>.lock`, released when dropped.
-pub(crate) fn lock(file: &Path) -> Result<fs::File, PlatformError> {
+/// An exclusive lock on `<file>.lock`, released when dropped: what every
+/// writer of one of these files takes (the lab's own provisioning too).
+pub fn lock(file: &Path) -> Result<fs::File, PlatformError> {
     let path = sibling(file, ".lock");
     let handle =
         fs::File::options().create(true).truncate(false).write(true).open(&path).map_err(PlatformError::io(&path))?;

@@ -157,37 +157,6 @@ fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
 }
 
-/// One message through SMTP (no extensions needed).
-fn smtp_send(port: u16, from: &str, to: &str, message: &str) {
-    let w = TcpStream::connect(("127.0.0.1", port)).expect("SMTP connect");
-    w.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
-    let mut r = BufReader::new(w.try_clone().expect("clone"));
-    let mut w = w;
-    let expect = |r: &mut BufReader<TcpStream>, code: &str| loop {
-        let mut line = String::new();
-        r.read_line(&mut line).expect("SMTP reply");
-        assert!(line.starts_with(code), "SMTP: expected {code}, got {line}");
-        if line.as_bytes().get(3) != Some(&b'-') {
-            break;
-        }
-    };
-    expect(&mut r, "220");
-    for (cmd, code) in [
-        ("EHLO tests.lab.bma.test".to_string(), "250"),
-        (format!("MAIL FROM:<{from}>"), "250"),
-        (format!("RCPT TO:<{to}>"), "250"),
-        ("DATA".into(), "354"),
-    ] {
-        w.write_all(format!("{cmd}\r\n").as_bytes()).expect("SMTP write");
-        expect(&mut r, code);
-    }
-    let body: String =
-        message.lines().map(|l| if l.starts_with('.') { format!(".{l}\r\n") } else { format!("{l}\r\n") }).collect();
-    w.write_all(format!("{body}.\r\n").as_bytes()).expect("SMTP data");
-    expect(&mut r, "250");
-    w.write_all(b"QUIT\r\n").expect("SMTP quit");
-}
-
 fn simple_message(from: &str, to: &str, id: &str) -> String {
     format!(
         "From: Tests <{from}>\nTo: <{to}>\nSubject: =?UTF-8?Q?Test_de_livraison_=C3=A9cole?= {id}\nMessage-ID: <{id}@tests.lab.bma.test>\nMIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n\nBonjour, ceci est le message {id}.\n"
@@ -288,7 +257,7 @@ fn smtp_delivers_to_the_legacy_inbox() {
     let mbx = seed_mailbox("regular", 3);
     let to = s(&mbx["address"]);
     let id = token("delivery");
-    smtp_send(
+    bma_tests::smtp::send(
         port(&lab["smtp"]["port"]),
         "migrationbma@bma.test",
         to,
@@ -313,7 +282,7 @@ fn routing_switch_sends_the_next_mail_to_the_new_platform() {
     assert!(transport.contains(&format!("{address}\t{}", s(&lab["new"]["transport"]))), "{transport}");
 
     let id = token("routed");
-    smtp_send(
+    bma_tests::smtp::send(
         port(&lab["smtp"]["port"]),
         "migrationbma@bma.test",
         address,
@@ -333,7 +302,7 @@ fn unknown_recipient_bounces_with_a_dsn_to_the_sender() {
     let id = token("bounce");
     let sender = "bounces@bma.test";
     let unknown = "ec000404@adm.cfwb.be";
-    smtp_send(port(&lab["smtp"]["port"]), sender, unknown, &simple_message(sender, unknown, &id));
+    bma_tests::smtp::send(port(&lab["smtp"]["port"]), sender, unknown, &simple_message(sender, unknown, &id));
     let account = lab["system_accounts"]
         .as_array()
         .expect("accounts")

@@ -12,6 +12,8 @@
 mod campaign;
 mod campaign_crash;
 mod cli;
+mod cutover;
+mod cutover_crash;
 mod imap;
 mod jobs;
 mod lab;

@@ -2,6 +2,7 @@
 //! configuration and opening the store.
 
 pub mod campaign;
+pub mod cutover;
 pub mod import;
 pub mod init;
 pub mod mailbox;
@@ -58,6 +59,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Status(args) => status::run(&config, &args).await,
         Command::Show(args) => show::run(&config, &args).await,
         Command::Mailbox { action } => mailbox::run(&config, action).await,
+        Command::Cutover { action } => cutover::run(&config, action).await,
         Command::Worker(args) => worker::run(&config, &args).await,
         Command::Simulate(args) => simulate::run(&config, &args).await,
     }

@@ -1,0 +1,566 @@
+//! The cutover of one mailbox ([`Engine::cut_over`]) and its rollback
+//! ([`Engine::roll_back`]): the steps of [`bma_core::switch`] done against
+//! the platforms (`bma-platform`'s [`Accounts`] and [`Routing`]) and the
+//! copy engine, each recorded by the store once its side effects are done.
+//!
+//! A run reads the steps the store holds for the mailbox's current attempt
+//! and does the first one not recorded, then the next, so a worker killed
+//! at any point resumes at the step it was doing and does it again; every
+//! step is idempotent:
+//!
+//! - `check` changes nothing: a refusal (no legacy account, a password
+//!   scheme the new platform does not accept, a mailbox whose copies the
+//!   new platform alters) is [`EngineError::Refused`], permanent;
+//! - `provision` writes the same account again (`Accounts::upsert` writes
+//!   nothing when it is already so) and allows its logins;
+//! - `hold` and `route` set a route the relay may already have;
+//! - `final_copy`, `verify` and `post_copy` are incremental copies;
+//! - `mail2` looks for its Message-ID in the legacy INBOX before putting
+//!   it there (the Message-ID is the attempt's, the same at every run),
+//!   and queues the backup address's copy under a key of the attempt.
+//!
+//! Mail 2 goes into the legacy INBOX while mail is held, so that the
+//! post copy carries it to the new INBOX too: the manager finds it on
+//! either side, without a new password. A manager who said they do not
+//! know the password is flagged for the helpdesk (`password_unknown`).
+//!
+//! A cutover whose job dies (its attempts spent, or refused) is undone by
+//! the rollback's own path: mail routed to the legacy platform and what
+//! was held released, the legacy login restored, the mailbox `failed` and
+//! flagged `cutover_failed` for a human; one refused at `check` stays
+//! `cutover_scheduled`, flagged, with nothing changed.
+
+use std::sync::Arc;
+
+use bma_core::settings::date_fr;
+use bma_core::switch::Step;
+use bma_core::{Actor, Address, AttentionReason, State};
+use bma_imap::{AppendMessage, MailboxName};
+use bma_mail::{TemplateKind, To};
+use bma_platform::{Accounts, Login, NewAccount, Route, Routing, Scheme};
+use bma_store::{MailboxRecord, SwitchEnd, SwitchProgress};
+use bma_sync::Options;
+use time::OffsetDateTime;
+
+use crate::receipt::Receipt;
+use crate::{Engine, EngineError, PlatformAccess};
+
+/// How mail clients reach the new platform, as mail 2 tells the manager.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientSettings {
+    /// IMAP host.
+    pub imap_host: String,
+    /// IMAP port.
+    pub imap_port: u16,
+    /// IMAP security, as the client's settings name it (`SSL/TLS`, `STARTTLS`).
+    pub imap_security: String,
+    /// Submission host.
+    pub smtp_host: String,
+    /// Submission port.
+    pub smtp_port: u16,
+    /// Submission security.
+    pub smtp_security: String,
+}
+
+/// What the engine needs to cut mailboxes over.
+#[derive(Debug, Clone)]
+pub struct SwitchSettings {
+    /// The legacy platform's accounts (read; logins refused and restored).
+    pub legacy_accounts: Arc<dyn Accounts>,
+    /// The new platform's accounts (created).
+    pub new_accounts: Arc<dyn Accounts>,
+    /// The relay's routes.
+    pub routing: Arc<dyn Routing>,
+    /// The password schemes the new platform accepts.
+    pub accepted_schemes: Vec<Scheme>,
+    /// The new platform's webmail, linked from mail 2.
+    pub webmail_url: String,
+    /// How mail clients reach the new platform.
+    pub clients: ClientSettings,
+    /// Hour (UTC) at which a mailbox's cutover starts on its day.
+    pub hour: u8,
+    /// What the legacy platform answers a login while mail is held.
+    pub refused_during: String,
+    /// What the legacy platform answers a login once the mailbox migrated.
+    pub refused_after: String,
+    /// What the new platform answers a login after a rollback.
+    pub refused_new_after_rollback: String,
+    /// A test hook (`BMA_CUTOVER_CRASH_AFTER`): the process aborts at this
+    /// point of a step, as a worker killed there would stop.
+    pub crash: Option<Crash>,
+}
+
+impl SwitchSettings {
+    /// The French reasons a platform answers, by default.
+    pub fn default_reasons(webmail_url: &str) -> (String, String, String) {
+        (
+            "Votre boîte est en cours de migration vers la nouvelle messagerie : réessayez dans une heure.".to_owned(),
+            format!("Votre boîte a été migrée : connectez-vous sur la nouvelle messagerie, {webmail_url}"),
+            "La migration de votre boîte a été annulée : utilisez votre messagerie habituelle.".to_owned(),
+        )
+    }
+}
+
+/// Where the test hook stops a cutover: right after a step is recorded
+/// (`provision`), or once its side effects are done but before it is
+/// recorded (`before:provision`), the moment a resumed run must not repeat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Crash {
+    /// The step.
+    pub step: Step,
+    /// After its record (else before).
+    pub recorded: bool,
+}
+
+impl std::str::FromStr for Crash {
+    type Err = bma_core::switch::UnknownStep;
+
+    fn from_str(s: &str) -> Result<Crash, Self::Err> {
+        match s.trim().strip_prefix("before:") {
+            Some(step) => Ok(Crash { step: step.parse()?, recorded: false }),
+            None => Ok(Crash { step: s.trim().parse()?, recorded: true }),
+        }
+    }
+}
+
+impl Crash {
+    fn at(self, step: Step, recorded: bool) {
+        if self.step == step && self.recorded == recorded {
+            tracing::error!(%step, recorded, "BMA_CUTOVER_CRASH_AFTER: aborting, as a worker killed here would stop");
+            std::process::abort();
+        }
+    }
+}
+
+/// How a call to [`Engine::cut_over`] ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SwitchOutcome {
+    /// Migrated now, with its receipt.
+    Migrated(Box<Receipt>),
+    /// It already was.
+    AlreadyMigrated,
+    /// Its state changed meanwhile (a rollback, another worker): nothing more done.
+    Left(State),
+}
+
+/// What a rollback undid.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Undone {
+    /// The state it was in.
+    pub from: State,
+    /// Whether mail was routed back to the legacy platform (and what was held released).
+    pub routed_back: bool,
+    /// Messages copied back from the new mailbox to the legacy one.
+    pub copied_back: u64,
+}
+
+/// One mailbox's cutover at work.
+struct Switch<'a> {
+    engine: &'a Engine,
+    settings: &'a SwitchSettings,
+    legacy: &'a PlatformAccess,
+    new: &'a PlatformAccess,
+    address: Address,
+    mailbox: MailboxRecord,
+    actor: Actor,
+}
+
+impl Engine {
+    /// The settings of the cutover, and both platforms, or why it cannot run.
+    fn switch_parts(&self) -> Result<(&SwitchSettings, &PlatformAccess, &PlatformAccess), EngineError> {
+        match (&self.settings.switch, &self.settings.legacy, &self.settings.new) {
+            (Some(s), Some(l), Some(n)) => Ok((s, l, n)),
+            _ => Err(EngineError::Incomplete(
+                "the cutover needs [legacy], [new] and [cutover] (accounts and routes) configured".to_owned(),
+            )),
+        }
+    }
+
+    /// Cuts one mailbox over (or resumes its cutover where it stopped):
+    /// every step not yet recorded for its current attempt, in order. The
+    /// mailbox must be `cutover_scheduled` (a new attempt) or `migrating`.
+    pub async fn cut_over(&self, address: &str, now: OffsetDateTime) -> Result<SwitchOutcome, EngineError> {
+        let (settings, legacy, new) = self.switch_parts()?;
+        let address = self.address(address)?;
+        let mailbox = self.store.mailbox(&address).await?;
+        let progress = self.store.switch_steps(&address).await?;
+        match progress.state {
+            State::Migrated => return Ok(SwitchOutcome::AlreadyMigrated),
+            State::CutoverScheduled | State::Migrating => {}
+            other => {
+                return Err(EngineError::Refused(format!(
+                    "{address} is {other}: only a mailbox in cutover_scheduled (or migrating, to resume) is cut over"
+                )));
+            }
+        }
+        let switch = Switch { engine: self, settings, legacy, new, address, mailbox, actor: self.actor() };
+        switch.run(progress, now).await
+    }
+
+    /// Rolls a cutover back: mail routed to the legacy platform again (and
+    /// what was held released), whatever reached or was created in the new
+    /// mailbox since the switch copied back, the legacy login restored, the
+    /// new one refused; the mailbox `cutover_scheduled` again (or `failed`,
+    /// for a cutover that died), with the event saying what was undone.
+    pub async fn roll_back(
+        &self,
+        address: &str,
+        reason: &str,
+        actor: &Actor,
+        end: SwitchEnd,
+        now: OffsetDateTime,
+    ) -> Result<Undone, EngineError> {
+        let (settings, legacy, new) = self.switch_parts()?;
+        let address = self.address(address)?;
+        let progress = self.store.switch_steps(&address).await?;
+        if !matches!(progress.state, State::Migrating | State::Migrated) {
+            return Err(EngineError::Refused(format!(
+                "{address} is {}: only a mailbox migrating or migrated is rolled back",
+                progress.state
+            )));
+        }
+        let done = progress.done();
+        let a = address.as_str().to_owned();
+        let mut undone = Undone { from: progress.state, routed_back: false, copied_back: 0 };
+        if Step::switching(&done) {
+            let routing = settings.routing.clone();
+            let b = a.clone();
+            blocking(move || {
+                routing.set(&b, Route::Legacy)?;
+                routing.release()
+            })
+            .await?;
+            undone.routed_back = true;
+        }
+        if done.contains(&Step::Route) {
+            // Mail reached the new box since the switch, and the manager may
+            // have filed or written some: copied back, found again where it
+            // came from (the reverse pair has its own state, and the copy
+            // engine maps the messages the legacy box already holds).
+            let options = Options { delete: false, ..Options::default() };
+            let summary = bma_sync::run(&new.endpoint(&a), &legacy.endpoint(&a), self.store.clone(), &options).await?;
+            if summary.outcome != bma_sync::Outcome::Complete {
+                return Err(EngineError::Incomplete(format!(
+                    "{a}: the copy back from the new platform is {:?}: nothing rolled back yet, try again",
+                    summary.outcome
+                )));
+            }
+            undone.copied_back = summary.copied;
+        }
+        let (legacy_accounts, new_accounts) = (settings.legacy_accounts.clone(), settings.new_accounts.clone());
+        let refused = settings.refused_new_after_rollback.clone();
+        let b = a.clone();
+        blocking(move || {
+            legacy_accounts.set_login(&b, &Login::Allowed)?;
+            if done.contains(&Step::Provision) {
+                new_accounts.set_login(&b, &Login::Refused(refused))?;
+            }
+            Ok(())
+        })
+        .await?;
+        let details = serde_json::to_value(&undone).map_err(|e| EngineError::Encode(e.to_string()))?;
+        self.store.end_switch(&address, end, reason, details, actor, now).await?;
+        tracing::info!(address = %a, ?undone, "cutover rolled back");
+        Ok(undone)
+    }
+}
+
+/// Runs a platform call (files, processes) off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, bma_platform::PlatformError> + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| EngineError::Incomplete(format!("platform call: {e}")))?
+        .map_err(Into::into)
+}
+
+impl Switch<'_> {
+    async fn run(&self, progress: SwitchProgress, now: OffsetDateTime) -> Result<SwitchOutcome, EngineError> {
+        let mut done = if progress.state == State::Migrating { progress.done() } else { Vec::new() };
+        let mut started_at = if progress.state == State::Migrating { progress.started_at } else { None };
+        let mut receipt: Option<Receipt> = progress
+            .details(Step::Verify)
+            .filter(|_| progress.state == State::Migrating)
+            .and_then(|d| d.get("receipt"))
+            .and_then(|r| serde_json::from_value(r.clone()).ok());
+        while let Some(step) = Step::next(&done) {
+            let at = OffsetDateTime::now_utc().max(now);
+            let t0 = std::time::Instant::now();
+            let mut emails = Vec::new();
+            let details = match step {
+                Step::Check => self.check().await?,
+                Step::Provision => self.provision().await?,
+                Step::Hold => self.hold().await?,
+                Step::FinalCopy | Step::PostCopy => self.copy(step == Step::FinalCopy).await?,
+                Step::Verify => {
+                    let r = self.verify().await?;
+                    let details = serde_json::json!({ "receipt": &r });
+                    receipt = Some(r);
+                    details
+                }
+                Step::Mail2 => {
+                    let (details, queued) = self.mail2(started_at.unwrap_or(at), at).await?;
+                    emails = queued;
+                    details
+                }
+                Step::Route => self.route().await?,
+            };
+            if let Some(crash) = self.settings.crash {
+                crash.at(step, false);
+            }
+            let store = &self.engine.store;
+            let recorded = match step {
+                Step::Check => store.start_switch(&self.address, details, &self.actor, at).await?,
+                Step::PostCopy => {
+                    let receipt = serde_json::to_value(&receipt).map_err(|e| EngineError::Encode(e.to_string()))?;
+                    store.finish_switch(&self.address, details, receipt, &self.actor, at).await?
+                }
+                _ => store.record_step(&self.address, step, details, &emails, &self.actor, at).await?,
+            };
+            if !recorded {
+                let state = store.switch_steps(&self.address).await?.state;
+                tracing::warn!(address = %self.address, %step, %state, "cutover: the mailbox changed state meanwhile");
+                return Ok(SwitchOutcome::Left(state));
+            }
+            tracing::info!(address = %self.address, %step, ms = t0.elapsed().as_millis() as u64, "cutover step done");
+            if step == Step::Check {
+                started_at = store.switch_steps(&self.address).await?.started_at;
+            }
+            done.push(step);
+            if let Some(crash) = self.settings.crash {
+                crash.at(step, true);
+            }
+        }
+        if self.unknown_password().await? {
+            let why = "the manager does not know the BMA's password: give a new one";
+            let address = &self.address;
+            self.engine
+                .store
+                .flag(address, AttentionReason::PasswordUnknown, why, serde_json::json!({}), &self.actor, now)
+                .await?;
+        }
+        let receipt = receipt.ok_or_else(|| EngineError::Incomplete("migrated without a receipt".to_owned()))?;
+        Ok(SwitchOutcome::Migrated(Box::new(receipt)))
+    }
+
+    fn user(&self) -> String {
+        self.address.as_str().to_owned()
+    }
+
+    /// The checks before anything changes.
+    async fn check(&self) -> Result<serde_json::Value, EngineError> {
+        if self.mailbox_flag().await? == Some(AttentionReason::TargetAltered) {
+            return Err(EngineError::Refused(format!(
+                "{}: the new platform altered messages copied to it (flagged target_altered): change its setting and copy again first",
+                self.address
+            )));
+        }
+        // The new platform answers.
+        let client = bma_imap::Client::connect(&self.new.config).await?;
+        drop(client);
+        let accounts = self.settings.legacy_accounts.clone();
+        let user = self.user();
+        let account = blocking(move || accounts.read(&user))
+            .await?
+            .ok_or_else(|| EngineError::Refused(format!("{}: no account on the legacy platform", self.address)))?;
+        let scheme = account.hash.scheme();
+        if !self.settings.accepted_schemes.contains(&scheme) {
+            let accepted: Vec<&str> = self.settings.accepted_schemes.iter().map(|s| s.as_str()).collect();
+            return Err(EngineError::Refused(format!(
+                "{}: its password hash is {scheme}, which the new platform does not accept ({}){}: give the mailbox a new password (`bma mailbox reset-password`) or add the scheme to cutover.accepted_schemes if the new platform takes it",
+                self.address,
+                accepted.join(", "),
+                if scheme.is_strong() { "" } else { ", and which is too weak to carry" }
+            )));
+        }
+        Ok(serde_json::json!({ "scheme": scheme.as_str() }))
+    }
+
+    async fn mailbox_flag(&self) -> Result<Option<AttentionReason>, EngineError> {
+        let list = self.engine.store.attention_list().await?;
+        Ok(list.into_iter().find(|a| a.address == self.address.as_str()).map(|a| a.reason))
+    }
+
+    /// The legacy quota: the account's own, else what IMAP says, else the registry's.
+    async fn legacy_quota(&self, account_quota: Option<u64>) -> Result<u64, EngineError> {
+        if let Some(q) = account_quota {
+            return Ok(q);
+        }
+        let mut session = self.legacy.session(self.address.as_str()).await?;
+        let quota = session.quota(&MailboxName::new("INBOX")).await?;
+        let _ = session.logout().await;
+        quota.map(|q| q.limit_bytes).or(self.mailbox.quota_bytes).ok_or_else(|| {
+            EngineError::Refused(format!(
+                "{}: the legacy quota is unknown (no QUOTA, none in the registry)",
+                self.address
+            ))
+        })
+    }
+
+    /// The account on the new platform: the legacy hash, the quota × the multiplier.
+    async fn provision(&self) -> Result<serde_json::Value, EngineError> {
+        let accounts = self.settings.legacy_accounts.clone();
+        let user = self.user();
+        let legacy = blocking(move || accounts.read(&user))
+            .await?
+            .ok_or_else(|| EngineError::Refused(format!("{}: no account on the legacy platform", self.address)))?;
+        let legacy_quota = self.legacy_quota(legacy.quota_bytes).await?;
+        let multiplier = u64::from(self.engine.settings.settings.campaign.quota_multiplier.max(1));
+        let quota = legacy_quota.saturating_mul(multiplier);
+        let account = NewAccount { address: self.user(), hash: legacy.hash.clone(), quota_bytes: quota };
+        let accounts = self.settings.new_accounts.clone();
+        let user = self.user();
+        let written = blocking(move || {
+            accounts.upsert(&account)?;
+            accounts.set_login(&account.address, &Login::Allowed)?;
+            accounts.read(&user)
+        })
+        .await?;
+        if written.as_ref().map(|a| (&a.hash, a.quota_bytes)) != Some((&legacy.hash, Some(quota))) {
+            return Err(EngineError::Incomplete(format!(
+                "{}: the new account does not read back as written",
+                self.address
+            )));
+        }
+        // What the new platform's IMAP says (a quota in KiB).
+        let mut session = self.new.session(self.address.as_str()).await?;
+        let seen = session.quota(&MailboxName::new("INBOX")).await?;
+        let _ = session.logout().await;
+        if let Some(q) = seen
+            && q.limit_bytes < quota.saturating_sub(1024)
+        {
+            return Err(EngineError::Incomplete(format!(
+                "{}: the new platform's quota is {} bytes, {quota} expected",
+                self.address, q.limit_bytes
+            )));
+        }
+        Ok(serde_json::json!({
+            "scheme": legacy.hash.scheme().as_str(),
+            "legacy_quota_bytes": legacy_quota,
+            "quota_bytes": quota,
+            "imap_quota_bytes": seen.map(|q| q.limit_bytes),
+        }))
+    }
+
+    /// Mail held at the relay; the legacy login refused.
+    async fn hold(&self) -> Result<serde_json::Value, EngineError> {
+        let (routing, accounts) = (self.settings.routing.clone(), self.settings.legacy_accounts.clone());
+        let (user, reason) = (self.user(), self.settings.refused_during.clone());
+        blocking(move || {
+            routing.set(&user, Route::Held)?;
+            accounts.set_login(&user, &Login::Refused(reason))
+        })
+        .await?;
+        Ok(serde_json::json!({ "route": Route::Held.as_str(), "legacy_login": "refused" }))
+    }
+
+    /// An incremental copy from the legacy platform (`delete`: removals
+    /// carried, the final copy; not after the switch, when the new box is
+    /// the manager's).
+    async fn copy(&self, delete: bool) -> Result<serde_json::Value, EngineError> {
+        let options = Options { delete, ..Options::default() };
+        let user = self.user();
+        let summary =
+            bma_sync::run(&self.legacy.endpoint(&user), &self.new.endpoint(&user), self.engine.store.clone(), &options)
+                .await?;
+        if summary.outcome != bma_sync::Outcome::Complete {
+            return Err(EngineError::Incomplete(format!(
+                "{user}: {:?}, {} copied, {} refused, {} altered, {} folder errors",
+                summary.outcome, summary.copied, summary.skipped, summary.altered, summary.errors
+            )));
+        }
+        Ok(serde_json::json!({
+            "copied": summary.copied, "copied_bytes": summary.copied_bytes,
+            "folders": summary.folders.len(), "elapsed_ms": summary.elapsed_ms,
+        }))
+    }
+
+    /// The receipt, from a pass while mail is held; refused if anything is missing.
+    async fn verify(&self) -> Result<Receipt, EngineError> {
+        let options = Options { delete: true, ..Options::default() };
+        let user = self.user();
+        let summary =
+            bma_sync::run(&self.legacy.endpoint(&user), &self.new.endpoint(&user), self.engine.store.clone(), &options)
+                .await?;
+        let receipt = Receipt::of(&summary);
+        match receipt.shortfall() {
+            None => Ok(receipt),
+            Some(why) => Err(EngineError::Incomplete(format!("{user}: the receipt is short: {why}"))),
+        }
+    }
+
+    async fn unknown_password(&self) -> Result<bool, EngineError> {
+        let form = self.engine.store.latest_enrollment(self.mailbox.id).await?;
+        Ok(form.is_some_and(|f| !f.form.knows_password))
+    }
+
+    /// Mail 2: into the legacy INBOX (unless already there), and queued
+    /// to the verified backup address.
+    async fn mail2(
+        &self,
+        attempt: OffsetDateTime,
+        at: OffsetDateTime,
+    ) -> Result<(serde_json::Value, Vec<bma_store::NewEmail>), EngineError> {
+        let engine = self.engine;
+        let s = &engine.settings.settings;
+        let form = engine.store.latest_enrollment(self.mailbox.id).await?;
+        let c = &self.settings.clients;
+        let context = engine.with_trust(serde_json::json!({
+            "name": self.mailbox.name, "address": self.address.as_str(),
+            "migrated_on": date_fr(at.date()),
+            "webmail_url": self.settings.webmail_url,
+            "password_unknown": form.as_ref().is_some_and(|f| !f.form.knows_password),
+            "quota_multiplier": s.campaign.quota_multiplier,
+            "imap_host": c.imap_host, "imap_port": c.imap_port, "imap_security": c.imap_security,
+            "smtp_host": c.smtp_host, "smtp_port": c.smtp_port, "smtp_security": c.smtp_security,
+            "contact": &s.contacts.after, "sender_name": s.sender.name,
+        }));
+        let unique = (attempt.unix_timestamp_nanos() / 1_000_000).to_string();
+        let to = To { address: self.address.as_str(), mailbox_id: Some(self.mailbox.id) };
+        let letter = engine.composer.compose_stable(TemplateKind::Migrated, to, &context, &unique)?;
+        let user = self.user();
+        let there = crate::send::in_inbox(self.legacy, &user, &letter.message_id).await?;
+        if !there {
+            let mut session = self.legacy.session(&user).await?;
+            session
+                .append(
+                    &MailboxName::new("INBOX"),
+                    AppendMessage { body: &letter.raw, flags: &[], internal_date: None },
+                )
+                .await?;
+            let _ = session.logout().await;
+        }
+        let mut emails = Vec::new();
+        let mut backup = None;
+        if let Some(f) = &form {
+            let email = f.form.backup_email.trim();
+            let verified = !email.is_empty()
+                && engine.store.backup_status(self.mailbox.id, email).await?.is_some_and(|b| b.verified_at.is_some());
+            if verified {
+                let to = To { address: email, mailbox_id: Some(self.mailbox.id) };
+                let key = format!("mail2:{}:{unique}", self.address);
+                emails.push(engine.compose(TemplateKind::Migrated, to, key, &context, at)?);
+                backup = Some(email.to_owned());
+            }
+        }
+        let details = serde_json::json!({
+            "message_id": letter.message_id, "legacy_inbox": if there { "found" } else { "put" }, "backup": backup,
+        });
+        Ok((details, emails))
+    }
+
+    /// Mail routed to the new platform, what was held released, the legacy
+    /// login refused with the way to the new one.
+    async fn route(&self) -> Result<serde_json::Value, EngineError> {
+        let (routing, accounts) = (self.settings.routing.clone(), self.settings.legacy_accounts.clone());
+        let (user, reason) = (self.user(), self.settings.refused_after.clone());
+        blocking(move || {
+            routing.set(&user, Route::New)?;
+            routing.release()?;
+            accounts.set_login(&user, &Login::Refused(reason))
+        })
+        .await?;
+        Ok(serde_json::json!({ "route": Route::New.as_str(), "released": true }))
+    }
+}

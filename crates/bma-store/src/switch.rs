@@ -1,0 +1,289 @@
+//! The cutover of one mailbox as the store records it: its start (the
+//! move to `migrating` with the `check` step), each step done, mail 2
+//! queued with its step, its end (`migrated`), and its way back (a
+//! rollback or a failure: back to `cutover_scheduled`, or `failed`).
+//!
+//! Invariants: each function is one transaction that writes the step's
+//! event (`cutover_step`, `details.step` its name) with what goes with it
+//! (the transition, the outbox rows); a step is written only when the
+//! mailbox is `migrating` (the start: `cutover_scheduled`), so a worker
+//! that lost the mailbox to a rollback writes nothing; the steps of an
+//! attempt are the `cutover_step` events since the mailbox last became
+//! `migrating` ([`Store::switch_steps`]).
+
+use bma_core::lifecycle::{Actor, State};
+use bma_core::switch::Step;
+use bma_core::{Address, AttentionReason, EventKind};
+use sqlx::Row;
+use time::OffsetDateTime;
+
+use crate::events::{lock_mailbox, note};
+use crate::outbox::{NewEmail, insert_email};
+use crate::transition::{self, Also, Flag, Transition};
+use crate::{Store, StoreError, from_millis, to_millis};
+
+/// A step recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepRecord {
+    /// Which.
+    pub step: Step,
+    /// When.
+    pub at: OffsetDateTime,
+    /// What it found or did.
+    pub details: serde_json::Value,
+}
+
+/// Where a mailbox's cutover stands.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwitchProgress {
+    /// The mailbox's state.
+    pub state: State,
+    /// When the current (or last) attempt started: the mailbox's last move to `migrating`.
+    pub started_at: Option<OffsetDateTime>,
+    /// The steps of that attempt, in the order recorded.
+    pub steps: Vec<StepRecord>,
+}
+
+impl SwitchProgress {
+    /// The steps done.
+    pub fn done(&self) -> Vec<Step> {
+        self.steps.iter().map(|s| s.step).collect()
+    }
+
+    /// The details of `step`, if done.
+    pub fn details(&self, step: Step) -> Option<&serde_json::Value> {
+        self.steps.iter().rev().find(|s| s.step == step).map(|s| &s.details)
+    }
+}
+
+/// How a cutover ends that did not end `migrated`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SwitchEnd {
+    /// Rolled back by an operator: `cutover_scheduled` again, to be cut over another day.
+    RolledBack,
+    /// Failed for good: `failed`, flagged `cutover_failed` for the helpdesk.
+    Failed,
+}
+
+fn step_details(step: Step, details: serde_json::Value) -> serde_json::Value {
+    let mut details = details;
+    match details.as_object_mut() {
+        Some(map) => {
+            map.insert("step".to_owned(), serde_json::Value::from(step.as_str()));
+            details
+        }
+        None => serde_json::json!({ "step": step.as_str(), "value": details }),
+    }
+}
+
+impl Store {
+    /// Mailboxes whose cutover day has come by `day`: `cutover_scheduled`
+    /// on or before it, not flagged for a reason a cutover must wait on (a
+    /// failed cutover, a new platform that alters copies, a mailbox the
+    /// legacy platform does not know); and `migrating` ones (a cutover to
+    /// resume), in address order.
+    pub async fn switch_due(&self, day: time::Date) -> Result<Vec<String>, StoreError> {
+        Ok(sqlx::query_scalar(
+            "SELECT address FROM mailboxes WHERE (state = 'migrating' OR (state = 'cutover_scheduled'              AND cutover_on IS NOT NULL AND cutover_on <= $1              AND (attention IS NULL OR attention NOT IN ($2, $3, $4)))) ORDER BY address",
+        )
+        .bind(day.to_string())
+        .bind(AttentionReason::CutoverFailed.as_str())
+        .bind(AttentionReason::TargetAltered.as_str())
+        .bind(AttentionReason::LegacyUnknown.as_str())
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The mailbox's cutover: its state and the steps of its last attempt.
+    pub async fn switch_steps(&self, address: &Address) -> Result<SwitchProgress, StoreError> {
+        let row = sqlx::query("SELECT id, state FROM mailboxes WHERE address = $1")
+            .bind(address.as_str())
+            .fetch_optional(self.pool())
+            .await?
+            .ok_or_else(|| StoreError::NotFound(address.to_string()))?;
+        let id: i64 = row.try_get("id")?;
+        let state = crate::mailbox::parse_state(&row.try_get::<String, _>("state")?)?;
+        let since: Option<i64> = sqlx::query_scalar(
+            "SELECT MAX(id) FROM events WHERE mailbox_id = $1 AND kind = 'transition' AND to_state = 'migrating'",
+        )
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?;
+        let Some(since) = since else {
+            return Ok(SwitchProgress { state, started_at: None, steps: Vec::new() });
+        };
+        let started: i64 =
+            sqlx::query_scalar("SELECT at FROM events WHERE id = $1").bind(since).fetch_one(self.pool()).await?;
+        let rows =
+            sqlx::query("SELECT at, details FROM events WHERE mailbox_id = $1 AND kind = $2 AND id >= $3 ORDER BY id")
+                .bind(id)
+                .bind(EventKind::CutoverStep.as_str())
+                .bind(since)
+                .fetch_all(self.pool())
+                .await?;
+        let mut steps = Vec::with_capacity(rows.len());
+        for r in rows {
+            let details: serde_json::Value = serde_json::from_str(&r.try_get::<String, _>("details")?)
+                .map_err(|e| StoreError::Corrupt(format!("event details: {e}")))?;
+            let name = details.get("step").and_then(|s| s.as_str()).unwrap_or_default();
+            let step = name.parse::<Step>().map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            steps.push(StepRecord { step, at: from_millis(r.try_get("at")?), details });
+        }
+        Ok(SwitchProgress { state, started_at: Some(from_millis(started)), steps })
+    }
+
+    /// Starts a cutover: `cutover_scheduled` → `migrating` with the `check`
+    /// step's findings, one transaction. False (nothing written) if the
+    /// mailbox is not `cutover_scheduled`.
+    pub async fn start_switch(
+        &self,
+        address: &Address,
+        checks: serde_json::Value,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let (id, state) = lock_mailbox(&mut tx, address).await?;
+        if state != State::CutoverScheduled {
+            return Ok(false);
+        }
+        let ms = to_millis(now);
+        let change = Transition {
+            mailbox_id: id,
+            address: address.as_str(),
+            from: state,
+            blocked_from: None,
+            to: State::Migrating,
+            reason: "cutover started",
+            details: serde_json::json!({}),
+        };
+        transition::apply(&mut tx, ms, &actor.to_text(), change, Also::default()).await?;
+        note(
+            &mut tx,
+            Some(id),
+            now,
+            actor,
+            EventKind::CutoverStep,
+            Step::Check.label_fr(),
+            step_details(Step::Check, checks),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Records a step done, with `emails` queued in the same transaction
+    /// (mail 2; an email already queued under its key is not queued
+    /// again). False (nothing written) if the mailbox is no longer `migrating`.
+    pub async fn record_step(
+        &self,
+        address: &Address,
+        step: Step,
+        details: serde_json::Value,
+        emails: &[NewEmail],
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let (id, state) = lock_mailbox(&mut tx, address).await?;
+        if state != State::Migrating {
+            return Ok(false);
+        }
+        let mut details = step_details(step, details);
+        let mut queued = Vec::new();
+        for email in emails {
+            let (row, _) = insert_email(&mut tx, email, now).await?;
+            queued.push(row);
+        }
+        if let (Some(map), false) = (details.as_object_mut(), queued.is_empty()) {
+            map.insert("outbox".to_owned(), serde_json::json!(queued));
+        }
+        note(&mut tx, Some(id), now, actor, EventKind::CutoverStep, step.label_fr(), details).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Ends a cutover: the last step (`post_copy`) with its details, and
+    /// `migrating` → `migrated` with the receipt, one transaction; a
+    /// `cutover_failed` flag is cleared. False if not `migrating`.
+    pub async fn finish_switch(
+        &self,
+        address: &Address,
+        last: serde_json::Value,
+        receipt: serde_json::Value,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let (id, state) = lock_mailbox(&mut tx, address).await?;
+        if state != State::Migrating {
+            return Ok(false);
+        }
+        note(
+            &mut tx,
+            Some(id),
+            now,
+            actor,
+            EventKind::CutoverStep,
+            Step::PostCopy.label_fr(),
+            step_details(Step::PostCopy, last),
+        )
+        .await?;
+        let change = Transition {
+            mailbox_id: id,
+            address: address.as_str(),
+            from: state,
+            blocked_from: None,
+            to: State::Migrated,
+            reason: "cutover done",
+            details: serde_json::json!({ "receipt": receipt }),
+        };
+        transition::apply(&mut tx, to_millis(now), &actor.to_text(), change, Also::default()).await?;
+        sqlx::query("UPDATE mailboxes SET attention = NULL, attention_at = NULL WHERE id = $1 AND attention = $2")
+            .bind(id)
+            .bind(AttentionReason::CutoverFailed.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Ends a cutover that did not reach `migrated` (or undoes one that
+    /// did): `migrating` or `migrated` → `cutover_scheduled` (rolled back)
+    /// or `failed` (flagged `cutover_failed`), with a `cutover_rollback`
+    /// event saying what was undone, one transaction. False if the mailbox
+    /// is in neither state.
+    pub async fn end_switch(
+        &self,
+        address: &Address,
+        end: SwitchEnd,
+        reason: &str,
+        undone: serde_json::Value,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let (id, state) = lock_mailbox(&mut tx, address).await?;
+        if !matches!(state, State::Migrating | State::Migrated) {
+            return Ok(false);
+        }
+        note(&mut tx, Some(id), now, actor, EventKind::CutoverRollback, reason, undone).await?;
+        let (to, attention) = match end {
+            SwitchEnd::RolledBack => (State::CutoverScheduled, None),
+            SwitchEnd::Failed => (State::Failed, Some(Flag::Raise(AttentionReason::CutoverFailed))),
+        };
+        let change = Transition {
+            mailbox_id: id,
+            address: address.as_str(),
+            from: state,
+            blocked_from: None,
+            to,
+            reason,
+            details: serde_json::json!({}),
+        };
+        transition::apply(&mut tx, to_millis(now), &actor.to_text(), change, Also { attention, ..Also::default() })
+            .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+}

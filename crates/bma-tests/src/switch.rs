@@ -1,0 +1,146 @@
+//! The cutover on the lab, for `tests/it/cutover.rs`: the engine's
+//! [`SwitchSettings`] on the lab's Dovecot passwd-files and Postfix
+//! transport table (the files the lab's servers read), the same as
+//! `BMA_CUTOVER_*` variables for the CLI, and a mailbox of its own per
+//! test, on the legacy platform with a password and some mail, in the
+//! store up to `cutover_scheduled`.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use bma_core::lifecycle::{Actor, State};
+use bma_core::{AddressRule, registry};
+use bma_engine::{ClientSettings, SwitchSettings};
+use bma_imap::{AppendMessage, Auth, Client, MailboxName, Secret};
+use bma_platform::Scheme;
+use bma_platform::files::{PasswdFile, TransportMap, Transports};
+use bma_store::Store;
+use bma_sync::Endpoint;
+use time::OffsetDateTime;
+
+use crate::{addr, lab_file};
+
+/// The webmail the lab's mail 2 links.
+pub const WEBMAIL: &str = "https://webmail.bma.test";
+
+/// The lab's accounts and routes, as the engine reaches them.
+pub fn lab_switch_settings() -> SwitchSettings {
+    let lab = lab_file("lab.json");
+    let file = |p: &str, key: &str| lab[p][key].as_str().unwrap_or_else(|| panic!("lab.json: {p}.{key}")).to_owned();
+    let accounts =
+        |p: &str| Arc::new(PasswdFile::new(file(p, "users_file"), file(p, "refused_file"), Some(Scheme::Sha512Crypt)));
+    let routing = TransportMap::new(
+        file("smtp", "transport_map"),
+        "hash",
+        Some(file("smtp", "config_dir").into()),
+        Transports {
+            legacy: file("legacy", "transport"),
+            new: file("new", "transport"),
+            held: file("smtp", "held_transport"),
+        },
+    );
+    let (refused_during, refused_after, refused_new_after_rollback) = SwitchSettings::default_reasons(WEBMAIL);
+    SwitchSettings {
+        legacy_accounts: accounts("legacy"),
+        new_accounts: accounts("new"),
+        routing: Arc::new(routing),
+        accepted_schemes: Scheme::STRONG.to_vec(),
+        webmail_url: WEBMAIL.to_owned(),
+        clients: ClientSettings {
+            imap_host: "imap.bma.test".into(),
+            imap_port: 993,
+            imap_security: "SSL/TLS".into(),
+            smtp_host: "smtp.bma.test".into(),
+            smtp_port: 587,
+            smtp_security: "STARTTLS".into(),
+        },
+        hour: 6,
+        refused_during,
+        refused_after,
+        refused_new_after_rollback,
+        crash: None,
+    }
+}
+
+/// The same, as the CLI's `BMA_*` variables (with `[new]` on the lab).
+pub fn cutover_env(dir: &Path) -> Vec<(String, String)> {
+    let lab = lab_file("lab.json");
+    let file = |p: &str, key: &str| lab[p][key].as_str().unwrap_or_else(|| panic!("lab.json: {p}.{key}")).to_owned();
+    let vars = [
+        ("BMA_NEW_URL", "imap://127.0.0.1:20143".to_owned()),
+        ("BMA_NEW_TLS", "none".to_owned()),
+        ("BMA_NEW_ADMIN", "admin".to_owned()),
+        ("BMA_NEW_PASSWORD_FILE", dir.join("admin.password").display().to_string()),
+        ("BMA_CUTOVER_BACKEND", "files".to_owned()),
+        ("BMA_CUTOVER_WEBMAIL_URL", WEBMAIL.to_owned()),
+        ("BMA_CUTOVER_LEGACY_USERS_FILE", file("legacy", "users_file")),
+        ("BMA_CUTOVER_LEGACY_REFUSED_FILE", file("legacy", "refused_file")),
+        ("BMA_CUTOVER_NEW_USERS_FILE", file("new", "users_file")),
+        ("BMA_CUTOVER_NEW_REFUSED_FILE", file("new", "refused_file")),
+        ("BMA_CUTOVER_TRANSPORT_MAP", file("smtp", "transport_map")),
+        ("BMA_CUTOVER_POSTFIX_CONFIG_DIR", file("smtp", "config_dir")),
+        ("BMA_CUTOVER_LEGACY_TRANSPORT", file("legacy", "transport")),
+        ("BMA_CUTOVER_NEW_TRANSPORT", file("new", "transport")),
+        ("BMA_CUTOVER_HELD_TRANSPORT", file("smtp", "held_transport")),
+        ("BMA_CUTOVER_IMAP_HOST", "imap.bma.test".to_owned()),
+        ("BMA_CUTOVER_SMTP_HOST", "smtp.bma.test".to_owned()),
+    ];
+    vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// A fresh campaign address (`ec` and six digits), distinct per call.
+pub fn fresh_address() -> String {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_nanos();
+    format!("ec{:06}@adm.cfwb.be", 100_000 + nanos % 800_000)
+}
+
+/// A plain message, unique by `n`.
+pub fn message(address: &str, n: usize) -> Vec<u8> {
+    format!(
+        "From: Direction <direction@ecole.test>\r\nTo: {address}\r\nSubject: Message {n}\r\n\
+         Date: Tue, 3 Sep 2024 08:00:00 +0200\r\nMessage-ID: <m{n}.{address}>\r\n\r\nContenu {n}.\r\n"
+    )
+    .into_bytes()
+}
+
+/// The owner's own session on a lab platform.
+pub async fn login(platform: &str, address: &str, password: &str) -> Result<Client, bma_imap::Error> {
+    let mut c = Client::connect(&crate::lab_imap_config(platform)).await?;
+    c.login(&Auth::Login { user: address.to_owned(), password: Secret::new(password) }).await?;
+    Ok(c)
+}
+
+/// A mailbox on the legacy platform with `password`, three messages in
+/// INBOX and two in `Archives/2023`.
+pub async fn legacy_mailbox(address: &str, password: &str) {
+    crate::lab_adduser("legacy", address, password);
+    let owner = Endpoint {
+        config: crate::lab_imap_config("legacy"),
+        auth: Auth::Login { user: address.to_owned(), password: Secret::new(password) },
+    };
+    let mut c = crate::copy::client(&owner).await;
+    let archives = MailboxName::new("Archives/2023");
+    c.create(&archives).await.expect("create");
+    for n in 0..5 {
+        let folder = if n < 3 { MailboxName::new("INBOX") } else { archives.clone() };
+        let body = message(address, n);
+        c.append(&folder, AppendMessage { body: &body, flags: &[], internal_date: None }).await.expect("append");
+    }
+    let _ = c.logout().await;
+}
+
+/// The mailbox imported and moved to `cutover_scheduled` (its form: a
+/// manager who knows the password, no backup address).
+pub async fn scheduled(store: &Store, address: &str, at: OffsetDateTime) {
+    let csv = format!("address,name\n{address},École de la bascule\n");
+    let rows = registry::parse(csv.as_bytes(), &AddressRule::default()).expect("registry").rows;
+    store.apply_import(&rows, "test.csv", &Actor::System("import".into()), at).await.expect("import");
+    let operator = Actor::Operator("test".into());
+    for state in [State::Scheduled, State::Invited, State::Enrolled, State::CutoverScheduled] {
+        store
+            .transition(&addr(address), state, &operator, "test", serde_json::json!({}), at)
+            .await
+            .expect("transition");
+    }
+}
