@@ -10,9 +10,11 @@
 //! clock: mail 1 of each wave delivered into the legacy mailboxes through
 //! the lab's Postfix, the unknown school's bounce read back and matched,
 //! reminders, presync copies to the new platform, cutover slots for the
-//! managers who answered, the deadline list to the migration team; then
-//! prints the campaign's status and one mailbox's timeline. Every command
-//! is printed before it runs.
+//! managers who answered, the deadline list to the migration team, then
+//! their cutovers on their day (account, hold, final copy, receipt, mail
+//! 2, routing to the new platform); then prints the campaign's status and
+//! one migrated mailbox's steps, receipt and timeline. Every command is
+//! printed before it runs.
 //!
 //! It ends with what a newcomer opens: the command that serves the demo's
 //! store on the demo's clock (`BMA_NOW`, advancing from there), and a link
@@ -137,6 +139,31 @@ struct Demo {
     now: std::cell::RefCell<&'static str>,
 }
 
+/// The cutover on the lab (`[cutover]`): its Dovecot passwd-files and
+/// Postfix transport table, as `cargo xtask lab up` wrote them.
+fn cutover_env() -> Vec<(String, String)> {
+    let lab = root().join("target/lab");
+    let path = |p: &str| lab.join(p).display().to_string();
+    [
+        ("BMA_CUTOVER_BACKEND", "files".to_owned()),
+        ("BMA_CUTOVER_WEBMAIL_URL", "https://webmail.bma.test".to_owned()),
+        ("BMA_CUTOVER_LEGACY_USERS_FILE", path("legacy/users")),
+        ("BMA_CUTOVER_LEGACY_REFUSED_FILE", path("legacy/refused")),
+        ("BMA_CUTOVER_NEW_USERS_FILE", path("new/users")),
+        ("BMA_CUTOVER_NEW_REFUSED_FILE", path("new/refused")),
+        ("BMA_CUTOVER_TRANSPORT_MAP", path("postfix/etc/transport")),
+        ("BMA_CUTOVER_POSTFIX_CONFIG_DIR", path("postfix/etc")),
+        ("BMA_CUTOVER_LEGACY_TRANSPORT", "lmtp:inet:127.0.0.1:10024".to_owned()),
+        ("BMA_CUTOVER_NEW_TRANSPORT", "lmtp:inet:127.0.0.1:20024".to_owned()),
+        ("BMA_CUTOVER_HELD_TRANSPORT", "lmtp:inet:127.0.0.1:1".to_owned()),
+        ("BMA_CUTOVER_IMAP_HOST", "imap.bma.test".to_owned()),
+        ("BMA_CUTOVER_SMTP_HOST", "smtp.bma.test".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect()
+}
+
 impl Demo {
     fn bma(&self, args: &[&str]) -> anyhow::Result<std::process::ExitStatus> {
         println!("\n$ bma {}", args.join(" "));
@@ -148,6 +175,7 @@ impl Demo {
             .env_remove("BMA_PORTAL_BASE_URL")
             .env("BMA_NOW", *self.now.borrow())
             .envs(LAB_ENV)
+            .envs(cutover_env())
             .status()
             .context("cannot run bma")
     }
@@ -254,15 +282,20 @@ pub fn demo() -> anyhow::Result<()> {
             "demo",
         ])?;
     }
-    println!("\n# On to the deadline: reminders go to those who have not answered, cutover slots to those who have.");
+    println!("\n# On to the deadline: reminders go to those who have not answered, cutover slots to those who have,");
+    println!("# and on its day each of those is cut over: the account on the new platform (same password, quota x25),");
+    println!("# mail held at the relay, the final copy, the receipt, mail 2, mail routed to the new platform.");
     run("2024-04-25T08:00:00Z", "2024-05-24T08:00:00Z")?;
     demo.ok(&["--config", "bma.toml", "campaign", "status"])?;
     println!("\n# The deadline list (also emailed to the migration team at migrationbma@bma.test):");
     demo.ok(&["--config", "bma.toml", "campaign", "deadline"])?;
 
     let first = &seed.mailboxes[0].address;
-    let second = &seed.mailboxes[1].address;
+    let second = &seed.mailboxes[4].address;
     *demo.now.borrow_mut() = "2024-05-24T10:00:00Z";
+    println!("\n# The cutovers: where each stands, and one run by hand (already done by the scheduler: nothing more).");
+    demo.ok(&["--config", "bma.toml", "cutover", "status"])?;
+    demo.ok(&["--config", "bma.toml", "cutover", "run", first])?;
     println!("\n# The helpdesk holds a mailbox:");
     demo.ok(&[
         "--config",
@@ -278,7 +311,7 @@ pub fn demo() -> anyhow::Result<()> {
     ])?;
     println!("\n# An illegal transition is refused, nothing is written:");
     if demo
-        .bma(&["--config", "bma.toml", "mailbox", "transition", first, "migrated", "--reason", "trop tôt"])?
+        .bma(&["--config", "bma.toml", "mailbox", "transition", second, "migrated", "--reason", "trop tôt"])?
         .success()
     {
         bail!("the illegal transition should have been refused");

@@ -65,6 +65,10 @@ named_set! {
         CutoverStep = "cutover_step",
         /// A cutover rolled back: mail routed to the legacy platform again, its login restored.
         CutoverRollback = "cutover_rollback",
+        /// A new password given (`bma mailbox reset-password`), its link sent.
+        PasswordReset = "password_reset",
+        /// The link of a new password opened (it shows the password once).
+        PasswordLinkOpened = "password_link_opened",
     }
 }
 

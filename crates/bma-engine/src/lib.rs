@@ -55,7 +55,7 @@ use rand::RngCore;
 pub use receipt::Receipt;
 pub use scheduler::StepReport;
 pub use send::SendReport;
-pub use switch::{ClientSettings, Crash, SwitchOutcome, SwitchSettings, Undone};
+pub use switch::{ClientSettings, Crash, ResetOutcome, SwitchOutcome, SwitchSettings, Undone};
 
 /// Admin access to one platform's IMAP (a master user that logs in on
 /// behalf of any mailbox, SASL PLAIN with an authorization identity).

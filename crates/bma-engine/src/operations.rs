@@ -1,6 +1,6 @@
 //! Operator actions on one mailbox, with their rules: move it to another
 //! state, pin it to a wave, leave it out of the planning (or readmit it),
-//! set its priority, send mail 1 again. Called by the CLI (`bma mailbox …`,
+//! set its priority, send mail 1 again, give it a new password. Called by the CLI (`bma mailbox …`,
 //! which only parses and prints) and, later, the helpdesk console.
 //!
 //! Rules: every action says who acts, why and when ([`Operation`]); a
@@ -175,6 +175,17 @@ pub async fn resend(
     op: &Operation,
 ) -> Result<i64, OperationError> {
     Ok(engine.resend_invitation(address.as_str(), older, &op.actor, op.reason.as_str(), op.at).await?)
+}
+
+/// Gives a mailbox a new password, emailed as a link that shows it once
+/// (to the BMA and its verified backup address); the old password and any
+/// unopened link stop working.
+pub async fn reset_password(
+    engine: &Engine,
+    address: &Address,
+    op: &Operation,
+) -> Result<crate::ResetOutcome, OperationError> {
+    Ok(engine.reset_password(address.as_str(), op.reason.as_str(), &op.actor, op.at).await?)
 }
 
 #[cfg(test)]

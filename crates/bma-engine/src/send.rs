@@ -240,21 +240,29 @@ fn queue_listing_holds(listing: &str, sender: &str, recipient: &str) -> Result<b
 }
 
 /// Whether `user`'s legacy INBOX holds our email `message_id` among its latest messages.
-pub(crate) async fn in_inbox(
+async fn in_inbox(legacy: &crate::PlatformAccess, user: &str, message_id: &str) -> Result<bool, bma_imap::Error> {
+    Ok(!inbox_uids(legacy, user, message_id).await?.is_empty())
+}
+
+/// The UIDs of our email `message_id` among the latest messages of
+/// `user`'s legacy INBOX.
+pub(crate) async fn inbox_uids(
     legacy: &crate::PlatformAccess,
     user: &str,
     message_id: &str,
-) -> Result<bool, bma_imap::Error> {
+) -> Result<Vec<u32>, bma_imap::Error> {
     let mut client = legacy.session(user).await?;
     let info = client.examine(&MailboxName::new("INBOX")).await?;
     let next = info.uid_next.unwrap_or(u32::MAX);
     let from = next.saturating_sub(EVIDENCE_WINDOW).max(1);
     let needle = format!("<{message_id}>");
-    let mut found = false;
+    let mut found = Vec::new();
     if info.exists > 0 {
         let mut stream = client.fetch_bodies(&UidSet::from_uid(from)).await?;
         while let Some(m) = stream.next().await? {
-            found |= message_id_of(&m.body).is_some_and(|id| id == needle);
+            if message_id_of(&m.body).is_some_and(|id| id == needle) {
+                found.push(m.uid);
+            }
         }
     }
     let _ = client.logout().await;

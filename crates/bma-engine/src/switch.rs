@@ -22,7 +22,14 @@
 //! Mail 2 goes into the legacy INBOX while mail is held, so that the
 //! post copy carries it to the new INBOX too: the manager finds it on
 //! either side, without a new password. A manager who said they do not
-//! know the password is flagged for the helpdesk (`password_unknown`).
+//! know the password gets a new one, set on the new platform at this
+//! step, in a link that shows it once (`/mot-de-passe/…`, the password
+//! sealed in the store with a key only the link gives) in both copies of
+//! mail 2; the copy a killed run left in the legacy INBOX is replaced, as
+//! it carries the link of a password the run now replaces. Without a
+//! verified backup address (the BMA copy alone would be out of the
+//! manager's reach) the password is carried and the mailbox flagged for
+//! the helpdesk (`password_unknown`).
 //!
 //! A cutover whose job dies (its attempts spent, or refused) is undone by
 //! the rollback's own path: mail routed to the legacy platform and what
@@ -38,7 +45,7 @@ use bma_core::{Actor, Address, AttentionReason, State};
 use bma_imap::{AppendMessage, MailboxName};
 use bma_mail::{TemplateKind, To};
 use bma_platform::{Accounts, Login, NewAccount, Route, Routing, Scheme};
-use bma_store::{MailboxRecord, SwitchEnd, SwitchProgress};
+use bma_store::{MailboxRecord, NewPasswordLink, StepDone, SwitchEnd, SwitchProgress};
 use bma_sync::Options;
 use time::OffsetDateTime;
 
@@ -154,6 +161,16 @@ pub struct Undone {
     pub copied_back: u64,
 }
 
+/// How long the link of a new password opens.
+pub const PASSWORD_LINK_DAYS: i64 = 14;
+
+/// What the `mail2` step did.
+struct Mail2 {
+    details: serde_json::Value,
+    emails: Vec<bma_store::NewEmail>,
+    link: Option<NewPasswordLink>,
+}
+
 /// One mailbox's cutover at work.
 struct Switch<'a> {
     engine: &'a Engine,
@@ -265,8 +282,90 @@ impl Engine {
     }
 }
 
+/// What a password reset did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetOutcome {
+    /// The platform whose account has the new password.
+    pub platform: &'static str,
+    /// Where the link goes: the BMA, and the verified backup address if any.
+    pub recipients: Vec<String>,
+}
+
+impl Engine {
+    /// A new password for a mailbox (the helpdesk's action, or the remedy
+    /// for a password hash too weak to carry): set on the platform the
+    /// mailbox lives on now (the new one once its account exists there,
+    /// else the legacy one, so that the cutover carries a strong hash),
+    /// the old password and every unopened link invalid; the link that
+    /// shows it once emailed to the BMA and the verified backup address,
+    /// with the `password_reset` event naming who and why, one transaction.
+    pub async fn reset_password(
+        &self,
+        address: &str,
+        reason: &str,
+        actor: &Actor,
+        now: OffsetDateTime,
+    ) -> Result<ResetOutcome, EngineError> {
+        let (settings, _, _) = self.switch_parts()?;
+        let address = self.address(address)?;
+        let mailbox = self.store.mailbox(&address).await?;
+        let user = address.as_str().to_owned();
+        let on_new = {
+            let (accounts, user) = (settings.new_accounts.clone(), user.clone());
+            matches!(mailbox.state, State::Migrating | State::Migrated)
+                && blocking(move || accounts.read(&user)).await?.is_some()
+        };
+        let (platform, accounts) =
+            if on_new { ("new", settings.new_accounts.clone()) } else { ("legacy", settings.legacy_accounts.clone()) };
+        let password = bma_platform::password::generate();
+        let hash = bma_platform::password::hash(&password)?;
+        let token = crate::new_token();
+        let sealed = bma_platform::password::seal(&password, &token)?;
+        drop(password);
+        let link = NewPasswordLink {
+            token_hash: bma_core::TokenHash::of(&token),
+            sealed,
+            expires_at: now + time::Duration::days(PASSWORD_LINK_DAYS),
+        };
+        let s = &self.settings.settings;
+        let contact = if on_new { &s.contacts.after } else { &s.contacts.during };
+        let context = self.with_trust(serde_json::json!({
+            "name": mailbox.name, "address": user,
+            "password_link": format!("{}/mot-de-passe/{token}", self.settings.portal_base_url.trim_end_matches('/')),
+            "password_expires_on": date_fr(link.expires_at.date()),
+            "webmail_url": if on_new { settings.webmail_url.as_str() } else { "" },
+            "contact": contact, "sender_name": s.sender.name,
+        }));
+        let mut recipients = vec![user.clone()];
+        let form = self.store.latest_enrollment(mailbox.id).await?;
+        if let Some(f) = form {
+            let email = f.form.backup_email.trim().to_owned();
+            if !email.is_empty()
+                && self.store.backup_status(mailbox.id, &email).await?.is_some_and(|b| b.verified_at.is_some())
+            {
+                recipients.push(email);
+            }
+        }
+        let mut emails = Vec::new();
+        let stamp = now.unix_timestamp_nanos() / 1_000_000;
+        for to in &recipients {
+            let key = format!("new_password:{user}:{to}:{stamp}");
+            let target = To { address: to, mailbox_id: Some(mailbox.id) };
+            emails.push(self.compose(TemplateKind::NewPassword, target, key, &context, now)?);
+        }
+        // The platform first: a reset that fails after it is run again (a
+        // newer link, the older ones revoked); one that fails before it
+        // changed nothing.
+        let account_user = user.clone();
+        blocking(move || accounts.set_hash(&account_user, &hash)).await?;
+        self.store.reset_password(&address, &link, &emails, reason, actor, now).await?;
+        tracing::info!(address = %user, platform, "new password set, its link queued");
+        Ok(ResetOutcome { platform, recipients })
+    }
+}
+
 /// Runs a platform call (files, processes) off the async threads.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, bma_platform::PlatformError> + Send + 'static,
 ) -> Result<T, EngineError> {
     tokio::task::spawn_blocking(work)
@@ -284,10 +383,13 @@ impl Switch<'_> {
             .filter(|_| progress.state == State::Migrating)
             .and_then(|d| d.get("receipt"))
             .and_then(|r| serde_json::from_value(r.clone()).ok());
+        // The campaign's clock, advanced by the real time the steps take.
+        let started = std::time::Instant::now();
         while let Some(step) = Step::next(&done) {
-            let at = OffsetDateTime::now_utc().max(now);
+            let at = now + time::Duration::try_from(started.elapsed()).unwrap_or(time::Duration::ZERO);
             let t0 = std::time::Instant::now();
             let mut emails = Vec::new();
+            let mut link = None;
             let details = match step {
                 Step::Check => self.check().await?,
                 Step::Provision => self.provision().await?,
@@ -300,9 +402,9 @@ impl Switch<'_> {
                     details
                 }
                 Step::Mail2 => {
-                    let (details, queued) = self.mail2(started_at.unwrap_or(at), at).await?;
-                    emails = queued;
-                    details
+                    let done = self.mail2(started_at.unwrap_or(at), at).await?;
+                    (emails, link) = (done.emails, done.link);
+                    done.details
                 }
                 Step::Route => self.route().await?,
             };
@@ -316,7 +418,10 @@ impl Switch<'_> {
                     let receipt = serde_json::to_value(&receipt).map_err(|e| EngineError::Encode(e.to_string()))?;
                     store.finish_switch(&self.address, details, receipt, &self.actor, at).await?
                 }
-                _ => store.record_step(&self.address, step, details, &emails, &self.actor, at).await?,
+                _ => {
+                    let done = StepDone { step, details: &details, emails: &emails, link: link.as_ref() };
+                    store.record_step(&self.address, done, &self.actor, at).await?
+                }
             };
             if !recorded {
                 let state = store.switch_steps(&self.address).await?.state;
@@ -332,8 +437,8 @@ impl Switch<'_> {
                 crash.at(step, true);
             }
         }
-        if self.unknown_password().await? {
-            let why = "the manager does not know the BMA's password: give a new one";
+        if self.unknown_password().await? && self.verified_backup().await?.is_none() {
+            let why = "the manager does not know the BMA's password and has no verified backup address: give a new one";
             let address = &self.address;
             self.engine
                 .store
@@ -496,21 +601,30 @@ impl Switch<'_> {
     }
 
     /// Mail 2: into the legacy INBOX (unless already there), and queued
-    /// to the verified backup address.
-    async fn mail2(
-        &self,
-        attempt: OffsetDateTime,
-        at: OffsetDateTime,
-    ) -> Result<(serde_json::Value, Vec<bma_store::NewEmail>), EngineError> {
+    /// to the verified backup address; for a manager who does not know
+    /// the password and has a verified backup address, a new password on
+    /// the new platform and its link in both copies.
+    async fn mail2(&self, attempt: OffsetDateTime, at: OffsetDateTime) -> Result<Mail2, EngineError> {
         let engine = self.engine;
         let s = &engine.settings.settings;
         let form = engine.store.latest_enrollment(self.mailbox.id).await?;
+        let password_unknown = form.as_ref().is_some_and(|f| !f.form.knows_password);
+        let backup = self.verified_backup().await?;
+        let (link, password_link) = match (password_unknown, &backup) {
+            (true, Some(_)) => {
+                let (link, url) = self.new_password(at).await?;
+                (Some(link), Some(url))
+            }
+            _ => (None, None),
+        };
         let c = &self.settings.clients;
         let context = engine.with_trust(serde_json::json!({
             "name": self.mailbox.name, "address": self.address.as_str(),
             "migrated_on": date_fr(at.date()),
             "webmail_url": self.settings.webmail_url,
-            "password_unknown": form.as_ref().is_some_and(|f| !f.form.knows_password),
+            "password_unknown": password_unknown,
+            "password_link": password_link,
+            "password_expires_on": date_fr((at + time::Duration::days(PASSWORD_LINK_DAYS)).date()),
             "quota_multiplier": s.campaign.quota_multiplier,
             "imap_host": c.imap_host, "imap_port": c.imap_port, "imap_security": c.imap_security,
             "smtp_host": c.smtp_host, "smtp_port": c.smtp_port, "smtp_security": c.smtp_security,
@@ -520,34 +634,64 @@ impl Switch<'_> {
         let to = To { address: self.address.as_str(), mailbox_id: Some(self.mailbox.id) };
         let letter = engine.composer.compose_stable(TemplateKind::Migrated, to, &context, &unique)?;
         let user = self.user();
-        let there = crate::send::in_inbox(self.legacy, &user, &letter.message_id).await?;
-        if !there {
+        let there = crate::send::inbox_uids(self.legacy, &user, &letter.message_id).await?;
+        // A copy left by a run killed before its record: the same letter,
+        // unless it carries the link of a password since replaced.
+        let put = there.is_empty() || link.is_some();
+        if put {
             let mut session = self.legacy.session(&user).await?;
-            session
-                .append(
-                    &MailboxName::new("INBOX"),
-                    AppendMessage { body: &letter.raw, flags: &[], internal_date: None },
-                )
-                .await?;
+            let inbox = MailboxName::new("INBOX");
+            if !there.is_empty() {
+                session.select(&inbox).await?;
+                let stale: bma_imap::UidSet = there.iter().copied().collect();
+                session.uid_store(&stale, bma_imap::StoreMode::Add, &[bma_imap::Flag::Deleted]).await?;
+                session.uid_expunge(&stale).await?;
+            }
+            session.append(&inbox, AppendMessage { body: &letter.raw, flags: &[], internal_date: None }).await?;
             let _ = session.logout().await;
         }
         let mut emails = Vec::new();
-        let mut backup = None;
-        if let Some(f) = &form {
-            let email = f.form.backup_email.trim();
-            let verified = !email.is_empty()
-                && engine.store.backup_status(self.mailbox.id, email).await?.is_some_and(|b| b.verified_at.is_some());
-            if verified {
-                let to = To { address: email, mailbox_id: Some(self.mailbox.id) };
-                let key = format!("mail2:{}:{unique}", self.address);
-                emails.push(engine.compose(TemplateKind::Migrated, to, key, &context, at)?);
-                backup = Some(email.to_owned());
-            }
+        if let Some(email) = &backup {
+            let to = To { address: email, mailbox_id: Some(self.mailbox.id) };
+            let key = format!("mail2:{}:{unique}", self.address);
+            emails.push(engine.compose(TemplateKind::Migrated, to, key, &context, at)?);
         }
         let details = serde_json::json!({
-            "message_id": letter.message_id, "legacy_inbox": if there { "found" } else { "put" }, "backup": backup,
+            "message_id": letter.message_id, "legacy_inbox": if put { "put" } else { "found" },
+            "backup": backup, "new_password": link.is_some(),
         });
-        Ok((details, emails))
+        Ok(Mail2 { details, emails, link })
+    }
+
+    /// The verified backup address of the latest form, if any.
+    async fn verified_backup(&self) -> Result<Option<String>, EngineError> {
+        let store = &self.engine.store;
+        let Some(f) = store.latest_enrollment(self.mailbox.id).await? else { return Ok(None) };
+        let email = f.form.backup_email.trim().to_owned();
+        if email.is_empty() {
+            return Ok(None);
+        }
+        let verified = store.backup_status(self.mailbox.id, &email).await?.is_some_and(|b| b.verified_at.is_some());
+        Ok(verified.then_some(email))
+    }
+
+    /// A new password set on the new platform (its quota kept), sealed
+    /// for its link; the link's URL.
+    async fn new_password(&self, at: OffsetDateTime) -> Result<(NewPasswordLink, String), EngineError> {
+        let password = bma_platform::password::generate();
+        let hash = bma_platform::password::hash(&password)?;
+        let token = crate::new_token();
+        let sealed = bma_platform::password::seal(&password, &token)?;
+        let accounts = self.settings.new_accounts.clone();
+        let user = self.user();
+        blocking(move || accounts.set_hash(&user, &hash)).await?;
+        let link = NewPasswordLink {
+            token_hash: bma_core::TokenHash::of(&token),
+            sealed,
+            expires_at: at + time::Duration::days(PASSWORD_LINK_DAYS),
+        };
+        let url = format!("{}/mot-de-passe/{token}", self.engine.settings.portal_base_url.trim_end_matches('/'));
+        Ok((link, url))
     }
 
     /// Mail routed to the new platform, what was held released, the legacy

@@ -29,11 +29,13 @@ pub enum TemplateKind {
     BackupChanged,
     /// Mail 2, at the cutover: the new interface, the same address and password.
     Migrated,
+    /// A new password's link (`bma mailbox reset-password`).
+    NewPassword,
 }
 
 impl TemplateKind {
     /// Every kind.
-    pub const ALL: [TemplateKind; 7] = [
+    pub const ALL: [TemplateKind; 8] = [
         TemplateKind::Invitation,
         TemplateKind::Reminder,
         TemplateKind::Confirmation,
@@ -41,6 +43,7 @@ impl TemplateKind {
         TemplateKind::DeadlineWatch,
         TemplateKind::BackupChanged,
         TemplateKind::Migrated,
+        TemplateKind::NewPassword,
     ];
 
     /// File stem (`invitation` → `invitation.txt`, `invitation.html`).
@@ -53,6 +56,7 @@ impl TemplateKind {
             TemplateKind::DeadlineWatch => "deadline_watch",
             TemplateKind::BackupChanged => "backup_changed",
             TemplateKind::Migrated => "migrated",
+            TemplateKind::NewPassword => "new_password",
         }
     }
 
@@ -75,6 +79,9 @@ impl TemplateKind {
             TemplateKind::BackupChanged => (include_str!("../templates/backup_changed.txt"), None),
             TemplateKind::Migrated => {
                 (include_str!("../templates/migrated.txt"), Some(include_str!("../templates/migrated.html")))
+            }
+            TemplateKind::NewPassword => {
+                (include_str!("../templates/new_password.txt"), Some(include_str!("../templates/new_password.html")))
             }
         }
     }
@@ -249,6 +256,7 @@ mod tests {
             "faq_url": "https://www.enseignement.be/bma", "login_domain": "cerbere.example",
             "mailboxes": [{ "address": "ec012345@adm.cfwb.be", "name": "Athénée royal de Namur", "why": "mail 1 bounced" }],
             "migrated_on": "4 juin 2024", "webmail_url": "https://webmail.example",
+            "password_link": "https://bma.example/mot-de-passe/TOKEN", "password_expires_on": "18 juin 2024",
             "imap_host": "imap.example", "imap_port": 993, "imap_security": "SSL/TLS",
             "smtp_host": "smtp.example", "smtp_port": 587, "smtp_security": "STARTTLS",
         })
@@ -259,6 +267,7 @@ mod tests {
         let t = Templates::load(None).unwrap();
         let mut c = context();
         c["password_unknown"] = false.into();
+        c["password_link"] = serde_json::Value::Null;
         c["contact"] = serde_json::json!({ "name": "Service Desk de l'ETNIC", "email": "support@etnic.be", "phone": "02 800 10 10" });
         let r = t.render(TemplateKind::Migrated, &c).unwrap();
         assert_eq!(r.subject, "Votre BMA ec012345@adm.cfwb.be est migrée : accédez à la nouvelle interface");
@@ -279,6 +288,16 @@ mod tests {
         c["password_unknown"] = true.into();
         let r = t.render(TemplateKind::Migrated, &c).unwrap();
         assert!(!r.text.contains("ne changent pas") && r.text.contains("nouveau mot de passe"), "{}", r.text);
+        c["password_link"] = "https://bma.example/mot-de-passe/TOKEN".into();
+        let r = t.render(TemplateKind::Migrated, &c).unwrap();
+        for needle in [
+            "https://bma.example/mot-de-passe/TOKEN",
+            "une seule fois, jusqu'au\n  18 juin 2024",
+            "avec le nouveau mot de passe",
+        ] {
+            assert!(r.text.contains(needle), "missing {needle:?} in\n{}", r.text);
+        }
+        assert!(shown(&r.html.unwrap()).contains("https://bma.example/mot-de-passe/TOKEN"));
     }
 
     #[test]

@@ -53,4 +53,7 @@ pub trait Accounts: Send + Sync + std::fmt::Debug {
 
     /// Allows or refuses the logins of an existing account.
     fn set_login(&self, address: &str, login: &Login) -> Result<(), PlatformError>;
+
+    /// Gives an existing account a new password hash, nothing else changed.
+    fn set_hash(&self, address: &str, hash: &PasswordHash) -> Result<(), PlatformError>;
 }

@@ -9,12 +9,23 @@
 //! a random 16-character salt and the default 5,000 rounds, the scheme
 //! Dovecot's passwd-file and LDAP's `{CRYPT}` both read.
 //!
+//! A password given by a link is kept until the link is opened *sealed*
+//! ([`seal`]): ChaCha20-Poly1305 under a key that is the SHA-256 of the
+//! link's token (which only the email holds; the store keeps its hash), so
+//! a copy of the store opens no password, and a sealed password altered
+//! in the store does not open at all.
+//!
 //! Rules: the clear password is a [`Secret`] (its `Debug` prints `***`);
 //! this module neither logs nor keeps it.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use bma_imap::Secret;
+use chacha20poly1305::aead::{Aead as _, KeyInit as _};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use rand::Rng;
 use sha_crypt::{PasswordHasher as _, ShaCrypt};
+use sha2::{Digest as _, Sha256};
 
 use crate::words::WORDS;
 use crate::{PasswordHash, PlatformError, Scheme};
@@ -48,11 +59,57 @@ pub fn matches(password: &Secret, hash: &PasswordHash) -> bool {
         && ShaCrypt::SHA512.verify_password(password.expose().as_bytes(), hash.value()).is_ok()
 }
 
+/// The key a link's token gives.
+fn key_of(token: &str) -> Key {
+    let mut h = Sha256::new();
+    h.update(b"bma new password link v1\0");
+    h.update(token.as_bytes());
+    Key::from(<[u8; 32]>::from(h.finalize()))
+}
+
+/// `password` sealed with the key of `token`: base64 of a random nonce and
+/// the ciphertext.
+pub fn seal(password: &Secret, token: &str) -> Result<String, PlatformError> {
+    let mut nonce = [0u8; 12];
+    rand::rng().fill(&mut nonce);
+    let cipher = ChaCha20Poly1305::new(&key_of(token));
+    let sealed = cipher
+        .encrypt(&Nonce::from(nonce), password.expose().as_bytes())
+        .map_err(|_| PlatformError::Invalid { what: "password", message: "cannot be sealed".to_owned() })?;
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&sealed);
+    Ok(B64.encode(out))
+}
+
+/// The password `sealed` holds, if `token` is the one it was sealed with.
+pub fn unseal(sealed: &str, token: &str) -> Option<Secret> {
+    let bytes = B64.decode(sealed).ok()?;
+    let (nonce, ciphertext) = (bytes.get(..12)?, bytes.get(12..)?);
+    let cipher = ChaCha20Poly1305::new(&key_of(token));
+    let plain = cipher.decrypt(&Nonce::from(<[u8; 12]>::try_from(nonce).ok()?), ciphertext).ok()?;
+    String::from_utf8(plain).ok().map(Secret::new)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashSet;
 
-    use super::{generate, hash, matches};
+    use super::{generate, hash, matches, seal, unseal};
+
+    #[test]
+    fn a_sealed_password_opens_with_its_token_only() {
+        let p = generate();
+        let sealed = seal(&p, "token-a").expect("sealed");
+        assert!(!sealed.contains(p.expose()));
+        assert_eq!(unseal(&sealed, "token-a"), Some(p.clone()));
+        assert_eq!(unseal(&sealed, "token-b"), None);
+        assert_ne!(seal(&p, "token-a").expect("sealed"), sealed, "a fresh nonce each time");
+        let mut altered = sealed.into_bytes();
+        let last = altered.len() - 3;
+        altered[last] = if altered[last] == b'A' { b'B' } else { b'A' };
+        assert_eq!(unseal(&String::from_utf8(altered).expect("base64"), "token-a"), None);
+        assert_eq!(unseal("not base64!", "token-a"), None);
+    }
     use crate::Scheme;
 
     #[test]

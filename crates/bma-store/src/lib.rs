@@ -25,6 +25,7 @@ mod form_links;
 mod invitation;
 mod jobs;
 mod outbox;
+mod password_links;
 #[macro_use]
 mod mailbox;
 mod planning;
@@ -59,10 +60,11 @@ pub use invitation::{DueInvitation, InviteOutcome};
 pub use jobs::{FailOutcome, Job, JobState, Lease, NewJob, backoff};
 pub use mailbox::{EventRecord, ImportOutcome, MailboxRecord};
 pub use outbox::{CheckOutcome, NewEmail, OutboxEmail, OutboxHealth};
+pub use password_links::{LinkOutcome, NewPasswordLink};
 pub use planning::{PlanOutcome, PlanningChange};
 pub use portal_session::PortalSession;
 pub use reminders::DueReminder;
-pub use switch::{StepRecord, SwitchEnd, SwitchProgress};
+pub use switch::{StepDone, StepRecord, SwitchEnd, SwitchProgress};
 pub use sync_state::{SyncFolder, SyncMessage};
 
 /// Which database a store runs on.

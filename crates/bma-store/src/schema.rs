@@ -42,6 +42,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 14, name: "outbox: uncertain flag and evidence checks", sql: OUTBOX_CHECKS },
     Migration { version: 15, name: "jobs: typed payloads for jobs queued before them", sql: JOB_PAYLOADS },
     Migration { version: 16, name: "sync state: messages the target altered", sql: SYNC_ALTERED },
+    Migration { version: 17, name: "new passwords: single-use links, sealed", sql: PASSWORD_LINKS },
 ];
 
 /// Version 1.
@@ -156,6 +157,25 @@ const OUTBOX_CHECKS: &str = "
     ALTER TABLE outbox ADD COLUMN uncertain BIGINT NOT NULL DEFAULT 0;
     ALTER TABLE outbox ADD COLUMN checks BIGINT NOT NULL DEFAULT 0;
     CREATE INDEX outbox_lease ON outbox (state, lease_until);
+";
+
+/// New passwords given by a link (version 17): the hash of the link's
+/// token, the password sealed with a key only the token gives (so the
+/// store holds no password in clear, and no link), until it is opened
+/// once, expires or is revoked by a newer one; `sealed` is emptied when
+/// the link is opened or revoked.
+const PASSWORD_LINKS: &str = "
+    CREATE TABLE password_links (
+        id {id},
+        mailbox_id BIGINT NOT NULL REFERENCES mailboxes (id),
+        token_hash TEXT NOT NULL UNIQUE,
+        sealed TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        opened_at BIGINT,
+        revoked_at BIGINT
+    );
+    CREATE INDEX password_links_mailbox ON password_links (mailbox_id);
 ";
 
 /// Messages the target stored differently (version 16): the target's size

@@ -19,6 +19,7 @@ use time::OffsetDateTime;
 
 use crate::events::{lock_mailbox, note};
 use crate::outbox::{NewEmail, insert_email};
+use crate::password_links::{NewPasswordLink, insert_link};
 use crate::transition::{self, Also, Flag, Transition};
 use crate::{Store, StoreError, from_millis, to_millis};
 
@@ -54,6 +55,20 @@ impl SwitchProgress {
     pub fn details(&self, step: Step) -> Option<&serde_json::Value> {
         self.steps.iter().rev().find(|s| s.step == step).map(|s| &s.details)
     }
+}
+
+/// A step done, as [`Store::record_step`] writes it.
+#[derive(Debug, Clone, Copy)]
+pub struct StepDone<'a> {
+    /// Which.
+    pub step: Step,
+    /// What it found or did (the event's details).
+    pub details: &'a serde_json::Value,
+    /// Emails it queues (mail 2 to the backup address; one already queued
+    /// under its key is not queued again).
+    pub emails: &'a [NewEmail],
+    /// The link of a new password it made, if any.
+    pub link: Option<&'a NewPasswordLink>,
 }
 
 /// How a cutover ends that did not end `migrated`.
@@ -172,24 +187,26 @@ impl Store {
         Ok(true)
     }
 
-    /// Records a step done, with `emails` queued in the same transaction
-    /// (mail 2; an email already queued under its key is not queued
-    /// again). False (nothing written) if the mailbox is no longer `migrating`.
+    /// Records a step done, with what goes with it (see [`StepDone`]), in
+    /// one transaction. False (nothing written) if the mailbox is no
+    /// longer `migrating`.
     pub async fn record_step(
         &self,
         address: &Address,
-        step: Step,
-        details: serde_json::Value,
-        emails: &[NewEmail],
+        done: StepDone<'_>,
         actor: &Actor,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
+        let StepDone { step, details, emails, link } = done;
         let mut tx = self.pool().begin().await?;
         let (id, state) = lock_mailbox(&mut tx, address).await?;
         if state != State::Migrating {
             return Ok(false);
         }
-        let mut details = step_details(step, details);
+        if let Some(link) = link {
+            insert_link(&mut tx, id, link, now).await?;
+        }
+        let mut details = step_details(step, details.clone());
         let mut queued = Vec::new();
         for email in emails {
             let (row, _) = insert_email(&mut tx, email, now).await?;

@@ -130,17 +130,74 @@ pub async fn legacy_mailbox(address: &str, password: &str) {
     let _ = c.logout().await;
 }
 
-/// The mailbox imported and moved to `cutover_scheduled` (its form: a
-/// manager who knows the password, no backup address).
+/// The mailbox imported and moved to `cutover_scheduled`, its cutover
+/// day `at`'s (no form: nothing says the manager lost the password).
 pub async fn scheduled(store: &Store, address: &str, at: OffsetDateTime) {
     let csv = format!("address,name\n{address},École de la bascule\n");
     let rows = registry::parse(csv.as_bytes(), &AddressRule::default()).expect("registry").rows;
     store.apply_import(&rows, "test.csv", &Actor::System("import".into()), at).await.expect("import");
     let operator = Actor::Operator("test".into());
-    for state in [State::Scheduled, State::Invited, State::Enrolled, State::CutoverScheduled] {
+    for state in [State::Scheduled, State::Invited, State::Enrolled] {
         store
             .transition(&addr(address), state, &operator, "test", serde_json::json!({}), at)
             .await
             .expect("transition");
     }
+    assert!(store.schedule_cutover(&addr(address), at.date(), &operator, at).await.expect("a slot"), "scheduled");
+}
+
+/// The form of a manager who does not know the BMA's password, with
+/// `backup` as the backup address, verified (as its link would), for a
+/// mailbox already `invited` (its id `mailbox_id`).
+pub async fn enrolled_without_password(
+    store: &Store,
+    address: &str,
+    mailbox_id: i64,
+    backup: &str,
+    at: OffsetDateTime,
+) {
+    use bma_core::form::{EnrollmentForm, ManagerIdentity};
+    use bma_store::{BackupVerificationRequest, NewEmail, VerifyOutcome};
+    let form = EnrollmentForm {
+        family_name: "Dupont".into(),
+        given_name: "Marie".into(),
+        phone: "+3224133090".into(),
+        role: "direction".into(),
+        backup_email: backup.to_owned(),
+        knows_password: false,
+    };
+    let identity = ManagerIdentity {
+        subject: format!("sub-{address}"),
+        name: "Marie Dupont".into(),
+        given_name: "Marie".into(),
+        family_name: "Dupont".into(),
+        email: "marie.dupont@ecole.test".into(),
+    };
+    let email = |kind: &str, to: &str| NewEmail {
+        mailbox_id: Some(mailbox_id),
+        kind: kind.into(),
+        key: format!("{kind}:{address}"),
+        recipient: to.to_owned(),
+        envelope_from: "bounces@bma.test".into(),
+        message_id: format!("{kind}.{mailbox_id}@bma.test"),
+        subject: kind.into(),
+        raw: format!("Subject: {kind}\r\n\r\n{kind}\r\n"),
+        run_at: at,
+        max_attempts: 1,
+    };
+    let code = bma_engine::new_token();
+    let verification = BackupVerificationRequest {
+        code_hash: bma_core::TokenHash::of(&code),
+        email: email("backup_verification", backup),
+        expires_at: at + time::Duration::days(14),
+    };
+    let confirmation = email("confirmation", address);
+    store
+        .submit_enrollment(mailbox_id, &form, &identity, &confirmation, Some(&verification), at)
+        .await
+        .expect("the form");
+    let verified = store.verify_backup(&bma_core::TokenHash::of(&code), at).await.expect("verification");
+    assert!(matches!(verified, VerifyOutcome::Verified { .. }), "{verified:?}");
+    let operator = Actor::Operator("test".into());
+    assert!(store.schedule_cutover(&addr(address), at.date(), &operator, at).await.expect("a slot"), "scheduled");
 }

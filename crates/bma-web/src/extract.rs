@@ -225,6 +225,32 @@ impl FromRequest<Portal> for CsrfForm {
     }
 }
 
+/// The `{token}` of a new password's link: well formed, hashed, counted
+/// (the token itself too: it opens the sealed password).
+#[derive(Debug, Clone)]
+pub struct PasswordToken {
+    /// The token.
+    pub token: String,
+    /// Its hash.
+    pub hash: TokenHash,
+}
+
+impl FromRequestParts<Portal> for PasswordToken {
+    type Rejection = Rejection;
+
+    async fn from_request_parts(parts: &mut Parts, portal: &Portal) -> Result<PasswordToken, Rejection> {
+        let token = path_token(parts, portal).await?;
+        if !bma_core::token::well_formed(&token) {
+            return Err(crate::enrolment::invalid_password_link(portal).into());
+        }
+        let hash = TokenHash::of(&token);
+        match portal.inner.link_limiter.hit(hash.as_str()) {
+            Ok(()) => Ok(PasswordToken { token, hash }),
+            Err(wait) => Err(portal.too_many(wait).into()),
+        }
+    }
+}
+
 /// The `{code}` of a backup verification link: well formed, hashed, counted.
 #[derive(Debug, Clone)]
 pub struct VerificationCode {

@@ -227,6 +227,25 @@ fn write_users_file(file: &Path, text: &str) -> Result<()> {
     Ok(())
 }
 
+/// Removes the refusals (`bma-platform`'s refused logins) of `addresses`
+/// on both platforms.
+pub fn allow_logins(paths: &Paths, addresses: &std::collections::BTreeSet<String>) -> Result<()> {
+    for p in Platform::ALL {
+        let file = paths.refused(p);
+        let _lock = bma_platform::files::lock(&file)?;
+        let text = fs::read_to_string(&file).unwrap_or_default();
+        let kept: Vec<&str> = text.lines().filter(|l| !addresses.contains(l.split(':').next().unwrap_or(""))).collect();
+        let mut out = kept.join("\n");
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        if out != text {
+            write_users_file(&file, &out)?;
+        }
+    }
+    Ok(())
+}
+
 /// Removes from a platform's passwd-file every user `drop` selects.
 pub fn remove_users(paths: &Paths, p: Platform, drop: impl Fn(&str) -> bool) -> Result<()> {
     let file = paths.users(p);

@@ -194,6 +194,18 @@ pub fn route(paths: &Paths, address: &str, platform: Platform) -> Result<()> {
     Ok(())
 }
 
+/// Routes `addresses` to the legacy platform again, those that have a
+/// route of their own (a cutover's).
+pub fn route_to_legacy(paths: &Paths, addresses: &std::collections::BTreeSet<String>) -> Result<()> {
+    let routed: Vec<String> =
+        read_routes(paths)?.into_iter().map(|(a, _)| a).filter(|a| addresses.contains(a)).collect();
+    let map = transport_map(paths);
+    for address in routed {
+        map.set(&address, Route::Legacy)?;
+    }
+    Ok(())
+}
+
 /// An address of a lab domain, lower case.
 fn lab_address(address: &str) -> Result<String> {
     let address = address.trim().to_lowercase();

@@ -211,6 +211,11 @@ pub fn seed(paths: &Paths, mailboxes: usize, messages: usize, bench: bool) -> Re
             })
             .collect();
         dovecot::upsert_users(paths, p, &users)?;
+        // A seeded mailbox is a legacy mailbox again: no cutover's refusal
+        // or route left from an earlier demo.
+        let seeded: BTreeSet<String> = plans.iter().map(|pl| pl.address.clone()).collect();
+        dovecot::allow_logins(paths, &seeded)?;
+        super::postfix::route_to_legacy(paths, &seeded)?;
     }
 
     // Write the maildirs, two threads (the machine has two cores).

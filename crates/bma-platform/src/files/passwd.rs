@@ -183,6 +183,14 @@ impl Accounts for PasswdFile {
         })
     }
 
+    fn set_hash(&self, address: &str, hash: &PasswordHash) -> Result<(), PlatformError> {
+        let stored = hash.stored();
+        self.change(&self.path, address, false, |line| {
+            line.hash = stored;
+            true
+        })
+    }
+
     fn set_login(&self, address: &str, login: &Login) -> Result<(), PlatformError> {
         let reason = match login {
             Login::Allowed => None,
@@ -296,6 +304,11 @@ mod tests {
         file.upsert(&account).expect("updated");
         assert!(matches!(file.read("ec012345@x.be").expect("read").expect("an account").login, Login::Refused(_)));
         file.set_login("ec012345@x.be", &Login::Allowed).expect("allowed");
+        let other = PasswordHash::parse("{BLF-CRYPT}$2y$05$abc", None).expect("a hash");
+        file.set_hash("ec012345@x.be", &other).expect("new hash");
+        let read = file.read("ec012345@x.be").expect("read").expect("an account");
+        assert_eq!((read.hash, read.quota_bytes), (other, Some(2_500 << 20)), "only the hash changed");
+        assert!(file.set_hash("nobody@x.be", &account.hash).is_err());
         assert_eq!(file.read("ec012345@x.be").expect("read").expect("an account").login, Login::Allowed);
         assert_eq!(std::fs::read_to_string(&refusals).expect("read"), "");
         assert!(file.set_login("ec012345@x.be", &Login::Refused("a\nb".into())).is_err());

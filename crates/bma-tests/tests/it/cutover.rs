@@ -257,7 +257,55 @@ async fn a_password_scheme_the_new_platform_does_not_take_is_refused_with_nothin
     db.drop_db().await;
 }
 
+async fn the_scheduler_cuts_over_on_the_day_and_a_refused_cutover_is_flagged_once(backend: TestBackend) {
+    let (good, weak) = (fresh_address(), fresh_address());
+    legacy_mailbox(&good, PASSWORD).await;
+    legacy_mailbox(&weak, PASSWORD).await;
+    let hash = PasswordHash::parse(&format!("{{PLAIN}}{PASSWORD}"), None).expect("a hash");
+    lab_switch_settings()
+        .legacy_accounts
+        .upsert(&bma_platform::NewAccount { address: weak.clone(), hash, quota_bytes: 100 * MIB })
+        .expect("weak hash written");
+    let bounces = format!("bounces-{}", good.replace('@', "-at-")) + "@bma.test";
+    bma_tests::lab_addusers("legacy", std::slice::from_ref(&bounces), "secret-bounces");
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let day = datetime!(2024-06-04 05:00 UTC);
+    scheduled(&store, &good, day).await;
+    scheduled(&store, &weak, day).await;
+    let operator = Actor::Operator("test".into());
+    store.change_campaign(bma_store::CampaignAction::Start, &operator, "go", day).await.expect("started");
+    let settings = EngineSettings {
+        new: Some(lab_platform("new")),
+        switch: Some(lab_switch_settings()),
+        ..lab_engine_settings(&bounces)
+    };
+    let engine = Engine::new(store.clone(), Templates::load(None).expect("templates"), settings, lab_smtp(), "w1");
+
+    // Before the cutover hour (6:00), nothing.
+    let early = engine.step(day).await.expect("step");
+    assert_eq!(early.migrated, 0, "{early:?}");
+    let r = engine.step(day + time::Duration::hours(2)).await.expect("step");
+    assert_eq!((r.migrated, r.flagged), (1, 1), "{r:?}");
+    assert_eq!(store.mailbox(&addr(&good)).await.expect("mailbox").state, State::Migrated);
+    // The refused one: nothing changed, flagged with the reason, not tried again the next day.
+    assert_eq!(store.mailbox(&addr(&weak)).await.expect("mailbox").state, State::CutoverScheduled);
+    let flags = store.attention_list().await.expect("attention");
+    let flag = flags.iter().find(|a| a.address == weak).expect("flagged");
+    assert_eq!(flag.reason, bma_core::AttentionReason::CutoverFailed);
+    let next = engine.step(day + time::Duration::hours(26)).await.expect("step");
+    assert_eq!((next.migrated, next.failed_jobs), (0, 0), "{next:?}");
+    let m = store.mailbox(&addr(&weak)).await.expect("mailbox");
+    let events = store.timeline(m.id).await.expect("timeline");
+    let why: Vec<&str> = events.iter().filter(|e| e.kind == "attention").map(|e| e.reason.as_str()).collect();
+    assert_eq!(why.len(), 1, "{why:?}");
+    assert!(why[0].contains("PLAIN") && why[0].contains("reset-password"), "{why:?}");
+    store.close().await;
+    db.drop_db().await;
+}
+
 on_both_backends!(
+    the_scheduler_cuts_over_on_the_day_and_a_refused_cutover_is_flagged_once,
     a_mailbox_is_cut_over_with_its_password_its_quota_mail_2_and_a_receipt,
     mail_sent_throughout_a_cutover_lands_in_the_new_inbox_exactly_once,
     a_rollback_brings_delivery_and_login_back_to_the_legacy_platform_with_nothing_lost,

@@ -5,7 +5,8 @@
 //! they are recorded, step after step, then run once more to the end. The
 //! run resumes where it stopped (the checks are recorded once: it never
 //! starts over), no step is recorded twice, mail 2 is in each box once,
-//! and nothing is lost or duplicated on the new side.
+//! and nothing is lost or duplicated on the new side; `bma show` tells
+//! each step's time, the receipt and the contact after migration.
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt as _;
@@ -84,6 +85,13 @@ async fn a_cutover_killed_at_every_step_resumes_without_loss_or_duplicate(backen
         }
     }
     login("new", &address, PASSWORD).await.expect("the old password logs into the new platform");
+
+    // `bma show`: each step with its time, the receipt, and ETNIC's Service Desk as the contact now.
+    let mut show = bma_lab_command(dir.path(), &db.url, &["show", &address]);
+    show.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let shown = bma_tests::output_ok(show);
+    assert!(shown.contains("receipt: 5 messages") && shown.contains("0 missing"), "{shown}");
+    assert!(shown.contains("post_copy") && shown.contains("Service Desk de l'ETNIC"), "{shown}");
     store.close().await;
     db.drop_db().await;
 }

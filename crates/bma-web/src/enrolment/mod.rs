@@ -13,6 +13,8 @@
 //! | `POST /deconnexion` | logout (CSRF), then the provider's end of session | `login` |
 //! | `GET /verification/{code}` | the link sent to the backup address: a button | `verification` |
 //! | `POST /verification/{code}` | the button: verifies the address (the code is the credential) | `verification` |
+//! | `GET /mot-de-passe/{token}` | the link of a new password (mail 2, a reset): a button | `password` |
+//! | `POST /mot-de-passe/{token}` | the button: shows the password, once (the token is the credential) | `password` |
 //!
 //! A form posted without a valid session (it expired while the form was
 //! open, or the person logged in again in another tab) is not refused: it
@@ -23,6 +25,7 @@
 mod link;
 mod login;
 pub mod pages;
+mod password;
 mod submit;
 mod verification;
 
@@ -55,6 +58,17 @@ pub(crate) fn routes() -> Router<Portal> {
         .route("/auth/callback", get(login::callback))
         .route("/deconnexion", post(login::logout))
         .route("/verification/{code}", get(verification::page).post(verification::verify))
+        .route("/mot-de-passe/{token}", get(password::page).post(password::show))
+}
+
+/// The 404 page of a new password's link that cannot be one.
+pub(crate) fn invalid_password_link(p: &Portal) -> Notice {
+    Notice::new(
+        StatusCode::NOT_FOUND,
+        "Lien de mot de passe invalide",
+        &["Ce lien n'est pas valide. Copiez-le en entier depuis l'email reçu."],
+        &p.settings().campaign.contacts.after,
+    )
 }
 
 /// The 404 page of a verification link that cannot be one.

@@ -159,6 +159,19 @@ pub struct VerifyPage {
     pub code: String,
 }
 
+/// The link of a new password: a button first (mail scanners fetch links
+/// and must not use the only opening), then the password, shown once.
+#[derive(Template)]
+#[template(path = "password.html")]
+pub struct PasswordPage {
+    /// Layout.
+    pub layout: Layout,
+    /// The token of the link (the form's action).
+    pub token: String,
+    /// The password, on the page the button opens.
+    pub shown: Option<String>,
+}
+
 /// One person on one form link: what every page of the link is built from.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Visit<'a> {

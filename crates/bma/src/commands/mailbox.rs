@@ -63,6 +63,20 @@ pub enum Action {
         #[arg(long = "as", value_name = "NAME")]
         actor: Option<String>,
     },
+    /// Give the mailbox a new password (the manager lost it, or its hash is too weak to carry):
+    /// set on the platform it lives on now, emailed to the BMA and its verified backup address as
+    /// a link that shows it once; the old password and any unopened link stop working. The
+    /// emails leave now.
+    ResetPassword {
+        /// The BMA address.
+        address: String,
+        /// Why (recorded in the timeline).
+        #[arg(long)]
+        reason: String,
+        /// Who acts (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
     /// Set the planning priority (higher is invited earlier).
     Priority {
         /// The BMA address.
@@ -122,6 +136,20 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
                 OlderLinks::Revoke => "the links sent before no longer work",
             };
             println!("{a}: mail 1 queued again (outbox {id}), {links}; it leaves at the next step of the scheduler");
+        }
+        Action::ResetPassword { address: a, reason: why, actor } => {
+            let op = Operation { actor: operator(actor.as_deref()), reason: reason(&why)?, at };
+            let a = address(&a)?;
+            let engine = crate::engine_config::engine(config, &format!("cli-{}", std::process::id())).await?;
+            let done = operations::reset_password(&engine, &a, &op).await?;
+            let sent = engine.send_due(at).await?;
+            engine.store().close().await;
+            println!(
+                "{a}: new password set on the {} platform; its link sent to {} ({} email(s) left now)",
+                done.platform,
+                done.recipients.join(" and "),
+                sent.sent
+            );
         }
         Action::Priority { address: a, priority, reason: why } => {
             let op = Operation { actor: operator(None), reason: reason(&why)?, at };

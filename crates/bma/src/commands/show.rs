@@ -1,7 +1,9 @@
-//! `bma show ADDRESS`: one mailbox, whom to contact, and its timeline.
+//! `bma show ADDRESS`: one mailbox, whom to contact, its cutover (each
+//! step with its time, the receipt) and its timeline.
 
 use std::process::ExitCode;
 
+use bma_core::switch::Step;
 use time::format_description::well_known::Rfc3339;
 
 use super::open_store;
@@ -23,8 +25,19 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let m = store.mailbox(&super::mailbox_address(config, &args.address)?).await?;
     let timeline = store.timeline(m.id).await?;
     let contact = config.contacts.for_state(m.state, m.blocked_from);
+    let progress = store.switch_steps(&super::mailbox_address(config, &args.address)?).await?;
+    let receipt = progress.details(Step::Verify).and_then(|d| d.get("receipt")).cloned();
     if args.json {
-        println!("{}", serde_json::json!({ "mailbox": m, "contact": contact, "timeline": timeline }));
+        let steps: Vec<serde_json::Value> = progress
+            .steps
+            .iter()
+            .map(|s| serde_json::json!({ "step": s.step.as_str(), "at": s.at.format(&Rfc3339).unwrap_or_default() }))
+            .collect();
+        let cutover = serde_json::json!({ "started_at": progress.started_at.map(|t| t.format(&Rfc3339).unwrap_or_default()), "steps": steps, "receipt": receipt });
+        println!(
+            "{}",
+            serde_json::json!({ "mailbox": m, "contact": contact, "cutover": cutover, "timeline": timeline })
+        );
     } else {
         let opt = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
         println!("{}  ({}, FASE {})", m.address, m.kind.label_fr(), m.fase);
@@ -45,6 +58,27 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         );
         let phone = if contact.phone.is_empty() { String::new() } else { format!(", {}", contact.phone) };
         println!("  contact    {} <{}>{phone}", contact.name, contact.email);
+        if !progress.steps.is_empty() {
+            println!("  cutover");
+            for s in &progress.steps {
+                println!(
+                    "    {}  {:<11} {}",
+                    s.at.format(&Rfc3339).unwrap_or_default(),
+                    s.step.as_str(),
+                    s.step.label_fr()
+                );
+            }
+            if let Some(r) = &receipt {
+                println!(
+                    "    receipt: {} messages, {} bytes in {} folders, {} missing, digest {}",
+                    r["messages"],
+                    r["bytes"],
+                    r["folders"].as_array().map_or(0, Vec::len),
+                    r["missing"],
+                    r["digest"].as_str().unwrap_or("")
+                );
+            }
+        }
         println!("  timeline");
         for e in &timeline {
             let at = e.at.format(&Rfc3339).unwrap_or_default();
