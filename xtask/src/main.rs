@@ -3,7 +3,7 @@
 //! - `cargo xtask demo`: the main job, a demo campaign on the lab (SQLite);
 //! - `cargo xtask test`: everything CI checks (lab, fmt, clippy, all tests on
 //!   SQLite and PostgreSQL);
-//! - `cargo xtask bench import|plan|sync|portal|outbox`: benchmarks, written to docs/benchmarks.md;
+//! - `cargo xtask bench import|plan|sync|portal|outbox|cutover`: benchmarks, written to docs/benchmarks.md;
 //! - `cargo xtask lab …` drives the local test lab: real Dovecot, Postfix, an
 //!   OpenID Connect provider and PostgreSQL on loopback (see `lab/README.md`).
 
@@ -66,6 +66,8 @@ enum BenchWhat {
     Portal,
     /// The outbox through the lab's Postfix with 1, 2 and 4 `bma worker` on PostgreSQL: emails/s, delay to delivery.
     Outbox(lab::outboxbench::OutboxBenchArgs),
+    /// `bma cutover run` of presynced lab mailboxes with mail arriving: hold window and whole cutover, against `doveadm backup` incremental.
+    Cutover(lab::cutoverbench::CutoverBenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -81,6 +83,7 @@ fn main() -> ExitCode {
         Command::Bench { what: BenchWhat::Sync(args) } => lab::syncbench::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench { what: BenchWhat::Portal } => portalbench::run_bench().map(|()| ExitCode::SUCCESS),
         Command::Bench { what: BenchWhat::Outbox(args) } => lab::outboxbench::run(&args).map(|()| ExitCode::SUCCESS),
+        Command::Bench { what: BenchWhat::Cutover(args) } => lab::cutoverbench::run(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

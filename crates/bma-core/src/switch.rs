@@ -11,12 +11,12 @@
 //! |---|---|
 //! | `check` | the new platform reachable, the legacy account's hash in a scheme the new platform accepts; nothing changed if refused; the mailbox becomes `migrating` |
 //! | `provision` | the account on the new platform: the hash carried byte for byte, quota × the campaign's multiplier |
-//! | `hold` | mail for the address held at the relay; the legacy login refused with a French reason |
+//! | `hold` | the legacy login refused with a French reason; mail for the address held at the relay |
 //! | `final_copy` | the last incremental copy (flags, new messages, deletions) |
 //! | `verify` | the receipt: every legacy message on the new side, folder by folder; refused if any is missing |
 //! | `mail2` | mail 2 put in the legacy INBOX (found by its Message-ID if already there) and queued to the verified backup address |
 //! | `route` | mail for the address routed to the new platform, confirmed; what was held released |
-//! | `post_copy` | what reached the legacy box meanwhile (mail 2 among it) copied too; the mailbox becomes `migrated` |
+//! | `post_copy` | the legacy login's refusal pointing to the new webmail; what reached the legacy box meanwhile (mail 2 among it) copied too; the mailbox becomes `migrated` |
 //!
 //! Rules: a step is recorded (an event of the store) only once its side
 //! effects are done, so a worker killed at any point resumes at the first

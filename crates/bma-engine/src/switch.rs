@@ -394,7 +394,11 @@ impl Switch<'_> {
                 Step::Check => self.check().await?,
                 Step::Provision => self.provision().await?,
                 Step::Hold => self.hold().await?,
-                Step::FinalCopy | Step::PostCopy => self.copy(step == Step::FinalCopy).await?,
+                Step::FinalCopy => self.copy(true).await?,
+                Step::PostCopy => {
+                    self.point_to_new().await?;
+                    self.copy(false).await?
+                }
                 Step::Verify => {
                     let r = self.verify().await?;
                     let details = serde_json::json!({ "receipt": &r });
@@ -411,6 +415,8 @@ impl Switch<'_> {
             if let Some(crash) = self.settings.crash {
                 crash.at(step, false);
             }
+            // A step is recorded at the time it is done.
+            let at = now + time::Duration::try_from(started.elapsed()).unwrap_or(time::Duration::ZERO);
             let store = &self.engine.store;
             let recorded = match step {
                 Step::Check => store.start_switch(&self.address, details, &self.actor, at).await?,
@@ -548,13 +554,14 @@ impl Switch<'_> {
         }))
     }
 
-    /// Mail held at the relay; the legacy login refused.
+    /// The legacy login refused; then mail held at the relay (last, so
+    /// that the time mail is held is the step's end to the route's).
     async fn hold(&self) -> Result<serde_json::Value, EngineError> {
         let (routing, accounts) = (self.settings.routing.clone(), self.settings.legacy_accounts.clone());
         let (user, reason) = (self.user(), self.settings.refused_during.clone());
         blocking(move || {
-            routing.set(&user, Route::Held)?;
-            accounts.set_login(&user, &Login::Refused(reason))
+            accounts.set_login(&user, &Login::Refused(reason))?;
+            routing.set(&user, Route::Held)
         })
         .await?;
         Ok(serde_json::json!({ "route": Route::Held.as_str(), "legacy_login": "refused" }))
@@ -694,17 +701,22 @@ impl Switch<'_> {
         Ok((link, url))
     }
 
-    /// Mail routed to the new platform, what was held released, the legacy
-    /// login refused with the way to the new one.
+    /// Mail routed to the new platform, what was held released.
     async fn route(&self) -> Result<serde_json::Value, EngineError> {
-        let (routing, accounts) = (self.settings.routing.clone(), self.settings.legacy_accounts.clone());
-        let (user, reason) = (self.user(), self.settings.refused_after.clone());
+        let (routing, user) = (self.settings.routing.clone(), self.user());
         blocking(move || {
             routing.set(&user, Route::New)?;
-            routing.release()?;
-            accounts.set_login(&user, &Login::Refused(reason))
+            routing.release()
         })
         .await?;
         Ok(serde_json::json!({ "route": Route::New.as_str(), "released": true }))
+    }
+
+    /// The legacy login's refusal now pointing to the new webmail (after
+    /// the release: mail is no longer held while the file is rewritten).
+    async fn point_to_new(&self) -> Result<(), EngineError> {
+        let (accounts, user, reason) =
+            (self.settings.legacy_accounts.clone(), self.user(), self.settings.refused_after.clone());
+        blocking(move || accounts.set_login(&user, &Login::Refused(reason))).await
     }
 }

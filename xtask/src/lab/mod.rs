@@ -6,6 +6,7 @@
 //! `lab up --with cyrus,courier`.
 
 mod courier;
+pub mod cutoverbench;
 mod cyrus;
 mod dovecot;
 mod foreign;

@@ -325,6 +325,44 @@ pub fn ensure_bench(paths: &Paths) -> Result<String> {
     Ok(format!("benchmark corpus: {} mailboxes, {n} messages, {:.1} MB", plans.len(), bytes as f64 / 1e6))
 }
 
+/// The corpus of `cargo xtask bench cutover`: `count` legacy mailboxes
+/// (`ec910001`…) of `messages` messages each in the bench's folders
+/// (3,000 make ≈99 MB), written afresh (the new platform's copies are the
+/// bench's to remove); not in the seed manifest. Returns each address and
+/// its password.
+pub fn cutover_corpus(paths: &Paths, count: usize, messages: usize) -> Result<Vec<(String, String)>> {
+    let plans: Vec<Plan> = (1..=count)
+        .map(|i| bench_mailbox(&format!("ec{:06}@{DOMAIN}", 910_000 + i), messages, &FOLDERS_BENCH))
+        .collect();
+    let root = paths.mail_root(Platform::Legacy);
+    for pl in &plans {
+        let _ = super::proc::run(dovecot::doveadm(paths, Platform::Legacy).args(["kick", &pl.address]));
+        let dir = user_dir(&root, &pl.address)?;
+        if dir.exists() {
+            fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
+        }
+    }
+    {
+        let _lock = super::proc::lock(&paths.lock())?;
+        let users: Vec<dovecot::NewUser> = plans
+            .iter()
+            .map(|pl| (pl.address.clone(), pl.password.clone(), Some("userdb_quota_rule=*:storage=2G".to_string())))
+            .collect();
+        dovecot::upsert_users(paths, Platform::Legacy, &users)?;
+        let addresses: BTreeSet<String> = plans.iter().map(|pl| pl.address.clone()).collect();
+        dovecot::allow_logins(paths, &addresses)?;
+        super::postfix::route_to_legacy(paths, &addresses)?;
+    }
+    std::thread::scope(|s| -> Result<()> {
+        let (a, b): (Vec<_>, Vec<_>) = plans.iter().enumerate().partition(|(i, _)| i % 2 == 0);
+        let ha = s.spawn(|| a.into_iter().try_for_each(|(i, pl)| write_mailbox(paths, pl, 10_000 + i).map(drop)));
+        let hb = s.spawn(|| b.into_iter().try_for_each(|(i, pl)| write_mailbox(paths, pl, 10_000 + i).map(drop)));
+        ha.join().expect("seed thread")?;
+        hb.join().expect("seed thread")
+    })?;
+    Ok(plans.into_iter().map(|pl| (pl.address, pl.password)).collect())
+}
+
 /// Directory of a user below a `%d/%n` root.
 fn user_dir(root: &Path, address: &str) -> Result<PathBuf> {
     let Some((local, domain)) = address.split_once('@') else { bail!("not an address: {address}") };

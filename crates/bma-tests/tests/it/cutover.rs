@@ -304,7 +304,52 @@ async fn the_scheduler_cuts_over_on_the_day_and_a_refused_cutover_is_flagged_onc
     db.drop_db().await;
 }
 
+async fn a_cutover_that_keeps_failing_dies_rolled_back_and_flagged(backend: TestBackend) {
+    let address = fresh_address();
+    legacy_mailbox(&address, PASSWORD).await;
+    let bounces = format!("bounces-{}", address.replace('@', "-at-")) + "@bma.test";
+    bma_tests::lab_addusers("legacy", std::slice::from_ref(&bounces), "secret-bounces");
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let day = datetime!(2024-06-04 07:00 UTC);
+    scheduled(&store, &address, day).await;
+    let operator = Actor::Operator("test".into());
+    store.change_campaign(bma_store::CampaignAction::Start, &operator, "go", day).await.expect("started");
+    // The new platform answers, but refuses the master user (a password
+    // changed there): the checks pass, the account's quota cannot be read.
+    let mut new = lab_platform("new");
+    new.password = bma_imap::Secret::new("not-the-admin-password");
+    let settings =
+        EngineSettings { new: Some(new), switch: Some(lab_switch_settings()), ..lab_engine_settings(&bounces) };
+    let engine = Engine::new(store.clone(), Templates::load(None).expect("templates"), settings, lab_smtp(), "w1");
+
+    let mut failed = 0;
+    let mut flagged = 0;
+    for hours in 0..6 {
+        let r = engine.step(day + time::Duration::hours(hours)).await.expect("step");
+        failed += r.failed_jobs;
+        flagged += r.flagged;
+    }
+    assert_eq!((failed, flagged), (3, 1), "three attempts, then dead and flagged once");
+    let m = store.mailbox(&addr(&address)).await.expect("mailbox");
+    assert_eq!(m.state, State::Failed);
+    let flags = store.attention_list().await.expect("attention");
+    assert_eq!(
+        flags.iter().find(|a| a.address == address).map(|a| a.reason),
+        Some(bma_core::AttentionReason::CutoverFailed)
+    );
+    let events = store.timeline(m.id).await.expect("timeline");
+    let rollback = events.iter().find(|e| e.kind == "cutover_rollback").expect("rolled back");
+    assert!(rollback.reason.contains("cutover failed 3 times"), "{}", rollback.reason);
+    // Nothing of the switch left: mail and login on the legacy platform.
+    assert_eq!(lab_switch_settings().routing.route(&address).expect("route"), Route::Legacy);
+    login("legacy", &address, PASSWORD).await.expect("the legacy login works");
+    store.close().await;
+    db.drop_db().await;
+}
+
 on_both_backends!(
+    a_cutover_that_keeps_failing_dies_rolled_back_and_flagged,
     the_scheduler_cuts_over_on_the_day_and_a_refused_cutover_is_flagged_once,
     a_mailbox_is_cut_over_with_its_password_its_quota_mail_2_and_a_receipt,
     mail_sent_throughout_a_cutover_lands_in_the_new_inbox_exactly_once,

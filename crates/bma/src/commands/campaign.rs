@@ -257,8 +257,8 @@ fn describe(r: &bma_engine::StepReport) -> String {
         return format!("campaign {}: nothing done", r.state.as_str().replace('_', " "));
     }
     let mut s = format!(
-        "invited {:>4}  reminded {:>4}  sent {:>4}  bounced {:>3}  presynced {:>3}  cutovers {:>3}",
-        r.invited, r.reminded, r.send.sent, r.bounced, r.presynced, r.cutovers
+        "invited {:>4}  reminded {:>4}  sent {:>4}  bounced {:>3}  presynced {:>3}  cutovers {:>3}  migrated {:>3}",
+        r.invited, r.reminded, r.send.sent, r.bounced, r.presynced, r.cutovers, r.migrated
     );
     if r.send.retried + r.send.dead + r.failed_jobs > 0 {
         s.push_str(&format!(
