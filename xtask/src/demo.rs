@@ -139,31 +139,6 @@ struct Demo {
     now: std::cell::RefCell<&'static str>,
 }
 
-/// The cutover on the lab (`[cutover]`): its Dovecot passwd-files and
-/// Postfix transport table, as `cargo xtask lab up` wrote them.
-fn cutover_env() -> Vec<(String, String)> {
-    let lab = root().join("target/lab");
-    let path = |p: &str| lab.join(p).display().to_string();
-    [
-        ("BMA_CUTOVER_BACKEND", "files".to_owned()),
-        ("BMA_CUTOVER_WEBMAIL_URL", "https://webmail.bma.test".to_owned()),
-        ("BMA_CUTOVER_LEGACY_USERS_FILE", path("legacy/users")),
-        ("BMA_CUTOVER_LEGACY_REFUSED_FILE", path("legacy/refused")),
-        ("BMA_CUTOVER_NEW_USERS_FILE", path("new/users")),
-        ("BMA_CUTOVER_NEW_REFUSED_FILE", path("new/refused")),
-        ("BMA_CUTOVER_TRANSPORT_MAP", path("postfix/etc/transport")),
-        ("BMA_CUTOVER_POSTFIX_CONFIG_DIR", path("postfix/etc")),
-        ("BMA_CUTOVER_LEGACY_TRANSPORT", "lmtp:inet:127.0.0.1:10024".to_owned()),
-        ("BMA_CUTOVER_NEW_TRANSPORT", "lmtp:inet:127.0.0.1:20024".to_owned()),
-        ("BMA_CUTOVER_HELD_TRANSPORT", "lmtp:inet:127.0.0.1:1".to_owned()),
-        ("BMA_CUTOVER_IMAP_HOST", "imap.bma.test".to_owned()),
-        ("BMA_CUTOVER_SMTP_HOST", "smtp.bma.test".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect()
-}
-
 impl Demo {
     fn bma(&self, args: &[&str]) -> anyhow::Result<std::process::ExitStatus> {
         println!("\n$ bma {}", args.join(" "));
@@ -175,7 +150,7 @@ impl Demo {
             .env_remove("BMA_PORTAL_BASE_URL")
             .env("BMA_NOW", *self.now.borrow())
             .envs(LAB_ENV)
-            .envs(cutover_env())
+            .envs(crate::lab::cutover_env()?)
             .status()
             .context("cannot run bma")
     }

@@ -24,65 +24,31 @@
 //! are those recorded since the mailbox last became `migrating`. Pure: no
 //! I/O.
 
-use std::fmt;
-use std::str::FromStr;
+use crate::named::named_set;
 
-use serde::{Deserialize, Serialize};
-
-/// A step of a mailbox's cutover.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    /// Checks before anything changes.
-    Check,
-    /// The account on the new platform.
-    Provision,
-    /// Mail held at the relay, legacy login refused.
-    Hold,
-    /// The last copy.
-    FinalCopy,
-    /// The receipt.
-    Verify,
-    /// Mail 2.
-    Mail2,
-    /// Mail routed to the new platform, held mail released.
-    Route,
-    /// What arrived meanwhile, copied.
-    PostCopy,
+named_set! {
+    /// A step of a mailbox's cutover, in the order they are done.
+    pub enum Step / UnknownStep ("cutover step") {
+        /// Checks before anything changes.
+        Check = "check",
+        /// The account on the new platform.
+        Provision = "provision",
+        /// The legacy login refused, mail held at the relay.
+        Hold = "hold",
+        /// The last copy.
+        FinalCopy = "final_copy",
+        /// The receipt.
+        Verify = "verify",
+        /// Mail 2.
+        Mail2 = "mail2",
+        /// Mail routed to the new platform, held mail released.
+        Route = "route",
+        /// What arrived meanwhile, copied.
+        PostCopy = "post_copy",
+    }
 }
 
-/// A step name that is not one of ours.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown cutover step '{0}'")]
-pub struct UnknownStep(pub String);
-
 impl Step {
-    /// Every step, in order.
-    pub const ALL: [Step; 8] = [
-        Step::Check,
-        Step::Provision,
-        Step::Hold,
-        Step::FinalCopy,
-        Step::Verify,
-        Step::Mail2,
-        Step::Route,
-        Step::PostCopy,
-    ];
-
-    /// Its name in events and outputs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::Check => "check",
-            Step::Provision => "provision",
-            Step::Hold => "hold",
-            Step::FinalCopy => "final_copy",
-            Step::Verify => "verify",
-            Step::Mail2 => "mail2",
-            Step::Route => "route",
-            Step::PostCopy => "post_copy",
-        }
-    }
-
     /// In French, for the pages and `bma show`.
     pub fn label_fr(self) -> &'static str {
         match self {
@@ -101,27 +67,13 @@ impl Step {
     /// not): the first one of [`Step::ALL`] not among them; `None` when
     /// every step is done.
     pub fn next(done: &[Step]) -> Option<Step> {
-        Step::ALL.into_iter().find(|s| !done.contains(s))
+        Step::ALL.iter().copied().find(|s| !done.contains(s))
     }
 
     /// Whether, with the steps `done`, the relay may hold mail or the
     /// legacy login be refused: what a rollback must undo.
     pub fn switching(done: &[Step]) -> bool {
         done.contains(&Step::Hold)
-    }
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Step {
-    type Err = UnknownStep;
-
-    fn from_str(s: &str) -> Result<Step, UnknownStep> {
-        Step::ALL.into_iter().find(|k| k.as_str() == s).ok_or_else(|| UnknownStep(s.to_owned()))
     }
 }
 
@@ -139,7 +91,7 @@ mod tests {
             // recorded twice (a step done again after a crash) or out of order
             (&[Provision, Check, Check, Hold, FinalCopy, Verify], Some(Mail2)),
             (&[Check, Provision, Hold, FinalCopy, Verify, Mail2, Route], Some(PostCopy)),
-            (&Step::ALL, None),
+            (Step::ALL, None),
         ];
         for (done, next) in table {
             assert_eq!(Step::next(done), next, "{done:?}");
@@ -150,7 +102,7 @@ mod tests {
     #[test]
     fn names_round_trip_and_match_serde() {
         for s in Step::ALL {
-            assert_eq!(s.as_str().parse::<Step>(), Ok(s));
+            assert_eq!(s.as_str().parse::<Step>(), Ok(*s));
             assert_eq!(serde_json::to_value(s).ok(), Some(serde_json::Value::from(s.as_str())));
         }
         assert!("done".parse::<Step>().is_err());

@@ -80,6 +80,18 @@ pub enum SwitchEnd {
     Failed,
 }
 
+/// Writes the `cutover_step` event of `step`, its details with its name.
+async fn note_step(
+    tx: &mut sqlx::AnyConnection,
+    id: i64,
+    now: OffsetDateTime,
+    actor: &Actor,
+    step: Step,
+    details: serde_json::Value,
+) -> Result<(), StoreError> {
+    note(tx, Some(id), now, actor, EventKind::CutoverStep, step.label_fr(), step_details(step, details)).await
+}
+
 fn step_details(step: Step, details: serde_json::Value) -> serde_json::Value {
     let mut details = details;
     match details.as_object_mut() {
@@ -163,26 +175,10 @@ impl Store {
             return Ok(false);
         }
         let ms = to_millis(now);
-        let change = Transition {
-            mailbox_id: id,
-            address: address.as_str(),
-            from: state,
-            blocked_from: None,
-            to: State::Migrating,
-            reason: "cutover started",
-            details: serde_json::json!({}),
-        };
+        let change =
+            Transition::of(id, address.as_str(), (state, State::Migrating), "cutover started", serde_json::json!({}));
         transition::apply(&mut tx, ms, &actor.to_text(), change, Also::default()).await?;
-        note(
-            &mut tx,
-            Some(id),
-            now,
-            actor,
-            EventKind::CutoverStep,
-            Step::Check.label_fr(),
-            step_details(Step::Check, checks),
-        )
-        .await?;
+        note_step(&mut tx, id, now, actor, Step::Check, checks).await?;
         tx.commit().await?;
         Ok(true)
     }
@@ -236,25 +232,9 @@ impl Store {
         if state != State::Migrating {
             return Ok(false);
         }
-        note(
-            &mut tx,
-            Some(id),
-            now,
-            actor,
-            EventKind::CutoverStep,
-            Step::PostCopy.label_fr(),
-            step_details(Step::PostCopy, last),
-        )
-        .await?;
-        let change = Transition {
-            mailbox_id: id,
-            address: address.as_str(),
-            from: state,
-            blocked_from: None,
-            to: State::Migrated,
-            reason: "cutover done",
-            details: serde_json::json!({ "receipt": receipt }),
-        };
+        note_step(&mut tx, id, now, actor, Step::PostCopy, last).await?;
+        let details = serde_json::json!({ "receipt": receipt });
+        let change = Transition::of(id, address.as_str(), (state, State::Migrated), "cutover done", details);
         transition::apply(&mut tx, to_millis(now), &actor.to_text(), change, Also::default()).await?;
         sqlx::query("UPDATE mailboxes SET attention = NULL, attention_at = NULL WHERE id = $1 AND attention = $2")
             .bind(id)
@@ -289,15 +269,7 @@ impl Store {
             SwitchEnd::RolledBack => (State::CutoverScheduled, None),
             SwitchEnd::Failed => (State::Failed, Some(Flag::Raise(AttentionReason::CutoverFailed))),
         };
-        let change = Transition {
-            mailbox_id: id,
-            address: address.as_str(),
-            from: state,
-            blocked_from: None,
-            to,
-            reason,
-            details: serde_json::json!({}),
-        };
+        let change = Transition::of(id, address.as_str(), (state, to), reason, serde_json::json!({}));
         transition::apply(&mut tx, to_millis(now), &actor.to_text(), change, Also { attention, ..Also::default() })
             .await?;
         tx.commit().await?;

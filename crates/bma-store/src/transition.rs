@@ -38,6 +38,19 @@ pub(crate) struct Transition<'a> {
 }
 
 /// What else the change writes on the mailbox's row.
+impl<'a> Transition<'a> {
+    /// A move of a mailbox that is not blocked, with `details`.
+    pub(crate) fn of(
+        mailbox_id: i64,
+        address: &'a str,
+        (from, to): (State, State),
+        reason: &'a str,
+        details: serde_json::Value,
+    ) -> Transition<'a> {
+        Transition { mailbox_id, address, from, blocked_from: None, to, reason, details }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Also {
     /// Its invitation wave.

@@ -49,9 +49,7 @@ pub struct CutoverBenchArgs {
 }
 
 /// A bma command on the bench's store, with the lab's platforms and routes.
-fn bma(root: &Path, dir: &Path, args: &[&str]) -> Command {
-    let lab = root.join("target/lab");
-    let path = |p: &str| lab.join(p).display().to_string();
+fn bma(root: &Path, dir: &Path, args: &[&str]) -> Result<Command> {
     let mut c = Command::new(root.join("target/release/bma"));
     c.args(args)
         .current_dir(dir)
@@ -68,24 +66,8 @@ fn bma(root: &Path, dir: &Path, args: &[&str]) -> Command {
             .env(format!("BMA_{up}_ADMIN"), MASTER_USER)
             .env(format!("BMA_{up}_PASSWORD_FILE"), dir.join("admin.password"));
     }
-    for (k, v) in [
-        ("BACKEND", "files".to_owned()),
-        ("WEBMAIL_URL", "https://webmail.bma.test".to_owned()),
-        ("LEGACY_USERS_FILE", path("legacy/users")),
-        ("LEGACY_REFUSED_FILE", path("legacy/refused")),
-        ("NEW_USERS_FILE", path("new/users")),
-        ("NEW_REFUSED_FILE", path("new/refused")),
-        ("TRANSPORT_MAP", path("postfix/etc/transport")),
-        ("POSTFIX_CONFIG_DIR", path("postfix/etc")),
-        ("LEGACY_TRANSPORT", Platform::Legacy.transport()),
-        ("NEW_TRANSPORT", Platform::New.transport()),
-        ("HELD_TRANSPORT", super::postfix::HELD.to_owned()),
-        ("IMAP_HOST", "imap.bma.test".to_owned()),
-        ("SMTP_HOST", "smtp.bma.test".to_owned()),
-    ] {
-        c.env(format!("BMA_CUTOVER_{k}"), v);
-    }
-    c
+    c.envs(super::cutover_env()?);
+    Ok(c)
 }
 
 fn ok(mut c: Command, what: &str) -> Result<String> {
@@ -165,22 +147,8 @@ fn new_inbox_subjects(paths: &Paths, address: &str) -> Result<Vec<String>> {
 }
 
 fn doveadm_backup(paths: &Paths, address: &str) -> Result<Duration> {
-    let mut c = Command::new("doveadm");
-    c.arg("-c").arg(paths.dovecot_conf(Platform::New));
-    for o in [
-        format!("imapc_host={HOST}"),
-        format!("imapc_port={}", Platform::Legacy.imap_port()),
-        format!("imapc_user={address}"),
-        format!("imapc_master_user={MASTER_USER}"),
-        format!("imapc_password={MASTER_PASSWORD}"),
-        "imapc_features=rfc822.size".into(),
-        "mail_prefetch_count=20".into(),
-    ] {
-        c.arg("-o").arg(o);
-    }
-    c.args(["backup", "-R", "-u", address, "imapc:"]);
     let t0 = Instant::now();
-    ok(c, "doveadm backup")?;
+    ok(super::syncbench::doveadm_backup(paths, address), "doveadm backup")?;
     Ok(t0.elapsed())
 }
 
@@ -260,11 +228,11 @@ pub fn run(args: &CutoverBenchArgs) -> Result<()> {
         .collect::<Vec<_>>()
         .join("\n");
     fs::write(dir.join("registre.csv"), csv + "\n")?;
-    ok(bma(&root, &dir, &["import", "mailboxes", "registre.csv"]), "bma import")?;
+    ok(bma(&root, &dir, &["import", "mailboxes", "registre.csv"])?, "bma import")?;
     for a in &addresses {
         for state in ["scheduled", "invited", "enrolled", "cutover_scheduled"] {
             ok(
-                bma(&root, &dir, &["mailbox", "transition", a, state, "--reason", "bench", "--as", "bench"]),
+                bma(&root, &dir, &["mailbox", "transition", a, state, "--reason", "bench", "--as", "bench"])?,
                 "transition",
             )?;
         }
@@ -272,7 +240,7 @@ pub fn run(args: &CutoverBenchArgs) -> Result<()> {
     let batch = dir.join("batch.csv");
     fs::write(&batch, addresses.iter().map(|a| format!("{a},{a}\n")).collect::<String>())?;
     let state = format!("sqlite://{}", dir.join("bma.db").display());
-    let mut sync = bma(&root, &dir, &["sync", "--tls", "none", "--parallel", "4", "--json"]);
+    let mut sync = bma(&root, &dir, &["sync", "--tls", "none", "--parallel", "4", "--json"])?;
     sync.args(["--source", &format!("imap://{HOST}:{}", Platform::Legacy.imap_port())])
         .args(["--target", &format!("imap://{HOST}:{}", Platform::New.imap_port())])
         .args(["--source-admin", MASTER_USER, "--target-admin", MASTER_USER])
@@ -317,10 +285,10 @@ pub fn run(args: &CutoverBenchArgs) -> Result<()> {
     let cutovers = (|| -> Result<()> {
         for a in &addresses {
             let t0 = Instant::now();
-            ok(bma(&root, &dir, &["cutover", "run", a]), "bma cutover run")?;
+            ok(bma(&root, &dir, &["cutover", "run", a])?, "bma cutover run")?;
             walls.push(t0.elapsed());
             let status: serde_json::Value = serde_json::from_str(&ok(
-                bma(&root, &dir, &["cutover", "status", a, "--json"]),
+                bma(&root, &dir, &["cutover", "status", a, "--json"])?,
                 "bma cutover status",
             )?)?;
             holds.push(between(&status, "hold", "route")?);

@@ -231,33 +231,27 @@ fn write_users_file(file: &Path, text: &str) -> Result<()> {
 /// on both platforms.
 pub fn allow_logins(paths: &Paths, addresses: &std::collections::BTreeSet<String>) -> Result<()> {
     for p in Platform::ALL {
-        let file = paths.refused(p);
-        let _lock = bma_platform::files::lock(&file)?;
-        let text = fs::read_to_string(&file).unwrap_or_default();
-        let kept: Vec<&str> = text.lines().filter(|l| !addresses.contains(l.split(':').next().unwrap_or(""))).collect();
-        let mut out = kept.join("\n");
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        if out != text {
-            write_users_file(&file, &out)?;
-        }
+        drop_lines(&paths.refused(p), |user| addresses.contains(user))?;
     }
     Ok(())
 }
 
 /// Removes from a platform's passwd-file every user `drop` selects.
 pub fn remove_users(paths: &Paths, p: Platform, drop: impl Fn(&str) -> bool) -> Result<()> {
-    let file = paths.users(p);
-    let _lock = bma_platform::files::lock(&file)?;
-    let text = fs::read_to_string(&file).unwrap_or_default();
+    drop_lines(&paths.users(p), drop)
+}
+
+/// Removes from a passwd-file (under its lock) the lines of the users `drop` selects.
+fn drop_lines(file: &Path, drop: impl Fn(&str) -> bool) -> Result<()> {
+    let _lock = bma_platform::files::lock(file)?;
+    let text = fs::read_to_string(file).unwrap_or_default();
     let kept: Vec<&str> = text.lines().filter(|l| !drop(l.split(':').next().unwrap_or(""))).collect();
     let mut out = kept.join("\n");
     if !out.is_empty() {
         out.push('\n');
     }
     if out != text {
-        write_users_file(&file, &out)?;
+        write_users_file(file, &out)?;
     }
     Ok(())
 }

@@ -201,6 +201,32 @@ impl Platform {
     }
 }
 
+/// `[cutover]` on the lab, as `BMA_CUTOVER_*` variables: its Dovecot
+/// passwd-files and Postfix transport table, the transports of the three
+/// routes (for the demo and `cargo xtask bench cutover`).
+pub fn cutover_env() -> Result<Vec<(String, String)>> {
+    let paths = Paths::discover()?;
+    let file = |p: PathBuf| p.display().to_string();
+    Ok([
+        ("BACKEND", "files".to_owned()),
+        ("WEBMAIL_URL", "https://webmail.bma.test".to_owned()),
+        ("LEGACY_USERS_FILE", file(paths.users(Platform::Legacy))),
+        ("LEGACY_REFUSED_FILE", file(paths.refused(Platform::Legacy))),
+        ("NEW_USERS_FILE", file(paths.users(Platform::New))),
+        ("NEW_REFUSED_FILE", file(paths.refused(Platform::New))),
+        ("TRANSPORT_MAP", file(paths.transport())),
+        ("POSTFIX_CONFIG_DIR", file(paths.postfix_etc())),
+        ("LEGACY_TRANSPORT", Platform::Legacy.transport()),
+        ("NEW_TRANSPORT", Platform::New.transport()),
+        ("HELD_TRANSPORT", postfix::HELD.to_owned()),
+        ("IMAP_HOST", "imap.bma.test".to_owned()),
+        ("SMTP_HOST", "smtp.bma.test".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("BMA_CUTOVER_{k}"), v))
+    .collect())
+}
+
 /// Locations of the workspace, templates and lab state.
 #[derive(Clone, Debug)]
 pub struct Paths {

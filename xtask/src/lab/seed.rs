@@ -291,32 +291,8 @@ pub fn ensure_bench(paths: &Paths) -> Result<String> {
     if present {
         return Ok("benchmark corpus already seeded".into());
     }
-    for pl in &plans {
-        let _ = super::proc::run(dovecot::doveadm(paths, Platform::Legacy).args(["kick", &pl.address]));
-        let dir = user_dir(&root, &pl.address)?;
-        if dir.exists() {
-            fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
-        }
-    }
-    {
-        let _lock = super::proc::lock(&paths.lock())?;
-        let users: Vec<dovecot::NewUser> = plans
-            .iter()
-            .map(|pl| (pl.address.clone(), pl.password.clone(), Some("userdb_quota_rule=*:storage=2G".to_string())))
-            .collect();
-        dovecot::upsert_users(paths, Platform::Legacy, &users)?;
-    }
     let base = manifest.mailboxes.len();
-    let entries: Vec<Result<MailboxEntry>> = std::thread::scope(|s| {
-        let (a, b): (Vec<_>, Vec<_>) = plans.iter().enumerate().partition(|(i, _)| i % 2 == 0);
-        let ha = s.spawn(|| a.into_iter().map(|(i, pl)| (i, write_mailbox(paths, pl, base + i))).collect::<Vec<_>>());
-        let hb = s.spawn(|| b.into_iter().map(|(i, pl)| (i, write_mailbox(paths, pl, base + i))).collect::<Vec<_>>());
-        let mut all = ha.join().expect("seed thread");
-        all.extend(hb.join().expect("seed thread"));
-        all.sort_by_key(|(i, _)| *i);
-        all.into_iter().map(|(_, r)| r).collect()
-    });
-    let entries = entries.into_iter().collect::<Result<Vec<_>>>()?;
+    let entries = write_bench_mailboxes(paths, &plans, base)?;
     let (n, bytes) = (entries.iter().map(|e| e.messages).sum::<usize>(), entries.iter().map(|e| e.bytes).sum::<u64>());
     manifest.mailboxes.retain(|m| !plans.iter().any(|pl| pl.address == m.address));
     manifest.mailboxes.extend(entries);
@@ -334,8 +310,23 @@ pub fn cutover_corpus(paths: &Paths, count: usize, messages: usize) -> Result<Ve
     let plans: Vec<Plan> = (1..=count)
         .map(|i| bench_mailbox(&format!("ec{:06}@{DOMAIN}", 910_000 + i), messages, &FOLDERS_BENCH))
         .collect();
+    {
+        let _lock = super::proc::lock(&paths.lock())?;
+        let addresses: BTreeSet<String> = plans.iter().map(|pl| pl.address.clone()).collect();
+        dovecot::allow_logins(paths, &addresses)?;
+        super::postfix::route_to_legacy(paths, &addresses)?;
+    }
+    write_bench_mailboxes(paths, &plans, 10_000)?;
+    Ok(plans.into_iter().map(|pl| (pl.address, pl.password)).collect())
+}
+
+/// Bench mailboxes on the legacy platform, written afresh: their sessions
+/// kicked and directories removed, their users (2 GB quota), their
+/// maildirs in two threads (the machine has two cores); `base` numbers
+/// them in the manifest.
+fn write_bench_mailboxes(paths: &Paths, plans: &[Plan], base: usize) -> Result<Vec<MailboxEntry>> {
     let root = paths.mail_root(Platform::Legacy);
-    for pl in &plans {
+    for pl in plans {
         let _ = super::proc::run(dovecot::doveadm(paths, Platform::Legacy).args(["kick", &pl.address]));
         let dir = user_dir(&root, &pl.address)?;
         if dir.exists() {
@@ -349,18 +340,17 @@ pub fn cutover_corpus(paths: &Paths, count: usize, messages: usize) -> Result<Ve
             .map(|pl| (pl.address.clone(), pl.password.clone(), Some("userdb_quota_rule=*:storage=2G".to_string())))
             .collect();
         dovecot::upsert_users(paths, Platform::Legacy, &users)?;
-        let addresses: BTreeSet<String> = plans.iter().map(|pl| pl.address.clone()).collect();
-        dovecot::allow_logins(paths, &addresses)?;
-        super::postfix::route_to_legacy(paths, &addresses)?;
     }
-    std::thread::scope(|s| -> Result<()> {
+    let entries: Vec<Result<MailboxEntry>> = std::thread::scope(|s| {
         let (a, b): (Vec<_>, Vec<_>) = plans.iter().enumerate().partition(|(i, _)| i % 2 == 0);
-        let ha = s.spawn(|| a.into_iter().try_for_each(|(i, pl)| write_mailbox(paths, pl, 10_000 + i).map(drop)));
-        let hb = s.spawn(|| b.into_iter().try_for_each(|(i, pl)| write_mailbox(paths, pl, 10_000 + i).map(drop)));
-        ha.join().expect("seed thread")?;
-        hb.join().expect("seed thread")
-    })?;
-    Ok(plans.into_iter().map(|pl| (pl.address, pl.password)).collect())
+        let ha = s.spawn(|| a.into_iter().map(|(i, pl)| (i, write_mailbox(paths, pl, base + i))).collect::<Vec<_>>());
+        let hb = s.spawn(|| b.into_iter().map(|(i, pl)| (i, write_mailbox(paths, pl, base + i))).collect::<Vec<_>>());
+        let mut all = ha.join().expect("seed thread");
+        all.extend(hb.join().expect("seed thread"));
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, r)| r).collect()
+    });
+    entries.into_iter().collect()
 }
 
 /// Directory of a user below a `%d/%n` root.

@@ -118,10 +118,6 @@ struct Bench {
 }
 
 impl Bench {
-    fn new_conf(&self) -> PathBuf {
-        self.paths.dovecot_conf(Platform::New)
-    }
-
     /// Empties the target mailbox and every tool's state for `address`.
     ///
     /// The mailbox is moved aside into [`Bench::trash`], deleted once the
@@ -201,21 +197,7 @@ impl Bench {
     }
 
     fn run_doveadm(&self, address: &str) -> Result<Run> {
-        let mut c = Command::new("doveadm");
-        c.arg("-c").arg(self.new_conf());
-        for o in [
-            format!("imapc_host={HOST}"),
-            format!("imapc_port={}", Platform::Legacy.imap_port()),
-            format!("imapc_user={address}"),
-            format!("imapc_master_user={MASTER_USER}"),
-            format!("imapc_password={MASTER_PASSWORD}"),
-            "imapc_features=rfc822.size".into(),
-            "mail_prefetch_count=20".into(),
-        ] {
-            c.arg("-o").arg(o);
-        }
-        c.args(["backup", "-R", "-u", address, "imapc:"]);
-        Ok(measure(&c, "doveadm backup")?.0)
+        Ok(measure(&doveadm_backup(&self.paths, address), "doveadm backup")?.0)
     }
 
     fn run_mbsync(&self, address: &str) -> Result<Run> {
@@ -324,6 +306,27 @@ fn fan_out(addresses: &[String], parallel: usize, f: impl Fn(&str) -> Result<Run
     })?;
     let (rss_kib, cpu) = *rss.lock().expect("rss");
     Ok(Run { wall: started.elapsed(), rss_kib, cpu })
+}
+
+/// `doveadm backup -R` of `address` from the legacy server over IMAP
+/// (imapc, the master user) into the new Dovecot's storage, with the
+/// bench's settings: `mail_prefetch_count=20`, `imapc_features=rfc822.size`.
+pub(super) fn doveadm_backup(paths: &Paths, address: &str) -> Command {
+    let mut c = Command::new("doveadm");
+    c.arg("-c").arg(paths.dovecot_conf(Platform::New));
+    for o in [
+        format!("imapc_host={HOST}"),
+        format!("imapc_port={}", Platform::Legacy.imap_port()),
+        format!("imapc_user={address}"),
+        format!("imapc_master_user={MASTER_USER}"),
+        format!("imapc_password={MASTER_PASSWORD}"),
+        "imapc_features=rfc822.size".into(),
+        "mail_prefetch_count=20".into(),
+    ] {
+        c.arg("-o").arg(o);
+    }
+    c.args(["backup", "-R", "-u", address, "imapc:"]);
+    c
 }
 
 /// Options of `cargo xtask bench sync`.

@@ -78,18 +78,25 @@ async fn wait_for(platform: &str, user: &str, subject: &str) {
     panic!("{subject:?} never reached {user} on {platform}");
 }
 
-fn send(address: &str, n: usize) {
-    let raw = String::from_utf8(message(address, n)).expect("text");
-    bma_tests::smtp::send(2525, "direction@ecole.test", address, &raw);
-}
-
-async fn a_mailbox_is_cut_over_with_its_password_its_quota_mail_2_and_a_receipt(backend: TestBackend) {
+/// A fresh mailbox on the legacy platform (five messages), scheduled for
+/// its cutover today on a new test database.
+async fn ready(backend: TestBackend) -> (String, TestDb, Store, time::OffsetDateTime) {
     let address = fresh_address();
     legacy_mailbox(&address, PASSWORD).await;
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let now = datetime!(2024-06-04 06:00 UTC);
     scheduled(&store, &address, now).await;
+    (address, db, store, now)
+}
+
+fn send(address: &str, n: usize) {
+    let raw = String::from_utf8(message(address, n)).expect("text");
+    bma_tests::smtp::send(2525, "direction@ecole.test", address, &raw);
+}
+
+async fn a_mailbox_is_cut_over_with_its_password_its_quota_mail_2_and_a_receipt(backend: TestBackend) {
+    let (address, db, store, now) = ready(backend).await;
 
     let outcome = engine(store.clone()).cut_over(&address, now).await.expect("cut over");
     let SwitchOutcome::Migrated(receipt) = outcome else { panic!("{outcome:?}") };
@@ -133,12 +140,7 @@ async fn a_mailbox_is_cut_over_with_its_password_its_quota_mail_2_and_a_receipt(
 }
 
 async fn mail_sent_throughout_a_cutover_lands_in_the_new_inbox_exactly_once(backend: TestBackend) {
-    let address = fresh_address();
-    legacy_mailbox(&address, PASSWORD).await;
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
-    let now = datetime!(2024-06-04 06:00 UTC);
-    scheduled(&store, &address, now).await;
+    let (address, db, store, now) = ready(backend).await;
 
     // One message every 200 ms from before the cutover until after it.
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -180,12 +182,7 @@ async fn mail_sent_throughout_a_cutover_lands_in_the_new_inbox_exactly_once(back
 }
 
 async fn a_rollback_brings_delivery_and_login_back_to_the_legacy_platform_with_nothing_lost(backend: TestBackend) {
-    let address = fresh_address();
-    legacy_mailbox(&address, PASSWORD).await;
-    let db = TestDb::new(backend).await;
-    let store = db.store().await;
-    let now = datetime!(2024-06-04 06:00 UTC);
-    scheduled(&store, &address, now).await;
+    let (address, db, store, now) = ready(backend).await;
     let engine = engine(store.clone());
     engine.cut_over(&address, now).await.expect("cut over");
     // Mail reaches the new box after the switch.

@@ -53,7 +53,7 @@ async fn a_cutover_killed_at_every_step_resumes_without_loss_or_duplicate(backen
             }
             assert!(counts.values().all(|n| *n == 1), "{crash}: a step recorded twice: {counts:?}");
             let expected =
-                Step::ALL.iter().position(|s| *s == step).expect("a step") + usize::from(crash == step.to_string());
+                Step::ALL.iter().position(|s| s == step).expect("a step") + usize::from(crash == step.to_string());
             assert_eq!(progress.steps.len(), expected, "{crash}: resumed where it stopped: {counts:?}");
         }
     }
