@@ -346,9 +346,9 @@ pub fn run(args: &CutoverBenchArgs) -> Result<()> {
         "\nMedian hold window / median anchor final pass: {ratio:.2}×. The hold window holds bma's final copy, the \
          receipt pass (a second pass over every folder), mail 2 into the legacy INBOX and the route switch \
          (transport table rewritten, `postmap`, Postfix reloaded, the route confirmed by `postmap -q`) with the \
-         release; the anchor's figure is its final pass alone. The whole cutover also holds two passwd-file \
-         rewrites outside the window (the new account, the legacy login refused), each waiting for the next second \
-         so that Dovecot cannot miss it."
+         release; the anchor's figure is its final pass alone. The whole cutover also holds three passwd-file \
+         rewrites outside the window (the new account; the legacy login refused before mail is held, then pointing \
+         to the webmail once it is released), each waiting for the next second so that Dovecot cannot miss it."
     )?;
     print!("{body}");
     let _ = fs::remove_dir_all(&trash);
