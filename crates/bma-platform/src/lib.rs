@@ -9,7 +9,7 @@
 //! for one recipient (the legacy platform, the new one, or held in the
 //! relay's queue while the last messages are copied). Those are two small
 //! traits, [`Accounts`] and [`Routing`], so that a platform we cannot run
-//! here (Microsoft 365 through Graph, an LDAP directory) is one more
+//! here (Microsoft 365 through Graph) is one more
 //! implementation and the engine does not change.
 //!
 //! - [`hash`]: password hashes and their schemes (which ones the new
@@ -17,8 +17,11 @@
 //! - [`password`]: new passwords (words of a French list drawn by the
 //!   operating system's CSPRNG) and their hashes;
 //! - [`route`]: where a recipient's mail goes;
+//! - [`relay`]: the Postfix that routes mail, and its own lookup of a route;
 //! - [`files`]: the implementation on files, as Dovecot's `passwd-file`
-//!   and Postfix's `transport_maps` read them.
+//!   and Postfix's `transport_maps` read them;
+//! - [`ldap`]: the implementation in an LDAP directory, as Dovecot's `ldap`
+//!   passdb and userdb and Postfix's `ldap:` tables read it.
 //!
 //! Rules: this crate knows nothing of campaigns, mailboxes' states or the
 //! store (the same rule as `bma-imap`); a change is written whole or not at
@@ -32,7 +35,9 @@ pub mod accounts;
 pub mod error;
 pub mod files;
 pub mod hash;
+pub mod ldap;
 pub mod password;
+pub mod relay;
 pub mod route;
 pub mod routing;
 mod words;
@@ -40,5 +45,6 @@ mod words;
 pub use accounts::{Account, Accounts, Login, NewAccount};
 pub use error::PlatformError;
 pub use hash::{PasswordHash, Scheme};
+pub use relay::{Relay, Transports};
 pub use route::Route;
 pub use routing::Routing;

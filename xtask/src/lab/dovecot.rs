@@ -97,6 +97,8 @@ pub fn prepare(paths: &Paths, p: Platform) -> Result<()> {
         ("HOME_ROOT", paths.home_root(p).display().to_string()),
         ("USERS", paths.users(p).display().to_string()),
         ("REFUSED", paths.refused(p).display().to_string()),
+        ("LDAP_USERS", super::ldap::dovecot_args(paths, p, "users").display().to_string()),
+        ("LDAP_REFUSED", super::ldap::dovecot_args(paths, p, "refused").display().to_string()),
         ("MASTERS", paths.masters(p).display().to_string()),
         ("MAIL_USER", MAIL_USER.to_string()),
         ("IMAP_PORT", p.imap_port().to_string()),
@@ -107,6 +109,7 @@ pub fn prepare(paths: &Paths, p: Platform) -> Result<()> {
         ("SIEVE_POLICY", policy.trim_end().to_string()),
         ("AUTH_EXTRA", auth_extra.trim_end().to_string()),
     ];
+    super::ldap::write_dovecot_args(paths, p)?;
     let conf = render(&paths.templates.join("dovecot/dovecot.conf.in"), &vars)?;
     write_atomically(&paths.dovecot_conf(p), &conf)?;
     Ok(())

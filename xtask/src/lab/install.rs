@@ -16,13 +16,17 @@ use anyhow::{Context as _, Result};
 use super::{MAIL_USER, Paths, proc};
 
 /// (file proving the package is installed, Debian package).
-const PACKAGES: [(&str, &str); 12] = [
+const PACKAGES: [(&str, &str); 15] = [
     ("/usr/sbin/dovecot", "dovecot-core"),
     ("/usr/lib/dovecot/imap", "dovecot-imapd"),
     ("/usr/lib/dovecot/lmtp", "dovecot-lmtpd"),
     ("/usr/lib/dovecot/managesieve", "dovecot-managesieved"),
     ("/usr/lib/dovecot/modules/lib90_sieve_plugin.so", "dovecot-sieve"),
     ("/usr/sbin/postfix", "postfix"),
+    // the cutover's directory backend: the server, and its readers
+    ("/usr/sbin/slapd", "slapd"),
+    ("/usr/lib/dovecot/modules/auth/libauthdb_ldap.so", "dovecot-ldap"),
+    ("/usr/lib/postfix/postfix-ldap.so", "postfix-ldap"),
     ("/usr/bin/pg_ctlcluster", "postgresql"),
     ("/usr/bin/pg_isready", "postgresql-client"),
     ("node", "nodejs"),
@@ -173,9 +177,10 @@ fn apt_install(packages: &[&str]) -> Result<()> {
     // Postfix must not ask anything: the lab brings its own config directory.
     proc::run_with_input(
         &mut Command::new("debconf-set-selections"),
-        b"postfix postfix/main_mailer_type select No configuration\n",
+        b"postfix postfix/main_mailer_type select No configuration\n\
+          slapd slapd/no_configuration boolean true\n",
     )
-    .context("cannot preseed debconf for postfix")?;
+    .context("cannot preseed debconf for postfix and slapd")?;
     let lists_empty = fs::read_dir("/var/lib/apt/lists")
         .map(|d| !d.filter_map(Result::ok).any(|e| e.file_name().to_string_lossy().ends_with("Packages")))
         .unwrap_or(true);
@@ -202,7 +207,7 @@ fn apt_install(packages: &[&str]) -> Result<()> {
 /// The packages' postinst may have started system instances (outside
 /// containers); the lab runs its own, so those are stopped.
 fn stop_system_daemons() {
-    for pid_file in ["/run/dovecot/master.pid", "/var/spool/postfix/pid/master.pid"] {
+    for pid_file in ["/run/dovecot/master.pid", "/var/spool/postfix/pid/master.pid", "/run/slapd/slapd.pid"] {
         if let Some(pid) = proc::read_pid(Path::new(pid_file))
             && proc::terminate(pid, Duration::from_secs(5))
         {

@@ -11,6 +11,7 @@ mod cyrus;
 mod dovecot;
 mod foreign;
 mod install;
+pub mod ldap;
 mod mail;
 mod oidc;
 pub mod outboxbench;
@@ -70,6 +71,11 @@ pub enum LabCommand {
         /// Also start these foreign IMAP servers (see `lab foreign`).
         #[arg(long, value_delimiter = ',', value_name = "cyrus,courier")]
         with: Vec<foreign::ForeignKind>,
+        /// Where the lab's provisioning writes accounts and routes, and which
+        /// backend the demo's cutover uses (kept until changed; both are
+        /// always live in Dovecot and Postfix).
+        #[arg(long)]
+        backend: Option<ldap::Backend>,
     },
     /// Stop every server started by `up` (PostgreSQL is left alone).
     Down,
@@ -104,7 +110,8 @@ pub enum LabCommand {
         #[arg(long)]
         release: bool,
     },
-    /// Add (or update) a user on a platform's passwd-file.
+    /// Add (or update) a user on a platform (its passwd-file, or its
+    /// subtree of the directory).
     Adduser {
         /// Platform to add the user to.
         platform: Platform,
@@ -120,6 +127,9 @@ pub enum LabCommand {
         /// `imap_capability=IMAP4rev1`, `quota_max_mail_size=10k`.
         #[arg(long, value_name = "KEY=VALUE")]
         userdb: Vec<String>,
+        /// Where to write it (default: the lab's setting, see `lab up --backend`).
+        #[arg(long)]
+        backend: Option<ldap::Backend>,
     },
     /// IMAP servers other than Dovecot: Cyrus (two namespace setups) and
     /// Courier, started only on demand, on ports of their own.
@@ -201,30 +211,49 @@ impl Platform {
     }
 }
 
-/// `[cutover]` on the lab, as `BMA_CUTOVER_*` variables: its Dovecot
-/// passwd-files and Postfix transport table, the transports of the three
-/// routes (for the demo and `cargo xtask bench cutover`).
+/// `[cutover]` on the lab, as `BMA_CUTOVER_*` variables, on the lab's
+/// backend: its Dovecot passwd-files and Postfix transport table, or its
+/// directory; the transports of the three routes (for the demo and `cargo
+/// xtask bench cutover`).
 pub fn cutover_env() -> Result<Vec<(String, String)>> {
     let paths = Paths::discover()?;
     let file = |p: PathBuf| p.display().to_string();
-    Ok([
-        ("BACKEND", "files".to_owned()),
-        ("WEBMAIL_URL", "https://webmail.bma.test".to_owned()),
-        ("LEGACY_USERS_FILE", file(paths.users(Platform::Legacy))),
-        ("LEGACY_REFUSED_FILE", file(paths.refused(Platform::Legacy))),
-        ("NEW_USERS_FILE", file(paths.users(Platform::New))),
-        ("NEW_REFUSED_FILE", file(paths.refused(Platform::New))),
-        ("TRANSPORT_MAP", file(paths.transport())),
-        ("POSTFIX_CONFIG_DIR", file(paths.postfix_etc())),
-        ("LEGACY_TRANSPORT", Platform::Legacy.transport()),
-        ("NEW_TRANSPORT", Platform::New.transport()),
-        ("HELD_TRANSPORT", postfix::HELD.to_owned()),
-        ("IMAP_HOST", "imap.bma.test".to_owned()),
-        ("SMTP_HOST", "smtp.bma.test".to_owned()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (format!("BMA_CUTOVER_{k}"), v))
-    .collect())
+    let backend = ldap::backend(&paths);
+    let where_: Vec<(&str, String)> = match backend {
+        ldap::Backend::Files => vec![
+            ("LEGACY_USERS_FILE", file(paths.users(Platform::Legacy))),
+            ("LEGACY_REFUSED_FILE", file(paths.refused(Platform::Legacy))),
+            ("NEW_USERS_FILE", file(paths.users(Platform::New))),
+            ("NEW_REFUSED_FILE", file(paths.refused(Platform::New))),
+            ("TRANSPORT_MAP", file(paths.transport())),
+        ],
+        ldap::Backend::Ldap => {
+            let secret = paths.lab.join("ldap").join("bma.password");
+            dovecot::write_atomically(&secret, &format!("{}\n", ldap::BMA.1))?;
+            vec![
+                ("LDAP_URL", ldap::uri()),
+                ("LDAP_SECURITY", "none".to_owned()),
+                ("LDAP_BIND_DN", ldap::BMA.0.to_owned()),
+                ("LDAP_PASSWORD_FILE", file(secret)),
+                ("LDAP_LEGACY_BASE", ldap::accounts_base(Platform::Legacy)),
+                ("LDAP_NEW_BASE", ldap::accounts_base(Platform::New)),
+                ("LDAP_ROUTES_BASE", ldap::routes_base()),
+            ]
+        }
+    };
+    Ok([("BACKEND", backend.name().to_owned()), ("WEBMAIL_URL", "https://webmail.bma.test".to_owned())]
+        .into_iter()
+        .chain(where_)
+        .chain([
+            ("POSTFIX_CONFIG_DIR", file(paths.postfix_etc())),
+            ("LEGACY_TRANSPORT", Platform::Legacy.transport()),
+            ("NEW_TRANSPORT", Platform::New.transport()),
+            ("HELD_TRANSPORT", postfix::HELD.to_owned()),
+            ("IMAP_HOST", "imap.bma.test".to_owned()),
+            ("SMTP_HOST", "smtp.bma.test".to_owned()),
+        ])
+        .map(|(k, v)| (format!("BMA_CUTOVER_{k}"), v))
+        .collect())
 }
 
 /// Locations of the workspace, templates and lab state.
@@ -326,7 +355,12 @@ pub fn run(command: LabCommand) -> Result<ExitCode> {
             install::install_foreign(&paths)?;
             println!("lab install: done in {:.1?}", start.elapsed());
         }
-        LabCommand::Up { with } => up(&paths, &with)?,
+        LabCommand::Up { with, backend } => {
+            if let Some(backend) = backend {
+                ldap::set_backend(&paths, backend)?;
+            }
+            up(&paths, &with)?;
+        }
         LabCommand::Down => down(&paths)?,
         LabCommand::Status => return Ok(status(&paths)),
         LabCommand::Seed { mailboxes, messages, bench } => {
@@ -346,7 +380,7 @@ pub fn run(command: LabCommand) -> Result<ExitCode> {
             postfix::hold(&paths, &address, !release)?;
             println!("{address}: {}", if release { "delivered again" } else { "held at the relay" });
         }
-        LabCommand::Adduser { platform, address, password, also, userdb } => {
+        LabCommand::Adduser { platform, address, password, also, userdb, backend } => {
             if let Some(bad) = userdb.iter().find(|f| !f.contains('=') || f.contains([' ', ':', '\n'])) {
                 bail!("--userdb {bad:?}: expected KEY=VALUE without spaces or colons");
             }
@@ -355,8 +389,12 @@ pub fn run(command: LabCommand) -> Result<ExitCode> {
             let _lock = proc::lock(&paths.lock())?;
             let mut users = vec![(address.clone(), password.clone(), extra.clone())];
             users.extend(also.iter().map(|a| (a.clone(), password.clone(), extra.clone())));
-            dovecot::upsert_users(&paths, platform, &users)?;
-            println!("{address} and {} more added to {}", also.len(), platform.name());
+            let backend = backend.unwrap_or_else(|| ldap::backend(&paths));
+            match backend {
+                ldap::Backend::Files => dovecot::upsert_users(&paths, platform, &users)?,
+                ldap::Backend::Ldap => ldap::upsert_users(platform, &users)?,
+            }
+            println!("{address} and {} more added to {} ({})", also.len(), platform.name(), backend.name());
         }
         LabCommand::Foreign { command } => return foreign::run(&paths, command),
         LabCommand::Token { address, ttl } => println!("{}", oidc::mint(&address, ttl)?),
@@ -395,6 +433,7 @@ fn servers(paths: &Paths) -> Vec<Server> {
     out[4].log = sieveproxy::log(paths);
     out.push(Server { name: "postfix smtp".into(), port: SMTP_PORT, log: paths.postfix_log() });
     out.push(Server { name: "oidc".into(), port: OIDC_PORT, log: paths.oidc_log() });
+    out.push(Server { name: "slapd".into(), port: ldap::LDAP_PORT, log: ldap::log(paths) });
     out.push(Server { name: "postgresql".into(), port: PG_PORT, log: PathBuf::from("/var/log/postgresql") });
     out
 }
@@ -416,6 +455,8 @@ fn up(paths: &Paths, with: &[foreign::ForeignKind]) -> Result<()> {
     // (nothing at its own start, so the reverse order only fails such logins
     // until the provider listens, and `up` waits for every port anyway).
     oidc::start(paths)?;
+    // The directory before the servers that read it.
+    ldap::start(paths)?;
     for p in Platform::ALL {
         dovecot::start(paths, p)?;
     }
@@ -446,6 +487,7 @@ fn down(paths: &Paths) -> Result<()> {
     for p in Platform::ALL {
         dovecot::stop(paths, p);
     }
+    ldap::stop(paths);
     println!("lab is down (PostgreSQL, the machine's service, is left running)");
     Ok(())
 }
@@ -479,6 +521,7 @@ struct LabJson {
     new: PlatformJson,
     smtp: SmtpJson,
     oidc: oidc::OidcJson,
+    ldap: ldap::LdapJson,
     postgres: postgres::PostgresJson,
     system_accounts: Vec<AccountJson>,
     seed: Option<seed::SeedSummaryJson>,
@@ -565,6 +608,7 @@ fn write_lab_json(paths: &Paths) -> Result<()> {
             held_transport: postfix::HELD,
         },
         oidc: oidc::describe(paths)?,
+        ldap: ldap::describe(paths),
         postgres: postgres::describe(),
         system_accounts: SYSTEM_ACCOUNTS
             .iter()

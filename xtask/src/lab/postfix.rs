@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail};
 use bma_platform::files::{TransportMap, Transports};
-use bma_platform::{Route, Routing as _};
+use bma_platform::{Route, Routing};
 
 use super::dovecot::write_atomically;
 use super::{DOMAINS, HOST, Paths, Platform, SMTP_PORT, proc, render};
@@ -88,6 +88,7 @@ pub fn prepare(paths: &Paths) -> Result<()> {
         let text = render(&paths.templates.join(format!("postfix/{name}.in")), &vars)?;
         write_atomically(&etc.join(name), &text)?;
     }
+    super::ldap::write_postfix_table(paths)?;
     // Keep the per-address routes, regenerate the domain defaults.
     let routes = read_routes(paths)?;
     write_transport(paths, &routes)?;
@@ -171,11 +172,20 @@ pub fn transport_map(paths: &Paths) -> TransportMap {
     )
 }
 
+/// The lab's routes on its backend (`lab up --backend`), as `bma-platform`
+/// switches them.
+fn routing(paths: &Paths) -> Result<Box<dyn Routing>> {
+    Ok(match super::ldap::backend(paths) {
+        super::ldap::Backend::Files => Box::new(transport_map(paths)),
+        super::ldap::Backend::Ldap => Box::new(super::ldap::routes(paths)?),
+    })
+}
+
 /// Holds mail for `address` at the relay (`held`), or routes it to the
 /// legacy platform again and delivers what was held, like [`route`].
 pub fn hold(paths: &Paths, address: &str, held: bool) -> Result<()> {
     let address = lab_address(address)?;
-    let map = transport_map(paths);
+    let map = routing(paths)?;
     map.set(&address, if held { Route::Held } else { Route::Legacy })?;
     if !held {
         map.release()?;
@@ -190,7 +200,7 @@ pub fn route(paths: &Paths, address: &str, platform: Platform) -> Result<()> {
         Platform::Legacy => Route::Legacy,
         Platform::New => Route::New,
     };
-    transport_map(paths).set(&address, route)?;
+    routing(paths)?.set(&address, route)?;
     Ok(())
 }
 

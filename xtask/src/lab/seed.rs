@@ -210,12 +210,24 @@ pub fn seed(paths: &Paths, mailboxes: usize, messages: usize, bench: bool) -> Re
                 (pl.address.clone(), pl.password.clone(), extra)
             })
             .collect();
-        dovecot::upsert_users(paths, p, &users)?;
-        // A seeded mailbox is a legacy mailbox again: no cutover's refusal
-        // or route left from an earlier demo.
         let seeded: BTreeSet<String> = plans.iter().map(|pl| pl.address.clone()).collect();
+        // On the lab's backend only: an account of the other would shadow it
+        // (Dovecot asks the passwd-file first).
+        match super::ldap::backend(paths) {
+            super::ldap::Backend::Files => {
+                super::ldap::remove_users(p, &seeded)?;
+                dovecot::upsert_users(paths, p, &users)?;
+            }
+            super::ldap::Backend::Ldap => {
+                dovecot::remove_users(paths, p, |a| seeded.contains(a))?;
+                super::ldap::upsert_users(p, &users)?;
+            }
+        }
+        // A seeded mailbox is a legacy mailbox again: no cutover's refusal
+        // or route left from an earlier demo, on either backend.
         dovecot::allow_logins(paths, &seeded)?;
         super::postfix::route_to_legacy(paths, &seeded)?;
+        super::ldap::clear(paths, &seeded)?;
     }
 
     // Write the maildirs, two threads (the machine has two cores).
@@ -315,6 +327,7 @@ pub fn cutover_corpus(paths: &Paths, count: usize, messages: usize) -> Result<Ve
         let addresses: BTreeSet<String> = plans.iter().map(|pl| pl.address.clone()).collect();
         dovecot::allow_logins(paths, &addresses)?;
         super::postfix::route_to_legacy(paths, &addresses)?;
+        super::ldap::clear(paths, &addresses)?;
     }
     write_bench_mailboxes(paths, &plans, 10_000)?;
     Ok(plans.into_iter().map(|pl| (pl.address, pl.password)).collect())

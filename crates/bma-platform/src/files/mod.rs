@@ -17,8 +17,9 @@ use std::io::Write as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
+pub use crate::relay::Transports;
 pub use passwd::PasswdFile;
-pub use transport::{TransportMap, Transports};
+pub use transport::TransportMap;
 
 use crate::PlatformError;
 
@@ -72,18 +73,6 @@ fn sibling(file: &Path, suffix: &str) -> PathBuf {
     let mut name = file.file_name().map(|n| n.to_os_string()).unwrap_or_default();
     name.push(suffix);
     file.with_file_name(name)
-}
-
-/// Runs a command of the platform, its error output in the error.
-pub(crate) fn run(command: &mut std::process::Command) -> Result<String, PlatformError> {
-    let line = format!("{command:?}").replace('"', "");
-    let out = command.output().map_err(|e| PlatformError::Command { command: line.clone(), message: e.to_string() })?;
-    if !out.status.success() {
-        let message = String::from_utf8_lossy(&out.stderr).trim().to_owned();
-        let message = if message.is_empty() { out.status.to_string() } else { message };
-        return Err(PlatformError::Command { command: line, message });
-    }
-    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
 /// Whether `address` can be a key of these files: lower case, one `@`,

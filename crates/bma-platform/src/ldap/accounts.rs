@@ -1,0 +1,124 @@
+//! [`LdapAccounts`]: one platform's accounts, entries `bmaMailbox` under a
+//! base of the directory (the layout is in the module doc of `ldap`).
+
+use std::collections::HashSet;
+
+use ldap3::Mod;
+
+use super::{Directory, dn, entry, first, op_failed};
+use crate::files::check_address;
+use crate::{Account, Accounts, Login, NewAccount, PasswordHash, PlatformError, Scheme};
+
+const PASSWORD: &str = "userPassword";
+const QUOTA: &str = "bmaQuotaBytes";
+const REFUSAL: &str = "bmaLoginRefusal";
+/// What a refusal without a reason of its own says (an attribute cannot be empty).
+const REFUSED: &str = "Connexion refusée.";
+
+/// A platform's accounts in the directory.
+#[derive(Debug, Clone)]
+pub struct LdapAccounts {
+    directory: Directory,
+    base: String,
+    default_scheme: Option<Scheme>,
+}
+
+impl LdapAccounts {
+    /// The accounts under `base` (`ou=new,dc=example,dc=be`), whose hashes
+    /// without `{SCHEME}` are in `default_scheme` (the passdb's
+    /// `default_pass_scheme`).
+    pub fn new(directory: Directory, base: &str, default_scheme: Option<Scheme>) -> LdapAccounts {
+        LdapAccounts { directory, base: base.trim().to_owned(), default_scheme }
+    }
+
+    /// Replaces `attr` of the entry at `dn` with `value` (removes it if
+    /// `None`), unless it already is so; `false` if there is no entry.
+    fn set(&self, address: &str, attr: &'static str, value: Option<String>) -> Result<bool, PlatformError> {
+        check_address(address)?;
+        let dn = dn(address, &self.base);
+        self.directory.with(|conn| {
+            let Some(current) = entry(conn, &dn, &[attr])? else { return Ok(false) };
+            if first(&current, attr) == value {
+                return Ok(true);
+            }
+            let values: HashSet<String> = value.into_iter().collect();
+            conn.modify(&dn, vec![Mod::Replace(attr.to_owned(), values)])
+                .and_then(|r| r.success())
+                .map_err(op_failed("modify", &dn))?;
+            Ok(true)
+        })
+    }
+}
+
+impl Accounts for LdapAccounts {
+    fn read(&self, address: &str) -> Result<Option<Account>, PlatformError> {
+        check_address(address)?;
+        let dn = dn(address, &self.base);
+        let Some(found) = self.directory.with(|conn| entry(conn, &dn, &[PASSWORD, QUOTA, REFUSAL]))? else {
+            return Ok(None);
+        };
+        let malformed = |message: String| PlatformError::Invalid { what: "directory entry", message };
+        let stored = first(&found, PASSWORD).ok_or_else(|| malformed(format!("{dn}: no {PASSWORD}")))?;
+        let hash = PasswordHash::parse(&stored, self.default_scheme).map_err(|e| malformed(format!("{dn}: {e}")))?;
+        let quota_bytes = match first(&found, QUOTA) {
+            Some(q) => Some(q.trim().parse().map_err(|_| malformed(format!("{dn}: {QUOTA} {q:?} is not a number")))?),
+            None => None,
+        };
+        let login = first(&found, REFUSAL).map_or(Login::Allowed, Login::Refused);
+        Ok(Some(Account { address: address.to_owned(), hash, quota_bytes, login }))
+    }
+
+    fn upsert(&self, account: &NewAccount) -> Result<(), PlatformError> {
+        let address = account.address.as_str();
+        check_address(address)?;
+        let dn = dn(address, &self.base);
+        let (hash, quota) = (account.hash.stored(), account.quota_bytes.to_string());
+        self.directory.with(|conn| {
+            let Some(current) = entry(conn, &dn, &[PASSWORD, QUOTA])? else {
+                let one = |v: &str| HashSet::from([v.to_owned()]);
+                let attrs = vec![
+                    ("objectClass".to_owned(), one("bmaMailbox")),
+                    ("mail".to_owned(), one(address)),
+                    (PASSWORD.to_owned(), one(&hash)),
+                    (QUOTA.to_owned(), one(&quota)),
+                ];
+                conn.add(&dn, attrs).and_then(|r| r.success()).map_err(op_failed("add", &dn))?;
+                return Ok(());
+            };
+            let changes: Vec<Mod<String>> = [(PASSWORD, &hash), (QUOTA, &quota)]
+                .into_iter()
+                .filter(|(attr, value)| first(&current, attr).as_ref() != Some(*value))
+                .map(|(attr, value)| Mod::Replace(attr.to_owned(), HashSet::from([value.clone()])))
+                .collect();
+            if !changes.is_empty() {
+                conn.modify(&dn, changes).and_then(|r| r.success()).map_err(op_failed("modify", &dn))?;
+            }
+            Ok(())
+        })
+    }
+
+    fn set_hash(&self, address: &str, hash: &PasswordHash) -> Result<(), PlatformError> {
+        if !self.set(address, PASSWORD, Some(hash.stored()))? {
+            return Err(PlatformError::NoAccount(address.to_owned()));
+        }
+        Ok(())
+    }
+
+    fn set_login(&self, address: &str, login: &Login) -> Result<(), PlatformError> {
+        let reason = match login {
+            Login::Allowed => None,
+            Login::Refused(reason) if reason.chars().any(char::is_control) => {
+                return Err(PlatformError::Invalid {
+                    what: "reason",
+                    message: "a line break or control character".to_owned(),
+                });
+            }
+            Login::Refused(reason) if reason.trim().is_empty() => Some(REFUSED.to_owned()),
+            Login::Refused(reason) => Some(reason.trim().to_owned()),
+        };
+        if !self.set(address, REFUSAL, reason)? {
+            return Err(PlatformError::NoAccount(address.to_owned()));
+        }
+        Ok(())
+    }
+}
