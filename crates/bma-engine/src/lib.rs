@@ -55,7 +55,9 @@ use rand::RngCore;
 pub use receipt::Receipt;
 pub use scheduler::StepReport;
 pub use send::SendReport;
-pub use switch::{ClientSettings, Crash, ResetOutcome, SwitchOutcome, SwitchSettings, Undone};
+pub use switch::{
+    ClientSettings, Crash, PasswordDelivery, ResetOutcome, SwitchOutcome, SwitchSettings, Undone, UnknownDelivery,
+};
 
 /// Admin access to one platform's IMAP (a master user that logs in on
 /// behalf of any mailbox, SASL PLAIN with an authorization identity).
@@ -187,6 +189,9 @@ pub enum EngineError {
     /// The copy failed.
     #[error("copy: {0}")]
     Sync(#[from] bma_sync::Error),
+    /// The relay refused an email sent at once (not through the outbox).
+    #[error("SMTP: {0}")]
+    Send(#[from] bma_mail::SendError),
     /// A copy ended without everything on the target.
     #[error("copy incomplete: {0}")]
     Incomplete(String),

@@ -23,7 +23,7 @@ use std::time::{Duration as StdDuration, Instant};
 
 use bma_core::Clock;
 use bma_imap::{MailboxName, UidSet};
-use bma_store::{CheckOutcome, FailOutcome, Lease, OutboxEmail, StoreError};
+use bma_store::{CheckOutcome, FailOutcome, Lease, NewEmail, OutboxEmail, StoreError};
 use time::{Duration, OffsetDateTime};
 
 use crate::{Engine, EngineError};
@@ -64,6 +64,27 @@ enum Evidence {
     Absent,
     /// The queue or the mailbox could not be read.
     Unknown(String),
+}
+
+/// The message the relay gets for an email of the outbox.
+fn outgoing(envelope_from: &str, recipient: &str, raw: &str, message_id: &str) -> bma_mail::OutgoingEmail {
+    bma_mail::OutgoingEmail {
+        envelope: bma_mail::Envelope { from: envelope_from.to_owned(), to: vec![recipient.to_owned()] },
+        raw: raw.as_bytes().to_vec(),
+        message_id: message_id.to_owned(),
+    }
+}
+
+impl Engine {
+    /// Sends one email at once, outside the outbox's queue, at the outbox's
+    /// pace: only for an email that must not wait in the store (mail 2
+    /// with a new password written out); the caller records it sent in the
+    /// transaction of what it did (`bma_store::StepDone::sent`).
+    pub(crate) async fn send_now(&self, email: &NewEmail) -> Result<(), EngineError> {
+        self.pace().await;
+        self.sender.send(&outgoing(&email.envelope_from, &email.recipient, &email.raw, &email.message_id)).await?;
+        Ok(())
+    }
 }
 
 /// The delay before the next look for an uncertain email after `checks`
@@ -138,12 +159,7 @@ impl Engine {
             }
         }
         self.pace().await;
-        let outgoing = bma_mail::OutgoingEmail {
-            envelope: bma_mail::Envelope { from: e.envelope_from.clone(), to: vec![e.recipient.clone()] },
-            raw: e.raw.clone().into_bytes(),
-            message_id: e.message_id.clone(),
-        };
-        match self.sender.send(&outgoing).await {
+        match self.sender.send(&outgoing(&e.envelope_from, &e.recipient, &e.raw, &e.message_id)).await {
             Ok(()) => {
                 self.store.mark_sent(e.id, &self.worker, clock.now()).await?;
                 report.sent += 1;

@@ -23,13 +23,31 @@
 //! post copy carries it to the new INBOX too: the manager finds it on
 //! either side, without a new password. A manager who said they do not
 //! know the password gets a new one, set on the new platform at this
-//! step, in a link that shows it once (`/mot-de-passe/…`, the password
-//! sealed in the store with a key only the link gives) in both copies of
-//! mail 2; the copy a killed run left in the legacy INBOX is replaced, as
-//! it carries the link of a password the run now replaces. Without a
-//! verified backup address (the BMA copy alone would be out of the
-//! manager's reach) the password is carried and the mailbox flagged for
-//! the helpdesk (`password_unknown`).
+//! step, in both copies of mail 2, as `passwords.delivery` says:
+//!
+//! - `link` (the default): a link that shows it once (`/mot-de-passe/…`);
+//!   the store keeps the token's hash and the password sealed with a key
+//!   only the token gives, until the link opens (then emptied) or expires;
+//!   the backup copy waits in the outbox like any email (its body, the
+//!   link, cut once sent);
+//! - `inline`: the password written in the body. **Rule: the store never
+//!   holds it, clear or sealed, not even for a moment.** It lives in the
+//!   step's memory from its generation until both copies have left: the
+//!   BMA's by IMAP APPEND into the legacy INBOX, the backup address's by
+//!   SMTP to the relay from the step itself (not through the outbox,
+//!   where it would wait in a row); the step's transaction then records
+//!   the backup copy `sent`, its header only, with its `email_sent` event.
+//!   A run killed between sending and recording makes, on resume, another
+//!   password (the first is not kept anywhere to be sent again): the
+//!   legacy copy is replaced and the backup address gets a second mail 2
+//!   whose password is the one that works. A relay that refuses the copy
+//!   fails the step, retried like any step.
+//!
+//! Either way the copy a killed run left in the legacy INBOX is replaced,
+//! as it carries a password (or its link) the run now replaces, and the
+//! password is never logged. Without a verified backup address (the BMA
+//! copy alone would be out of the manager's reach) the password is
+//! carried and the mailbox flagged for the helpdesk (`password_unknown`).
 //!
 //! A cutover whose job dies (its attempts spent, or refused) is undone by
 //! the rollback's own path: mail routed to the legacy platform and what
@@ -69,6 +87,44 @@ pub struct ClientSettings {
     pub smtp_security: String,
 }
 
+/// How a new password reaches the manager (`passwords.delivery`): a
+/// closed set, read from its name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PasswordDelivery {
+    /// A link that shows it once (OWASP's advice), in both copies of mail 2.
+    #[default]
+    Link,
+    /// Written in the body of both copies of mail 2 (the FAQ's literal reading).
+    Inline,
+}
+
+/// A `passwords.delivery` that is not one of [`PasswordDelivery`]'s names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("'{0}' is not link or inline")]
+pub struct UnknownDelivery(pub String);
+
+impl PasswordDelivery {
+    /// Its name in `bma.toml`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PasswordDelivery::Link => "link",
+            PasswordDelivery::Inline => "inline",
+        }
+    }
+}
+
+impl std::str::FromStr for PasswordDelivery {
+    type Err = UnknownDelivery;
+
+    fn from_str(s: &str) -> Result<PasswordDelivery, UnknownDelivery> {
+        [PasswordDelivery::Link, PasswordDelivery::Inline]
+            .into_iter()
+            .find(|d| d.as_str() == s.trim())
+            .ok_or_else(|| UnknownDelivery(s.to_owned()))
+    }
+}
+
 /// What the engine needs to cut mailboxes over.
 #[derive(Debug, Clone)]
 pub struct SwitchSettings {
@@ -82,6 +138,8 @@ pub struct SwitchSettings {
     pub accepted_schemes: Vec<Scheme>,
     /// The new platform's webmail, linked from mail 2.
     pub webmail_url: String,
+    /// How a new password reaches the manager.
+    pub password_delivery: PasswordDelivery,
     /// How mail clients reach the new platform.
     pub clients: ClientSettings,
     /// Hour (UTC) at which a mailbox's cutover starts on its day.
@@ -167,7 +225,10 @@ pub const PASSWORD_LINK_DAYS: i64 = 14;
 /// What the `mail2` step did.
 struct Mail2 {
     details: serde_json::Value,
+    /// Queued in the outbox with the step.
     emails: Vec<bma_store::NewEmail>,
+    /// Sent by the step itself (a password written out), recorded with it.
+    sent: Vec<bma_store::NewEmail>,
     link: Option<NewPasswordLink>,
 }
 
@@ -388,7 +449,7 @@ impl Switch<'_> {
         while let Some(step) = Step::next(&done) {
             let at = now + time::Duration::try_from(started.elapsed()).unwrap_or(time::Duration::ZERO);
             let t0 = std::time::Instant::now();
-            let mut emails = Vec::new();
+            let (mut emails, mut sent) = (Vec::new(), Vec::new());
             let mut link = None;
             let details = match step {
                 Step::Check => self.check().await?,
@@ -407,7 +468,7 @@ impl Switch<'_> {
                 }
                 Step::Mail2 => {
                     let done = self.mail2(started_at.unwrap_or(at), at).await?;
-                    (emails, link) = (done.emails, done.link);
+                    (emails, sent, link) = (done.emails, done.sent, done.link);
                     done.details
                 }
                 Step::Route => self.route().await?,
@@ -425,7 +486,7 @@ impl Switch<'_> {
                     store.finish_switch(&self.address, details, receipt, &self.actor, at).await?
                 }
                 _ => {
-                    let done = StepDone { step, details: &details, emails: &emails, link: link.as_ref() };
+                    let done = StepDone { step, details: &details, emails: &emails, sent: &sent, link: link.as_ref() };
                     store.record_step(&self.address, done, &self.actor, at).await?
                 }
             };
@@ -607,23 +668,30 @@ impl Switch<'_> {
         Ok(form.is_some_and(|f| !f.form.knows_password))
     }
 
-    /// Mail 2: into the legacy INBOX (unless already there), and queued
-    /// to the verified backup address; for a manager who does not know
-    /// the password and has a verified backup address, a new password on
-    /// the new platform and its link in both copies.
+    /// Mail 2: into the legacy INBOX (unless already there), and to the
+    /// verified backup address; for a manager who does not know the
+    /// password and has a verified backup address, a new password on the
+    /// new platform, in both copies as a link or written out
+    /// (`passwords.delivery`). The backup copy goes through the outbox,
+    /// except one with the password written out: it leaves from here, so
+    /// that the password never waits in the store (see the module doc).
     async fn mail2(&self, attempt: OffsetDateTime, at: OffsetDateTime) -> Result<Mail2, EngineError> {
         let engine = self.engine;
         let s = &engine.settings.settings;
         let form = engine.store.latest_enrollment(self.mailbox.id).await?;
         let password_unknown = form.as_ref().is_some_and(|f| !f.form.knows_password);
         let backup = self.verified_backup().await?;
-        let (link, password_link) = match (password_unknown, &backup) {
-            (true, Some(_)) => {
-                let (link, url) = self.new_password(at).await?;
-                (Some(link), Some(url))
+        let (mut link, mut password_link, mut password) = (None, None, None);
+        if password_unknown && backup.is_some() {
+            let new = self.new_password().await?;
+            match self.settings.password_delivery {
+                PasswordDelivery::Link => {
+                    let (l, url) = self.password_link(&new, at)?;
+                    (link, password_link) = (Some(l), Some(url));
+                }
+                PasswordDelivery::Inline => password = Some(new),
             }
-            _ => (None, None),
-        };
+        }
         let c = &self.settings.clients;
         let context = engine.with_trust(serde_json::json!({
             "name": self.mailbox.name, "address": self.address.as_str(),
@@ -631,20 +699,23 @@ impl Switch<'_> {
             "webmail_url": self.settings.webmail_url,
             "password_unknown": password_unknown,
             "password_link": password_link,
+            "new_password": password.as_ref().map(|p| p.expose()),
             "password_expires_on": date_fr((at + time::Duration::days(PASSWORD_LINK_DAYS)).date()),
             "quota_multiplier": s.campaign.quota_multiplier,
             "imap_host": c.imap_host, "imap_port": c.imap_port, "imap_security": c.imap_security,
             "smtp_host": c.smtp_host, "smtp_port": c.smtp_port, "smtp_security": c.smtp_security,
             "contact": &s.contacts.after, "sender_name": s.sender.name,
         }));
+        drop(password);
         let unique = (attempt.unix_timestamp_nanos() / 1_000_000).to_string();
         let to = To { address: self.address.as_str(), mailbox_id: Some(self.mailbox.id) };
         let letter = engine.composer.compose_stable(TemplateKind::Migrated, to, &context, &unique)?;
         let user = self.user();
         let there = crate::send::inbox_uids(self.legacy, &user, &letter.message_id).await?;
         // A copy left by a run killed before its record: the same letter,
-        // unless it carries the link of a password since replaced.
-        let put = there.is_empty() || link.is_some();
+        // unless it carries a password (or its link) since replaced.
+        let new_password = password_unknown && backup.is_some();
+        let put = there.is_empty() || new_password;
         if put {
             let mut session = self.legacy.session(&user).await?;
             let inbox = MailboxName::new("INBOX");
@@ -657,17 +728,24 @@ impl Switch<'_> {
             session.append(&inbox, AppendMessage { body: &letter.raw, flags: &[], internal_date: None }).await?;
             let _ = session.logout().await;
         }
-        let mut emails = Vec::new();
+        let (mut emails, mut sent) = (Vec::new(), Vec::new());
         if let Some(email) = &backup {
             let to = To { address: email, mailbox_id: Some(self.mailbox.id) };
             let key = format!("mail2:{}:{unique}", self.address);
-            emails.push(engine.compose(TemplateKind::Migrated, to, key, &context, at)?);
+            let row = engine.compose(TemplateKind::Migrated, to, key, &context, at)?;
+            if new_password && self.settings.password_delivery == PasswordDelivery::Inline {
+                engine.send_now(&row).await?;
+                sent.push(row);
+            } else {
+                emails.push(row);
+            }
         }
         let details = serde_json::json!({
             "message_id": letter.message_id, "legacy_inbox": if put { "put" } else { "found" },
-            "backup": backup, "new_password": link.is_some(),
+            "backup": backup, "new_password": new_password,
+            "password_delivery": new_password.then_some(self.settings.password_delivery.as_str()),
         });
-        Ok(Mail2 { details, emails, link })
+        Ok(Mail2 { details, emails, sent, link })
     }
 
     /// The verified backup address of the latest form, if any.
@@ -682,16 +760,25 @@ impl Switch<'_> {
         Ok(verified.then_some(email))
     }
 
-    /// A new password set on the new platform (its quota kept), sealed
-    /// for its link; the link's URL.
-    async fn new_password(&self, at: OffsetDateTime) -> Result<(NewPasswordLink, String), EngineError> {
+    /// A new password, its hash set on the new platform (its quota kept).
+    async fn new_password(&self) -> Result<bma_imap::Secret, EngineError> {
         let password = bma_platform::password::generate();
         let hash = bma_platform::password::hash(&password)?;
-        let token = crate::new_token();
-        let sealed = bma_platform::password::seal(&password, &token)?;
         let accounts = self.settings.new_accounts.clone();
         let user = self.user();
         blocking(move || accounts.set_hash(&user, &hash)).await?;
+        Ok(password)
+    }
+
+    /// The link that shows `password` once: the password sealed under a
+    /// key only the link's token gives, and the link's URL.
+    fn password_link(
+        &self,
+        password: &bma_imap::Secret,
+        at: OffsetDateTime,
+    ) -> Result<(NewPasswordLink, String), EngineError> {
+        let token = crate::new_token();
+        let sealed = bma_platform::password::seal(password, &token)?;
         let link = NewPasswordLink {
             token_hash: bma_core::TokenHash::of(&token),
             sealed,

@@ -257,6 +257,7 @@ mod tests {
             "mailboxes": [{ "address": "ec012345@adm.cfwb.be", "name": "Athénée royal de Namur", "why": "mail 1 bounced" }],
             "migrated_on": "4 juin 2024", "webmail_url": "https://webmail.example",
             "password_link": "https://bma.example/mot-de-passe/TOKEN", "password_expires_on": "18 juin 2024",
+            "new_password": null,
             "imap_host": "imap.example", "imap_port": 993, "imap_security": "SSL/TLS",
             "smtp_host": "smtp.example", "smtp_port": 587, "smtp_security": "STARTTLS",
         })
@@ -298,6 +299,15 @@ mod tests {
             assert!(r.text.contains(needle), "missing {needle:?} in\n{}", r.text);
         }
         assert!(shown(&r.html.unwrap()).contains("https://bma.example/mot-de-passe/TOKEN"));
+        // `passwords.delivery = "inline"`: the password written out, no link.
+        c["password_link"] = serde_json::Value::Null;
+        c["new_password"] = "pomme-nuage-tigre-violon-42".into();
+        let r = t.render(TemplateKind::Migrated, &c).unwrap();
+        for needle in ["Le voici", "\n  pomme-nuage-tigre-violon-42\n", "avec le nouveau mot de passe"] {
+            assert!(r.text.contains(needle), "missing {needle:?} in\n{}", r.text);
+        }
+        assert!(!r.text.contains("/mot-de-passe/"), "{}", r.text);
+        assert!(shown(&r.html.unwrap()).contains("pomme-nuage-tigre-violon-42"));
     }
 
     #[test]

@@ -187,6 +187,40 @@ pub(crate) async fn insert_email(
     }
 }
 
+/// `raw` cut to its header (up to the first empty line), as
+/// [`Store::headers_only`] cuts a sent email in SQL.
+fn header_of(raw: &str) -> &str {
+    raw.find("\r\n\r\n").map_or("", |end| &raw[..end + 2])
+}
+
+/// Records an email its caller already sent (an email that must not wait
+/// in the store: mail 2 with a new password written out): `sent`, its
+/// header only, with its mailbox's `email_sent` event, in the caller's
+/// transaction; one already recorded under its key is left. Returns its id.
+pub(crate) async fn insert_sent_email(
+    conn: &mut sqlx::AnyConnection,
+    email: &NewEmail,
+    actor: &str,
+    now: OffsetDateTime,
+) -> Result<i64, StoreError> {
+    let header = NewEmail { raw: header_of(&email.raw).to_owned(), ..email.clone() };
+    let (id, new) = insert_email(conn, &header, now).await?;
+    if new {
+        sqlx::query("UPDATE outbox SET state = 'sent', sent_at = $1, attempts = 1 WHERE id = $2")
+            .bind(to_millis(now))
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
+        let details = serde_json::json!({
+            "outbox_id": id, "kind": email.kind, "message_id": email.message_id, "recipient": email.recipient,
+        });
+        let reason = format!("{} sent: {}", email.kind, email.subject);
+        let event = crate::events::Event::note(email.mailbox_id, bma_core::EventKind::EmailSent, &reason, details);
+        crate::events::record(conn, to_millis(now), actor, event).await?;
+    }
+    Ok(id)
+}
+
 impl Store {
     /// The SQL expression of `raw` cut to its header (up to the first empty
     /// line): what an email keeps once sent or dead. The body holds the

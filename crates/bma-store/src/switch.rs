@@ -67,6 +67,10 @@ pub struct StepDone<'a> {
     /// Emails it queues (mail 2 to the backup address; one already queued
     /// under its key is not queued again).
     pub emails: &'a [NewEmail],
+    /// Emails it sent itself (mail 2 with a new password written out,
+    /// which must not wait in the store): recorded `sent`, their header
+    /// only, each with its mailbox's `email_sent` event.
+    pub sent: &'a [NewEmail],
     /// The link of a new password it made, if any.
     pub link: Option<&'a NewPasswordLink>,
 }
@@ -193,7 +197,7 @@ impl Store {
         actor: &Actor,
         now: OffsetDateTime,
     ) -> Result<bool, StoreError> {
-        let StepDone { step, details, emails, link } = done;
+        let StepDone { step, details, emails, sent, link } = done;
         let mut tx = self.pool().begin().await?;
         let (id, state) = lock_mailbox(&mut tx, address).await?;
         if state != State::Migrating {
@@ -210,6 +214,13 @@ impl Store {
         }
         if let (Some(map), false) = (details.as_object_mut(), queued.is_empty()) {
             map.insert("outbox".to_owned(), serde_json::json!(queued));
+        }
+        let mut recorded = Vec::new();
+        for email in sent {
+            recorded.push(crate::outbox::insert_sent_email(&mut tx, email, &actor.to_string(), now).await?);
+        }
+        if let (Some(map), false) = (details.as_object_mut(), recorded.is_empty()) {
+            map.insert("sent".to_owned(), serde_json::json!(recorded));
         }
         note(&mut tx, Some(id), now, actor, EventKind::CutoverStep, step.label_fr(), details).await?;
         tx.commit().await?;

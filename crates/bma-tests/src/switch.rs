@@ -47,6 +47,7 @@ pub fn lab_switch_settings() -> SwitchSettings {
         routing: Arc::new(routing),
         accepted_schemes: Scheme::STRONG.to_vec(),
         webmail_url: WEBMAIL.to_owned(),
+        password_delivery: bma_engine::PasswordDelivery::Link,
         clients: ClientSettings {
             imap_host: "imap.bma.test".into(),
             imap_port: 993,

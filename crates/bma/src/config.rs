@@ -43,6 +43,8 @@ pub struct Config {
     pub presync: crate::engine_config::PresyncConfig,
     /// The cutover: accounts, routes, mail 2.
     pub cutover: crate::cutover_config::CutoverConfig,
+    /// New passwords.
+    pub passwords: PasswordsConfig,
     /// Workers (`bma worker`, `bma serve`).
     pub worker: WorkerConfig,
     /// The store.
@@ -77,6 +79,15 @@ pub struct MailConfig {
     /// `postqueue -c /etc/postfix -j`), consulted before an uncertain email
     /// is sent again; empty: not consulted.
     pub relay_queue_command: String,
+}
+
+/// New passwords (a manager who said the BMA's password is lost).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordsConfig {
+    /// How mail 2 gives it: `link` (a link that shows it once) or
+    /// `inline` (written in the email).
+    pub delivery: bma_engine::PasswordDelivery,
 }
 
 /// Workers.
@@ -202,6 +213,7 @@ impl Default for Config {
             new,
             presync,
             cutover: crate::cutover_config::defaults(),
+            passwords: PasswordsConfig { delivery: bma_engine::PasswordDelivery::Link },
             worker: WorkerConfig { lease_seconds: 30 },
             database: DatabaseConfig { url: "sqlite://bma.db".to_owned() },
         }
@@ -311,6 +323,7 @@ where
             }
         }
     }
+    closed_set::<bma_engine::PasswordDelivery>(&mut merged, &defaults, "passwords.delivery", &mut issues);
     let config = match Config::deserialize(Value::Table(merged)) {
         Ok(c) => Some(c),
         Err(e) => {
@@ -388,6 +401,30 @@ where
     match config {
         Some(c) if issues.is_empty() => Ok(c),
         _ => Err(ConfigErrors(issues)),
+    }
+}
+
+/// A key whose values are a closed set (an enum read from its name): a
+/// name that is not one is reported with its key, and the default put in
+/// its place so that the rest is still checked (serde's own error would
+/// name neither the key nor where it came from).
+fn closed_set<T>(merged: &mut Table, defaults: &Table, path: &str, issues: &mut Vec<ConfigIssue>)
+where
+    T: std::str::FromStr,
+    T::Err: fmt::Display,
+{
+    let (section, key) = path.split_once('.').expect("a dotted key");
+    let at = |t: &Table| t.get(section).and_then(|s| s.get(key)).cloned();
+    let Some(value) = at(merged) else { return };
+    let problem = match value.as_str() {
+        Some(name) => name.parse::<T>().err().map(|e| e.to_string()),
+        None => Some(format!("{value} is not a name")),
+    };
+    if let Some(message) = problem {
+        issues.push(ConfigIssue { key: path.to_owned(), origin: Origin::Merged, message });
+        if let Some(default) = at(defaults) {
+            set(merged, path, default);
+        }
     }
 }
 
@@ -603,6 +640,24 @@ mod tests {
         let errors = load(Some(&path), env(&[])).unwrap_err();
         let keys: Vec<&str> = errors.0.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, vec!["contacts.during.email", "database.url"]);
+    }
+
+    #[test]
+    fn password_delivery_is_a_closed_set() {
+        let c = load(None, env(&[("BMA_PASSWORDS_DELIVERY", "inline")])).unwrap();
+        assert_eq!(c.passwords.delivery, bma_engine::PasswordDelivery::Inline);
+        assert_eq!(Config::default().passwords.delivery, bma_engine::PasswordDelivery::Link);
+        let (_dir, path) = write("[passwords]\ndelivery = \"sms\"\n[database]\nurl = \"mysql://x\"\n");
+        let errors = load(Some(&path), env(&[])).unwrap_err().to_string();
+        expect_test::expect![[r#"
+            the configuration has 2 errors:
+              - passwords.delivery: 'sms' is not link or inline
+              - database.url: 'mysql://x' is neither sqlite://FILE nor postgres://…
+        "#]]
+        .assert_eq(&errors);
+        let (_dir, path) = write("[passwords]\ndelivery = 2\n");
+        let errors = load(Some(&path), env(&[])).unwrap_err().to_string();
+        assert!(errors.contains("passwords.delivery"), "{errors}");
     }
 
     #[test]

@@ -10,7 +10,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use bma_engine::{ClientSettings, SwitchSettings};
+use bma_engine::{ClientSettings, PasswordDelivery, SwitchSettings};
 use bma_platform::Scheme;
 use bma_platform::files::{PasswdFile, TransportMap, Transports};
 use serde::{Deserialize, Serialize};
@@ -102,8 +102,9 @@ impl CutoverConfig {
             .collect()
     }
 
-    /// The engine's settings, if the cutover is configured.
-    pub fn settings(&self) -> anyhow::Result<Option<SwitchSettings>> {
+    /// The engine's settings, if the cutover is configured; new passwords
+    /// reach the managers by `password_delivery` (`[passwords]`).
+    pub fn settings(&self, password_delivery: PasswordDelivery) -> anyhow::Result<Option<SwitchSettings>> {
         if self.backend.trim().is_empty() {
             return Ok(None);
         }
@@ -140,6 +141,7 @@ impl CutoverConfig {
             routing: Arc::new(routing),
             accepted_schemes: self.schemes().map_err(|e| anyhow::anyhow!("cutover.accepted_schemes: {e}"))?,
             webmail_url: webmail,
+            password_delivery,
             clients: ClientSettings {
                 imap_host: self.imap_host.trim().to_owned(),
                 imap_port: self.imap_port,

@@ -184,7 +184,7 @@ pub async fn engine(config: &Config, worker: &str) -> anyhow::Result<Engine> {
             hours: PresyncSettings::parse_hours(&p.hours).map_err(|e| anyhow::anyhow!("presync.hours: {e}"))?,
             weekends: p.weekends,
         },
-        switch: config.cutover.settings()?,
+        switch: config.cutover.settings(config.passwords.delivery)?,
     };
     let options = bma_engine::OutboxOptions {
         lease: StdDuration::from_secs(u64::from(config.worker.lease_seconds.max(1))),

@@ -14,6 +14,7 @@ mod campaign_crash;
 mod cli;
 mod cutover;
 mod cutover_crash;
+mod cutover_inline;
 mod cutover_password;
 mod imap;
 mod jobs;

@@ -81,7 +81,7 @@ async fn received(user: &str, message_id: &str) -> Vec<u8> {
 
 /// Every `table.column` of the store holding one of `secrets`, as it is or
 /// decoded as an email would be (quoted-printable, base64 parts).
-async fn scan(url: &str, backend: TestBackend, secrets: &BTreeSet<String>) -> (usize, Vec<String>) {
+pub(crate) async fn scan(url: &str, backend: TestBackend, secrets: &BTreeSet<String>) -> (usize, Vec<String>) {
     let mut conn = sqlx::AnyConnection::connect(url).await.unwrap();
     let tables: Vec<String> = match backend {
         TestBackend::Sqlite => sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'"),
