@@ -23,6 +23,15 @@
 //! step not recorded and does that step again; the steps of an attempt
 //! are those recorded since the mailbox last became `migrating`. Pure: no
 //! I/O.
+//!
+//! [`Limits`] decide which due mailboxes the scheduler lets start
+//! ([`Limits::admit`]): a cutover under way always goes on (mail is held,
+//! the legacy login refused: it must end); a new one starts only within
+//! the hours (`hour` inclusive to `end_hour` exclusive, UTC, on its day or
+//! a later one) and while fewer than `max_parallel` mailboxes are in
+//! flight (a cutover job queued or running, or a mailbox `migrating`),
+//! in the order given; the rest wait for a later step, or for the next
+//! day once the hours are over.
 
 use crate::named::named_set;
 
@@ -77,9 +86,90 @@ impl Step {
     }
 }
 
+/// When and how many cutovers may start (`[cutover]`: `hour`, `end_hour`, `max_parallel`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The first hour (UTC) a cutover may start, inclusive.
+    pub start_hour: u8,
+    /// The hour (UTC, 1 to 24) from which no new cutover starts that day.
+    pub end_hour: u8,
+    /// Mailboxes in flight at once, at most (at least one).
+    pub max_parallel: u32,
+}
+
+/// A mailbox whose cutover is due, as the scheduler sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Due<'a> {
+    /// The mailbox.
+    pub address: &'a str,
+    /// Its cutover is under way (`migrating`).
+    pub started: bool,
+    /// A cutover job for it is queued or running.
+    pub queued: bool,
+}
+
+impl Limits {
+    /// Whether a new cutover may start at `hour` (UTC).
+    pub fn may_start(&self, hour: u8) -> bool {
+        self.start_hour <= hour && hour < self.end_hour
+    }
+
+    /// The due mailboxes whose cutover job is to be queued at `hour`:
+    /// every one under way without a job (to resume it, at any hour),
+    /// then, within the hours, new ones in the order of `due` while fewer
+    /// than `max_parallel` are in flight (under way or queued).
+    pub fn admit<'a>(&self, hour: u8, due: &[Due<'a>]) -> Vec<&'a str> {
+        let mut admitted: Vec<&'a str> = due.iter().filter(|d| d.started && !d.queued).map(|d| d.address).collect();
+        let mut in_flight = due.iter().filter(|d| d.started || d.queued).count();
+        let room = usize::try_from(self.max_parallel.max(1)).unwrap_or(usize::MAX);
+        if self.may_start(hour) {
+            for d in due.iter().filter(|d| !d.started && !d.queued) {
+                if in_flight >= room {
+                    break;
+                }
+                admitted.push(d.address);
+                in_flight += 1;
+            }
+        }
+        admitted
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Step;
+    use super::{Due, Limits, Step};
+
+    #[test]
+    fn cutovers_start_within_the_hours_and_the_limit() {
+        let limits = Limits { start_hour: 6, end_hour: 18, max_parallel: 2 };
+        let new = |address| Due { address, started: false, queued: false };
+        let started = |address| Due { address, started: true, queued: false };
+        let running = |address| Due { address, started: true, queued: true };
+        let queued = |address| Due { address, started: false, queued: true };
+        let table: [(&str, u8, Vec<Due<'_>>, &[&str]); 10] = [
+            ("before the hours: nothing new", 5, vec![new("a"), new("b")], &[]),
+            ("at the start hour", 6, vec![new("a"), new("b"), new("c")], &["a", "b"]),
+            ("one running leaves one place", 9, vec![running("a"), new("b"), new("c")], &["b"]),
+            ("a queued job counts, and is not queued again", 9, vec![queued("a"), running("b"), new("c")], &[]),
+            ("one under way without a job is resumed", 9, vec![started("a"), new("b"), new("c")], &["a", "b"]),
+            ("the last hour still starts", 17, vec![new("a")], &["a"]),
+            ("from the end hour, nothing new", 18, vec![new("a")], &[]),
+            ("but one under way is resumed at any hour", 23, vec![started("a"), new("b")], &["a"]),
+            (
+                "over the limit (lowered meanwhile): all go on, none new",
+                9,
+                vec![started("a"), running("b"), started("c"), new("d")],
+                &["a", "c"],
+            ),
+            ("in the order given", 6, vec![new("c"), new("a"), new("b")], &["c", "a"]),
+        ];
+        for (what, hour, due, admitted) in table {
+            assert_eq!(limits.admit(hour, &due), admitted, "{what}");
+        }
+        let one = Limits { start_hour: 0, end_hour: 24, max_parallel: 0 };
+        assert_eq!(one.admit(0, &[new("a"), new("b")]), ["a"], "at least one");
+        assert!(one.may_start(23));
+    }
 
     #[test]
     fn the_next_step_is_the_first_not_done() {

@@ -22,14 +22,17 @@
 //! | `deadline_watch` | deadline | once, at the deadline's wave hour |
 //! | `cutovers` | day | daily: slots, and windows closed without a form |
 //! | `presync` | address:day | daily per mailbox, within the allowed hours, unless the legacy platform does not know it (flagged `legacy_unknown`) |
-//! | `cutover` | address:day | on a mailbox's cutover day from `[cutover] hour`, when the cutover is configured, unless it is flagged (a failed cutover, a new platform that alters copies, unknown on legacy) |
+//! | `cutover` | address:day | on a mailbox's cutover day (or a later one) from `[cutover] hour` until `end_hour`, at most `max_parallel` mailboxes in flight (`bma_core::switch::Limits::admit`), when the cutover is configured, unless it is flagged (a failed cutover, a new platform that alters copies, unknown on legacy); one under way is resumed at any hour |
 //!
 //! What each job does, and its payload, is in [`crate::jobs`].
 //!
 //! Invariant: a campaign not started, or paused, runs nothing at all.
 
+use std::collections::BTreeSet;
+
 use bma_core::Clock;
 use bma_core::job::{Claim, JobKind};
+use bma_core::switch::Due;
 use bma_store::{CampaignState, JobState, Lease, NewJob};
 use time::OffsetDateTime;
 
@@ -172,11 +175,24 @@ impl Engine {
                 jobs.push(PresyncJob { address, day: now.date() }.job(now)?);
             }
         }
-        if let Some(switch) = &self.settings.switch
-            && now.hour() >= switch.hour
-        {
-            for address in self.store.switch_due(now.date()).await? {
-                jobs.push(CutoverJob { address, day: now.date() }.job(now)?);
+        if let Some(switch) = &self.settings.switch {
+            let due = self.store.switch_due(now.date()).await?;
+            if !due.is_empty() {
+                let queued: BTreeSet<String> = self
+                    .store
+                    .active_jobs(JobKind::Cutover)
+                    .await?
+                    .iter()
+                    .filter_map(|job| crate::jobs::payload::<CutoverJob>(job).ok())
+                    .map(|p| p.address)
+                    .collect();
+                let due: Vec<Due<'_>> = due
+                    .iter()
+                    .map(|d| Due { address: &d.address, started: d.started, queued: queued.contains(&d.address) })
+                    .collect();
+                for address in switch.limits.admit(now.hour(), &due) {
+                    jobs.push(CutoverJob { address: address.to_owned(), day: now.date() }.job(now)?);
+                }
             }
         }
         let mut new = 0;

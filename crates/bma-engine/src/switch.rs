@@ -142,8 +142,10 @@ pub struct SwitchSettings {
     pub password_delivery: PasswordDelivery,
     /// How mail clients reach the new platform.
     pub clients: ClientSettings,
-    /// Hour (UTC) at which a mailbox's cutover starts on its day.
-    pub hour: u8,
+    /// When and how many cutovers the scheduler starts (`hour`,
+    /// `end_hour`, `max_parallel`); `bma cutover run` is an operator's and
+    /// ignores them.
+    pub limits: bma_core::switch::Limits,
     /// What the legacy platform answers a login while mail is held.
     pub refused_during: String,
     /// What the legacy platform answers a login once the mailbox migrated.

@@ -403,6 +403,19 @@ impl Store {
         rows.iter().map(job_from_row).collect()
     }
 
+    /// The jobs of `kind` queued or running (their lease held or not), oldest due first.
+    pub async fn active_jobs(&self, kind: JobKind) -> Result<Vec<Job>, StoreError> {
+        let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE kind = $1 AND state IN ($2, $3) ORDER BY run_at, id"
+        )))
+        .bind(kind.as_str())
+        .bind(JobState::Queued.as_str())
+        .bind(JobState::Running.as_str())
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(job_from_row).collect()
+    }
+
     /// Number of jobs per kind and state.
     pub async fn job_counts(&self) -> Result<Vec<(JobKind, JobState, u64)>, StoreError> {
         let rows = sqlx::query("SELECT kind, state, COUNT(*) AS n FROM jobs GROUP BY kind, state ORDER BY kind, state")

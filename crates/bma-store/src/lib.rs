@@ -64,7 +64,7 @@ pub use password_links::{LinkOutcome, NewPasswordLink};
 pub use planning::{PlanOutcome, PlanningChange};
 pub use portal_session::PortalSession;
 pub use reminders::DueReminder;
-pub use switch::{StepDone, StepRecord, SwitchEnd, SwitchProgress};
+pub use switch::{StepDone, StepRecord, SwitchDue, SwitchEnd, SwitchProgress};
 pub use sync_state::{SyncFolder, SyncMessage};
 
 /// Which database a store runs on.

@@ -57,6 +57,15 @@ impl SwitchProgress {
     }
 }
 
+/// A mailbox whose cutover is due ([`Store::switch_due`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SwitchDue {
+    /// Its address.
+    pub address: String,
+    /// Its cutover is under way (`migrating`).
+    pub started: bool,
+}
+
 /// A step done, as [`Store::record_step`] writes it.
 #[derive(Debug, Clone, Copy)]
 pub struct StepDone<'a> {
@@ -112,17 +121,25 @@ impl Store {
     /// on or before it, not flagged for a reason a cutover must wait on (a
     /// failed cutover, a new platform that alters copies, a mailbox the
     /// legacy platform does not know); and `migrating` ones (a cutover to
-    /// resume), in address order.
-    pub async fn switch_due(&self, day: time::Date) -> Result<Vec<String>, StoreError> {
-        Ok(sqlx::query_scalar(
-            "SELECT address FROM mailboxes WHERE (state = 'migrating' OR (state = 'cutover_scheduled'              AND cutover_on IS NOT NULL AND cutover_on <= $1              AND (attention IS NULL OR attention NOT IN ($2, $3, $4)))) ORDER BY address",
+    /// resume); the earliest cutover day first, then by address.
+    pub async fn switch_due(&self, day: time::Date) -> Result<Vec<SwitchDue>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT address, state FROM mailboxes WHERE (state = 'migrating' OR (state = 'cutover_scheduled' \
+             AND cutover_on IS NOT NULL AND cutover_on <= $1 \
+             AND (attention IS NULL OR attention NOT IN ($2, $3, $4)))) ORDER BY cutover_on, address",
         )
         .bind(day.to_string())
         .bind(AttentionReason::CutoverFailed.as_str())
         .bind(AttentionReason::TargetAltered.as_str())
         .bind(AttentionReason::LegacyUnknown.as_str())
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let state: String = r.try_get("state")?;
+                Ok(SwitchDue { address: r.try_get("address")?, started: state == State::Migrating.as_str() })
+            })
+            .collect()
     }
 
     /// The mailbox's cutover: its state and the steps of its last attempt.

@@ -56,7 +56,7 @@ pub fn lab_switch_settings() -> SwitchSettings {
             smtp_port: 587,
             smtp_security: "STARTTLS".into(),
         },
-        hour: 6,
+        limits: bma_core::switch::Limits { start_hour: 6, end_hour: 24, max_parallel: 4 },
         refused_during,
         refused_after,
         refused_new_after_rollback,

@@ -661,6 +661,18 @@ mod tests {
     }
 
     #[test]
+    fn cutover_limits_are_checked() {
+        let c = load(None, env(&[])).unwrap();
+        assert_eq!((c.cutover.hour, c.cutover.end_hour, c.cutover.max_parallel), (6, 18, 4));
+        let vars = [("BMA_CUTOVER_HOUR", "9"), ("BMA_CUTOVER_END_HOUR", "9"), ("BMA_CUTOVER_MAX_PARALLEL", "0")];
+        let errors = load(None, env(&vars)).unwrap_err();
+        let keys: Vec<&str> = errors.0.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(keys, vec!["cutover.end_hour", "cutover.max_parallel"], "{errors}");
+        let late = load(None, env(&[("BMA_CUTOVER_END_HOUR", "25")])).unwrap_err();
+        assert!(late.to_string().contains("cutover.end_hour: 25 is not an hour after cutover.hour 6"), "{late}");
+    }
+
+    #[test]
     fn syntax_errors_name_the_file() {
         let (_dir, path) = write("[campaign\n");
         let errors = load(Some(&path), env(&[])).unwrap_err();

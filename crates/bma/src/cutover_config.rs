@@ -25,6 +25,11 @@ pub struct CutoverConfig {
     pub backend: String,
     /// Hour (UTC) at which a mailbox's cutover starts on its day.
     pub hour: u8,
+    /// Hour (UTC, 1 to 24) from which no new cutover starts that day (the
+    /// rest start on the next day, from `hour`).
+    pub end_hour: u8,
+    /// Mailboxes in flight at once, at most (queued, running or migrating).
+    pub max_parallel: u32,
     /// The new platform's webmail, linked from mail 2 and the refusals.
     pub webmail_url: String,
     /// Password schemes the new platform accepts, comma separated.
@@ -70,6 +75,8 @@ pub fn defaults() -> CutoverConfig {
     CutoverConfig {
         backend: String::new(),
         hour: 6,
+        end_hour: 18,
+        max_parallel: 4,
         webmail_url: String::new(),
         accepted_schemes: Scheme::STRONG.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
         default_scheme: "SHA512-CRYPT".to_owned(),
@@ -150,7 +157,11 @@ impl CutoverConfig {
                 smtp_port: self.smtp_port,
                 smtp_security: self.smtp_security.trim().to_owned(),
             },
-            hour: self.hour,
+            limits: bma_core::switch::Limits {
+                start_hour: self.hour,
+                end_hour: self.end_hour,
+                max_parallel: self.max_parallel,
+            },
             refused_during,
             refused_after,
             refused_new_after_rollback,
@@ -168,6 +179,12 @@ pub fn validate(config: &Config) -> Vec<ConfigIssue> {
     };
     if c.hour > 23 {
         issue("hour", format!("{} is not an hour (0 to 23)", c.hour));
+    }
+    if c.end_hour <= c.hour || c.end_hour > 24 {
+        issue("end_hour", format!("{} is not an hour after cutover.hour {} (at most 24)", c.end_hour, c.hour));
+    }
+    if c.max_parallel == 0 {
+        issue("max_parallel", "must be at least 1".to_owned());
     }
     if let Err(e) = c.schemes() {
         issue("accepted_schemes", e);

@@ -33,8 +33,17 @@ impl Payload for CutoverJob {
     }
 }
 
-/// Cuts the mailbox over.
+/// Cuts the mailbox over; one not started yet whose job comes after the
+/// cutover hours (queued in time, claimed late) is left for the next
+/// allowed day, where the scheduler queues it again.
 pub(crate) async fn run(engine: &Engine, job: &CutoverJob, now: OffsetDateTime) -> Result<Done, EngineError> {
+    if let Some(switch) = &engine.settings.switch
+        && !switch.limits.may_start(now.hour())
+        && engine.store.switch_steps(&engine.address(&job.address)?).await?.state == State::CutoverScheduled
+    {
+        tracing::info!(address = %job.address, hour = now.hour(), "cutover: past the cutover hours, left to the next allowed day");
+        return Ok(Done::Migrated(0));
+    }
     match engine.cut_over(&job.address, now).await? {
         SwitchOutcome::Migrated(_) => Ok(Done::Migrated(1)),
         SwitchOutcome::AlreadyMigrated | SwitchOutcome::Left(_) => Ok(Done::Migrated(0)),

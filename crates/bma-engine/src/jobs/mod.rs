@@ -57,7 +57,7 @@ pub trait Payload: Serialize + DeserializeOwned {
 }
 
 /// The payload of `job`, of the type its kind says.
-fn payload<P: Payload>(job: &Job) -> Result<P, EngineError> {
+pub(crate) fn payload<P: Payload>(job: &Job) -> Result<P, EngineError> {
     if job.kind != P::KIND {
         return Err(EngineError::Payload(job.id));
     }

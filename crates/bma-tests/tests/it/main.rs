@@ -15,6 +15,7 @@ mod cli;
 mod cutover;
 mod cutover_crash;
 mod cutover_inline;
+mod cutover_limits;
 mod cutover_password;
 mod imap;
 mod jobs;
