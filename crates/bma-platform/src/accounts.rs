@@ -32,6 +32,21 @@ pub enum Login {
     Refused(String),
 }
 
+impl Login {
+    /// The reason of a refusal, trimmed (`None`: logins allowed); a reason
+    /// no platform can store (a line break, a control character) refused.
+    pub fn reason(&self) -> Result<Option<&str>, PlatformError> {
+        match self {
+            Login::Allowed => Ok(None),
+            Login::Refused(reason) if reason.chars().any(char::is_control) => Err(PlatformError::Invalid {
+                what: "reason",
+                message: "a line break or control character".to_owned(),
+            }),
+            Login::Refused(reason) => Ok(Some(reason.trim())),
+        }
+    }
+}
+
 /// An account to create or change on a platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAccount {

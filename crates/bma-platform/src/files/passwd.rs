@@ -192,16 +192,7 @@ impl Accounts for PasswdFile {
     }
 
     fn set_login(&self, address: &str, login: &Login) -> Result<(), PlatformError> {
-        let reason = match login {
-            Login::Allowed => None,
-            Login::Refused(reason) if reason.chars().any(char::is_control) => {
-                return Err(PlatformError::Invalid {
-                    what: "reason",
-                    message: "a line break or control character".to_owned(),
-                });
-            }
-            Login::Refused(reason) => Some(reason.trim().replace(' ', "\u{a0}")),
-        };
+        let reason = login.reason()?.map(|r| r.replace(' ', "\u{a0}"));
         if PasswdFile::find(&self.path, address)?.is_none() {
             return Err(PlatformError::NoAccount(address.to_owned()));
         }

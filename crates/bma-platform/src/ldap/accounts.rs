@@ -105,17 +105,7 @@ impl Accounts for LdapAccounts {
     }
 
     fn set_login(&self, address: &str, login: &Login) -> Result<(), PlatformError> {
-        let reason = match login {
-            Login::Allowed => None,
-            Login::Refused(reason) if reason.chars().any(char::is_control) => {
-                return Err(PlatformError::Invalid {
-                    what: "reason",
-                    message: "a line break or control character".to_owned(),
-                });
-            }
-            Login::Refused(reason) if reason.trim().is_empty() => Some(REFUSED.to_owned()),
-            Login::Refused(reason) => Some(reason.trim().to_owned()),
-        };
+        let reason = login.reason()?.map(|r| if r.is_empty() { REFUSED } else { r }.to_owned());
         if !self.set(address, REFUSAL, reason)? {
             return Err(PlatformError::NoAccount(address.to_owned()));
         }
