@@ -668,6 +668,11 @@ mod tests {
         let errors = load(None, env(&vars)).unwrap_err();
         let keys: Vec<&str> = errors.0.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(keys, vec!["cutover.end_hour", "cutover.max_parallel"], "{errors}");
+        let refusal = load(None, env(&[("BMA_CUTOVER_LEGACY_REFUSAL", "Migrée\u{7}")])).unwrap_err();
+        assert_eq!(refusal.0[0].key, "cutover.legacy_refusal", "{refusal}");
+        let long = "é".repeat(201);
+        let refusal = load(None, env(&[("BMA_CUTOVER_LEGACY_REFUSAL", long.as_str())])).unwrap_err();
+        assert!(refusal.to_string().contains("201 characters long"), "{refusal}");
         let late = load(None, env(&[("BMA_CUTOVER_END_HOUR", "25")])).unwrap_err();
         assert!(late.to_string().contains("cutover.end_hour: 25 is not an hour after cutover.hour 6"), "{late}");
     }

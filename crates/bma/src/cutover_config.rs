@@ -32,6 +32,10 @@ pub struct CutoverConfig {
     pub max_parallel: u32,
     /// The new platform's webmail, linked from mail 2 and the refusals.
     pub webmail_url: String,
+    /// What the legacy platform answers a login once its mailbox migrated
+    /// (French, one line); empty: "Votre boîte a été migrée : connectez-vous
+    /// sur la nouvelle messagerie, <webmail_url>".
+    pub legacy_refusal: String,
     /// Password schemes the new platform accepts, comma separated.
     pub accepted_schemes: String,
     /// The scheme of a hash written without `{SCHEME}` (the passdb's `scheme=`).
@@ -78,6 +82,7 @@ pub fn defaults() -> CutoverConfig {
         end_hour: 18,
         max_parallel: 4,
         webmail_url: String::new(),
+        legacy_refusal: String::new(),
         accepted_schemes: Scheme::STRONG.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
         default_scheme: "SHA512-CRYPT".to_owned(),
         legacy_users_file: String::new(),
@@ -128,7 +133,10 @@ impl CutoverConfig {
             },
         );
         let webmail = self.webmail_url.trim().to_owned();
-        let (refused_during, refused_after, refused_new_after_rollback) = SwitchSettings::default_reasons(&webmail);
+        let (refused_during, mut refused_after, refused_new_after_rollback) = SwitchSettings::default_reasons(&webmail);
+        if !self.legacy_refusal.trim().is_empty() {
+            refused_after = self.legacy_refusal.trim().to_owned();
+        }
         // A test hook: abort at a step, as a killed worker would stop.
         let crash = match std::env::var("BMA_CUTOVER_CRASH_AFTER") {
             Ok(step) => Some(step.parse().map_err(|e| anyhow::anyhow!("BMA_CUTOVER_CRASH_AFTER: {e}"))?),
@@ -170,6 +178,19 @@ impl CutoverConfig {
     }
 }
 
+/// Why a login's refusal cannot be what a platform answers: a line break
+/// or control character (it ends the IMAP reply), or a text a mail client
+/// would cut (over 200 characters).
+fn refusal_problem(text: &str) -> Option<String> {
+    if text.chars().any(char::is_control) {
+        Some("must be one line, without control characters".to_owned())
+    } else if text.trim().chars().count() > 200 {
+        Some(format!("is {} characters long: at most 200", text.trim().chars().count()))
+    } else {
+        None
+    }
+}
+
 /// Every problem of `[cutover]`, with its key.
 pub fn validate(config: &Config) -> Vec<ConfigIssue> {
     let c = &config.cutover;
@@ -185,6 +206,9 @@ pub fn validate(config: &Config) -> Vec<ConfigIssue> {
     }
     if c.max_parallel == 0 {
         issue("max_parallel", "must be at least 1".to_owned());
+    }
+    if let Some(problem) = refusal_problem(&c.legacy_refusal) {
+        issue("legacy_refusal", problem);
     }
     if let Err(e) = c.schemes() {
         issue("accepted_schemes", e);
