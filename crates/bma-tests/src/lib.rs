@@ -129,6 +129,37 @@ macro_rules! on_both_backends {
     };
 }
 
+/// Each test on both store backends with the lab's passwd-files and
+/// transport table, and on SQLite with the lab's directory: both platform
+/// backends pass the same suite.
+#[macro_export]
+macro_rules! on_every_platform_backend {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::TestBackend::Sqlite, $crate::switch::Platforms::Files).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if $crate::postgres_skipped() {
+                        eprintln!("PostgreSQL left out (BMA_TEST_SKIP_POSTGRES=1)");
+                        return;
+                    }
+                    super::$name($crate::TestBackend::Postgres, $crate::switch::Platforms::Files).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_ldap() {
+                    super::$name($crate::TestBackend::Sqlite, $crate::switch::Platforms::Ldap).await;
+                }
+            }
+        )*
+    };
+}
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().expect("workspace root")
@@ -218,10 +249,16 @@ pub fn lab_file(name: &str) -> serde_json::Value {
 /// Creates (or resets) a user on a lab platform (`legacy` or `new`) with
 /// `cargo xtask lab adduser`, through the xtask binary named in lab.json.
 pub fn lab_adduser(platform: &str, address: &str, password: &str) {
+    lab_adduser_on("files", platform, address, password);
+}
+
+/// Creates (or resets) a user on a lab platform, on one of the lab's
+/// backends (`files` or `ldap`), through the lab's own provisioning.
+pub fn lab_adduser_on(backend: &str, platform: &str, address: &str, password: &str) {
     let lab = lab_file("lab.json");
     let exe = lab["xtask"].as_str().expect("lab.json names the xtask binary");
     let out = std::process::Command::new(exe)
-        .args(["lab", "adduser", platform, address, password])
+        .args(["lab", "adduser", platform, address, password, "--backend", backend])
         .output()
         .unwrap_or_else(|e| panic!("cannot run {exe}: {e}"));
     assert!(out.status.success(), "lab adduser: {}", String::from_utf8_lossy(&out.stderr));
@@ -238,7 +275,7 @@ pub fn lab_addusers_with(platform: &str, addresses: &[String], password: &str, u
     let lab = lab_file("lab.json");
     let exe = lab["xtask"].as_str().expect("lab.json names the xtask binary");
     let mut cmd = std::process::Command::new(exe);
-    cmd.args(["lab", "adduser", platform, first, password]);
+    cmd.args(["lab", "adduser", platform, first, password, "--backend", "files"]);
     for a in rest {
         cmd.args(["--also", a]);
     }

@@ -1,9 +1,10 @@
 //! The cutover on the lab, for `tests/it/cutover.rs`: the engine's
-//! [`SwitchSettings`] on the lab's Dovecot passwd-files and Postfix
-//! transport table (the files the lab's servers read), the same as
-//! `BMA_CUTOVER_*` variables for the CLI, and a mailbox of its own per
-//! test, on the legacy platform with a password and some mail, in the
-//! store up to `cutover_scheduled`.
+//! [`SwitchSettings`] on either of the lab's backends ([`Platforms`]: its
+//! Dovecot passwd-files and Postfix transport table, or its directory,
+//! both read by the lab's servers at once), the same as `BMA_CUTOVER_*`
+//! variables for the CLI, and a mailbox of its own per test, on the
+//! legacy platform with a password and some mail, in the store up to
+//! `cutover_scheduled`.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,8 +14,9 @@ use bma_core::lifecycle::{Actor, State};
 use bma_core::{AddressRule, registry};
 use bma_engine::{ClientSettings, SwitchSettings};
 use bma_imap::{AppendMessage, Auth, Client, MailboxName, Secret};
-use bma_platform::Scheme;
-use bma_platform::files::{PasswdFile, TransportMap, Transports};
+use bma_platform::files::{PasswdFile, TransportMap};
+use bma_platform::ldap::{Directory, LdapAccounts, LdapRoutes};
+use bma_platform::{Accounts, Routing, Scheme, Transports};
 use bma_store::Store;
 use bma_sync::Endpoint;
 use time::OffsetDateTime;
@@ -24,27 +26,68 @@ use crate::{addr, lab_file};
 /// The webmail the lab's mail 2 links.
 pub const WEBMAIL: &str = "https://webmail.bma.test";
 
-/// The lab's accounts and routes, as the engine reaches them.
+/// Where a test's accounts and routes live: the lab serves both at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platforms {
+    /// Dovecot passwd-files and the Postfix transport table.
+    Files,
+    /// The lab's directory (slapd), read by Dovecot's `ldap` passdb and
+    /// userdb and Postfix's `ldap:` table.
+    Ldap,
+}
+
+impl Platforms {
+    /// Its name, as `lab adduser --backend` and `[cutover] backend` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Platforms::Files => "files",
+            Platforms::Ldap => "ldap",
+        }
+    }
+}
+
+/// The lab's accounts and routes on its passwd-files and transport table.
 pub fn lab_switch_settings() -> SwitchSettings {
+    lab_switch_settings_on(Platforms::Files)
+}
+
+/// The lab's accounts and routes on `on`, as the engine reaches them.
+pub fn lab_switch_settings_on(on: Platforms) -> SwitchSettings {
     let lab = lab_file("lab.json");
     let file = |p: &str, key: &str| lab[p][key].as_str().unwrap_or_else(|| panic!("lab.json: {p}.{key}")).to_owned();
-    let accounts =
-        |p: &str| Arc::new(PasswdFile::new(file(p, "users_file"), file(p, "refused_file"), Some(Scheme::Sha512Crypt)));
-    let routing = TransportMap::new(
-        file("smtp", "transport_map"),
-        "hash",
-        Some(file("smtp", "config_dir").into()),
-        Transports {
-            legacy: file("legacy", "transport"),
-            new: file("new", "transport"),
-            held: file("smtp", "held_transport"),
-        },
-    );
+    let transports = Transports {
+        legacy: file("legacy", "transport"),
+        new: file("new", "transport"),
+        held: file("smtp", "held_transport"),
+    };
+    let config_dir = Some(file("smtp", "config_dir").into());
+    let (legacy_accounts, new_accounts, routing): (Arc<dyn Accounts>, Arc<dyn Accounts>, Arc<dyn Routing>) = match on {
+        Platforms::Files => {
+            let accounts = |p: &str| {
+                Arc::new(PasswdFile::new(file(p, "users_file"), file(p, "refused_file"), Some(Scheme::Sha512Crypt)))
+            };
+            let routes = TransportMap::new(file("smtp", "transport_map"), "hash", config_dir, transports);
+            (accounts("legacy"), accounts("new"), Arc::new(routes))
+        }
+        Platforms::Ldap => {
+            let directory = Directory::new(
+                &file("ldap", "url"),
+                bma_imap::Security::None,
+                true,
+                &file("ldap", "bind_dn"),
+                Secret::new(file("ldap", "password")),
+            )
+            .expect("the lab's directory");
+            let accounts = |base: &str| Arc::new(LdapAccounts::new(directory.clone(), &file("ldap", base), None));
+            let routes = LdapRoutes::new(directory.clone(), &file("ldap", "routes_base"), config_dir, transports);
+            (accounts("legacy_base"), accounts("new_base"), Arc::new(routes))
+        }
+    };
     let (refused_during, refused_after, refused_new_after_rollback) = SwitchSettings::default_reasons(WEBMAIL);
     SwitchSettings {
-        legacy_accounts: accounts("legacy"),
-        new_accounts: accounts("new"),
-        routing: Arc::new(routing),
+        legacy_accounts,
+        new_accounts,
+        routing,
         accepted_schemes: Scheme::STRONG.to_vec(),
         webmail_url: WEBMAIL.to_owned(),
         password_delivery: bma_engine::PasswordDelivery::Link,
@@ -66,6 +109,44 @@ pub fn lab_switch_settings() -> SwitchSettings {
 
 /// The same, as the CLI's `BMA_*` variables (with `[new]` on the lab).
 pub fn cutover_env(dir: &Path) -> Vec<(String, String)> {
+    cutover_env_on(dir, Platforms::Files)
+}
+
+/// The same on `on` (the directory's password written in `dir`).
+pub fn cutover_env_on(dir: &Path, on: Platforms) -> Vec<(String, String)> {
+    let mut vars = files_cutover_env(dir);
+    if on == Platforms::Ldap {
+        let lab = lab_file("lab.json");
+        let ldap = |key: &str| lab["ldap"][key].as_str().unwrap_or_else(|| panic!("lab.json: ldap.{key}")).to_owned();
+        let secret = dir.join("ldap.password");
+        std::fs::write(&secret, format!("{}\n", ldap("password"))).expect("the directory's password file");
+        // The files backend's keys give way to the directory's.
+        let files = [
+            "BACKEND",
+            "LEGACY_USERS_FILE",
+            "LEGACY_REFUSED_FILE",
+            "NEW_USERS_FILE",
+            "NEW_REFUSED_FILE",
+            "TRANSPORT_MAP",
+        ];
+        vars.retain(|(k, _)| !files.iter().any(|f| k.strip_prefix("BMA_CUTOVER_") == Some(*f)));
+        for (k, v) in [
+            ("BACKEND", "ldap".to_owned()),
+            ("LDAP_URL", ldap("url")),
+            ("LDAP_TLS", "none".to_owned()),
+            ("LDAP_BIND_DN", ldap("bind_dn")),
+            ("LDAP_PASSWORD_FILE", secret.display().to_string()),
+            ("LDAP_LEGACY_BASE", ldap("legacy_base")),
+            ("LDAP_NEW_BASE", ldap("new_base")),
+            ("LDAP_ROUTES_BASE", ldap("routes_base")),
+        ] {
+            vars.push((format!("BMA_CUTOVER_{k}"), v));
+        }
+    }
+    vars
+}
+
+fn files_cutover_env(dir: &Path) -> Vec<(String, String)> {
     let lab = lab_file("lab.json");
     let file = |p: &str, key: &str| lab[p][key].as_str().unwrap_or_else(|| panic!("lab.json: {p}.{key}")).to_owned();
     let vars = [
@@ -112,10 +193,15 @@ pub async fn login(platform: &str, address: &str, password: &str) -> Result<Clie
     Ok(c)
 }
 
-/// A mailbox on the legacy platform with `password`, three messages in
-/// INBOX and two in `Archives/2023`.
+/// A mailbox on the legacy platform's passwd-file with `password`, three
+/// messages in INBOX and two in `Archives/2023`.
 pub async fn legacy_mailbox(address: &str, password: &str) {
-    crate::lab_adduser("legacy", address, password);
+    legacy_mailbox_on(Platforms::Files, address, password).await;
+}
+
+/// The same, its account on `on`.
+pub async fn legacy_mailbox_on(on: Platforms, address: &str, password: &str) {
+    crate::lab_adduser_on(on.name(), "legacy", address, password);
     let owner = Endpoint {
         config: crate::lab_imap_config("legacy"),
         auth: Auth::Login { user: address.to_owned(), password: Secret::new(password) },

@@ -232,7 +232,7 @@ pub fn cutover_env() -> Result<Vec<(String, String)>> {
             dovecot::write_atomically(&secret, &format!("{}\n", ldap::BMA.1))?;
             vec![
                 ("LDAP_URL", ldap::uri()),
-                ("LDAP_SECURITY", "none".to_owned()),
+                ("LDAP_TLS", "none".to_owned()),
                 ("LDAP_BIND_DN", ldap::BMA.0.to_owned()),
                 ("LDAP_PASSWORD_FILE", file(secret)),
                 ("LDAP_LEGACY_BASE", ldap::accounts_base(Platform::Legacy)),

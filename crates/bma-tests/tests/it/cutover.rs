@@ -8,7 +8,8 @@
 //! platform with nothing lost; a password scheme the new platform does
 //! not take refused at the checks with nothing changed.
 //!
-//! Each test has a mailbox of its own (a fresh `ec…` address). Needs
+//! Each test has a mailbox of its own (a fresh `ec…` address), and runs on
+//! both platform backends, the lab's passwd-files and its directory. Needs
 //! `cargo xtask lab up`.
 
 use std::collections::BTreeMap;
@@ -23,17 +24,19 @@ use bma_mail::Templates;
 use bma_platform::{PasswordHash, Route};
 use bma_store::{Store, SwitchEnd};
 use bma_tests::engine::{lab_engine_settings, lab_platform, lab_smtp};
-use bma_tests::switch::{fresh_address, lab_switch_settings, legacy_mailbox, login, message, scheduled};
-use bma_tests::{TestBackend, TestDb, addr, lab_imap_config, lab_master_for, on_both_backends};
+use bma_tests::switch::{
+    Platforms, fresh_address, lab_switch_settings_on, legacy_mailbox_on, login, message, scheduled,
+};
+use bma_tests::{TestBackend, TestDb, addr, lab_imap_config, lab_master_for, on_every_platform_backend};
 use time::macros::datetime;
 
 const PASSWORD: &str = "ancien-mot-de-passe";
 const MIB: u64 = 1024 * 1024;
 
-fn engine(store: Store) -> Engine {
+fn engine(store: Store, on: Platforms) -> Engine {
     let settings = EngineSettings {
         new: Some(lab_platform("new")),
-        switch: Some(lab_switch_settings()),
+        switch: Some(lab_switch_settings_on(on)),
         ..lab_engine_settings("bounces@bma.test")
     };
     Engine::new(store, Templates::load(None).expect("templates"), settings, lab_smtp(), "test-cutover")
@@ -80,9 +83,9 @@ async fn wait_for(platform: &str, user: &str, subject: &str) {
 
 /// A fresh mailbox on the legacy platform (five messages), scheduled for
 /// its cutover today on a new test database.
-async fn ready(backend: TestBackend) -> (String, TestDb, Store, time::OffsetDateTime) {
+async fn ready(backend: TestBackend, on: Platforms) -> (String, TestDb, Store, time::OffsetDateTime) {
     let address = fresh_address();
-    legacy_mailbox(&address, PASSWORD).await;
+    legacy_mailbox_on(on, &address, PASSWORD).await;
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     let now = datetime!(2024-06-04 06:00 UTC);
@@ -95,10 +98,10 @@ fn send(address: &str, n: usize) {
     bma_tests::smtp::send(2525, "direction@ecole.test", address, &raw);
 }
 
-async fn a_mailbox_is_cut_over_with_its_password_its_quota_mail_2_and_a_receipt(backend: TestBackend) {
-    let (address, db, store, now) = ready(backend).await;
+async fn a_mailbox_is_cut_over_with_its_password_its_quota_mail_2_and_a_receipt(backend: TestBackend, on: Platforms) {
+    let (address, db, store, now) = ready(backend, on).await;
 
-    let outcome = engine(store.clone()).cut_over(&address, now).await.expect("cut over");
+    let outcome = engine(store.clone(), on).cut_over(&address, now).await.expect("cut over");
     let SwitchOutcome::Migrated(receipt) = outcome else { panic!("{outcome:?}") };
     assert_eq!((receipt.messages, receipt.missing, receipt.folders.len()), (5, 0, 2), "{receipt:?}");
     assert_eq!(receipt.digest.len(), 64);
@@ -133,14 +136,14 @@ async fn a_mailbox_is_cut_over_with_its_password_its_quota_mail_2_and_a_receipt(
     assert!(!folders("legacy", &address).await["INBOX"].iter().any(|s| s == "Message 100"));
 
     // Running it again changes nothing.
-    let again = engine(store.clone()).cut_over(&address, now).await.expect("again");
+    let again = engine(store.clone(), on).cut_over(&address, now).await.expect("again");
     assert_eq!(again, SwitchOutcome::AlreadyMigrated);
     store.close().await;
     db.drop_db().await;
 }
 
-async fn mail_sent_throughout_a_cutover_lands_in_the_new_inbox_exactly_once(backend: TestBackend) {
-    let (address, db, store, now) = ready(backend).await;
+async fn mail_sent_throughout_a_cutover_lands_in_the_new_inbox_exactly_once(backend: TestBackend, on: Platforms) {
+    let (address, db, store, now) = ready(backend, on).await;
 
     // One message every 200 ms from before the cutover until after it.
     let (stop_tx, mut stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -157,7 +160,7 @@ async fn mail_sent_throughout_a_cutover_lands_in_the_new_inbox_exactly_once(back
         }
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let outcome = engine(store.clone()).cut_over(&address, now).await.expect("cut over");
+    let outcome = engine(store.clone(), on).cut_over(&address, now).await.expect("cut over");
     assert!(matches!(outcome, SwitchOutcome::Migrated(_)), "{outcome:?}");
     tokio::time::sleep(Duration::from_millis(500)).await;
     stop_tx.send(()).expect("stop");
@@ -181,9 +184,12 @@ async fn mail_sent_throughout_a_cutover_lands_in_the_new_inbox_exactly_once(back
     db.drop_db().await;
 }
 
-async fn a_rollback_brings_delivery_and_login_back_to_the_legacy_platform_with_nothing_lost(backend: TestBackend) {
-    let (address, db, store, now) = ready(backend).await;
-    let engine = engine(store.clone());
+async fn a_rollback_brings_delivery_and_login_back_to_the_legacy_platform_with_nothing_lost(
+    backend: TestBackend,
+    on: Platforms,
+) {
+    let (address, db, store, now) = ready(backend, on).await;
+    let engine = engine(store.clone(), on);
     engine.cut_over(&address, now).await.expect("cut over");
     // Mail reaches the new box after the switch.
     send(&address, 200);
@@ -204,7 +210,7 @@ async fn a_rollback_brings_delivery_and_login_back_to_the_legacy_platform_with_n
     let refused = login("new", &address, PASSWORD).await.expect_err("the new box is closed again");
     assert!(refused.to_string().contains("annulée"), "{refused}");
     // Mail goes to the legacy platform again.
-    assert_eq!(lab_switch_settings().routing.route(&address).expect("route"), Route::Legacy);
+    assert_eq!(lab_switch_settings_on(on).routing.route(&address).expect("route"), Route::Legacy);
     send(&address, 201);
     wait_for("legacy", &address, "Message 201").await;
     let events = store.timeline(store.mailbox(&addr(&address)).await.expect("mailbox").id).await.expect("timeline");
@@ -226,11 +232,14 @@ async fn a_rollback_brings_delivery_and_login_back_to_the_legacy_platform_with_n
     db.drop_db().await;
 }
 
-async fn a_password_scheme_the_new_platform_does_not_take_is_refused_with_nothing_changed(backend: TestBackend) {
+async fn a_password_scheme_the_new_platform_does_not_take_is_refused_with_nothing_changed(
+    backend: TestBackend,
+    on: Platforms,
+) {
     let address = fresh_address();
-    legacy_mailbox(&address, PASSWORD).await;
+    legacy_mailbox_on(on, &address, PASSWORD).await;
     // The legacy account's hash in clear text ({PLAIN}), as old platforms kept some.
-    let settings = lab_switch_settings();
+    let settings = lab_switch_settings_on(on);
     let weak = PasswordHash::parse(&format!("{{PLAIN}}{PASSWORD}"), None).expect("a hash");
     let legacy = settings.legacy_accounts.clone();
     legacy
@@ -241,7 +250,7 @@ async fn a_password_scheme_the_new_platform_does_not_take_is_refused_with_nothin
     let now = datetime!(2024-06-04 06:00 UTC);
     scheduled(&store, &address, now).await;
 
-    let refused = engine(store.clone()).cut_over(&address, now).await.expect_err("refused");
+    let refused = engine(store.clone(), on).cut_over(&address, now).await.expect_err("refused");
     let text = refused.to_string();
     assert!(matches!(refused, EngineError::Refused(_)) && refused.is_permanent(), "{refused:?}");
     assert!(text.contains("PLAIN") && text.contains("reset-password") && text.contains("too weak"), "{text}");
@@ -254,12 +263,12 @@ async fn a_password_scheme_the_new_platform_does_not_take_is_refused_with_nothin
     db.drop_db().await;
 }
 
-async fn the_scheduler_cuts_over_on_the_day_and_a_refused_cutover_is_flagged_once(backend: TestBackend) {
+async fn the_scheduler_cuts_over_on_the_day_and_a_refused_cutover_is_flagged_once(backend: TestBackend, on: Platforms) {
     let (good, weak) = (fresh_address(), fresh_address());
-    legacy_mailbox(&good, PASSWORD).await;
-    legacy_mailbox(&weak, PASSWORD).await;
+    legacy_mailbox_on(on, &good, PASSWORD).await;
+    legacy_mailbox_on(on, &weak, PASSWORD).await;
     let hash = PasswordHash::parse(&format!("{{PLAIN}}{PASSWORD}"), None).expect("a hash");
-    lab_switch_settings()
+    lab_switch_settings_on(on)
         .legacy_accounts
         .upsert(&bma_platform::NewAccount { address: weak.clone(), hash, quota_bytes: 100 * MIB })
         .expect("weak hash written");
@@ -274,7 +283,7 @@ async fn the_scheduler_cuts_over_on_the_day_and_a_refused_cutover_is_flagged_onc
     store.change_campaign(bma_store::CampaignAction::Start, &operator, "go", day).await.expect("started");
     let settings = EngineSettings {
         new: Some(lab_platform("new")),
-        switch: Some(lab_switch_settings()),
+        switch: Some(lab_switch_settings_on(on)),
         ..lab_engine_settings(&bounces)
     };
     let engine = Engine::new(store.clone(), Templates::load(None).expect("templates"), settings, lab_smtp(), "w1");
@@ -301,9 +310,9 @@ async fn the_scheduler_cuts_over_on_the_day_and_a_refused_cutover_is_flagged_onc
     db.drop_db().await;
 }
 
-async fn a_cutover_that_keeps_failing_dies_rolled_back_and_flagged(backend: TestBackend) {
+async fn a_cutover_that_keeps_failing_dies_rolled_back_and_flagged(backend: TestBackend, on: Platforms) {
     let address = fresh_address();
-    legacy_mailbox(&address, PASSWORD).await;
+    legacy_mailbox_on(on, &address, PASSWORD).await;
     let bounces = format!("bounces-{}", address.replace('@', "-at-")) + "@bma.test";
     bma_tests::lab_addusers("legacy", std::slice::from_ref(&bounces), "secret-bounces");
     let db = TestDb::new(backend).await;
@@ -317,7 +326,7 @@ async fn a_cutover_that_keeps_failing_dies_rolled_back_and_flagged(backend: Test
     let mut new = lab_platform("new");
     new.password = bma_imap::Secret::new("not-the-admin-password");
     let settings =
-        EngineSettings { new: Some(new), switch: Some(lab_switch_settings()), ..lab_engine_settings(&bounces) };
+        EngineSettings { new: Some(new), switch: Some(lab_switch_settings_on(on)), ..lab_engine_settings(&bounces) };
     let engine = Engine::new(store.clone(), Templates::load(None).expect("templates"), settings, lab_smtp(), "w1");
 
     let mut failed = 0;
@@ -339,13 +348,13 @@ async fn a_cutover_that_keeps_failing_dies_rolled_back_and_flagged(backend: Test
     let rollback = events.iter().find(|e| e.kind == "cutover_rollback").expect("rolled back");
     assert!(rollback.reason.contains("cutover failed 3 times"), "{}", rollback.reason);
     // Nothing of the switch left: mail and login on the legacy platform.
-    assert_eq!(lab_switch_settings().routing.route(&address).expect("route"), Route::Legacy);
+    assert_eq!(lab_switch_settings_on(on).routing.route(&address).expect("route"), Route::Legacy);
     login("legacy", &address, PASSWORD).await.expect("the legacy login works");
     store.close().await;
     db.drop_db().await;
 }
 
-on_both_backends!(
+on_every_platform_backend!(
     a_cutover_that_keeps_failing_dies_rolled_back_and_flagged,
     the_scheduler_cuts_over_on_the_day_and_a_refused_cutover_is_flagged_once,
     a_mailbox_is_cut_over_with_its_password_its_quota_mail_2_and_a_receipt,
@@ -353,3 +362,26 @@ on_both_backends!(
     a_rollback_brings_delivery_and_login_back_to_the_legacy_platform_with_nothing_lost,
     a_password_scheme_the_new_platform_does_not_take_is_refused_with_nothing_changed,
 );
+
+/// A route is confirmed by Postfix's own lookup through every table of
+/// `transport_maps`, not by reading back what was written: while the hash
+/// table (asked first) holds an address, the directory's route for it is
+/// refused as not confirmed; once that line is gone, what the directory
+/// says is what both backends read, as Postfix does.
+#[test]
+fn a_route_that_another_table_shadows_is_not_confirmed() {
+    let address = fresh_address();
+    let (files, ldap) = (lab_switch_settings_on(Platforms::Files), lab_switch_settings_on(Platforms::Ldap));
+    files.routing.set(&address, Route::Held).expect("held in the hash table");
+    let shadowed = ldap.routing.set(&address, Route::New).expect_err("the hash table answers first");
+    assert!(matches!(shadowed, bma_platform::PlatformError::NotConfirmed(_)), "{shadowed:?}");
+    assert_eq!(ldap.routing.route(&address).expect("route"), Route::Held);
+    // The hash table's line removed: the directory's entry, written but
+    // not confirmed, is what Postfix reads now, and is said so.
+    let uncovered = files.routing.set(&address, Route::Legacy).expect_err("the directory routes it to new");
+    assert!(uncovered.to_string().contains("looks up new"), "{uncovered}");
+    assert_eq!(files.routing.route(&address).expect("route"), Route::New);
+    ldap.routing.set(&address, Route::New).expect("confirmed");
+    ldap.routing.set(&address, Route::Legacy).expect("back to the legacy platform");
+    assert_eq!(files.routing.route(&address).expect("route"), Route::Legacy);
+}

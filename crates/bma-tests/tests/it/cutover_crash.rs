@@ -1,4 +1,5 @@
-//! A worker killed at every point of a cutover, on both store backends:
+//! A worker killed at every point of a cutover, on both store backends and
+//! both platform backends (passwd-files, directory):
 //! `bma cutover run` aborted (the test hook `BMA_CUTOVER_CRASH_AFTER`, as
 //! a SIGKILL would stop it: no destructor, no flush) once each step's side
 //! effects are done but before they are recorded, and again right after
@@ -13,21 +14,21 @@ use std::os::unix::process::ExitStatusExt as _;
 
 use bma_core::State;
 use bma_core::switch::Step;
-use bma_tests::switch::{cutover_env, fresh_address, legacy_mailbox, login, scheduled};
-use bma_tests::{TestBackend, TestDb, addr, bma_lab_command, lab_inbox, on_both_backends};
+use bma_tests::switch::{Platforms, cutover_env_on, fresh_address, legacy_mailbox_on, login, scheduled};
+use bma_tests::{TestBackend, TestDb, addr, bma_lab_command, lab_inbox, on_every_platform_backend};
 use time::macros::datetime;
 
 const PASSWORD: &str = "mot-de-passe-de-la-bma";
 
-async fn a_cutover_killed_at_every_step_resumes_without_loss_or_duplicate(backend: TestBackend) {
+async fn a_cutover_killed_at_every_step_resumes_without_loss_or_duplicate(backend: TestBackend, on: Platforms) {
     let address = fresh_address();
-    legacy_mailbox(&address, PASSWORD).await;
+    legacy_mailbox_on(on, &address, PASSWORD).await;
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     scheduled(&store, &address, datetime!(2024-06-04 06:00 UTC)).await;
     let dir = tempfile::tempdir().expect("a directory");
     std::fs::write(dir.path().join("admin.password"), "adminpass\n").expect("password file");
-    let env = cutover_env(dir.path());
+    let env = cutover_env_on(dir.path(), on);
     let run = |crash: Option<String>| {
         let mut cmd = bma_lab_command(dir.path(), &db.url, &["cutover", "run", &address]);
         cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
@@ -96,4 +97,4 @@ async fn a_cutover_killed_at_every_step_resumes_without_loss_or_duplicate(backen
     db.drop_db().await;
 }
 
-on_both_backends!(a_cutover_killed_at_every_step_resumes_without_loss_or_duplicate);
+on_every_platform_backend!(a_cutover_killed_at_every_step_resumes_without_loss_or_duplicate);
