@@ -15,7 +15,7 @@
 //! | `final_copy` | the last incremental copy (flags, new messages, deletions) |
 //! | `verify` | the receipt: every legacy message on the new side, folder by folder; refused if any is missing |
 //! | `mail2` | mail 2 put in the legacy INBOX (found by its Message-ID if already there) and queued to the verified backup address |
-//! | `route` | mail for the address routed to the new platform, confirmed; what was held released |
+//! | `route` | mail for the address routed to the new platform, confirmed by the relay's lookup; what was held released; a probe through the relay seen in the new INBOX, then removed |
 //! | `post_copy` | the legacy login's refusal pointing to the new webmail; what reached the legacy box meanwhile (mail 2 among it) copied too; the mailbox becomes `migrated` |
 //!
 //! Rules: a step is recorded (an event of the store) only once its side

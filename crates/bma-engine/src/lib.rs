@@ -18,6 +18,8 @@
 //!   bounce mailbox, matched to their mailbox;
 //! - [`cutover`]: cutover slots, and mailboxes whose window closed without a form;
 //! - [`presync`]: background copies to the new platform with `bma-sync`;
+//! - [`probe`]: a route confirmed by a probe message through the relay,
+//!   waited for on the expected side and removed there;
 //! - [`switch`]: the cutover of one mailbox, step by step, and its
 //!   rollback, against the platforms (`bma-platform`), with its
 //!   [`receipt`];
@@ -39,6 +41,7 @@ pub mod emails;
 pub mod jobs;
 pub mod operations;
 pub mod presync;
+pub mod probe;
 pub mod receipt;
 pub mod scheduler;
 pub mod send;

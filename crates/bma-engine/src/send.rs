@@ -267,22 +267,50 @@ pub(crate) async fn inbox_uids(
     user: &str,
     message_id: &str,
 ) -> Result<Vec<u32>, bma_imap::Error> {
-    let mut client = legacy.session(user).await?;
+    let needle = format!("<{message_id}>");
+    inbox_uids_where(legacy, user, |id| id == needle).await
+}
+
+/// The UIDs of the latest messages of `user`'s INBOX on `platform` whose
+/// Message-ID (with its angle brackets) `matches`.
+pub(crate) async fn inbox_uids_where(
+    platform: &crate::PlatformAccess,
+    user: &str,
+    matches: impl Fn(&str) -> bool,
+) -> Result<Vec<u32>, bma_imap::Error> {
+    let mut client = platform.session(user).await?;
     let info = client.examine(&MailboxName::new("INBOX")).await?;
     let next = info.uid_next.unwrap_or(u32::MAX);
     let from = next.saturating_sub(EVIDENCE_WINDOW).max(1);
-    let needle = format!("<{message_id}>");
     let mut found = Vec::new();
     if info.exists > 0 {
         let mut stream = client.fetch_bodies(&UidSet::from_uid(from)).await?;
         while let Some(m) = stream.next().await? {
-            if message_id_of(&m.body).is_some_and(|id| id == needle) {
+            if message_id_of(&m.body).is_some_and(|id| matches(&id)) {
                 found.push(m.uid);
             }
         }
     }
     let _ = client.logout().await;
     Ok(found)
+}
+
+/// Removes the messages `uids` from `user`'s INBOX on `platform`.
+pub(crate) async fn expunge_from_inbox(
+    platform: &crate::PlatformAccess,
+    user: &str,
+    uids: &[u32],
+) -> Result<(), bma_imap::Error> {
+    if uids.is_empty() {
+        return Ok(());
+    }
+    let mut session = platform.session(user).await?;
+    session.select(&MailboxName::new("INBOX")).await?;
+    let set: UidSet = uids.iter().copied().collect();
+    session.uid_store(&set, bma_imap::StoreMode::Add, &[bma_imap::Flag::Deleted]).await?;
+    session.uid_expunge(&set).await?;
+    let _ = session.logout().await;
+    Ok(())
 }
 
 /// The Message-ID header value of a raw message (trimmed), if any.

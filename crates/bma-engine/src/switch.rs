@@ -13,7 +13,10 @@
 //!   new platform alters) is [`EngineError::Refused`], permanent;
 //! - `provision` writes the same account again (`Accounts::upsert` writes
 //!   nothing when it is already so) and allows its logins;
-//! - `hold` and `route` set a route the relay may already have;
+//! - `hold` and `route` set a route the relay may already have; `route`
+//!   and a rollback confirm theirs by a probe through the relay that must
+//!   land on the expected side ([`crate::probe`]: found again if a killed
+//!   run sent it, removed once landed);
 //! - `final_copy`, `verify` and `post_copy` are incremental copies;
 //! - `mail2` looks for its Message-ID in the legacy INBOX before putting
 //!   it there (the Message-ID is the attempt's, the same at every run),
@@ -67,6 +70,7 @@ use bma_store::{MailboxRecord, NewPasswordLink, StepDone, SwitchEnd, SwitchProgr
 use bma_sync::Options;
 use time::OffsetDateTime;
 
+use crate::probe::PROBE_TIMEOUT;
 use crate::receipt::Receipt;
 use crate::{Engine, EngineError, PlatformAccess};
 
@@ -215,7 +219,8 @@ pub enum SwitchOutcome {
 pub struct Undone {
     /// The state it was in.
     pub from: State,
-    /// Whether mail was routed back to the legacy platform (and what was held released).
+    /// Whether mail was routed back to the legacy platform (and what was
+    /// held released), confirmed by a probe landed in the legacy INBOX.
     pub routed_back: bool,
     /// Messages copied back from the new mailbox to the legacy one.
     pub copied_back: u64,
@@ -310,6 +315,8 @@ impl Engine {
                 routing.release()
             })
             .await?;
+            let unique = format!("{}-rollback", now.unix_timestamp_nanos() / 1_000_000);
+            self.probe_route(&a, Route::Legacy, &unique, PROBE_TIMEOUT, now).await?;
             undone.routed_back = true;
         }
         if done.contains(&Step::Route) {
@@ -473,7 +480,7 @@ impl Switch<'_> {
                     (emails, sent, link) = (done.emails, done.sent, done.link);
                     done.details
                 }
-                Step::Route => self.route().await?,
+                Step::Route => self.route(started_at.unwrap_or(at), at).await?,
             };
             if let Some(crash) = self.settings.crash {
                 crash.at(step, false);
@@ -719,14 +726,9 @@ impl Switch<'_> {
         let new_password = password_unknown && backup.is_some();
         let put = there.is_empty() || new_password;
         if put {
+            crate::send::expunge_from_inbox(self.legacy, &user, &there).await?;
             let mut session = self.legacy.session(&user).await?;
             let inbox = MailboxName::new("INBOX");
-            if !there.is_empty() {
-                session.select(&inbox).await?;
-                let stale: bma_imap::UidSet = there.iter().copied().collect();
-                session.uid_store(&stale, bma_imap::StoreMode::Add, &[bma_imap::Flag::Deleted]).await?;
-                session.uid_expunge(&stale).await?;
-            }
             session.append(&inbox, AppendMessage { body: &letter.raw, flags: &[], internal_date: None }).await?;
             let _ = session.logout().await;
         }
@@ -790,15 +792,19 @@ impl Switch<'_> {
         Ok((link, url))
     }
 
-    /// Mail routed to the new platform, what was held released.
-    async fn route(&self) -> Result<serde_json::Value, EngineError> {
+    /// Mail routed to the new platform, what was held released, and the
+    /// route confirmed by a probe that lands in the new INBOX (the
+    /// attempt's, so that a resumed run finds the one it sent).
+    async fn route(&self, attempt: OffsetDateTime, at: OffsetDateTime) -> Result<serde_json::Value, EngineError> {
         let (routing, user) = (self.settings.routing.clone(), self.user());
         blocking(move || {
             routing.set(&user, Route::New)?;
             routing.release()
         })
         .await?;
-        Ok(serde_json::json!({ "route": Route::New.as_str(), "released": true }))
+        let unique = format!("{}-route", attempt.unix_timestamp_nanos() / 1_000_000);
+        let probe = self.engine.probe_route(self.address.as_str(), Route::New, &unique, PROBE_TIMEOUT, at).await?;
+        Ok(serde_json::json!({ "route": Route::New.as_str(), "released": true, "probe": probe }))
     }
 
     /// The legacy login's refusal now pointing to the new webmail (after

@@ -16,6 +16,7 @@ mod cutover;
 mod cutover_crash;
 mod cutover_inline;
 mod cutover_limits;
+mod cutover_probe;
 mod cutover_refusal;
 mod cutover_password;
 mod imap;
