@@ -38,10 +38,9 @@ impl Login {
     pub fn reason(&self) -> Result<Option<&str>, PlatformError> {
         match self {
             Login::Allowed => Ok(None),
-            Login::Refused(reason) if reason.chars().any(char::is_control) => Err(PlatformError::Invalid {
-                what: "reason",
-                message: "a line break or control character".to_owned(),
-            }),
+            Login::Refused(reason) if reason.chars().any(char::is_control) => {
+                Err(PlatformError::Invalid { what: "reason", message: "a line break or control character".to_owned() })
+            }
             Login::Refused(reason) => Ok(Some(reason.trim())),
         }
     }
