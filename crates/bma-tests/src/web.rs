@@ -168,8 +168,7 @@ pub async fn invited_mailbox(store: &Store, address: &str) -> (i64, String) {
 
 /// The value of `name="csrf"` in a page.
 pub fn csrf_of(html: &str) -> String {
-    let at = html.find("name=\"csrf\" value=\"").expect("a CSRF field") + "name=\"csrf\" value=\"".len();
-    html[at..].split('"').next().unwrap().to_owned()
+    bma_visitor::csrf_of(html).expect("a CSRF field")
 }
 
 /// The `Set-Cookie` whose name is `name`.
@@ -179,16 +178,15 @@ pub fn set_cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 
 /// The form filled in as a manager would, with `csrf`.
 pub fn valid_form(csrf: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("csrf", csrf.to_owned()),
-        ("nom", "Dupont".into()),
-        ("prenom", "Marie".into()),
-        ("telephone", "+32 (0)2 413.3090".into()),
-        ("role", "direction".into()),
-        ("email_secours", "Marie.Perso@Ecole.test".into()),
-        ("email_secours_confirmation", "marie.perso@ecole.test".into()),
-        ("mot_de_passe_connu", "non".into()),
-    ]
+    bma_visitor::Answers {
+        family_name: "Dupont".into(),
+        given_name: "Marie".into(),
+        phone: "+32 (0)2 413.3090".into(),
+        role: "direction".into(),
+        backup_email: "Marie.Perso@Ecole.test".into(),
+        knows_password: false,
+    }
+    .fields(csrf)
 }
 
 /// `form` with fields replaced (`Some`) or removed (`None`).

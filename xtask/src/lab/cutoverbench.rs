@@ -94,41 +94,14 @@ fn reset_new(paths: &Paths, trash: &Path, address: &str, n: usize) -> Result<()>
 
 /// A short message through the lab's Postfix.
 fn send(to: &str, subject: &str) -> Result<()> {
-    use std::io::{BufRead as _, BufReader, Write as _};
-    let w = std::net::TcpStream::connect((HOST, SMTP_PORT))?;
-    w.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut r = BufReader::new(w.try_clone()?);
-    let mut w = w;
-    let mut expect = |code: &str| -> Result<()> {
-        loop {
-            let mut line = String::new();
-            r.read_line(&mut line)?;
-            if !line.starts_with(code) {
-                bail!("SMTP: expected {code}, got {line}");
-            }
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return Ok(());
-            }
-        }
-    };
-    expect("220")?;
-    for (cmd, code) in [
-        ("EHLO bench.lab.bma.test".to_owned(), "250"),
-        ("MAIL FROM:<direction@ecole.test>".to_owned(), "250"),
-        (format!("RCPT TO:<{to}>"), "250"),
-        ("DATA".to_owned(), "354"),
-    ] {
-        w.write_all(format!("{cmd}\r\n").as_bytes())?;
-        expect(code)?;
-    }
     let id = subject.replace(' ', ".");
-    w.write_all(
-        format!("From: <direction@ecole.test>\r\nTo: <{to}>\r\nSubject: {subject}\r\nMessage-ID: <{id}@bench.bma.test>\r\n\r\nCourrier pendant la bascule.\r\n.\r\n")
-            .as_bytes(),
-    )?;
-    expect("250")?;
-    w.write_all(b"QUIT\r\n")?;
-    Ok(())
+    super::smtp::send_mail(
+        "direction@ecole.test",
+        to,
+        &format!(
+            "From: <direction@ecole.test>\r\nTo: <{to}>\r\nSubject: {subject}\r\nMessage-ID: <{id}@bench.bma.test>\r\n\r\nCourrier pendant la bascule.\r\n"
+        ),
+    )
 }
 
 /// Subjects of `address`'s new INBOX.
@@ -198,7 +171,7 @@ pub fn run(args: &CutoverBenchArgs) -> Result<()> {
     {
         let _lock = proc::lock(&paths.lock())?;
         let users: Vec<dovecot::NewUser> = corpus.iter().map(|(a, p)| (a.clone(), p.clone(), None)).collect();
-        dovecot::upsert_users(&paths, Platform::New, &users)?;
+        super::provision(&paths, None, Platform::New, &users)?;
     }
     let bytes: u64 = addresses
         .iter()

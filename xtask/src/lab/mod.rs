@@ -20,6 +20,7 @@ mod postgres;
 mod proc;
 mod seed;
 mod sieveproxy;
+mod smtp;
 pub mod syncbench;
 
 use std::fs;
@@ -30,6 +31,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail};
 use clap::{Subcommand, ValueEnum};
 use serde::Serialize;
+
+pub use smtp::send_mail;
 
 /// Loopback address every lab server listens on.
 pub const HOST: &str = "127.0.0.1";
@@ -208,6 +211,23 @@ impl Platform {
     /// The Postfix transport that delivers to this platform.
     pub fn transport(self) -> String {
         format!("lmtp:inet:{HOST}:{}", self.lmtp_port())
+    }
+}
+
+/// Adds or updates `users` on a platform, on `backend` (the lab's setting
+/// when `None`), and removes them from the other backend, whose account
+/// would shadow or be shadowed (Dovecot asks the passwd-file first).
+pub fn provision(paths: &Paths, backend: Option<ldap::Backend>, p: Platform, users: &[dovecot::NewUser]) -> Result<()> {
+    let addresses: std::collections::BTreeSet<String> = users.iter().map(|(a, _, _)| a.trim().to_lowercase()).collect();
+    match backend.unwrap_or_else(|| ldap::backend(paths)) {
+        ldap::Backend::Files => {
+            ldap::remove_users(p, &addresses)?;
+            dovecot::upsert_users(paths, p, users)
+        }
+        ldap::Backend::Ldap => {
+            dovecot::remove_users(paths, p, |a| addresses.contains(a))?;
+            ldap::upsert_users(p, users)
+        }
     }
 }
 
@@ -390,10 +410,7 @@ pub fn run(command: LabCommand) -> Result<ExitCode> {
             let mut users = vec![(address.clone(), password.clone(), extra.clone())];
             users.extend(also.iter().map(|a| (a.clone(), password.clone(), extra.clone())));
             let backend = backend.unwrap_or_else(|| ldap::backend(&paths));
-            match backend {
-                ldap::Backend::Files => dovecot::upsert_users(&paths, platform, &users)?,
-                ldap::Backend::Ldap => ldap::upsert_users(platform, &users)?,
-            }
+            provision(&paths, Some(backend), platform, &users)?;
             println!("{address} and {} more added to {} ({})", also.len(), platform.name(), backend.name());
         }
         LabCommand::Foreign { command } => return foreign::run(&paths, command),

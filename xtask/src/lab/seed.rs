@@ -211,18 +211,7 @@ pub fn seed(paths: &Paths, mailboxes: usize, messages: usize, bench: bool) -> Re
             })
             .collect();
         let seeded: BTreeSet<String> = plans.iter().map(|pl| pl.address.clone()).collect();
-        // On the lab's backend only: an account of the other would shadow it
-        // (Dovecot asks the passwd-file first).
-        match super::ldap::backend(paths) {
-            super::ldap::Backend::Files => {
-                super::ldap::remove_users(p, &seeded)?;
-                dovecot::upsert_users(paths, p, &users)?;
-            }
-            super::ldap::Backend::Ldap => {
-                dovecot::remove_users(paths, p, |a| seeded.contains(a))?;
-                super::ldap::upsert_users(p, &users)?;
-            }
-        }
+        super::provision(paths, None, p, &users)?;
         // A seeded mailbox is a legacy mailbox again: no cutover's refusal
         // or route left from an earlier demo, on either backend.
         dovecot::allow_logins(paths, &seeded)?;
@@ -352,7 +341,7 @@ fn write_bench_mailboxes(paths: &Paths, plans: &[Plan], base: usize) -> Result<V
             .iter()
             .map(|pl| (pl.address.clone(), pl.password.clone(), Some("userdb_quota_rule=*:storage=2G".to_string())))
             .collect();
-        dovecot::upsert_users(paths, Platform::Legacy, &users)?;
+        super::provision(paths, None, Platform::Legacy, &users)?;
     }
     let entries: Vec<Result<MailboxEntry>> = std::thread::scope(|s| {
         let (a, b): (Vec<_>, Vec<_>) = plans.iter().enumerate().partition(|(i, _)| i % 2 == 0);

@@ -43,8 +43,7 @@ async fn password_link(user: &str, seen: usize) -> String {
 
 /// The password the page shows.
 fn shown(page: &str) -> String {
-    let start = page.find("<code id=\"mot-de-passe\">").expect("the password on the page") + 24;
-    page[start..start + page[start..].find("</code>").expect("end")].to_owned()
+    bma_visitor::password_on(page).expect("the password on the page")
 }
 
 async fn a_lost_password_is_replaced_by_one_a_link_shows_once(backend: TestBackend) {

@@ -9,12 +9,17 @@
 //! simulates the campaign's load, starts it and runs it on an accelerated
 //! clock: mail 1 of each wave delivered into the legacy mailboxes through
 //! the lab's Postfix, the unknown school's bounce read back and matched,
-//! reminders, presync copies to the new platform, cutover slots for the
-//! managers who answered, the deadline list to the migration team, then
-//! their cutovers on their day (account, hold, final copy, receipt, mail
-//! 2, routing to the new platform); then prints the campaign's status and
-//! one migrated mailbox's steps, receipt and timeline. Every command is
-//! printed before it runs.
+//! reminders, presync copies to the new platform; three managers answer
+//! the form through the portal over HTTP (`portal`: mail 1's link read
+//! from the legacy mailbox, a login at the lab's OpenID Connect provider,
+//! one who has lost the BMA's password, each backup address confirmed from
+//! its link), cutover slots for them, the deadline list to the migration
+//! team, then their cutovers on their day (account, hold, final copy,
+//! receipt, mail 2, routing to the new platform); then what they find
+//! (mail 2 on both sides, the old password on the new platform, the new
+//! one from its link, mail landing on the new platform), the campaign's
+//! status and one migrated mailbox's steps, receipt and timeline. Every
+//! command is printed before it runs.
 //!
 //! It ends with what a newcomer opens: the command that serves the demo's
 //! store on the demo's clock (`BMA_NOW`, advancing from there), and a link
@@ -29,6 +34,8 @@ use anyhow::{Context, bail};
 use serde::Deserialize;
 
 use crate::pipeline::{root, run, xtask};
+
+mod portal;
 
 #[derive(Deserialize)]
 struct Seed {
@@ -140,9 +147,10 @@ struct Demo {
 }
 
 impl Demo {
-    fn bma(&self, args: &[&str]) -> anyhow::Result<std::process::ExitStatus> {
-        println!("\n$ bma {}", args.join(" "));
-        Command::new(&self.bin)
+    /// `bma ARGS` in the demo's directory, on its clock and the lab.
+    fn command(&self, args: &[&str]) -> anyhow::Result<Command> {
+        let mut command = Command::new(&self.bin);
+        command
             .args(args)
             .current_dir(&self.dir)
             .env_remove("BMA_DATABASE_URL")
@@ -150,9 +158,14 @@ impl Demo {
             .env_remove("BMA_PORTAL_BASE_URL")
             .env("BMA_NOW", *self.now.borrow())
             .envs(LAB_ENV)
-            .envs(crate::lab::cutover_env()?)
-            .status()
-            .context("cannot run bma")
+            .envs(OIDC_ENV)
+            .envs(crate::lab::cutover_env()?);
+        Ok(command)
+    }
+
+    fn bma(&self, args: &[&str]) -> anyhow::Result<std::process::ExitStatus> {
+        println!("\n$ bma {}", args.join(" "));
+        self.command(args)?.status().context("cannot run bma")
     }
 
     fn ok(&self, args: &[&str]) -> anyhow::Result<()> {
@@ -242,21 +255,12 @@ pub fn demo() -> anyhow::Result<()> {
     println!("# the legacy platform does not know bounces; invited mailboxes are copied to the new platform.");
     run("2024-04-22T08:00:00Z", "2024-04-24T08:00:00Z")?;
     *demo.now.borrow_mut() = "2024-04-24T10:00:00Z";
-    println!("\n# Three managers answer the form (the portal records it the same way):");
-    for m in seed.mailboxes.iter().take(3) {
-        demo.ok(&[
-            "--config",
-            "bma.toml",
-            "mailbox",
-            "transition",
-            &m.address,
-            "enrolled",
-            "--reason",
-            "formulaire reçu",
-            "--as",
-            "demo",
-        ])?;
-    }
+    println!("\n# Three managers answer the form on the portal, as they would: mail 1's link read from");
+    println!("# their legacy mailbox, followed, a login at Cerbère EDU (the lab's provider), the form");
+    println!("# filled; the second one does not know the BMA's password. Each confirms the backup address");
+    println!("# from the link that reached it.");
+    let managers: Vec<&str> = seed.mailboxes.iter().take(3).map(|m| m.address.as_str()).collect();
+    let lost = portal::answer_forms(&demo, &managers)?;
     println!("\n# On to the deadline: reminders go to those who have not answered, cutover slots to those who have,");
     println!("# and on its day each of those is cut over: the account on the new platform (same password, quota x25),");
     println!("# mail held at the relay, the final copy, the receipt, mail 2, mail routed to the new platform.");
@@ -292,6 +296,8 @@ pub fn demo() -> anyhow::Result<()> {
         bail!("the illegal transition should have been refused");
     }
     demo.ok(&["--config", "bma.toml", "show", first])?;
+    println!("\n# What the managers find now:");
+    portal::after_cutover(&demo, &seed.mailboxes[0], lost)?;
     demo.ok(&["--config", "bma.toml", "status"])?;
     demo.ok(&["--config", "bma.toml", "status", "--json"])?;
     println!("\nDemo done: the store is {}", Path::new(&dir).join("bma.db").display());
@@ -300,7 +306,8 @@ pub fn demo() -> anyhow::Result<()> {
     // a link of mail 1 as its manager received it.
     let waiting =
         seed.mailboxes.iter().skip(3).map(|m| m.address.as_str()).next().context("a mailbox still invited")?;
-    let link = mail1_link(waiting, PORTAL).with_context(|| format!("mail 1 of {waiting} in the legacy mailbox"))?;
+    let link =
+        portal::mail1_link(waiting, PORTAL).with_context(|| format!("mail 1 of {waiting} in the legacy mailbox"))?;
     let env: Vec<String> = std::iter::once(("BMA_NOW", *demo.now.borrow()))
         .chain(LAB_ENV)
         .chain(OIDC_ENV)
@@ -317,79 +324,4 @@ pub fn demo() -> anyhow::Result<()> {
     println!("# over IMAP, as its manager would; the store keeps only its hash), and log in to Cerbère EDU");
     println!("# (the lab's provider) as directrice.dupont / password:\n\n  {link}\n");
     Ok(())
-}
-
-/// The form link of `address`'s mail 1, read from its legacy INBOX over
-/// IMAP with the lab's master user (a reminder's link if mail 1 is not there).
-fn mail1_link(address: &str, portal: &str) -> anyhow::Result<String> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-    let bodies = runtime.block_on(async {
-        use bma_imap::{Auth, Client, Config, MailboxName, Secret, Security, UidSet};
-        let config = Config::new("127.0.0.1", 10143).with_security(Security::None);
-        let mut c = Client::connect(&config).await?;
-        let auth = Auth::Plain {
-            authzid: Some(address.to_owned()),
-            authcid: "admin".to_owned(),
-            password: Secret::new("adminpass"),
-        };
-        c.login(&auth).await?;
-        c.select(&MailboxName::new("INBOX")).await?;
-        let mut out = Vec::new();
-        {
-            let mut bodies = c.fetch_bodies(&UidSet::all()).await?;
-            while let Some(m) = bodies.next().await? {
-                out.push(m.body);
-            }
-        }
-        let _ = c.logout().await;
-        anyhow::Ok(out)
-    })?;
-    let texts: Vec<String> = bodies.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
-    let mail1 = texts.iter().filter(|t| is_kind(t, "invitation")).find_map(|t| form_link(t, portal));
-    mail1
-        .or_else(|| texts.iter().rev().find_map(|t| form_link(t, portal)))
-        .with_context(|| format!("no email with a {portal}/formulaire/ link"))
-}
-
-/// Whether a raw message is one the campaign sent as `kind` (its Message-ID is `<kind.…@…>`).
-fn is_kind(raw: &str, kind: &str) -> bool {
-    let head = raw.split("\r\n\r\n").next().unwrap_or(raw);
-    head.lines().any(|l| {
-        let l = l.to_ascii_lowercase();
-        l.starts_with("message-id:") && l.contains(&format!("<{kind}."))
-    })
-}
-
-/// The first `<portal>/formulaire/<token>` link of a raw message, its
-/// quoted-printable soft line breaks undone.
-fn form_link(raw: &str, portal: &str) -> Option<String> {
-    let text = raw.replace("=\r\n", "").replace("=\n", "").replace("=3D", "=");
-    let start = format!("{portal}/formulaire/");
-    let at = text.find(&start)?;
-    let token: String =
-        text[at + start.len()..].chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
-    (token.len() >= 32).then(|| format!("{start}{token}"))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_link_of_mail_1_is_found_as_a_person_would() {
-        let token = "AbCdEfGhIjKlMnOpQrStUvWxYz0123456789-_abcde";
-        let mail1 = format!(
-            "Message-ID: <invitation.4.abc@bma.test>\r\nSubject: x\r\n\r\nOuvrez le lien :\r\n    \
-             http://127.0.0.1:8080/formulai=\r\nre/{}=\r\n{}\r\n",
-            &token[..20],
-            &token[20..]
-        );
-        assert!(is_kind(&mail1, "invitation"));
-        assert!(!is_kind(&mail1, "reminder"));
-        assert_eq!(form_link(&mail1, PORTAL), Some(format!("{PORTAL}/formulaire/{token}")));
-        let body_only = "Subject: x\r\n\r\nMessage-ID: <invitation.1@x>\r\n";
-        assert!(!is_kind(body_only, "invitation"), "a header, not the body");
-        assert_eq!(form_link("http://127.0.0.1:8080/formulaire/court", PORTAL), None);
-        assert_eq!(form_link(&mail1, "https://autre.example"), None);
-    }
 }
