@@ -187,13 +187,18 @@ pub fn seed(paths: &Paths, mailboxes: usize, messages: usize, bench: bool) -> Re
         plans.extend(bench_plans());
     }
 
-    // Wipe previous seed mailboxes (and anything at the new ones' paths).
+    // Wipe previous seed mailboxes (and anything at the new ones' paths),
+    // and their copies on the new platform (an earlier demo's presync and
+    // cutover): a seeded mailbox is a legacy mailbox not yet migrated.
     let old: Vec<String> =
         read_manifest(paths)?.map(|m| m.mailboxes.into_iter().map(|b| b.address).collect()).unwrap_or_default();
-    let _ = super::proc::run(dovecot::doveadm(paths, p).args(["kick", "*@adm.cfwb.be"]));
+    for platform in Platform::ALL {
+        let _ = super::proc::run(dovecot::doveadm(paths, platform).args(["kick", "*@adm.cfwb.be"]));
+    }
     let new: BTreeSet<&str> = plans.iter().map(|pl| pl.address.as_str()).collect();
     for address in old.iter().map(String::as_str).chain(new.iter().copied()) {
-        for root in [paths.mail_root(p), paths.home_root(p)] {
+        let roots = Platform::ALL.map(|platform| [paths.mail_root(platform), paths.home_root(platform)]);
+        for root in roots.into_iter().flatten() {
             let dir = user_dir(&root, address)?;
             if dir.exists() {
                 fs::remove_dir_all(&dir).with_context(|| format!("cannot remove {}", dir.display()))?;
