@@ -113,8 +113,13 @@ async fn status(config: &Config, address: Option<&str>, json: bool) -> anyhow::R
             })
             .collect();
         let receipt = progress.details(Step::Verify).and_then(|d| d.get("receipt")).cloned();
+        // How long the probe took to land once mail was released (part of `route`).
+        let probe_ms = progress.details(Step::Route).and_then(|d| d["probe"]["landed_ms"].as_u64());
         if json {
-            let out = serde_json::json!({ "address": address.as_str(), "state": progress.state, "steps": steps, "receipt": receipt });
+            let out = serde_json::json!({
+                "address": address.as_str(), "state": progress.state, "steps": steps, "receipt": receipt,
+                "route_probe_ms": probe_ms,
+            });
             println!("{out}");
             return Ok(ExitCode::SUCCESS);
         }
