@@ -179,9 +179,50 @@ pub fn doveadm(paths: &Paths, p: Platform) -> Command {
 /// (space separated `userdb_…=…`).
 pub type NewUser = (String, String, Option<String>);
 
-/// Adds or updates users in a platform's passwd-file (atomic rewrite;
-/// Dovecot notices the change by itself).
+/// Adds or updates users in a platform's passwd-file: through
+/// `bma-platform`'s `PasswdFile` (one rewrite, the code the cutover runs),
+/// with the platform's quota or the one a user's settings give, unless a
+/// user has other Dovecot settings (`--userdb`, the quirks of the copy
+/// tests), which the lab writes itself, each line replaced whole.
 pub fn upsert_users(paths: &Paths, p: Platform, users: &[NewUser]) -> Result<()> {
+    let quotas: Option<Vec<u64>> = users
+        .iter()
+        .map(|(_, _, extra)| match extra.as_deref() {
+            None => Some(p.quota_mb() << 20),
+            Some(extra) => own_quota(extra),
+        })
+        .collect();
+    let Some(quotas) = quotas else { return write_users_with_settings(paths, p, users) };
+    let mut accounts = Vec::new();
+    for ((address, password, _), quota_bytes) in users.iter().zip(quotas) {
+        let address = address.trim().to_lowercase();
+        let hash = bma_platform::PasswordHash::parse(&hash(&address, password)?, None)?;
+        accounts.push(bma_platform::NewAccount { address, hash, quota_bytes });
+    }
+    let file =
+        bma_platform::files::PasswdFile::new(paths.users(p), paths.refused(p), Some(bma_platform::Scheme::Sha512Crypt));
+    Ok(file.upsert_all(&accounts)?)
+}
+
+/// The quota of a passwd-file's `userdb_quota_rule=*:storage=<size>`, the
+/// one per-user setting both backends hold.
+pub fn own_quota(extra: &str) -> Option<u64> {
+    let size = extra.trim().strip_prefix("userdb_quota_rule=*:storage=")?;
+    let digits = size.bytes().take_while(u8::is_ascii_digit).count();
+    let n: u64 = size[..digits].parse().ok()?;
+    let shift = match size[digits..].to_ascii_uppercase().as_str() {
+        "" | "B" => 0,
+        "K" => 10,
+        "M" => 20,
+        "G" => 30,
+        _ => return None,
+    };
+    n.checked_mul(1 << shift)
+}
+
+/// Users with Dovecot settings of their own, written by the lab (atomic
+/// rewrite under the file's lock; Dovecot notices the change by itself).
+fn write_users_with_settings(paths: &Paths, p: Platform, users: &[NewUser]) -> Result<()> {
     let file = paths.users(p);
     // The lock bma's cutover takes to write the same file.
     let _lock = bma_platform::files::lock(&file)?;

@@ -259,7 +259,7 @@ pub fn upsert_users(p: Platform, users: &[super::dovecot::NewUser]) -> Result<()
     for (address, password, extra) in users {
         let quota_bytes = match extra.as_deref() {
             None => p.quota_mb() << 20,
-            Some(extra) => own_quota(extra).with_context(|| {
+            Some(extra) => super::dovecot::own_quota(extra).with_context(|| {
                 format!("{address}: per-user Dovecot settings ({extra}) other than a storage quota exist on the files backend only")
             })?,
         };
@@ -269,22 +269,6 @@ pub fn upsert_users(p: Platform, users: &[super::dovecot::NewUser]) -> Result<()
         accounts.set_login(&address, &Login::Allowed)?;
     }
     Ok(())
-}
-
-/// The quota of a passwd-file's `userdb_quota_rule=*:storage=<size>`, the
-/// one per-user setting the directory holds.
-fn own_quota(extra: &str) -> Option<u64> {
-    let size = extra.trim().strip_prefix("userdb_quota_rule=*:storage=")?;
-    let digits = size.bytes().take_while(u8::is_ascii_digit).count();
-    let n: u64 = size[..digits].parse().ok()?;
-    let shift = match size[digits..].to_ascii_uppercase().as_str() {
-        "" | "B" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        _ => return None,
-    };
-    n.checked_mul(1 << shift)
 }
 
 /// Removes `addresses`' accounts from a platform's subtree (absent ones are skipped).

@@ -146,16 +146,57 @@ impl PasswdFile {
                     (None, true) => lines.push(line.render()),
                     (None, false) => {}
                 }
-                let mut out = lines.join("\n");
-                if !out.is_empty() {
-                    out.push('\n');
-                }
-                Ok(out)
+                Ok(joined(&lines))
             },
             next_second,
         )?;
         Ok(())
     }
+}
+
+impl PasswdFile {
+    /// Creates or sets every account of `accounts` in one rewrite, as
+    /// [`Accounts::upsert`] does one (their other fields kept): the lab
+    /// provisions its seed so, one wait for Dovecot instead of one each.
+    pub fn upsert_all(&self, accounts: &[NewAccount]) -> Result<(), PlatformError> {
+        for account in accounts {
+            check_address(&account.address)?;
+        }
+        rewrite(
+            &self.path,
+            |text| {
+                let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
+                for account in accounts {
+                    let at = lines.iter().position(|l| Line::parse(l).is_some_and(|p| p.address == account.address));
+                    let mut line = at.and_then(|i| Line::parse(&lines[i])).unwrap_or_else(|| Line {
+                        address: account.address.clone(),
+                        hash: String::new(),
+                        middle: vec![String::new(); 5],
+                        extra: Vec::new(),
+                    });
+                    line.hash = account.hash.stored();
+                    line.without(|f| f.starts_with(QUOTA));
+                    line.extra.push(format!("{QUOTA}{}B", account.quota_bytes));
+                    match at {
+                        Some(i) => lines[i] = line.render(),
+                        None => lines.push(line.render()),
+                    }
+                }
+                Ok(joined(&lines))
+            },
+            next_second,
+        )?;
+        Ok(())
+    }
+}
+
+/// Lines joined, with a final line break unless there is none.
+fn joined(lines: &[String]) -> String {
+    let mut out = lines.join("\n");
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out
 }
 
 impl Accounts for PasswdFile {
@@ -173,14 +214,7 @@ impl Accounts for PasswdFile {
     }
 
     fn upsert(&self, account: &NewAccount) -> Result<(), PlatformError> {
-        let hash = account.hash.stored();
-        let quota = format!("{QUOTA}{}B", account.quota_bytes);
-        self.change(&self.path, &account.address, true, |line| {
-            line.hash = hash;
-            line.without(|f| f.starts_with(QUOTA));
-            line.extra.push(quota);
-            true
-        })
+        self.upsert_all(std::slice::from_ref(account))
     }
 
     fn set_hash(&self, address: &str, hash: &PasswordHash) -> Result<(), PlatformError> {
@@ -255,6 +289,24 @@ mod tests {
         ] {
             assert_eq!(parse_size(text), n, "{text}");
         }
+    }
+
+    #[test]
+    fn many_accounts_are_written_in_one_rewrite_their_other_fields_kept() {
+        let dir = tempfile::tempdir().expect("a directory");
+        let path = dir.path().join("users");
+        std::fs::write(&path, "a@x.be:{PLAIN}old::::::userdb_mail=maildir:~/M\n").expect("written");
+        let file = PasswdFile::new(&path, dir.path().join("refused"), None);
+        let hash = PasswordHash::parse("{SHA512-CRYPT}$6$s$h", None).expect("a hash");
+        let account = |a: &str, q: u64| NewAccount { address: a.into(), hash: hash.clone(), quota_bytes: q };
+        file.upsert_all(&[account("a@x.be", 1 << 20), account("b@x.be", 2 << 20)]).expect("written");
+        expect_test::expect![[r#"
+            a@x.be:{SHA512-CRYPT}$6$s$h::::::userdb_mail=maildir:~/M userdb_quota_rule=*:storage=1048576B
+            b@x.be:{SHA512-CRYPT}$6$s$h::::::userdb_quota_rule=*:storage=2097152B
+        "#]]
+        .assert_eq(&std::fs::read_to_string(&path).expect("read"));
+        assert!(file.upsert_all(&[account("ok@x.be", 1), account("Bad@x.be", 1)]).is_err(), "all or nothing");
+        assert!(!std::fs::read_to_string(&path).expect("read").contains("ok@x.be"));
     }
 
     #[test]
