@@ -69,6 +69,12 @@ named_set! {
         PasswordReset = "password_reset",
         /// The link of a new password opened (it shows the password once).
         PasswordLinkOpened = "password_link_opened",
+        /// A call to the helpdesk noted from the console: nothing changed, the reason says what was asked.
+        CallNote = "call_note",
+        /// A person's personal data erased on request (GDPR art. 17), the person replaced by a placeholder.
+        PersonalDataErased = "personal_data_erased",
+        /// A mailbox's personal data removed at the end of its retention.
+        PersonalDataPurged = "personal_data_purged",
     }
 }
 
