@@ -17,6 +17,7 @@
 //! - [`simulate`]: a whole campaign on modelled behaviour, week by week.
 //! - [`event`]: the kinds of the event log's entries; [`attention`]: why a mailbox needs a human.
 //! - [`clock`]: injected time.
+//! - [`staff`]: the console's roles and actions, and who may take which; [`search`]: finding a caller.
 
 pub mod address;
 pub mod attention;
@@ -31,8 +32,10 @@ pub mod lifecycle;
 mod named;
 pub mod planner;
 pub mod registry;
+pub mod search;
 pub mod settings;
 pub mod simulate;
+pub mod staff;
 pub mod switch;
 pub mod token;
 
