@@ -3,17 +3,21 @@
 //! directory's [`crate::ldap::LdapRoutes`]).
 //!
 //! Rules: a route is confirmed by the lookup Postfix itself makes, never
-//! by reading back what we wrote: the tables of its `transport_maps`, in
-//! their order, each asked with `postmap -q` for the address then for its
-//! domain, the first answer winning, and none meaning the relay's default
-//! (the legacy platform). So a line of another table that shadows ours is
-//! seen, and the route is refused as not confirmed. After a change Postfix
-//! is told to reload (its daemons keep a small cache of their last
-//! lookups); held mail is released by `postqueue -f`, each deferred
-//! message looked up afresh.
+//! by reading back what we wrote: the tables of its `transport_maps` (read
+//! again at each lookup, since a reload may change them), in their order,
+//! the address asked of each, then its domain, the first answer winning,
+//! and none meaning the relay's default (the legacy platform). So a line of
+//! another table that shadows ours is seen, and the route is refused as not
+//! confirmed. A table is asked once for all its keys (`postmap -q -`, the
+//! keys on its input: both of an address, or those of several), and the
+//! tables after the ones that have every address are not asked. After a
+//! change Postfix is told to reload (its daemons keep a small cache of
+//! their last lookups); held mail is released by `postqueue -f`, each
+//! deferred message looked up afresh.
 
+use std::io::Write as _;
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 use crate::{PlatformError, Route};
 
@@ -79,19 +83,35 @@ impl Relay {
     /// Postfix's own lookup of `key` in `table` (`hash:/etc/postfix/transport`,
     /// `ldap:/etc/postfix/routes.cf`…), if the table has it.
     pub fn lookup(&self, table: &str, key: &str) -> Result<Option<String>, PlatformError> {
-        let mut c = self.command("postmap");
-        c.arg("-q").arg(key).arg(table);
-        let line = format!("{c:?}").replace('"', "");
-        let out = c.output().map_err(|e| PlatformError::Command { command: line.clone(), message: e.to_string() })?;
-        match out.status.code() {
-            Some(0) => Ok(Some(String::from_utf8_lossy(&out.stdout).trim().to_owned())),
-            // postmap -q: 1 is "not found"
-            Some(1) if out.stderr.is_empty() => Ok(None),
-            _ => Err(PlatformError::Command {
-                command: line,
-                message: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-            }),
+        Ok(self.lookup_all(table, &[key])?.into_iter().next().map(|(_, value)| value))
+    }
+
+    /// Postfix's own lookup of `keys` in `table`, in one `postmap -q -`
+    /// (the keys on its input, one a line): each key the table has, with
+    /// its value.
+    pub fn lookup_all(&self, table: &str, keys: &[&str]) -> Result<Vec<(String, String)>, PlatformError> {
+        if let Some(key) = keys.iter().find(|k| k.is_empty() || k.contains(['\n', '\r'])) {
+            return Err(PlatformError::Invalid { what: "lookup key", message: format!("{key:?}") });
         }
+        let mut c = self.command("postmap");
+        c.args(["-q", "-"]).arg(table).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        let line = format!("{c:?}").replace('"', "");
+        let failed = |message: String| PlatformError::Command { command: line.clone(), message };
+        let mut child = c.spawn().map_err(|e| failed(e.to_string()))?;
+        let input: String = keys.iter().map(|k| format!("{k}\n")).collect();
+        // A few short lines: the pipe takes them whole before postmap reads.
+        let written = child.stdin.take().map(|mut stdin| stdin.write_all(input.as_bytes()));
+        let out = child.wait_with_output().map_err(|e| failed(e.to_string()))?;
+        // postmap -q -: 0 when a key was found, 1 (and nothing said) when none was
+        let none_found = out.status.code() == Some(1) && out.stderr.is_empty();
+        if !out.status.success() && !none_found {
+            let message = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+            return Err(failed(if message.is_empty() { out.status.to_string() } else { message }));
+        }
+        if let Some(Err(e)) = written {
+            return Err(failed(format!("cannot write the keys: {e}")));
+        }
+        Ok(parse_answers(&String::from_utf8_lossy(&out.stdout)))
     }
 
     /// The tables of `transport_maps`, in Postfix's order.
@@ -102,22 +122,41 @@ impl Relay {
 
     /// The route of `address` as Postfix looks it up now.
     pub fn route(&self, address: &str) -> Result<Route, PlatformError> {
-        let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
-        let tables = self.tables()?;
-        let mut found = None;
-        'keys: for key in [address, domain] {
-            for table in &tables {
-                if let Some(transport) = self.lookup(table, key)? {
-                    found = Some(transport);
-                    break 'keys;
-                }
-            }
+        Ok(self.routes(&[address])?.remove(0))
+    }
+
+    /// The routes of `addresses` as Postfix looks them up now, in one
+    /// reading of `transport_maps` and one `postmap` per table at most
+    /// (none once every address is found).
+    pub fn routes(&self, addresses: &[&str]) -> Result<Vec<Route>, PlatformError> {
+        if addresses.is_empty() {
+            return Ok(Vec::new());
         }
-        // No line: the relay's default, the legacy platform.
-        let Some(transport) = found else { return Ok(Route::Legacy) };
-        self.transports.route_of(&transport).ok_or_else(|| {
-            PlatformError::NotConfirmed(format!("{address} goes to '{transport}', none of the configured transports"))
-        })
+        let keys: Vec<[&str; 2]> =
+            addresses.iter().map(|a| [*a, a.rsplit_once('@').map_or("", |(_, domain)| domain)]).collect();
+        let mut asked: Vec<&str> = keys.iter().flatten().copied().filter(|k| !k.is_empty()).collect();
+        asked.sort_unstable();
+        asked.dedup();
+        let mut answers: Vec<Vec<(String, String)>> = Vec::new();
+        for table in self.tables()? {
+            if keys.iter().all(|[address, _]| answers.iter().any(|a| answer(a, address).is_some())) {
+                break;
+            }
+            answers.push(self.lookup_all(&table, &asked)?);
+        }
+        addresses
+            .iter()
+            .zip(&keys)
+            .map(|(address, keys)| {
+                // No line: the relay's default, the legacy platform.
+                let Some(transport) = first_hit(keys, &answers) else { return Ok(Route::Legacy) };
+                self.transports.route_of(transport).ok_or_else(|| {
+                    PlatformError::NotConfirmed(format!(
+                        "{address} goes to '{transport}', none of the configured transports"
+                    ))
+                })
+            })
+            .collect()
     }
 
     /// Has a running Postfix read its tables again (a stopped one reads
@@ -143,14 +182,46 @@ impl Relay {
 
     /// Reloads, then checks that Postfix looks up `route` for `address`.
     pub fn confirm(&self, address: &str, route: Route) -> Result<(), PlatformError> {
+        self.confirm_all(&[address], route)
+    }
+
+    /// Reloads once, then checks that Postfix looks up `route` for each of
+    /// `addresses` (one lookup of them all, [`Relay::routes`]).
+    pub fn confirm_all(&self, addresses: &[&str], route: Route) -> Result<(), PlatformError> {
         self.reload()?;
-        let now = self.route(address)?;
-        if now != route {
-            return Err(PlatformError::NotConfirmed(format!("{address}: route {route} set, Postfix looks up {now}")));
+        for (address, now) in addresses.iter().zip(self.routes(addresses)?) {
+            if now != route {
+                return Err(PlatformError::NotConfirmed(format!(
+                    "{address}: route {route} set, Postfix looks up {now}"
+                )));
+            }
+            tracing::info!(address, %route, "route set");
         }
-        tracing::info!(address, %route, "route set");
         Ok(())
     }
+}
+
+/// The lines of `postmap -q -`, `key<TAB>value` for each key found (a
+/// space taken for the tab), the value trimmed.
+fn parse_answers(out: &str) -> Vec<(String, String)> {
+    out.lines()
+        .filter_map(|line| line.split_once('\t').or_else(|| line.split_once(' ')))
+        .map(|(key, value)| (key.trim().to_owned(), value.trim().to_owned()))
+        .filter(|(key, _)| !key.is_empty())
+        .collect()
+}
+
+/// The value of `key` in a table's answers. postmap folds the keys it
+/// prints to lower case, so they are compared without case.
+fn answer<'a>(answers: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    answers.iter().find(|(k, _)| !key.is_empty() && k.eq_ignore_ascii_case(key)).map(|(_, value)| value.as_str())
+}
+
+/// Postfix's first answer for `keys` (most specific first) over the
+/// answers of its tables in their order: the first key any table has, from
+/// the first table that has it.
+fn first_hit<'a>(keys: &[&str], tables: &'a [Vec<(String, String)>]) -> Option<&'a str> {
+    keys.iter().find_map(|key| tables.iter().find_map(|answers| answer(answers, key)))
 }
 
 /// `transport_maps` split as Postfix splits it: commas and white space.
@@ -172,7 +243,7 @@ pub(crate) fn run(command: &mut Command) -> Result<String, PlatformError> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Transports, split_tables};
+    use super::{Transports, first_hit, parse_answers, split_tables};
     use crate::Route;
 
     #[test]
@@ -185,6 +256,45 @@ mod tests {
         ] {
             assert_eq!(split_tables(value), tables, "{value:?}");
         }
+    }
+
+    #[test]
+    fn postmap_answers_are_read_as_it_writes_them() {
+        for (out, answers) in [
+            ("", vec![]),
+            ("a@x.be\tlmtp:new\n", vec![("a@x.be", "lmtp:new")]),
+            ("a@x.be\tsmtp:[mx old]\nx.be\tretry:held\n", vec![("a@x.be", "smtp:[mx old]"), ("x.be", "retry:held")]),
+            ("a@x.be lmtp:new\n\n", vec![("a@x.be", "lmtp:new")]),
+            ("a@x.be\t lmtp:new \r\n", vec![("a@x.be", "lmtp:new")]),
+            ("no value\n\tlmtp:new\n", vec![("no", "value")]),
+        ] {
+            let answers: Vec<(String, String)> =
+                answers.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
+            assert_eq!(parse_answers(out), answers, "{out:?}");
+        }
+    }
+
+    #[test]
+    fn the_first_answer_is_the_address_in_any_table_then_the_domain() {
+        let keys = ["a@x.be", "x.be"];
+        // each table's answers, in transport_maps' order
+        for (tables, hit) in [
+            (vec![], None),
+            (vec![vec![], vec![]], None),
+            (vec![vec![("a@x.be", "t1")], vec![("a@x.be", "t2")]], Some("t1")),
+            (vec![vec![("x.be", "d1")], vec![("a@x.be", "t2")]], Some("t2")),
+            (vec![vec![("x.be", "d1")], vec![("x.be", "d2")]], Some("d1")),
+            (vec![vec![("x.be", "d1"), ("a@x.be", "t1")]], Some("t1")),
+            (vec![vec![], vec![("X.BE", "d2")]], Some("d2")),
+            (vec![vec![("b@x.be", "other"), ("y.be", "other")], vec![]], None),
+        ] {
+            let tables: Vec<Vec<(String, String)>> = tables
+                .into_iter()
+                .map(|t| t.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect())
+                .collect();
+            assert_eq!(first_hit(&keys, &tables), hit, "{tables:?}");
+        }
+        assert_eq!(first_hit(&["a@x.be", ""], &[vec![(String::new(), "blank".to_owned())]]), None);
     }
 
     #[test]
