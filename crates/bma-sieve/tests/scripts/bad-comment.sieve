@@ -1,0 +1,2 @@
+keep; /* a comment that never ends
+redirect "x@gmail.com";

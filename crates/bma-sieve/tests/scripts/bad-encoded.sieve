@@ -1,0 +1,2 @@
+require "encoded-character";
+redirect "${unicode:D800}@gmail.com";

@@ -1,0 +1,3 @@
+keep;
+require "copy";
+redirect :copy "x@y.be";

@@ -1,0 +1,3 @@
+require "fileinto";
+# Règle
+fileinto "Réunions";

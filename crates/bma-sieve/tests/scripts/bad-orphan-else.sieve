@@ -1,0 +1,3 @@
+if true { keep; }
+discard;
+else { stop; }

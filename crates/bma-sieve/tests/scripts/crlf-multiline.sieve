@@ -1,0 +1,7 @@
+require "vacation";
+vacation :days 14 :subject "Congés" text:
+Bonjour,
+
+..signé
+.
+;

@@ -1,0 +1,2 @@
+# Nothing here but a comment
+/* and another */

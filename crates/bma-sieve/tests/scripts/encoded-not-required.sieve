@@ -1,0 +1,2 @@
+require ["copy"];
+redirect :copy "contact${hex:40}gmail.com";

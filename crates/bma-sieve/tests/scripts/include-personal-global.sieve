@@ -1,0 +1,5 @@
+require ["include"];
+include :personal "roundcube";
+include :global :optional "spam-global";
+include "vacances";
+return;
