@@ -23,7 +23,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result};
 use bma_imap::{Secret, Security};
 use bma_platform::ldap::{Directory, LdapAccounts, LdapRoutes};
-use bma_platform::{Accounts as _, Login, NewAccount, PasswordHash, Route, Routing as _, Scheme, Transports};
+use bma_platform::{Login, NewAccount, PasswordHash, Route, Scheme, Transports};
 use clap::ValueEnum;
 use serde::Serialize;
 
@@ -253,9 +253,10 @@ pub fn routes(paths: &Paths) -> Result<LdapRoutes> {
 }
 
 /// Adds or updates users in a platform's subtree, with the platform's
-/// quota as their own (the directory has no per-user settings beyond it).
+/// quota as their own (the directory has no per-user settings beyond it),
+/// their logins allowed: one connection for the accounts, one for the logins.
 pub fn upsert_users(p: Platform, users: &[super::dovecot::NewUser]) -> Result<()> {
-    let accounts = accounts(p)?;
+    let mut new = Vec::new();
     for (address, password, extra) in users {
         let quota_bytes = match extra.as_deref() {
             None => p.quota_mb() << 20,
@@ -265,9 +266,12 @@ pub fn upsert_users(p: Platform, users: &[super::dovecot::NewUser]) -> Result<()
         };
         let address = address.trim().to_lowercase();
         let hash = PasswordHash::parse(&super::dovecot::hash(&address, password)?, None)?;
-        accounts.upsert(&NewAccount { address: address.clone(), hash, quota_bytes })?;
-        accounts.set_login(&address, &Login::Allowed)?;
+        new.push(NewAccount { address, hash, quota_bytes });
     }
+    let accounts = accounts(p)?;
+    accounts.upsert_all(&new)?;
+    let addresses: Vec<&str> = new.iter().map(|a| a.address.as_str()).collect();
+    accounts.set_login_all(&addresses, &Login::Allowed)?;
     Ok(())
 }
 
@@ -289,22 +293,15 @@ pub fn remove_users(p: Platform, addresses: &BTreeSet<String>) -> Result<()> {
 }
 
 /// What a cutover left in the directory for `addresses`: refusals on both
-/// platforms lifted, routes back to the legacy platform.
+/// platforms lifted, routes back to the legacy platform (one connection
+/// for each platform's accounts, one for the routes).
 pub fn clear(paths: &Paths, addresses: &BTreeSet<String>) -> Result<()> {
+    let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
     for p in Platform::ALL {
-        let accounts = accounts(p)?;
-        for address in addresses {
-            if accounts.read(address)?.is_some_and(|a| a.login != Login::Allowed) {
-                accounts.set_login(address, &Login::Allowed)?;
-            }
-        }
+        // the addresses without an account on `p` are left alone
+        accounts(p)?.set_login_all(&addresses, &Login::Allowed)?;
     }
-    let routes = routes(paths)?;
-    for address in addresses {
-        if routes.route(address)? != Route::Legacy {
-            routes.set(address, Route::Legacy)?;
-        }
-    }
+    routes(paths)?.set_all(&addresses, Route::Legacy)?;
     Ok(())
 }
 

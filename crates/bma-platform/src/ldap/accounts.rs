@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use ldap3::Mod;
+use ldap3::{LdapConn, Mod};
 
 use super::{Directory, dn, entry, first, op_failed};
 use crate::files::check_address;
@@ -31,23 +31,84 @@ impl LdapAccounts {
         LdapAccounts { directory, base: base.trim().to_owned(), default_scheme }
     }
 
-    /// Replaces `attr` of the entry at `dn` with `value` (removes it if
-    /// `None`), unless it already is so; `false` if there is no entry.
-    fn set(&self, address: &str, attr: &'static str, value: Option<String>) -> Result<bool, PlatformError> {
+    /// The DN of `address`'s entry, a valid address.
+    fn dn_of(&self, address: &str) -> Result<String, PlatformError> {
         check_address(address)?;
-        let dn = dn(address, &self.base);
-        self.directory.with(|conn| {
-            let Some(current) = entry(conn, &dn, &[attr])? else { return Ok(false) };
-            if first(&current, attr) == value {
-                return Ok(true);
-            }
-            let values: HashSet<String> = value.into_iter().collect();
-            conn.modify(&dn, vec![Mod::Replace(attr.to_owned(), values)])
-                .and_then(|r| r.success())
-                .map_err(op_failed("modify", &dn))?;
-            Ok(true)
-        })
+        Ok(dn(address, &self.base))
     }
+
+    /// Creates or sets every account of `accounts` on one connection, each
+    /// as [`Accounts::upsert`] does one (each entry its own operation).
+    pub fn upsert_all(&self, accounts: &[NewAccount]) -> Result<(), PlatformError> {
+        if accounts.is_empty() {
+            return Ok(());
+        }
+        let entries =
+            accounts.iter().map(|a| Ok((self.dn_of(&a.address)?, a))).collect::<Result<Vec<_>, PlatformError>>()?;
+        self.directory.with(|conn| entries.iter().try_for_each(|(dn, account)| upsert(conn, dn, account)))
+    }
+
+    /// Allows or refuses the logins of `addresses` on one connection, each
+    /// as [`Accounts::set_login`] does one; the addresses that have no
+    /// account (which `set_login` refuses) are returned, nothing written
+    /// for them.
+    pub fn set_login_all(&self, addresses: &[&str], login: &Login) -> Result<Vec<String>, PlatformError> {
+        let reason = refusal(login)?;
+        if addresses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dns = addresses.iter().map(|a| self.dn_of(a)).collect::<Result<Vec<_>, _>>()?;
+        let found = self
+            .directory
+            .with(|conn| dns.iter().map(|dn| set(conn, dn, REFUSAL, reason.clone())).collect::<Result<Vec<_>, _>>())?;
+        Ok(addresses.iter().zip(found).filter(|(_, found)| !found).map(|(a, _)| (*a).to_owned()).collect())
+    }
+}
+
+/// The value of [`REFUSAL`] for `login` (`None`: logins allowed).
+fn refusal(login: &Login) -> Result<Option<String>, PlatformError> {
+    Ok(login.reason()?.map(|r| if r.is_empty() { REFUSED } else { r }.to_owned()))
+}
+
+/// Replaces `attr` of the entry at `dn` with `value` (removes it if
+/// `None`), unless it already is so, in one read and at most one modify;
+/// `false` if there is no entry.
+fn set(conn: &mut LdapConn, dn: &str, attr: &'static str, value: Option<String>) -> Result<bool, PlatformError> {
+    let Some(current) = entry(conn, dn, &[attr])? else { return Ok(false) };
+    if first(&current, attr) == value {
+        return Ok(true);
+    }
+    let values: HashSet<String> = value.into_iter().collect();
+    conn.modify(dn, vec![Mod::Replace(attr.to_owned(), values)])
+        .and_then(|r| r.success())
+        .map_err(op_failed("modify", dn))?;
+    Ok(true)
+}
+
+/// Creates the entry of `account` at `dn`, or sets its hash and quota to
+/// `account`'s where they differ (nothing written if none does).
+fn upsert(conn: &mut LdapConn, dn: &str, account: &NewAccount) -> Result<(), PlatformError> {
+    let (hash, quota) = (account.hash.stored(), account.quota_bytes.to_string());
+    let Some(current) = entry(conn, dn, &[PASSWORD, QUOTA])? else {
+        let one = |v: &str| HashSet::from([v.to_owned()]);
+        let attrs = vec![
+            ("objectClass".to_owned(), one("bmaMailbox")),
+            ("mail".to_owned(), one(&account.address)),
+            (PASSWORD.to_owned(), one(&hash)),
+            (QUOTA.to_owned(), one(&quota)),
+        ];
+        conn.add(dn, attrs).and_then(|r| r.success()).map_err(op_failed("add", dn))?;
+        return Ok(());
+    };
+    let changes: Vec<Mod<String>> = [(PASSWORD, &hash), (QUOTA, &quota)]
+        .into_iter()
+        .filter(|(attr, value)| first(&current, attr).as_ref() != Some(*value))
+        .map(|(attr, value)| Mod::Replace(attr.to_owned(), HashSet::from([value.clone()])))
+        .collect();
+    if !changes.is_empty() {
+        conn.modify(dn, changes).and_then(|r| r.success()).map_err(op_failed("modify", dn))?;
+    }
+    Ok(())
 }
 
 impl Accounts for LdapAccounts {
@@ -69,44 +130,19 @@ impl Accounts for LdapAccounts {
     }
 
     fn upsert(&self, account: &NewAccount) -> Result<(), PlatformError> {
-        let address = account.address.as_str();
-        check_address(address)?;
-        let dn = dn(address, &self.base);
-        let (hash, quota) = (account.hash.stored(), account.quota_bytes.to_string());
-        self.directory.with(|conn| {
-            let Some(current) = entry(conn, &dn, &[PASSWORD, QUOTA])? else {
-                let one = |v: &str| HashSet::from([v.to_owned()]);
-                let attrs = vec![
-                    ("objectClass".to_owned(), one("bmaMailbox")),
-                    ("mail".to_owned(), one(address)),
-                    (PASSWORD.to_owned(), one(&hash)),
-                    (QUOTA.to_owned(), one(&quota)),
-                ];
-                conn.add(&dn, attrs).and_then(|r| r.success()).map_err(op_failed("add", &dn))?;
-                return Ok(());
-            };
-            let changes: Vec<Mod<String>> = [(PASSWORD, &hash), (QUOTA, &quota)]
-                .into_iter()
-                .filter(|(attr, value)| first(&current, attr).as_ref() != Some(*value))
-                .map(|(attr, value)| Mod::Replace(attr.to_owned(), HashSet::from([value.clone()])))
-                .collect();
-            if !changes.is_empty() {
-                conn.modify(&dn, changes).and_then(|r| r.success()).map_err(op_failed("modify", &dn))?;
-            }
-            Ok(())
-        })
+        self.upsert_all(std::slice::from_ref(account))
     }
 
     fn set_hash(&self, address: &str, hash: &PasswordHash) -> Result<(), PlatformError> {
-        if !self.set(address, PASSWORD, Some(hash.stored()))? {
+        let dn = self.dn_of(address)?;
+        if !self.directory.with(|conn| set(conn, &dn, PASSWORD, Some(hash.stored())))? {
             return Err(PlatformError::NoAccount(address.to_owned()));
         }
         Ok(())
     }
 
     fn set_login(&self, address: &str, login: &Login) -> Result<(), PlatformError> {
-        let reason = login.reason()?.map(|r| if r.is_empty() { REFUSED } else { r }.to_owned());
-        if !self.set(address, REFUSAL, reason)? {
+        if !self.set_login_all(&[address], login)?.is_empty() {
             return Err(PlatformError::NoAccount(address.to_owned()));
         }
         Ok(())

@@ -33,8 +33,11 @@
 //!
 //! `ldap3`'s blocking client runs its own small runtime, which cannot be
 //! started from a thread that already runs in one (the engine's
-//! `spawn_blocking` threads do): every operation runs on a thread of its
-//! own, opened, bound and closed there.
+//! `spawn_blocking` threads do): every call of this module runs on a
+//! thread of its own, with one connection opened, bound and closed there,
+//! which carries all the LDAP operations of the call (a read and a modify
+//! of one entry, or the entries of a batch: `upsert_all`, `set_login_all`,
+//! `LdapRoutes::set_all`).
 
 mod accounts;
 mod routes;
@@ -89,7 +92,8 @@ impl Directory {
     }
 
     /// Runs `work` on a connection of its own, bound, on a thread of its
-    /// own (see the module doc).
+    /// own (see the module doc): every operation `work` makes on the
+    /// connection it is given goes over that one connection and bind.
     fn with<T: Send>(
         &self,
         work: impl FnOnce(&mut LdapConn) -> Result<T, PlatformError> + Send,
