@@ -275,21 +275,11 @@ pub fn upsert_users(p: Platform, users: &[super::dovecot::NewUser]) -> Result<()
     Ok(())
 }
 
-/// Removes `addresses`' accounts from a platform's subtree (absent ones are skipped).
+/// Removes `addresses`' accounts from a platform's subtree (absent ones
+/// are skipped), on one connection.
 pub fn remove_users(p: Platform, addresses: &BTreeSet<String>) -> Result<()> {
-    let base = accounts_base(p);
-    let mut conn = ldap3::LdapConn::new(&uri())?;
-    conn.simple_bind(BMA.0, BMA.1)?.success()?;
-    for address in addresses {
-        let dn = format!("mail={},{base}", ldap3::dn_escape(address.as_str()));
-        let result = conn.delete(&dn)?;
-        // 32: no such object
-        if result.rc != 32 {
-            result.success()?;
-        }
-    }
-    let _ = conn.unbind();
-    Ok(())
+    let addresses: Vec<&str> = addresses.iter().map(String::as_str).collect();
+    Ok(accounts(p)?.remove_all(&addresses)?)
 }
 
 /// What a cutover left in the directory for `addresses`: refusals on both

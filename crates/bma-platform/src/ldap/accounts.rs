@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use ldap3::{LdapConn, Mod};
 
-use super::{Directory, dn, entry, first, op_failed};
+use super::{Directory, delete, dn, entry, first, op_failed};
 use crate::files::check_address;
 use crate::{Account, Accounts, Login, NewAccount, PasswordHash, PlatformError, Scheme};
 
@@ -62,6 +62,16 @@ impl LdapAccounts {
             .directory
             .with(|conn| dns.iter().map(|dn| set(conn, dn, REFUSAL, reason.clone())).collect::<Result<Vec<_>, _>>())?;
         Ok(addresses.iter().zip(found).filter(|(_, found)| !found).map(|(a, _)| (*a).to_owned()).collect())
+    }
+
+    /// Removes the accounts of `addresses` on one connection, one delete
+    /// each; an address that has no account is not an error.
+    pub fn remove_all(&self, addresses: &[&str]) -> Result<(), PlatformError> {
+        if addresses.is_empty() {
+            return Ok(());
+        }
+        let dns = addresses.iter().map(|a| self.dn_of(a)).collect::<Result<Vec<_>, _>>()?;
+        self.directory.with(|conn| dns.iter().try_for_each(|dn| delete(conn, dn)))
     }
 }
 

@@ -37,7 +37,7 @@
 //! thread of its own, with one connection opened, bound and closed there,
 //! which carries all the LDAP operations of the call (a read and a modify
 //! of one entry, or the entries of a batch: `upsert_all`, `set_login_all`,
-//! `LdapRoutes::set_all`).
+//! `remove_all`, `LdapRoutes::set_all`).
 
 mod accounts;
 mod routes;
@@ -140,6 +140,15 @@ fn op_failed(op: &str, dn: &str) -> impl FnOnce(LdapError) -> PlatformError {
 
 /// The result code of "no such object".
 const NO_SUCH_OBJECT: u32 = 32;
+
+/// Deletes the entry at `dn`; one already gone is not an error.
+fn delete(conn: &mut LdapConn, dn: &str) -> Result<(), PlatformError> {
+    let result = conn.delete(dn).map_err(op_failed("delete", dn))?;
+    if result.rc != NO_SUCH_OBJECT {
+        result.success().map_err(op_failed("delete", dn))?;
+    }
+    Ok(())
+}
 
 /// The first value of `attr` in a search entry, text or binary.
 fn first(entry: &ldap3::SearchEntry, attr: &str) -> Option<String> {

@@ -6,7 +6,7 @@ use std::collections::HashSet;
 
 use ldap3::{LdapConn, Mod};
 
-use super::{Directory, NO_SUCH_OBJECT, dn, entry, first, op_failed};
+use super::{Directory, delete, dn, entry, first, op_failed};
 use crate::files::check_address;
 use crate::relay::{Relay, Transports};
 use crate::{PlatformError, Route, Routing};
@@ -57,13 +57,7 @@ fn set(conn: &mut LdapConn, dn: &str, address: &str, transport: Option<&str>) ->
     let current = entry(conn, dn, &[TRANSPORT])?;
     match (current, transport) {
         (None, None) => Ok(()),
-        (Some(_), None) => {
-            let result = conn.delete(dn).map_err(op_failed("delete", dn))?;
-            if result.rc != NO_SUCH_OBJECT {
-                result.success().map_err(op_failed("delete", dn))?;
-            }
-            Ok(())
-        }
+        (Some(_), None) => delete(conn, dn),
         (None, Some(transport)) => {
             let one = |v: &str| HashSet::from([v.to_owned()]);
             let attrs = vec![
