@@ -205,19 +205,10 @@ pub fn upsert_users(paths: &Paths, p: Platform, users: &[NewUser]) -> Result<()>
 }
 
 /// The quota of a passwd-file's `userdb_quota_rule=*:storage=<size>`, the
-/// one per-user setting both backends hold.
+/// one per-user setting both backends hold (the size read as
+/// `bma-platform` reads it).
 pub fn own_quota(extra: &str) -> Option<u64> {
-    let size = extra.trim().strip_prefix("userdb_quota_rule=*:storage=")?;
-    let digits = size.bytes().take_while(u8::is_ascii_digit).count();
-    let n: u64 = size[..digits].parse().ok()?;
-    let shift = match size[digits..].to_ascii_uppercase().as_str() {
-        "" | "B" => 0,
-        "K" => 10,
-        "M" => 20,
-        "G" => 30,
-        _ => return None,
-    };
-    n.checked_mul(1 << shift)
+    bma_platform::files::parse_size(extra.trim().strip_prefix("userdb_quota_rule=*:storage=")?)
 }
 
 /// Users with Dovecot settings of their own, written by the lab (atomic

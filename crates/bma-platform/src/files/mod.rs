@@ -18,7 +18,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 
 pub use crate::relay::Transports;
-pub use passwd::PasswdFile;
+pub use passwd::{PasswdFile, parse_size};
 pub use transport::TransportMap;
 
 use crate::PlatformError;

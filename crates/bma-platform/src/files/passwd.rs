@@ -241,8 +241,11 @@ impl Accounts for PasswdFile {
     }
 }
 
-/// A Dovecot size: digits and an optional unit (`B`, `k`, `M`, `G`, `T`, any case).
-fn parse_size(text: &str) -> Option<u64> {
+/// A size as Dovecot writes it in a quota rule (`storage=<size>`): digits
+/// and an optional unit (`B`, `k`, `M`, `G`, `T`, any case, powers of
+/// 1024), in bytes; `None` if it is not one or does not fit in 64 bits.
+/// What [`PasswdFile`] reads an account's own quota with, and the lab too.
+pub fn parse_size(text: &str) -> Option<u64> {
     let digits = text.bytes().take_while(u8::is_ascii_digit).count();
     let n: u64 = text[..digits].parse().ok()?;
     let unit = match text[digits..].to_ascii_uppercase().as_str() {
