@@ -103,7 +103,7 @@ pub use client::{
 pub use error::{Error, Result, Step};
 pub use mutf7::MailboxName;
 pub use secret::{Secret, SecretFileError};
-pub use transport::TlsRoots;
+pub use transport::{TlsRoots, tls_connector};
 pub use types::{
     AppendUid, Capabilities, FetchedMessage, Flag, InternalDate, MailboxInfo, MessageCheck, MessageMeta, Namespace,
     Namespaces, Quota, ResponseCode, SelectInfo, SpecialUse, StatusInfo, UidSet,

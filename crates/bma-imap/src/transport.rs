@@ -147,6 +147,12 @@ pub(crate) fn connector(roots: &TlsRoots, insecure: bool) -> Result<TlsConnector
     Ok(TlsConnector::from(Arc::new(config)))
 }
 
+/// The same connector for another protocol of the project (ManageSieve in
+/// `bma-platform`): one trust setting for every client we write.
+pub fn tls_connector(roots: &TlsRoots, insecure: bool) -> Result<TlsConnector> {
+    connector(roots, insecure)
+}
+
 /// Runs the TLS handshake over `tcp`.
 pub(crate) async fn handshake(connector: &TlsConnector, host: &str, tcp: TcpStream) -> Result<Transport> {
     let name =

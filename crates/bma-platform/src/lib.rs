@@ -21,7 +21,9 @@
 //! - [`files`]: the implementation on files, as Dovecot's `passwd-file`
 //!   and Postfix's `transport_maps` read them;
 //! - [`ldap`]: the implementation in an LDAP directory, as Dovecot's `ldap`
-//!   passdb and userdb and Postfix's `ldap:` tables read it.
+//!   passdb and userdb and Postfix's `ldap:` tables read it;
+//! - [`managesieve`]: a ManageSieve client (RFC 5804), a mailbox's Sieve
+//!   scripts read and written on its server.
 //!
 //! Rules: this crate knows nothing of campaigns, mailboxes' states or the
 //! store (the same rule as `bma-imap`); a change is written whole or not at
@@ -36,6 +38,7 @@ pub mod error;
 pub mod files;
 pub mod hash;
 pub mod ldap;
+pub mod managesieve;
 pub mod password;
 pub mod relay;
 pub mod route;
