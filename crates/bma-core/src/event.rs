@@ -75,6 +75,8 @@ named_set! {
         PersonalDataErased = "personal_data_erased",
         /// A mailbox's personal data removed at the end of its retention.
         PersonalDataPurged = "personal_data_purged",
+        /// A mailbox's Sieve scripts on the legacy platform audited for forwarding (its findings replaced).
+        ForwardingAudited = "forwarding_audited",
     }
 }
 

@@ -22,6 +22,7 @@ mod enrollment;
 mod error;
 mod events;
 mod form_links;
+mod forwarding;
 mod invitation;
 mod jobs;
 mod outbox;
@@ -56,6 +57,7 @@ pub use enrollment::{
 };
 pub use error::StoreError;
 pub use form_links::{OlderLinks, ResentLink};
+pub use forwarding::{FindingKind, ForwardingAudit, ForwardingFinding, Reach as ForwardingReach};
 pub use invitation::{DueInvitation, InviteOutcome};
 pub use jobs::{FailOutcome, Job, JobState, Lease, NewJob, backoff};
 pub use mailbox::{EventRecord, ImportOutcome, MailboxRecord};

@@ -43,7 +43,35 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 15, name: "jobs: typed payloads for jobs queued before them", sql: JOB_PAYLOADS },
     Migration { version: 16, name: "sync state: messages the target altered", sql: SYNC_ALTERED },
     Migration { version: 17, name: "new passwords: single-use links, sealed", sql: PASSWORD_LINKS },
+    Migration { version: 19, name: "forwarding audit: scripts and findings per mailbox", sql: FORWARDING },
 ];
+
+/// The forwarding audit (version 19): per mailbox, its last audit (one
+/// row) and what its Sieve scripts do with its mail, replaced whole by
+/// each audit.
+const FORWARDING: &str = "
+    CREATE TABLE forwarding_audits (
+        mailbox_id BIGINT PRIMARY KEY REFERENCES mailboxes (id),
+        audited_at BIGINT NOT NULL,
+        scripts BIGINT NOT NULL,
+        active_script TEXT
+    );
+    CREATE TABLE forwarding_findings (
+        id {id},
+        mailbox_id BIGINT NOT NULL REFERENCES mailboxes (id),
+        seq BIGINT NOT NULL,
+        script TEXT NOT NULL,
+        active BIGINT NOT NULL,
+        kind TEXT NOT NULL,
+        reach TEXT,
+        target TEXT NOT NULL,
+        line BIGINT NOT NULL,
+        keeps_copy BIGINT NOT NULL,
+        conditional BIGINT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX forwarding_findings_mailbox ON forwarding_findings (mailbox_id, seq);
+";
 
 /// Version 1.
 const MAILBOXES: &str = "
