@@ -31,6 +31,12 @@ pub struct PlatformConfig {
     pub password_file: String,
     /// `tls = "none"` to a host that is not loopback: refused unless true.
     pub allow_plaintext: bool,
+    /// ManageSieve (RFC 5804) as `HOST:PORT`, for the forwarding audit;
+    /// empty: the URL's host on port 4190. Same TLS and admin as IMAP
+    /// (STARTTLS unless `tls = "none"`, which ManageSieve allows on
+    /// loopback only).
+    #[serde(default)]
+    pub managesieve: String,
 }
 
 impl PlatformConfig {
@@ -41,6 +47,7 @@ impl PlatformConfig {
             admin: String::new(),
             password_file: String::new(),
             allow_plaintext: false,
+            managesieve: String::new(),
         }
     }
 
@@ -68,6 +75,44 @@ impl PlatformConfig {
         let config = self.imap().map_err(|e| anyhow::anyhow!(e))?;
         let password = Secret::read_file(Path::new(self.password_file.trim())).context("the password file")?;
         Ok(Some(PlatformAccess { config, admin: self.admin.trim().to_owned(), password }))
+    }
+}
+
+/// Admin access to one platform's ManageSieve: where, and the master user.
+pub struct SieveAccess {
+    /// The connection.
+    pub config: bma_platform::managesieve::Config,
+    /// The admin (master) user.
+    pub admin: String,
+    /// Its password.
+    pub password: Secret,
+}
+
+impl PlatformConfig {
+    /// ManageSieve access to this platform, or `None` when it is not configured.
+    pub(crate) fn sieve_access(&self) -> anyhow::Result<Option<SieveAccess>> {
+        use bma_platform::managesieve::{Config as SieveConfig, DEFAULT_PORT, Security as SieveSecurity};
+        if !self.is_set() {
+            return Ok(None);
+        }
+        let imap = self.imap().map_err(|e| anyhow::anyhow!(e))?;
+        let (host, port) = match self.managesieve.trim() {
+            "" => (imap.host.clone(), DEFAULT_PORT),
+            text => {
+                let (host, port) =
+                    text.rsplit_once(':').ok_or_else(|| anyhow::anyhow!("managesieve {text:?} is not HOST:PORT"))?;
+                let port: u16 = port.parse().map_err(|_| anyhow::anyhow!("managesieve {text:?}: bad port"))?;
+                (host.trim_start_matches('[').trim_end_matches(']').to_owned(), port)
+            }
+        };
+        let mut config = SieveConfig::new(host, port);
+        if imap.security == Security::None {
+            config.security = SieveSecurity::PlainOnLoopback;
+        }
+        config.insecure = imap.insecure;
+        config.roots = imap.roots;
+        let password = Secret::read_file(Path::new(self.password_file.trim())).context("the password file")?;
+        Ok(Some(SieveAccess { config, admin: self.admin.trim().to_owned(), password }))
     }
 }
 

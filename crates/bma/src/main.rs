@@ -42,6 +42,11 @@ enum Command {
         #[command(subcommand)]
         what: commands::import::What,
     },
+    /// Audits of the legacy platform: `forwarding` reads every mailbox's Sieve scripts.
+    Audit {
+        #[command(subcommand)]
+        action: commands::audit::Action,
+    },
     /// Run the campaign engine: invitations of due waves, the outbox.
     Campaign {
         #[command(subcommand)]

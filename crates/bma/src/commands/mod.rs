@@ -1,6 +1,7 @@
 //! The subcommands, one module each, and what they share: loading the
 //! configuration and opening the store.
 
+pub mod audit;
 pub mod campaign;
 pub mod cutover;
 pub mod import;
@@ -55,6 +56,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve(args) => serve::run(&config, &args).await,
         Command::Import { what } => import::run(&config, what).await,
         Command::Plan(args) => plan::run(&config, &args).await,
+        Command::Audit { action } => audit::run(&config, action).await,
         Command::Campaign { action } => campaign::run(&config, action).await,
         Command::Status(args) => status::run(&config, &args).await,
         Command::Show(args) => show::run(&config, &args).await,

@@ -1,5 +1,7 @@
 //! `bma show ADDRESS`: one mailbox, whom to contact, its cutover (each
-//! step with its time, the receipt) and its timeline.
+//! step with its time, the receipt), its forwarding audit (what its Sieve
+//! scripts on the legacy platform do, `bma audit forwarding`) and its
+//! timeline.
 
 use std::process::ExitCode;
 
@@ -27,6 +29,7 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
     let contact = config.contacts.for_state(m.state, m.blocked_from);
     let progress = store.switch_steps(&super::mailbox_address(config, &args.address)?).await?;
     let receipt = progress.details(Step::Verify).and_then(|d| d.get("receipt")).cloned();
+    let forwarding = store.forwarding_audit(&super::mailbox_address(config, &args.address)?).await?;
     if args.json {
         let steps: Vec<serde_json::Value> = progress
             .steps
@@ -36,7 +39,7 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
         let cutover = serde_json::json!({ "started_at": progress.started_at.map(|t| t.format(&Rfc3339).unwrap_or_default()), "steps": steps, "receipt": receipt });
         println!(
             "{}",
-            serde_json::json!({ "mailbox": m, "contact": contact, "cutover": cutover, "timeline": timeline })
+            serde_json::json!({ "mailbox": m, "contact": contact, "cutover": cutover, "forwarding": forwarding.as_ref().map(super::audit::audit_json), "timeline": timeline })
         );
     } else {
         let opt = |v: Option<u64>| v.map_or_else(|| "-".to_owned(), |n| n.to_string());
@@ -77,6 +80,22 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
                     r["missing"],
                     r["digest"].as_str().unwrap_or("")
                 );
+            }
+        }
+        match &forwarding {
+            None => println!("  forwarding not audited (bma audit forwarding)"),
+            Some(a) => {
+                let active =
+                    a.active_script.as_deref().map_or_else(|| "none active".to_owned(), |s| format!("{s:?} active"));
+                let verdict = if a.forwards_outside() { "forwards outside" } else { "no forwarding outside" };
+                println!(
+                    "  forwarding audited {}: {} scripts, {active}, {verdict}",
+                    a.audited_at.format(&Rfc3339).unwrap_or_default(),
+                    a.scripts
+                );
+                for line in super::audit::finding_lines(a) {
+                    println!("    {line}");
+                }
             }
         }
         println!("  timeline");
