@@ -12,6 +12,7 @@ pub mod copy;
 pub mod engine;
 pub mod foreign;
 pub mod provider;
+pub mod sieve;
 pub mod smtp;
 pub mod switch;
 pub mod web;

@@ -19,6 +19,7 @@ mod cutover_limits;
 mod cutover_password;
 mod cutover_probe;
 mod cutover_refusal;
+mod forwarding;
 mod imap;
 mod jobs;
 mod lab;
