@@ -32,6 +32,7 @@ mod mailbox;
 mod planning;
 mod portal_session;
 mod presync;
+mod privacy;
 mod reminders;
 mod schema;
 mod switch;
@@ -65,6 +66,10 @@ pub use outbox::{CheckOutcome, NewEmail, OutboxEmail, OutboxHealth};
 pub use password_links::{LinkOutcome, NewPasswordLink};
 pub use planning::{PlanOutcome, PlanningChange};
 pub use portal_session::PortalSession;
+pub use privacy::{
+    ERASED, ERASED_ADDRESS, Erasure, Person, PersonEmail, PersonEvent, PersonForm, PersonSession, PersonVerification,
+    PersonalData, PurgeItem, PurgeReason, Retention, Scrubbed, due_at,
+};
 pub use reminders::DueReminder;
 pub use switch::{StepDone, StepRecord, SwitchDue, SwitchEnd, SwitchProgress};
 pub use sync_state::{SyncFolder, SyncMessage};
