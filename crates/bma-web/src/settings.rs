@@ -70,7 +70,9 @@ pub struct PrivacySettings {
     pub dpo_address: String,
     /// Who receives the data besides the controller.
     pub recipients: String,
-    /// Months the form's answers are kept after the campaign's end.
+    /// Months the form's answers are kept after the campaign's end: what
+    /// the page promises, and the one setting of the retention (`bma
+    /// privacy purge` counts its days with [`PrivacySettings::retention_days`]).
     pub retention_months: u32,
 }
 
@@ -99,6 +101,19 @@ impl Default for PrivacySettings {
 }
 
 impl PrivacySettings {
+    /// The days of the retention after `end` (the campaign's last day):
+    /// up to the same day `retention_months` later (the last day of that
+    /// month if it is shorter), so that what is purged goes when the page
+    /// says, not a day later. Twelve months after 31 May 2024: 365 days.
+    pub fn retention_days(&self, end: time::Date) -> u32 {
+        let months = i64::from(end.month() as u8) - 1 + i64::from(self.retention_months);
+        let year = i32::try_from(i64::from(end.year()) + months.div_euclid(12)).unwrap_or(i32::MAX);
+        let month = time::Month::try_from(u8::try_from(months.rem_euclid(12) + 1).unwrap_or(1)).unwrap_or(time::Month::January);
+        let day = end.day().min(month.length(year));
+        let until = time::Date::from_calendar_date(year, month, day).unwrap_or(time::Date::MAX);
+        u32::try_from((until - end).whole_days()).unwrap_or(u32::MAX)
+    }
+
     /// The same, each text without its surrounding white space.
     pub fn trimmed(&self) -> PrivacySettings {
         PrivacySettings {
@@ -186,6 +201,23 @@ mod tests {
             let s = PortalSettings::new(url);
             assert_eq!(s.problems().is_empty(), ok, "{url}");
             assert_eq!(s.secure_cookies(), secure, "{url}");
+        }
+    }
+
+    #[test]
+    fn retention_in_days_is_the_months_of_the_page() {
+        use time::macros::date;
+        for (months, end, days) in [
+            (12, date!(2024 - 05 - 31), 365),
+            (0, date!(2024 - 05 - 31), 0),
+            (1, date!(2024 - 01 - 31), 29),
+            (1, date!(2023 - 01 - 31), 28),
+            (18, date!(2024 - 05 - 31), 548),
+            (24, date!(2024 - 02 - 29), 730),
+            (13, date!(2024 - 12 - 15), 396),
+        ] {
+            let p = PrivacySettings { retention_months: months, ..PrivacySettings::default() };
+            assert_eq!(p.retention_days(end), days, "{months} months after {end}");
         }
     }
 }
