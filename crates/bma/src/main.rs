@@ -68,6 +68,11 @@ enum Command {
         #[command(subcommand)]
         action: commands::cutover::Action,
     },
+    /// Personal data (GDPR): export or erase what is held about one person, purge after the retention.
+    Privacy {
+        #[command(subcommand)]
+        action: commands::privacy::Action,
+    },
     /// Serve the enrolment portal (the form behind the link of mail 1).
     Serve(commands::serve::Args),
     /// Run the campaign's scheduler and jobs until stopped (invitations, reminders, bounces, presync…).

@@ -8,6 +8,7 @@ pub mod import;
 pub mod init;
 pub mod mailbox;
 pub mod plan;
+pub mod privacy;
 pub mod serve;
 pub mod show;
 pub mod simulate;
@@ -62,6 +63,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Show(args) => show::run(&config, &args).await,
         Command::Mailbox { action } => mailbox::run(&config, action).await,
         Command::Cutover { action } => cutover::run(&config, action).await,
+        Command::Privacy { action } => privacy::run(&config, action).await,
         Command::Worker(args) => worker::run(&config, &args).await,
         Command::Simulate(args) => simulate::run(&config, &args).await,
     }
