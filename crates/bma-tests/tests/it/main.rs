@@ -32,6 +32,7 @@ mod portal;
 mod portal_e2e;
 mod presync_altered;
 mod presync_unknown;
+mod privacy;
 mod qresync;
 mod scheduler_lock;
 mod store;
