@@ -497,3 +497,115 @@ fn print_table(outcomes: &[Outcome], summary: &Summary) {
         println!("  {n:>5}  {domain}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fetched(name: &str, active: bool, source: &str) -> Fetched {
+        Fetched { name: name.to_owned(), active, source: Ok(source.as_bytes().to_vec()) }
+    }
+
+    /// A finding as compared: script, active, kind, target.
+    type Row = (String, bool, FindingKind, String);
+
+    fn read(scripts: &[Fetched]) -> Vec<Row> {
+        let domains = Domains::new(["adm.cfwb.be"]);
+        read_all(scripts, &domains, OffsetDateTime::UNIX_EPOCH)
+            .findings
+            .into_iter()
+            .map(|f| (f.script, f.active, f.kind, f.target))
+            .collect()
+    }
+
+    fn row(script: &str, active: bool, kind: FindingKind, target: &str) -> Row {
+        (script.to_owned(), active, kind, target.to_owned())
+    }
+
+    #[test]
+    fn includes_are_followed_from_the_active_script_only() {
+        use FindingKind::{Include, Redirect, Unreadable};
+        let table: Vec<(Vec<Fetched>, Vec<Row>)> = vec![
+            // a -> b -> c, each level active; d is not reached.
+            (
+                vec![
+                    fetched("a", true, "require \"include\"; include \"b\";"),
+                    fetched("b", false, "require \"include\"; include :personal \"c\";"),
+                    fetched("c", false, "redirect \"x@gmail.com\";"),
+                    fetched("d", false, "redirect \"y@gmail.com\";"),
+                ],
+                vec![
+                    row("a", true, Include, "b"),
+                    row("b", true, Include, "c"),
+                    row("c", true, Redirect, "x@gmail.com"),
+                    row("d", false, Redirect, "y@gmail.com"),
+                ],
+            ),
+            // A cycle ends.
+            (
+                vec![
+                    fetched("a", true, "require \"include\"; include \"b\";"),
+                    fetched("b", false, "require \"include\"; include \"a\";"),
+                ],
+                vec![row("a", true, Include, "b"), row("b", true, Include, "a")],
+            ),
+            // A missing include is unreadable; an optional one is not; a global one is kept as it is.
+            (
+                vec![fetched(
+                    "a",
+                    true,
+                    "require \"include\"; include \"gone\"; include :optional \"maybe\"; include :global \"site\";",
+                )],
+                vec![
+                    row("a", true, Include, "gone"),
+                    row("a", true, Include, "maybe"),
+                    row("a", true, Include, "site"),
+                    row("gone", true, Unreadable, ""),
+                ],
+            ),
+            // Nothing active: nothing runs.
+            (vec![fetched("a", false, "redirect \"x@gmail.com\";")], vec![row("a", false, Redirect, "x@gmail.com")]),
+            // Unreadable: a syntax error and a fetch error, both kept.
+            (
+                vec![
+                    fetched("a", true, "redirect \"x@gmail.com\""),
+                    Fetched { name: "b".into(), active: false, source: Err("NO".into()) },
+                    fetched("c", false, "keep; fileinto \"x\"; discard;"),
+                ],
+                vec![row("a", true, Unreadable, ""), row("b", false, Unreadable, "")],
+            ),
+        ];
+        for (scripts, want) in table {
+            let names: Vec<&str> = scripts.iter().map(|s| s.name.as_str()).collect();
+            assert_eq!(read(&scripts), want, "{names:?}");
+        }
+    }
+
+    #[test]
+    fn summary_counts_active_forwarding_by_domain() {
+        let domains = Domains::new(["adm.cfwb.be"]);
+        let audit = |src: &str| read_all(&[fetched("s", true, src)], &domains, OffsetDateTime::UNIX_EPOCH);
+        let outcomes = vec![
+            Outcome {
+                address: "a".into(),
+                audit: audit("redirect \"X@Gmail.com\"; redirect \"y@gmail.com\";"),
+                failed: false,
+            },
+            Outcome {
+                address: "b".into(),
+                audit: audit("require [\"enotify\"]; notify \"mailto:z@skynet.be?subject=x\";"),
+                failed: false,
+            },
+            Outcome { address: "c".into(), audit: audit("redirect \"ec000001@adm.cfwb.be\";"), failed: false },
+            Outcome { address: "d".into(), audit: audit("require \"vacation\"; vacation \"absent\";"), failed: false },
+        ];
+        let s = Summary::of(&outcomes, 0.0);
+        assert_eq!((s.mailboxes, s.forwarding_outside, s.with_scripts), (4, 2, 4));
+        assert_eq!(s.domains, BTreeMap::from([("gmail.com".to_owned(), 1), ("skynet.be".to_owned(), 1)]));
+    }
+
+    #[test]
+    fn control_characters_are_shown_escaped() {
+        assert_eq!(shown("a\r\nb\u{1b}[31m"), "a\\r\\nb\\u{1b}[31m");
+    }
+}
