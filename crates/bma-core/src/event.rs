@@ -71,6 +71,8 @@ named_set! {
         PasswordLinkOpened = "password_link_opened",
         /// A call to the helpdesk noted from the console: nothing changed, the reason says what was asked.
         CallNote = "call_note",
+        /// A presync asked for by staff (the console), queued beside the scheduler's.
+        PresyncRequested = "presync_requested",
         /// A person's personal data erased on request (GDPR art. 17), the person replaced by a placeholder.
         PersonalDataErased = "personal_data_erased",
         /// A mailbox's personal data removed at the end of its retention.

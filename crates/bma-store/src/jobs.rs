@@ -216,29 +216,8 @@ impl Store {
     /// Enqueues a job unless one with the same kind and key exists. Returns
     /// the job's id and whether it was created now.
     pub async fn enqueue(&self, job: &NewJob, now: OffsetDateTime) -> Result<(i64, bool), StoreError> {
-        let inserted: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO jobs (kind, key, payload, state, run_at, attempts, max_attempts, created_at, updated_at) \
-             VALUES ($1, $2, $3, 'queued', $4, 0, $5, $6, $6) ON CONFLICT (kind, key) DO NOTHING RETURNING id",
-        )
-        .bind(job.kind.as_str())
-        .bind(job.key.clone())
-        .bind(job.payload.to_string())
-        .bind(to_millis(job.run_at))
-        .bind(i64::from(job.max_attempts.max(1)))
-        .bind(to_millis(now))
-        .fetch_optional(self.pool())
-        .await?;
-        match inserted {
-            Some(id) => Ok((id, true)),
-            None => {
-                let id: i64 = sqlx::query_scalar("SELECT id FROM jobs WHERE kind = $1 AND key = $2")
-                    .bind(job.kind.as_str())
-                    .bind(job.key.clone())
-                    .fetch_one(self.pool())
-                    .await?;
-                Ok((id, false))
-            }
-        }
+        let mut conn = self.pool().acquire().await?;
+        enqueue_on(&mut conn, job, now).await
     }
 
     /// Claims up to `limit` due jobs of `kinds` (all kinds when empty) for
@@ -430,6 +409,37 @@ impl Store {
                 ))
             })
             .collect()
+    }
+}
+
+/// [`Store::enqueue`] on `conn` (inside a caller's transaction).
+pub(crate) async fn enqueue_on(
+    conn: &mut sqlx::AnyConnection,
+    job: &NewJob,
+    now: OffsetDateTime,
+) -> Result<(i64, bool), StoreError> {
+    let inserted: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO jobs (kind, key, payload, state, run_at, attempts, max_attempts, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'queued', $4, 0, $5, $6, $6) ON CONFLICT (kind, key) DO NOTHING RETURNING id",
+    )
+    .bind(job.kind.as_str())
+    .bind(job.key.clone())
+    .bind(job.payload.to_string())
+    .bind(to_millis(job.run_at))
+    .bind(i64::from(job.max_attempts.max(1)))
+    .bind(to_millis(now))
+    .fetch_optional(&mut *conn)
+    .await?;
+    match inserted {
+        Some(id) => Ok((id, true)),
+        None => {
+            let id: i64 = sqlx::query_scalar("SELECT id FROM jobs WHERE kind = $1 AND key = $2")
+                .bind(job.kind.as_str())
+                .bind(job.key.clone())
+                .fetch_one(&mut *conn)
+                .await?;
+            Ok((id, false))
+        }
     }
 }
 

@@ -35,6 +35,7 @@ mod presync;
 mod privacy;
 mod reminders;
 mod schema;
+mod staff;
 mod switch;
 mod sync_state;
 mod transition;
@@ -71,6 +72,7 @@ pub use privacy::{
     PersonalData, PurgeItem, PurgeReason, Retention, Scrubbed, due_at,
 };
 pub use reminders::DueReminder;
+pub use staff::{SearchRow, StaffIdentity, StaffLogin, StaffSession, StaffView};
 pub use switch::{StepDone, StepRecord, SwitchDue, SwitchEnd, SwitchProgress};
 pub use sync_state::{SyncFolder, SyncMessage};
 

@@ -43,8 +43,36 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 15, name: "jobs: typed payloads for jobs queued before them", sql: JOB_PAYLOADS },
     Migration { version: 16, name: "sync state: messages the target altered", sql: SYNC_ALTERED },
     Migration { version: 17, name: "new passwords: single-use links, sealed", sql: PASSWORD_LINKS },
+    Migration { version: 18, name: "console: staff sessions, who viewed which mailbox", sql: STAFF },
     Migration { version: 19, name: "forwarding audit: scripts and findings per mailbox", sql: FORWARDING },
 ];
+
+/// The helpdesk console (version 18): staff sessions (their own table,
+/// keyed by the hash of their id, with the role decided at login) and the
+/// log of who opened which mailbox's personal data.
+const STAFF: &str = "
+    CREATE TABLE staff_sessions (
+        id_hash TEXT PRIMARY KEY,
+        csrf TEXT NOT NULL,
+        created_at BIGINT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        login_pending TEXT,
+        subject TEXT,
+        name TEXT,
+        email TEXT,
+        role TEXT,
+        id_token TEXT
+    );
+    CREATE INDEX staff_sessions_expiry ON staff_sessions (expires_at);
+    CREATE TABLE staff_views (
+        id {id},
+        at BIGINT NOT NULL,
+        subject TEXT NOT NULL,
+        name TEXT NOT NULL,
+        mailbox_id BIGINT NOT NULL REFERENCES mailboxes (id)
+    );
+    CREATE INDEX staff_views_mailbox ON staff_views (mailbox_id, at);
+";
 
 /// The forwarding audit (version 19): per mailbox, its last audit (one
 /// row) and what its Sieve scripts do with its mail, replaced whole by
