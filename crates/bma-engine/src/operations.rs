@@ -1,7 +1,8 @@
 //! Operator actions on one mailbox, with their rules: move it to another
 //! state, pin it to a wave, leave it out of the planning (or readmit it),
-//! set its priority, send mail 1 again, give it a new password. Called by the CLI (`bma mailbox …`,
-//! which only parses and prints) and, later, the helpdesk console.
+//! set its priority, send mail 1 again, give it a new password, copy it
+//! again now. Called by the CLI (`bma mailbox …`, which only parses and
+//! prints) and the helpdesk console (`bma_web::console`).
 //!
 //! Rules: every action says who acts, why and when ([`Operation`]); a
 //! reason is never empty ([`Reason`]); a mailbox is named by a valid
@@ -186,6 +187,44 @@ pub async fn reset_password(
     op: &Operation,
 ) -> Result<crate::ResetOutcome, OperationError> {
     Ok(engine.reset_password(address.as_str(), op.reason.as_str(), &op.actor, op.at).await?)
+}
+
+/// Cuts a mailbox over now (or resumes its cutover where it stopped),
+/// its steps recorded as the actor's, the reason with the first; then
+/// the emails it queued (mail 2 to the backup address) leave.
+pub async fn cut_over(
+    engine: &Engine,
+    address: &Address,
+    op: &Operation,
+) -> Result<crate::SwitchOutcome, OperationError> {
+    let outcome = engine.cut_over_by(address.as_str(), &op.actor, Some(op.reason.as_str()), op.at).await?;
+    engine.send_due(op.at).await?;
+    Ok(outcome)
+}
+
+/// Rolls a mailbox's cutover back (routed to the legacy platform again,
+/// what reached the new box copied back, the legacy login restored).
+pub async fn roll_back(engine: &Engine, address: &Address, op: &Operation) -> Result<crate::Undone, OperationError> {
+    Ok(engine
+        .roll_back(address.as_str(), op.reason.as_str(), &op.actor, bma_store::SwitchEnd::RolledBack, op.at)
+        .await?)
+}
+
+/// Queues a copy of the mailbox to the new platform now, beside the
+/// scheduler's daily one (a failed presync whose cause is fixed, a box
+/// the manager says changed a lot); recorded with who asked and why.
+/// Returns the job's id.
+pub async fn retry_presync(engine: &Engine, address: &Address, op: &Operation) -> Result<i64, OperationError> {
+    use crate::jobs::Payload as _;
+    let presync = crate::jobs::presync::PresyncJob { address: address.to_string(), day: op.at.date() };
+    let mut job = presync.job(op.at)?;
+    // Its own key: the day's job may be done, dead or running.
+    job.key = format!("{}:requested:{}", presync.key(), op.at.unix_timestamp_nanos() / 1_000_000);
+    let (id, _) = engine
+        .store()
+        .request_job(&job, address, bma_core::EventKind::PresyncRequested, &op.actor, op.reason.as_str(), op.at)
+        .await?;
+    Ok(id)
 }
 
 #[cfg(test)]

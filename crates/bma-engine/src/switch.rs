@@ -248,6 +248,8 @@ struct Switch<'a> {
     address: Address,
     mailbox: MailboxRecord,
     actor: Actor,
+    /// Why, when a person asked for it (recorded with the first step).
+    reason: Option<String>,
 }
 
 impl Engine {
@@ -265,6 +267,18 @@ impl Engine {
     /// every step not yet recorded for its current attempt, in order. The
     /// mailbox must be `cutover_scheduled` (a new attempt) or `migrating`.
     pub async fn cut_over(&self, address: &str, now: OffsetDateTime) -> Result<SwitchOutcome, EngineError> {
+        self.cut_over_by(address, &self.actor(), None, now).await
+    }
+
+    /// [`Engine::cut_over`] at the request of `actor`, the steps recorded
+    /// as theirs and `reason` with the first one.
+    pub async fn cut_over_by(
+        &self,
+        address: &str,
+        actor: &Actor,
+        reason: Option<&str>,
+        now: OffsetDateTime,
+    ) -> Result<SwitchOutcome, EngineError> {
         let (settings, legacy, new) = self.switch_parts()?;
         let address = self.address(address)?;
         let mailbox = self.store.mailbox(&address).await?;
@@ -278,7 +292,16 @@ impl Engine {
                 )));
             }
         }
-        let switch = Switch { engine: self, settings, legacy, new, address, mailbox, actor: self.actor() };
+        let switch = Switch {
+            engine: self,
+            settings,
+            legacy,
+            new,
+            address,
+            mailbox,
+            actor: actor.clone(),
+            reason: reason.map(str::to_owned),
+        };
         switch.run(progress, now).await
     }
 
@@ -461,7 +484,13 @@ impl Switch<'_> {
             let (mut emails, mut sent) = (Vec::new(), Vec::new());
             let mut link = None;
             let details = match step {
-                Step::Check => self.check().await?,
+                Step::Check => {
+                    let mut details = self.check().await?;
+                    if let (Some(reason), Some(map)) = (&self.reason, details.as_object_mut()) {
+                        map.insert("reason".to_owned(), serde_json::Value::from(reason.as_str()));
+                    }
+                    details
+                }
                 Step::Provision => self.provision().await?,
                 Step::Hold => self.hold().await?,
                 Step::FinalCopy => self.copy(true).await?,
