@@ -54,6 +54,8 @@ function claimsOf(account) {
     email: account.email,
     email_verified: true,
     preferred_username: account.login,
+    // the console's roles (scope `bma`): staff accounts only
+    bma_roles: account.roles ?? [],
   };
 }
 
@@ -71,6 +73,21 @@ const provider = new Provider(issuer, {
         ...testPorts.map((p) => `http://127.0.0.1:${p}/auth/callback`),
       ],
       post_logout_redirect_uris: ['http://127.0.0.1:8080/', 'http://localhost:8080/'],
+      response_types: ['code'],
+      grant_types: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    {
+      // the helpdesk console of `bma serve`: staff log in, roles in `bma_roles` (scope `bma`)
+      client_id: 'bma-console',
+      client_secret: 'bma-console-secret',
+      client_name: 'BMA — console du helpdesk',
+      redirect_uris: [
+        'http://127.0.0.1:8080/console/auth/callback',
+        'http://localhost:8080/console/auth/callback',
+        ...testPorts.map((p) => `http://127.0.0.1:${p}/console/auth/callback`),
+      ],
+      post_logout_redirect_uris: ['http://127.0.0.1:8080/console', 'http://localhost:8080/console'],
       response_types: ['code'],
       grant_types: ['authorization_code', 'refresh_token'],
       token_endpoint_auth_method: 'client_secret_basic',
@@ -102,11 +119,12 @@ const provider = new Provider(issuer, {
   pkce: { required: () => true },
   // claims of the requested scopes in the ID token too, not only at userinfo
   conformIdTokenClaims: false,
-  scopes: ['openid', 'profile', 'email', 'offline_access'],
+  scopes: ['openid', 'profile', 'email', 'offline_access', 'bma'],
   claims: {
     openid: ['sub'],
     profile: ['name', 'given_name', 'family_name', 'preferred_username'],
     email: ['email', 'email_verified'],
+    bma: ['bma_roles'],
   },
   features: {
     devInteractions: { enabled: false },

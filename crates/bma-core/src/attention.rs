@@ -41,6 +41,21 @@ named_set! {
 }
 
 impl AttentionReason {
+    /// What needs a human, in French, for the console.
+    pub fn label_fr(self) -> &'static str {
+        match self {
+            AttentionReason::InvitationBounced => "le mail 1 est revenu en erreur",
+            AttentionReason::EmailUnconfirmed => "un email n'a pas pu être confirmé comme distribué",
+            AttentionReason::PresyncFailed => "la présynchronisation a échoué à chaque tentative",
+            AttentionReason::TargetAltered => "la nouvelle plateforme modifie des messages : un réglage doit changer",
+            AttentionReason::LegacyUnknown => "l'ancienne plateforme ne connaît pas cette boîte",
+            AttentionReason::WindowClosed => "la fenêtre de migration s'est fermée sans formulaire",
+            AttentionReason::NoCutoverSlot => "aucun créneau de bascule trouvé",
+            AttentionReason::CutoverFailed => "la bascule a échoué ou a été refusée à ses vérifications",
+            AttentionReason::PasswordUnknown => "le gestionnaire ne connaît pas le mot de passe : en donner un nouveau",
+        }
+    }
+
     /// Whether no other reason replaces this one: it stands until a human
     /// acts on it.
     pub fn is_kept(self) -> bool {

@@ -16,7 +16,6 @@
 //! |--------------------------------|------------|----------------------------|
 //! | call note                      | agent      | no                         |
 //! | resend mail 1                  | agent      | no                         |
-//! | resend mail 2                  | agent      | no                         |
 //! | new verification link          | agent      | no                         |
 //! | pin / unpin                    | operator   | no                         |
 //! | priority                       | operator   | no                         |
@@ -27,8 +26,6 @@
 //! | roll back                      | operator   | yes                        |
 //! | new password                   | operator   | yes                        |
 //! | campaign start, pause, resume  | admin      | yes (pause)                |
-//! | export personal data           | admin      | no                         |
-//! | erase personal data            | admin      | yes                        |
 //!
 //! Rules: [`allows`] is the only decision (the console checks it on the
 //! server for every route and action); a role comes from the identity
@@ -78,8 +75,6 @@ named_set! {
         CallNote = "call_note",
         /// Send mail 1 again with a fresh link.
         ResendInvitation = "resend_invitation",
-        /// Send mail 2 (the migration notice) again.
-        ResendNotice = "resend_notice",
         /// Send a new verification link to the backup address.
         NewVerificationLink = "new_verification_link",
         /// Pin to a wave, or unpin.
@@ -108,10 +103,6 @@ named_set! {
         CampaignPause = "campaign_pause",
         /// Resume the campaign.
         CampaignResume = "campaign_resume",
-        /// Export all personal data held about one person.
-        ExportPersonalData = "export_personal_data",
-        /// Erase one person's personal data.
-        ErasePersonalData = "erase_personal_data",
     }
 }
 
@@ -120,7 +111,7 @@ impl StaffAction {
     pub fn least_role(self) -> Role {
         use StaffAction as A;
         match self {
-            A::CallNote | A::ResendInvitation | A::ResendNotice | A::NewVerificationLink => Role::Agent,
+            A::CallNote | A::ResendInvitation | A::NewVerificationLink => Role::Agent,
             A::Pin
             | A::Priority
             | A::Exclude
@@ -131,19 +122,14 @@ impl StaffAction {
             | A::Cutover
             | A::Rollback
             | A::ResetPassword => Role::Operator,
-            A::CampaignStart | A::CampaignPause | A::CampaignResume | A::ExportPersonalData | A::ErasePersonalData => {
-                Role::Admin
-            }
+            A::CampaignStart | A::CampaignPause | A::CampaignResume => Role::Admin,
         }
     }
 
     /// Whether it is confirmed on a second page before it runs.
     pub fn is_destructive(self) -> bool {
         use StaffAction as A;
-        matches!(
-            self,
-            A::Exclude | A::Block | A::Cutover | A::Rollback | A::ResetPassword | A::CampaignPause | A::ErasePersonalData
-        )
+        matches!(self, A::Exclude | A::Block | A::Cutover | A::Rollback | A::ResetPassword | A::CampaignPause)
     }
 
     /// The button's words, in French.
@@ -152,7 +138,6 @@ impl StaffAction {
         match self {
             A::CallNote => "Noter un appel",
             A::ResendInvitation => "Renvoyer le mail 1 (nouveau lien)",
-            A::ResendNotice => "Renvoyer le mail 2",
             A::NewVerificationLink => "Renvoyer le lien de vérification de l'adresse de secours",
             A::Pin => "Épingler à une vague",
             A::Priority => "Changer la priorité",
@@ -167,8 +152,6 @@ impl StaffAction {
             A::CampaignStart => "Démarrer la campagne",
             A::CampaignPause => "Mettre la campagne en pause",
             A::CampaignResume => "Reprendre la campagne",
-            A::ExportPersonalData => "Exporter les données personnelles",
-            A::ErasePersonalData => "Effacer les données personnelles",
         }
     }
 }
@@ -220,7 +203,6 @@ mod tests {
         let table = [
             (A::CallNote, true, true, true),
             (A::ResendInvitation, true, true, true),
-            (A::ResendNotice, true, true, true),
             (A::NewVerificationLink, true, true, true),
             (A::Pin, false, true, true),
             (A::Priority, false, true, true),
@@ -235,8 +217,6 @@ mod tests {
             (A::CampaignStart, false, false, true),
             (A::CampaignPause, false, false, true),
             (A::CampaignResume, false, false, true),
-            (A::ExportPersonalData, false, false, true),
-            (A::ErasePersonalData, false, false, true),
         ];
         assert_eq!(table.len(), StaffAction::ALL.len(), "every action is in the table");
         for (action, agent, operator, admin) in table {
@@ -250,12 +230,8 @@ mod tests {
 
     #[test]
     fn destructive_actions_are_confirmed() {
-        let confirmed: Vec<&str> =
-            StaffAction::ALL.iter().filter(|a| a.is_destructive()).map(|a| a.as_str()).collect();
-        assert_eq!(
-            confirmed,
-            ["exclude", "block", "cutover", "rollback", "reset_password", "campaign_pause", "erase_personal_data"]
-        );
+        let confirmed: Vec<&str> = StaffAction::ALL.iter().filter(|a| a.is_destructive()).map(|a| a.as_str()).collect();
+        assert_eq!(confirmed, ["exclude", "block", "cutover", "rollback", "reset_password", "campaign_pause"]);
     }
 
     #[test]

@@ -65,6 +65,26 @@ pub fn lab_oidc() -> OidcSettings {
         issuer: lab["oidc"]["issuer"].as_str().unwrap().to_owned(),
         client_id: lab["oidc"]["client_id"].as_str().unwrap().to_owned(),
         client_secret: lab["oidc"]["client_secret"].as_str().unwrap().to_owned(),
+        extra_scopes: Vec::new(),
+        roles_claim: None,
+    }
+}
+
+/// The lab provider's client for the helpdesk console, roles from its
+/// `bma_roles` claim (scope `bma`) and from `roles`.
+pub fn lab_console(roles: bma_core::staff::RoleLists) -> bma_web::ConsoleSettings {
+    let lab = lab_file("lab.json");
+    let c = &lab["oidc"]["console"];
+    bma_web::ConsoleSettings {
+        oidc: OidcSettings {
+            issuer: lab["oidc"]["issuer"].as_str().unwrap().to_owned(),
+            client_id: c["client_id"].as_str().unwrap().to_owned(),
+            client_secret: c["client_secret"].as_str().unwrap().to_owned(),
+            extra_scopes: vec![c["scope"].as_str().unwrap().to_owned()],
+            roles_claim: Some(c["roles_claim"].as_str().unwrap().to_owned()),
+        },
+        roles,
+        session_minutes: 60,
     }
 }
 

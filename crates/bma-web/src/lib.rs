@@ -1,8 +1,9 @@
 //! `bma-web`: the HTTP side of bma, the only crate that speaks HTTP to
-//! people. Today one audience, the enrolment portal every school manager
-//! sees ([`enrolment`]); the helpdesk console and autoconfiguration join it
-//! as siblings of `enrolment`, each a module with its routes that
-//! the router of [`app`] composes, sharing what is here:
+//! people. Two audiences: the enrolment portal every school manager sees
+//! ([`enrolment`]) and the helpdesk console the staff keep open all day
+//! ([`console`]); autoconfiguration joins them as a sibling module. Each
+//! is a module with its routes that the router of [`app`] composes,
+//! sharing what is here:
 //!
 //! - [`portal`]: the state (store, settings, identity provider, email
 //!   composer, clock, limiters); [`settings`]: what it is configured with;
@@ -36,6 +37,7 @@
 //!   confirmation email and its event);
 //! - no client holds the server ([`ServerLimits`], [`serve_with`]).
 
+pub mod console;
 pub mod display;
 pub mod enrolment;
 pub mod error;
@@ -57,7 +59,7 @@ pub use error::{Rejection, WebError};
 pub use oidc::{AuthError, IdentityProvider, Login, LoginStart, OAuthError, Oidc};
 pub use portal::Portal;
 pub use server::{ServerLimits, serve, serve_with};
-pub use settings::{OidcSettings, PortalSettings};
+pub use settings::{ConsoleSettings, OidcSettings, PortalSettings};
 
 /// Largest request body accepted (the form is well under 2 KiB).
 pub const BODY_LIMIT: usize = 16 * 1024;
@@ -75,6 +77,7 @@ pub(crate) fn router(portal: Portal, request_timeout: std::time::Duration) -> Ro
     Router::new()
         .merge(site::pages())
         .merge(enrolment::routes())
+        .merge(console::routes())
         .fallback(site::not_found)
         .layer(middleware::from_fn_with_state(portal.clone(), security::limit_per_ip))
         .merge(site::assets())

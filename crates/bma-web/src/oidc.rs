@@ -141,6 +141,24 @@ pub fn log_safe(text: &str) -> String {
     out
 }
 
+/// The values of claim `name` in the payload of a JWT whose signature was
+/// verified: a string, or the strings of a list; nothing otherwise.
+pub fn claim_values(jwt: &str, name: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let payload = jwt.split('.').nth(1).unwrap_or("");
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')) else {
+        return Vec::new();
+    };
+    let Ok(claims) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return Vec::new();
+    };
+    match claims.get(name) {
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        Some(serde_json::Value::Array(a)) => a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+        _ => Vec::new(),
+    }
+}
+
 /// A finished login: who, and the ID token (the hint of the logout).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Login {
@@ -148,6 +166,9 @@ pub struct Login {
     pub identity: ManagerIdentity,
     /// The ID token as received (a JWT), if the provider gave one.
     pub id_token: Option<String>,
+    /// The values of the configured roles claim of the verified ID token
+    /// (a string or a list of strings); empty when none is configured.
+    pub roles: Vec<String>,
 }
 
 /// Where to send the browser, and what to remember until the callback.
@@ -283,6 +304,7 @@ impl Oidc {
             .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
             .add_scope(Scope::new("profile".to_owned()))
             .add_scope(Scope::new("email".to_owned()))
+            .add_scopes(self.settings.extra_scopes.iter().cloned().map(Scope::new))
             .add_prompt(CoreAuthPrompt::Login)
             .set_pkce_challenge(challenge)
             .url();
@@ -349,7 +371,12 @@ impl Oidc {
             family_name,
             email: claims.email().map(|e| e.to_string()).unwrap_or_default(),
         };
-        Ok(Login { identity, id_token: Some(id_token.to_string()) })
+        let id_token = id_token.to_string();
+        let roles = match &self.settings.roles_claim {
+            Some(claim) => claim_values(&id_token, claim),
+            None => Vec::new(),
+        };
+        Ok(Login { identity, id_token: Some(id_token), roles })
     }
 
     async fn end_session_url(&self, id_token: &str) -> Option<String> {
@@ -381,6 +408,25 @@ impl IdentityProvider for Oidc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claim_values_of_a_token() {
+        use base64::Engine as _;
+        let jwt =
+            |payload: &str| format!("e30.{}.sig", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(payload));
+        let cases: &[(&str, &[&str])] = &[
+            (r#"{"bma_roles":["agent","operator"]}"#, &["agent", "operator"]),
+            (r#"{"bma_roles":"admin"}"#, &["admin"]),
+            (r#"{"bma_roles":[1,"agent",null]}"#, &["agent"]),
+            (r#"{"bma_roles":7}"#, &[]),
+            (r#"{"other":"admin"}"#, &[]),
+            ("not json", &[]),
+        ];
+        for (payload, want) in cases {
+            assert_eq!(claim_values(&jwt(payload), "bma_roles"), *want, "{payload}");
+        }
+        assert!(claim_values("no-dots", "bma_roles").is_empty());
+    }
 
     #[test]
     fn provider_errors_are_a_closed_set_and_log_text_is_one_line() {

@@ -37,6 +37,7 @@ pub(crate) struct Inner {
     pub(crate) link_limiter: security::RateLimiter,
     pub(crate) cookies: session::Cookies,
     pub(crate) csp: HeaderValue,
+    pub(crate) console: Option<crate::console::Console>,
 }
 
 impl std::fmt::Debug for Portal {
@@ -54,6 +55,17 @@ impl Portal {
         templates: Templates,
         clock: Arc<dyn Clock>,
     ) -> Result<Portal, WebError> {
+        Portal::with_engine(store, settings, templates, clock, None)
+    }
+
+    /// [`Portal::new`], the console acting through `engine`.
+    pub fn with_engine(
+        store: Store,
+        settings: PortalSettings,
+        templates: Templates,
+        clock: Arc<dyn Clock>,
+        engine: Option<Arc<bma_engine::Engine>>,
+    ) -> Result<Portal, WebError> {
         let problems = settings.problems();
         if !problems.is_empty() {
             return Err(WebError::Settings(problems.join("; ")));
@@ -62,7 +74,39 @@ impl Portal {
             Some(o) => Some(Arc::new(Oidc::new(o.clone(), &format!("{}/auth/callback", settings.base_url))?)),
             None => None,
         };
-        Ok(Portal::with_identity_provider(store, settings, templates, clock, idp))
+        let console_idp: Option<Arc<dyn IdentityProvider>> = match &settings.console {
+            Some(c) => {
+                Some(Arc::new(Oidc::new(c.oidc.clone(), &format!("{}/console/auth/callback", settings.base_url))?))
+            }
+            None => None,
+        };
+        Ok(Portal::with_identity_provider(store, settings, templates, clock, idp).with_console(console_idp, engine))
+    }
+
+    /// The same portal with the helpdesk console (when `settings.console`
+    /// is set) logging staff in with `idp`, and acting through `engine`
+    /// (without one, the actions that need the engine say so). Called
+    /// before the portal is shared.
+    pub fn with_console(
+        mut self,
+        idp: Option<Arc<dyn IdentityProvider>>,
+        engine: Option<Arc<bma_engine::Engine>>,
+    ) -> Portal {
+        let settings = self.inner.settings.console.clone();
+        let console = match (settings, idp) {
+            (Some(settings), Some(idp)) => Some(crate::console::Console::new(settings, idp, engine)),
+            _ => None,
+        };
+        match Arc::get_mut(&mut self.inner) {
+            Some(inner) => inner.console = console,
+            None => tracing::error!("the console is set on a portal already shared: not served"),
+        }
+        self
+    }
+
+    /// The helpdesk console, if it is served.
+    pub(crate) fn console(&self) -> Option<&crate::console::Console> {
+        self.inner.console.as_ref()
     }
 
     /// A portal with a given identity provider (or none).
@@ -93,6 +137,7 @@ impl Portal {
                 clock,
                 cookies,
                 csp,
+                console: None,
             }),
         }
     }

@@ -45,6 +45,11 @@ impl Cookies {
         if self.secure { "__Host-bma_session" } else { "bma_session" }
     }
 
+    /// The console's session cookie's name (staff sessions are never a manager's).
+    pub fn console_name(self) -> &'static str {
+        if self.secure { "__Host-bma_console" } else { "bma_console" }
+    }
+
     /// The return-link cookie's name.
     pub fn return_name(self) -> &'static str {
         if self.secure { "__Host-bma_retour" } else { "bma_retour" }

@@ -12,6 +12,10 @@ pub struct OidcSettings {
     pub client_id: String,
     /// Client secret (never logged).
     pub client_secret: String,
+    /// Scopes asked beyond `openid profile email` (the console's roles claim may need one).
+    pub extra_scopes: Vec<String>,
+    /// A claim of the ID token whose values a login reports (the console's roles); `None`: none.
+    pub roles_claim: Option<String>,
 }
 
 impl std::fmt::Debug for OidcSettings {
@@ -50,6 +54,20 @@ pub struct PortalSettings {
     pub message_id_domain: String,
     /// What the privacy page says that is the organisation's to say.
     pub privacy: PrivacySettings,
+    /// The helpdesk console (`/console`); `None`: not served.
+    pub console: Option<ConsoleSettings>,
+}
+
+/// The helpdesk console's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSettings {
+    /// Its own client at the identity provider (callback `<base>/console/auth/callback`),
+    /// asking for the roles claim when one is configured.
+    pub oidc: OidcSettings,
+    /// Who has which role, by subject or email, beside the claim.
+    pub roles: bma_core::staff::RoleLists,
+    /// Lifetime of a staff session, minutes (a working day by default).
+    pub session_minutes: i64,
 }
 
 /// The organisation's part of the privacy page (`/confidentialite`); the
@@ -108,7 +126,8 @@ impl PrivacySettings {
     pub fn retention_days(&self, end: time::Date) -> u32 {
         let months = i64::from(end.month() as u8) - 1 + i64::from(self.retention_months);
         let year = i32::try_from(i64::from(end.year()) + months.div_euclid(12)).unwrap_or(i32::MAX);
-        let month = time::Month::try_from(u8::try_from(months.rem_euclid(12) + 1).unwrap_or(1)).unwrap_or(time::Month::January);
+        let month =
+            time::Month::try_from(u8::try_from(months.rem_euclid(12) + 1).unwrap_or(1)).unwrap_or(time::Month::January);
         let day = end.day().min(month.length(year));
         let until = time::Date::from_calendar_date(year, month, day).unwrap_or(time::Date::MAX);
         u32::try_from((until - end).whole_days()).unwrap_or(u32::MAX)
@@ -142,6 +161,7 @@ impl PortalSettings {
             bounce_address: "bounces@cfwb.be".to_owned(),
             message_id_domain: "cfwb.be".to_owned(),
             privacy: PrivacySettings::default(),
+            console: None,
         }
     }
 
@@ -172,6 +192,22 @@ impl PortalSettings {
             }
             if o.client_id.trim().is_empty() {
                 out.push("oidc.client_id is empty".to_owned());
+            }
+        }
+        if let Some(c) = &self.console {
+            if url::Url::parse(&c.oidc.issuer).is_err() {
+                out.push(format!("console.issuer '{}' is not a URL", c.oidc.issuer));
+            }
+            if c.oidc.client_id.trim().is_empty() {
+                out.push("console.client_id is empty".to_owned());
+            }
+            let lists = &c.roles;
+            if c.oidc.roles_claim.is_none()
+                && lists.agents.is_empty()
+                && lists.operators.is_empty()
+                && lists.admins.is_empty()
+            {
+                out.push("console: no roles_claim and no agents, operators or admins: nobody could use it".to_owned());
             }
         }
         out

@@ -77,12 +77,21 @@ async fn accessibility(State(p): State<Portal>) -> Answer {
 
 /// The 404 page of any path no route knows.
 pub(crate) async fn not_found(State(p): State<Portal>) -> Notice {
+    not_found_notice(&p)
+}
+
+fn not_found_notice(p: &Portal) -> Notice {
     Notice::new(
         StatusCode::NOT_FOUND,
         "Page introuvable",
         &["Cette page n'existe pas. Le formulaire s'ouvre par le lien personnel reçu par email."],
         p.general_contact(),
     )
+}
+
+/// The 404 page, for a route that exists only when configured.
+pub(crate) fn not_found_page(p: &Portal) -> Response {
+    not_found_notice(p).into_response()
 }
 
 async fn stylesheet() -> Response {

@@ -49,6 +49,9 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// The store.
     pub database: DatabaseConfig,
+    /// The helpdesk console of `bma serve`.
+    #[serde(default)]
+    pub console: crate::console_config::ConsoleConfig,
 }
 
 /// How emails leave.
@@ -216,6 +219,7 @@ impl Default for Config {
             passwords: PasswordsConfig { delivery: bma_engine::PasswordDelivery::Link },
             worker: WorkerConfig { lease_seconds: 30 },
             database: DatabaseConfig { url: "sqlite://bma.db".to_owned() },
+            console: crate::console_config::ConsoleConfig::default(),
         }
     }
 }
@@ -228,6 +232,8 @@ impl Config {
             issuer: o.issuer.trim().to_owned(),
             client_id: o.client_id.trim().to_owned(),
             client_secret: o.client_secret.clone(),
+            extra_scopes: Vec::new(),
+            roles_claim: None,
         })
     }
 
@@ -381,6 +387,7 @@ where
         } else {
             let mut portal = bma_web::PortalSettings::new(base);
             portal.oidc = config.oidc_settings();
+            portal.console = crate::console_config::settings(config);
             // Each problem starts with its key (`oidc.client_id is empty`).
             for problem in portal.problems() {
                 let (key, message) = problem.split_once(' ').unwrap_or(("portal", problem.as_str()));

@@ -7,6 +7,7 @@
 
 mod commands;
 mod config;
+mod console_config;
 mod cutover_config;
 mod engine_config;
 mod scheduler_lock;

@@ -42,6 +42,18 @@ pub struct OidcJson {
     log: PathBuf,
     accounts: Vec<Account>,
     imap_tokens: ImapTokensJson,
+    console: ConsoleClientJson,
+}
+
+/// The helpdesk console's client (`oidc.console` in lab.json).
+#[derive(Serialize)]
+struct ConsoleClientJson {
+    client_id: &'static str,
+    client_secret: &'static str,
+    /// Asked beside `openid profile email`: brings the roles claim.
+    scope: &'static str,
+    roles_claim: &'static str,
+    redirect_path: &'static str,
 }
 
 /// How IMAP access tokens are minted and checked (`oidc.imap_tokens` in lab.json).
@@ -71,6 +83,9 @@ struct Account {
     given_name: String,
     family_name: String,
     email: String,
+    /// The console's roles (`bma_roles`, scope `bma`): staff accounts only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    roles: Vec<String>,
 }
 
 /// The provider's description for lab.json.
@@ -103,6 +118,13 @@ pub fn describe(paths: &Paths) -> Result<OidcJson> {
             scope: "imap",
             username_attribute: "email",
             max_ttl_seconds: MAX_TOKEN_TTL,
+        },
+        console: ConsoleClientJson {
+            client_id: "bma-console",
+            client_secret: "bma-console-secret",
+            scope: "bma",
+            roles_claim: "bma_roles",
+            redirect_path: "/console/auth/callback",
         },
     })
 }

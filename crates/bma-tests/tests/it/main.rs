@@ -12,6 +12,7 @@
 mod campaign;
 mod campaign_crash;
 mod cli;
+mod console;
 mod cutover;
 mod cutover_crash;
 mod cutover_inline;

@@ -158,6 +158,8 @@ async fn no_working_link_is_kept_in_the_store(backend: TestBackend) {
         issuer: lab["oidc"]["issuer"].as_str().unwrap().to_owned(),
         client_id: lab["oidc"]["client_id"].as_str().unwrap().to_owned(),
         client_secret: lab["oidc"]["client_secret"].as_str().unwrap().to_owned(),
+        extra_scopes: Vec::new(),
+        roles_claim: None,
     });
     settings.bounce_address = bounces.clone();
     settings.message_id_domain = "bma.test".into();

@@ -97,7 +97,7 @@ pub(super) async fn callback(
     // The provider checks the state before anything else in the answer: a
     // forged callback (another state) neither logs in nor spends the login
     // in progress, which is taken only once the answer is its own.
-    let Login { identity, id_token } = match idp.finish(&pending, &query).await {
+    let Login { identity, id_token, .. } = match idp.finish(&pending, &query).await {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(error = %log_safe(&e.to_string()), "login failed");

@@ -434,7 +434,7 @@ impl Visit<'_> {
 }
 
 /// What comes next, by state, in French.
-fn next_steps(state: MailboxState, latest: Option<&Enrollment>, window: Option<&str>) -> Vec<String> {
+pub(crate) fn next_steps(state: MailboxState, latest: Option<&Enrollment>, window: Option<&str>) -> Vec<String> {
     let when = window.map_or_else(|| "dans les semaines qui viennent".to_owned(), |w| format!("normalement {w}"));
     let mut out = match state {
         MailboxState::Invited | MailboxState::Scheduled | MailboxState::Imported => {

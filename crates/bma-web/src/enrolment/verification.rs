@@ -28,7 +28,7 @@ use crate::session::random_token;
 
 impl Portal {
     /// A new verification code for `backup_email` and its email.
-    pub(super) fn verification_request(
+    pub(crate) fn verification_request(
         &self,
         m: &PortalMailbox,
         backup_email: &str,

@@ -51,6 +51,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !shown.oidc.client_secret.is_empty() {
                 shown.oidc.client_secret = "***".to_owned();
             }
+            if !shown.console.client_secret.is_empty() {
+                shown.console.client_secret = "***".to_owned();
+            }
             print!("{}", toml::to_string_pretty(&shown).context("cannot print the configuration")?);
             Ok(ExitCode::SUCCESS)
         }

@@ -1,4 +1,4 @@
-//! `bma serve`: the enrolment portal over HTTP.
+//! `bma serve`: the enrolment portal and the helpdesk console over HTTP.
 //!
 //! Opens the store, builds the portal from the configuration and serves it
 //! until SIGINT or SIGTERM. Without an identity provider (`oidc.issuer`
@@ -53,6 +53,7 @@ pub fn portal_settings(config: &Config) -> PortalSettings {
     s.bounce_address = config.mail.bounce_address.clone();
     s.message_id_domain = config.mail.message_id_domain.clone();
     s.privacy = config.privacy.trimmed();
+    s.console = crate::console_config::settings(config);
     s
 }
 
@@ -113,6 +114,11 @@ pub async fn background(
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purging portal sessions failed"),
             }
+            match purge_store.purge_staff_sessions(clock.now()).await {
+                Ok(n) if n > 0 => tracing::info!(sessions = n, "expired console sessions purged"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purging console sessions failed"),
+            }
         }
     });
     let mut tasks = vec![purge];
@@ -163,7 +169,19 @@ pub async fn run(config: &Config, args: &Args) -> anyhow::Result<ExitCode> {
             at.format(&time::format_description::well_known::Rfc3339)?
         );
     }
-    let portal = Portal::new(store.clone(), settings, templates, Arc::new(clock)).context("portal")?;
+    // The console's actions go through an engine of their own (the scheduler's runs its steps).
+    let engine = if settings.console.is_some() {
+        match crate::engine_config::engine(config, &format!("console-{}", std::process::id())).await {
+            Ok(e) => Some(Arc::new(e)),
+            Err(e) => {
+                eprintln!("warning: the console's actions that need the campaign engine are unavailable: {e:#}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let portal = Portal::with_engine(store.clone(), settings, templates, Arc::new(clock), engine).context("portal")?;
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;

@@ -1,0 +1,216 @@
+//! The helpdesk console over HTTP, against the lab's OpenID Connect
+//! provider (its own client, roles in the `bma_roles` claim): who gets in,
+//! what each role may do (every refusal proved, nothing changed), the
+//! search as a caller is heard, the mailbox page and the actions through
+//! the engine's operations with their reason and actor.
+
+use bma_core::staff::{Role, RoleLists, StaffAction, allows};
+use bma_tests::web::{Harness, csrf_of, lab_console, post_form, set_cookie, valid_form};
+use bma_tests::{TestBackend, addr, provider::login_with};
+use reqwest::StatusCode;
+use reqwest::header::LOCATION;
+
+const MARIE: &str = "ec007001@adm.cfwb.be";
+const OTHER: &str = "ec007002@adm.cfwb.be";
+
+/// A portal with the console, a mailbox whose form Marie Dupont filled
+/// (through the portal, as she would) and another without a form.
+async fn console(backend: TestBackend, roles: RoleLists) -> Harness {
+    let h = Harness::start(backend, |s| s.console = Some(lab_console(roles))).await;
+    let (_, token) = h.invited(MARIE).await;
+    let (status, page) = h.login(&token, "directrice.dupont").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let res = post_form(&h, &format!("/formulaire/{token}"), &valid_form(&csrf_of(&page))).await;
+    assert!(res.status().is_success() || res.status().is_redirection(), "{}", res.status());
+    h.invited(OTHER).await;
+    h
+}
+
+/// A client logged in to the console as `account`; the page it lands on.
+async fn staff(h: &Harness, account: &str) -> (reqwest::Client, StatusCode, String) {
+    let client = bma_tests::web::client();
+    let (status, url, page) = login_with(&client, &h.url("/console/connexion"), account).await;
+    assert!(status != StatusCode::OK || url.ends_with("/console"), "{account} landed on {url}");
+    (client, status, page)
+}
+
+async fn get(c: &reqwest::Client, h: &Harness, path: &str) -> (StatusCode, String) {
+    let res = c.get(h.url(path)).send().await.unwrap();
+    (res.status(), res.text().await.unwrap())
+}
+
+async fn post(c: &reqwest::Client, h: &Harness, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    c.post(h.url(path)).form(form).send().await.unwrap()
+}
+
+async fn events(h: &Harness) -> usize {
+    let m = h.store.mailbox(&addr(MARIE)).await.unwrap();
+    h.store.timeline(m.id).await.unwrap().len()
+}
+
+/// Who gets in: nobody without a staff login or a role; a manager's
+/// session opens nothing; the role comes from the claim or the lists.
+async fn who_gets_in(backend: TestBackend) {
+    let h = console(backend, RoleLists { agents: vec!["hugo.petit@cfwb.test".into()], ..RoleLists::default() }).await;
+    // No session: the login page, for every console page.
+    for path in ["/console", &format!("/console/boites/{MARIE}")] {
+        let (status, page) = get(&h.client, &h, path).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{path}");
+        assert!(page.contains("id=\"connexion\""), "{path}: {page}");
+    }
+    // The manager logged in on the portal (h.client) is not staff.
+    let (status, _) = get(&h.client, &h, "/console").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A staff account without a role in the claim nor the lists: refused, no session.
+    let none = bma_tests::web::client();
+    let start = none.get(h.url("/console/connexion")).send().await.unwrap();
+    assert_eq!(start.status(), StatusCode::SEE_OTHER);
+    let (status, _, page) = login_with(&none, start.headers()[LOCATION].to_str().unwrap(), "secretaire.martin").await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{page}");
+    assert!(page.contains("Accès réservé"), "{page}");
+    assert_eq!(get(&none, &h, "/console").await.0, StatusCode::UNAUTHORIZED);
+    // Listed by email, without the claim: an agent.
+    let (c, status, page) = staff(&h, "stagiaire.sgne").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("agent du helpdesk"), "{page}");
+    let (status, _) = get(&c, &h, "/console?q=dupont").await;
+    assert_eq!(status, StatusCode::OK);
+    // The console's cookie is its own.
+    let res = h.client.get(h.url("/console/connexion")).send().await.unwrap();
+    assert!(set_cookie(res.headers(), "bma_console").is_some(), "{:?}", res.headers());
+    h.stop().await;
+}
+
+/// Every action a role may not take is refused (403) with nothing
+/// changed; a POST without the session's CSRF token is refused too.
+async fn each_refusal_is_proved(backend: TestBackend) {
+    let h = console(backend, RoleLists::default()).await;
+    for (account, role) in [("agent.helpdesk", Role::Agent), ("operateur.sgne", Role::Operator)] {
+        let (c, status, page) = staff(&h, account).await;
+        assert_eq!(status, StatusCode::OK, "{account}: {page}");
+        let (_, page) = get(&c, &h, &format!("/console/boites/{MARIE}")).await;
+        let csrf = csrf_of(&page);
+        for action in StaffAction::ALL.iter().copied().filter(|a| !allows(role, *a)) {
+            let before = events(&h).await;
+            let path = match action {
+                StaffAction::CampaignStart | StaffAction::CampaignPause | StaffAction::CampaignResume => {
+                    format!("/console/campagne/{action}")
+                }
+                _ => format!("/console/boites/{MARIE}/actions/{action}"),
+            };
+            let form =
+                [("csrf", csrf.as_str()), ("motif", "essai"), ("confirme", "oui"), ("jour", ""), ("priorite", "3")];
+            let res = post(&c, &h, &path, &form).await;
+            assert_eq!(res.status(), StatusCode::FORBIDDEN, "{account} {action}");
+            let page = res.text().await.unwrap();
+            assert!(page.contains("réservé au rôle"), "{account} {action}: {page}");
+            assert_eq!(events(&h).await, before, "{account} {action}: nothing recorded");
+            assert_eq!(h.store.campaign_state().await.unwrap(), bma_store::CampaignState::NotStarted);
+        }
+        // Without the CSRF token, even an allowed action.
+        let before = events(&h).await;
+        let res = post(&c, &h, &format!("/console/boites/{MARIE}/actions/call_note"), &[("motif", "x")]).await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{account}");
+        let res =
+            post(&c, &h, &format!("/console/boites/{MARIE}/actions/call_note"), &[("csrf", "forged"), ("motif", "x")])
+                .await;
+        assert_eq!(res.status(), StatusCode::FORBIDDEN, "{account}");
+        assert_eq!(events(&h).await, before);
+    }
+    h.stop().await;
+}
+
+/// An agent finds the caller as heard on the phone, reads the page (the
+/// view recorded), notes the call; an operator's destructive action is
+/// confirmed on a second page, then done through the operation with the
+/// reason and the staff member as actor.
+async fn find_see_act(backend: TestBackend) {
+    let h = console(backend, RoleLists::default()).await;
+    let (agent, _, _) = staff(&h, "agent.helpdesk").await;
+    for (query, expected) in
+        [("dupont marie", MARIE), ("DUPONT  Marié", MARIE), ("7001", MARIE), ("ec007002@adm.cfwb.be", OTHER)]
+    {
+        let (status, page) = get(&agent, &h, &format!("/console?q={}", query.replace(' ', "+"))).await;
+        assert_eq!(status, StatusCode::OK);
+        let first = page.split("/console/boites/").nth(1).unwrap_or("");
+        assert!(first.starts_with(expected), "{query}: first result {first:.40}");
+    }
+    let (_, page) = get(&agent, &h, "/console?q=inconnu+xyz").await;
+    assert!(page.contains("Aucun résultat"), "{page}");
+
+    let (status, page) = get(&agent, &h, &format!("/console/boites/{MARIE}")).await;
+    assert_eq!(status, StatusCode::OK);
+    // Phase contact and the manager's own words; personal data masked for an agent.
+    assert!(page.contains("id=\"contact\""), "{page}");
+    assert!(page.contains("Marie Dupont") && !page.contains("marie.perso@ecole.test"), "{page}");
+    let m = h.store.mailbox(&addr(MARIE)).await.unwrap();
+    let views = h.store.staff_views(m.id, 10).await.unwrap();
+    assert_eq!(views.first().map(|v| v.subject.as_str()), Some("staff-0001"), "{views:?}");
+
+    // A call noted: reason required, recorded as the agent's.
+    let csrf = csrf_of(&page);
+    let path = format!("/console/boites/{MARIE}/actions/call_note");
+    let res = post(&agent, &h, &path, &[("csrf", &csrf), ("motif", "  ")]).await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let res = post(&agent, &h, &path, &[("csrf", &csrf), ("motif", "Appel : n'a pas reçu le mail 1")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let last = h.store.timeline(m.id).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.kind, last.actor.as_str(), last.reason.as_str()),
+        (bma_core::EventKind::CallNote, "operator:console:nadia.lambert@etnic.test", "Appel : n'a pas reçu le mail 1")
+    );
+    let (_, page) = get(&agent, &h, &format!("/console/boites/{MARIE}?fait=call_note")).await;
+    assert!(page.contains("Action effectuée") && page.contains("appel noté"), "{page}");
+
+    // The operator sees the personal data whole, excludes with a confirmation.
+    let (op, _, _) = staff(&h, "operateur.sgne").await;
+    let (_, page) = get(&op, &h, &format!("/console/boites/{MARIE}")).await;
+    assert!(page.contains("marie.perso@ecole.test"), "{page}");
+    let csrf = csrf_of(&page);
+    let path = format!("/console/boites/{MARIE}/actions/exclude");
+    let res = post(&op, &h, &path, &[("csrf", &csrf), ("motif", "école fermée")]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let confirm = res.text().await.unwrap();
+    assert!(confirm.contains("Confirmer") && confirm.contains("name=\"confirme\" value=\"oui\""), "{confirm}");
+    assert!(!h.store.mailbox(&addr(MARIE)).await.unwrap().excluded, "not before the confirmation");
+    let res = post(&op, &h, &path, &[("csrf", &csrf), ("motif", "école fermée"), ("confirme", "oui")]).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(h.store.mailbox(&addr(MARIE)).await.unwrap().excluded);
+    // A pin off the wave days is refused by the operation, with its reason.
+    let res = post(
+        &op,
+        &h,
+        &format!("/console/boites/{OTHER}/actions/pin"),
+        &[("csrf", &csrf), ("motif", "demande"), ("jour", "2024-05-21")],
+    )
+    .await;
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("not a wave day"));
+    // Block, then unblock back to where it was.
+    for action in ["block", "unblock"] {
+        let res = post(
+            &op,
+            &h,
+            &format!("/console/boites/{OTHER}/actions/{action}"),
+            &[("csrf", &csrf), ("motif", "vérification"), ("confirme", "oui")],
+        )
+        .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER, "{action}");
+    }
+    assert_eq!(h.store.mailbox(&addr(OTHER)).await.unwrap().state, bma_core::State::Invited);
+    // Without an engine in the process, an action that needs it says so.
+    let res =
+        post(&op, &h, &format!("/console/boites/{OTHER}/actions/retry_presync"), &[("csrf", &csrf), ("motif", "x")])
+            .await;
+    assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    // The admin starts the campaign.
+    let (admin, _, page) = staff(&h, "admin.sgne").await;
+    let res =
+        post(&admin, &h, "/console/campagne/campaign_start", &[("csrf", &csrf_of(&page)), ("motif", "feu vert")]).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(h.store.campaign_state().await.unwrap(), bma_store::CampaignState::Running);
+    h.stop().await;
+}
+
+bma_tests::on_both_backends!(who_gets_in, each_refusal_is_proved, find_see_act);
