@@ -20,11 +20,9 @@
 //! - French, server-rendered, nothing needs JavaScript; the same headers
 //!   and rate limits as the portal (the router's layers).
 
-// The refusals of these modules are the pages answered at once (a
-// `Response` in `Err`), never carried up a call stack: boxing them buys nothing.
-#[allow(clippy::result_large_err)]
+#[expect(clippy::result_large_err, reason = "a refusal is the page answered at once, never carried up a stack")]
 pub(crate) mod actions;
-#[allow(clippy::result_large_err)]
+#[expect(clippy::result_large_err, reason = "a refusal is the page answered at once, never carried up a stack")]
 pub(crate) mod auth;
 pub(crate) mod find;
 pub(crate) mod mailbox;
