@@ -13,6 +13,7 @@ mod campaign;
 mod campaign_crash;
 mod cli;
 mod console;
+mod console_e2e;
 mod cutover;
 mod cutover_crash;
 mod cutover_inline;

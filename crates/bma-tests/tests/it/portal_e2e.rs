@@ -238,16 +238,14 @@ async fn a_manager_enrols_in_a_real_browser() {
 }
 
 /// axe-core, installed by `cargo xtask lab install` (`lab/axe`).
-fn axe_source() -> String {
+pub(crate) fn axe_source() -> String {
     let path = bma_tests::workspace_root().join("lab/axe/node_modules/axe-core/axe.min.js");
     std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("{}: {e}: run `cargo xtask lab install` (it installs axe-core)", path.display()))
 }
 
-/// What is wrong with the page on screen: axe-core's violations of WCAG
-/// 2.0/2.1 A and AA; elements wider than a 320 px viewport (WCAG 1.4.10);
-/// an ordinary space before `?`, `:`, `;` or `!` in its text.
-async fn audit(b: &Browser, axe: &str, what: &str) -> Vec<String> {
+/// axe-core's violations of WCAG 2.0/2.1 A and AA on the page on screen.
+pub(crate) async fn axe_violations(b: &Browser, axe: &str, what: &str) -> Vec<String> {
     let mut problems = Vec::new();
     let injected = b.exec(&format!("{axe}\nreturn typeof axe.run;"), json!([])).await;
     assert_eq!(injected, "function", "{what}: axe-core injected despite the page's CSP");
@@ -265,6 +263,14 @@ async fn audit(b: &Browser, axe: &str, what: &str) -> Vec<String> {
     for v in violations["violations"].as_array().unwrap() {
         problems.push(format!("axe: {}", v.as_str().unwrap()));
     }
+    problems
+}
+
+/// What is wrong with the page on screen: axe-core's violations of WCAG
+/// 2.0/2.1 A and AA; elements wider than a 320 px viewport (WCAG 1.4.10);
+/// an ordinary space before `?`, `:`, `;` or `!` in its text.
+async fn audit(b: &Browser, axe: &str, what: &str) -> Vec<String> {
+    let mut problems = axe_violations(b, axe, what).await;
 
     b.cdp(
         "Emulation.setDeviceMetricsOverride",
