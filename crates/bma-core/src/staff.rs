@@ -5,8 +5,8 @@
 //!   agent  ──▶  operator  ──▶  admin       (each role can do all of the one before)
 //!   │            │              │
 //!   │ search, read, call note,  │ campaign start/pause/resume,
-//!   │ resend mail 1 / mail 2,   │ imports, exports of personal data,
-//!   │ new verification link     │ erasure
+//!   │ resend mail 1, exports,   │ exports with personal data
+//!   │ new verification link     │
 //!   │            │
 //!   │            pin, exclude, priority, block/unblock, retry a presync,
 //!   │            cut over, roll back, new password
@@ -26,6 +26,7 @@
 //! | roll back                      | operator   | yes                        |
 //! | new password                   | operator   | yes                        |
 //! | campaign start, pause, resume  | admin      | yes (pause)                |
+//! | export a list with personal data | admin    | no                         |
 //!
 //! Rules: [`allows`] is the only decision (the console checks it on the
 //! server for every route and action); a role comes from the identity
@@ -103,6 +104,8 @@ named_set! {
         CampaignPause = "campaign_pause",
         /// Resume the campaign.
         CampaignResume = "campaign_resume",
+        /// Export a list that holds personal data (the people of a search).
+        ExportPersonalData = "export_personal_data",
     }
 }
 
@@ -122,7 +125,7 @@ impl StaffAction {
             | A::Cutover
             | A::Rollback
             | A::ResetPassword => Role::Operator,
-            A::CampaignStart | A::CampaignPause | A::CampaignResume => Role::Admin,
+            A::CampaignStart | A::CampaignPause | A::CampaignResume | A::ExportPersonalData => Role::Admin,
         }
     }
 
@@ -152,6 +155,7 @@ impl StaffAction {
             A::CampaignStart => "Démarrer la campagne",
             A::CampaignPause => "Mettre la campagne en pause",
             A::CampaignResume => "Reprendre la campagne",
+            A::ExportPersonalData => "Exporter une liste avec des données personnelles",
         }
     }
 }
@@ -217,6 +221,7 @@ mod tests {
             (A::CampaignStart, false, false, true),
             (A::CampaignPause, false, false, true),
             (A::CampaignResume, false, false, true),
+            (A::ExportPersonalData, false, false, true),
         ];
         assert_eq!(table.len(), StaffAction::ALL.len(), "every action is in the table");
         for (action, agent, operator, admin) in table {

@@ -96,11 +96,16 @@ async fn each_refusal_is_proved(backend: TestBackend) {
                 StaffAction::CampaignStart | StaffAction::CampaignPause | StaffAction::CampaignResume => {
                     format!("/console/campagne/{action}")
                 }
+                StaffAction::ExportPersonalData => "/console/export/recherche.csv?q=dupont".to_owned(),
                 _ => format!("/console/boites/{MARIE}/actions/{action}"),
             };
             let form =
                 [("csrf", csrf.as_str()), ("motif", "essai"), ("confirme", "oui"), ("jour", ""), ("priorite", "3")];
-            let res = post(&c, &h, &path, &form).await;
+            let res = if action == StaffAction::ExportPersonalData {
+                c.get(h.url(&path)).send().await.unwrap()
+            } else {
+                post(&c, &h, &path, &form).await
+            };
             assert_eq!(res.status(), StatusCode::FORBIDDEN, "{account} {action}");
             let page = res.text().await.unwrap();
             assert!(page.contains("réservé au rôle"), "{account} {action}: {page}");
@@ -204,8 +209,21 @@ async fn find_see_act(backend: TestBackend) {
             .await;
     assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
 
-    // The admin starts the campaign.
+    // Lists as files: any staff member gets the mailboxes for Excel; the
+    // people of a search only an admin.
+    let res = agent.get(h.url("/console/export/boites.csv")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = res.text().await.unwrap();
+    assert!(csv.starts_with("\u{feff}adresse;fase;nom;") && csv.contains(&format!("{MARIE};7001;")), "{csv}");
     let (admin, _, page) = staff(&h, "admin.sgne").await;
+    let res = admin.get(h.url("/console/export/recherche.json?q=dupont+marie")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let found: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(found[0]["adresse"].as_str(), Some(MARIE), "{found}");
+    assert!(found[0]["personnes"].as_str().is_some_and(|p| p.contains("Marie Dupont")), "{found}");
+
+    // The admin starts the campaign.
     let res =
         post(&admin, &h, "/console/campagne/campaign_start", &[("csrf", &csrf_of(&page)), ("motif", "feu vert")]).await;
     assert_eq!(res.status(), StatusCode::OK);

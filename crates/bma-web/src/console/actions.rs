@@ -112,7 +112,13 @@ pub(crate) async fn on_mailbox(
     let Ok(action) = StaffAction::parse(&action) else {
         return Ok(crate::site::not_found_page(&p));
     };
-    if matches!(action, StaffAction::CampaignStart | StaffAction::CampaignPause | StaffAction::CampaignResume) {
+    if matches!(
+        action,
+        StaffAction::CampaignStart
+            | StaffAction::CampaignPause
+            | StaffAction::CampaignResume
+            | StaffAction::ExportPersonalData
+    ) {
         return Ok(crate::site::not_found_page(&p));
     }
     // The role before the mailbox: a refused action says nothing about it.
@@ -212,9 +218,10 @@ async fn run(
             let engine = engine(p, staff)?;
             operations::reset_password(engine, address, op).await.map(|_| ()).map_err(fail)
         }
-        StaffAction::CampaignStart | StaffAction::CampaignPause | StaffAction::CampaignResume => {
-            Err(crate::site::not_found_page(p))
-        }
+        StaffAction::CampaignStart
+        | StaffAction::CampaignPause
+        | StaffAction::CampaignResume
+        | StaffAction::ExportPersonalData => Err(crate::site::not_found_page(p)),
     }
 }
 

@@ -260,7 +260,15 @@ pub(crate) async fn page(
     let actions = StaffAction::ALL
         .iter()
         .copied()
-        .filter(|a| !matches!(a, StaffAction::CampaignStart | StaffAction::CampaignPause | StaffAction::CampaignResume))
+        .filter(|a| {
+            !matches!(
+                a,
+                StaffAction::CampaignStart
+                    | StaffAction::CampaignPause
+                    | StaffAction::CampaignResume
+                    | StaffAction::ExportPersonalData
+            )
+        })
         .filter(|a| allows(role, *a))
         .filter(|a| match a {
             StaffAction::Exclude => !m.excluded,

@@ -1,7 +1,8 @@
 //! The helpdesk console (`/console`): the page the agents who take the
 //! calls keep open all day, and the migration team's controls. Find the
 //! caller ([`find`]), see where their mailbox stands and whom they should
-//! have called ([`mailbox`]), act with a reason ([`actions`]). Staff log in
+//! have called ([`mailbox`]), act with a reason ([`actions`]), take any
+//! list away as CSV or JSON ([`export`]). Staff log in
 //! with OpenID Connect through a client of their own ([`auth`]).
 //!
 //! Rules:
@@ -24,6 +25,7 @@
 pub(crate) mod actions;
 #[expect(clippy::result_large_err, reason = "a refusal is the page answered at once, never carried up a stack")]
 pub(crate) mod auth;
+pub(crate) mod export;
 pub(crate) mod find;
 pub(crate) mod mailbox;
 pub(crate) mod pages;
@@ -75,4 +77,5 @@ pub(crate) fn routes() -> Router<Portal> {
         .route("/console/boites/{address}", get(mailbox::page))
         .route("/console/boites/{address}/actions/{action}", post(actions::on_mailbox))
         .route("/console/campagne/{action}", post(actions::on_campaign))
+        .route("/console/export/{file}", get(export::list))
 }
