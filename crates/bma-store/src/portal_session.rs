@@ -101,24 +101,7 @@ impl Store {
 
     /// Takes the login in progress (it can be used once).
     pub async fn take_login_pending(&self, id_hash: &TokenHash) -> Result<Option<String>, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let pending: Option<Option<String>> =
-            sqlx::query_scalar("SELECT login_pending FROM portal_sessions WHERE id_hash = $1")
-                .bind(id_hash.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(pending) = pending.flatten() else {
-            return Ok(None);
-        };
-        // Conditional: of two callbacks racing for one login, one wins.
-        let done =
-            sqlx::query("UPDATE portal_sessions SET login_pending = NULL WHERE id_hash = $1 AND login_pending = $2")
-                .bind(id_hash.as_str())
-                .bind(pending.clone())
-                .execute(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok((done.rows_affected() == 1).then_some(pending))
+        take_pending(self, SessionTable::Portal, id_hash).await
     }
 
     /// Replaces a session by a logged-in one (a new id after login, so an
@@ -243,4 +226,50 @@ impl Store {
             .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// The tables whose sessions hold a login in progress.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum SessionTable {
+    /// The managers' portal sessions.
+    Portal,
+    /// The console's staff sessions.
+    Staff,
+}
+
+impl SessionTable {
+    fn name(self) -> &'static str {
+        match self {
+            SessionTable::Portal => "portal_sessions",
+            SessionTable::Staff => "staff_sessions",
+        }
+    }
+}
+
+/// Takes the login in progress of session `id_hash` of `table`, once: of
+/// two callbacks racing for one login, one wins (a conditional UPDATE).
+pub(crate) async fn take_pending(
+    store: &Store,
+    table: SessionTable,
+    id_hash: &TokenHash,
+) -> Result<Option<String>, StoreError> {
+    let table = table.name();
+    let mut tx = store.pool().begin().await?;
+    let pending: Option<Option<String>> =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT login_pending FROM {table} WHERE id_hash = $1")))
+            .bind(id_hash.as_str())
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(pending) = pending.flatten() else {
+        return Ok(None);
+    };
+    let done = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "UPDATE {table} SET login_pending = NULL WHERE id_hash = $1 AND login_pending = $2"
+    )))
+    .bind(id_hash.as_str())
+    .bind(pending.clone())
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((done.rows_affected() == 1).then_some(pending))
 }

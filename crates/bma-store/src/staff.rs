@@ -164,23 +164,7 @@ impl Store {
 
     /// Takes the login in progress of a console session (it can be used once).
     pub async fn take_staff_login_pending(&self, id_hash: &TokenHash) -> Result<Option<String>, StoreError> {
-        let mut tx = self.pool().begin().await?;
-        let pending: Option<Option<String>> =
-            sqlx::query_scalar("SELECT login_pending FROM staff_sessions WHERE id_hash = $1")
-                .bind(id_hash.as_str())
-                .fetch_optional(&mut *tx)
-                .await?;
-        let Some(pending) = pending.flatten() else {
-            return Ok(None);
-        };
-        let done =
-            sqlx::query("UPDATE staff_sessions SET login_pending = NULL WHERE id_hash = $1 AND login_pending = $2")
-                .bind(id_hash.as_str())
-                .bind(pending.clone())
-                .execute(&mut *tx)
-                .await?;
-        tx.commit().await?;
-        Ok((done.rows_affected() == 1).then_some(pending))
+        crate::portal_session::take_pending(self, crate::portal_session::SessionTable::Staff, id_hash).await
     }
 
     /// Replaces a console session by a logged-in one under a new id (no
