@@ -143,10 +143,36 @@ async fn find_see_act(backend: TestBackend) {
     let (_, page) = get(&agent, &h, "/console?q=inconnu+xyz").await;
     assert!(page.contains("Aucun résultat"), "{page}");
 
+    // Her box forwards to Gmail today (as the audit found it).
+    let finding = |kind, reach, target: &str, detail: &str| bma_store::ForwardingFinding {
+        script: "roundcube".into(),
+        active: true,
+        kind,
+        reach: Some(reach),
+        target: target.into(),
+        line: 3,
+        copy: true,
+        conditional: false,
+        detail: detail.into(),
+    };
+    let audit = bma_store::ForwardingAudit {
+        audited_at: bma_core::Clock::now(h.clock.as_ref()),
+        scripts: 1,
+        active_script: Some("roundcube".into()),
+        findings: vec![
+            finding(
+                bma_store::FindingKind::Redirect,
+                bma_store::ForwardingReach::External,
+                "marie.dupont@gmail.com",
+                "redirect :copy",
+            ),
+            finding(bma_store::FindingKind::Vacation, bma_store::ForwardingReach::Sender, "", "vacation"),
+        ],
+    };
+    h.store.record_forwarding_audit(&addr(MARIE), &audit, &bma_core::Actor::System("test".into())).await.unwrap();
     let (status, page) = get(&agent, &h, &format!("/console/boites/{MARIE}")).await;
     assert_eq!(status, StatusCode::OK);
-    // Phase contact and the manager's own words; personal data masked for an agent.
-    assert!(page.contains("id=\"contact\""), "{page}");
+    assert!(page.contains("id=\"redirige\"") && page.contains("extérieur"), "{page}");
     assert!(page.contains("Marie Dupont") && !page.contains("marie.perso@ecole.test"), "{page}");
     let m = h.store.mailbox(&addr(MARIE)).await.unwrap();
     let views = h.store.staff_views(m.id, 10).await.unwrap();
@@ -171,6 +197,7 @@ async fn find_see_act(backend: TestBackend) {
     let (op, _, _) = staff(&h, "operateur.sgne").await;
     let (_, page) = get(&op, &h, &format!("/console/boites/{MARIE}")).await;
     assert!(page.contains("marie.perso@ecole.test"), "{page}");
+    assert!(page.contains("marie.dupont@gmail.com"), "the forwarding target whole for an operator");
     let csrf = csrf_of(&page);
     let path = format!("/console/boites/{MARIE}/actions/exclude");
     let res = post(&op, &h, &path, &[("csrf", &csrf), ("motif", "école fermée")]).await;

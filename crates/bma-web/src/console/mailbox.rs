@@ -106,6 +106,38 @@ pub(crate) struct FormRow {
     given_by: String,
 }
 
+/// A finding of the forwarding audit as shown.
+#[derive(Debug, Clone)]
+pub(crate) struct ForwardRow {
+    script: String,
+    line: u32,
+    what: String,
+    target: String,
+    reach: &'static str,
+}
+
+/// The forwarding audit as shown.
+#[derive(Debug, Clone)]
+pub(crate) struct ForwardView {
+    at: String,
+    active: String,
+    outside: bool,
+    rows: Vec<ForwardRow>,
+}
+
+fn reach_fr(reach: Option<bma_store::ForwardingReach>) -> &'static str {
+    use bma_store::ForwardingReach as R;
+    match reach {
+        Some(R::Stays) => "reste dans la boîte",
+        Some(R::Internal) => "vers une adresse de l'organisation",
+        Some(R::External) => "vers l'extérieur",
+        Some(R::Dynamic) => "vers une adresse calculée (peut-être l'extérieur)",
+        Some(R::Sender) => "réponse à l'expéditeur",
+        Some(R::Opaque) => "vers un programme",
+        None => "script illisible",
+    }
+}
+
 /// An action offered on the page.
 #[derive(Debug, Clone)]
 pub(crate) struct Offered {
@@ -146,6 +178,7 @@ pub(crate) struct MailboxPage {
     emails: Vec<EmailRow>,
     timeline: Vec<TimelineRow>,
     actions: Vec<Offered>,
+    forwarding: Option<ForwardView>,
     views: Vec<String>,
 }
 
@@ -229,6 +262,7 @@ pub(crate) async fn page(
     let progress = store.switch_steps(&address).await?;
     let attention = store.attention_list().await?.into_iter().find(|a| a.address == m.address);
     let views = store.staff_views(m.id, 10).await?;
+    let audit = store.forwarding_audit(&address).await?;
     let role = staff.role();
     let whole = role >= Role::Operator;
     let mask_email = |e: &str| if whole { e.to_owned() } else { form::mask_email(e) };
@@ -380,6 +414,26 @@ pub(crate) async fn page(
             })
             .collect(),
         actions,
+        forwarding: audit.map(|a| ForwardView {
+            at: when(a.audited_at),
+            active: a.active_script.clone().unwrap_or_else(|| "aucun".to_owned()),
+            outside: a.forwards_outside(),
+            rows: a
+                .findings
+                .iter()
+                .map(|f| ForwardRow {
+                    script: f.script.clone(),
+                    line: f.line,
+                    what: format!("{}{}", f.detail, if f.active { "" } else { " (script inactif)" }),
+                    target: if f.reach == Some(bma_store::ForwardingReach::External) {
+                        mask_email(&f.target)
+                    } else {
+                        f.target.clone()
+                    },
+                    reach: reach_fr(f.reach),
+                })
+                .collect(),
+        }),
         views: views.iter().map(|v| format!("{} — {}", when(v.at), v.name)).collect(),
     };
     Ok(render(StatusCode::OK, &page))
