@@ -90,12 +90,25 @@ impl Store {
 
     /// Every mailbox flagged for the helpdesk, oldest flag first.
     pub async fn attention_list(&self) -> Result<Vec<Attention>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT address, state, attention, attention_at FROM mailboxes WHERE attention IS NOT NULL \
-             ORDER BY attention_at, address",
-        )
-        .fetch_all(self.pool())
-        .await?;
+        self.attention_where("", None).await
+    }
+
+    /// The flag of one mailbox, if it has one (the console's mailbox page:
+    /// one row, not the whole list).
+    pub async fn attention_of(&self, address: &Address) -> Result<Option<Attention>, StoreError> {
+        Ok(self.attention_where("AND address = $1", Some(address)).await?.pop())
+    }
+
+    async fn attention_where(&self, filter: &str, address: Option<&Address>) -> Result<Vec<Attention>, StoreError> {
+        let sql = format!(
+            "SELECT address, state, attention, attention_at FROM mailboxes WHERE attention IS NOT NULL {filter} \
+             ORDER BY attention_at, address"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        if let Some(a) = address {
+            query = query.bind(a.as_str());
+        }
+        let rows = query.fetch_all(self.pool()).await?;
         rows.iter()
             .map(|r| {
                 Ok(Attention {

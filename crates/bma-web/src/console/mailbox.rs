@@ -260,7 +260,7 @@ pub(crate) async fn page(
         None => None,
     };
     let progress = store.switch_steps(&address).await?;
-    let attention = store.attention_list().await?.into_iter().find(|a| a.address == m.address);
+    let attention = store.attention_of(&address).await?;
     let views = store.staff_views(m.id, 10).await?;
     let audit = store.forwarding_audit(&address).await?;
     let role = staff.role();
