@@ -220,7 +220,7 @@ impl<S: SyncState> FolderSync<'_, S> {
         if prev.as_ref().is_some_and(|f| f.uid_next.is_none()) && !new.is_empty() {
             // The last run of this folder did not finish (killed, or messages
             // refused): an APPEND it had sent may still be committing in its
-            // server session. Wait until the folder stops growing (≤ 3 s), so
+            // server session. Wait until the folder stops growing (≤ 5 s), so
             // that those messages are found below instead of appended again.
             reconcile::settle(self.io.tgt, &mut tsel.exists).await?;
         }
@@ -286,8 +286,15 @@ impl<S: SyncState> FolderSync<'_, S> {
             known.target = Some((0, 0));
         }
         let interrupted = prev.as_ref().is_some_and(|f| f.uid_next.is_none());
-        if interrupted && selected && self.io.tgt.exists().is_some_and(|n| n as usize > map.len()) {
-            reconcile::remove_copies_of_mapped(self.io.tgt, &map, self.report).await?;
+        if interrupted && selected {
+            // The killed run's last APPENDs may have been committed after
+            // this run looked for them, and copied again since: wait until
+            // the folder is quiet, then remove such second copies.
+            let mut exists = self.io.tgt.exists().unwrap_or(0);
+            reconcile::settle(self.io.tgt, &mut exists).await?;
+            if exists as usize > map.len() {
+                reconcile::remove_copies_of_mapped(self.io.tgt, &map, self.report).await?;
+            }
         }
 
         // Flags.

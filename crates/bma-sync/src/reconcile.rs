@@ -60,21 +60,38 @@ pub(crate) async fn target_metas(tgt: &mut Client) -> Result<Vec<MessageMeta>, E
     Ok(out)
 }
 
-/// Waits until the selected target folder's message count is the same
-/// after 300 ms (NOOP), at most ten times.
+/// Waits until the selected target folder's message count has stayed the
+/// same for [`QUIET_LOOKS`] looks in a row, [`LOOK_EVERY`] apart (NOOP), at
+/// most [`MAX_LOOKS`] looks: the APPENDs a killed run had already sent may
+/// still be committing in the server's session of the dead client (Cyrus
+/// reads what its socket holds before it sees the end), and on a loaded
+/// machine one quiet look is not enough to tell.
 pub(crate) async fn settle(tgt: &mut Client, exists: &mut u32) -> Result<(), Error> {
-    for _ in 0..10 {
-        tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut quiet = 0;
+    for _ in 0..MAX_LOOKS {
+        tokio::time::sleep(LOOK_EVERY).await;
         tgt.noop().await.map_err(on(Side::Target))?;
         let now = tgt.exists().unwrap_or(*exists);
         if now == *exists {
-            return Ok(());
+            quiet += 1;
+            if quiet == QUIET_LOOKS {
+                return Ok(());
+            }
+        } else {
+            tracing::info!(before = *exists, now, "the target folder is still growing (an interrupted run's APPEND)");
+            *exists = now;
+            quiet = 0;
         }
-        tracing::info!(before = *exists, now, "the target folder is still growing (an interrupted run's APPEND)");
-        *exists = now;
     }
     Ok(())
 }
+
+/// Time between two looks of [`settle`].
+const LOOK_EVERY: Duration = Duration::from_millis(250);
+/// Looks in a row without change for [`settle`] to end.
+const QUIET_LOOKS: u32 = 3;
+/// At most this many looks (5 s).
+const MAX_LOOKS: u32 = 20;
 
 /// An unmapped target message that may be the copy of a new source message.
 #[derive(Debug, Clone)]
