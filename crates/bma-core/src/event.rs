@@ -69,6 +69,8 @@ named_set! {
         PasswordReset = "password_reset",
         /// The link of a new password opened (it shows the password once).
         PasswordLinkOpened = "password_link_opened",
+        /// Mail 2 sent again on request (the manager lost it), without any password.
+        Mail2Resent = "mail2_resent",
         /// A call to the helpdesk noted from the console: nothing changed, the reason says what was asked.
         CallNote = "call_note",
         /// A presync asked for by staff (the console), queued beside the scheduler's.

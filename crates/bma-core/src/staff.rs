@@ -5,8 +5,9 @@
 //!   agent  ──▶  operator  ──▶  admin       (each role can do all of the one before)
 //!   │            │              │
 //!   │ search, read, call note,  │ campaign start/pause/resume,
-//!   │ resend mail 1, exports,   │ exports with personal data
-//!   │ new verification link     │
+//!   │ resend mail 1 and 2,      │ exports with personal data
+//!   │ new verification link,    │
+//!   │ exports                   │
 //!   │            │
 //!   │            pin, exclude, priority, block/unblock, retry a presync,
 //!   │            cut over, roll back, new password
@@ -16,6 +17,7 @@
 //! |--------------------------------|------------|----------------------------|
 //! | call note                      | agent      | no                         |
 //! | resend mail 1                  | agent      | no                         |
+//! | resend mail 2 (no password)    | agent      | no                         |
 //! | new verification link          | agent      | no                         |
 //! | pin / unpin                    | operator   | no                         |
 //! | priority                       | operator   | no                         |
@@ -76,6 +78,8 @@ named_set! {
         CallNote = "call_note",
         /// Send mail 1 again with a fresh link.
         ResendInvitation = "resend_invitation",
+        /// Send mail 2 again (a migrated mailbox), without any password.
+        ResendMail2 = "resend_mail2",
         /// Send a new verification link to the backup address.
         NewVerificationLink = "new_verification_link",
         /// Pin to a wave, or unpin.
@@ -114,7 +118,7 @@ impl StaffAction {
     pub fn least_role(self) -> Role {
         use StaffAction as A;
         match self {
-            A::CallNote | A::ResendInvitation | A::NewVerificationLink => Role::Agent,
+            A::CallNote | A::ResendInvitation | A::ResendMail2 | A::NewVerificationLink => Role::Agent,
             A::Pin
             | A::Priority
             | A::Exclude
@@ -141,6 +145,7 @@ impl StaffAction {
         match self {
             A::CallNote => "Noter un appel",
             A::ResendInvitation => "Renvoyer le mail 1 (nouveau lien)",
+            A::ResendMail2 => "Renvoyer le mail 2 (sans mot de passe)",
             A::NewVerificationLink => "Renvoyer le lien de vérification de l'adresse de secours",
             A::Pin => "Épingler à une vague",
             A::Priority => "Changer la priorité",
@@ -207,6 +212,7 @@ mod tests {
         let table = [
             (A::CallNote, true, true, true),
             (A::ResendInvitation, true, true, true),
+            (A::ResendMail2, true, true, true),
             (A::NewVerificationLink, true, true, true),
             (A::Pin, false, true, true),
             (A::Priority, false, true, true),

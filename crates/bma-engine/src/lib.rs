@@ -22,7 +22,8 @@
 //!   waited for on the expected side and removed there;
 //! - [`switch`]: the cutover of one mailbox, step by step, and its
 //!   rollback, against the platforms (`bma-platform`), with its
-//!   [`receipt`];
+//!   [`receipt`]; [`mail2_again`]: mail 2 sent again on request, without
+//!   any password;
 //! - [`operations`]: the operator actions on one mailbox and their rules
 //!   (pin, exclude, priority, resend mail 1, transition), for the CLI and
 //!   the helpdesk.
@@ -39,6 +40,7 @@ pub mod bounces;
 pub mod cutover;
 pub mod emails;
 pub mod jobs;
+pub mod mail2_again;
 pub mod operations;
 pub mod presync;
 pub mod probe;
@@ -55,6 +57,7 @@ use bma_mail::{Composer, Sender, SmtpSender, Templates};
 use bma_store::Store;
 use rand::RngCore;
 
+pub use mail2_again::Mail2Again;
 pub use receipt::Receipt;
 pub use scheduler::StepReport;
 pub use send::SendReport;

@@ -178,6 +178,17 @@ pub async fn resend(
     Ok(engine.resend_invitation(address.as_str(), older, &op.actor, op.reason.as_str(), op.at).await?)
 }
 
+/// Sends mail 2 again to a migrated mailbox (the BMA and its verified
+/// backup address), without any password: the manager lost it. The
+/// emails leave at the next send.
+pub async fn resend_mail2(
+    engine: &Engine,
+    address: &Address,
+    op: &Operation,
+) -> Result<crate::Mail2Again, OperationError> {
+    Ok(engine.resend_mail2(address.as_str(), &op.actor, op.reason.as_str(), op.at).await?)
+}
+
 /// Gives a mailbox a new password, emailed as a link that shows it once
 /// (to the BMA and its verified backup address); the old password and any
 /// unopened link stop working.

@@ -733,7 +733,7 @@ impl Switch<'_> {
         let c = &self.settings.clients;
         let context = engine.with_trust(serde_json::json!({
             "name": self.mailbox.name, "address": self.address.as_str(),
-            "migrated_on": date_fr(at.date()),
+            "migrated_on": date_fr(at.date()), "resent": false,
             "webmail_url": self.settings.webmail_url,
             "password_unknown": password_unknown,
             "password_link": password_link,

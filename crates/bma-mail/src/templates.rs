@@ -257,10 +257,29 @@ mod tests {
             "mailboxes": [{ "address": "ec012345@adm.cfwb.be", "name": "Athénée royal de Namur", "why": "mail 1 bounced" }],
             "migrated_on": "4 juin 2024", "webmail_url": "https://webmail.example",
             "password_link": "https://bma.example/mot-de-passe/TOKEN", "password_expires_on": "18 juin 2024",
-            "new_password": null,
+            "new_password": null, "resent": false,
             "imap_host": "imap.example", "imap_port": 993, "imap_security": "SSL/TLS",
             "smtp_host": "smtp.example", "smtp_port": 587, "smtp_security": "STARTTLS",
         })
+    }
+
+    #[test]
+    fn mail_2_sent_again_says_so_and_never_carries_a_password() {
+        let t = Templates::load(None).unwrap();
+        let mut c = context();
+        c["resent"] = true.into();
+        c["password_link"] = serde_json::Value::Null;
+        for unknown in [true, false] {
+            c["password_unknown"] = unknown.into();
+            let r = t.render(TemplateKind::Migrated, &c).unwrap();
+            assert!(r.subject.starts_with("Copie : Votre BMA"), "{}", r.subject);
+            let html = shown(r.html.as_deref().unwrap());
+            for text in [&r.text, &html] {
+                assert!(text.contains("nouvelle copie du message envoyé à la migration"), "{text}");
+                assert!(!text.contains("mot-de-passe/") && !text.contains("Ce lien l'affiche"), "{text}");
+                assert_eq!(text.contains("jamais repris dans une copie"), unknown, "{text}");
+            }
+        }
     }
 
     #[test]

@@ -246,6 +246,30 @@ impl Store {
         insert_email(&mut conn, email, now).await
     }
 
+    /// Queues `emails` about the mailbox `address` and notes `kind` (who,
+    /// why, the outbox ids in its details), in one transaction: an email
+    /// sent again on request. Returns the outbox ids.
+    pub async fn queue_noted(
+        &self,
+        address: &bma_core::Address,
+        emails: &[NewEmail],
+        kind: bma_core::EventKind,
+        actor: &bma_core::Actor,
+        reason: &str,
+        now: OffsetDateTime,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let (id, _) = crate::events::lock_mailbox(&mut tx, address).await?;
+        let mut queued = Vec::new();
+        for email in emails {
+            queued.push(insert_email(&mut tx, email, now).await?.0);
+        }
+        let details = serde_json::json!({ "outbox": queued });
+        crate::events::note(&mut tx, Some(id), now, actor, kind, reason, details).await?;
+        tx.commit().await?;
+        Ok(queued)
+    }
+
     /// Claims due emails for `worker` (pending ones, and `sending` ones whose
     /// sender's lease expired, flagged uncertain), leases on the same clock
     /// as due times (see [`Store::claim_emails_leased`]).

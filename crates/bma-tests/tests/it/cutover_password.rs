@@ -5,7 +5,8 @@
 //! page over HTTP from the portal), the password logs into the new
 //! platform and the old one does not, the link does not open twice. Then
 //! the helpdesk's `reset-password`: a newer password, the older one dead,
-//! recorded with who and why.
+//! recorded with who and why; and mail 2 sent again (lost), to both
+//! addresses, without any password.
 
 use std::time::Duration;
 
@@ -117,6 +118,37 @@ async fn a_lost_password_is_replaced_by_one_a_link_shows_once(backend: TestBacke
         (e.actor.as_str(), e.reason.as_str()),
         ("operator:agent.martin", "appel du 4 juin : mot de passe perdu")
     );
+
+    // Mail 2 lost: an agent sends it again, to both addresses, without any
+    // password; read from the backup mailbox and from the new INBOX.
+    let op = bma_engine::operations::Operation {
+        actor: operator.clone(),
+        reason: bma_engine::operations::Reason::new("appel du 5 juin : mail 2 supprimé").expect("a reason"),
+        at: T0,
+    };
+    let again = bma_engine::operations::resend_mail2(&engine, &addr(&address), &op).await.expect("resend mail 2");
+    assert_eq!(again.recipients, [address.clone(), backup.clone()]);
+    engine.send_due(T0 + time::Duration::minutes(3)).await.expect("outbox");
+    let copy = |raw: &Vec<u8>| {
+        let text = bma_mail::inspect::part(raw, "text/plain")?;
+        text.contains("nouvelle copie du message envoyé à la migration").then_some(text)
+    };
+    for (platform, user) in [("legacy", backup.as_str()), ("new", address.as_str())] {
+        let mut copies = Vec::new();
+        for _ in 0..100 {
+            copies = lab_inbox(platform, user).await.iter().filter_map(copy).collect();
+            if !copies.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(copies.len(), 1, "one copy of mail 2 for {user} on {platform}");
+        let text = &copies[0];
+        assert!(text.contains("jamais repris dans une copie") && !text.contains("/mot-de-passe/"), "{text}");
+    }
+    let events = h.store.timeline(m.id).await.expect("timeline");
+    let e = events.iter().find(|e| e.kind == "mail2_resent").expect("a mail2_resent event");
+    assert_eq!((e.actor.as_str(), e.reason.as_str()), ("operator:agent.martin", "appel du 5 juin : mail 2 supprimé"));
     h.stop().await;
 }
 

@@ -165,6 +165,11 @@ async fn run(
             let engine = engine(p, staff)?;
             operations::resend(engine, address, OlderLinks::Revoke, op).await.map(|_| ()).map_err(fail)
         }
+        StaffAction::ResendMail2 => {
+            let engine = engine(p, staff)?;
+            operations::resend_mail2(engine, address, op).await.map_err(fail)?;
+            engine.send_due(op.at).await.map(|_| ()).map_err(|e| fail(e.into()))
+        }
         StaffAction::NewVerificationLink => new_verification_link(p, staff, m, op).await,
         StaffAction::Pin => {
             let day = form.field("jour");

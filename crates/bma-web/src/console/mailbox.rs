@@ -66,6 +66,7 @@ pub(crate) fn event_fr(kind: EventKind) -> &'static str {
         K::PasswordReset => "nouveau mot de passe",
         K::PasswordLinkOpened => "lien du mot de passe ouvert",
         K::CallNote => "appel noté",
+        K::Mail2Resent => "mail 2 renvoyé (sans mot de passe)",
         K::PresyncRequested => "présynchronisation demandée",
         K::PersonalDataErased => "données personnelles effacées",
         K::PersonalDataPurged => "données personnelles supprimées (fin de conservation)",
@@ -311,6 +312,8 @@ pub(crate) async fn page(
             StaffAction::Unblock => m.state == MailboxState::Blocked,
             StaffAction::Rollback => matches!(m.state, MailboxState::Migrating | MailboxState::Migrated),
             StaffAction::Cutover => matches!(m.state, MailboxState::CutoverScheduled | MailboxState::Migrating),
+            StaffAction::ResendMail2 => m.state == MailboxState::Migrated,
+            StaffAction::ResendInvitation => !matches!(m.state, MailboxState::Migrating | MailboxState::Migrated),
             StaffAction::NewVerificationLink => backup.as_ref().is_some_and(|b| b.verified_at.is_none()),
             _ => true,
         })

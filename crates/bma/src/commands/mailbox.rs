@@ -63,6 +63,19 @@ pub enum Action {
         #[arg(long = "as", value_name = "NAME")]
         actor: Option<String>,
     },
+    /// Send mail 2 again to a migrated mailbox (the manager lost it): to the BMA and its verified
+    /// backup address, without any password (one lost is replaced by reset-password). The emails
+    /// leave now.
+    ResendMail2 {
+        /// The BMA address.
+        address: String,
+        /// Why (recorded in the timeline).
+        #[arg(long)]
+        reason: String,
+        /// Who acts (default: $USER).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: Option<String>,
+    },
     /// Give the mailbox a new password (the manager lost it, or its hash is too weak to carry):
     /// set on the platform it lives on now, emailed to the BMA and its verified backup address as
     /// a link that shows it once; the old password and any unopened link stop working. The
@@ -136,6 +149,19 @@ pub async fn run(config: &Config, action: Action) -> anyhow::Result<ExitCode> {
                 OlderLinks::Revoke => "the links sent before no longer work",
             };
             println!("{a}: mail 1 queued again (outbox {id}), {links}; it leaves at the next step of the scheduler");
+        }
+        Action::ResendMail2 { address: a, reason: why, actor } => {
+            let op = Operation { actor: operator(actor.as_deref()), reason: reason(&why)?, at };
+            let a = address(&a)?;
+            let engine = crate::engine_config::engine(config, &format!("cli-{}", std::process::id())).await?;
+            let done = operations::resend_mail2(&engine, &a, &op).await?;
+            let sent = engine.send_due(at).await?;
+            engine.store().close().await;
+            println!(
+                "{a}: mail 2 sent again, without any password, to {} ({} email(s) left now)",
+                done.recipients.join(" and "),
+                sent.sent
+            );
         }
         Action::ResetPassword { address: a, reason: why, actor } => {
             let op = Operation { actor: operator(actor.as_deref()), reason: reason(&why)?, at };
