@@ -21,6 +21,7 @@ mod deadline;
 mod enrollment;
 mod error;
 mod events;
+mod figures;
 mod form_links;
 mod forwarding;
 mod invitation;
@@ -58,6 +59,7 @@ pub use enrollment::{
     PortalView, Submission, SubmitOutcome,
 };
 pub use error::StoreError;
+pub use figures::{DayCount, PlannedCutovers, WaveStateCount, clamp_days, day_start};
 pub use form_links::{OlderLinks, ResentLink};
 pub use forwarding::{FindingKind, ForwardingAudit, ForwardingFinding, Reach as ForwardingReach};
 pub use invitation::{DueInvitation, InviteOutcome};
