@@ -29,6 +29,7 @@
 //! | new password                   | operator   | yes                        |
 //! | campaign start, pause, resume  | admin      | yes (pause)                |
 //! | export a list with personal data | admin    | no                         |
+//! | erase a person's personal data | admin      | yes                        |
 //!
 //! Rules: [`allows`] is the only decision (the console checks it on the
 //! server for every route and action); a role comes from the identity
@@ -108,8 +109,11 @@ named_set! {
         CampaignPause = "campaign_pause",
         /// Resume the campaign.
         CampaignResume = "campaign_resume",
-        /// Export a list that holds personal data (the people of a search).
+        /// Export a list that holds personal data (the people of a search),
+        /// or all that is held about one person (GDPR art. 15).
         ExportPersonalData = "export_personal_data",
+        /// Erase one person's personal data (GDPR art. 17).
+        ErasePersonalData = "erase_personal_data",
     }
 }
 
@@ -129,14 +133,25 @@ impl StaffAction {
             | A::Cutover
             | A::Rollback
             | A::ResetPassword => Role::Operator,
-            A::CampaignStart | A::CampaignPause | A::CampaignResume | A::ExportPersonalData => Role::Admin,
+            A::CampaignStart | A::CampaignPause | A::CampaignResume | A::ExportPersonalData | A::ErasePersonalData => {
+                Role::Admin
+            }
         }
     }
 
     /// Whether it is confirmed on a second page before it runs.
     pub fn is_destructive(self) -> bool {
         use StaffAction as A;
-        matches!(self, A::Exclude | A::Block | A::Cutover | A::Rollback | A::ResetPassword | A::CampaignPause)
+        matches!(
+            self,
+            A::Exclude
+                | A::Block
+                | A::Cutover
+                | A::Rollback
+                | A::ResetPassword
+                | A::CampaignPause
+                | A::ErasePersonalData
+        )
     }
 
     /// The button's words, in French.
@@ -161,6 +176,7 @@ impl StaffAction {
             A::CampaignPause => "Mettre la campagne en pause",
             A::CampaignResume => "Reprendre la campagne",
             A::ExportPersonalData => "Exporter une liste avec des données personnelles",
+            A::ErasePersonalData => "Effacer les données personnelles d'une personne",
         }
     }
 }
@@ -228,6 +244,7 @@ mod tests {
             (A::CampaignPause, false, false, true),
             (A::CampaignResume, false, false, true),
             (A::ExportPersonalData, false, false, true),
+            (A::ErasePersonalData, false, false, true),
         ];
         assert_eq!(table.len(), StaffAction::ALL.len(), "every action is in the table");
         for (action, agent, operator, admin) in table {
@@ -242,7 +259,10 @@ mod tests {
     #[test]
     fn destructive_actions_are_confirmed() {
         let confirmed: Vec<&str> = StaffAction::ALL.iter().filter(|a| a.is_destructive()).map(|a| a.as_str()).collect();
-        assert_eq!(confirmed, ["exclude", "block", "cutover", "rollback", "reset_password", "campaign_pause"]);
+        assert_eq!(
+            confirmed,
+            ["exclude", "block", "cutover", "rollback", "reset_password", "campaign_pause", "erase_personal_data"]
+        );
     }
 
     #[test]

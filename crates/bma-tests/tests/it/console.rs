@@ -97,10 +97,17 @@ async fn each_refusal_is_proved(backend: TestBackend) {
                     format!("/console/campagne/{action}")
                 }
                 StaffAction::ExportPersonalData => "/console/export/recherche.csv?q=dupont".to_owned(),
+                StaffAction::ErasePersonalData => "/console/donnees-personnelles/effacer".to_owned(),
                 _ => format!("/console/boites/{MARIE}/actions/{action}"),
             };
-            let form =
-                [("csrf", csrf.as_str()), ("motif", "essai"), ("confirme", "oui"), ("jour", ""), ("priorite", "3")];
+            let form = [
+                ("csrf", csrf.as_str()),
+                ("motif", "essai"),
+                ("confirme", "oui"),
+                ("jour", ""),
+                ("priorite", "3"),
+                ("adresse", "marie.perso@ecole.test"),
+            ];
             let res = if action == StaffAction::ExportPersonalData {
                 c.get(h.url(&path)).send().await.unwrap()
             } else {
@@ -111,6 +118,15 @@ async fn each_refusal_is_proved(backend: TestBackend) {
             assert!(page.contains("réservé au rôle"), "{account} {action}: {page}");
             assert_eq!(events(&h).await, before, "{account} {action}: nothing recorded");
             assert_eq!(h.store.campaign_state().await.unwrap(), bma_store::CampaignState::NotStarted);
+        }
+        // The personal-data page and its export are an admin's too.
+        for path in [
+            "/console/donnees-personnelles?adresse=marie.perso%40ecole.test",
+            "/console/donnees-personnelles/export.json?adresse=marie.perso%40ecole.test",
+        ] {
+            let (status, page) = get(&c, &h, path).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{account} {path}");
+            assert!(!page.contains("marie.perso") && !page.contains("Dupont"), "{account} {path}: {page}");
         }
         // Without the CSRF token, even an allowed action.
         let before = events(&h).await;
@@ -258,4 +274,78 @@ async fn find_see_act(backend: TestBackend) {
     h.stop().await;
 }
 
-bma_tests::on_both_backends!(who_gets_in, each_refusal_is_proved, find_see_act);
+/// An administrator finds what is held about Marie Dupont by her backup
+/// address, downloads it as JSON, then erases it (reason, confirmation):
+/// nothing is found by that address afterwards, and her mailbox's
+/// timeline says who erased it and why.
+async fn personal_data_of_one_person(backend: TestBackend) {
+    let h = console(backend, RoleLists::default()).await;
+    let (admin, _, home) = staff(&h, "admin.sgne").await;
+    assert!(home.contains("href=\"/console/donnees-personnelles\""), "in an admin's navigation: {home}");
+    let (agent, _, home) = staff(&h, "agent.helpdesk").await;
+    assert!(!home.contains("donnees-personnelles"), "not in an agent's: {home}");
+    drop(agent);
+    let (status, page) = get(&admin, &h, "/console/donnees-personnelles?adresse=marie.perso%40ecole.test").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Versions de formulaire</td><td>1<"), "{page}");
+    assert!(page.contains(&format!("/console/boites/{MARIE}")), "{page}");
+    let res = admin
+        .get(h.url("/console/donnees-personnelles/export.json?adresse=marie.perso%40ecole.test"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.headers()["content-disposition"].to_str().unwrap().starts_with("attachment"));
+    let data: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(data["forms"][0]["mailbox"].as_str(), Some(MARIE), "{data}");
+    assert_eq!(data["forms"][0]["form"]["family_name"].as_str(), Some("Dupont"), "{data}");
+    let (status, _) = get(&admin, &h, "/console/donnees-personnelles?adresse=pas+une+adresse").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let csrf = csrf_of(&page);
+    let erase = |confirm: &'static str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("adresse", "marie.perso@ecole.test".to_owned()),
+            ("motif", "demande écrite du 3 juin".to_owned()),
+            ("confirme", confirm.to_owned()),
+        ]
+    };
+    let form = erase("");
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let res = post(&admin, &h, "/console/donnees-personnelles/effacer", &pairs).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(res.text().await.unwrap().contains("name=\"confirme\" value=\"oui\""));
+    assert_eq!(
+        h.store
+            .export_person(&bma_store::Person::address("marie.perso@ecole.test").unwrap())
+            .await
+            .unwrap()
+            .forms
+            .len(),
+        1,
+        "not before the confirmation"
+    );
+    let form = erase("oui");
+    let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let res = post(&admin, &h, "/console/donnees-personnelles/effacer", &pairs).await;
+    assert_eq!(res.status(), StatusCode::OK);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("Données effacées : 1 version(s) de formulaire") && page.contains(MARIE), "{page}");
+    let left = h.store.export_person(&bma_store::Person::address("marie.perso@ecole.test").unwrap()).await.unwrap();
+    assert!(left.forms.is_empty() && left.sessions.is_empty(), "{left:?}");
+    let m = h.store.mailbox(&addr(MARIE)).await.unwrap();
+    let e = h
+        .store
+        .timeline(m.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|e| e.kind == bma_core::EventKind::PersonalDataErased)
+        .expect("recorded");
+    assert_eq!(e.actor, "operator:console:claire.wauters@cfwb.test", "{e:?}");
+    assert!(e.reason.contains("demande écrite du 3 juin"), "{e:?}");
+    h.stop().await;
+}
+
+bma_tests::on_both_backends!(who_gets_in, each_refusal_is_proved, find_see_act, personal_data_of_one_person);

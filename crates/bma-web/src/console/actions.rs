@@ -40,7 +40,7 @@ pub(crate) struct ConfirmPage {
 }
 
 /// What a refused or failed action answers.
-fn refused(p: &Portal, staff: &Staff, status: StatusCode, text: String) -> Response {
+pub(crate) fn refused(p: &Portal, staff: &Staff, status: StatusCode, text: String) -> Response {
     ConsoleMessage::page(p, Some(staff), status, "Action non effectuée", vec![text])
 }
 
@@ -57,7 +57,7 @@ fn failed(p: &Portal, staff: &Staff, e: &OperationError) -> Response {
 
 /// The checks every action goes through before it runs: its role, its
 /// reason, and for a destructive one its confirmation. `Ok(None)`: go on.
-fn preflight(
+pub(crate) fn preflight(
     p: &Portal,
     form: &StaffForm,
     action: StaffAction,
@@ -118,6 +118,7 @@ pub(crate) async fn on_mailbox(
             | StaffAction::CampaignPause
             | StaffAction::CampaignResume
             | StaffAction::ExportPersonalData
+            | StaffAction::ErasePersonalData
     ) {
         return Ok(crate::site::not_found_page(&p));
     }
@@ -226,7 +227,8 @@ async fn run(
         StaffAction::CampaignStart
         | StaffAction::CampaignPause
         | StaffAction::CampaignResume
-        | StaffAction::ExportPersonalData => Err(crate::site::not_found_page(p)),
+        | StaffAction::ExportPersonalData
+        | StaffAction::ErasePersonalData => Err(crate::site::not_found_page(p)),
     }
 }
 

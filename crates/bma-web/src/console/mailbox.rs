@@ -302,6 +302,7 @@ pub(crate) async fn page(
                     | StaffAction::CampaignPause
                     | StaffAction::CampaignResume
                     | StaffAction::ExportPersonalData
+                    | StaffAction::ErasePersonalData
             )
         })
         .filter(|a| allows(role, *a))

@@ -2,7 +2,8 @@
 //! calls keep open all day, and the migration team's controls. Find the
 //! caller ([`find`]), see where their mailbox stands and whom they should
 //! have called ([`mailbox`]), act with a reason ([`actions`]), take any
-//! list away as CSV or JSON ([`export`]). Staff log in
+//! list away as CSV or JSON ([`export`]); one person's personal data
+//! handed over or erased by an administrator ([`privacy`]). Staff log in
 //! with OpenID Connect through a client of their own ([`auth`]).
 //!
 //! Rules:
@@ -29,6 +30,7 @@ pub(crate) mod export;
 pub(crate) mod find;
 pub(crate) mod mailbox;
 pub(crate) mod pages;
+pub(crate) mod privacy;
 
 use std::sync::Arc;
 
@@ -78,4 +80,7 @@ pub(crate) fn routes() -> Router<Portal> {
         .route("/console/boites/{address}/actions/{action}", post(actions::on_mailbox))
         .route("/console/campagne/{action}", post(actions::on_campaign))
         .route("/console/export/{file}", get(export::list))
+        .route("/console/donnees-personnelles", get(privacy::show))
+        .route("/console/donnees-personnelles/export.json", get(privacy::export))
+        .route("/console/donnees-personnelles/effacer", post(privacy::erase))
 }

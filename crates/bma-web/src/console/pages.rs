@@ -18,6 +18,8 @@ pub(crate) struct StaffHeader {
     pub role: &'static str,
     /// The session's CSRF token (the logout form).
     pub csrf: String,
+    /// An administrator (the personal-data page is in the navigation).
+    pub admin: bool,
 }
 
 /// What every console page has.
@@ -40,6 +42,7 @@ impl ConsoleLayout {
                 name: if s.who.name.is_empty() { s.who.subject.clone() } else { s.who.name.clone() },
                 role: s.who.role.label_fr(),
                 csrf: s.csrf.clone(),
+                admin: bma_core::staff::allows(s.who.role, bma_core::staff::StaffAction::ErasePersonalData),
             }),
             error: false,
         }
