@@ -266,8 +266,8 @@ impl Store {
         let lock = if self.backend() == Backend::Postgres { "FOR UPDATE SKIP LOCKED" } else { "" };
         let sql = format!(
             "UPDATE jobs SET state = 'running', lease_owner = $1, lease_until = $2, attempts = attempts + 1, \
-             updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE ((state = 'queued' AND run_at <= $3) \
-             OR (state = 'running' AND lease_until < $5 AND attempts < max_attempts)) {kinds_filter} \
+             started_at = $3, updated_at = $3 WHERE id IN (SELECT id FROM jobs WHERE ((state = 'queued' \
+             AND run_at <= $3) OR (state = 'running' AND lease_until < $5 AND attempts < max_attempts)) {kinds_filter} \
              ORDER BY run_at, id LIMIT $4 {lock}) RETURNING {JOB_COLUMNS}"
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))

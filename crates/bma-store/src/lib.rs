@@ -39,6 +39,7 @@ mod schema;
 mod staff;
 mod switch;
 mod sync_state;
+mod telemetry;
 mod transition;
 
 use std::str::FromStr;
@@ -77,6 +78,7 @@ pub use reminders::DueReminder;
 pub use staff::{SearchRow, StaffIdentity, StaffLogin, StaffSession, StaffView};
 pub use switch::{StepDone, StepRecord, SwitchDue, SwitchEnd, SwitchProgress};
 pub use sync_state::{SyncFolder, SyncMessage};
+pub use telemetry::{Copied, CopyPhase, DurationBucket, HoldWindows};
 
 /// Which database a store runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

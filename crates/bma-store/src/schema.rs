@@ -45,7 +45,15 @@ const MIGRATIONS: &[Migration] = &[
     Migration { version: 17, name: "new passwords: single-use links, sealed", sql: PASSWORD_LINKS },
     Migration { version: 18, name: "console: staff sessions, who viewed which mailbox", sql: STAFF },
     Migration { version: 19, name: "forwarding audit: scripts and findings per mailbox", sql: FORWARDING },
+    Migration { version: 20, name: "jobs: when the current attempt started", sql: JOB_STARTS },
 ];
+
+/// When a job's current (or last) attempt was claimed (version 20), so that
+/// `/metrics` measures how long jobs run, not how long they waited: a done
+/// job ran from `started_at` to `updated_at`. Empty for jobs claimed before.
+const JOB_STARTS: &str = "
+    ALTER TABLE jobs ADD COLUMN started_at BIGINT;
+";
 
 /// The helpdesk console (version 18): staff sessions (their own table,
 /// keyed by the hash of their id, with the role decided at login) and the
