@@ -15,7 +15,9 @@
 //!   [`security`] (headers, rate limits, request log), [`pages`] (the
 //!   layout and the pages of no audience), [`site`] (home, privacy,
 //!   accessibility, static files), [`display`] (French display filters),
-//!   [`server`] (hyper's connections with their limits).
+//!   [`server`] (hyper's connections with their limits);
+//! - [`metrics`]: `/metrics` for Prometheus, the campaign's figures read
+//!   from the store, to allowed addresses or a bearer token only.
 //!
 //! The link in mail 1 (`/formulaire/{token}`) opens the portal for one
 //! mailbox; login with Cerbère EDU says who acts; the form (its rules are
@@ -42,6 +44,7 @@ pub mod display;
 pub mod enrolment;
 pub mod error;
 pub mod extract;
+pub mod metrics;
 pub mod oidc;
 pub mod pages;
 pub mod portal;
@@ -56,6 +59,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 
 pub use error::{Rejection, WebError};
+pub use metrics::MetricsSettings;
 pub use oidc::{AuthError, IdentityProvider, Login, LoginStart, OAuthError, Oidc};
 pub use portal::Portal;
 pub use server::{ServerLimits, serve, serve_with};
@@ -78,6 +82,7 @@ pub(crate) fn router(portal: Portal, request_timeout: std::time::Duration) -> Ro
         .merge(site::pages())
         .merge(enrolment::routes())
         .merge(console::routes())
+        .merge(metrics::routes())
         .fallback(site::not_found)
         .layer(middleware::from_fn_with_state(portal.clone(), security::limit_per_ip))
         .merge(site::assets())

@@ -56,6 +56,8 @@ pub struct PortalSettings {
     pub privacy: PrivacySettings,
     /// The helpdesk console (`/console`); `None`: not served.
     pub console: Option<ConsoleSettings>,
+    /// Who may read `/metrics` (loopback only by default).
+    pub metrics: crate::metrics::MetricsSettings,
 }
 
 /// The helpdesk console's settings.
@@ -162,6 +164,7 @@ impl PortalSettings {
             message_id_domain: "cfwb.be".to_owned(),
             privacy: PrivacySettings::default(),
             console: None,
+            metrics: crate::metrics::MetricsSettings::default(),
         }
     }
 

@@ -52,6 +52,9 @@ pub struct Config {
     /// The helpdesk console of `bma serve`.
     #[serde(default)]
     pub console: crate::console_config::ConsoleConfig,
+    /// Who may read `/metrics` of `bma serve`.
+    #[serde(default)]
+    pub metrics: crate::metrics_config::MetricsConfig,
 }
 
 /// How emails leave.
@@ -220,6 +223,7 @@ impl Default for Config {
             worker: WorkerConfig { lease_seconds: 30 },
             database: DatabaseConfig { url: "sqlite://bma.db".to_owned() },
             console: crate::console_config::ConsoleConfig::default(),
+            metrics: crate::metrics_config::MetricsConfig::default(),
         }
     }
 }
@@ -396,6 +400,7 @@ where
         }
         issues.extend(crate::engine_config::validate(config));
         issues.extend(crate::cutover_config::validate(config));
+        issues.extend(crate::metrics_config::validate(config));
         let url = config.database.url.trim();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             issues.push(ConfigIssue {
@@ -558,6 +563,10 @@ fn value_from_env(raw: &str, default: &Value) -> Result<Value, String> {
             "false" | "0" | "no" => Ok(Value::Boolean(false)),
             _ => Err(format!("'{raw}' is not true or false")),
         },
+        // A list of texts (`metrics.allow`): comma-separated.
+        Value::Array(items) if items.first().is_some_and(Value::is_str) => Ok(Value::Array(
+            raw.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| Value::String(s.to_owned())).collect(),
+        )),
         Value::Array(_) => raw
             .split(',')
             .map(str::trim)

@@ -10,6 +10,7 @@ mod config;
 mod console_config;
 mod cutover_config;
 mod engine_config;
+mod metrics_config;
 mod scheduler_lock;
 
 use std::io::IsTerminal;

@@ -29,6 +29,7 @@ mod lab;
 mod links;
 mod logs;
 mod mail;
+mod metrics;
 mod outbox;
 mod outbox_workers;
 mod portal;

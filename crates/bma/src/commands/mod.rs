@@ -54,6 +54,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             if !shown.console.client_secret.is_empty() {
                 shown.console.client_secret = "***".to_owned();
             }
+            if !shown.metrics.token.is_empty() {
+                shown.metrics.token = "***".to_owned();
+            }
             print!("{}", toml::to_string_pretty(&shown).context("cannot print the configuration")?);
             Ok(ExitCode::SUCCESS)
         }

@@ -54,6 +54,7 @@ pub fn portal_settings(config: &Config) -> PortalSettings {
     s.message_id_domain = config.mail.message_id_domain.clone();
     s.privacy = config.privacy.trimmed();
     s.console = crate::console_config::settings(config);
+    s.metrics = crate::metrics_config::settings(config);
     s
 }
 
