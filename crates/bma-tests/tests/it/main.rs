@@ -21,6 +21,7 @@ mod cutover_limits;
 mod cutover_password;
 mod cutover_probe;
 mod cutover_refusal;
+mod dashboard;
 mod figures;
 mod forwarding;
 mod imap;

@@ -26,6 +26,8 @@
 pub(crate) mod actions;
 #[expect(clippy::result_large_err, reason = "a refusal is the page answered at once, never carried up a stack")]
 pub(crate) mod auth;
+pub(crate) mod charts;
+pub(crate) mod dashboard;
 pub(crate) mod export;
 pub(crate) mod find;
 pub(crate) mod mailbox;
@@ -80,6 +82,7 @@ pub(crate) fn routes() -> Router<Portal> {
         .route("/console/boites/{address}/actions/{action}", post(actions::on_mailbox))
         .route("/console/campagne/{action}", post(actions::on_campaign))
         .route("/console/export/{file}", get(export::list))
+        .route("/console/tableau-de-bord", get(dashboard::page))
         .route("/console/donnees-personnelles", get(privacy::show))
         .route("/console/donnees-personnelles/export.json", get(privacy::export))
         .route("/console/donnees-personnelles/effacer", post(privacy::erase))
