@@ -158,3 +158,87 @@ async fn an_agent_takes_a_call_in_a_real_browser() {
     let _ = driver.wait().await;
     let _ = serve.wait().await;
 }
+
+/// The dashboard in a real browser: an agent opens it from the console's
+/// navigation after mail 1 left and a form came back; its seven charts are
+/// drawn (each SVG and what it holds have a box on screen), and the page is
+/// axe-clean with the charts' tables closed and open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_draws_its_charts_in_a_real_browser() {
+    let port = free_portal_port(9);
+    let driver_port = free_port(19500..=19599, 9);
+    let base = format!("http://127.0.0.1:{port}");
+    let fase = 880_000 + std::process::id() % 10_000;
+    let address = format!("ec{fase:06}@adm.cfwb.be");
+    lab_adduser("legacy", &address, "secret-e2e");
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = portal_env(dir.path(), &base);
+    env.push(("BMA_CAMPAIGN_END".to_owned(), "2099-12-31".to_owned()));
+    let console = &lab_file("lab.json")["oidc"]["console"];
+    for (k, v) in [("CLIENT_ID", "client_id"), ("CLIENT_SECRET", "client_secret"), ("SCOPES", "scope")] {
+        env.push((format!("BMA_CONSOLE_{k}"), console[v].as_str().unwrap().to_owned()));
+    }
+    let invitations = "/formulaire/";
+    let before = mails_with(&address, invitations).await;
+    std::fs::write(dir.path().join("registre.csv"), format!("adresse;nom\n{address};École des Graphiques\n")).unwrap();
+    bma_with(dir.path(), &env, &["import", "mailboxes", "registre.csv"]);
+    bma_with(dir.path(), &env, &["mailbox", "pin", &address, "2024-04-22"]);
+    bma_with(dir.path(), &env, &["plan", "--apply", "--as", "e2e"]);
+    bma_with(dir.path(), &env, &["campaign", "start", "--at", "2024-04-22T07:00:00Z", "--as", "e2e"]);
+    bma_with(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]);
+    wait_mails(&address, invitations, before + 1).await;
+    let mut serve = start_portal(dir.path(), &env, port).await;
+    let mail = bma_tests::lab_inbox("legacy", &address).await;
+    let text = String::from_utf8_lossy(mail.last().unwrap()).replace("=\r\n", "").replace("=3D", "=");
+    let link = bma_visitor::link_in(&text, &format!("{base}/formulaire/")).expect("the link in mail 1");
+    let answers = bma_visitor::Answers {
+        family_name: "Dupont".into(),
+        given_name: "Marie".into(),
+        phone: "+32 2 413 30 90".into(),
+        role: "direction".into(),
+        backup_email: "marie.perso@ecole.test".into(),
+        knows_password: true,
+    };
+    bma_visitor::Visitor::new().unwrap().enrol(&link, "directrice.dupont", "password", &answers).await.unwrap();
+
+    let (mut driver, driver_url) = start_chromedriver(driver_port).await;
+    let b = Browser::start(&driver_url).await;
+    let axe = axe_source();
+    b.goto(&format!("{base}/console")).await;
+    b.click("#connexion").await;
+    b.provider_login("the provider's login page", "agent.helpdesk").await;
+    b.wait_url("back at the console", |u| u.ends_with("/console")).await;
+    b.click("a[href='/console/tableau-de-bord']").await;
+    b.wait_url("the dashboard", |u| u.ends_with("/console/tableau-de-bord")).await;
+    assert_eq!(b.text("#chiffre-boites").await, "1");
+    assert_eq!(b.text("#chiffre-formulaires").await, "1");
+
+    let boxes = b
+        .exec(
+            "return [...document.querySelectorAll('svg.chart')].map(s => {
+               const r = s.getBoundingClientRect(), inner = s.getBBox();
+               return { id: s.getAttribute('aria-labelledby'), width: r.width, height: r.height,
+                        drawn: inner.width * inner.height, title: s.querySelector('title').textContent };
+             });",
+            json!([]),
+        )
+        .await;
+    let boxes = boxes.as_array().expect("the charts");
+    assert_eq!(boxes.len(), 7, "{boxes:#?}");
+    for chart in boxes {
+        assert!(chart["width"].as_f64().unwrap() > 100.0, "{chart}");
+        assert!(chart["height"].as_f64().unwrap() > 100.0, "{chart}");
+        assert!(chart["drawn"].as_f64().unwrap() > 0.0, "{chart}");
+        assert!(!chart["title"].as_str().unwrap().is_empty(), "{chart}");
+    }
+    clean(&b, &axe, "the dashboard").await;
+    b.exec("document.querySelectorAll('details').forEach(d => d.open = true); return true;", json!([])).await;
+    clean(&b, &axe, "the dashboard with its tables open").await;
+
+    b.quit().await;
+    let _ = driver.start_kill();
+    let _ = serve.start_kill();
+    let _ = driver.wait().await;
+    let _ = serve.wait().await;
+}
