@@ -69,6 +69,8 @@ named_set! {
         PasswordReset = "password_reset",
         /// The link of a new password opened (it shows the password once).
         PasswordLinkOpened = "password_link_opened",
+        /// The daily report queued for the migration team (`details.day`: the day it reports).
+        DailyReport = "daily_report",
         /// Mail 2 sent again on request (the manager lost it), without any password.
         Mail2Resent = "mail2_resent",
         /// A call to the helpdesk noted from the console: nothing changed, the reason says what was asked.

@@ -36,6 +36,8 @@ pub enum JobKind {
     /// One mailbox cut over to the new platform, on its day (one at a
     /// time per worker: several workers on PostgreSQL cut several over).
     Cutover,
+    /// The daily report to the migration team, once a day.
+    DailyReport,
 }
 
 /// How the engine claims a kind's jobs.
@@ -56,7 +58,7 @@ pub struct UnknownJobKind(pub String);
 
 impl JobKind {
     /// Every kind.
-    pub const ALL: [JobKind; 7] = [
+    pub const ALL: [JobKind; 8] = [
         JobKind::Invitations,
         JobKind::Reminders,
         JobKind::Bounces,
@@ -64,6 +66,7 @@ impl JobKind {
         JobKind::Cutovers,
         JobKind::Presync,
         JobKind::Cutover,
+        JobKind::DailyReport,
     ];
 
     /// Its name in the store (`jobs.kind`) and in `bma campaign status`.
@@ -76,6 +79,7 @@ impl JobKind {
             JobKind::Cutovers => "cutovers",
             JobKind::Presync => "presync",
             JobKind::Cutover => "cutover",
+            JobKind::DailyReport => "daily_report",
         }
     }
 
@@ -83,16 +87,23 @@ impl JobKind {
     pub fn max_attempts(self) -> u32 {
         match self {
             JobKind::Bounces | JobKind::Presync | JobKind::Cutover => 3,
-            JobKind::Invitations | JobKind::Reminders | JobKind::DeadlineWatch | JobKind::Cutovers => 5,
+            JobKind::Invitations
+            | JobKind::Reminders
+            | JobKind::DeadlineWatch
+            | JobKind::Cutovers
+            | JobKind::DailyReport => 5,
         }
     }
 
     /// How the engine claims it.
     pub fn claim(self) -> Claim {
         match self {
-            JobKind::Invitations | JobKind::Reminders | JobKind::Bounces | JobKind::Cutovers | JobKind::Cutover => {
-                Claim::Serial
-            }
+            JobKind::Invitations
+            | JobKind::Reminders
+            | JobKind::Bounces
+            | JobKind::Cutovers
+            | JobKind::Cutover
+            | JobKind::DailyReport => Claim::Serial,
             JobKind::Presync => Claim::Parallel,
             JobKind::DeadlineWatch => Claim::AfterOutbox,
         }
@@ -135,11 +146,19 @@ mod tests {
             deadline_watch 5 AfterOutbox
             cutovers 5 Serial
             presync 3 Parallel
-            cutover 3 Serial"#]]
+            cutover 3 Serial
+            daily_report 5 Serial"#]]
         .assert_eq(&table.join("\n"));
         assert_eq!(
             JobKind::claimed(Claim::Serial),
-            [JobKind::Invitations, JobKind::Reminders, JobKind::Bounces, JobKind::Cutovers, JobKind::Cutover]
+            [
+                JobKind::Invitations,
+                JobKind::Reminders,
+                JobKind::Bounces,
+                JobKind::Cutovers,
+                JobKind::Cutover,
+                JobKind::DailyReport
+            ]
         );
     }
 

@@ -16,6 +16,8 @@
 //!   mailbox before sending it again;
 //! - [`bounces`]: delivery status notifications read over IMAP from the
 //!   bounce mailbox, matched to their mailbox;
+//! - [`report`]: the migration team's daily report (the day before in
+//!   figures, what needs a human now), once a day through the outbox;
 //! - [`cutover`]: cutover slots, and mailboxes whose window closed without a form;
 //! - [`presync`]: background copies to the new platform with `bma-sync`;
 //! - [`probe`]: a route confirmed by a probe message through the relay,
@@ -45,6 +47,7 @@ pub mod operations;
 pub mod presync;
 pub mod probe;
 pub mod receipt;
+pub mod report;
 pub mod scheduler;
 pub mod send;
 pub mod switch;
@@ -129,8 +132,11 @@ pub struct EngineSettings {
     pub message_id_domain: String,
     /// Days the manager is asked to answer within.
     pub reply_days: i64,
-    /// The migration team, who get the deadline list.
+    /// The migration team, who get the deadline list and the daily report.
     pub team_address: String,
+    /// The hour of the campaign clock from which the daily report is sent
+    /// to the team (`None`: no report).
+    pub daily_report_hour: Option<u8>,
     /// At most this many emails a minute to the relay (0: no limit).
     pub max_per_minute: u32,
     /// The legacy platform (bounce mailbox, evidence of delivery, presync source).

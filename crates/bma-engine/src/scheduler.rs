@@ -23,6 +23,7 @@
 //! | `cutovers` | day | daily: slots, and windows closed without a form |
 //! | `presync` | address:day | daily per mailbox, within the allowed hours, unless the legacy platform does not know it (flagged `legacy_unknown`) |
 //! | `cutover` | address:day | on a mailbox's cutover day (or a later one) from `[cutover] hour` until `end_hour`, at most `max_parallel` mailboxes in flight (`bma_core::switch::Limits::admit`), when the cutover is configured, unless it is flagged (a failed cutover, a new platform that alters copies, unknown on legacy); one under way is resumed at any hour |
+//! | `daily_report` | day | daily from `mail.daily_report_hour`, when set: the day before in figures, what needs a human now, to the migration team |
 //!
 //! What each job does, and its payload, is in [`crate::jobs`].
 //!
@@ -40,6 +41,7 @@ use crate::jobs::Payload as _;
 use crate::jobs::bounces::BouncesJob;
 use crate::jobs::cutover::CutoverJob;
 use crate::jobs::cutovers::CutoversJob;
+use crate::jobs::daily_report::DailyReportJob;
 use crate::jobs::deadline_watch::DeadlineWatchJob;
 use crate::jobs::invitations::InvitationsJob;
 use crate::jobs::presync::PresyncJob;
@@ -69,6 +71,8 @@ pub struct StepReport {
     pub presynced: usize,
     /// Mailboxes cut over.
     pub migrated: usize,
+    /// The daily report was queued now.
+    pub reported: bool,
     /// Jobs that failed (retried later, or dead).
     pub failed_jobs: usize,
     /// The outbox.
@@ -88,6 +92,7 @@ impl StepReport {
             flagged: 0,
             presynced: 0,
             migrated: 0,
+            reported: false,
             failed_jobs: 0,
             send: SendReport::default(),
         }
@@ -169,6 +174,9 @@ impl Engine {
             jobs.push(DeadlineWatchJob { deadline }.job(now)?);
         }
         jobs.push(CutoversJob { day }.job(now)?);
+        if self.settings.daily_report_hour.is_some_and(|h| now.hour() >= h) {
+            jobs.push(DailyReportJob { day: now.date() }.job(now)?);
+        }
         if self.presync_due(now) {
             // A mailbox the legacy platform does not know is not a candidate.
             for address in self.store.presync_candidates().await? {

@@ -31,11 +31,13 @@ pub enum TemplateKind {
     Migrated,
     /// A new password's link (`bma mailbox reset-password`).
     NewPassword,
+    /// The migration team's daily report.
+    DailyReport,
 }
 
 impl TemplateKind {
     /// Every kind.
-    pub const ALL: [TemplateKind; 8] = [
+    pub const ALL: [TemplateKind; 9] = [
         TemplateKind::Invitation,
         TemplateKind::Reminder,
         TemplateKind::Confirmation,
@@ -44,6 +46,7 @@ impl TemplateKind {
         TemplateKind::BackupChanged,
         TemplateKind::Migrated,
         TemplateKind::NewPassword,
+        TemplateKind::DailyReport,
     ];
 
     /// File stem (`invitation` → `invitation.txt`, `invitation.html`).
@@ -57,6 +60,7 @@ impl TemplateKind {
             TemplateKind::BackupChanged => "backup_changed",
             TemplateKind::Migrated => "migrated",
             TemplateKind::NewPassword => "new_password",
+            TemplateKind::DailyReport => "daily_report",
         }
     }
 
@@ -76,6 +80,7 @@ impl TemplateKind {
                 Some(include_str!("../templates/backup_verification.html")),
             ),
             TemplateKind::DeadlineWatch => (include_str!("../templates/deadline_watch.txt"), None),
+            TemplateKind::DailyReport => (include_str!("../templates/daily_report.txt"), None),
             TemplateKind::BackupChanged => (include_str!("../templates/backup_changed.txt"), None),
             TemplateKind::Migrated => {
                 (include_str!("../templates/migrated.txt"), Some(include_str!("../templates/migrated.html")))
@@ -242,7 +247,29 @@ impl Templates {
 mod tests {
     use super::*;
 
+    /// What the daily report adds to [`context`].
+    fn report_context() -> serde_json::Value {
+        serde_json::json!({
+            "day": "3 juin 2024", "sent_on": "4 juin 2024", "presync_size": "1,5 Go",
+            "d": { "emails_sent": 120, "emails_bounced": 2, "emails_uncertain": 1, "forms_received": 40,
+                   "forms_corrected": 3, "presync_messages": 51234, "cutovers": 12, "rollbacks": 1 },
+            "entered": [{ "label": "inscrite", "count": 40 }],
+            "states": [{ "label": "invitée", "count": 3400 }, { "label": "migrée", "count": 100 }],
+            "total": 3500, "migrated": 100, "attention_count": 41, "attention_more": 1,
+            "attention": [{ "address": "ec012345@adm.cfwb.be", "why": "mail 1 revenu en erreur", "since": "2 juin 2024" }],
+            "dashboard_url": "https://bma.example/console/tableau-de-bord",
+        })
+    }
+
     fn context() -> serde_json::Value {
+        let mut c = base_context();
+        if let (Some(c), serde_json::Value::Object(more)) = (c.as_object_mut(), report_context()) {
+            c.extend(more);
+        }
+        c
+    }
+
+    fn base_context() -> serde_json::Value {
         serde_json::json!({
             "name": "Athénée royal de Namur", "address": "ec012345@adm.cfwb.be",
             "form_link": "https://bma.example/formulaire/TOKEN", "reply_by": "13 mai 2024",
@@ -261,6 +288,34 @@ mod tests {
             "imap_host": "imap.example", "imap_port": 993, "imap_security": "SSL/TLS",
             "smtp_host": "smtp.example", "smtp_port": 587, "smtp_security": "STARTTLS",
         })
+    }
+
+    #[test]
+    fn the_daily_report_gives_the_day_the_campaign_and_what_needs_a_human() {
+        let t = Templates::load(None).unwrap();
+        let mut c = context();
+        let r = t.render(TemplateKind::DailyReport, &c).unwrap();
+        assert_eq!(r.subject, "Migration des BMA, rapport du 3 juin 2024 : 100 / 3500 migrées, 41 à traiter");
+        for needle in [
+            "emails envoyés : 120 ; revenus en erreur : 2",
+            "formulaires reçus : 40 ; corrigés : 3",
+            "51234 messages copiés (1,5 Go)",
+            "bascules : 12 ; bascules annulées : 1",
+            "  . inscrite : 40",
+            "- invitée : 3400\n- migrée : 100",
+            "41 boîte(s) attendent une intervention",
+            "  - ec012345@adm.cfwb.be : mail 1 revenu en erreur (depuis le 2 juin 2024)",
+            "… et 1 autre(s), dans la console.",
+            "https://bma.example/console/tableau-de-bord",
+        ] {
+            assert!(r.text.contains(needle), "missing {needle:?} in\n{}", r.text);
+        }
+        assert!(r.html.is_none());
+        c["attention_count"] = 0.into();
+        c["attention"] = serde_json::json!([]);
+        c["attention_more"] = 0.into();
+        let r = t.render(TemplateKind::DailyReport, &c).unwrap();
+        assert!(r.text.contains("Aucune boîte n'attend une intervention."), "{}", r.text);
     }
 
     #[test]

@@ -67,6 +67,7 @@ pub fn lab_engine_settings(bounces: &str) -> EngineSettings {
         message_id_domain: "bma.test".into(),
         reply_days: 14,
         team_address: "migrationbma@bma.test".into(),
+        daily_report_hour: None,
         max_per_minute: 0,
         legacy: Some(lab_platform("legacy")),
         new: None,

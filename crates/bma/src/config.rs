@@ -75,8 +75,12 @@ pub struct MailConfig {
     pub templates_dir: String,
     /// Days managers are asked to answer within.
     pub reply_days: u32,
-    /// The migration team: the deadline list goes there.
+    /// The migration team: the deadline list and the daily report go there.
     pub team_address: String,
+    /// Send the migration team a daily report.
+    pub daily_report: bool,
+    /// The hour (0-23, campaign clock) from which the daily report is sent.
+    pub daily_report_hour: u8,
     /// At most this many emails a minute to the relay (0: no limit).
     pub max_per_minute: u32,
     /// `smtp_tls = "none"` to a host that is not loopback: refused unless true.
@@ -197,6 +201,8 @@ impl Default for Config {
                 templates_dir: String::new(),
                 reply_days: 14,
                 team_address: "migrationbma@cfwb.be".to_owned(),
+                daily_report: true,
+                daily_report_hour: 7,
                 max_per_minute: 300,
                 relay_queue_command: String::new(),
                 allow_plaintext: false,

@@ -191,6 +191,9 @@ pub fn validate(config: &Config) -> Vec<ConfigIssue> {
     if s.max_connections == 0 {
         issue("presync.max_connections", "must be at least 1".to_owned());
     }
+    if config.mail.daily_report_hour > 23 {
+        issue("mail.daily_report_hour", format!("{} is not an hour (0-23)", config.mail.daily_report_hour));
+    }
     if !bma_core::settings::looks_like_email(&config.mail.team_address) {
         issue("mail.team_address", format!("'{}' is not an email address", config.mail.team_address));
     }
@@ -218,6 +221,7 @@ pub async fn engine(config: &Config, worker: &str) -> anyhow::Result<Engine> {
         message_id_domain: config.mail.message_id_domain.clone(),
         reply_days: i64::from(config.mail.reply_days),
         team_address: config.mail.team_address.clone(),
+        daily_report_hour: config.mail.daily_report.then_some(config.mail.daily_report_hour),
         max_per_minute: config.mail.max_per_minute,
         legacy: config.legacy.access().context("[legacy]")?,
         new: config.new.access().context("[new]")?,

@@ -19,10 +19,12 @@
 //! | `cutovers` | the day | day | [`cutovers`] |
 //! | `presync` | the mailbox and the day | `address:day` | [`presync`] |
 //! | `cutover` | the mailbox and its day | `address:day` | [`cutover`] |
+//! | `daily_report` | the day it is sent | day | [`daily_report`] |
 
 pub mod bounces;
 pub mod cutover;
 pub mod cutovers;
+pub mod daily_report;
 pub mod deadline_watch;
 pub mod invitations;
 pub mod presync;
@@ -86,6 +88,8 @@ pub enum Done {
     Presynced,
     /// Mailboxes cut over now (0: already, or left to another).
     Migrated(usize),
+    /// The daily report: whether it was queued now (not by another worker before).
+    Reported(bool),
 }
 
 impl StepReport {
@@ -102,6 +106,7 @@ impl StepReport {
             }
             Done::Presynced => self.presynced += 1,
             Done::Migrated(n) => self.migrated += n,
+            Done::Reported(now) => self.reported |= now,
         }
     }
 }
@@ -117,6 +122,7 @@ impl Engine {
             JobKind::Cutovers => cutovers::run(self, &payload(job)?, now).await,
             JobKind::Presync => presync::run(self, &payload(job)?, now).await,
             JobKind::Cutover => cutover::run(self, &payload(job)?, now).await,
+            JobKind::DailyReport => daily_report::run(self, &payload(job)?, now).await,
         }
     }
 
@@ -185,6 +191,7 @@ mod tests {
     use super::bounces::BouncesJob;
     use super::cutover::CutoverJob;
     use super::cutovers::CutoversJob;
+    use super::daily_report::DailyReportJob;
     use super::deadline_watch::DeadlineWatchJob;
     use super::invitations::InvitationsJob;
     use super::presync::PresyncJob;
@@ -209,6 +216,7 @@ mod tests {
             stored(&CutoversJob { day }),
             stored(&PresyncJob { address: "ec012345@adm.cfwb.be".into(), day }),
             stored(&CutoverJob { address: "ec012345@adm.cfwb.be".into(), day }),
+            stored(&DailyReportJob { day }),
         ];
         expect_test::expect![[r#"
             invitations 5 2024-04-22 {"day":"2024-04-22"}
@@ -217,7 +225,8 @@ mod tests {
             deadline_watch 5 2024-05-24 {"deadline":"2024-05-24"}
             cutovers 5 2024-04-22 {"day":"2024-04-22"}
             presync 3 ec012345@adm.cfwb.be:2024-04-22 {"address":"ec012345@adm.cfwb.be","day":"2024-04-22"}
-            cutover 3 ec012345@adm.cfwb.be:2024-04-22 {"address":"ec012345@adm.cfwb.be","day":"2024-04-22"}"#]]
+            cutover 3 ec012345@adm.cfwb.be:2024-04-22 {"address":"ec012345@adm.cfwb.be","day":"2024-04-22"}
+            daily_report 5 2024-04-22 {"day":"2024-04-22"}"#]]
         .assert_eq(&rows.join("\n"));
     }
 }

@@ -92,8 +92,8 @@ async fn a_killed_sender_neither_loses_nor_duplicates(backend: TestBackend) {
     assert!(out.contains("sent"), "{out}");
     let status: serde_json::Value =
         serde_json::from_str(&output_ok(bma(d, url, &["campaign", "status", "--json"]))).unwrap();
-    // 30 invitations and the deadline list (the deadline is that day).
-    assert_eq!(status["outbox"]["sent"].as_u64(), Some(31), "{status}");
+    // 30 invitations, the deadline list (the deadline is that day) and the daily report.
+    assert_eq!(status["outbox"]["sent"].as_u64(), Some(32), "{status}");
     assert_eq!(status["mailboxes"]["invited"].as_u64(), Some(30), "{status}");
 
     // Exactly one invitation in every legacy mailbox.

@@ -9,7 +9,8 @@
 //!   relay within a simulated hour of its due time in the outbox (plus two
 //!   leases, in real time, when workers are killed) and queued within two
 //!   such bounds of its day's wave hour; no email or job stuck; the
-//!   deadline list names none of them.
+//!   deadline list names none of them; the team gets one daily report a
+//!   day.
 //! - An uncertain email (its sender stopped after the relay accepted it)
 //!   that the relay holds for longer than the old evidence check waited:
 //!   found in the relay's queue, neither sent again nor recorded sent until
@@ -177,7 +178,11 @@ async fn three_workers(tag: &str, prefix: u32, kills: usize) {
     for j in status["jobs"].as_array().unwrap() {
         assert!(["done", "queued"].contains(&j["state"].as_str().unwrap()), "{tag}: job {j}");
     }
-    assert_eq!(status["outbox"]["sent"].as_u64(), Some(12 * 3 + 1), "{tag}: mail 1, 2 reminders, the list: {status}");
+    assert_eq!(
+        status["outbox"]["sent"].as_u64(),
+        Some(12 * 3 + 1 + 3),
+        "{tag}: mail 1, 2 reminders, the list, 3 daily reports: {status}"
+    );
 
     // Every email once in its INBOX, in order, on time.
     let store: Store = db.store().await;
@@ -230,10 +235,36 @@ async fn three_workers(tag: &str, prefix: u32, kills: usize) {
          {uncertain} emails taken over from a killed worker, {resent} of them sent again"
     );
 
+    // The daily report (from 07:00 each day), once a day whatever the
+    // workers did: the 22nd (of the 21st), the 23rd and the 24th.
+    let reports_of = |team: &[Vec<u8>]| -> Vec<String> {
+        team.iter()
+            .filter(|b| String::from_utf8_lossy(b).contains("Message-ID: <daily_report."))
+            .filter_map(|b| bma_mail::inspect::part(b, "text/plain"))
+            .collect()
+    };
+    let wait = Instant::now() + StdDuration::from_secs(30);
+    let team = loop {
+        let team = lab_inbox("legacy", &format!("team-{tag}@bma.test")).await;
+        if reports_of(&team).len() >= 3 || Instant::now() > wait {
+            break team;
+        }
+        tokio::time::sleep(StdDuration::from_millis(300)).await;
+    };
+    let reports = reports_of(&team);
+    let days: Vec<&str> = ["21 avril 2024", "22 avril 2024", "23 avril 2024"]
+        .into_iter()
+        .filter(|d| reports.iter().filter(|r| r.contains(&format!("la journée du {d},"))).count() == 1)
+        .collect();
+    assert_eq!((reports.len(), days.len()), (3, 3), "{tag}: one daily report a day: {reports:#?}");
+
     // The deadline list (mail 1 all delivered before it) names none of them.
-    let team = lab_inbox("legacy", &format!("team-{tag}@bma.test")).await;
-    let list = team.last().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
-    assert!(list.contains("Message-ID: <deadline_watch."), "{tag}: the deadline list reached the team");
+    let list = team
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .find(|m| m.contains("Message-ID: <deadline_watch."))
+        .unwrap_or_default();
+    assert!(!list.is_empty(), "{tag}: the deadline list reached the team");
     for a in &addresses {
         assert!(!list.contains(a.as_str()), "{tag}: the deadline list names {a}, whose mail 1 was delivered");
     }

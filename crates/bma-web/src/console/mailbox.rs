@@ -67,6 +67,7 @@ pub(crate) fn event_fr(kind: EventKind) -> &'static str {
         K::PasswordLinkOpened => "lien du mot de passe ouvert",
         K::CallNote => "appel noté",
         K::Mail2Resent => "mail 2 renvoyé (sans mot de passe)",
+        K::DailyReport => "rapport quotidien envoyé à l'équipe",
         K::PresyncRequested => "présynchronisation demandée",
         K::PersonalDataErased => "données personnelles effacées",
         K::PersonalDataPurged => "données personnelles supprimées (fin de conservation)",
