@@ -269,6 +269,22 @@ impl Store {
         Ok(days)
     }
 
+    /// The events written after event id `after`: the last one's id and
+    /// the earliest instant among them (`None` when there are none), read
+    /// over the primary key only. Every change [`Store::day_counts`]
+    /// counts writes an event (an email sent, a form, a transition, a
+    /// copy), so the days from that instant on are the only ones it can
+    /// have changed.
+    pub async fn events_after(&self, after: i64) -> Result<Option<(i64, OffsetDateTime)>, StoreError> {
+        let row = sqlx::query("SELECT MAX(id) AS last, MIN(at) AS first FROM events WHERE id > $1")
+            .bind(after)
+            .fetch_one(self.pool())
+            .await?;
+        let last: Option<i64> = row.try_get("last")?;
+        let first: Option<i64> = row.try_get("first")?;
+        Ok(last.zip(first).map(|(last, first)| (last, crate::from_millis(first))))
+    }
+
     /// The first and last UTC days anything counted by
     /// [`Store::day_counts`] happened, if anything did: the range a chart
     /// of the whole campaign needs.

@@ -142,6 +142,14 @@ async fn an_agent_reads_the_campaign(backend: TestBackend) {
     assert!(bounced < unconfirmed, "{attention}");
     assert!(attention.contains("23 avril 2024 à 09:00 UTC"), "{attention}");
     assert_eq!(attention.matches("<tr>").count(), 3, "a header and two rows");
+
+    // A copy recorded on a past day after this view: the next view counts it
+    // (the days' counts are kept between views, read again from the
+    // earliest event written since).
+    crate::figures::presync(&h.store, "ec830002@adm.cfwb.be", 7, 7_000, datetime!(2024-04-25 10:00 UTC)).await;
+    let (_, page) = get(&c, &h, "/console/tableau-de-bord").await;
+    assert_eq!(row(&page, "tableau-presync", "25 avril 2024"), cells(&["10", "11 096", "0,0 Mo"]));
+    assert_eq!(row(&page, "tableau-presync", "24 avril 2024"), cells(&["130", "5 001 000", "5,0 Mo"]));
     h.stop().await;
 }
 

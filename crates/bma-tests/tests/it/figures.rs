@@ -84,7 +84,7 @@ async fn form(store: &Store, address: &str, version: u32, at: OffsetDateTime) {
     store.submit_enrollment(id, &form, &identity, &confirmation, None, at).await.unwrap();
 }
 
-async fn presync(store: &Store, address: &str, copied: u64, copied_bytes: u64, at: OffsetDateTime) {
+pub(crate) async fn presync(store: &Store, address: &str, copied: u64, copied_bytes: u64, at: OffsetDateTime) {
     let figures = PresyncDetails { copied, copied_bytes, elapsed_ms: 10, folders: 2 };
     store.record_presync(&addr(address), &figures, &Actor::System("presync".into()), at).await.unwrap();
 }

@@ -9,7 +9,10 @@
 //!   since when), no person's data;
 //! - every figure comes from the store's reads (`bma_store`'s `figures`,
 //!   `counts_by_state`, `attention_list`, `outbox_counts`), read at each
-//!   view, never kept here;
+//!   view; the one exception, [`DayCache`], keeps the days' counts and
+//!   reads again only the days from the earliest event written since
+//!   (every change they count writes one), so a view costs what changed,
+//!   not the whole event log;
 //! - the charts are SVG drawn on the server ([`super::charts`]), each with
 //!   its table: the page needs neither JavaScript nor the pictures;
 //! - the days are the campaign's (UTC), from its start (or the first thing
@@ -76,6 +79,53 @@ pub(crate) fn period(start: Date, end: Date, today: Date, activity: Option<(Date
     clamp_days(from, to, MAX_DAYS)
 }
 
+/// The days' counts of the last view, with the last event they had seen.
+#[derive(Debug, Default)]
+pub(crate) struct DayCache(tokio::sync::Mutex<Option<CachedDays>>);
+
+#[derive(Debug)]
+struct CachedDays {
+    from: Date,
+    to: Date,
+    seen: i64,
+    days: Vec<bma_store::DayCount>,
+}
+
+impl DayCache {
+    /// The counts of the days `from..=to`: the kept ones, the days from
+    /// the earliest event written since read again.
+    async fn days(
+        &self,
+        store: &bma_store::Store,
+        from: Date,
+        to: Date,
+    ) -> Result<Vec<bma_store::DayCount>, crate::error::WebError> {
+        let mut kept = self.0.lock().await;
+        let fresh = match kept.as_mut().filter(|c| c.from == from && c.to == to) {
+            Some(c) => {
+                if let Some((last, first)) = store.events_after(c.seen).await? {
+                    let since = first.date().max(from);
+                    if since <= to {
+                        let again = store.day_counts(since, to).await?;
+                        c.days.retain(|d| d.day < since);
+                        c.days.extend(again);
+                    }
+                    c.seen = last;
+                }
+                return Ok(c.days.clone());
+            }
+            None => {
+                // The last event id first: an event written meanwhile is read again next time.
+                let seen = store.latest_event_id().await?;
+                CachedDays { from, to, seen, days: store.day_counts(from, to).await? }
+            }
+        };
+        let days = fresh.days.clone();
+        *kept = Some(fresh);
+        Ok(days)
+    }
+}
+
 /// `GET /console/tableau-de-bord`.
 pub(crate) async fn page(State(p): State<Portal>, staff: Staff) -> Answer {
     let store = p.store();
@@ -84,7 +134,10 @@ pub(crate) async fn page(State(p): State<Portal>, staff: Staff) -> Answer {
     let states = store.counts_by_state().await?;
     let waves = store.wave_state_counts().await?;
     let (from, to) = period(campaign.start, campaign.end, today, store.activity_span().await?);
-    let days = store.day_counts(from, to).await?;
+    let days = match p.console() {
+        Some(console) => console.days.days(store, from, to).await?,
+        None => store.day_counts(from, to).await?,
+    };
     let planned = store.planned_cutovers().await?;
     let attention = store.attention_list().await?;
     let outbox = store.outbox_counts().await?;

@@ -52,6 +52,7 @@ pub struct Console {
     pub(crate) idp: Arc<dyn IdentityProvider>,
     pub(crate) engine: Option<Arc<bma_engine::Engine>>,
     pub(crate) index: find::Index,
+    pub(crate) days: dashboard::DayCache,
 }
 
 impl std::fmt::Debug for Console {
@@ -67,7 +68,7 @@ impl Console {
         idp: Arc<dyn IdentityProvider>,
         engine: Option<Arc<bma_engine::Engine>>,
     ) -> Console {
-        Console { settings, idp, engine, index: find::Index::default() }
+        Console { settings, idp, engine, index: find::Index::default(), days: dashboard::DayCache::default() }
     }
 }
 
