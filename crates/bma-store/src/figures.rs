@@ -41,7 +41,7 @@ use sqlx::Row;
 use time::{Date, Duration, OffsetDateTime};
 
 use crate::mailbox::{parse_date, parse_state};
-use crate::{Backend, Store, StoreError};
+use crate::{Store, StoreError};
 
 /// Milliseconds in a day.
 const DAY_MS: i64 = 86_400_000;
@@ -195,15 +195,6 @@ fn add_event(day: &mut DayCount, g: Grouped<'_>) {
 }
 
 impl Store {
-    /// A number out of an event's JSON `details` (0 when absent), in the
-    /// backend's dialect.
-    fn json_number(&self, key: &str) -> String {
-        match self.backend() {
-            Backend::Sqlite => format!("COALESCE(CAST(json_extract(details, '$.{key}') AS BIGINT), 0)"),
-            Backend::Postgres => format!("COALESCE(CAST(CAST(details AS jsonb) ->> '{key}' AS BIGINT), 0)"),
-        }
-    }
-
     /// What happened each day from `from` to `to`, both included (UTC
     /// days): one row per day, in order, days with nothing included. An
     /// empty list when `to` is before `from`.
@@ -213,7 +204,10 @@ impl Store {
             return Ok(days);
         }
         let (start, end) = (millis_of(from), millis_of(to) + DAY_MS);
-        let (messages, bytes) = (self.json_number("copied"), self.json_number("copied_bytes"));
+        let (messages, bytes) = (
+            crate::telemetry::json_number(self.backend(), "copied"),
+            crate::telemetry::json_number(self.backend(), "copied_bytes"),
+        );
         let presync = "(kind = 'presync' OR (kind = 'transition' AND to_state = 'presynced'))";
         // `email_unconfirmed` is the one attention reason an email raises;
         // the details of a flag always carry its reason under `attention`.

@@ -103,8 +103,9 @@ impl HoldWindows {
 }
 
 /// A number out of an event's JSON `details` (0 when absent), in the
-/// backend's dialect. `key` is one of ours, never input.
-fn json_number(backend: Backend, key: &str) -> String {
+/// backend's dialect. `key` is one of ours, never input. Shared with
+/// `figures`.
+pub(crate) fn json_number(backend: Backend, key: &str) -> String {
     format!("COALESCE(CAST({} AS BIGINT), 0)", json_field(backend, key))
 }
 
