@@ -54,6 +54,9 @@ pub struct Entry {
     fase: String,
     /// Every word of the address, names and establishment, folded.
     words: Vec<String>,
+    /// The same words joined by spaces: one substring search in it tells
+    /// whether any word holds a term (terms have no spaces).
+    text: String,
 }
 
 impl Entry {
@@ -66,39 +69,49 @@ impl Entry {
         }
         all.sort();
         all.dedup();
-        Entry { address: fold(address.trim()), fase: fase.to_string(), words: all }
+        let text = all.join(" ");
+        Entry { address: fold(address.trim()), fase: fase.to_string(), words: all, text }
     }
 }
 
 /// How well `entry` answers the query `terms` (folded words), or `None`
 /// when one of them is missing.
 pub fn score(entry: &Entry, terms: &[String]) -> Option<u32> {
+    score_joined(entry, terms, &terms.join(" "))
+}
+
+/// [`score`], the terms joined by spaces (`whole`) given.
+fn score_joined(entry: &Entry, terms: &[String], whole: &str) -> Option<u32> {
     if terms.is_empty() {
         return None;
     }
-    let whole = terms.join(" ");
+    // Most entries miss a term: one search in the joined words rejects
+    // them before any word is looked at. The address's words are among the
+    // words, so a term inside the address is inside one of them.
+    if !terms.iter().all(|t| entry.text.contains(t.as_str())) {
+        return None;
+    }
     let mut total = 0;
     if whole == entry.address || whole == entry.fase {
         total += 1000;
     }
     for term in terms {
-        let best = entry
-            .words
-            .iter()
-            .map(|w| {
-                if w == term {
-                    30
-                } else if w.starts_with(term.as_str()) {
-                    20
-                } else if w.contains(term.as_str()) {
-                    10
-                } else {
-                    0
-                }
-            })
-            .max()
-            .unwrap_or(0);
-        let best = if best == 0 && entry.address.contains(term.as_str()) { 10 } else { best };
+        let mut best = 0;
+        for w in &entry.words {
+            let here = if w == term {
+                30
+            } else if w.starts_with(term.as_str()) {
+                20
+            } else if w.contains(term.as_str()) {
+                10
+            } else {
+                0
+            };
+            best = best.max(here);
+            if best == 30 {
+                break;
+            }
+        }
         if best == 0 {
             return None;
         }
@@ -111,8 +124,9 @@ pub fn score(entry: &Entry, terms: &[String]) -> Option<u32> {
 /// in the given order).
 pub fn rank<'a>(entries: impl IntoIterator<Item = &'a Entry>, query: &str, limit: usize) -> Vec<usize> {
     let terms = words(query);
+    let whole = terms.join(" ");
     let mut found: Vec<(u32, usize)> =
-        entries.into_iter().enumerate().filter_map(|(i, e)| score(e, &terms).map(|s| (s, i))).collect();
+        entries.into_iter().enumerate().filter_map(|(i, e)| score_joined(e, &terms, &whole).map(|s| (s, i))).collect();
     found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     found.truncate(limit);
     found.into_iter().map(|(_, i)| i).collect()
