@@ -110,6 +110,10 @@ impl Store {
                 AnyPoolOptions::new()
                     .max_connections(if memory { 1 } else { 8 })
                     .acquire_timeout(Duration::from_secs(30))
+                    // A file on this machine: no connection goes stale, and a
+                    // ping on every acquire doubles each query's round trips
+                    // to the connection's thread.
+                    .test_before_acquire(false)
                     .after_connect(move |conn, _| {
                         Box::pin(async move {
                             conn.execute(
