@@ -3,15 +3,17 @@
 //! - `cargo xtask demo`: the main job, a demo campaign on the lab (SQLite);
 //! - `cargo xtask test`: everything CI checks (lab, fmt, clippy, all tests on
 //!   SQLite and PostgreSQL);
-//! - `cargo xtask bench import|plan|sync|portal|outbox|cutover`: benchmarks, written to docs/benchmarks.md;
+//! - `cargo xtask bench import|plan|sync|portal|helpdesk|outbox|cutover`: benchmarks, written to docs/benchmarks.md;
 //! - `cargo xtask lab …` drives the local test lab: real Dovecot, Postfix, an
 //!   OpenID Connect provider and PostgreSQL on loopback (see `lab/README.md`).
 
 mod bench;
 mod demo;
+mod helpdeskbench;
 mod lab;
 mod pipeline;
 mod portalbench;
+mod wrkbench;
 
 use std::process::ExitCode;
 
@@ -64,6 +66,8 @@ enum BenchWhat {
     Sync(lab::syncbench::SyncBenchArgs),
     /// The enrolment portal (`bma serve`) under wrk: link page and status page, SQLite.
     Portal,
+    /// The helpdesk console (`bma serve`) under wrk: search and mailbox page, 3,500 mailboxes with full histories, SQLite.
+    Helpdesk,
     /// The outbox through the lab's Postfix with 1, 2 and 4 `bma worker` on PostgreSQL: emails/s, delay to delivery.
     Outbox(lab::outboxbench::OutboxBenchArgs),
     /// `bma cutover run` of presynced lab mailboxes with mail arriving: hold window and whole cutover, against `doveadm backup` incremental.
@@ -82,6 +86,7 @@ fn main() -> ExitCode {
         Command::Bench { what: BenchWhat::Plan } => bench::plan().map(|()| ExitCode::SUCCESS),
         Command::Bench { what: BenchWhat::Sync(args) } => lab::syncbench::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench { what: BenchWhat::Portal } => portalbench::run_bench().map(|()| ExitCode::SUCCESS),
+        Command::Bench { what: BenchWhat::Helpdesk } => helpdeskbench::run_bench().map(|()| ExitCode::SUCCESS),
         Command::Bench { what: BenchWhat::Outbox(args) } => lab::outboxbench::run(&args).map(|()| ExitCode::SUCCESS),
         Command::Bench { what: BenchWhat::Cutover(args) } => lab::cutoverbench::run(&args).map(|()| ExitCode::SUCCESS),
     };
