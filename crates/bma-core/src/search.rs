@@ -48,7 +48,8 @@ pub fn words(text: &str) -> Vec<String> {
 /// One mailbox as the search sees it, folded once when built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
-    /// The address, folded.
+    /// The address's words joined by spaces (how a query spells it, once
+    /// its `@` and dots are separators).
     address: String,
     /// The FASE number's digits.
     fase: String,
@@ -70,7 +71,7 @@ impl Entry {
         all.sort();
         all.dedup();
         let text = all.join(" ");
-        Entry { address: fold(address.trim()), fase: fase.to_string(), words: all, text }
+        Entry { address: words(address).join(" "), fase: fase.to_string(), words: all, text }
     }
 }
 
@@ -187,5 +188,14 @@ mod tests {
             assert_eq!(rank(&e, query, 10), *want, "{query}");
         }
         assert_eq!(rank(&e, "marie", 1), [0]);
+    }
+
+    #[test]
+    fn the_whole_address_or_fase_comes_first() {
+        let e = &entries()[0];
+        for query in ["ec001234@adm.cfwb.be", "EC001234@ADM.CFWB.BE", "1234"] {
+            assert!(score(e, &words(query)).is_some_and(|s| s >= 1000), "{query}");
+        }
+        assert!(score(e, &words("ec001234")).is_some_and(|s| s < 1000), "a word of the address only");
     }
 }
