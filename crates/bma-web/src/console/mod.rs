@@ -32,6 +32,7 @@ pub(crate) mod export;
 pub(crate) mod find;
 pub(crate) mod mailbox;
 pub(crate) mod pages;
+#[expect(clippy::result_large_err, reason = "a refusal is the page answered at once, never carried up a stack")]
 pub(crate) mod privacy;
 
 use std::sync::Arc;

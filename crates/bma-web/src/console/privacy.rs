@@ -142,17 +142,23 @@ pub(crate) async fn show(State(p): State<Portal>, staff: Staff, Query(who): Quer
     page(&p, &staff, &who, None).await
 }
 
+/// The person `who` names, or the 400 page that says what is missing.
+fn needed(p: &Portal, staff: &Staff, who: &Who) -> Result<Person, axum::response::Response> {
+    match who.person() {
+        Ok(Some(person)) => Ok(person),
+        Ok(None) => Err(refused(p, staff, StatusCode::BAD_REQUEST, "Indiquez une adresse ou un sujet.".into())),
+        Err(text) => Err(refused(p, staff, StatusCode::BAD_REQUEST, text)),
+    }
+}
+
 /// `GET /console/donnees-personnelles/export.json`.
 pub(crate) async fn export(State(p): State<Portal>, staff: Staff, Query(who): Query<Who>) -> Answer {
     if let Err(refusal) = staff.may(&p, StaffAction::ExportPersonalData) {
         return Ok(refusal);
     }
-    let person = match who.person() {
-        Ok(Some(person)) => person,
-        Ok(None) => {
-            return Ok(refused(&p, &staff, StatusCode::BAD_REQUEST, "Indiquez une adresse ou un sujet.".into()));
-        }
-        Err(text) => return Ok(refused(&p, &staff, StatusCode::BAD_REQUEST, text)),
+    let person = match needed(&p, &staff, &who) {
+        Ok(person) => person,
+        Err(page) => return Ok(page),
     };
     let data = p.store().export_person(&person).await?;
     tracing::info!(mailboxes = mailboxes_of(&data).len(), "personal data exported from the console");
@@ -178,12 +184,9 @@ pub(crate) async fn erase(State(p): State<Portal>, form: StaffForm) -> Answer {
     if let Err(refusal) = staff.may(&p, StaffAction::ErasePersonalData) {
         return Ok(refusal);
     }
-    let person = match who.person() {
-        Ok(Some(person)) => person,
-        Ok(None) => {
-            return Ok(refused(&p, &staff, StatusCode::BAD_REQUEST, "Indiquez une adresse ou un sujet.".into()));
-        }
-        Err(text) => return Ok(refused(&p, &staff, StatusCode::BAD_REQUEST, text)),
+    let person = match needed(&p, &staff, &who) {
+        Ok(person) => person,
+        Err(page) => return Ok(page),
     };
     let target = match &person {
         Person::Address(a) => format!("la personne d'adresse {a}"),
