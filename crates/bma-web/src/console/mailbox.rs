@@ -261,10 +261,21 @@ pub(crate) async fn page(
         Some(e) => store.backup_status(m.id, &e.form.backup_email).await?,
         None => None,
     };
-    let progress = store.switch_steps(&address).await?;
+    // The cutover's steps and the forwarding audit are read only for a
+    // mailbox whose timeline (read above) has them: most have neither, and
+    // each read is several statements on a page opened all day.
+    let progress = if events.iter().any(|e| e.kind == EventKind::CutoverStep) {
+        store.switch_steps(&address).await?
+    } else {
+        bma_store::SwitchProgress { state: m.state, started_at: None, steps: Vec::new() }
+    };
     let attention = store.attention_of(&address).await?;
     let views = store.staff_views(m.id, 10).await?;
-    let audit = store.forwarding_audit(&address).await?;
+    let audit = if events.iter().any(|e| e.kind == EventKind::ForwardingAudited) {
+        store.forwarding_audit(&address).await?
+    } else {
+        None
+    };
     let role = staff.role();
     let whole = role >= Role::Operator;
     let mask_email = |e: &str| if whole { e.to_owned() } else { form::mask_email(e) };
