@@ -59,14 +59,7 @@ impl Engine {
         let form = self.store.latest_enrollment(mailbox.id).await?;
         let password_unknown = form.as_ref().is_some_and(|f| !f.form.knows_password);
         let mut recipients = vec![address.as_str().to_owned()];
-        if let Some(f) = form {
-            let email = f.form.backup_email.trim().to_owned();
-            if !email.is_empty()
-                && self.store.backup_status(mailbox.id, &email).await?.is_some_and(|b| b.verified_at.is_some())
-            {
-                recipients.push(email);
-            }
-        }
+        recipients.extend(self.verified_backup(mailbox.id, form.as_ref()).await?);
         let s = &self.settings.settings;
         let c = &switch.clients;
         let context = self.with_trust(serde_json::json!({

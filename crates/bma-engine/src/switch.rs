@@ -431,14 +431,7 @@ impl Engine {
         }));
         let mut recipients = vec![user.clone()];
         let form = self.store.latest_enrollment(mailbox.id).await?;
-        if let Some(f) = form {
-            let email = f.form.backup_email.trim().to_owned();
-            if !email.is_empty()
-                && self.store.backup_status(mailbox.id, &email).await?.is_some_and(|b| b.verified_at.is_some())
-            {
-                recipients.push(email);
-            }
-        }
+        recipients.extend(self.verified_backup(mailbox.id, form.as_ref()).await?);
         let mut emails = Vec::new();
         let stamp = now.unix_timestamp_nanos() / 1_000_000;
         for to in &recipients {
@@ -454,6 +447,24 @@ impl Engine {
         self.store.reset_password(&address, &link, &emails, reason, actor, now).await?;
         tracing::info!(address = %user, platform, "new password set, its link queued");
         Ok(ResetOutcome { platform, recipients })
+    }
+}
+
+impl Engine {
+    /// The backup address of `form` (a mailbox's latest), if it is verified:
+    /// where a new password's link and mail 2 go beside the BMA.
+    pub(crate) async fn verified_backup(
+        &self,
+        mailbox_id: i64,
+        form: Option<&bma_store::Enrollment>,
+    ) -> Result<Option<String>, EngineError> {
+        let Some(f) = form else { return Ok(None) };
+        let email = f.form.backup_email.trim().to_owned();
+        if email.is_empty() {
+            return Ok(None);
+        }
+        let verified = self.store.backup_status(mailbox_id, &email).await?.is_some_and(|b| b.verified_at.is_some());
+        Ok(verified.then_some(email))
     }
 }
 
@@ -783,14 +794,8 @@ impl Switch<'_> {
 
     /// The verified backup address of the latest form, if any.
     async fn verified_backup(&self) -> Result<Option<String>, EngineError> {
-        let store = &self.engine.store;
-        let Some(f) = store.latest_enrollment(self.mailbox.id).await? else { return Ok(None) };
-        let email = f.form.backup_email.trim().to_owned();
-        if email.is_empty() {
-            return Ok(None);
-        }
-        let verified = store.backup_status(self.mailbox.id, &email).await?.is_some_and(|b| b.verified_at.is_some());
-        Ok(verified.then_some(email))
+        let form = self.engine.store.latest_enrollment(self.mailbox.id).await?;
+        self.engine.verified_backup(self.mailbox.id, form.as_ref()).await
     }
 
     /// A new password, its hash set on the new platform (its quota kept).
