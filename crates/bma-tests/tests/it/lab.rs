@@ -382,7 +382,7 @@ fn new_platform_refuses_a_redirect_script_at_upload() {
     xtask(&["adduser", "new", address, "secret-ec800002"]);
     let mut sieve = Sieve::login(port(&lab["new"]["managesieve_port"]), address, "secret-ec800002");
     let refused = sieve.put("transfert", FORWARD).expect_err("a redirect script must be refused");
-    assert!(refused.contains("forwarding"), "{refused}");
+    assert!(refused.contains("adresse extérieure (quelquun@gmail.com)"), "{refused}");
     sieve.send(&format!("CHECKSCRIPT {{{}+}}\r\n{FORWARD}\r\n", FORWARD.len())).expect_err("CHECKSCRIPT refuses too");
     let conditional = "if header :contains \"subject\" \"x\" {\r\n  redirect \"a@b.example\";\r\n}\r\n";
     sieve.put("conditionnel", conditional).expect_err("a conditional redirect must be refused");
