@@ -1,7 +1,8 @@
 //! `bma-web`: the HTTP side of bma, the only crate that speaks HTTP to
 //! people. Two audiences: the enrolment portal every school manager sees
 //! ([`enrolment`]) and the helpdesk console the staff keep open all day
-//! ([`console`]); autoconfiguration joins them as a sibling module. Each
+//! ([`console`]); mail clients that set themselves up and the guides
+//! ([`autoconfig`]) are a third. Each
 //! is a module with its routes that the router of [`app`] composes,
 //! sharing what is here:
 //!
@@ -39,6 +40,7 @@
 //!   confirmation email and its event);
 //! - no client holds the server ([`ServerLimits`], [`serve_with`]).
 
+pub mod autoconfig;
 pub mod console;
 pub mod display;
 pub mod enrolment;
@@ -58,6 +60,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
 
+pub use autoconfig::AutoconfigSettings;
 pub use error::{Rejection, WebError};
 pub use metrics::MetricsSettings;
 pub use oidc::{AuthError, IdentityProvider, Login, LoginStart, OAuthError, Oidc};
@@ -83,7 +86,8 @@ pub(crate) fn router(portal: Portal, request_timeout: std::time::Duration) -> Ro
         .merge(enrolment::routes())
         .merge(console::routes())
         .merge(metrics::routes())
-        .fallback(site::not_found)
+        .merge(autoconfig::routes())
+        .fallback(autoconfig::fallback)
         .layer(middleware::from_fn_with_state(portal.clone(), security::limit_per_ip))
         .merge(site::assets())
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -58,6 +58,8 @@ pub struct PortalSettings {
     pub console: Option<ConsoleSettings>,
     /// Who may read `/metrics` (loopback only by default).
     pub metrics: crate::metrics::MetricsSettings,
+    /// What mail clients are told (autoconfiguration, the guides); `None`: not configured.
+    pub autoconfig: Option<crate::autoconfig::AutoconfigSettings>,
 }
 
 /// The helpdesk console's settings.
@@ -165,6 +167,7 @@ impl PortalSettings {
             privacy: PrivacySettings::default(),
             console: None,
             metrics: crate::metrics::MetricsSettings::default(),
+            autoconfig: None,
         }
     }
 
