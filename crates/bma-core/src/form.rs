@@ -340,6 +340,22 @@ pub fn mask_email(email: &str) -> String {
     format!("{}•••@{}•••.{tld}", first(local), first(domain))
 }
 
+/// Where a box forwards its mail, as the manager's pages and emails show
+/// it (`m***@gmail.com`): the first character of the local part and the
+/// whole domain, so that the reader recognises the box without the address
+/// being spelled out. A `mailto:` URI is read for its address; anything
+/// else (a variable, a program) is `None`.
+pub fn mask_forward_target(target: &str) -> Option<String> {
+    let bare = target.trim().trim_start_matches("mailto:");
+    let bare = bare.split(['?', ',']).next().unwrap_or(bare).trim();
+    let (local, domain) = bare.rsplit_once('@')?;
+    let domain = domain.trim_end_matches('>').trim_end_matches('.').to_lowercase();
+    let first = local.trim_start_matches('<').chars().next()?;
+    let valid = |c: char| c.is_alphanumeric() || "-.".contains(c);
+    (domain.contains('.') && domain.chars().all(valid) && !first.is_control() && first != '$')
+        .then(|| format!("{first}***@{domain}"))
+}
+
 /// A phone number shown to someone who did not give it: its last two
 /// digits (`•••• 56`).
 pub fn mask_phone(phone: &str) -> String {
@@ -597,5 +613,38 @@ mod tests {
             "7" → ••• / •••• 7
         "#]]
         .assert_eq(&(lines.join("\n") + "\n"));
+    }
+
+    #[test]
+    fn forward_targets() {
+        table(
+            &[
+                "marie.dupont@gmail.com",
+                "Direction.Ecole@Skynet.BE",
+                "mailto:z@skynet.be?subject=x",
+                "<a@hotmail.com>",
+                "${target}@gmail.com",
+                "${adresse}",
+                "@gmail.com",
+                "x@localhost",
+                "x@evil.com\n",
+                "x@evil com",
+                "",
+            ],
+            mask_forward_target,
+            &expect![[r#"
+                "marie.dupont@gmail.com" → Some("m***@gmail.com")
+                "Direction.Ecole@Skynet.BE" → Some("D***@skynet.be")
+                "mailto:z@skynet.be?subject=x" → Some("z***@skynet.be")
+                "<a@hotmail.com>" → Some("a***@hotmail.com")
+                "${target}@gmail.com" → None
+                "${adresse}" → None
+                "@gmail.com" → None
+                "x@localhost" → None
+                "x@evil.com\n" → Some("x***@evil.com")
+                "x@evil com" → None
+                "" → None
+            "#]],
+        );
     }
 }

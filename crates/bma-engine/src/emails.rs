@@ -8,10 +8,24 @@
 use bma_core::settings::{date_fr, iso_date};
 use bma_core::{EventKind, TokenHash};
 use bma_mail::{Outgoing, TemplateKind, To};
-use bma_store::{InviteOutcome, NewEmail, OlderLinks, ResentLink};
+use bma_store::{Announced, InviteOutcome, NewEmail, OlderLinks, ResentLink};
 use time::{Duration, OffsetDateTime, Time};
 
 use crate::{Engine, EngineError, new_token};
+
+/// One mailbox's mail 1, as its template is given it.
+struct MailOne<'a> {
+    name: &'a str,
+    address: &'a str,
+    /// The token of its personal link.
+    token: &'a str,
+    /// Its wave's day.
+    wave: time::Date,
+    /// When its first mail 1 left (the reply-by date counts from it).
+    invited_at: OffsetDateTime,
+    /// What it forwards outside.
+    forwarding: &'a Announced,
+}
 
 impl Engine {
     /// The instant of day `d`'s wave hour.
@@ -63,21 +77,14 @@ impl Engine {
     }
 
     /// What mail 1 says to one mailbox, with its personal link.
-    fn invitation_context(
-        &self,
-        name: &str,
-        address: &str,
-        token: &str,
-        wave: time::Date,
-        invited_at: OffsetDateTime,
-        now: OffsetDateTime,
-    ) -> serde_json::Value {
+    fn invitation_context(&self, m: &MailOne<'_>, now: OffsetDateTime) -> serde_json::Value {
         let s = &self.settings.settings;
         self.with_trust(serde_json::json!({
-            "name": name, "address": address,
-            "form_link": self.form_link(token),
-            "reply_by": self.reply_by(invited_at, now),
-            "wave": date_fr(wave),
+            "forwarding": m.forwarding,
+            "name": m.name, "address": m.address,
+            "form_link": self.form_link(m.token),
+            "reply_by": self.reply_by(m.invited_at, now),
+            "wave": date_fr(m.wave),
             "quota_multiplier": s.campaign.quota_multiplier,
             "cutover_min_weeks": s.campaign.cutover_min_weeks, "cutover_max_weeks": s.campaign.cutover_max_weeks,
             "contact": &s.contacts.during, "sender_name": s.sender.name,
@@ -90,11 +97,25 @@ impl Engine {
     pub async fn invite_due(&self, now: OffsetDateTime) -> Result<usize, EngineError> {
         let day = self.campaign_day(now);
         let due = self.store.due_invitations(&day.to_string()).await?;
+        if self.settings.audit_before_mail1 && !due.is_empty() {
+            let addresses: Vec<bma_core::Address> =
+                due.iter().map(|d| self.address(&d.address)).collect::<Result<_, _>>()?;
+            self.audit_before_mail1(&addresses).await?;
+        }
         let mut invited = 0;
         for d in due {
             let token = new_token();
             let wave = iso_date::parse(&d.wave).unwrap_or(now.date());
-            let context = self.invitation_context(&d.name, &d.address, &token, wave, now, now);
+            let forwarding = self.announced(&self.address(&d.address)?).await?;
+            let one = MailOne {
+                name: &d.name,
+                address: &d.address,
+                token: &token,
+                wave,
+                invited_at: now,
+                forwarding: &forwarding,
+            };
+            let context = self.invitation_context(&one, now);
             let key = format!("invitation:{}", d.address);
             let to = To { address: &d.address, mailbox_id: Some(d.mailbox_id) };
             let email = self.compose(TemplateKind::Invitation, to, key, &context, now)?;
@@ -125,13 +146,46 @@ impl Engine {
         let token = new_token();
         let invited_at = self.store.invited_at(&address).await?.unwrap_or(now);
         let wave = m.wave.unwrap_or(now.date());
-        let context = self.invitation_context(&m.name, &m.address, &token, wave, invited_at, now);
+        let forwarding = self.announced(&address).await?;
+        let one =
+            MailOne { name: &m.name, address: &m.address, token: &token, wave, invited_at, forwarding: &forwarding };
+        let context = self.invitation_context(&one, now);
         let key = format!("invitation:{}:resent:{}", m.address, now.unix_timestamp_nanos());
         let to = To { address: &m.address, mailbox_id: Some(m.id) };
         let email = self.compose(TemplateKind::Invitation, to, key, &context, now)?;
         let hash = TokenHash::of(&token);
         let link = ResentLink { token_hash: &hash, older };
         Ok(self.store.resend_invitation(&address, &link, &email, actor, reason, now).await?)
+    }
+
+    /// What mail 1 and the reminders say of `address`'s forwarding: its
+    /// last audit's announcement (nothing when it was never audited).
+    async fn announced(&self, address: &bma_core::Address) -> Result<Announced, EngineError> {
+        Ok(self.store.forwarding_audit(address).await?.map(|a| a.announced()).unwrap_or_default())
+    }
+
+    /// The forwarding audit of a wave's boxes before their mail 1, when
+    /// the legacy platform has a ManageSieve: each box's findings
+    /// recorded. A box that cannot be audited still gets its mail 1
+    /// (without the mention); a server that cannot be reached is tried
+    /// with the first box only, not with every box of the wave.
+    async fn audit_before_mail1(&self, due: &[bma_core::Address]) -> Result<(), EngineError> {
+        if self.settings.legacy.as_ref().is_none_or(|l| l.sieve.is_none()) {
+            return Ok(());
+        }
+        let actor = self.actor();
+        let first = self.audit_forwarding(&due[..1], &actor, |_| {}).await?;
+        if first.iter().any(|o| o.unreachable) {
+            tracing::warn!(
+                mailboxes = due.len(),
+                "forwarding audit before mail 1 skipped: the legacy ManageSieve cannot be reached"
+            );
+            return Ok(());
+        }
+        let rest = self.audit_forwarding(&due[1..], &actor, |_| {}).await?;
+        let outside = first.iter().chain(&rest).filter(|o| o.audit.forwards_outside()).count();
+        tracing::info!(mailboxes = due.len(), forwarding_outside = outside, "forwarding audited before mail 1");
+        Ok(())
     }
 
     /// Queues the reminders due by `now` (campaign.reminder_days after
@@ -142,7 +196,9 @@ impl Engine {
         let mut queued = 0;
         for d in due {
             let token = new_token();
+            let forwarding = self.announced(&self.address(&d.address)?).await?;
             let context = self.with_trust(serde_json::json!({
+                "forwarding": forwarding,
                 "name": d.name, "address": d.address,
                 "form_link": self.form_link(&token),
                 "invited_on": date_fr(d.invited_at.date()),

@@ -18,6 +18,9 @@
 //!   bounce mailbox, matched to their mailbox;
 //! - [`report`]: the migration team's daily report (the day before in
 //!   figures, what needs a human now), once a day through the outbox;
+//! - [`forwarding`]: the forwarding audit (every Sieve script of a box on
+//!   the legacy platform, read by `bma-sieve`), before a wave's mail 1 and
+//!   on request;
 //! - [`cutover`]: cutover slots, and mailboxes whose window closed without a form;
 //! - [`presync`]: background copies to the new platform with `bma-sync`;
 //! - [`probe`]: a route confirmed by a probe message through the relay,
@@ -41,6 +44,7 @@
 pub mod bounces;
 pub mod cutover;
 pub mod emails;
+pub mod forwarding;
 pub mod jobs;
 pub mod mail2_again;
 pub mod operations;
@@ -78,6 +82,10 @@ pub struct PlatformAccess {
     pub admin: String,
     /// Its password.
     pub password: Secret,
+    /// Its ManageSieve server (the same master user), when it has one:
+    /// the forwarding audit reads the legacy platform's scripts there, the
+    /// cutover writes them on the new platform's.
+    pub sieve: Option<bma_platform::managesieve::Config>,
 }
 
 impl PlatformAccess {
@@ -147,6 +155,9 @@ pub struct EngineSettings {
     pub presync: PresyncSettings,
     /// The cutover: accounts, routes, mail 2's settings (`None`: not configured).
     pub switch: Option<SwitchSettings>,
+    /// Before a wave's mail 1, audit the forwarding of its boxes on the
+    /// legacy platform's ManageSieve (when it has one), so that mail 1 names it.
+    pub audit_before_mail1: bool,
 }
 
 /// How the engine holds its work and looks for uncertain emails.

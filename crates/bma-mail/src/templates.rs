@@ -276,6 +276,7 @@ mod tests {
             "quota_multiplier": 25, "cutover_min_weeks": 3, "cutover_max_weeks": 12,
             "invited_on": "22 avril 2024", "submitted_on": "24 avril 2024", "manager_name": "Marie Dupont",
             "password_unknown": true,
+            "forwarding": { "targets": [], "computed": false },
             "verification_link": "https://bma.example/verification/CODE", "expires_on": "6 mai 2024",
             "contact": { "name": "Équipe migration du SGNE", "email": "migrationbma@cfwb.be", "phone": "+32 (0)2 413.3090" },
             "sender_name": "Service général du Numérique éducatif (SGNE)",
@@ -406,6 +407,26 @@ mod tests {
         // Values are HTML-escaped, in attributes too (`/` as `&#x2f;`, which every client decodes).
         assert!(html.contains("href=\"https:&#x2f;&#x2f;bma.example&#x2f;formulaire&#x2f;TOKEN\""), "{html}");
         assert!(html.contains("Athénée royal de Namur"));
+    }
+
+    #[test]
+    fn mail_1_and_reminders_name_the_forwarding_found() {
+        let t = Templates::load(None).unwrap();
+        let mut c = context();
+        for kind in [TemplateKind::Invitation, TemplateKind::Reminder] {
+            c["forwarding"] = serde_json::json!({ "targets": [], "computed": false });
+            let r = t.render(kind, &c).unwrap();
+            assert!(!r.text.contains("redirige aujourd'hui"), "{}", r.text);
+            c["forwarding"] = serde_json::json!({ "targets": ["m***@gmail.com", "s***@skynet.be"], "computed": true });
+            let r = t.render(kind, &c).unwrap();
+            let said = "redirige aujourd'hui automatiquement des messages vers\nm***@gmail.com, s***@skynet.be et vers une adresse calculée par une règle.";
+            assert!(r.text.contains(said), "{kind:?}: {}", r.text);
+            assert!(r.text.contains("ces messages resteront dans votre BMA"), "{}", r.text);
+            assert!(r.html.unwrap().contains("m***@gmail.com, s***@skynet.be et vers une adresse calculée"));
+            c["forwarding"] = serde_json::json!({ "targets": [], "computed": true });
+            let r = t.render(kind, &c).unwrap();
+            assert!(r.text.contains("des messages vers\nune adresse calculée par une règle."), "{}", r.text);
+        }
     }
 
     #[test]

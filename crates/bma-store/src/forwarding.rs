@@ -142,6 +142,40 @@ impl ForwardingAudit {
     pub fn unreadable(&self) -> usize {
         self.findings.iter().filter(|f| f.kind == FindingKind::Unreadable).count()
     }
+
+    /// What the manager is told (mail 1, the reminders, the status page):
+    /// where the running scripts forward outside, masked
+    /// (`bma_core::form::mask_forward_target`), each once in the order
+    /// found; and whether one forwards to an address the script computes.
+    pub fn announced(&self) -> Announced {
+        let mut out = Announced::default();
+        for f in self.external().filter(|f| f.active && matches!(f.kind, FindingKind::Redirect | FindingKind::Notify)) {
+            for target in f.target.split(", ") {
+                match bma_core::form::mask_forward_target(target) {
+                    Some(masked) if !out.targets.contains(&masked) => out.targets.push(masked),
+                    Some(_) => {}
+                    None => out.computed = true,
+                }
+            }
+        }
+        out
+    }
+}
+
+/// What a box's manager is told of its forwarding ([`ForwardingAudit::announced`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Announced {
+    /// Masked addresses (`m***@gmail.com`).
+    pub targets: Vec<String>,
+    /// A target the script computes (a variable).
+    pub computed: bool,
+}
+
+impl Announced {
+    /// Nothing to say.
+    pub fn is_empty(&self) -> bool {
+        self.targets.is_empty() && !self.computed
+    }
 }
 
 fn corrupt(what: &str, text: &str) -> StoreError {
@@ -283,5 +317,43 @@ mod tests {
             assert_eq!(Reach::parse(r.as_str()), Some(r));
         }
         assert_eq!(FindingKind::parse("Redirect"), None);
+    }
+
+    #[test]
+    fn announced_is_what_runs_outside_masked_once() {
+        let f = |active: bool, kind: FindingKind, reach: Reach, target: &str| ForwardingFinding {
+            script: "s".into(),
+            active,
+            kind,
+            reach: Some(reach),
+            target: target.into(),
+            line: 1,
+            copy: false,
+            conditional: false,
+            detail: String::new(),
+        };
+        let audit = ForwardingAudit {
+            audited_at: OffsetDateTime::UNIX_EPOCH,
+            scripts: 2,
+            active_script: Some("s".into()),
+            findings: vec![
+                f(true, FindingKind::Redirect, Reach::External, "marie@gmail.com"),
+                f(true, FindingKind::Redirect, Reach::External, "Marc@Gmail.com, mo@skynet.be"),
+                f(true, FindingKind::Notify, Reach::External, "mailto:z@proximus.be?subject=x"),
+                f(false, FindingKind::Redirect, Reach::External, "old@hotmail.com"),
+                f(true, FindingKind::Redirect, Reach::Internal, "ec000001@adm.cfwb.be"),
+                f(true, FindingKind::Vacation, Reach::Sender, ""),
+            ],
+        };
+        let a = audit.announced();
+        assert_eq!(a.targets, ["m***@gmail.com", "M***@gmail.com", "m***@skynet.be", "z***@proximus.be"]);
+        assert!(!a.computed);
+        let dynamic = ForwardingAudit {
+            findings: vec![f(true, FindingKind::Redirect, Reach::Dynamic, "${to}")],
+            ..audit.clone()
+        };
+        assert_eq!(dynamic.announced(), Announced { targets: vec![], computed: true });
+        let quiet = ForwardingAudit { findings: vec![], ..audit };
+        assert!(quiet.announced().is_empty());
     }
 }

@@ -26,6 +26,7 @@ pub fn lab_platform(name: &str) -> PlatformAccess {
         config: Config::new(host, port).with_security(Security::None),
         admin: lab["master_user"].as_str().expect("master").to_owned(),
         password: Secret::new(lab["master_password"].as_str().expect("password")),
+        sieve: Some(crate::sieve::lab_sieve_config(name)),
     }
 }
 
@@ -56,7 +57,7 @@ pub fn lab_smtp() -> SmtpSender {
 
 /// The engine's settings on the lab: the default campaign, the portal at
 /// `http://127.0.0.1:8080`, the legacy platform only, no rate limit, no
-/// presync; `bounces` is the bounce mailbox (one per test, since each
+/// presync, no forwarding audit before mail 1; `bounces` is the bounce mailbox (one per test, since each
 /// campaign marks what it reads there as read).
 pub fn lab_engine_settings(bounces: &str) -> EngineSettings {
     EngineSettings {
@@ -80,6 +81,7 @@ pub fn lab_engine_settings(bounces: &str) -> EngineSettings {
             weekends: true,
         },
         switch: None,
+        audit_before_mail1: false,
     }
 }
 

@@ -55,6 +55,25 @@ pub struct Config {
     /// Who may read `/metrics` of `bma serve`.
     #[serde(default)]
     pub metrics: crate::metrics_config::MetricsConfig,
+    /// Audits the scheduler runs.
+    #[serde(default)]
+    pub audit: AuditConfig,
+}
+
+/// Audits the scheduler runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditConfig {
+    /// Before a wave's mail 1, read each box's Sieve scripts on the legacy
+    /// platform (`[legacy] managesieve`) and name what it forwards outside
+    /// in mail 1, the reminders and the status page.
+    pub forwarding_before_mail1: bool,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        AuditConfig { forwarding_before_mail1: true }
+    }
 }
 
 /// How emails leave.
@@ -230,6 +249,7 @@ impl Default for Config {
             database: DatabaseConfig { url: "sqlite://bma.db".to_owned() },
             console: crate::console_config::ConsoleConfig::default(),
             metrics: crate::metrics_config::MetricsConfig::default(),
+            audit: AuditConfig::default(),
         }
     }
 }

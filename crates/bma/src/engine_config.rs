@@ -51,7 +51,7 @@ impl PlatformConfig {
         }
     }
 
-    fn is_set(&self) -> bool {
+    pub(crate) fn is_set(&self) -> bool {
         !self.url.trim().is_empty()
     }
 
@@ -73,29 +73,17 @@ impl PlatformConfig {
             return Ok(None);
         }
         let config = self.imap().map_err(|e| anyhow::anyhow!(e))?;
+        let sieve = Some(self.sieve(&config)?);
         let password = Secret::read_file(Path::new(self.password_file.trim())).context("the password file")?;
-        Ok(Some(PlatformAccess { config, admin: self.admin.trim().to_owned(), password }))
+        Ok(Some(PlatformAccess { config, admin: self.admin.trim().to_owned(), password, sieve }))
     }
 }
 
-/// Admin access to one platform's ManageSieve: where, and the master user.
-pub struct SieveAccess {
-    /// The connection.
-    pub config: bma_platform::managesieve::Config,
-    /// The admin (master) user.
-    pub admin: String,
-    /// Its password.
-    pub password: Secret,
-}
-
 impl PlatformConfig {
-    /// ManageSieve access to this platform, or `None` when it is not configured.
-    pub(crate) fn sieve_access(&self) -> anyhow::Result<Option<SieveAccess>> {
+    /// This platform's ManageSieve (`managesieve = "HOST:PORT"`, default
+    /// the IMAP host on port 4190), with the IMAP side's TLS choices.
+    fn sieve(&self, imap: &bma_imap::Config) -> anyhow::Result<bma_platform::managesieve::Config> {
         use bma_platform::managesieve::{Config as SieveConfig, DEFAULT_PORT, Security as SieveSecurity};
-        if !self.is_set() {
-            return Ok(None);
-        }
-        let imap = self.imap().map_err(|e| anyhow::anyhow!(e))?;
         let (host, port) = match self.managesieve.trim() {
             "" => (imap.host.clone(), DEFAULT_PORT),
             text => {
@@ -110,9 +98,8 @@ impl PlatformConfig {
             config.security = SieveSecurity::PlainOnLoopback;
         }
         config.insecure = imap.insecure;
-        config.roots = imap.roots;
-        let password = Secret::read_file(Path::new(self.password_file.trim())).context("the password file")?;
-        Ok(Some(SieveAccess { config, admin: self.admin.trim().to_owned(), password }))
+        config.roots = imap.roots.clone();
+        Ok(config)
     }
 }
 
@@ -234,6 +221,7 @@ pub async fn engine(config: &Config, worker: &str) -> anyhow::Result<Engine> {
             weekends: p.weekends,
         },
         switch: config.cutover.settings(config.passwords.delivery)?,
+        audit_before_mail1: config.audit.forwarding_before_mail1,
     };
     let options = bma_engine::OutboxOptions {
         lease: StdDuration::from_secs(u64::from(config.worker.lease_seconds.max(1))),

@@ -72,6 +72,7 @@ fn context(address: &str) -> Value {
         "contact": { "name": "Équipe migration du SGNE", "email": "migrationbma@cfwb.be", "phone": "+32 (0)2 413.3090" },
         "sender_name": "Service général du Numérique éducatif (SGNE)",
         "faq_url": "https://www.enseignement.be/bma", "login_domain": "127.0.0.1",
+        "forwarding": { "targets": [], "computed": false },
     })
 }
 

@@ -72,6 +72,7 @@ fn cyrus() -> PlatformAccess {
         config: Foreign::Cyrus.config(),
         admin: entry["admin_user"].as_str().expect("admin_user").to_owned(),
         password: Secret::new(entry["admin_password"].as_str().expect("admin_password")),
+        sieve: None,
     }
 }
 
