@@ -206,7 +206,8 @@ fn print_csv(outcomes: &[AuditOutcome]) -> anyhow::Result<()> {
         "detail",
     ]))?;
     for o in outcomes {
-        let head = [o.address.to_string(), o.audit.scripts.to_string(), o.audit.active_script.clone().unwrap_or_default()];
+        let head =
+            [o.address.to_string(), o.audit.scripts.to_string(), o.audit.active_script.clone().unwrap_or_default()];
         if o.audit.findings.is_empty() {
             let mut row = head.to_vec();
             row.extend(std::iter::repeat_n(String::new(), 9));
