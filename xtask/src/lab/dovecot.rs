@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::{Context as _, Result, bail};
 use sha_crypt::{PasswordHasher as _, ShaCrypt};
 
-use super::{MAIL_USER, MASTER_PASSWORD, MASTER_USER, Paths, Platform, SMTP_PORT, oidc, proc, render};
+use super::{MAIL_USER, MASTER_PASSWORD, MASTER_USER, Paths, Platform, oidc, proc, render};
 
 /// Directory for Dovecot's sockets and pid file. Unix socket paths are limited
 /// to 108 bytes, so a deep workspace falls back to a short path under /run.
@@ -104,7 +104,7 @@ pub fn prepare(paths: &Paths, p: Platform) -> Result<()> {
         ("IMAP_PORT", p.imap_port().to_string()),
         ("SIEVE_PORT", p.dovecot_sieve_port().to_string()),
         ("LMTP_PORT", p.lmtp_port().to_string()),
-        ("SMTP_PORT", SMTP_PORT.to_string()),
+        ("SUBMISSION_PORT", p.submission_port().to_string()),
         ("QUOTA", format!("{}M", p.quota_mb())),
         ("SIEVE_POLICY", policy.trim_end().to_string()),
         ("AUTH_EXTRA", auth_extra.trim_end().to_string()),

@@ -38,6 +38,10 @@ pub use smtp::send_mail;
 pub const HOST: &str = "127.0.0.1";
 /// Postfix smtpd port.
 pub const SMTP_PORT: u16 = 2525;
+/// Postfix's second smtpd, for the mail the new platform's Sieve scripts
+/// send (its `submission_host`): recipients of the internal domains only,
+/// so a redirect outside fails at delivery (see `lab/postfix/master.cf.in`).
+pub const REDIRECT_SMTP_PORT: u16 = 2526;
 /// OIDC provider port.
 pub const OIDC_PORT: u16 = 9090;
 /// PostgreSQL port (the machine's service).
@@ -211,6 +215,15 @@ impl Platform {
     /// The Postfix transport that delivers to this platform.
     pub fn transport(self) -> String {
         format!("lmtp:inet:{HOST}:{}", self.lmtp_port())
+    }
+    /// Where this platform's Sieve scripts send mail (redirect, vacation,
+    /// notify): the lab Postfix; on the new platform its listener that
+    /// refuses recipients outside the internal domains.
+    pub fn submission_port(self) -> u16 {
+        match self {
+            Platform::Legacy => SMTP_PORT,
+            Platform::New => REDIRECT_SMTP_PORT,
+        }
     }
 }
 
@@ -449,6 +462,7 @@ fn servers(paths: &Paths) -> Vec<Server> {
     });
     out[4].log = sieveproxy::log(paths);
     out.push(Server { name: "postfix smtp".into(), port: SMTP_PORT, log: paths.postfix_log() });
+    out.push(Server { name: "postfix redirect smtp".into(), port: REDIRECT_SMTP_PORT, log: paths.postfix_log() });
     out.push(Server { name: "oidc".into(), port: OIDC_PORT, log: paths.oidc_log() });
     out.push(Server { name: "slapd".into(), port: ldap::LDAP_PORT, log: ldap::log(paths) });
     out.push(Server { name: "postgresql".into(), port: PG_PORT, log: PathBuf::from("/var/log/postgresql") });
@@ -562,13 +576,20 @@ struct PlatformJson {
     config: PathBuf,
     log: PathBuf,
     quota_mb: u64,
-    sieve_redirect_allowed: bool,
+    /// Whether a Sieve redirect to any address is allowed (legacy), or only
+    /// to `sieve_internal_domains` (new: refused at upload by the policy
+    /// proxy, at delivery by the relay's redirect listener).
+    sieve_external_redirect_allowed: bool,
+    sieve_internal_domains: Vec<&'static str>,
+    /// The SMTP port its Sieve scripts send through (`submission_host`).
+    sieve_submission_port: u16,
 }
 
 #[derive(Serialize)]
 struct SmtpJson {
     host: &'static str,
     port: u16,
+    redirect_port: u16,
     transport_map: PathBuf,
     config_dir: PathBuf,
     log: PathBuf,
@@ -599,7 +620,9 @@ fn write_lab_json(paths: &Paths) -> Result<()> {
         config: paths.dovecot_conf(p),
         log: paths.dovecot_log(p),
         quota_mb: p.quota_mb(),
-        sieve_redirect_allowed: p == Platform::Legacy,
+        sieve_external_redirect_allowed: p == Platform::Legacy,
+        sieve_internal_domains: sieveproxy::INTERNAL_DOMAINS.to_vec(),
+        sieve_submission_port: p.submission_port(),
     };
     let exe = std::env::current_exe().unwrap_or_else(|_| paths.root.join("target/debug/xtask"));
     let json = LabJson {
@@ -618,6 +641,7 @@ fn write_lab_json(paths: &Paths) -> Result<()> {
         smtp: SmtpJson {
             host: HOST,
             port: SMTP_PORT,
+            redirect_port: REDIRECT_SMTP_PORT,
             transport_map: paths.transport(),
             config_dir: paths.postfix_etc(),
             log: paths.postfix_log(),

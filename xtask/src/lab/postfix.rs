@@ -10,7 +10,7 @@ use bma_platform::files::{TransportMap, Transports};
 use bma_platform::{Route, Routing};
 
 use super::dovecot::write_atomically;
-use super::{DOMAINS, HOST, Paths, Platform, SMTP_PORT, proc, render};
+use super::{DOMAINS, HOST, Paths, Platform, REDIRECT_SMTP_PORT, SMTP_PORT, proc, render, sieveproxy};
 
 const TRANSPORT_HEADER: &str = "# bma lab: per-recipient routing, managed by `cargo xtask lab route`.\n\
 # A full address wins over its domain. Run postmap after editing by hand.\n";
@@ -83,6 +83,13 @@ pub fn prepare(paths: &Paths) -> Result<()> {
         ("STATE_DIR", paths.postfix().display().to_string()),
         ("DOMAINS", DOMAINS.join(", ")),
         ("SMTP_LISTEN", format!("{HOST}:{SMTP_PORT}")),
+        ("REDIRECT_LISTEN", format!("{HOST}:{REDIRECT_SMTP_PORT}")),
+        // a `regexp:` access table: recipients of the internal domains (any
+        // case, not their subdomains) are OK
+        (
+            "REDIRECT_DOMAINS",
+            sieveproxy::INTERNAL_DOMAINS.map(|d| format!("{{/@{}\\.?$$/ OK}}", d.replace('.', "\\."))).join(" "),
+        ),
     ];
     for name in ["main.cf", "master.cf"] {
         let text = render(&paths.templates.join(format!("postfix/{name}.in")), &vars)?;
@@ -109,7 +116,7 @@ pub fn start(paths: &Paths) -> Result<()> {
     proc::run_daemon(postfix(paths).arg("start"), &paths.postfix_log()).with_context(|| {
         format!("cannot start postfix; see {}{}", paths.postfix_log().display(), proc::tail(&paths.postfix_log(), 10))
     })?;
-    println!("postfix: started (smtp {HOST}:{SMTP_PORT})");
+    println!("postfix: started (smtp {HOST}:{SMTP_PORT}, new platform's redirects {HOST}:{REDIRECT_SMTP_PORT})");
     Ok(())
 }
 
