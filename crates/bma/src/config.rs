@@ -37,8 +37,11 @@ pub struct Config {
     pub oidc: OidcConfig,
     /// Admin access to the legacy platform (bounces, evidence of delivery, presync source).
     pub legacy: crate::engine_config::PlatformConfig,
-    /// Admin access to the new platform (presync target).
-    pub new: crate::engine_config::PlatformConfig,
+    /// Admin access to the new platform (presync target), and the servers people's clients use.
+    pub new: crate::autoconfig_config::NewConfig,
+    /// What mail clients are told beside `[new]`'s servers (names, the profiles' signature).
+    #[serde(default)]
+    pub autoconfig: crate::autoconfig_config::AutoconfigConfig,
     /// Background copies.
     pub presync: crate::engine_config::PresyncConfig,
     /// The cutover: accounts, routes, mail 2.
@@ -241,7 +244,8 @@ impl Default for Config {
                 allow_plaintext: false,
             },
             legacy,
-            new,
+            new: new.into(),
+            autoconfig: crate::autoconfig_config::AutoconfigConfig::default(),
             presync,
             cutover: crate::cutover_config::defaults(),
             passwords: PasswordsConfig { delivery: bma_engine::PasswordDelivery::Link },
@@ -427,6 +431,7 @@ where
         issues.extend(crate::engine_config::validate(config));
         issues.extend(crate::cutover_config::validate(config));
         issues.extend(crate::metrics_config::validate(config));
+        issues.extend(crate::autoconfig_config::validate(config));
         let url = config.database.url.trim();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
             issues.push(ConfigIssue {

@@ -5,6 +5,7 @@
 //! 0 success, 1 failure (including invalid input: nothing was changed),
 //! 2 usage or configuration error.
 
+mod autoconfig_config;
 mod commands;
 mod config;
 mod console_config;

@@ -37,12 +37,16 @@ const PACKAGES: [(&str, &str); 15] = [
 ];
 
 /// What the portal's tests and benchmark need: a headless browser driven
-/// over WebDriver (`portal_e2e`), wrk and curl (`cargo xtask bench portal`).
-const PORTAL_PACKAGES: [(&str, &str); 4] = [
+/// over WebDriver (`portal_e2e`), wrk and curl (`cargo xtask bench portal`),
+/// xmllint and openssl (`autoconfig`: the files validated against their
+/// schemas, the signed Apple profile verified).
+const PORTAL_PACKAGES: [(&str, &str); 6] = [
     ("/usr/bin/chromium", "chromium"),
     ("/usr/bin/chromedriver", "chromium-driver"),
     ("/usr/bin/wrk", "wrk"),
     ("/usr/bin/curl", "curl"),
+    ("/usr/bin/xmllint", "libxml2-utils"),
+    ("/usr/bin/openssl", "openssl"),
 ];
 
 /// Debian packages of the foreign IMAP servers, unpacked but not installed

@@ -146,6 +146,8 @@ pub struct StatusPage {
     pub backup: Option<BackupView>,
     /// Whether the form can still be corrected.
     pub editable: bool,
+    /// Migrated: the page links the guides to set a mail client up.
+    pub migrated: bool,
 }
 
 /// The page of a backup verification link: a button, so that scanners
@@ -428,6 +430,7 @@ impl Visit<'_> {
             window,
             backup,
             editable,
+            migrated: m.state == MailboxState::Migrated,
         };
         Ok((status, Html(page.render()?)).into_response())
     }

@@ -55,6 +55,7 @@ pub fn portal_settings(config: &Config) -> PortalSettings {
     s.privacy = config.privacy.trimmed();
     s.console = crate::console_config::settings(config);
     s.metrics = crate::metrics_config::settings(config);
+    s.autoconfig = crate::autoconfig_config::settings(config);
     s
 }
 
