@@ -180,6 +180,9 @@ pub struct PortalView {
     pub latest: Option<Enrollment>,
     /// The verification of its backup address.
     pub backup: Option<BackupStatus>,
+    /// Its last forwarding audit found a running script that forwards
+    /// outside (the page then reads what to say: `forwarding_audit_of`).
+    pub forwards_outside: bool,
 }
 
 const ENROLLMENT_COLUMNS: &str = "version, submitted_at, family_name, given_name, phone, role, backup_email, \
@@ -228,7 +231,10 @@ impl Store {
              e.given_name AS e_given_name, e.phone AS e_phone, e.role AS e_role, e.backup_email AS e_backup_email, \
              e.knows_password AS e_knows_password, e.id_subject AS e_id_subject, e.id_name AS e_id_name, \
              e.id_given_name AS e_id_given_name, e.id_family_name AS e_id_family_name, e.id_email AS e_id_email, \
-             v.email AS v_email, v.requested_at AS v_requested_at, v.verified_at AS v_verified_at \
+             v.email AS v_email, v.requested_at AS v_requested_at, v.verified_at AS v_verified_at, \
+             CASE WHEN EXISTS (SELECT 1 FROM forwarding_findings f WHERE f.mailbox_id = m.id AND f.active = 1 \
+               AND f.kind IN ('redirect', 'notify') AND f.reach IN ('external', 'dynamic')) THEN 1 ELSE 0 END \
+               AS forwards_outside \
              FROM form_tokens t JOIN mailboxes m ON m.id = t.mailbox_id \
              LEFT JOIN portal_sessions s ON s.id_hash = $2 AND s.expires_at > $3 \
              LEFT JOIN enrollments e ON e.mailbox_id = m.id \
@@ -260,7 +266,8 @@ impl Store {
             }),
             None => None,
         };
-        Ok(Some(PortalView { mailbox: portal_mailbox_from_row(&r)?, session, latest, backup }))
+        let forwards_outside = r.try_get::<i64, _>("forwards_outside")? != 0;
+        Ok(Some(PortalView { mailbox: portal_mailbox_from_row(&r)?, session, latest, backup, forwards_outside }))
     }
 
     /// The latest version of a mailbox's form.

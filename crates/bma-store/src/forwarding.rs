@@ -251,6 +251,11 @@ impl Store {
             .fetch_optional(self.pool())
             .await?
             .ok_or_else(|| StoreError::NotFound(address.to_string()))?;
+        self.forwarding_audit_of(id).await
+    }
+
+    /// The last audit of the mailbox `id`, if it was audited.
+    pub async fn forwarding_audit_of(&self, id: i64) -> Result<Option<ForwardingAudit>, StoreError> {
         let Some(row) =
             sqlx::query("SELECT audited_at, scripts, active_script FROM forwarding_audits WHERE mailbox_id = $1")
                 .bind(id)

@@ -159,6 +159,7 @@ impl FromRequestParts<Portal> for FormView {
                 session: None,
                 latest: None,
                 backup: None,
+                forwards_outside: false,
             }),
             (Some(key), Some(session)) => store.portal_view(key, Some(session), portal.now()).await?,
         };

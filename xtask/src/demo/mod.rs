@@ -109,7 +109,7 @@ fn registry(seed: &Seed) -> (Vec<u8>, String) {
 
 /// The lab's relay, domains and platforms, for every `bma` command of the
 /// demo and for the `bma serve` it prints.
-const LAB_ENV: [(&str, &str); 15] = [
+const LAB_ENV: [(&str, &str); 17] = [
     ("BMA_MAIL_SMTP_PORT", "2525"),
     ("BMA_MAIL_SMTP_TLS", "none"),
     ("BMA_MAIL_BOUNCE_ADDRESS", "bounces@bma.test"),
@@ -125,6 +125,10 @@ const LAB_ENV: [(&str, &str); 15] = [
     ("BMA_NEW_TLS", "none"),
     ("BMA_NEW_ADMIN", "admin"),
     ("BMA_NEW_PASSWORD_FILE", "admin.password"),
+    // Both platforms' ManageSieve: the forwarding audit before mail 1 reads
+    // the legacy scripts, the cutover writes them on the new platform.
+    ("BMA_LEGACY_MANAGESIEVE", "127.0.0.1:14190"),
+    ("BMA_NEW_MANAGESIEVE", "127.0.0.1:24190"),
     // The demo's steps are at 08:00: copies are allowed all day.
     ("BMA_PRESYNC_HOURS", "0-24"),
 ];

@@ -7,6 +7,8 @@
 //!   target masked (`d***@gmail.com`), and so does its reminder; a box with
 //!   only a vacation, and a box without scripts, get the general warning;
 //! - each box's audit is stored before its mail 1, by the scheduler;
+//! - the manager who follows mail 1's link, logs in at the lab's OpenID
+//!   Connect provider and sends the form reads it on the status page;
 //! - a legacy ManageSieve that cannot be reached delays no mail 1: the
 //!   wave leaves without the mention, after one try.
 //!
@@ -83,6 +85,27 @@ async fn campaign(store: &Store, addresses: &[String]) -> Vec<(time::Date, Vec<S
     plan.waves.into_iter().filter(|w| !w.planned.is_empty()).map(|w| (w.starts, w.planned)).collect()
 }
 
+/// The portal of `bma serve` on `store`, its clock on `day`.
+fn portal(store: &Store, base: &str, day: time::Date) -> bma_web::Portal {
+    let mut settings = bma_web::PortalSettings::new(base);
+    settings.oidc = Some(bma_tests::web::lab_oidc());
+    settings.bounce_address = "bounces@bma.test".into();
+    settings.message_id_domain = "bma.test".into();
+    let clock = std::sync::Arc::new(bma_core::ManualClock::new(at_wave_hour(day)));
+    bma_web::Portal::new(store.clone(), settings, Templates::load(None).unwrap(), clock).unwrap()
+}
+
+fn answers() -> bma_visitor::Answers {
+    bma_visitor::Answers {
+        family_name: "Dupont".into(),
+        given_name: "Marie".into(),
+        phone: "+32 2 413 30 90".into(),
+        role: "direction".into(),
+        backup_email: "marie.perso@ecole.test".into(),
+        knows_password: true,
+    }
+}
+
 fn at_wave_hour(day: time::Date) -> OffsetDateTime {
     day.with_hms(8, 0, 0).unwrap().assume_utc()
 }
@@ -93,6 +116,7 @@ async fn mail_1_names_the_forwarding_the_audit_found(backend: TestBackend) {
     lab_put_scripts("legacy", &b[0], &[("roundcube", ROUNDCUBE)], Some("roundcube")).await;
     lab_put_scripts("legacy", &b[1], &[("absence", VACATION)], Some("absence")).await;
     lab_put_scripts("legacy", &b[2], &[], None).await;
+    let mut links = Vec::new();
     let mut before = Vec::new();
     for a in b {
         before.push(ours(a, "invitation").await.len());
@@ -103,8 +127,14 @@ async fn mail_1_names_the_forwarding_the_audit_found(backend: TestBackend) {
     let waves = campaign(&store, b).await;
     let bounces = format!("bounces-0996-{}@bma.test", b[0].split('@').next().unwrap());
     lab_addusers("legacy", std::slice::from_ref(&bounces), "secret-bounces");
-    let settings = EngineSettings { audit_before_mail1: true, ..lab_engine_settings(&bounces) };
+    // The portal the links point at, on the same store.
+    let (listener, port) = bma_tests::web::listener().await;
+    let base = format!("http://127.0.0.1:{port}");
+    let settings =
+        EngineSettings { audit_before_mail1: true, portal_base_url: base.clone(), ..lab_engine_settings(&bounces) };
     let engine = engine(store.clone(), settings);
+    let portal = portal(&store, &base, waves[0].0);
+    let server = tokio::spawn(async move { bma_web::serve(listener, portal, std::future::pending()).await.unwrap() });
 
     for (day, planned) in &waves {
         for a in planned {
@@ -117,6 +147,7 @@ async fn mail_1_names_the_forwarding_the_audit_found(backend: TestBackend) {
         let audit = store.forwarding_audit(&addr(a)).await.unwrap().unwrap_or_else(|| panic!("{a}: audited"));
         assert_eq!(audit.forwards_outside(), i == 0, "{a}: {audit:?}");
         let mail1 = text(&next(a, "invitation", before[i]).await);
+        links.push(bma_visitor::link_in(&mail1, &format!("{base}/formulaire/")).expect("the link in mail 1"));
         let named = mail1.contains("redirige aujourd'hui automatiquement des messages vers\r\nd***@gmail.com.");
         assert_eq!(named, i == 0, "{a}: mail 1 names the forwarding only when there is one:\n{mail1}");
         assert!(!mail1.contains("direction.ecole"), "the target is masked:\n{mail1}");
@@ -141,6 +172,19 @@ async fn mail_1_names_the_forwarding_the_audit_found(backend: TestBackend) {
     engine.step(at_wave_hour(reminder_day)).await.unwrap();
     let reminder = text(&next(&b[0], "reminder", reminders_before).await);
     assert!(reminder.contains("des messages vers\r\nd***@gmail.com."), "{reminder}");
+
+    // Each manager sends the form from the link; the status page says it too.
+    for (i, a) in b.iter().enumerate() {
+        let status = bma_visitor::Visitor::new()
+            .unwrap()
+            .enrol(&links[i], "directrice.dupont", "password", &answers())
+            .await
+            .unwrap_or_else(|e| panic!("{a}: {e}"));
+        let said = "redirige aujourd'hui automatiquement des messages vers d***@gmail.com";
+        assert_eq!(status.body.contains(said), i == 0, "{a}: the status page:\n{}", status.body);
+        assert!(!status.body.contains("direction.ecole"));
+    }
+    server.abort();
 }
 
 on_both_backends!(mail_1_names_the_forwarding_the_audit_found);

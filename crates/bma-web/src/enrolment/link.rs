@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect};
 use bma_core::form::{FieldErrors, FormInput};
 use bma_core::lifecycle::State as MailboxState;
 
-use super::pages::{FormMode, StatusNote, Visit};
+use super::pages::{FormMode, StatusNote, StatusRead, Visit};
 use super::{prefilled, same_person};
 use crate::Portal;
 use crate::error::{Answer, WebError};
@@ -49,7 +49,12 @@ pub(super) async fn link(State(p): State<Portal>, FormView { token, view }: Form
         let input = prefilled(&session);
         return Ok(visit.form_page(StatusCode::OK, &session, &input, &errors, FormMode::default()).await?);
     }
-    Ok(visit.status_page_of(StatusCode::OK, &session, StatusNote::default(), view.latest, view.backup)?)
+    let forwarding = match view.forwards_outside {
+        true => p.store().forwarding_audit_of(m.id).await?.map(|a| a.announced()).unwrap_or_default(),
+        false => bma_store::Announced::default(),
+    };
+    let read = StatusRead { latest: view.latest, backup: view.backup, forwarding };
+    Ok(visit.status_page_of(StatusCode::OK, &session, StatusNote::default(), read)?)
 }
 
 /// `GET /formulaire/{token}/modifier`: the form again, to correct it.

@@ -148,6 +148,20 @@ pub struct StatusPage {
     pub editable: bool,
     /// Migrated: the page links the guides to set a mail client up.
     pub migrated: bool,
+    /// Where the box forwards outside today, masked (until the cutover).
+    pub forwarding: Option<bma_store::Announced>,
+}
+
+/// What the status page shows besides the mailbox: the last version of
+/// the form, its backup address's verification, the forwarding found.
+#[derive(Debug, Default)]
+pub struct StatusRead {
+    /// The last version of the form.
+    pub latest: Option<Enrollment>,
+    /// The verification of its backup address.
+    pub backup: Option<BackupStatus>,
+    /// What the box's forwarding audit found that the manager is told.
+    pub forwarding: bma_store::Announced,
 }
 
 /// The page of a backup verification link: a button, so that scanners
@@ -362,18 +376,19 @@ impl Visit<'_> {
             Some(e) => store.backup_status(self.mailbox.id, &e.form.backup_email).await?,
             None => None,
         };
-        self.status_page_of(status, session, note, latest, backup)
+        let forwarding = store.forwarding_audit_of(self.mailbox.id).await?.map(|a| a.announced()).unwrap_or_default();
+        self.status_page_of(status, session, note, StatusRead { latest, backup, forwarding })
     }
 
-    /// The status page of the last version `latest` and its verification.
+    /// The status page of what was read.
     pub fn status_page_of(
         &self,
         status: StatusCode,
         session: &PortalSession,
         note: StatusNote,
-        latest: Option<Enrollment>,
-        backup: Option<BackupStatus>,
+        read: StatusRead,
     ) -> Result<Response, WebError> {
+        let StatusRead { latest, backup, forwarding } = read;
         let (p, m) = (self.portal, self.mailbox);
         // Another person logged in with the same link sees who answered,
         // not their contact details.
@@ -431,6 +446,8 @@ impl Visit<'_> {
             backup,
             editable,
             migrated: m.state == MailboxState::Migrated,
+            // Said until the cutover (mail 2 then says what was taken out).
+            forwarding: (m.state != MailboxState::Migrated).then_some(forwarding).filter(|f| !f.is_empty()),
         };
         Ok((status, Html(page.render()?)).into_response())
     }
