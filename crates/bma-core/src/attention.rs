@@ -37,6 +37,12 @@ named_set! {
         /// The manager said they do not know the BMA's password: a new
         /// one is to be given (`bma mailbox reset-password`).
         PasswordUnknown = "password_unknown",
+        /// A Sieve script of the legacy box (a filter, a vacation) was not
+        /// written on the new platform at the cutover: the reader could not
+        /// read it, or the new platform refused it even without its
+        /// external forwarding. The cutover went on; the script is still on
+        /// the legacy platform.
+        SieveNotMigrated = "sieve_not_migrated",
     }
 }
 
@@ -53,6 +59,9 @@ impl AttentionReason {
             AttentionReason::NoCutoverSlot => "aucun créneau de bascule trouvé",
             AttentionReason::CutoverFailed => "la bascule a échoué ou a été refusée à ses vérifications",
             AttentionReason::PasswordUnknown => "le gestionnaire ne connaît pas le mot de passe : en donner un nouveau",
+            AttentionReason::SieveNotMigrated => {
+                "des règles de tri (Sieve) n'ont pas pu être reprises sur la nouvelle plateforme"
+            }
         }
     }
 

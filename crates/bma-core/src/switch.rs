@@ -2,8 +2,8 @@
 //! which one comes next given those already recorded.
 //!
 //! ```text
-//!   cutover_scheduled ─check─► migrating ─provision─► hold ─► final_copy ─► verify ─► mail2 ─► route ─► post_copy ─► migrated
-//!                                 │                                                                                 
+//!   cutover_scheduled ─check─► migrating ─provision─► hold ─► final_copy ─► verify ─► sieve ─► mail2 ─► route ─► post_copy ─► migrated
+//!                                 │
 //!                                 └── any step failing for good, or a rollback ──► routes back, legacy login restored
 //! ```
 //!
@@ -14,6 +14,7 @@
 //! | `hold` | the legacy login refused with a French reason; mail for the address held at the relay |
 //! | `final_copy` | the last incremental copy (flags, new messages, deletions) |
 //! | `verify` | the receipt: every legacy message on the new side, folder by folder; refused if any is missing |
+//! | `sieve` | the legacy Sieve scripts (filters, vacation, redirects) written on the new platform without their external forwarding, the same one active; a script that cannot be read or that the new platform refuses is left out and the mailbox flagged, never failing the cutover. Here because the legacy login is refused since `hold` (the scripts no longer change; the master user still reads them), the account exists since `provision`, mail is held until `route` (no message is delivered on the new side before its filters are there), and `mail2` says what was taken out; after `verify`, so that a cutover refused for a short receipt has written nothing more |
 //! | `mail2` | mail 2 put in the legacy INBOX (found by its Message-ID if already there) and queued to the verified backup address |
 //! | `route` | mail for the address routed to the new platform, confirmed by the relay's lookup; what was held released; a probe through the relay seen in the new INBOX, then removed |
 //! | `post_copy` | the legacy login's refusal pointing to the new webmail; what reached the legacy box meanwhile (mail 2 among it) copied too; the mailbox becomes `migrated` |
@@ -48,6 +49,8 @@ named_set! {
         FinalCopy = "final_copy",
         /// The receipt.
         Verify = "verify",
+        /// The Sieve scripts, without their external forwarding.
+        Sieve = "sieve",
         /// Mail 2.
         Mail2 = "mail2",
         /// Mail routed to the new platform, held mail released.
@@ -66,6 +69,7 @@ impl Step {
             Step::Hold => "courrier retenu, ancienne connexion fermée",
             Step::FinalCopy => "dernière copie",
             Step::Verify => "récépissé",
+            Step::Sieve => "règles de tri et de redirection reprises",
             Step::Mail2 => "deuxième email",
             Step::Route => "courrier dirigé vers la nouvelle plateforme",
             Step::PostCopy => "copie des derniers messages",
@@ -174,13 +178,14 @@ mod tests {
     #[test]
     fn the_next_step_is_the_first_not_done() {
         use Step::*;
-        let table: [(&[Step], Option<Step>); 6] = [
+        let table: [(&[Step], Option<Step>); 7] = [
             (&[], Some(Check)),
             (&[Check], Some(Provision)),
             (&[Check, Provision, Hold], Some(FinalCopy)),
             // recorded twice (a step done again after a crash) or out of order
-            (&[Provision, Check, Check, Hold, FinalCopy, Verify], Some(Mail2)),
-            (&[Check, Provision, Hold, FinalCopy, Verify, Mail2, Route], Some(PostCopy)),
+            (&[Provision, Check, Check, Hold, FinalCopy, Verify], Some(Sieve)),
+            (&[Check, Provision, Hold, FinalCopy, Verify, Sieve], Some(Mail2)),
+            (&[Check, Provision, Hold, FinalCopy, Verify, Sieve, Mail2, Route], Some(PostCopy)),
             (Step::ALL, None),
         ];
         for (done, next) in table {

@@ -13,7 +13,9 @@
 //!   lives now, the new platform) and to the verified backup address of
 //!   the latest form, through the outbox (each email once, keyed by the
 //!   instant of the request), with one `mail2_resent` event naming who
-//!   asked and why, in the same transaction.
+//!   asked and why, in the same transaction;
+//! - it says again what the cutover's `sieve` step took out (read from
+//!   that step's event) and links the mail clients' guides, as mail 2 did.
 
 use bma_core::settings::date_fr;
 use bma_core::switch::Step;
@@ -62,7 +64,7 @@ impl Engine {
         recipients.extend(self.verified_backup(mailbox.id, form.as_ref()).await?);
         let s = &self.settings.settings;
         let c = &switch.clients;
-        let context = self.with_trust(serde_json::json!({
+        let mut context = self.with_trust(serde_json::json!({
             "name": mailbox.name, "address": address.as_str(),
             "migrated_on": date_fr(migrated_on.date()),
             "resent": true,
@@ -74,6 +76,8 @@ impl Engine {
             "smtp_host": c.smtp_host, "smtp_port": c.smtp_port, "smtp_security": c.smtp_security,
             "contact": &s.contacts.after, "sender_name": s.sender.name,
         }));
+        // What the cutover's `sieve` step took out, said again.
+        crate::switch::sieve::add_to_mail2(&mut context, progress.details(Step::Sieve), &self.settings.portal_base_url);
         let stamp = now.unix_timestamp_nanos() / 1_000_000;
         let mut emails = Vec::new();
         for to in &recipients {

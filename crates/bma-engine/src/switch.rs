@@ -18,6 +18,10 @@
 //!   land on the expected side ([`crate::probe`]: found again if a killed
 //!   run sent it, removed once landed);
 //! - `final_copy`, `verify` and `post_copy` are incremental copies;
+//! - `sieve` stores the legacy scripts, stripped of their external
+//!   forwarding, on the new platform again (`PUTSCRIPT` replaces; see
+//!   [`sieve`]: it never fails the cutover, a script left out flags the
+//!   mailbox);
 //! - `mail2` looks for its Message-ID in the legacy INBOX before putting
 //!   it there (the Message-ID is the attempt's, the same at every run),
 //!   and queues the backup address's copy under a key of the attempt.
@@ -73,6 +77,8 @@ use time::OffsetDateTime;
 use crate::probe::PROBE_TIMEOUT;
 use crate::receipt::Receipt;
 use crate::{Engine, EngineError, PlatformAccess};
+
+pub mod sieve;
 
 /// How mail clients reach the new platform, as mail 2 tells the manager.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -487,6 +493,7 @@ impl Switch<'_> {
             .filter(|_| progress.state == State::Migrating)
             .and_then(|d| d.get("receipt"))
             .and_then(|r| serde_json::from_value(r.clone()).ok());
+        let mut scripts = progress.details(Step::Sieve).filter(|_| progress.state == State::Migrating).cloned();
         // The campaign's clock, advanced by the real time the steps take.
         let started = std::time::Instant::now();
         while let Some(step) = Step::next(&done) {
@@ -515,8 +522,13 @@ impl Switch<'_> {
                     receipt = Some(r);
                     details
                 }
+                Step::Sieve => {
+                    let details = self.sieve(at).await?;
+                    scripts = Some(details.clone());
+                    details
+                }
                 Step::Mail2 => {
-                    let done = self.mail2(started_at.unwrap_or(at), at).await?;
+                    let done = self.mail2(started_at.unwrap_or(at), at, scripts.as_ref()).await?;
                     (emails, sent, link) = (done.emails, done.sent, done.link);
                     done.details
                 }
@@ -712,6 +724,22 @@ impl Switch<'_> {
         }
     }
 
+    /// The Sieve scripts carried to the new platform without their
+    /// external forwarding ([`sieve`]); the mailbox flagged for a human
+    /// when one was left out, never a failure.
+    async fn sieve(&self, at: OffsetDateTime) -> Result<serde_json::Value, EngineError> {
+        let domains = self.engine.internal_domains();
+        let migration = sieve::migrate(self.legacy, self.new, self.address.as_str(), &domains).await;
+        if let Some(why) = migration.left_out() {
+            tracing::warn!(address = %self.address, %why, "cutover: Sieve scripts left out");
+            let names: Vec<&str> = migration.scripts.iter().filter(|s| !s.stored).map(|s| s.name.as_str()).collect();
+            let details = serde_json::json!({ "scripts": names });
+            let store = &self.engine.store;
+            store.flag(&self.address, AttentionReason::SieveNotMigrated, &why, details, &self.actor, at).await?;
+        }
+        Ok(migration.to_details())
+    }
+
     async fn unknown_password(&self) -> Result<bool, EngineError> {
         let form = self.engine.store.latest_enrollment(self.mailbox.id).await?;
         Ok(form.is_some_and(|f| !f.form.knows_password))
@@ -724,7 +752,12 @@ impl Switch<'_> {
     /// (`passwords.delivery`). The backup copy goes through the outbox,
     /// except one with the password written out: it leaves from here, so
     /// that the password never waits in the store (see the module doc).
-    async fn mail2(&self, attempt: OffsetDateTime, at: OffsetDateTime) -> Result<Mail2, EngineError> {
+    async fn mail2(
+        &self,
+        attempt: OffsetDateTime,
+        at: OffsetDateTime,
+        scripts: Option<&serde_json::Value>,
+    ) -> Result<Mail2, EngineError> {
         let engine = self.engine;
         let s = &engine.settings.settings;
         let form = engine.store.latest_enrollment(self.mailbox.id).await?;
@@ -742,7 +775,7 @@ impl Switch<'_> {
             }
         }
         let c = &self.settings.clients;
-        let context = engine.with_trust(serde_json::json!({
+        let mut context = engine.with_trust(serde_json::json!({
             "name": self.mailbox.name, "address": self.address.as_str(),
             "migrated_on": date_fr(at.date()), "resent": false,
             "webmail_url": self.settings.webmail_url,
@@ -755,6 +788,7 @@ impl Switch<'_> {
             "smtp_host": c.smtp_host, "smtp_port": c.smtp_port, "smtp_security": c.smtp_security,
             "contact": &s.contacts.after, "sender_name": s.sender.name,
         }));
+        sieve::add_to_mail2(&mut context, scripts, &engine.settings.portal_base_url);
         drop(password);
         let unique = (attempt.unix_timestamp_nanos() / 1_000_000).to_string();
         let to = To { address: self.address.as_str(), mailbox_id: Some(self.mailbox.id) };

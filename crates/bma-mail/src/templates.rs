@@ -286,6 +286,7 @@ mod tests {
             "migrated_on": "4 juin 2024", "webmail_url": "https://webmail.example",
             "password_link": "https://bma.example/mot-de-passe/TOKEN", "password_expires_on": "18 juin 2024",
             "new_password": null, "resent": false,
+            "guides_url": "https://bma.example/guides", "forwards_removed": [], "rules_left_out": false,
             "imap_host": "imap.example", "imap_port": 993, "imap_security": "SSL/TLS",
             "smtp_host": "smtp.example", "smtp_port": 587, "smtp_security": "STARTTLS",
         })
@@ -383,6 +384,45 @@ mod tests {
         }
         assert!(!r.text.contains("/mot-de-passe/"), "{}", r.text);
         assert!(shown(&r.html.unwrap()).contains("pomme-nuage-tigre-violon-42"));
+    }
+
+    #[test]
+    fn mail_2_names_the_forwarding_taken_out_and_links_the_guides() {
+        let t = Templates::load(None).unwrap();
+        let mut c = context();
+        let r = t.render(TemplateKind::Migrated, &c).unwrap();
+        let html = shown(r.html.as_deref().unwrap());
+        for text in [&r.text, &html] {
+            assert!(text.contains("Configurer Outlook, Thunderbird, Apple Mail ou votre smartphone"), "{text}");
+            assert!(text.contains("https://bma.example/guides"), "{text}");
+            assert!(!text.contains("Redirections automatiques retirées") && !text.contains("n'ont pas pu"), "{text}");
+        }
+        c["forwards_removed"] = serde_json::json!([
+            { "target": "x***@gmail.com", "removed": "redirect" },
+            { "target": "y***@hotmail.com", "removed": "redirect_copy" },
+            { "target": "z***@skynet.be", "removed": "notify" },
+        ]);
+        c["rules_left_out"] = true.into();
+        let r = t.render(TemplateKind::Migrated, &c).unwrap();
+        for needle in [
+            "Redirections automatiques retirées. La nouvelle plateforme ne permet pas de\ntransférer automatiquement",
+            "- vers x***@gmail.com : les messages qui y étaient redirigés restent\n  désormais dans votre boîte.",
+            "- vers y***@hotmail.com : la copie qui y était envoyée ne l'est plus",
+            "- vers z***@skynet.be : l'avis qui y était envoyé",
+            "n'ont pas pu être\nreprises",
+        ] {
+            assert!(r.text.contains(needle), "missing {needle:?} in\n{}", r.text);
+        }
+        let html = shown(r.html.as_deref().unwrap());
+        for needle in [
+            "Redirections automatiques retirées.",
+            "vers x***@gmail.com\u{a0}: les messages qui y étaient",
+            "redirigés restent désormais dans votre boîte",
+            "vers y***@hotmail.com\u{a0}: la copie",
+            "n'ont pas pu être reprises",
+        ] {
+            assert!(html.contains(needle), "missing {needle:?} in\n{html}");
+        }
     }
 
     #[test]

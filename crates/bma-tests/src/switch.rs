@@ -167,6 +167,9 @@ fn files_cutover_env(dir: &Path) -> Vec<(String, String)> {
         ("BMA_CUTOVER_HELD_TRANSPORT", file("smtp", "held_transport")),
         ("BMA_CUTOVER_IMAP_HOST", "imap.bma.test".to_owned()),
         ("BMA_CUTOVER_SMTP_HOST", "smtp.bma.test".to_owned()),
+        // The platforms' ManageSieve (the cutover's `sieve` step).
+        ("BMA_LEGACY_MANAGESIEVE", format!("127.0.0.1:{}", lab["legacy"]["managesieve_port"])),
+        ("BMA_NEW_MANAGESIEVE", format!("127.0.0.1:{}", lab["new"]["managesieve_port"])),
     ];
     vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }

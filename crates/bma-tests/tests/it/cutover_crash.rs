@@ -6,7 +6,8 @@
 //! they are recorded, step after step, then run once more to the end. The
 //! run resumes where it stopped (the checks are recorded once: it never
 //! starts over), no step is recorded twice, mail 2 is in each box once,
-//! and nothing is lost or duplicated on the new side; `bma show` tells
+//! and nothing is lost or duplicated on the new side, the mailbox's Sieve
+//! script there once, stripped of its forwarding; `bma show` tells
 //! each step's time, the receipt and the contact after migration.
 
 use std::collections::BTreeMap;
@@ -14,15 +15,21 @@ use std::os::unix::process::ExitStatusExt as _;
 
 use bma_core::State;
 use bma_core::switch::Step;
+use bma_platform::managesieve::Client;
+use bma_tests::sieve::{lab_put_scripts, lab_sieve_config, lab_sieve_master};
 use bma_tests::switch::{Platforms, cutover_env_on, fresh_address, legacy_mailbox_on, login, scheduled};
 use bma_tests::{TestBackend, TestDb, addr, bma_lab_command, lab_inbox, on_every_platform_backend};
 use time::macros::datetime;
 
 const PASSWORD: &str = "mot-de-passe-de-la-bma";
+const FORWARD: &str =
+    "require [\"copy\"];\r\nif true\r\n{\r\n\tredirect :copy \"x@gmail.com\";\r\n\tredirect \"y@gmail.com\";\r\n}\r\n";
 
 async fn a_cutover_killed_at_every_step_resumes_without_loss_or_duplicate(backend: TestBackend, on: Platforms) {
     let address = fresh_address();
     legacy_mailbox_on(on, &address, PASSWORD).await;
+    // A Roundcube rule forwarding outside: the `sieve` step, killed too, carries it stripped.
+    lab_put_scripts("legacy", &address, &[("roundcube", FORWARD.as_bytes())], Some("roundcube")).await;
     let db = TestDb::new(backend).await;
     let store = db.store().await;
     scheduled(&store, &address, datetime!(2024-06-04 06:00 UTC)).await;
@@ -86,6 +93,13 @@ async fn a_cutover_killed_at_every_step_resumes_without_loss_or_duplicate(backen
         }
     }
     login("new", &address, PASSWORD).await.expect("the old password logs into the new platform");
+    // The script on the new platform, active, without its forwarding.
+    let mut sieve = Client::login(&lab_sieve_config("new"), &lab_sieve_master(&address)).await.expect("ManageSieve");
+    let listed = sieve.list_scripts().await.expect("LISTSCRIPTS");
+    assert_eq!(listed.iter().map(|s| (s.name.as_str(), s.active)).collect::<Vec<_>>(), [("roundcube", true)]);
+    let script = sieve.get_script("roundcube").await.expect("GETSCRIPT");
+    assert_eq!(String::from_utf8_lossy(&script), "require [\"copy\"];\r\nif true\r\n{\r\n\tkeep;\r\n}\r\n");
+    sieve.logout().await.expect("logout");
 
     // `bma show`: each step with its time, the receipt, and ETNIC's Service Desk as the contact now.
     let mut show = bma_lab_command(dir.path(), &db.url, &["show", &address]);
