@@ -50,6 +50,11 @@ enum Command {
         #[command(subcommand)]
         action: commands::audit::Action,
     },
+    /// Checks of the platforms as people's clients see them: `autoconfig DOMAIN` (DNS, TLS, URLs).
+    Doctor {
+        #[command(subcommand)]
+        action: commands::doctor::Action,
+    },
     /// Run the campaign engine: invitations of due waves, the outbox.
     Campaign {
         #[command(subcommand)]

@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod campaign;
 pub mod cutover;
+pub mod doctor;
 pub mod import;
 pub mod init;
 pub mod mailbox;
@@ -64,6 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import { what } => import::run(&config, what).await,
         Command::Plan(args) => plan::run(&config, &args).await,
         Command::Audit { action } => audit::run(&config, action).await,
+        Command::Doctor { action } => doctor::run(&config, action).await,
         Command::Campaign { action } => campaign::run(&config, action).await,
         Command::Status(args) => status::run(&config, &args).await,
         Command::Show(args) => show::run(&config, &args).await,
