@@ -9,6 +9,7 @@
 //!
 //! Run one subject with `cargo nextest run -p bma-tests -E 'test(/^portal::/)'`.
 
+mod autoconfig;
 mod campaign;
 mod campaign_crash;
 mod cli;

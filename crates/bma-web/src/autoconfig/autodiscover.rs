@@ -115,7 +115,8 @@ pub fn parse_request(body: &[u8]) -> Result<Request, RequestError> {
                 };
                 append(&path, &mut email, &mut schema, &resolved);
             }
-            Event::Eof => break,
+            Event::Eof if path.is_empty() => break,
+            Event::Eof => return Err(RequestError::Malformed("an element is not closed".to_owned())),
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
         }
     }
@@ -284,6 +285,7 @@ mod tests {
         let no_ns = "<Autodiscover><Request><EMailAddress>a@b.be</EMailAddress></Request></Autodiscover>";
         let wrong_place =
             format!("<Autodiscover xmlns=\"{REQUEST_SCHEMA}\"><EMailAddress>a@b.be</EMailAddress></Autodiscover>");
+        let unclosed = request("a@b.be").replace("</Autodiscover>", "");
         let two_roots = format!("{}{}", request("a@b.be"), request("c@b.be"));
         let deep = format!(
             "<Autodiscover xmlns=\"{REQUEST_SCHEMA}\">{}{}</Autodiscover>",
@@ -299,6 +301,7 @@ mod tests {
             (two_roots.as_str(), None),
             (deep.as_str(), None),
             ("<Autodiscover", None),
+            (unclosed.as_str(), None),
             ("", None),
             ("not xml at all", None),
             ("<a></b>", None),
