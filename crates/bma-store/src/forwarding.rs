@@ -162,6 +162,28 @@ impl ForwardingAudit {
     }
 }
 
+/// The campaign's forwarding in figures: what the last audits found.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ForwardingSummary {
+    /// Mailboxes audited.
+    pub audited: u64,
+    /// Mailboxes whose running scripts forward outside.
+    pub forwarding_outside: u64,
+    /// Those, by target domain (a box counted once per domain; a target
+    /// the script computes is `(calculée)`).
+    pub domains: std::collections::BTreeMap<String, u64>,
+    /// Mailboxes with a script that could not be read (or whose scripts could not be listed).
+    pub with_unreadable: u64,
+}
+
+/// The domain of a forwarding target (an address or a `mailto:` URI), lower case.
+pub fn target_domain(target: &str) -> Option<String> {
+    let bare = target.trim().trim_start_matches("mailto:");
+    let bare = bare.split('?').next().unwrap_or(bare);
+    let domain = bare.rsplit_once('@')?.1.trim_end_matches('>').trim_end_matches('.').to_ascii_lowercase();
+    (!domain.is_empty() && !domain.contains(['$', '{', '}', ' '])).then_some(domain)
+}
+
 /// What a box's manager is told of its forwarding ([`ForwardingAudit::announced`]).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Announced {
@@ -242,6 +264,39 @@ impl Store {
         note(&mut tx, Some(id), audit.audited_at, actor, EventKind::ForwardingAudited, reason, details).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// The campaign's forwarding in figures, from the last audit of each box.
+    pub async fn forwarding_summary(&self) -> Result<ForwardingSummary, StoreError> {
+        let audited: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM forwarding_audits").fetch_one(self.pool()).await?;
+        let with_unreadable: i64 =
+            sqlx::query_scalar("SELECT COUNT(DISTINCT mailbox_id) FROM forwarding_findings WHERE kind = 'unreadable'")
+                .fetch_one(self.pool())
+                .await?;
+        let rows = sqlx::query(
+            "SELECT mailbox_id, target FROM forwarding_findings WHERE active = 1 \
+             AND kind IN ('redirect', 'notify') AND reach IN ('external', 'dynamic') ORDER BY mailbox_id",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        let mut per_box: std::collections::BTreeMap<i64, std::collections::BTreeSet<String>> = Default::default();
+        for r in rows {
+            let target: String = r.try_get("target")?;
+            let domains = per_box.entry(r.try_get("mailbox_id")?).or_default();
+            for t in target.split(", ") {
+                domains.insert(target_domain(t).unwrap_or_else(|| "(calculée)".to_owned()));
+            }
+        }
+        let mut summary = ForwardingSummary {
+            audited: u64::try_from(audited).unwrap_or(0),
+            forwarding_outside: per_box.len() as u64,
+            with_unreadable: u64::try_from(with_unreadable).unwrap_or(0),
+            ..ForwardingSummary::default()
+        };
+        for domain in per_box.into_values().flatten() {
+            *summary.domains.entry(domain).or_insert(0) += 1;
+        }
+        Ok(summary)
     }
 
     /// The last audit of `address`, if it was audited.

@@ -62,7 +62,9 @@ pub use enrollment::{
 pub use error::StoreError;
 pub use figures::{DayCount, PlannedCutovers, WaveStateCount, clamp_days, day_start};
 pub use form_links::{OlderLinks, ResentLink};
-pub use forwarding::{Announced, FindingKind, ForwardingAudit, ForwardingFinding, Reach as ForwardingReach};
+pub use forwarding::{
+    Announced, FindingKind, ForwardingAudit, ForwardingFinding, ForwardingSummary, Reach as ForwardingReach, target_domain,
+};
 pub use invitation::{DueInvitation, InviteOutcome};
 pub use jobs::{FailOutcome, Job, JobState, Lease, NewJob, backoff};
 pub use mailbox::{EventRecord, ImportOutcome, MailboxRecord};

@@ -94,6 +94,15 @@ async fn the_audit_finds_stores_and_prints_every_forwarding(backend: TestBackend
     assert_eq!(summary["with_unreadable"], 1);
     assert_eq!(summary["failed"], 0);
     assert_eq!(summary["domains"], serde_json::json!({ "gmail.com": 1, "skynet.be": 1 }));
+    // The campaign-wide figures, from what was stored.
+    let status: serde_json::Value =
+        serde_json::from_str(&output_ok(audit(dir.path(), &db.url, &["campaign", "status", "--json"]))).unwrap();
+    assert_eq!(
+        status["forwarding"],
+        serde_json::json!({ "audited": 5, "forwarding_outside": 2, "with_unreadable": 1,
+                            "domains": { "gmail.com": 1, "skynet.be": 1 } }),
+        "{status:#}"
+    );
 
     // The Roundcube rule: active, :copy, conditional; the old script inactive.
     let a0 = store.forwarding_audit(&addr(&b[0])).await.unwrap().expect("audited");

@@ -115,13 +115,7 @@ struct Summary {
 }
 
 fn domain_of(target: &str) -> String {
-    target.split(", ").filter_map(target_domain).next().unwrap_or_else(|| "(unknown)".to_owned())
-}
-
-fn target_domain(address: &str) -> Option<String> {
-    let bare = address.trim().trim_start_matches("mailto:");
-    let bare = bare.split('?').next().unwrap_or(bare);
-    bare.rsplit_once('@').map(|(_, d)| d.trim_end_matches('>').trim_end_matches('.').to_ascii_lowercase())
+    target.split(", ").filter_map(bma_store::target_domain).next().unwrap_or_else(|| "(unknown)".to_owned())
 }
 
 impl Summary {

@@ -139,6 +139,8 @@ struct Status {
     attention: Vec<bma_store::Attention>,
     /// Delivery reports that proved nothing: kept for a human, no mailbox changed.
     unverified_bounces: Vec<bma_store::EventRecord>,
+    /// What the forwarding audits found.
+    forwarding: bma_store::ForwardingSummary,
 }
 
 #[derive(Serialize)]
@@ -320,7 +322,9 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
         .collect();
     let attention = store.attention_list().await?;
     let unverified_bounces = store.unverified_bounces(100).await?;
+    let forwarding = store.forwarding_summary().await?;
     let status = Status {
+        forwarding,
         state,
         mailboxes,
         outbox,
@@ -369,6 +373,15 @@ async fn status(config: &Config, json: bool) -> anyhow::Result<ExitCode> {
                 j.lease_owner.as_deref().unwrap_or("?")
             );
         }
+        let f = &status.forwarding;
+        let domains: Vec<String> = f.domains.iter().map(|(d, n)| format!("{d} {n}")).collect();
+        println!(
+            "forwarding: {} audited, {} forward outside{}, {} with an unreadable script",
+            f.audited,
+            f.forwarding_outside,
+            if domains.is_empty() { String::new() } else { format!(" ({})", domains.join(", ")) },
+            f.with_unreadable
+        );
         println!("needing a human: {}", status.attention.len());
         for a in &status.attention {
             println!("  {:<28} {:<20} {} since {}", a.address, a.state.as_str(), a.reason, a.since.format(&Rfc3339)?);
