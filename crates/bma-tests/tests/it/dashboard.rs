@@ -45,6 +45,43 @@ fn row(page: &str, id: &str, head: &str) -> Vec<String> {
     t[start..end].split("<td>").skip(1).map(|c| c.trim_end_matches("</td>").to_owned()).collect()
 }
 
+/// Forwarding audits of three of the seed's boxes: one forwards to Gmail
+/// (and to Skynet from an inactive script), one to a computed address, one
+/// has a script nobody can read.
+async fn audits(store: &bma_store::Store) {
+    use bma_store::{FindingKind, ForwardingAudit, ForwardingFinding, ForwardingReach};
+    let finding = |active: bool, kind: FindingKind, reach: Option<ForwardingReach>, target: &str| ForwardingFinding {
+        script: "roundcube".into(),
+        active,
+        kind,
+        reach,
+        target: target.into(),
+        line: 3,
+        copy: false,
+        conditional: false,
+        detail: String::new(),
+    };
+    let audit = |findings: Vec<ForwardingFinding>| ForwardingAudit {
+        audited_at: datetime!(2024-04-22 07:00 UTC),
+        scripts: 1,
+        active_script: Some("roundcube".into()),
+        findings,
+    };
+    let actor = bma_core::Actor::System("test".into());
+    let boxes = [
+        audit(vec![
+            finding(true, FindingKind::Redirect, Some(ForwardingReach::External), "direction@gmail.com"),
+            finding(false, FindingKind::Redirect, Some(ForwardingReach::External), "old@skynet.be"),
+        ]),
+        audit(vec![finding(true, FindingKind::Redirect, Some(ForwardingReach::Dynamic), "${to}")]),
+        audit(vec![finding(true, FindingKind::Unreadable, None, "")]),
+    ];
+    for (i, a) in boxes.iter().enumerate() {
+        let address = bma_tests::addr(&format!("ec83000{}@adm.cfwb.be", i + 1));
+        store.record_forwarding_audit(&address, a, &actor).await.unwrap();
+    }
+}
+
 fn cells(values: &[&str]) -> Vec<String> {
     values.iter().map(|v| v.replace(' ', "\u{a0}")).collect()
 }
@@ -56,6 +93,7 @@ async fn an_agent_reads_the_campaign(backend: TestBackend) {
     })
     .await;
     seed(&h.store).await;
+    audits(&h.store).await;
     h.clock.set(datetime!(2024-05-15 12:00 UTC));
 
     // Nobody without a staff session.
@@ -85,6 +123,16 @@ async fn an_agent_reads_the_campaign(backend: TestBackend) {
     ] {
         assert!(page.contains(&format!("<dd id=\"{id}\">{value}</dd>")), "{id} = {value}");
     }
+
+    // What the forwarding audits found.
+    for (id, value) in
+        [("redirections-auditees", "3"), ("redirections-exterieur", "2"), ("redirections-illisibles", "1")]
+    {
+        assert!(page.contains(&format!("<dd id=\"{id}\">{value}</dd>")), "{id} = {value}");
+    }
+    assert_eq!(row(&page, "redirections-domaines", "gmail.com"), cells(&["1"]));
+    assert_eq!(row(&page, "redirections-domaines", "(calculée)"), cells(&["1"]));
+    assert_eq!(table(&page, "redirections-domaines").matches("<th scope=\"row\">").count(), 2);
 
     // Every chart an image named by its title and description, with its table.
     for id in ["etats", "vagues", "progression", "emails", "formulaires", "presync", "bascules"] {

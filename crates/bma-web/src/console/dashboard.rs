@@ -67,6 +67,8 @@ pub(crate) struct DashboardPage {
     charts: Vec<Chart>,
     attention: Vec<AttentionRow>,
     attention_total: usize,
+    /// What the forwarding audits found (automatic forwarding outside ends at the cutover).
+    forwarding: bma_store::ForwardingSummary,
 }
 
 /// The days the charts cover: from the campaign's `start` (or the first
@@ -141,6 +143,7 @@ pub(crate) async fn page(State(p): State<Portal>, staff: Staff) -> Answer {
     let planned = store.planned_cutovers().await?;
     let attention = store.attention_list().await?;
     let outbox = store.outbox_counts().await?;
+    let forwarding = store.forwarding_summary().await?;
 
     let shown = days.iter().filter(|d| d.day <= today).count();
     let total = |f: fn(&bma_store::DayCount) -> u64| days.iter().filter(|d| d.day <= today).map(f).sum::<u64>();
@@ -214,6 +217,7 @@ pub(crate) async fn page(State(p): State<Portal>, staff: Staff) -> Answer {
             })
             .collect(),
         attention_total,
+        forwarding,
     };
     Ok(render(StatusCode::OK, &page))
 }
