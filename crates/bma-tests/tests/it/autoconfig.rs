@@ -532,6 +532,9 @@ async fn the_guides_give_the_real_values_and_the_status_page_links_them(backend:
         assert!(page.starts_with("<!doctype html>\n<html lang=\"fr\">"), "{path}");
         assert!(page.contains(&format!("<h1>{heading}</h1>")), "{path}: {page}");
         assert!(page.contains("support@etnic.be"), "{path}: the contact after the migration");
+        for mark in [":", ";", "?", "!"] {
+            assert!(!page.contains(&format!(" {mark}")), "{path}: an ordinary space before {mark}");
+        }
         if !matches!(path, "/guides" | "/guides/webmail") {
             for value in [
                 "<dd class=\"address\">imap.bma-nouvelle.example</dd>",
@@ -572,6 +575,7 @@ async fn the_guides_give_the_real_values_and_the_status_page_links_them(backend:
     let page = h.get(&format!("/formulaire/{token}")).await.text().await.unwrap();
     assert!(page.contains("Votre boîte a migré"), "{page}");
     assert!(page.contains("<a href=\"/guides\">les guides de configuration</a>"), "{page}");
+    assert!(page.contains("smartphone\u{a0}: <a href"), "a no-break space before the colon: {page}");
     h.stop().await;
 
     let off = harness(backend, None).await;
