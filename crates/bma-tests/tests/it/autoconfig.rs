@@ -532,9 +532,10 @@ async fn the_guides_give_the_real_values_and_the_status_page_links_them(backend:
         assert!(page.starts_with("<!doctype html>\n<html lang=\"fr\">"), "{path}");
         assert!(page.contains(&format!("<h1>{heading}</h1>")), "{path}: {page}");
         assert!(page.contains("support@etnic.be"), "{path}: the contact after the migration");
-        for mark in [":", ";", "?", "!"] {
+        for mark in [":", ";", "?", "!", "»"] {
             assert!(!page.contains(&format!(" {mark}")), "{path}: an ordinary space before {mark}");
         }
+        assert!(!page.contains("« "), "{path}: an ordinary space after «");
         if !matches!(path, "/guides" | "/guides/webmail") {
             for value in [
                 "<dd class=\"address\">imap.bma-nouvelle.example</dd>",
