@@ -16,7 +16,7 @@ use anyhow::{Context as _, Result};
 use super::{MAIL_USER, Paths, proc};
 
 /// (file proving the package is installed, Debian package).
-const PACKAGES: [(&str, &str); 15] = [
+const PACKAGES: [(&str, &str); 16] = [
     ("/usr/sbin/dovecot", "dovecot-core"),
     ("/usr/lib/dovecot/imap", "dovecot-imapd"),
     ("/usr/lib/dovecot/lmtp", "dovecot-lmtpd"),
@@ -34,6 +34,8 @@ const PACKAGES: [(&str, &str); 15] = [
     // `cargo xtask bench sync` compares bma with mbsync
     ("/usr/bin/mbsync", "isync"),
     ("/usr/bin/time", "time"),
+    // `bma doctor autoconfig`'s tests ask a real DNS server on loopback (no daemon of its own)
+    ("/usr/sbin/dnsmasq", "dnsmasq-base"),
 ];
 
 /// What the portal's tests and benchmark need: a headless browser driven
