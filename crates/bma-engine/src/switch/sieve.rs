@@ -346,18 +346,12 @@ pub(crate) async fn migrate(
     };
     let active = fetched.iter().find(|s| s.active).map(|s| s.name.clone());
     let mut planned = plan(&fetched, domains);
-    if planned.is_empty() {
-        // No script: the new platform is not asked anything.
-        return SieveMigration {
-            outcome: Outcome::Migrated,
-            active,
-            active_set: false,
-            scripts: Vec::new(),
-            error: None,
-        };
-    }
     let mut migration =
         SieveMigration { outcome: Outcome::Migrated, active, active_set: false, scripts: Vec::new(), error: None };
+    if planned.is_empty() {
+        // No script: the new platform is not asked anything.
+        return migration;
+    }
     if let Err(e) = store_all(to, new, address, &mut planned, migration.active.as_deref()).await {
         migration.error = Some(e.to_string());
         for p in planned.iter_mut().filter(|p| p.text.is_some() && !p.record.stored && p.record.not_stored.is_none()) {
