@@ -22,6 +22,7 @@ mod cutover_limits;
 mod cutover_password;
 mod cutover_probe;
 mod cutover_refusal;
+mod cutover_sieve;
 mod dashboard;
 mod doctor_autoconfig;
 mod figures;
