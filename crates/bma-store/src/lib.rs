@@ -34,6 +34,7 @@ mod planning;
 mod portal_session;
 mod presync;
 mod privacy;
+mod privacy_staff;
 mod reminders;
 mod schema;
 mod staff;
@@ -72,6 +73,7 @@ pub use outbox::{CheckOutcome, NewEmail, OutboxEmail, OutboxHealth};
 pub use password_links::{LinkOutcome, NewPasswordLink};
 pub use planning::{PlanOutcome, PlanningChange};
 pub use portal_session::PortalSession;
+pub use privacy_staff::{PersonStaffSession, PersonStaffView};
 pub use privacy::{
     ERASED, ERASED_ADDRESS, Erasure, Person, PersonEmail, PersonEvent, PersonForm, PersonSession, PersonVerification,
     PersonalData, PurgeItem, PurgeReason, Retention, Scrubbed, due_at,

@@ -194,6 +194,10 @@ pub struct PersonalData {
     pub emails: Vec<PersonEmail>,
     /// Events that name them.
     pub events: Vec<PersonEvent>,
+    /// Their helpdesk console sessions (a staff member).
+    pub staff_sessions: Vec<crate::privacy_staff::PersonStaffSession>,
+    /// The console's views they made, and the views of the mailboxes whose form they filled.
+    pub staff_views: Vec<crate::privacy_staff::PersonStaffView>,
 }
 
 impl PersonalData {
@@ -204,6 +208,8 @@ impl PersonalData {
             && self.sessions.is_empty()
             && self.emails.is_empty()
             && self.events.is_empty()
+            && self.staff_sessions.is_empty()
+            && self.staff_views.is_empty()
     }
 }
 
@@ -222,6 +228,10 @@ pub struct Scrubbed {
     pub emails_redacted: usize,
     /// Events with the person replaced.
     pub events_redacted: usize,
+    /// Helpdesk console sessions deleted (a staff member's erasure).
+    pub staff_sessions: usize,
+    /// Entries of the console's view log deleted (a mailbox's purge).
+    pub staff_views: usize,
 }
 
 impl Scrubbed {
@@ -623,6 +633,10 @@ struct Plan {
     /// Emails that concern them, with the change (`None`: nothing to change).
     emails: Vec<(EmailRow, Option<EmailChange>)>,
     events: Vec<(EventRow, EventChange)>,
+    /// Console sessions to delete (a staff member's).
+    staff_sessions: Vec<crate::privacy_staff::StaffSessionRow>,
+    /// The mailbox purged, whose console view log goes with it, and its size.
+    staff_views_of: Option<(i64, usize)>,
 }
 
 impl Plan {
@@ -635,6 +649,8 @@ impl Plan {
             emails_cancelled: changes().filter(|c| c.state == "cancelled" && c.was != "cancelled").count(),
             emails_redacted: changes().filter(|c| !(c.state == "cancelled" && c.was != "cancelled")).count(),
             events_redacted: self.events.len(),
+            staff_sessions: self.staff_sessions.len(),
+            staff_views: self.staff_views_of.map_or(0, |(_, n)| n),
         }
     }
 
@@ -877,7 +893,8 @@ async fn plan_for_person(conn: &mut AnyConnection, person: &Person) -> Result<Pl
         }
     }
     let events = events_naming(conn, &needles, None).await?;
-    Ok(Plan { needles, forms, verifications, sessions, emails: found, events })
+    let staff_sessions = crate::privacy_staff::sessions_of(conn, person).await?;
+    Ok(Plan { needles, forms, verifications, sessions, emails: found, events, staff_sessions, staff_views_of: None })
 }
 
 /// What a purge of one mailbox would write: every form version of it,
@@ -914,7 +931,17 @@ async fn plan_for_mailbox(conn: &mut AnyConnection, mailbox_id: i64, address: &s
         }
     }
     let events = events_naming(conn, &needles, Some(mailbox_id)).await?;
-    Ok(Plan { needles, forms, verifications, sessions, emails: found, events })
+    let views = crate::privacy_staff::views_of_mailbox(conn, mailbox_id).await?;
+    Ok(Plan {
+        needles,
+        forms,
+        verifications,
+        sessions,
+        emails: found,
+        events,
+        staff_sessions: Vec::new(),
+        staff_views_of: (views > 0).then_some((mailbox_id, views)),
+    })
 }
 
 // ---------------------------------------------------------------------------
@@ -976,6 +1003,7 @@ async fn apply(conn: &mut AnyConnection, plan: &Plan, what: &str) -> Result<(), 
             .execute(&mut *conn)
             .await?;
     }
+    crate::privacy_staff::delete(conn, &plan.staff_sessions, plan.staff_views_of.map(|(id, _)| id)).await?;
     Ok(())
 }
 
@@ -998,7 +1026,17 @@ impl Store {
     pub async fn export_person(&self, person: &Person) -> Result<PersonalData, StoreError> {
         let mut conn = self.pool().acquire().await?;
         let plan = plan_for_person(&mut conn, person).await?;
+        // Views they made (as staff), and views of the mailboxes whose form they filled.
+        let mut viewers: BTreeSet<String> =
+            plan.staff_sessions.iter().filter_map(|s| s.public.subject.clone()).collect();
+        if let Person::Subject(s) = person {
+            viewers.insert(s.clone());
+        }
+        let theirs: BTreeSet<i64> = plan.forms.iter().map(|f| f.mailbox_id).collect();
+        let staff_views = crate::privacy_staff::views(&mut conn, &viewers, &theirs).await?;
         Ok(PersonalData {
+            staff_sessions: plan.staff_sessions.into_iter().map(|s| s.public).collect(),
+            staff_views,
             person: person.clone(),
             forms: plan
                 .forms

@@ -388,7 +388,74 @@ async fn cli_round_trip(backend: TestBackend) {
     db.drop_db().await;
 }
 
+/// The console's rows: a staff member's sessions and the views they made
+/// are theirs to read; a manager reads who viewed their mailbox; erasing
+/// the staff member deletes their sessions and keeps the view log (the
+/// accountability of access); the mailbox's purge takes its view log.
+async fn console_rows_in_the_rights(backend: TestBackend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let id = seed(&store, "ec820031@adm.cfwb.be", &ZEBULON).await;
+    let agent = bma_store::StaffIdentity {
+        subject: "agent-sub-4242".into(),
+        name: "Agnès Agentdutest".into(),
+        email: "agnes.agentdutest@cfwb.test".into(),
+        role: bma_core::staff::Role::Agent,
+    };
+    let (pending, logged) = (TokenHash::of(&bma_engine::new_token()), TokenHash::of(&bma_engine::new_token()));
+    store.create_staff_session(&pending, "csrf", "pending", T0 + Duration::hours(8), T0).await.unwrap();
+    let login = bma_store::StaffLogin {
+        old_id_hash: &pending,
+        new_id_hash: &logged,
+        csrf: "csrf2",
+        staff: &agent,
+        id_token: Some("eyJ.id-token.of-agnes"),
+        expires_at: T0 + Duration::hours(8),
+    };
+    store.login_staff_session(&login, T0).await.unwrap();
+    store.record_staff_view(&agent, id, T0 + Duration::minutes(5)).await.unwrap();
+
+    // The staff member, by subject or address: their session (no credential) and their view.
+    for person in [Person::Subject(agent.subject.clone()), Person::Address("AGNES.agentdutest@cfwb.test".into())] {
+        let data = store.export_person(&person).await.unwrap();
+        assert_eq!(data.staff_sessions.len(), 1, "{person}: {data:?}");
+        assert_eq!(data.staff_sessions[0].role.as_deref(), Some("agent"));
+        let json = serde_json::to_string(&data).unwrap();
+        assert!(!json.contains("id-token") && !json.contains("csrf2"), "no credential exported: {json}");
+        let views: Vec<(&str, bool)> = data.staff_views.iter().map(|v| (v.mailbox.as_str(), v.by_them)).collect();
+        assert_eq!(views, [("ec820031@adm.cfwb.be", true)], "{person}");
+    }
+    // The manager: who viewed their mailbox.
+    let data = store.export_person(&Person::Subject(ZEBULON.subject.into())).await.unwrap();
+    let views: Vec<(&str, bool)> = data.staff_views.iter().map(|v| (v.viewer_name.as_str(), v.by_them)).collect();
+    assert_eq!(views, [("Agnès Agentdutest", false)]);
+    assert!(data.staff_sessions.is_empty());
+
+    // Erasing the staff member: their session goes, the view log stays.
+    let dpo = Actor::Operator("dpo".into());
+    let done =
+        store.erase_person(&Person::Subject(agent.subject.clone()), &dpo, "left the helpdesk", T0).await.unwrap();
+    assert_eq!(done.scrubbed.staff_sessions, 1, "{done:?}");
+    assert!(store.staff_session(&logged, T0).await.unwrap().is_none(), "the session is gone");
+    let after = dump(&db.url, backend).await;
+    let sessions: Vec<&(String, String)> = after.iter().filter(|(at, _)| at.starts_with("staff_sessions.")).collect();
+    assert!(sessions.is_empty(), "{sessions:?}");
+    assert_eq!(store.staff_views(id, 10).await.unwrap().len(), 1, "the view log is kept");
+
+    // The mailbox's purge takes its view log with its data.
+    let retention = Retention { days: 1, campaign_end: date!(2024 - 05 - 31) };
+    let purged = store
+        .purge_personal_data(&retention, datetime!(2024-07-01 0:00 UTC), false, &Actor::System("purge".into()))
+        .await
+        .unwrap();
+    assert_eq!(purged.iter().map(|p| p.scrubbed.staff_views).collect::<Vec<_>>(), [1]);
+    assert!(store.staff_views(id, 10).await.unwrap().is_empty());
+    store.close().await;
+    db.drop_db().await;
+}
+
 on_both_backends!(
+    console_rows_in_the_rights,
     export_finds_everything,
     erasure_leaves_no_trace_and_keeps_the_history,
     purge_after_retention_and_not_before,

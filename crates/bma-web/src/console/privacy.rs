@@ -87,6 +87,8 @@ fn counts(data: &PersonalData) -> Vec<(&'static str, usize)> {
         ("Sessions du portail", data.sessions.len()),
         ("Emails", data.emails.len()),
         ("Événements de l'historique", data.events.len()),
+        ("Sessions de la console", data.staff_sessions.len()),
+        ("Consultations dans la console", data.staff_views.len()),
     ]
 }
 
@@ -207,7 +209,7 @@ pub(crate) async fn erase(State(p): State<Portal>, form: StaffForm) -> Answer {
                  annulé(s) et {} expurgé(s), {} événement(s). Enregistré dans l'historique de : {}.",
                 e.scrubbed.forms,
                 e.scrubbed.verifications,
-                e.scrubbed.sessions,
+                e.scrubbed.sessions + e.scrubbed.staff_sessions,
                 e.scrubbed.emails_cancelled,
                 e.scrubbed.emails_redacted,
                 e.scrubbed.events_redacted,

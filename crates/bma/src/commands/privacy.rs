@@ -90,6 +90,8 @@ fn summary(s: &Scrubbed) -> String {
         (s.emails_cancelled, "pending email(s) cancelled"),
         (s.emails_redacted, "email(s)"),
         (s.events_redacted, "event(s)"),
+        (s.staff_sessions, "console session(s)"),
+        (s.staff_views, "console view(s) of the mailbox"),
     ]
     .iter()
     .filter(|(n, _)| *n > 0)
@@ -101,12 +103,15 @@ fn summary(s: &Scrubbed) -> String {
 /// What an export found, as counts.
 fn found(data: &PersonalData) -> String {
     format!(
-        "{} form version(s), {} backup verification(s), {} portal session(s), {} email(s), {} event(s)",
+        "{} form version(s), {} backup verification(s), {} portal session(s), {} email(s), {} event(s), \
+         {} console session(s), {} console view(s)",
         data.forms.len(),
         data.backup_verifications.len(),
         data.sessions.len(),
         data.emails.len(),
-        data.events.len()
+        data.events.len(),
+        data.staff_sessions.len(),
+        data.staff_views.len()
     )
 }
 
