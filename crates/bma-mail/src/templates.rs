@@ -397,6 +397,7 @@ mod tests {
             assert!(text.contains("https://bma.example/guides"), "{text}");
             assert!(!text.contains("Redirections automatiques retirées") && !text.contains("n'ont pas pu"), "{text}");
         }
+        assert!(r.text.contains("/guides\n\nUne question"), "one blank line: {}", r.text);
         c["forwards_removed"] = serde_json::json!([
             { "target": "x***@gmail.com", "removed": "redirect" },
             { "target": "y***@hotmail.com", "removed": "redirect_copy" },
@@ -410,6 +411,7 @@ mod tests {
             "- vers y***@hotmail.com : la copie qui y était envoyée ne l'est plus",
             "- vers z***@skynet.be : l'avis qui y était envoyé",
             "n'ont pas pu être\nreprises",
+            "interface web.\n\nUne question",
         ] {
             assert!(r.text.contains(needle), "missing {needle:?} in\n{}", r.text);
         }
