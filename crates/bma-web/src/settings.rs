@@ -96,6 +96,10 @@ pub struct PrivacySettings {
     /// the page promises, and the one setting of the retention (`bma
     /// privacy purge` counts its days with [`PrivacySettings::retention_days`]).
     pub retention_months: u32,
+    /// `bma serve` (with its scheduler) runs the purge itself, hourly, on
+    /// the campaign clock; otherwise `bma privacy purge` from cron.
+    #[serde(default)]
+    pub purge_automatically: bool,
 }
 
 impl Default for PrivacySettings {
@@ -118,6 +122,7 @@ impl Default for PrivacySettings {
                          Communication), qui réalise la migration pour le SGNE en tant que sous-traitant"
                 .to_owned(),
             retention_months: 12,
+            purge_automatically: false,
         }
     }
 }
@@ -147,6 +152,7 @@ impl PrivacySettings {
             dpo_address: self.dpo_address.trim().to_owned(),
             recipients: self.recipients.trim().to_owned(),
             retention_months: self.retention_months,
+            purge_automatically: self.purge_automatically,
         }
     }
 }

@@ -454,7 +454,57 @@ async fn console_rows_in_the_rights(backend: TestBackend) {
     db.drop_db().await;
 }
 
+/// `bma serve` with `privacy.purge_automatically` removes what is past its
+/// retention by itself (the campaign clock given by `BMA_NOW`); without it,
+/// nothing.
+async fn bma_serve_purges_when_asked(backend: TestBackend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let id = seed(&store, "ec820041@adm.cfwb.be", &ZEBULON).await;
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |purge: bool| {
+        let (listener, port) = std::net::TcpListener::bind("127.0.0.1:0")
+            .map(|l| {
+                let port = l.local_addr().unwrap().port();
+                (l, port)
+            })
+            .unwrap();
+        drop(listener);
+        bma_command(dir.path(), &db.url, &["serve", "--listen", &format!("127.0.0.1:{port}")])
+            // The campaign ended on 2024-05-31; its retention (12 months) is over.
+            .env("BMA_NOW", "2025-07-01T00:00:00Z")
+            .env("BMA_PRIVACY_PURGE_AUTOMATICALLY", purge.to_string())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let erased = || async {
+        store.latest_enrollment(id).await.unwrap().is_some_and(|e| e.form.family_name == bma_store::ERASED)
+    };
+
+    let mut off = serve(false);
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    off.kill().unwrap();
+    off.wait().unwrap();
+    assert!(!erased().await, "nothing purged unless asked");
+
+    let mut on = serve(true);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !erased().await {
+        assert!(std::time::Instant::now() < deadline, "bma serve did not purge within 20 s");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    on.kill().unwrap();
+    on.wait().unwrap();
+    let last = store.timeline(id).await.unwrap().pop().unwrap();
+    assert_eq!((last.kind, last.actor.as_str()), (bma_core::EventKind::PersonalDataPurged, "system:purge"));
+    store.close().await;
+    db.drop_db().await;
+}
+
 on_both_backends!(
+    bma_serve_purges_when_asked,
     console_rows_in_the_rights,
     export_finds_everything,
     erasure_leaves_no_trace_and_keeps_the_history,

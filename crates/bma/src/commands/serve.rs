@@ -20,7 +20,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use bma_core::{Clock, SystemClock};
 use bma_mail::Templates;
-use bma_store::Store;
+use bma_store::{Retention, Store};
 use bma_web::{Portal, PortalSettings};
 
 use super::open_store;
@@ -127,6 +127,11 @@ pub async fn background(
     if args.no_scheduler {
         return tasks;
     }
+    if config.privacy.purge_automatically {
+        let end = config.campaign.end;
+        let retention = Retention { days: config.privacy.retention_days(end), campaign_end: end };
+        tasks.push(tokio::spawn(purge_personal_data(store.clone(), retention, clock)));
+    }
     let worker = format!("serve-{}", std::process::id());
     match crate::engine_config::engine(config, &worker).await {
         Ok(engine) => {
@@ -147,6 +152,24 @@ pub async fn background(
         Err(e) => eprintln!("warning: the campaign scheduler cannot start in this process: {e:#}"),
     }
     tasks
+}
+
+/// Every hour (the first at start), the personal data whose retention is
+/// over at the campaign clock's instant removed, as `bma privacy purge`
+/// does (`privacy.purge_automatically`).
+async fn purge_personal_data(store: Store, retention: Retention, clock: CampaignClock) {
+    let actor = bma_core::Actor::System("purge".into());
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match store.purge_personal_data(&retention, clock.now(), false, &actor).await {
+            Ok(items) if !items.is_empty() => {
+                tracing::info!(mailboxes = items.len(), "personal data past its retention removed");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "the personal data purge failed; tried again in an hour"),
+        }
+    }
 }
 
 /// Serves the portal until a signal asks to stop.
