@@ -11,7 +11,8 @@
 //! and mail 2 sent again saying it too. A box without scripts: nothing
 //! said. A script the reader cannot read and one the new platform refuses
 //! (a computed redirect target): left out, recorded with why, the mailbox
-//! flagged, the cutover done all the same.
+//! flagged, the cutover done all the same. A new platform without
+//! ManageSieve configured: the step says so, writes nothing, flags nothing.
 //!
 //! Each test has mailboxes of its own (fresh `ec…` addresses). Needs
 //! `cargo xtask lab up`.
@@ -303,7 +304,40 @@ async fn a_script_left_out_is_recorded_and_flagged_and_the_cutover_goes_on(backe
     db.drop_db().await;
 }
 
+async fn without_managesieve_on_the_new_platform_the_step_records_so_and_passes(backend: TestBackend) {
+    let address = fresh_address();
+    legacy_mailbox(&address, PASSWORD).await;
+    let scripts: [(&str, &[u8]); 1] = [("roundcube", ROUNDCUBE.as_bytes())];
+    lab_put_scripts("legacy", &address, &scripts, Some("roundcube")).await;
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    scheduled(&store, &address, datetime!(2024-06-04 06:00 UTC)).await;
+    let mut new = lab_platform("new");
+    new.sieve = None;
+    let settings = EngineSettings {
+        new: Some(new),
+        switch: Some(lab_switch_settings()),
+        ..lab_engine_settings("bounces@bma.test")
+    };
+    let engine =
+        Engine::new(store.clone(), Templates::load(None).expect("templates"), settings, lab_smtp(), "no-sieve");
+    cut_over(&engine, &address).await;
+
+    let details =
+        store.switch_steps(&addr(&address)).await.expect("steps").details(Step::Sieve).cloned().expect("details");
+    assert_eq!(details["outcome"], "not_configured", "{details}");
+    assert!(details["error"].as_str().is_some_and(|e| e.contains("new")), "{details}");
+    assert!(scripts_on("new", &address).await.0.is_empty(), "nothing written");
+    let flags = store.attention_list().await.expect("attention");
+    assert!(!flags.iter().any(|f| f.address == address), "{flags:?}");
+    let (text, _) = mail2(&address, false).await;
+    assert!(!text.contains("Redirections automatiques") && !text.contains("n'ont pas pu"), "{text}");
+    store.close().await;
+    db.drop_db().await;
+}
+
 on_both_backends!(
     scripts_are_carried_without_their_external_forwarding_and_mail_2_says_so,
     a_script_left_out_is_recorded_and_flagged_and_the_cutover_goes_on,
+    without_managesieve_on_the_new_platform_the_step_records_so_and_passes,
 );
