@@ -114,6 +114,8 @@ named_set! {
         ExportPersonalData = "export_personal_data",
         /// Erase one person's personal data (GDPR art. 17).
         ErasePersonalData = "erase_personal_data",
+        /// Import the registry of mailboxes (checked on a first page, applied from it).
+        ImportRegistry = "import_registry",
     }
 }
 
@@ -133,10 +135,28 @@ impl StaffAction {
             | A::Cutover
             | A::Rollback
             | A::ResetPassword => Role::Operator,
-            A::CampaignStart | A::CampaignPause | A::CampaignResume | A::ExportPersonalData | A::ErasePersonalData => {
-                Role::Admin
-            }
+            A::CampaignStart
+            | A::CampaignPause
+            | A::CampaignResume
+            | A::ExportPersonalData
+            | A::ErasePersonalData
+            | A::ImportRegistry => Role::Admin,
         }
+    }
+
+    /// Whether it acts on one mailbox (its page's buttons); the others act
+    /// on the campaign, on a person's data or on the registry.
+    pub fn on_mailbox(self) -> bool {
+        use StaffAction as A;
+        !matches!(
+            self,
+            A::CampaignStart
+                | A::CampaignPause
+                | A::CampaignResume
+                | A::ExportPersonalData
+                | A::ErasePersonalData
+                | A::ImportRegistry
+        )
     }
 
     /// Whether it is confirmed on a second page before it runs.
@@ -177,6 +197,7 @@ impl StaffAction {
             A::CampaignResume => "Reprendre la campagne",
             A::ExportPersonalData => "Exporter une liste avec des données personnelles",
             A::ErasePersonalData => "Effacer les données personnelles d'une personne",
+            A::ImportRegistry => "Importer le registre des boîtes",
         }
     }
 }

@@ -98,6 +98,7 @@ async fn each_refusal_is_proved(backend: TestBackend) {
                 }
                 StaffAction::ExportPersonalData => "/console/export/recherche.csv?q=dupont".to_owned(),
                 StaffAction::ErasePersonalData => "/console/donnees-personnelles/effacer".to_owned(),
+                StaffAction::ImportRegistry => "/console/import".to_owned(),
                 _ => format!("/console/boites/{MARIE}/actions/{action}"),
             };
             let form = [
@@ -348,4 +349,112 @@ async fn personal_data_of_one_person(backend: TestBackend) {
     h.stop().await;
 }
 
-bma_tests::on_both_backends!(who_gets_in, each_refusal_is_proved, find_see_act, personal_data_of_one_person);
+/// A file as a browser sends it from `<input type="file">`: multipart,
+/// the CSRF token first.
+fn upload(csrf: &str, name: &str, file: &[u8]) -> (String, Vec<u8>) {
+    let boundary = "----bmaTestBoundary7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{csrf}\r\n").as_bytes(),
+    );
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"fichier\"; filename=\"{name}\"\r\n\
+             Content-Type: text/csv\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+/// The value of the hidden field `name` of a page.
+fn hidden(page: &str, name: &str) -> String {
+    let at = page.find(&format!("name=\"{name}\" value=\"")).unwrap_or_else(|| panic!("no field {name}"));
+    let rest = &page[at + name.len() + 15..];
+    rest[..rest.find('"').unwrap()].replace("&#x2b;", "+").replace("&#x2f;", "/").replace("&#x3d;", "=")
+}
+
+/// An administrator imports the registry from the console: checked and
+/// compared first (nothing changed), applied from that page; a file with
+/// a bad row shows it and offers nothing to apply; a tampered confirmation
+/// is refused.
+async fn an_admin_imports_the_registry(backend: TestBackend) {
+    let h = console(backend, RoleLists::default()).await;
+    let (c, status, page) = staff(&h, "admin.sgne").await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("href=\"/console/import\""), "the admin's menu links the import");
+    let (status, form) = get(&c, &h, "/console/import").await;
+    assert_eq!(status, StatusCode::OK, "{form}");
+    let csrf = csrf_of(&form);
+    let send = |csrf: String, name: &'static str, file: Vec<u8>| {
+        let c = c.clone();
+        let url = h.url("/console/import");
+        async move {
+            let (content_type, body) = upload(&csrf, name, &file);
+            let res = c.post(url).header("content-type", content_type).body(body).send().await.unwrap();
+            (res.status(), res.text().await.unwrap())
+        }
+    };
+
+    // A file with a bad row: every bad row shown, nothing to apply, nothing changed.
+    let bad = "adresse;nom\nec007003@adm.cfwb.be;École nouvelle\npas-une-adresse;École fausse\n";
+    let (status, page) = send(csrf.clone(), "registre.csv", bad.as_bytes().to_vec()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Rien ne sera importé"), "{page}");
+    assert!(page.contains("line 3"), "the bad row's line: {page}");
+    assert!(!page.contains("form-appliquer"), "nothing to apply: {page}");
+
+    // Without the session's token: refused.
+    let (status, _) = send("faux".into(), "registre.csv", bad.as_bytes().to_vec()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // A good file in Windows-1252 (Excel): one new, one renamed, one unchanged; nothing applied yet.
+    let good = "adresse;nom\r\nec007001@adm.cfwb.be;École communale de Test\r\n\
+                ec007002@adm.cfwb.be;Athénée royal renommé\r\nec007003@adm.cfwb.be;École nouvelle\r\n";
+    let (bytes, _, _) = encoding_rs::WINDOWS_1252.encode(good);
+    let (status, page) = send(csrf.clone(), "C:\\Bureau\\registre.csv", bytes.into_owned()).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    for (id, n) in [("import-valides", 3), ("import-invalides", 0), ("import-nouvelles", 1), ("import-modifiees", 1)] {
+        assert!(page.contains(&format!("<dd id=\"{id}\">{n}</dd>")), "{id} = {n}: {page}");
+    }
+    assert!(page.contains("Windows-1252"), "{page}");
+    assert!(page.contains("Athénée royal renommé"), "the change shown: {page}");
+    assert!(h.store.mailbox(&addr("ec007003@adm.cfwb.be")).await.is_err(), "nothing applied by the check");
+
+    // A confirmation whose file was changed: refused.
+    let mut form = vec![
+        ("csrf".to_owned(), csrf.clone()),
+        ("nom".to_owned(), hidden(&page, "nom")),
+        ("empreinte".to_owned(), hidden(&page, "empreinte")),
+        ("motif".to_owned(), "registre de septembre".to_owned()),
+    ];
+    let file = hidden(&page, "fichier");
+    let tampered = [form.clone(), vec![("fichier".to_owned(), format!("{file}AA"))]].concat();
+    let res = c.post(h.url("/console/import/appliquer")).form(&tampered).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(h.store.mailbox(&addr("ec007003@adm.cfwb.be")).await.is_err());
+
+    // Applied, with the administrator as actor and the reason recorded.
+    form.push(("fichier".to_owned(), file));
+    let res = c.post(h.url("/console/import/appliquer")).form(&form).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+    let done = res.text().await.unwrap();
+    assert!(done.contains("Import effectué : 1 nouvelle(s) boîte(s), 1 mise(s) à jour, 1 inchangée(s)."), "{done}");
+    let new = h.store.mailbox(&addr("ec007003@adm.cfwb.be")).await.unwrap();
+    assert_eq!(new.name, "École nouvelle");
+    let imported = h.store.timeline(new.id).await.unwrap().remove(0);
+    assert!(imported.actor.starts_with("operator:console:"), "{}", imported.actor);
+    assert!(imported.reason.contains("registre.csv (console, motif : registre de septembre)"), "{}", imported.reason);
+    assert_eq!(h.store.mailbox(&addr(OTHER)).await.unwrap().name, "Athénée royal renommé");
+    h.stop().await;
+}
+
+bma_tests::on_both_backends!(
+    who_gets_in,
+    each_refusal_is_proved,
+    find_see_act,
+    personal_data_of_one_person,
+    an_admin_imports_the_registry
+);

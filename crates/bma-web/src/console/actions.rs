@@ -112,14 +112,7 @@ pub(crate) async fn on_mailbox(
     let Ok(action) = StaffAction::parse(&action) else {
         return Ok(crate::site::not_found_page(&p));
     };
-    if matches!(
-        action,
-        StaffAction::CampaignStart
-            | StaffAction::CampaignPause
-            | StaffAction::CampaignResume
-            | StaffAction::ExportPersonalData
-            | StaffAction::ErasePersonalData
-    ) {
+    if !action.on_mailbox() {
         return Ok(crate::site::not_found_page(&p));
     }
     // The role before the mailbox: a refused action says nothing about it.
@@ -228,7 +221,8 @@ async fn run(
         | StaffAction::CampaignPause
         | StaffAction::CampaignResume
         | StaffAction::ExportPersonalData
-        | StaffAction::ErasePersonalData => Err(crate::site::not_found_page(p)),
+        | StaffAction::ErasePersonalData
+        | StaffAction::ImportRegistry => Err(crate::site::not_found_page(p)),
     }
 }
 

@@ -307,16 +307,7 @@ pub(crate) async fn page(
     let actions = StaffAction::ALL
         .iter()
         .copied()
-        .filter(|a| {
-            !matches!(
-                a,
-                StaffAction::CampaignStart
-                    | StaffAction::CampaignPause
-                    | StaffAction::CampaignResume
-                    | StaffAction::ExportPersonalData
-                    | StaffAction::ErasePersonalData
-            )
-        })
+        .filter(|a| a.on_mailbox())
         .filter(|a| allows(role, *a))
         .filter(|a| match a {
             StaffAction::Exclude => !m.excluded,

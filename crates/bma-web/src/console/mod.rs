@@ -30,6 +30,7 @@ pub(crate) mod charts;
 pub(crate) mod dashboard;
 pub(crate) mod export;
 pub(crate) mod find;
+pub(crate) mod import;
 pub(crate) mod mailbox;
 pub(crate) mod pages;
 #[expect(clippy::result_large_err, reason = "a refusal is the page answered at once, never carried up a stack")]
@@ -88,4 +89,11 @@ pub(crate) fn routes() -> Router<Portal> {
         .route("/console/donnees-personnelles", get(privacy::show))
         .route("/console/donnees-personnelles/export.json", get(privacy::export))
         .route("/console/donnees-personnelles/effacer", post(privacy::erase))
+        .merge(
+            // The registry's file (and its confirmation, which carries it back) is larger than a form.
+            Router::new()
+                .route("/console/import", get(import::form).post(import::check))
+                .route("/console/import/appliquer", post(import::apply))
+                .layer(axum::extract::DefaultBodyLimit::max(import::MAX_FILE * 2)),
+        )
 }
