@@ -403,7 +403,7 @@ async fn an_admin_imports_the_registry(backend: TestBackend) {
     let (status, page) = send(csrf.clone(), "registre.csv", bad.as_bytes().to_vec()).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Rien ne sera importé"), "{page}");
-    assert!(page.contains("line 3"), "the bad row's line: {page}");
+    assert!(page.contains("ligne 3"), "the bad row's line: {page}");
     assert!(!page.contains("form-appliquer"), "nothing to apply: {page}");
 
     // Without the session's token: refused.
