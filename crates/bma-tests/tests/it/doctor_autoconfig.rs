@@ -109,6 +109,33 @@ async fn imap_server(config: Arc<ServerConfig>) -> u16 {
     port
 }
 
+/// An IMAP server with STARTTLS: the greeting and the tagged OK in plain text, then TLS.
+async fn imap_starttls_server(config: Arc<ServerConfig>) -> u16 {
+    let (l, port) = bind().await;
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = l.accept().await {
+            let acceptor = TlsAcceptor::from(config.clone());
+            tokio::spawn(async move {
+                let mut r = BufReader::new(tcp);
+                let _ = r.get_mut().write_all(b"* OK [CAPABILITY IMAP4rev1 STARTTLS] test IMAP ready\r\n").await;
+                let mut line = String::new();
+                if r.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                let Some((tag, verb)) = line.trim().split_once(' ') else { return };
+                if !verb.eq_ignore_ascii_case("STARTTLS") {
+                    return;
+                }
+                let _ = r.get_mut().write_all(format!("{tag} OK Begin TLS negotiation now\r\n").as_bytes()).await;
+                if let Ok(mut tls) = acceptor.accept(r.into_inner()).await {
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    port
+}
+
 /// A submission server: SMTP in plain text up to STARTTLS, then TLS.
 async fn submission_server(config: Arc<ServerConfig>) -> u16 {
     let (l, port) = bind().await;
@@ -209,6 +236,8 @@ impl Drop for Dns {
 /// What a case changes from "everything present".
 #[derive(Clone, Copy)]
 struct Case {
+    /// `tls` (IMAPS, `_imaps._tcp`) or `starttls` (`_imap._tcp`).
+    imap_tls: &'static str,
     imaps_srv: bool,
     imap_cert: Validity,
     https_names_ours: bool,
@@ -217,6 +246,7 @@ struct Case {
 }
 
 const ALL_GOOD: Case = Case {
+    imap_tls: "tls",
     imaps_srv: true,
     imap_cert: Validity::Good,
     https_names_ours: true,
@@ -225,11 +255,11 @@ const ALL_GOOD: Case = Case {
 };
 
 /// The servers clients are told, as `BMA_NEW_*` variables.
-fn client_servers(imap: u16, submission: u16) -> Vec<(String, String)> {
+fn client_servers(imap: u16, imap_tls: &str, submission: u16) -> Vec<(String, String)> {
     [
         ("BMA_NEW_IMAP_HOST", IMAP_HOST.to_owned()),
         ("BMA_NEW_IMAP_PORT", imap.to_string()),
-        ("BMA_NEW_IMAP_TLS", "tls".to_owned()),
+        ("BMA_NEW_IMAP_TLS", imap_tls.to_owned()),
         ("BMA_NEW_SUBMISSION_HOST", SMTP_HOST.to_owned()),
         ("BMA_NEW_SUBMISSION_PORT", submission.to_string()),
         ("BMA_NEW_SUBMISSION_TLS", "starttls".to_owned()),
@@ -242,13 +272,20 @@ fn client_servers(imap: u16, submission: u16) -> Vec<(String, String)> {
 /// Sets up the world of `case`, runs the doctor (`extra` arguments too),
 /// and returns its exit code and standard output.
 async fn doctor(case: Case, extra: &[&str]) -> (i32, String) {
+    doctor_asking(case, extra, None).await
+}
+
+/// Like [`doctor`], asking `resolver` instead of the test's DNS server.
+async fn doctor_asking(case: Case, extra: &[&str], resolver: Option<SocketAddr>) -> (i32, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let ca = Ca::new();
     let ca_file = dir.path().join("ca.pem");
     std::fs::write(&ca_file, &ca.pem).expect("ca.pem");
-    let imap = imap_server(ca.server(&[IMAP_HOST], case.imap_cert)).await;
+    let imap_config = ca.server(&[IMAP_HOST], case.imap_cert);
+    let imap =
+        if case.imap_tls == "tls" { imap_server(imap_config).await } else { imap_starttls_server(imap_config).await };
     let submission = submission_server(ca.server(&[SMTP_HOST], Validity::Good)).await;
-    let servers = client_servers(imap, submission);
+    let servers = client_servers(imap, case.imap_tls, submission);
 
     // bma serve, plain HTTP on loopback, behind the HTTPS front
     let (l, web) = bind().await;
@@ -292,16 +329,19 @@ async fn doctor(case: Case, extra: &[&str]) -> (i32, String) {
     records.push(format!("--srv-host=_submission._tcp.{DOMAIN},{SMTP_HOST},{submission},0,1"));
     records.push(format!("--srv-host=_autodiscover._tcp.{DOMAIN},autodiscover.{DOMAIN},{https},0,1"));
     if case.imaps_srv {
-        records.push(format!("--srv-host=_imaps._tcp.{DOMAIN},{IMAP_HOST},{imap},0,1"));
+        let label = if case.imap_tls == "tls" { "_imaps._tcp" } else { "_imap._tcp" };
+        records.push(format!("--srv-host={label}.{DOMAIN},{IMAP_HOST},{imap},0,1"));
     }
+    // submission with TLS from the first byte is offered too (RFC 8314): reported, not required
+    records.push(format!("--srv-host=_submissions._tcp.{DOMAIN},{SMTP_HOST},465,0,1"));
     let dns = Dns::start(&records).await;
 
     let out = tokio::process::Command::new(bma_tests::bma_bin())
-        .args(["doctor", "autoconfig", DOMAIN, "--resolver", &dns.addr.to_string(), "--https-port"])
+        .args(["doctor", "autoconfig", DOMAIN, "--resolver", &resolver.unwrap_or(dns.addr).to_string(), "--https-port"])
         .arg(https.to_string())
         .arg("--ca-file")
         .arg(&ca_file)
-        .args(["--timeout", "5"])
+        .args(if extra.contains(&"--timeout") { &[][..] } else { &["--timeout", "5"][..] })
         .args(extra)
         .current_dir(dir.path())
         .env_remove("BMA_CONFIG")
@@ -339,7 +379,8 @@ async fn everything_present_passes() {
         "✓ Outlook Autodiscover: https://autodiscover.adm.cfwb.be:",
         "✓ Apple profile: https://autoconfig.adm.cfwb.be:",
         "names imap.adm.cfwb.be and smtp.adm.cfwb.be",
-        "all 14 checks pass",
+        "✓ _submissions._tcp.adm.cfwb.be also points at smtp.adm.cfwb.be:465 (TLS from the first byte offered too)",
+        "all 15 checks pass",
     ] {
         assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
     }
@@ -413,4 +454,39 @@ async fn urls_answering_404_are_named() {
     assert_eq!(failed.len(), 4, "the four URLs: {out}");
     assert!(failed.iter().all(|l| l.contains("answered 404 instead of 200")), "{out}");
     assert!(failed.iter().any(|l| l.starts_with("✗ Outlook Autodiscover: https://autodiscover.adm.cfwb.be:")), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap_with_starttls_is_checked_on_its_own_record() {
+    let (code, out) = doctor(Case { imap_tls: "starttls", ..ALL_GOOD }, &[]).await;
+    assert_eq!(code, 0, "{out}");
+    for needle in
+        ["✓ _imap._tcp.adm.cfwb.be points at imap.adm.cfwb.be:", "(STARTTLS): certificate valid for imap.adm.cfwb.be"]
+    {
+        assert!(out.contains(needle), "missing {needle:?} in:\n{out}");
+    }
+    let (code, out) = doctor(Case { imap_tls: "starttls", imaps_srv: false, ..ALL_GOOD }, &[]).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("✗ no SRV record _imap._tcp.adm.cfwb.be: add `_imap._tcp 3600 IN SRV 0 1 "), "{out}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_server_that_never_answers_is_reported_within_the_timeouts() {
+    // a socket that reads nothing and answers nothing
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+    let addr = silent.local_addr().expect("addr");
+    let started = std::time::Instant::now();
+    let (code, out) = doctor_asking(ALL_GOOD, &["--timeout", "1"], Some(addr)).await;
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("✗ cannot resolve autoconfig.adm.cfwb.be:"), "{out}");
+    assert!(
+        out.contains(
+            "✗ cannot read the SRV record _imaps._tcp.adm.cfwb.be: not asked: the DNS server did not answer an \
+             earlier question in time"
+        ),
+        "once silent, the server is not asked again: {out}"
+    );
+    assert!(lines_with(&out, "✓").is_empty(), "nothing passes without DNS: {out}");
+    assert!(started.elapsed() < Duration::from_secs(20), "one timeout, not one per question: {:?}", started.elapsed());
+    drop(silent);
 }

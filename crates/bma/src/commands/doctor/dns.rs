@@ -6,14 +6,29 @@
 //! Rules: no cache between questions (a record just added is seen), no
 //! hosts file (clients do not read ours), one attempt per server; "no such
 //! name" and "no record of this type" are an empty answer, not an error;
-//! any other failure is an error the caller reports as it is.
+//! any other failure is an error the caller reports as it is. Once the
+//! server has let one question time out, the next ones are not asked
+//! (each would wait its timeout for nothing): they fail at once, saying so.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hickory_resolver::config::{NameServerConfigGroup, ResolveHosts, ResolverConfig};
 use hickory_resolver::name_server::TokioConnectionProvider;
+use hickory_resolver::proto::ProtoErrorKind;
 use hickory_resolver::{ResolveError, TokioResolver};
+
+/// A question that got no usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum DnsError {
+    /// The resolver's own error (a timeout, a refusal, a server failure).
+    #[error("{0}")]
+    Resolve(ResolveError),
+    /// Not asked: the server let an earlier question time out.
+    #[error("not asked: the DNS server did not answer an earlier question in time")]
+    Silent,
+}
 
 /// One SRV record (RFC 2782).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -31,6 +46,7 @@ pub struct Srv {
 /// A resolver for the doctor's questions.
 pub struct Dns {
     resolver: TokioResolver,
+    silent: AtomicBool,
 }
 
 impl Dns {
@@ -50,26 +66,41 @@ impl Dns {
         options.cache_size = 0;
         options.use_hosts_file = ResolveHosts::Never;
         options.ndots = 0;
-        Ok(Dns { resolver: builder.build() })
+        Ok(Dns { resolver: builder.build(), silent: AtomicBool::new(false) })
     }
 
     /// The addresses of `name` (A and AAAA, CNAMEs followed); empty when
     /// it has none.
-    pub async fn addresses(&self, name: &str) -> Result<Vec<IpAddr>, ResolveError> {
+    pub async fn addresses(&self, name: &str) -> Result<Vec<IpAddr>, DnsError> {
+        self.ask()?;
         match self.resolver.lookup_ip(absolute(name)).await {
             Ok(found) => Ok(found.iter().collect()),
             Err(e) if e.is_no_records_found() || e.is_nx_domain() => Ok(Vec::new()),
-            Err(e) => Err(e),
+            Err(e) => Err(self.failed(e)),
         }
+    }
+
+    /// Whether a question may be asked.
+    fn ask(&self) -> Result<(), DnsError> {
+        if self.silent.load(Ordering::Relaxed) { Err(DnsError::Silent) } else { Ok(()) }
+    }
+
+    /// A failed question; a timeout makes the server silent for the next ones.
+    fn failed(&self, e: ResolveError) -> DnsError {
+        if e.proto().is_some_and(|p| matches!(p.kind(), ProtoErrorKind::Timeout)) {
+            self.silent.store(true, Ordering::Relaxed);
+        }
+        DnsError::Resolve(e)
     }
 
     /// The SRV records of `name`, by priority then weight (highest first);
     /// empty when it has none.
-    pub async fn srv(&self, name: &str) -> Result<Vec<Srv>, ResolveError> {
+    pub async fn srv(&self, name: &str) -> Result<Vec<Srv>, DnsError> {
+        self.ask()?;
         let found = match self.resolver.srv_lookup(absolute(name)).await {
             Ok(found) => found,
             Err(e) if e.is_no_records_found() || e.is_nx_domain() => return Ok(Vec::new()),
-            Err(e) => return Err(e),
+            Err(e) => return Err(self.failed(e)),
         };
         let mut records: Vec<Srv> = found
             .iter()
