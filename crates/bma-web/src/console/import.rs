@@ -30,6 +30,7 @@ use super::auth::{Staff, StaffForm};
 use super::pages::{ConsoleLayout, ConsoleMessage, render};
 use crate::Portal;
 use crate::error::Answer;
+use crate::pages::filters;
 
 /// Largest registry accepted (3,500 rows are ~300 KB; an Excel export with
 /// every column a few times that).
