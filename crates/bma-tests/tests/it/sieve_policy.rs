@@ -144,6 +144,23 @@ async fn scripts_sending_mail_outside_are_refused_at_upload_with_the_french_reas
             refused_computed(redirect, "${dest}"),
         ),
         (
+            "multi-line",
+            "if header :contains \"subject\" \"x\" {\r\n  keep;\r\n} elsif true {\r\n  redirect text:\r\n\
+             quelquun@gmail.com\r\n.\r\n;\r\n}\r\n"
+                .into(),
+            refused_outside(redirect, "quelquun@gmail.com"),
+        ),
+        (
+            "encoded",
+            "require \"encoded-character\";\r\nredirect \"x${hex:40}gmail.com\";\r\n".into(),
+            refused_computed(redirect, "x${hex:40}gmail.com"),
+        ),
+        (
+            "notify-draft",
+            "require \"notify\";\r\nnotify :method \"mailto\" :options [\"alerte@gmail.com\"];\r\n".into(),
+            refused_outside(notify, "alerte@gmail.com"),
+        ),
+        (
             "notify",
             "require [\"enotify\"];\r\nnotify :message \"Nouveau message\" \"mailto:alerte@gmail.com\";\r\n".into(),
             refused_outside(notify, "alerte@gmail.com"),
