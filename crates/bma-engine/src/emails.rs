@@ -100,7 +100,7 @@ impl Engine {
         if self.settings.audit_before_mail1 && !due.is_empty() {
             let addresses: Vec<bma_core::Address> =
                 due.iter().map(|d| self.address(&d.address)).collect::<Result<_, _>>()?;
-            self.audit_before_mail1(&addresses).await?;
+            self.audit_before_mail1(&addresses, now).await?;
         }
         let mut invited = 0;
         for d in due {
@@ -169,12 +169,12 @@ impl Engine {
     /// recorded. A box that cannot be audited still gets its mail 1
     /// (without the mention); a server that cannot be reached is tried
     /// with the first box only, not with every box of the wave.
-    async fn audit_before_mail1(&self, due: &[bma_core::Address]) -> Result<(), EngineError> {
+    async fn audit_before_mail1(&self, due: &[bma_core::Address], now: OffsetDateTime) -> Result<(), EngineError> {
         if self.settings.legacy.as_ref().is_none_or(|l| l.sieve.is_none()) {
             return Ok(());
         }
         let actor = self.actor();
-        let first = self.audit_forwarding(&due[..1], &actor, |_| {}).await?;
+        let first = self.audit_forwarding(&due[..1], &actor, now, |_| {}).await?;
         if first.iter().any(|o| o.unreachable) {
             tracing::warn!(
                 mailboxes = due.len(),
@@ -182,7 +182,7 @@ impl Engine {
             );
             return Ok(());
         }
-        let rest = self.audit_forwarding(&due[1..], &actor, |_| {}).await?;
+        let rest = self.audit_forwarding(&due[1..], &actor, now, |_| {}).await?;
         let outside = first.iter().chain(&rest).filter(|o| o.audit.forwards_outside()).count();
         tracing::info!(mailboxes = due.len(), forwarding_outside = outside, "forwarding audited before mail 1");
         Ok(())

@@ -94,8 +94,8 @@ async fn audit_one(
     platform: &PlatformAccess,
     domains: &Domains,
     address: Address,
+    audited_at: OffsetDateTime,
 ) -> AuditOutcome {
-    let audited_at = OffsetDateTime::now_utc();
     match fetch_all(config, platform, address.as_str()).await {
         Ok(scripts) => {
             AuditOutcome { address, audit: read_all(&scripts, domains, audited_at), failed: false, unreachable: false }
@@ -236,17 +236,20 @@ impl Engine {
     /// Audits `addresses` on the legacy platform, at most
     /// `presync.max_connections` at once, each box's findings recorded
     /// (with `actor`) as soon as it is read; `done` is called after each
-    /// (a progress bar). The outcomes come in the order they finish.
+    /// (a progress bar). The outcomes come in the order they finish. `now`
+    /// is the campaign clock's (the audit's time and its event's).
     pub async fn audit_forwarding(
         &self,
         addresses: &[Address],
         actor: &Actor,
+        now: OffsetDateTime,
         mut done: impl FnMut(&AuditOutcome),
     ) -> Result<Vec<AuditOutcome>, EngineError> {
-        let (Some(legacy), Some(config)) =
-            (self.settings.legacy.clone(), self.settings.legacy.as_ref().and_then(|l| l.sieve.clone()))
-        else {
+        let Some(legacy) = self.settings.legacy.clone() else {
             return Err(EngineError::Refused("the legacy platform ([legacy]) is not configured".into()));
+        };
+        let Some(config) = legacy.sieve.clone() else {
+            return Err(EngineError::Refused("the legacy platform has no ManageSieve ([legacy] managesieve)".into()));
         };
         let (legacy, config) = (Arc::new(legacy), Arc::new(config));
         let domains = Arc::new(self.internal_domains());
@@ -257,7 +260,7 @@ impl Engine {
             let address = address.clone();
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
-                audit_one(&config, &legacy, &domains, address).await
+                audit_one(&config, &legacy, &domains, address, now).await
             });
         }
         let mut outcomes = Vec::with_capacity(addresses.len());

@@ -327,6 +327,18 @@ pub async fn lab_inbox(platform: &str, user: &str) -> Vec<Vec<u8>> {
     out
 }
 
+/// The bodies of our emails of `kind` (the Message-ID's first part:
+/// `invitation`, `reminder`, `deadline_watch`…) in `user`'s legacy INBOX,
+/// quoted-printable soft line breaks undone (a link may be wrapped).
+pub async fn lab_mails_of(user: &str, kind: &str) -> Vec<String> {
+    lab_inbox("legacy", user)
+        .await
+        .into_iter()
+        .map(|b| String::from_utf8_lossy(&b).replace("=\r\n", ""))
+        .filter(|b| b.contains(&format!("Message-ID: <{kind}.")))
+        .collect()
+}
+
 /// A fresh OAuth 2.0 access token for `address`, accepted by the new lab
 /// platform's IMAP (SASL XOAUTH2 / OAUTHBEARER) for `ttl_seconds` (1 to
 /// 3600): `cargo xtask lab token`, through the xtask binary named in lab.json.

@@ -209,6 +209,19 @@ pub fn valid_form(csrf: &str) -> Vec<(&'static str, String)> {
     .fields(csrf)
 }
 
+/// Marie Dupont's answers as she types them from mail 1's link (the
+/// browser and visitor tests): she knows the BMA's password.
+pub fn marie_dupont() -> bma_visitor::Answers {
+    bma_visitor::Answers {
+        family_name: "Dupont".into(),
+        given_name: "Marie".into(),
+        phone: "+32 2 413 30 90".into(),
+        role: "direction".into(),
+        backup_email: "marie.perso@ecole.test".into(),
+        knows_password: true,
+    }
+}
+
 /// `form` with fields replaced (`Some`) or removed (`None`).
 pub fn with(form: &[(&'static str, String)], changes: &[(&'static str, Option<&str>)]) -> Vec<(&'static str, String)> {
     let mut out: Vec<(&'static str, String)> = form.to_vec();

@@ -32,7 +32,8 @@ pub struct PlatformConfig {
     /// `tls = "none"` to a host that is not loopback: refused unless true.
     pub allow_plaintext: bool,
     /// ManageSieve (RFC 5804) as `HOST:PORT`, for the forwarding audit;
-    /// empty: the URL's host on port 4190. Same TLS and admin as IMAP
+    /// empty: the URL's host on port 4190; `none`: it has none (nothing
+    /// audited, nothing carried at the cutover). Same TLS and admin as IMAP
     /// (STARTTLS unless `tls = "none"`, which ManageSieve allows on
     /// loopback only).
     #[serde(default)]
@@ -73,7 +74,10 @@ impl PlatformConfig {
             return Ok(None);
         }
         let config = self.imap().map_err(|e| anyhow::anyhow!(e))?;
-        let sieve = Some(self.sieve(&config)?);
+        let sieve = match self.managesieve.trim() {
+            "none" => None,
+            _ => Some(self.sieve(&config)?),
+        };
         let password = Secret::read_file(Path::new(self.password_file.trim())).context("the password file")?;
         Ok(Some(PlatformAccess { config, admin: self.admin.trim().to_owned(), password, sieve }))
     }

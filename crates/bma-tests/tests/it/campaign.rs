@@ -42,15 +42,9 @@ fn engine(store: Store, presync: bool, bounces: &str) -> Engine {
     Engine::new(store, Templates::load(None).unwrap(), settings, lab_smtp(), "test-engine")
 }
 
-/// The bodies of our emails of `kind` (`invitation`, `reminder`, `deadline_watch`) in a legacy INBOX.
+/// The bodies of our emails of `kind` in a legacy INBOX.
 async fn ours(address: &str, kind: &str) -> Vec<String> {
-    lab_inbox("legacy", address)
-        .await
-        .into_iter()
-        // Undo quoted-printable soft line breaks: the link may be wrapped.
-        .map(|b| String::from_utf8_lossy(&b).replace("=\r\n", ""))
-        .filter(|b| b.contains(&format!("Message-ID: <{kind}.")))
-        .collect()
+    bma_tests::lab_mails_of(address, kind).await
 }
 
 /// Polls until `address` holds `n` emails of `kind` (20 s at most); returns them.

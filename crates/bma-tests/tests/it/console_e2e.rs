@@ -80,14 +80,7 @@ async fn an_agent_takes_a_call_in_a_real_browser() {
     let mail = bma_tests::lab_inbox("legacy", &address).await;
     let text = String::from_utf8_lossy(mail.last().unwrap()).replace("=\r\n", "").replace("=3D", "=");
     let link = bma_visitor::link_in(&text, &format!("{base}/formulaire/")).expect("the link in mail 1");
-    let answers = bma_visitor::Answers {
-        family_name: "Dupont".into(),
-        given_name: "Marie".into(),
-        phone: "+32 2 413 30 90".into(),
-        role: "direction".into(),
-        backup_email: "marie.perso@ecole.test".into(),
-        knows_password: true,
-    };
+    let answers = bma_tests::web::marie_dupont();
     bma_visitor::Visitor::new().unwrap().enrol(&link, "directrice.dupont", "password", &answers).await.unwrap();
 
     let (mut driver, driver_url) = start_chromedriver(driver_port).await;
@@ -192,14 +185,7 @@ async fn the_dashboard_draws_its_charts_in_a_real_browser() {
     let mail = bma_tests::lab_inbox("legacy", &address).await;
     let text = String::from_utf8_lossy(mail.last().unwrap()).replace("=\r\n", "").replace("=3D", "=");
     let link = bma_visitor::link_in(&text, &format!("{base}/formulaire/")).expect("the link in mail 1");
-    let answers = bma_visitor::Answers {
-        family_name: "Dupont".into(),
-        given_name: "Marie".into(),
-        phone: "+32 2 413 30 90".into(),
-        role: "direction".into(),
-        backup_email: "marie.perso@ecole.test".into(),
-        knows_password: true,
-    };
+    let answers = bma_tests::web::marie_dupont();
     bma_visitor::Visitor::new().unwrap().enrol(&link, "directrice.dupont", "password", &answers).await.unwrap();
 
     let (mut driver, driver_url) = start_chromedriver(driver_port).await;

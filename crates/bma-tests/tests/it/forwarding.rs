@@ -94,6 +94,13 @@ async fn the_audit_finds_stores_and_prints_every_forwarding(backend: TestBackend
     assert_eq!(summary["with_unreadable"], 1);
     assert_eq!(summary["failed"], 0);
     assert_eq!(summary["domains"], serde_json::json!({ "gmail.com": 1, "skynet.be": 1 }));
+    // A legacy platform without ManageSieve: said so, nothing audited.
+    let mut none = audit(dir.path(), &db.url, &["audit", "forwarding"]);
+    none.env("BMA_LEGACY_MANAGESIEVE", "none");
+    let out = none.output().unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("the legacy platform has no ManageSieve ([legacy] managesieve)"), "{said}");
     // The campaign-wide figures, from what was stored.
     let status: serde_json::Value =
         serde_json::from_str(&output_ok(audit(dir.path(), &db.url, &["campaign", "status", "--json"]))).unwrap();

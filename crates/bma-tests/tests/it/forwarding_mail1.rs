@@ -24,7 +24,7 @@ use bma_mail::Templates;
 use bma_store::{CampaignAction, Store};
 use bma_tests::engine::{lab_engine_settings, lab_platform, lab_smtp, plan_default_waves};
 use bma_tests::sieve::lab_put_scripts;
-use bma_tests::{TestBackend, TestDb, addr, lab_addusers, lab_inbox, on_both_backends};
+use bma_tests::{TestBackend, TestDb, addr, lab_addusers, on_both_backends};
 use time::OffsetDateTime;
 use time::macros::datetime;
 
@@ -36,15 +36,8 @@ fn boxes(backend: TestBackend) -> Vec<String> {
     (1..=4).map(|i| format!("ec0996{:02}@adm.cfwb.be", base + i)).collect()
 }
 
-/// Our emails of `kind` (`invitation`, `reminder`) in a legacy INBOX, soft
-/// line breaks undone.
 async fn ours(address: &str, kind: &str) -> Vec<String> {
-    lab_inbox("legacy", address)
-        .await
-        .into_iter()
-        .map(|b| String::from_utf8_lossy(&b).replace("=\r\n", ""))
-        .filter(|b| b.contains(&format!("Message-ID: <{kind}.")))
-        .collect()
+    bma_tests::lab_mails_of(address, kind).await
 }
 
 /// Polls until `address` holds more than `before` emails of `kind` (20 s at most); returns the newest.
@@ -95,17 +88,6 @@ fn portal(store: &Store, base: &str, day: time::Date) -> bma_web::Portal {
     bma_web::Portal::new(store.clone(), settings, Templates::load(None).unwrap(), clock).unwrap()
 }
 
-fn answers() -> bma_visitor::Answers {
-    bma_visitor::Answers {
-        family_name: "Dupont".into(),
-        given_name: "Marie".into(),
-        phone: "+32 2 413 30 90".into(),
-        role: "direction".into(),
-        backup_email: "marie.perso@ecole.test".into(),
-        knows_password: true,
-    }
-}
-
 fn at_wave_hour(day: time::Date) -> OffsetDateTime {
     day.with_hms(8, 0, 0).unwrap().assume_utc()
 }
@@ -146,6 +128,8 @@ async fn mail_1_names_the_forwarding_the_audit_found(backend: TestBackend) {
     for (i, a) in b.iter().enumerate() {
         let audit = store.forwarding_audit(&addr(a)).await.unwrap().unwrap_or_else(|| panic!("{a}: audited"));
         assert_eq!(audit.forwards_outside(), i == 0, "{a}: {audit:?}");
+        let wave = waves.iter().find(|(_, p)| p.contains(a)).unwrap().0;
+        assert_eq!(audit.audited_at, at_wave_hour(wave), "{a}: audited on the campaign's clock, at its mail 1");
         let mail1 = text(&next(a, "invitation", before[i]).await);
         links.push(bma_visitor::link_in(&mail1, &format!("{base}/formulaire/")).expect("the link in mail 1"));
         let named = mail1.contains("redirige aujourd'hui automatiquement des messages vers\r\nd***@gmail.com.");
@@ -177,7 +161,7 @@ async fn mail_1_names_the_forwarding_the_audit_found(backend: TestBackend) {
     for (i, a) in b.iter().enumerate() {
         let status = bma_visitor::Visitor::new()
             .unwrap()
-            .enrol(&links[i], "directrice.dupont", "password", &answers())
+            .enrol(&links[i], "directrice.dupont", "password", &bma_tests::web::marie_dupont())
             .await
             .unwrap_or_else(|e| panic!("{a}: {e}"));
         let said = "redirige aujourd'hui automatiquement des messages vers d***@gmail.com";

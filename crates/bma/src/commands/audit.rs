@@ -80,7 +80,7 @@ async fn forwarding(config: &Config, args: &ForwardingArgs) -> anyhow::Result<Ex
     });
     let actor = super::operator(None);
     let mut outcomes = engine
-        .audit_forwarding(&addresses, &actor, |_| {
+        .audit_forwarding(&addresses, &actor, super::campaign_now()?, |_| {
             if let Some(b) = &bar {
                 b.inc(1);
             }
