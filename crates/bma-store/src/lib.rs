@@ -64,7 +64,8 @@ pub use error::StoreError;
 pub use figures::{DayCount, PlannedCutovers, WaveStateCount, clamp_days, day_start};
 pub use form_links::{OlderLinks, ResentLink};
 pub use forwarding::{
-    Announced, FindingKind, ForwardingAudit, ForwardingFinding, ForwardingSummary, Reach as ForwardingReach, target_domain,
+    Announced, FindingKind, ForwardingAudit, ForwardingFinding, ForwardingSummary, Reach as ForwardingReach,
+    target_domain,
 };
 pub use invitation::{DueInvitation, InviteOutcome};
 pub use jobs::{FailOutcome, Job, JobState, Lease, NewJob, backoff};
@@ -73,11 +74,11 @@ pub use outbox::{CheckOutcome, NewEmail, OutboxEmail, OutboxHealth};
 pub use password_links::{LinkOutcome, NewPasswordLink};
 pub use planning::{PlanOutcome, PlanningChange};
 pub use portal_session::PortalSession;
-pub use privacy_staff::{PersonStaffSession, PersonStaffView};
 pub use privacy::{
     ERASED, ERASED_ADDRESS, Erasure, Person, PersonEmail, PersonEvent, PersonForm, PersonSession, PersonVerification,
     PersonalData, PurgeItem, PurgeReason, Retention, Scrubbed, due_at,
 };
+pub use privacy_staff::{PersonStaffSession, PersonStaffView};
 pub use reminders::DueReminder;
 pub use staff::{SearchRow, StaffIdentity, StaffLogin, StaffSession, StaffView};
 pub use switch::{StepDone, StepRecord, SwitchDue, SwitchEnd, SwitchProgress};
