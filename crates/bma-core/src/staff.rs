@@ -266,6 +266,7 @@ mod tests {
             (A::CampaignResume, false, false, true),
             (A::ExportPersonalData, false, false, true),
             (A::ErasePersonalData, false, false, true),
+            (A::ImportRegistry, false, false, true),
         ];
         assert_eq!(table.len(), StaffAction::ALL.len(), "every action is in the table");
         for (action, agent, operator, admin) in table {
