@@ -167,6 +167,27 @@ impl Address {
     }
 }
 
+impl AddressError {
+    /// The same, in French (the console's pages).
+    pub fn fr(&self) -> String {
+        match self {
+            AddressError::Empty => "l'adresse est vide".to_owned(),
+            AddressError::NoAt(a) => format!("'{a}' n'est pas une adresse email (pas de @)"),
+            AddressError::Domain { address, expected } => {
+                format!("'{address}' n'est pas dans le domaine {expected}")
+            }
+            AddressError::Prefix(a) => format!("'{a}' ne commence pas par ec ou po"),
+            AddressError::LocalPart { address, digits } => {
+                format!("'{address}' n'est pas ec ou po suivi de {digits} chiffres")
+            }
+            AddressError::FaseEmpty => "le numéro FASE est vide".to_owned(),
+            AddressError::FaseFormat { value, digits } => {
+                format!("le numéro FASE '{value}' n'est pas un nombre d'au plus {digits} chiffres (autre que 0)")
+            }
+        }
+    }
+}
+
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.full)

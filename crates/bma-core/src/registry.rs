@@ -53,6 +53,8 @@ pub struct RowError {
     pub line: usize,
     /// What is wrong.
     pub message: String,
+    /// The same, in French (the console's import page).
+    pub message_fr: String,
     /// The raw fields of the row, for the rejects file.
     pub fields: Vec<String>,
 }
@@ -187,7 +189,7 @@ pub struct Decoded {
     /// Lines in another encoding than the file's (bytes that are not UTF-8
     /// in a UTF-8 file, UTF-8 characters in a Windows-1252 one): line, what
     /// is wrong and where.
-    pub bad_lines: BTreeMap<usize, String>,
+    pub bad_lines: BTreeMap<usize, Said>,
 }
 
 /// Decodes the bytes of a file, detecting its encoding. Without a BOM, a
@@ -218,10 +220,17 @@ pub fn decode(bytes: &[u8]) -> Decoded {
         .multibyte
         .iter()
         .map(|(line, position)| {
-            let detail = format!(
-                "a UTF-8 character (at position {position} of the line) in a file read as Windows-1252: this line \
-                 was written in another encoding; correct it and save the whole file in one encoding"
-            );
+            let detail = Said {
+                en: format!(
+                    "a UTF-8 character (at position {position} of the line) in a file read as Windows-1252: this \
+                     line was written in another encoding; correct it and save the whole file in one encoding"
+                ),
+                fr: format!(
+                    "un caractère UTF-8 (en position {position} de la ligne) dans un fichier lu en Windows-1252 : \
+                     cette ligne a été écrite dans un autre encodage ; corrigez-la et enregistrez tout le fichier \
+                     dans un seul encodage"
+                ),
+            };
             (*line, detail)
         })
         .collect();
@@ -275,17 +284,38 @@ fn scan_utf8(bytes: &[u8]) -> Utf8Scan {
 }
 
 /// The lines of a UTF-8 file that are not UTF-8, described.
-fn not_utf8(scan: &Utf8Scan) -> BTreeMap<usize, String> {
+fn not_utf8(scan: &Utf8Scan) -> BTreeMap<usize, Said> {
     scan.bad
         .iter()
         .map(|(line, (byte, position))| {
-            let detail = format!(
-                "not valid UTF-8 (byte 0x{byte:02X} at position {position} of the line): this line was written in \
-                 another encoding; correct it and save the file as UTF-8"
-            );
+            let detail = Said {
+                en: format!(
+                    "not valid UTF-8 (byte 0x{byte:02X} at position {position} of the line): this line was written \
+                     in another encoding; correct it and save the file as UTF-8"
+                ),
+                fr: format!(
+                    "pas de l'UTF-8 valide (octet 0x{byte:02X} en position {position} de la ligne) : cette ligne a \
+                     été écrite dans un autre encodage ; corrigez-la et enregistrez le fichier en UTF-8"
+                ),
+            };
             (*line, detail)
         })
         .collect()
+}
+
+/// A problem of a row, in English (the CLI, the rejects file) and in French (the console).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Said {
+    /// English.
+    pub en: String,
+    /// French.
+    pub fr: String,
+}
+
+impl Said {
+    fn new(en: String, fr: String) -> Said {
+        Said { en, fr }
+    }
 }
 
 /// The separator of the header line: the most frequent of `;`, `,` and tab
@@ -335,7 +365,7 @@ pub fn parse(bytes: &[u8], rule: &AddressRule) -> Result<Parsed, RegistryError> 
     };
     let header_line = header.position().map_or(1, |p| line_of(&newlines, p.byte()));
     if let Some(detail) = bad_lines.get(&header_line) {
-        return Err(RegistryError::HeaderEncoding { line: header_line, detail: detail.clone() });
+        return Err(RegistryError::HeaderEncoding { line: header_line, detail: detail.en.clone() });
     }
     let header_fields: Vec<String> = header.iter().map(|f| crate::csv_cell::restore(f).to_owned()).collect();
     let mut columns: Vec<Column> = Vec::new();
@@ -373,38 +403,43 @@ pub fn parse(bytes: &[u8], rule: &AddressRule) -> Result<Parsed, RegistryError> 
         let fields: Vec<String> = record.iter().map(|f| crate::csv_cell::restore(f).to_owned()).collect();
         let last_line = line + fields.iter().map(|f| f.matches('\n').count()).sum::<usize>();
         if let Some((_, detail)) = bad_lines.range(line..=last_line).next() {
-            errors.push(RowError { line, message: detail.clone(), fields });
+            errors.push(RowError { line, message: detail.en.clone(), message_fr: detail.fr.clone(), fields });
             continue;
         }
         if fields.len() != columns.len() {
             errors.push(RowError {
                 line,
                 message: format!("expected {} fields, found {}", columns.len(), fields.len()),
+                message_fr: format!("{} champs attendus, {} trouvés", columns.len(), fields.len()),
                 fields,
             });
             continue;
         }
         let get =
             |c: Column| columns.iter().position(|x| *x == c).map(|i| fields[i].as_str()).filter(|s| !s.is_empty());
-        let mut problems: Vec<String> = Vec::new();
+        let mut problems: Vec<Said> = Vec::new();
         let address = row_address(get(Column::Address), get(Column::Kind), get(Column::Fase), rule, &mut problems);
         let name = get(Column::Name).map(|n| n.split_whitespace().collect::<Vec<_>>().join(" "));
         match &name {
-            None => problems.push("the name is missing".to_owned()),
-            Some(n) if n.chars().count() > MAX_NAME_CHARS => problems.push(format!(
-                "the name is {} characters long, at most {MAX_NAME_CHARS} are accepted",
-                n.chars().count()
+            None => problems.push(Said::new("the name is missing".to_owned(), "le nom manque".to_owned())),
+            Some(n) if n.chars().count() > MAX_NAME_CHARS => problems.push(Said::new(
+                format!("the name is {} characters long, at most {MAX_NAME_CHARS} are accepted", n.chars().count()),
+                format!("le nom compte {} caractères, au plus {MAX_NAME_CHARS} sont acceptés", n.chars().count()),
             )),
-            Some(n) if n.chars().any(is_hidden) => {
-                problems.push(format!("the name {} contains a control character", quote(n)));
-            }
+            Some(n) if n.chars().any(is_hidden) => problems.push(Said::new(
+                format!("the name {} contains a control character", quote(n)),
+                format!("le nom {} contient un caractère de contrôle", quote(n)),
+            )),
             Some(_) => {}
         }
         let mut number = |c: Column, label: &str| {
             get(c).and_then(|v| match v.parse::<u64>() {
                 Ok(n) if v.bytes().all(|b| b.is_ascii_digit()) => Some(n),
                 _ => {
-                    problems.push(format!("{label} {} is not a non-negative whole number", quote(v)));
+                    problems.push(Said::new(
+                        format!("{label} {} is not a non-negative whole number", quote(v)),
+                        format!("{label} {} n'est pas un nombre entier positif ou nul", quote(v)),
+                    ));
                     None
                 }
             })
@@ -415,14 +450,24 @@ pub fn parse(bytes: &[u8], rule: &AddressRule) -> Result<Parsed, RegistryError> 
         if let Some(a) = &address
             && let Some(first) = seen.get(a)
         {
-            problems.push(format!("{a} is already on line {first}"));
+            problems
+                .push(Said::new(format!("{a} is already on line {first}"), format!("{a} est déjà en ligne {first}")));
         }
         match (address, name) {
             (Some(address), Some(name)) if problems.is_empty() => {
                 seen.insert(address.clone(), line);
                 rows.push(RegistryRow { line, address, name, quota_bytes, usage_bytes, messages });
             }
-            _ => errors.push(RowError { line, message: escape_controls(&problems.join("; ")), fields }),
+            _ => {
+                let en: Vec<&str> = problems.iter().map(|p| p.en.as_str()).collect();
+                let fr: Vec<&str> = problems.iter().map(|p| p.fr.as_str()).collect();
+                errors.push(RowError {
+                    line,
+                    message: escape_controls(&en.join("; ")),
+                    message_fr: escape_controls(&fr.join(" ; ")),
+                    fields,
+                });
+            }
         }
     }
     Ok(Parsed { rows, errors, encoding, delimiter: delimiter as char, header: header_fields })
@@ -476,11 +521,14 @@ fn row_address(
     kind: Option<&str>,
     fase: Option<&str>,
     rule: &AddressRule,
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Said>,
 ) -> Option<Address> {
     let kind = match kind.map(|k| (k, MailboxKind::from_code(k))) {
         Some((k, None)) => {
-            problems.push(format!("type {} is neither ec nor po", quote(k)));
+            problems.push(Said::new(
+                format!("type {} is neither ec nor po", quote(k)),
+                format!("le type {} n'est ni ec ni po", quote(k)),
+            ));
             return None;
         }
         Some((_, Some(k))) => Some(k),
@@ -488,7 +536,7 @@ fn row_address(
     };
     let fase = match fase.map(|f| Fase::parse(f, rule.fase_digits)) {
         Some(Err(e)) => {
-            problems.push(e.to_string());
+            problems.push(Said::new(e.to_string(), e.fr()));
             return None;
         }
         Some(Ok(f)) => Some(f),
@@ -500,24 +548,34 @@ fn row_address(
                 if let Some(k) = kind
                     && k != addr.kind()
                 {
-                    problems.push(format!("type {} does not match the address {addr}", k.code()));
+                    problems.push(Said::new(
+                        format!("type {} does not match the address {addr}", k.code()),
+                        format!("le type {} ne correspond pas à l'adresse {addr}", k.code()),
+                    ));
                 }
                 if let Some(f) = fase
                     && f != addr.fase()
                 {
-                    problems.push(format!("FASE {} does not match the address {addr}", f.padded(rule.fase_digits)));
+                    let fase = f.padded(rule.fase_digits);
+                    problems.push(Said::new(
+                        format!("FASE {fase} does not match the address {addr}"),
+                        format!("le numéro FASE {fase} ne correspond pas à l'adresse {addr}"),
+                    ));
                 }
                 Some(addr)
             }
             Err(e) => {
-                problems.push(e.to_string());
+                problems.push(Said::new(e.to_string(), e.fr()));
                 None
             }
         },
         None => match (kind, fase) {
             (Some(k), Some(f)) => Some(rule.address_for(k, f)),
             _ => {
-                problems.push("no address, and no type with fase to build it".to_owned());
+                problems.push(Said::new(
+                    "no address, and no type with fase to build it".to_owned(),
+                    "pas d'adresse, ni de type avec un numéro FASE pour la construire".to_owned(),
+                ));
                 None
             }
         },
@@ -691,6 +749,21 @@ ec000009@adm.cfwb.be,,,I\n\
         "#]]
         .assert_debug_eq(&errors(input));
         let p = parse(input, &rule()).unwrap();
+        let fr: Vec<String> = p.errors.iter().map(|e| format!("ligne {} : {}", e.line, e.message_fr)).collect();
+        expect_test::expect![[r#"
+            [
+                "ligne 3 : le type po ne correspond pas à l'adresse ec000002@adm.cfwb.be",
+                "ligne 4 : le numéro FASE 000004 ne correspond pas à l'adresse ec000003@adm.cfwb.be",
+                "ligne 5 : 'nobody@example.org' n'est pas dans le domaine adm.cfwb.be",
+                "ligne 6 : pas d'adresse, ni de type avec un numéro FASE pour la construire",
+                "ligne 7 : le type 'xx' n'est ni ec ni po",
+                "ligne 8 : ec000001@adm.cfwb.be est déjà en ligne 2",
+                "ligne 9 : le nom manque",
+                "ligne 10 : messages '-3' n'est pas un nombre entier positif ou nul",
+                "ligne 11 : 5 champs attendus, 4 trouvés",
+            ]
+        "#]]
+        .assert_debug_eq(&fr);
         let good: Vec<&str> = p.rows.iter().map(|r| r.address.as_str()).collect();
         assert_eq!(good, vec!["ec000001@adm.cfwb.be", "ec000010@adm.cfwb.be"]);
     }

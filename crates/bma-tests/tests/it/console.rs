@@ -403,7 +403,8 @@ async fn an_admin_imports_the_registry(backend: TestBackend) {
     let (status, page) = send(csrf.clone(), "registre.csv", bad.as_bytes().to_vec()).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Rien ne sera importé"), "{page}");
-    assert!(page.contains("ligne 3"), "the bad row's line: {page}");
+    let said = "ligne 3\u{a0}: 'pas-une-adresse' n'est pas une adresse email (pas de @)".replace('\'', "&#39;");
+    assert!(page.contains(&said), "the bad row, in French: {page}");
     assert!(!page.contains("form-appliquer"), "nothing to apply: {page}");
 
     // Without the session's token: refused.

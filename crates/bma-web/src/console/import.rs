@@ -193,8 +193,7 @@ fn preview(name: String, bytes: &[u8], parsed: &Parsed, known: &[registry::Known
         encoding: encoding_fr(parsed.encoding),
         delimiter: delimiter_fr(parsed.delimiter),
         valid: parsed.rows.len(),
-        // The problem as the registry's parser words it (English, like `bma import`'s report).
-        errors: parsed.errors.iter().take(SHOWN).map(|e| format!("ligne {} : {}", e.line, e.message)).collect(),
+        errors: parsed.errors.iter().take(SHOWN).map(|e| format!("ligne {} : {}", e.line, e.message_fr)).collect(),
         errors_total: parsed.errors.len(),
         new: plan.new.iter().take(SHOWN).map(|r| format!("{} — {}", r.address, r.name)).collect(),
         new_total: plan.new.len(),
