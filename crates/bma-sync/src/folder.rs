@@ -220,7 +220,7 @@ impl<S: SyncState> FolderSync<'_, S> {
         if prev.as_ref().is_some_and(|f| f.uid_next.is_none()) && !new.is_empty() {
             // The last run of this folder did not finish (killed, or messages
             // refused): an APPEND it had sent may still be committing in its
-            // server session. Wait until the folder stops growing (≤ 5 s), so
+            // server session. Wait until the folder stops growing (≤ 10 s), so
             // that those messages are found below instead of appended again.
             reconcile::settle(self.io.tgt, &mut tsel.exists).await?;
         }

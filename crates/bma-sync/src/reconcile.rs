@@ -88,10 +88,13 @@ pub(crate) async fn settle(tgt: &mut Client, exists: &mut u32) -> Result<(), Err
 
 /// Time between two looks of [`settle`].
 const LOOK_EVERY: Duration = Duration::from_millis(250);
-/// Looks in a row without change for [`settle`] to end.
-const QUIET_LOOKS: u32 = 3;
-/// At most this many looks (5 s).
-const MAX_LOOKS: u32 = 20;
+/// Looks in a row without change for [`settle`] to end (2 s: on a loaded
+/// machine, 0.75 s of quiet was once not enough, and a loaded Cyrus
+/// committed 14 late copies of a killed session after it; the wait costs
+/// only a run after an interrupted one).
+const QUIET_LOOKS: u32 = 8;
+/// At most this many looks (10 s).
+const MAX_LOOKS: u32 = 40;
 
 /// An unmapped target message that may be the copy of a new source message.
 #[derive(Debug, Clone)]
