@@ -34,7 +34,7 @@ mod planning;
 mod portal_session;
 mod presync;
 mod privacy;
-mod privacy_staff;
+
 mod reminders;
 mod schema;
 mod staff;
@@ -75,10 +75,10 @@ pub use password_links::{LinkOutcome, NewPasswordLink};
 pub use planning::{PlanOutcome, PlanningChange};
 pub use portal_session::PortalSession;
 pub use privacy::{
-    ERASED, ERASED_ADDRESS, Erasure, Person, PersonEmail, PersonEvent, PersonForm, PersonSession, PersonVerification,
-    PersonalData, PurgeItem, PurgeReason, Retention, Scrubbed, due_at,
+    ERASED, ERASED_ADDRESS, Erasure, Person, PersonEmail, PersonEvent, PersonForm, PersonSession, PersonStaffSession,
+    PersonStaffView, PersonVerification, PersonalData, PurgeItem, PurgeReason, Retention, Scrubbed, due_at,
 };
-pub use privacy_staff::{PersonStaffSession, PersonStaffView};
+
 pub use reminders::DueReminder;
 pub use staff::{SearchRow, StaffIdentity, StaffLogin, StaffSession, StaffView};
 pub use switch::{StepDone, StepRecord, SwitchDue, SwitchEnd, SwitchProgress};

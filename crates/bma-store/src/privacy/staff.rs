@@ -18,7 +18,7 @@ use serde::Serialize;
 use sqlx::{AnyConnection, Row};
 use time::OffsetDateTime;
 
-use crate::privacy::Person;
+use super::Person;
 use crate::{StoreError, from_millis};
 
 /// A console session of theirs.
