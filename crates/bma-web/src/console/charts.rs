@@ -56,6 +56,17 @@ pub(crate) struct Table {
     pub rows: Vec<(String, Vec<String>)>,
 }
 
+impl Table {
+    /// A row per day, headed by the day in French, its cells from `cells`.
+    fn by_day(caption: &str, columns: &[&str], days: &[DayCount], cells: impl Fn(&DayCount) -> Vec<String>) -> Table {
+        Table {
+            caption: caption.to_owned(),
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            rows: days.iter().map(|d| (bma_core::settings::date_fr(d.day), cells(d))).collect(),
+        }
+    }
+}
+
 /// A chart and its table.
 #[derive(Debug, Clone)]
 pub(crate) struct Chart {
@@ -535,14 +546,8 @@ pub(crate) fn emails(days: &[DayCount], today: Date) -> Chart {
     let values = |d: &DayCount| vec![d.emails_sent, d.emails_bounced, d.emails_uncertain];
     let bars = DayBars { id: "graphique-emails", title: &title, summary: &summary, series: &series, y_desc: "emails" };
     let svg = day_bars(&bars, days, &values, &|v| number(*v));
-    let table = Table {
-        caption: "Emails de chaque jour".to_owned(),
-        columns: ["Jour", "Envoyés", "Revenus en erreur", "Incertains"].map(str::to_owned).to_vec(),
-        rows: days
-            .iter()
-            .map(|d| (bma_core::settings::date_fr(d.day), values(d).into_iter().map(number).collect()))
-            .collect(),
-    };
+    let columns = ["Jour", "Envoyés", "Revenus en erreur", "Incertains"];
+    let table = Table::by_day("Emails de chaque jour", &columns, days, |d| values(d).into_iter().map(number).collect());
     Chart { id: "emails", title, summary, svg, table }
 }
 
@@ -563,14 +568,9 @@ pub(crate) fn forms(days: &[DayCount], today: Date) -> Chart {
         y_desc: "formulaires",
     };
     let svg = day_bars(&bars, days, &values, &|v| number(*v));
-    let table = Table {
-        caption: "Formulaires de chaque jour".to_owned(),
-        columns: ["Jour", "Reçus", "Corrigés"].map(str::to_owned).to_vec(),
-        rows: days
-            .iter()
-            .map(|d| (bma_core::settings::date_fr(d.day), values(d).into_iter().map(number).collect()))
-            .collect(),
-    };
+    let columns = ["Jour", "Reçus", "Corrigés"];
+    let table =
+        Table::by_day("Formulaires de chaque jour", &columns, days, |d| values(d).into_iter().map(number).collect());
     Chart { id: "formulaires", title, summary, svg, table }
 }
 
@@ -585,17 +585,10 @@ pub(crate) fn presync(days: &[DayCount], today: Date) -> Chart {
     let values = |d: &DayCount| vec![d.presync_bytes];
     let bars = DayBars { id: "graphique-presync", title: &title, summary: &summary, series: &series, y_desc: "Mo" };
     let svg = day_bars(&bars, days, &values, &|v| number((v + 500_000) / 1_000_000));
-    let table = Table {
-        caption: "Présynchronisation de chaque jour".to_owned(),
-        columns: ["Jour", "Messages", "Octets", "Mo"].map(str::to_owned).to_vec(),
-        rows: days
-            .iter()
-            .map(|d| {
-                let cells = vec![number(d.presync_messages), number(d.presync_bytes), megabytes(d.presync_bytes)];
-                (bma_core::settings::date_fr(d.day), cells)
-            })
-            .collect(),
-    };
+    let columns = ["Jour", "Messages", "Octets", "Mo"];
+    let table = Table::by_day("Présynchronisation de chaque jour", &columns, days, |d| {
+        vec![number(d.presync_messages), number(d.presync_bytes), megabytes(d.presync_bytes)]
+    });
     Chart { id: "presync", title, summary, svg, table }
 }
 
