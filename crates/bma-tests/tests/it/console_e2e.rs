@@ -39,6 +39,51 @@ async fn clean(b: &Browser, axe: &str, what: &str) {
     assert!(problems.is_empty(), "{what}: {problems:#?}");
 }
 
+/// What each mail 1 in a mailbox holds: its link.
+const INVITATIONS: &str = "/formulaire/";
+
+/// The portal's environment with the console's client of the lab's
+/// provider, the campaign open until 2099 (its links stay valid today).
+fn console_env(dir: &std::path::Path, base: &str) -> Vec<(String, String)> {
+    let mut env = portal_env(dir, base);
+    env.push(("BMA_CAMPAIGN_END".to_owned(), "2099-12-31".to_owned()));
+    let console = &lab_file("lab.json")["oidc"]["console"];
+    for (k, v) in [("CLIENT_ID", "client_id"), ("CLIENT_SECRET", "client_secret"), ("SCOPES", "scope")] {
+        env.push((format!("BMA_CONSOLE_{k}"), console[v].as_str().unwrap().to_owned()));
+    }
+    env
+}
+
+/// `boxes` (address, name) imported, pinned to the first wave and sent
+/// their mail 1 for real; returns once each is in its legacy mailbox.
+async fn invite(dir: &std::path::Path, env: &[(String, String)], boxes: &[(&str, &str)]) {
+    let mut before = Vec::new();
+    for (a, _) in boxes {
+        before.push(mails_with(a, INVITATIONS).await);
+    }
+    let rows: String = boxes.iter().map(|(a, name)| format!("{a};{name}\n")).collect();
+    std::fs::write(dir.join("registre.csv"), format!("adresse;nom\n{rows}")).unwrap();
+    bma_with(dir, env, &["import", "mailboxes", "registre.csv"]);
+    for (a, _) in boxes {
+        bma_with(dir, env, &["mailbox", "pin", a, "2024-04-22"]);
+    }
+    bma_with(dir, env, &["plan", "--apply", "--as", "e2e"]);
+    bma_with(dir, env, &["campaign", "start", "--at", "2024-04-22T07:00:00Z", "--as", "e2e"]);
+    bma_with(dir, env, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]);
+    for ((a, _), n) in boxes.iter().zip(before) {
+        wait_mails(a, INVITATIONS, n + 1).await;
+    }
+}
+
+/// Marie Dupont sends the form from the link of `address`'s mail 1, read from its legacy mailbox.
+async fn enrol_from_mail_1(address: &str, base: &str) {
+    let mail = bma_tests::lab_inbox("legacy", address).await;
+    let text = String::from_utf8_lossy(mail.last().unwrap()).replace("=\r\n", "").replace("=3D", "=");
+    let link = bma_visitor::link_in(&text, &format!("{base}/formulaire/")).expect("the link in mail 1");
+    let answers = bma_tests::web::marie_dupont();
+    bma_visitor::Visitor::new().unwrap().enrol(&link, "directrice.dupont", "password", &answers).await.unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_agent_takes_a_call_in_a_real_browser() {
     let port = free_portal_port(7);
@@ -51,37 +96,12 @@ async fn an_agent_takes_a_call_in_a_real_browser() {
     lab_adduser("legacy", &other, "secret-e2e");
 
     let dir = tempfile::tempdir().unwrap();
-    let mut env = portal_env(dir.path(), &base);
-    env.push(("BMA_CAMPAIGN_END".to_owned(), "2099-12-31".to_owned()));
-    let console = &lab_file("lab.json")["oidc"]["console"];
-    for (k, v) in [("CLIENT_ID", "client_id"), ("CLIENT_SECRET", "client_secret"), ("SCOPES", "scope")] {
-        env.push((format!("BMA_CONSOLE_{k}"), console[v].as_str().unwrap().to_owned()));
-    }
+    let env = console_env(dir.path(), &base);
 
     // Mail 1 for real, and Marie Dupont's form from its link.
-    let invitations = "/formulaire/";
-    let before = mails_with(&address, invitations).await;
-    let other_before = mails_with(&other, invitations).await;
-    std::fs::write(
-        dir.path().join("registre.csv"),
-        format!("adresse;nom\n{address};École Sainte-Marie\n{other};École communale de Wavre\n"),
-    )
-    .unwrap();
-    bma_with(dir.path(), &env, &["import", "mailboxes", "registre.csv"]);
-    for a in [&address, &other] {
-        bma_with(dir.path(), &env, &["mailbox", "pin", a, "2024-04-22"]);
-    }
-    bma_with(dir.path(), &env, &["plan", "--apply", "--as", "e2e"]);
-    bma_with(dir.path(), &env, &["campaign", "start", "--at", "2024-04-22T07:00:00Z", "--as", "e2e"]);
-    bma_with(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]);
-    wait_mails(&address, invitations, before + 1).await;
-    wait_mails(&other, invitations, other_before + 1).await;
+    invite(dir.path(), &env, &[(&address, "École Sainte-Marie"), (&other, "École communale de Wavre")]).await;
     let mut serve = start_portal(dir.path(), &env, port).await;
-    let mail = bma_tests::lab_inbox("legacy", &address).await;
-    let text = String::from_utf8_lossy(mail.last().unwrap()).replace("=\r\n", "").replace("=3D", "=");
-    let link = bma_visitor::link_in(&text, &format!("{base}/formulaire/")).expect("the link in mail 1");
-    let answers = bma_tests::web::marie_dupont();
-    bma_visitor::Visitor::new().unwrap().enrol(&link, "directrice.dupont", "password", &answers).await.unwrap();
+    enrol_from_mail_1(&address, &base).await;
 
     let (mut driver, driver_url) = start_chromedriver(driver_port).await;
     let b = Browser::start(&driver_url).await;
@@ -117,7 +137,7 @@ async fn an_agent_takes_a_call_in_a_real_browser() {
     let address = other;
 
     // Mail 1 again, with the reason given on the phone.
-    let sent_before = mails_with(&address, invitations).await;
+    let sent_before = mails_with(&address, INVITATIONS).await;
     b.fill("#motif-resend_invitation", "Appel : n'a jamais reçu le mail 1").await;
     b.click("#action-resend_invitation button").await;
     b.wait_source("id=\"fait\"").await;
@@ -125,7 +145,7 @@ async fn an_agent_takes_a_call_in_a_real_browser() {
     assert!(page.contains("mail 1 renvoyé") && page.contains("jamais reçu le mail 1"), "the timeline says it");
     let now = time::OffsetDateTime::now_utc().format(&time::format_description::well_known::Rfc3339).unwrap();
     bma_with(dir.path(), &env, &["campaign", "tick", "--at", &now]);
-    wait_mails(&address, invitations, sent_before + 1).await;
+    wait_mails(&address, INVITATIONS, sent_before + 1).await;
     b.goto(&format!("{base}/console/boites/{address}")).await;
     assert!(b.source().await.contains("envoyé le"), "the email's delivery shown");
 
@@ -166,27 +186,10 @@ async fn the_dashboard_draws_its_charts_in_a_real_browser() {
     lab_adduser("legacy", &address, "secret-e2e");
 
     let dir = tempfile::tempdir().unwrap();
-    let mut env = portal_env(dir.path(), &base);
-    env.push(("BMA_CAMPAIGN_END".to_owned(), "2099-12-31".to_owned()));
-    let console = &lab_file("lab.json")["oidc"]["console"];
-    for (k, v) in [("CLIENT_ID", "client_id"), ("CLIENT_SECRET", "client_secret"), ("SCOPES", "scope")] {
-        env.push((format!("BMA_CONSOLE_{k}"), console[v].as_str().unwrap().to_owned()));
-    }
-    let invitations = "/formulaire/";
-    let before = mails_with(&address, invitations).await;
-    std::fs::write(dir.path().join("registre.csv"), format!("adresse;nom\n{address};École des Graphiques\n")).unwrap();
-    bma_with(dir.path(), &env, &["import", "mailboxes", "registre.csv"]);
-    bma_with(dir.path(), &env, &["mailbox", "pin", &address, "2024-04-22"]);
-    bma_with(dir.path(), &env, &["plan", "--apply", "--as", "e2e"]);
-    bma_with(dir.path(), &env, &["campaign", "start", "--at", "2024-04-22T07:00:00Z", "--as", "e2e"]);
-    bma_with(dir.path(), &env, &["campaign", "tick", "--at", "2024-04-22T08:00:00Z"]);
-    wait_mails(&address, invitations, before + 1).await;
+    let env = console_env(dir.path(), &base);
+    invite(dir.path(), &env, &[(&address, "École des Graphiques")]).await;
     let mut serve = start_portal(dir.path(), &env, port).await;
-    let mail = bma_tests::lab_inbox("legacy", &address).await;
-    let text = String::from_utf8_lossy(mail.last().unwrap()).replace("=\r\n", "").replace("=3D", "=");
-    let link = bma_visitor::link_in(&text, &format!("{base}/formulaire/")).expect("the link in mail 1");
-    let answers = bma_tests::web::marie_dupont();
-    bma_visitor::Visitor::new().unwrap().enrol(&link, "directrice.dupont", "password", &answers).await.unwrap();
+    enrol_from_mail_1(&address, &base).await;
 
     let (mut driver, driver_url) = start_chromedriver(driver_port).await;
     let b = Browser::start(&driver_url).await;
