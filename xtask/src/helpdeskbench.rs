@@ -68,20 +68,8 @@ pub fn run_bench() -> anyhow::Result<()> {
 
     let port = crate::wrkbench::free_port()?;
     let base = format!("http://127.0.0.1:{port}");
-    // The provider is discovered at the first login only: it need not run.
-    let env = [
-        ("BMA_DATABASE_URL", db.as_str()),
-        ("BMA_PORTAL_BASE_URL", &base),
-        ("BMA_OIDC_ISSUER", "http://127.0.0.1:9090"),
-        ("BMA_OIDC_CLIENT_ID", "bma-portal"),
-        ("BMA_OIDC_CLIENT_SECRET", "bma-portal-secret"),
-        ("BMA_CONSOLE_CLIENT_ID", "bma-console"),
-        ("BMA_CONSOLE_CLIENT_SECRET", "bma-console-secret"),
-        ("BMA_PORTAL_RATE_LIMIT_PER_IP", "1000000000"),
-        ("BMA_PORTAL_RATE_LIMIT_PER_LINK", "1000000000"),
-        ("BMA_CAMPAIGN_END", "2099-12-31"),
-    ];
-    let server = crate::wrkbench::serve(&dir, port, &[], &env)?;
+    let env = [("BMA_CONSOLE_CLIENT_ID", "bma-console"), ("BMA_CONSOLE_CLIENT_SECRET", "bma-console-secret")];
+    let server = crate::wrkbench::serve(&dir, port, &db, &[], &env)?;
     let cookie = format!("bma_console={session}");
     let search = format!("{base}/console?q={}", query.replace(' ', "+"));
     let mailbox = format!("{base}/console/boites/{address}");

@@ -30,17 +30,7 @@ pub fn run_bench() -> anyhow::Result<()> {
     // A port of the lab provider's test range; login itself is not measured.
     let port = crate::wrkbench::free_port()?;
     let base = format!("http://127.0.0.1:{port}");
-    let env = [
-        ("BMA_DATABASE_URL", db.as_str()),
-        ("BMA_PORTAL_BASE_URL", &base),
-        ("BMA_OIDC_ISSUER", "http://127.0.0.1:9090"),
-        ("BMA_OIDC_CLIENT_ID", "bma-portal"),
-        ("BMA_OIDC_CLIENT_SECRET", "bma-portal-secret"),
-        ("BMA_PORTAL_RATE_LIMIT_PER_IP", "1000000000"),
-        ("BMA_PORTAL_RATE_LIMIT_PER_LINK", "1000000000"),
-        ("BMA_CAMPAIGN_END", "2099-12-31"),
-    ];
-    let server = crate::wrkbench::serve(&dir, port, &[], &env)?;
+    let server = crate::wrkbench::serve(&dir, port, &db, &[], &[])?;
     let cookie = format!("bma_session={session}");
     let link = format!("{base}/formulaire/{link_token}");
     let status = format!("{base}/formulaire/{status_token}");

@@ -63,15 +63,26 @@ pub fn free_port() -> anyhow::Result<u16> {
         .context("no free port in 18190-18199")
 }
 
-/// Starts `target/release/bma serve` on `port` in `dir` with `env` (and no
-/// `BMA_CONFIG`, warnings only), and waits until `/healthz` answers.
-pub fn serve(dir: &Path, port: u16, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Server> {
+/// Starts `target/release/bma serve` on `port` in `dir` on the store `db`
+/// (no `BMA_CONFIG`, warnings only): the portal at that port, the lab
+/// provider's portal client (discovered at the first login only: it need
+/// not run), rate limits out of the way, the campaign open until 2099;
+/// `env` adds to that. Waits until `/healthz` answers.
+pub fn serve(dir: &Path, port: u16, db: &str, args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Server> {
     let mut cmd = Command::new(root().join("target/release/bma"));
     cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .args(args)
         .current_dir(dir)
         .env_remove("BMA_CONFIG")
         .env("BMA_LOG", "warn")
+        .env("BMA_DATABASE_URL", db)
+        .env("BMA_PORTAL_BASE_URL", format!("http://127.0.0.1:{port}"))
+        .env("BMA_OIDC_ISSUER", "http://127.0.0.1:9090")
+        .env("BMA_OIDC_CLIENT_ID", "bma-portal")
+        .env("BMA_OIDC_CLIENT_SECRET", "bma-portal-secret")
+        .env("BMA_PORTAL_RATE_LIMIT_PER_IP", "1000000000")
+        .env("BMA_PORTAL_RATE_LIMIT_PER_LINK", "1000000000")
+        .env("BMA_CAMPAIGN_END", "2099-12-31")
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     for (k, v) in env {
