@@ -106,7 +106,7 @@ impl Engine {
         for d in due {
             let token = new_token();
             let wave = iso_date::parse(&d.wave).unwrap_or(now.date());
-            let forwarding = self.announced(&self.address(&d.address)?).await?;
+            let forwarding = self.announced(d.mailbox_id).await?;
             let one = MailOne {
                 name: &d.name,
                 address: &d.address,
@@ -146,7 +146,7 @@ impl Engine {
         let token = new_token();
         let invited_at = self.store.invited_at(&address).await?.unwrap_or(now);
         let wave = m.wave.unwrap_or(now.date());
-        let forwarding = self.announced(&address).await?;
+        let forwarding = self.announced(m.id).await?;
         let one =
             MailOne { name: &m.name, address: &m.address, token: &token, wave, invited_at, forwarding: &forwarding };
         let context = self.invitation_context(&one, now);
@@ -160,8 +160,8 @@ impl Engine {
 
     /// What mail 1 and the reminders say of `address`'s forwarding: its
     /// last audit's announcement (nothing when it was never audited).
-    async fn announced(&self, address: &bma_core::Address) -> Result<Announced, EngineError> {
-        Ok(self.store.forwarding_audit(address).await?.map(|a| a.announced()).unwrap_or_default())
+    async fn announced(&self, mailbox_id: i64) -> Result<Announced, EngineError> {
+        Ok(self.store.forwarding_audit_of(mailbox_id).await?.map(|a| a.announced()).unwrap_or_default())
     }
 
     /// The forwarding audit of a wave's boxes before their mail 1, when
@@ -196,7 +196,7 @@ impl Engine {
         let mut queued = 0;
         for d in due {
             let token = new_token();
-            let forwarding = self.announced(&self.address(&d.address)?).await?;
+            let forwarding = self.announced(d.mailbox_id).await?;
             let context = self.with_trust(serde_json::json!({
                 "forwarding": forwarding,
                 "name": d.name, "address": d.address,
