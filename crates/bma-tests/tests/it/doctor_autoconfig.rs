@@ -194,10 +194,22 @@ struct Dns {
 }
 
 impl Dns {
+    /// Starts dnsmasq on a free port. A port free for UDP when picked can be
+    /// taken for TCP by another test's connection before dnsmasq binds it
+    /// (both come from the same ephemeral range); dnsmasq then exits, and
+    /// the next port is tried.
     async fn start(records: &[String]) -> Dns {
         assert!(Path::new("/usr/sbin/dnsmasq").exists(), "dnsmasq is missing: run `cargo xtask lab install`");
-        let port = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp").local_addr().expect("addr").port();
-        let child = tokio::process::Command::new("/usr/sbin/dnsmasq")
+        for _ in 0..10 {
+            if let Some(dns) = Dns::try_start(free_udp_and_tcp_port(), records).await {
+                return dns;
+            }
+        }
+        panic!("dnsmasq did not start on any of 10 ports");
+    }
+
+    async fn try_start(port: u16, records: &[String]) -> Option<Dns> {
+        let mut child = tokio::process::Command::new("/usr/sbin/dnsmasq")
             .args([
                 "--keep-in-foreground",
                 "--conf-file=/dev/null",
@@ -218,12 +230,51 @@ impl Dns {
             .spawn()
             .expect("dnsmasq");
         for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return Dns { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) };
+            if child.try_wait().expect("dnsmasq status").is_some() {
+                return None;
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            if answers(port).await {
+                return Some(Dns { child, addr: SocketAddr::from(([127, 0, 0, 1], port)) });
+            }
         }
-        panic!("dnsmasq did not listen on {port}");
+        None
+    }
+}
+
+/// Whether a DNS server answers on `port` (UDP): a query for the domain's
+/// address, written by hand, and any reply with its id within 50 ms.
+async fn answers(port: u16) -> bool {
+    let mut query = vec![0x42, 0x17, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    for label in DOMAIN.split('.') {
+        query.push(u8::try_from(label.len()).expect("label"));
+        query.extend_from_slice(label.as_bytes());
+    }
+    query.extend_from_slice(&[0, 0, 1, 0, 1]);
+    let socket = tokio::net::UdpSocket::bind("127.0.0.1:0").await.expect("udp");
+    if socket.send_to(&query, ("127.0.0.1", port)).await.is_err() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        return false;
+    }
+    let mut reply = [0_u8; 512];
+    match tokio::time::timeout(Duration::from_millis(50), socket.recv(&mut reply)).await {
+        Ok(Ok(n)) => n >= 2 && reply[..2] == query[..2],
+        Ok(Err(_)) => {
+            // ICMP port unreachable: nothing listens yet
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            false
+        }
+        Err(_) => false,
+    }
+}
+
+/// A port that is free for both UDP and TCP on loopback when asked.
+fn free_udp_and_tcp_port() -> u16 {
+    loop {
+        let udp = std::net::UdpSocket::bind("127.0.0.1:0").expect("udp");
+        let port = udp.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
     }
 }
 
