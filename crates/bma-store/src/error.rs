@@ -74,6 +74,9 @@ pub enum StoreError {
     /// A helpdesk flag with a reason this build does not know.
     #[error("corrupt value in the store: {0}")]
     UnknownAttentionReason(#[from] bma_core::attention::UnknownAttentionReason),
+    /// The batch of staff views this one was in could not be written.
+    #[error("the staff view log could not be written: {0}")]
+    ViewLog(String),
     /// Any other database error.
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),

@@ -42,6 +42,7 @@ mod switch;
 mod sync_state;
 mod telemetry;
 mod transition;
+mod view_log;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -99,6 +100,8 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The staff's views waiting for their group commit.
+    views: std::sync::Arc<view_log::ViewLog>,
 }
 
 impl Store {
@@ -141,7 +144,7 @@ impl Store {
             }
         }
         .map_err(|e| StoreError::Connect(redact(&url), e))?;
-        let store = Store { pool, backend };
+        let store = Store { pool, backend, views: std::sync::Arc::default() };
         schema::migrate(&store).await?;
         Ok(store)
     }

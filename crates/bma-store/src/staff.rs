@@ -217,21 +217,22 @@ impl Store {
         Ok(done.rows_affected())
     }
 
-    /// Records that `staff` opened the personal data of mailbox `mailbox_id`.
+    /// Records that `staff` opened the personal data of mailbox `mailbox_id`;
+    /// returns once the row is committed (views at the same time share one
+    /// statement: [`crate::view_log`]).
     pub async fn record_staff_view(
         &self,
         staff: &StaffIdentity,
         mailbox_id: i64,
         now: OffsetDateTime,
     ) -> Result<(), StoreError> {
-        sqlx::query("INSERT INTO staff_views (at, subject, name, mailbox_id) VALUES ($1, $2, $3, $4)")
-            .bind(to_millis(now))
-            .bind(staff.subject.clone())
-            .bind(staff.name.clone())
-            .bind(mailbox_id)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        let view = crate::view_log::View {
+            at: to_millis(now),
+            subject: staff.subject.clone(),
+            name: staff.name.clone(),
+            mailbox_id,
+        };
+        crate::view_log::ViewLog::record(self, view).await
     }
 
     /// Who opened mailbox `mailbox_id`'s personal data, latest first.

@@ -148,9 +148,52 @@ async fn reopening_keeps_data_and_schema(backend: TestBackend) {
     db.drop_db().await;
 }
 
+/// Views of mailbox pages asked for at once are each recorded (one
+/// statement per batch: `bma_store`'s view log), including those whose
+/// request was dropped while waiting, and the log never stalls: a view
+/// asked for afterwards is committed too.
+async fn staff_views_at_once_are_each_recorded(backend: TestBackend) {
+    let db = TestDb::new(backend).await;
+    let store = db.store().await;
+    let at = datetime!(2024-04-01 09:00 UTC);
+    store.apply_import(&rows(LIST), "list.csv", &Actor::System("import".into()), at).await.unwrap();
+    let m = store.mailbox(&addr("ec000001@adm.cfwb.be")).await.unwrap();
+    let agent = |i: usize| bma_store::StaffIdentity {
+        subject: format!("agent-{i}"),
+        name: format!("Agent {i}"),
+        email: String::new(),
+        role: bma_core::staff::Role::Agent,
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..300 {
+        let (store, who) = (store.clone(), agent(i));
+        tasks.spawn(async move { store.record_staff_view(&who, m.id, at).await });
+    }
+    for i in 300..350 {
+        // polled once (queued), then dropped
+        let _ = tokio::time::timeout(std::time::Duration::ZERO, store.record_staff_view(&agent(i), m.id, at)).await;
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.unwrap().unwrap();
+    }
+    tokio::time::timeout(std::time::Duration::from_secs(10), store.record_staff_view(&agent(350), m.id, at))
+        .await
+        .expect("the log does not stall")
+        .unwrap();
+    let views = store.staff_views(m.id, 1000).await.unwrap();
+    let mut subjects: Vec<String> = views.iter().map(|v| v.subject.clone()).collect();
+    subjects.sort();
+    let mut expected: Vec<String> = (0..=350).map(|i| format!("agent-{i}")).collect();
+    expected.sort();
+    assert_eq!(subjects, expected);
+    assert!(views.iter().all(|v| v.at == at && v.name == format!("Agent {}", &v.subject[6..])));
+    db.drop_db().await;
+}
+
 on_both_backends!(
     import_is_idempotent_and_records_events,
     transitions_are_checked_and_logged,
     concurrent_transitions_never_both_win,
     reopening_keeps_data_and_schema,
+    staff_views_at_once_are_each_recorded,
 );
