@@ -78,18 +78,34 @@ impl Entry {
 /// How well `entry` answers the query `terms` (folded words), or `None`
 /// when one of them is missing.
 pub fn score(entry: &Entry, terms: &[String]) -> Option<u32> {
-    score_joined(entry, terms, &terms.join(" "))
+    score_joined(entry, &Query::new(terms))
 }
 
-/// [`score`], the terms joined by spaces (`whole`) given.
-fn score_joined(entry: &Entry, terms: &[String], whole: &str) -> Option<u32> {
+/// A query made ready once for every entry: its folded words, the same
+/// joined by spaces, and a substring searcher for each word (built once,
+/// not once per entry).
+struct Query<'t> {
+    terms: &'t [String],
+    whole: String,
+    finders: Vec<memchr::memmem::Finder<'t>>,
+}
+
+impl<'t> Query<'t> {
+    fn new(terms: &'t [String]) -> Query<'t> {
+        Query { terms, whole: terms.join(" "), finders: terms.iter().map(memchr::memmem::Finder::new).collect() }
+    }
+}
+
+/// [`score`] for a prepared query.
+fn score_joined(entry: &Entry, query: &Query<'_>) -> Option<u32> {
+    let (terms, whole) = (query.terms, query.whole.as_str());
     if terms.is_empty() {
         return None;
     }
     // Most entries miss a term: one search in the joined words rejects
     // them before any word is looked at. The address's words are among the
     // words, so a term inside the address is inside one of them.
-    if !terms.iter().all(|t| entry.text.contains(t.as_str())) {
+    if !query.finders.iter().all(|f| f.find(entry.text.as_bytes()).is_some()) {
         return None;
     }
     let mut total = 0;
@@ -125,9 +141,9 @@ fn score_joined(entry: &Entry, terms: &[String], whole: &str) -> Option<u32> {
 /// in the given order).
 pub fn rank<'a>(entries: impl IntoIterator<Item = &'a Entry>, query: &str, limit: usize) -> Vec<usize> {
     let terms = words(query);
-    let whole = terms.join(" ");
+    let query = Query::new(&terms);
     let mut found: Vec<(u32, usize)> =
-        entries.into_iter().enumerate().filter_map(|(i, e)| score_joined(e, &terms, &whole).map(|s| (s, i))).collect();
+        entries.into_iter().enumerate().filter_map(|(i, e)| score_joined(e, &query).map(|s| (s, i))).collect();
     found.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
     found.truncate(limit);
     found.into_iter().map(|(_, i)| i).collect()

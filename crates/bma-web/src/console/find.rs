@@ -5,10 +5,12 @@
 //! brought up to date with the mailboxes that had an event since it was
 //! last read (every change of what the search knows writes one), so a
 //! form received a second ago is found, and a quiet campaign costs one
-//! `MAX(id)` query per search. The page shows state and phase at a glance
+//! `MAX(id)` query per search; searches arriving while a check runs share
+//! the next one (a check begun after a search arrived serves it). The page shows state and phase at a glance
 //! and links each result to the mailbox's page.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -16,7 +18,7 @@ use axum::http::StatusCode;
 use bma_core::search::{Entry, rank};
 use bma_store::{SearchRow, Store, StoreError};
 use serde::Deserialize;
-use tokio::sync::RwLock;
+use tokio::sync::{Mutex, RwLock};
 
 use super::auth::Staff;
 use super::pages::{ConsoleLayout, render};
@@ -30,6 +32,9 @@ pub(crate) const MAX_RESULTS: usize = 50;
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     inner: RwLock<Indexed>,
+    /// When the last check against the store that succeeded began: held
+    /// while checking, so searches arriving together share one check.
+    checked: Mutex<Option<Instant>>,
 }
 
 #[derive(Debug, Default)]
@@ -54,8 +59,23 @@ impl Indexed {
 }
 
 impl Index {
-    /// Brings the index up to date with the store.
+    /// Brings the index up to date with the store as it was when the
+    /// search arrived: a check begun after that is as good as its own, so
+    /// many searches at once cost one or two checks, not one each.
     async fn refresh(&self, store: &Store) -> Result<(), StoreError> {
+        let arrived = Instant::now();
+        let mut checked = self.checked.lock().await;
+        if checked.is_some_and(|began| began > arrived) {
+            return Ok(());
+        }
+        let began = Instant::now();
+        self.check(store).await?;
+        *checked = Some(began);
+        Ok(())
+    }
+
+    /// Reads what changed since the index was last read, if anything did.
+    async fn check(&self, store: &Store) -> Result<(), StoreError> {
         let latest = store.latest_event_id().await?;
         if self.inner.read().await.seen == Some(latest) {
             return Ok(());
