@@ -21,7 +21,7 @@ use crate::events::{lock_mailbox, note};
 use crate::outbox::{NewEmail, insert_email};
 use crate::password_links::{NewPasswordLink, insert_link};
 use crate::transition::{self, Also, Flag, Transition};
-use crate::{Store, StoreError, from_millis, to_millis};
+use crate::{EventRecord, Store, StoreError, from_millis, to_millis};
 
 /// A step recorded.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +46,27 @@ pub struct SwitchProgress {
 }
 
 impl SwitchProgress {
+    /// The progress a mailbox's whole timeline (its events by id, as
+    /// [`Store::timeline`] reads them) shows, for a mailbox in `state`:
+    /// the same as [`Store::switch_steps`] without reading the store again.
+    pub fn from_timeline(state: State, events: &[EventRecord]) -> Result<SwitchProgress, StoreError> {
+        let Some(start) =
+            events.iter().rposition(|e| e.kind == EventKind::Transition && e.to_state == Some(State::Migrating))
+        else {
+            return Ok(SwitchProgress { state, started_at: None, steps: Vec::new() });
+        };
+        let steps = events[start..]
+            .iter()
+            .filter(|e| e.kind == EventKind::CutoverStep)
+            .map(|e| {
+                let name = e.details.get("step").and_then(|s| s.as_str()).unwrap_or_default();
+                let step = name.parse::<Step>().map_err(|err| StoreError::Corrupt(err.to_string()))?;
+                Ok(StepRecord { step, at: e.at, details: e.details.clone() })
+            })
+            .collect::<Result<_, StoreError>>()?;
+        Ok(SwitchProgress { state, started_at: Some(events[start].at), steps })
+    }
+
     /// The steps done.
     pub fn done(&self) -> Vec<Step> {
         self.steps.iter().map(|s| s.step).collect()

@@ -224,6 +224,14 @@ async fn a_rollback_brings_delivery_and_login_back_to_the_legacy_platform_with_n
     let outcome = engine.cut_over(&address, now).await.expect("cut over again");
     assert!(matches!(outcome, SwitchOutcome::Migrated(_)), "{outcome:?}");
     login("new", &address, PASSWORD).await.expect("the new box opens again");
+    // The console reads the second attempt's steps from the timeline as the store does.
+    let m = store.mailbox(&addr(&address)).await.expect("mailbox");
+    let timeline = store.timeline(m.id).await.expect("timeline");
+    let steps = store.switch_steps(&addr(&address)).await.expect("steps");
+    assert_eq!(bma_store::SwitchProgress::from_timeline(m.state, &timeline).expect("progress"), steps);
+    let mut done = steps.done();
+    done.dedup();
+    assert_eq!(done.len(), steps.steps.len(), "only the second attempt's steps: {:?}", steps.done());
     let new_inbox = folders("new", &address).await.remove("INBOX").expect("INBOX");
     for subject in ["Message 200", "Message 201"] {
         assert_eq!(new_inbox.iter().filter(|s| *s == subject).count(), 1, "{subject}: {new_inbox:?}");

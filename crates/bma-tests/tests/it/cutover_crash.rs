@@ -55,6 +55,13 @@ async fn a_cutover_killed_at_every_step_resumes_without_loss_or_duplicate(backen
                 String::from_utf8_lossy(&out.stderr)
             );
             let progress = store.switch_steps(&addr(&address)).await.expect("steps");
+            let m = store.mailbox(&addr(&address)).await.expect("mailbox");
+            let timeline = store.timeline(m.id).await.expect("timeline");
+            assert_eq!(
+                bma_store::SwitchProgress::from_timeline(m.state, &timeline).expect("progress"),
+                progress,
+                "{crash}: the console's reading of the steps is the store's"
+            );
             let mut counts: BTreeMap<Step, usize> = BTreeMap::new();
             for s in &progress.steps {
                 *counts.entry(s.step).or_default() += 1;

@@ -261,14 +261,10 @@ pub(crate) async fn page(
         Some(e) => store.backup_status(m.id, &e.form.backup_email).await?,
         None => None,
     };
-    // The cutover's steps and the forwarding audit are read only for a
-    // mailbox whose timeline (read above) has them: most have neither, and
-    // each read is several statements on a page opened all day.
-    let progress = if events.iter().any(|e| e.kind == EventKind::CutoverStep) {
-        store.switch_steps(&address).await?
-    } else {
-        bma_store::SwitchProgress { state: m.state, started_at: None, steps: Vec::new() }
-    };
+    // The cutover's steps are in the timeline read above; the forwarding
+    // audit is read only for a mailbox whose timeline has one: most have
+    // none, and it is several statements on a page opened all day.
+    let progress = bma_store::SwitchProgress::from_timeline(m.state, &events)?;
     let attention = store.attention_of(&address).await?;
     let views = store.staff_views(m.id, 10).await?;
     let audit = if events.iter().any(|e| e.kind == EventKind::ForwardingAudited) {
