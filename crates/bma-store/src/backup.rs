@@ -11,6 +11,7 @@ use bma_core::{EventKind, TokenHash};
 use sqlx::Row;
 use time::OffsetDateTime;
 
+use crate::cols::Cols;
 use crate::enrollment::{BackupStatus, BackupVerificationRequest};
 use crate::events::{Event, record};
 use crate::outbox::insert_email;
@@ -53,6 +54,16 @@ pub enum VerifyOutcome {
     Unknown,
 }
 
+/// A verification as [`Store::backup_status`] reads it (`email`,
+/// `requested_at`, `verified_at`).
+pub(crate) fn backup_from_row(r: &impl Cols) -> Result<BackupStatus, StoreError> {
+    Ok(BackupStatus {
+        email: r.text("email")?,
+        requested_at: from_millis(r.int("requested_at")?),
+        verified_at: r.opt_int("verified_at")?.map(from_millis),
+    })
+}
+
 impl Store {
     /// Where the verification of `email` as the backup address of the
     /// mailbox stands; `None` if none was requested.
@@ -64,14 +75,7 @@ impl Store {
         .bind(email.to_owned())
         .fetch_optional(self.pool())
         .await?;
-        row.map(|r| {
-            Ok(BackupStatus {
-                email: r.try_get("email")?,
-                requested_at: from_millis(r.try_get("requested_at")?),
-                verified_at: r.try_get::<Option<i64>, _>("verified_at")?.map(from_millis),
-            })
-        })
-        .transpose()
+        row.as_ref().map(backup_from_row).transpose()
     }
 
     /// Sends a new verification link for the pending backup address of the

@@ -22,6 +22,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::OffsetDateTime;
 
+use crate::cols::Cols;
 use crate::events::{Event, record};
 use crate::mailbox::{parse_date, parse_state};
 use crate::outbox::{NewEmail, insert_email};
@@ -145,19 +146,19 @@ fn portal_mailbox_from_row(r: &AnyRow) -> Result<PortalMailbox, StoreError> {
 }
 
 /// A form version from a row whose columns are named `<prefix><column>`.
-fn enrollment_from_row(r: &AnyRow, prefix: &str) -> Result<Enrollment, StoreError> {
+pub(crate) fn enrollment_from_row(r: &impl Cols, prefix: &str) -> Result<Enrollment, StoreError> {
     let col = |c: &str| format!("{prefix}{c}");
-    let text = |c: &str| -> Result<String, StoreError> { Ok(r.try_get(col(c).as_str())?) };
+    let text = |c: &str| -> Result<String, StoreError> { r.text(col(c).as_str()) };
     Ok(Enrollment {
-        version: r.try_get(col("version").as_str())?,
-        submitted_at: from_millis(r.try_get(col("submitted_at").as_str())?),
+        version: r.int(col("version").as_str())?,
+        submitted_at: from_millis(r.int(col("submitted_at").as_str())?),
         form: EnrollmentForm {
             family_name: text("family_name")?,
             given_name: text("given_name")?,
             phone: text("phone")?,
             role: text("role")?,
             backup_email: text("backup_email")?,
-            knows_password: r.try_get::<i64, _>(col("knows_password").as_str())? != 0,
+            knows_password: r.int(col("knows_password").as_str())? != 0,
         },
         identity: ManagerIdentity {
             subject: text("id_subject")?,
@@ -185,7 +186,7 @@ pub struct PortalView {
     pub forwards_outside: bool,
 }
 
-const ENROLLMENT_COLUMNS: &str = "version, submitted_at, family_name, given_name, phone, role, backup_email, \
+pub(crate) const ENROLLMENT_COLUMNS: &str = "version, submitted_at, family_name, given_name, phone, role, backup_email, \
      knows_password, id_subject, id_name, id_given_name, id_family_name, id_email";
 
 impl Store {

@@ -16,6 +16,7 @@ mod attention;
 mod backup;
 mod bounces;
 mod campaign;
+mod cols;
 mod cutover;
 mod deadline;
 mod enrollment;
@@ -30,6 +31,7 @@ mod outbox;
 mod password_links;
 #[macro_use]
 mod mailbox;
+mod mailbox_file;
 mod planning;
 mod portal_session;
 mod presync;
@@ -71,6 +73,7 @@ pub use forwarding::{
 pub use invitation::{DueInvitation, InviteOutcome};
 pub use jobs::{FailOutcome, Job, JobState, Lease, NewJob, backoff};
 pub use mailbox::{EventRecord, ImportOutcome, MailboxRecord};
+pub use mailbox_file::MailboxFile;
 pub use outbox::{CheckOutcome, NewEmail, OutboxEmail, OutboxHealth};
 pub use password_links::{LinkOutcome, NewPasswordLink};
 pub use planning::{PlanOutcome, PlanningChange};

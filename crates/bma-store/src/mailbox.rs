@@ -14,6 +14,7 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 use time::{Date, OffsetDateTime};
 
+use crate::cols::Cols;
 use crate::events::{self, Event};
 use crate::transition::{self, Also, Transition};
 use crate::{Store, StoreError, from_millis, to_millis};
@@ -144,20 +145,22 @@ pub(crate) fn mailbox_from_row(row: &AnyRow) -> Result<MailboxRecord, StoreError
     })
 }
 
-pub(crate) fn event_from_row(row: &AnyRow) -> Result<EventRecord, StoreError> {
-    let state = |col: &str| -> Result<Option<State>, StoreError> {
-        row.try_get::<Option<String>, _>(col)?.as_deref().map(parse_state).transpose()
-    };
-    let details: String = row.try_get("details")?;
+/// The columns of `events`, as [`event_from_row`] reads them.
+pub(crate) const EVENT_COLUMNS: &str = "id, mailbox_id, at, actor, kind, from_state, to_state, reason, details";
+
+pub(crate) fn event_from_row(row: &impl Cols) -> Result<EventRecord, StoreError> {
+    let state =
+        |col: &str| -> Result<Option<State>, StoreError> { row.opt_text(col)?.as_deref().map(parse_state).transpose() };
+    let details = row.text("details")?;
     Ok(EventRecord {
-        id: row.try_get("id")?,
-        mailbox_id: row.try_get("mailbox_id")?,
-        at: from_millis(row.try_get("at")?),
-        actor: row.try_get("actor")?,
-        kind: EventKind::parse(&row.try_get::<String, _>("kind")?)?,
+        id: row.int("id")?,
+        mailbox_id: row.opt_int("mailbox_id")?,
+        at: from_millis(row.int("at")?),
+        actor: row.text("actor")?,
+        kind: EventKind::parse(&row.text("kind")?)?,
         from_state: state("from_state")?,
         to_state: state("to_state")?,
-        reason: row.try_get("reason")?,
+        reason: row.text("reason")?,
         details: serde_json::from_str(&details).map_err(|e| StoreError::Corrupt(format!("event details: {e}")))?,
     })
 }

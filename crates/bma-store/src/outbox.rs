@@ -30,9 +30,9 @@
 use bma_core::AttentionReason;
 use serde::Serialize;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 use time::{Duration, OffsetDateTime};
 
+use crate::cols::Cols;
 use crate::jobs::{FailOutcome, Lease};
 use crate::{Backend, Store, StoreError, from_millis, to_millis};
 
@@ -100,28 +100,33 @@ pub struct OutboxEmail {
     pub uncertain: bool,
 }
 
-fn email_from_row(r: &AnyRow) -> Result<OutboxEmail, StoreError> {
+pub(crate) fn email_from_row(r: &impl Cols) -> Result<OutboxEmail, StoreError> {
     Ok(OutboxEmail {
-        id: r.try_get("id")?,
-        mailbox_id: r.try_get("mailbox_id")?,
-        kind: r.try_get("kind")?,
-        recipient: r.try_get("recipient")?,
-        envelope_from: r.try_get("envelope_from")?,
-        message_id: r.try_get("message_id")?,
-        subject: r.try_get("subject")?,
-        raw: r.try_get("raw")?,
-        state: r.try_get("state")?,
-        run_at: from_millis(r.try_get("run_at")?),
-        attempts: u32::try_from(r.try_get::<i64, _>("attempts")?).unwrap_or(0),
-        checks: u32::try_from(r.try_get::<i64, _>("checks")?).unwrap_or(0),
-        sent_at: r.try_get::<Option<i64>, _>("sent_at")?.map(from_millis),
-        last_error: r.try_get("last_error")?,
-        uncertain: r.try_get::<i64, _>("uncertain")? != 0,
+        id: r.int("id")?,
+        mailbox_id: r.opt_int("mailbox_id")?,
+        kind: r.text("kind")?,
+        recipient: r.text("recipient")?,
+        envelope_from: r.text("envelope_from")?,
+        message_id: r.text("message_id")?,
+        subject: r.text("subject")?,
+        raw: r.text("raw")?,
+        state: r.text("state")?,
+        run_at: from_millis(r.int("run_at")?),
+        attempts: u32::try_from(r.int("attempts")?).unwrap_or(0),
+        checks: u32::try_from(r.int("checks")?).unwrap_or(0),
+        sent_at: r.opt_int("sent_at")?.map(from_millis),
+        last_error: r.opt_text("last_error")?,
+        uncertain: r.int("uncertain")? != 0,
     })
 }
 
 const COLUMNS: &str = "id, mailbox_id, kind, recipient, envelope_from, message_id, subject, raw, state, run_at, \
      attempts, checks, sent_at, last_error, uncertain";
+
+/// [`COLUMNS`] without the message itself (`raw` read empty): what a list
+/// of emails shows.
+pub(crate) const LISTED_COLUMNS: &str = "id, mailbox_id, kind, recipient, envelope_from, message_id, subject, \
+     '' AS raw, state, run_at, attempts, checks, sent_at, last_error, uncertain";
 
 /// What a look for an uncertain email's delivery that concluded nothing led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

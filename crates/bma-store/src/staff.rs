@@ -101,6 +101,11 @@ pub struct SearchRow {
     pub people: Vec<String>,
 }
 
+/// A view as [`Store::staff_views`] reads it (`at`, `subject`, `name`).
+pub(crate) fn view_from_row(r: &impl crate::cols::Cols) -> Result<StaffView, StoreError> {
+    Ok(StaffView { at: from_millis(r.int("at")?), subject: r.text("subject")?, name: r.text("name")? })
+}
+
 impl Store {
     /// Records a new console session, with a login in progress.
     pub async fn create_staff_session(
@@ -244,15 +249,7 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(StaffView {
-                    at: from_millis(r.try_get("at")?),
-                    subject: r.try_get("subject")?,
-                    name: r.try_get("name")?,
-                })
-            })
-            .collect()
+        rows.iter().map(view_from_row).collect()
     }
 
     /// Records a call about a mailbox: one event, nothing else changes.

@@ -194,6 +194,26 @@ async fn find_see_act(backend: TestBackend) {
     let m = h.store.mailbox(&addr(MARIE)).await.unwrap();
     let views = h.store.staff_views(m.id, 10).await.unwrap();
     assert_eq!(views.first().map(|v| v.subject.as_str()), Some("staff-0001"), "{views:?}");
+    // The page's file, read in one statement, is what each part's own read says.
+    let file = h.store.mailbox_file(m.id).await.unwrap();
+    assert_eq!(file.events, h.store.timeline(m.id).await.unwrap());
+    let emails: Vec<_> = h
+        .store
+        .emails_of(m.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| bma_store::OutboxEmail { raw: String::new(), ..e })
+        .collect();
+    assert!(!emails.is_empty());
+    assert_eq!(file.emails, emails);
+    let forms = h.store.enrollments(m.id).await.unwrap();
+    assert!(!forms.is_empty());
+    assert_eq!(file.forms, forms);
+    let backup = &forms.last().unwrap().form.backup_email;
+    assert_eq!(file.backup_status(backup).cloned(), h.store.backup_status(m.id, backup).await.unwrap());
+    assert!(file.backup_status(backup).is_some());
+    assert_eq!(file.views, views);
 
     // A call noted: reason required, recorded as the agent's.
     let csrf = csrf_of(&page);

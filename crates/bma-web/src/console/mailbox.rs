@@ -253,20 +253,16 @@ pub(crate) async fn page(
     let store = p.store();
     let now = p.now();
     store.record_staff_view(&staff.who, m.id, now).await?;
-    let events = store.timeline(m.id).await?;
-    let emails = store.emails_of(m.id).await?;
-    let forms = store.enrollments(m.id).await?;
+    // Timeline, emails, forms, backup addresses and views: one statement.
+    let file = store.mailbox_file(m.id).await?;
+    let backup = file.forms.last().and_then(|e| file.backup_status(&e.form.backup_email)).cloned();
+    let bma_store::MailboxFile { events, emails, forms, views, .. } = file;
     let latest = forms.last().cloned();
-    let backup = match &latest {
-        Some(e) => store.backup_status(m.id, &e.form.backup_email).await?,
-        None => None,
-    };
     // The cutover's steps are in the timeline read above; the forwarding
     // audit is read only for a mailbox whose timeline has one: most have
     // none, and it is several statements on a page opened all day.
     let progress = bma_store::SwitchProgress::from_timeline(m.state, &events)?;
     let attention = store.attention_of(&address).await?;
-    let views = store.staff_views(m.id, 10).await?;
     let audit = if events.iter().any(|e| e.kind == EventKind::ForwardingAudited) {
         store.forwarding_audit(&address).await?
     } else {
