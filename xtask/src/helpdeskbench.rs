@@ -12,8 +12,9 @@
 //! first checked with one GET. Targets from issue 14: at least 2,000
 //! requests/s and p99 under 50 ms.
 //!
-//! The mailbox page records each view (`staff_views`, a write per
-//! request), as in production; it is measured as it is. Login is not
+//! The mailbox page records each view (`staff_views`, committed before
+//! the page answers, views at the same time in one statement), as in
+//! production; it is measured as it is. Login is not
 //! measured: the session is stored by the preparation as the console's
 //! login leaves it, and the identity provider is only discovered at the
 //! first login, so none needs to run. Rate limiting stays on with its
@@ -101,7 +102,8 @@ pub fn run_bench() -> anyhow::Result<()> {
          {WARM_UP} s warm-up (medians; the p99 range over the runs), on the same 2-core machine as the server (and \
          whatever else runs on it). The search is `{query}` ({found} results: managers' names, without accents); \
          the mailbox page is one with every part of the story ({rows_shown} table rows: timeline, emails, forms) \
-         and records each view in `staff_views` (a write per request, as in production). Rate limiting stays on \
+         and records each view in `staff_views` before it answers (views at the same time share one statement, as \
+         in production). Rate limiting stays on \
          with limits raised by configuration. Targets (issue 14): at least 2,000 requests/s, p99 under 50 ms. \
          Ratios: throughput ÷ target (above 1 is better), p99 ÷ target (below 1 is better).\n\n\
          | page | requests/s | target | ratio | p50 | p99 | target | ratio | p99 range |\n\
