@@ -71,7 +71,7 @@ impl Cols for Map<String, Value> {
 /// JSON array text of objects, one member per column of `columns` (comma
 /// separated, each a column name or `expression AS name`), in `order`
 /// (over those names), the first `limit` rows if given.
-pub(crate) fn json_rows(backend: Backend, columns: &str, from: &str, order: &str, limit: Option<u32>) -> String {
+pub(crate) fn json_rows(backend: Backend, columns: &str, from: &str, order: &str, limit: Option<usize>) -> String {
     let limit = limit.map_or_else(String::new, |n| format!(" LIMIT {n}"));
     match backend {
         Backend::Sqlite => {

@@ -73,7 +73,7 @@ pub use forwarding::{
 pub use invitation::{DueInvitation, InviteOutcome};
 pub use jobs::{FailOutcome, Job, JobState, Lease, NewJob, backoff};
 pub use mailbox::{EventRecord, ImportOutcome, MailboxRecord};
-pub use mailbox_file::MailboxFile;
+pub use mailbox_file::{MailboxFile, VIEWS as MAILBOX_FILE_VIEWS};
 pub use outbox::{CheckOutcome, NewEmail, OutboxEmail, OutboxHealth};
 pub use password_links::{LinkOutcome, NewPasswordLink};
 pub use planning::{PlanOutcome, PlanningChange};

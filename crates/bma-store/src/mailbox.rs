@@ -11,7 +11,6 @@ use bma_core::registry::{ImportPlan, KnownMailbox, RegistryRow};
 use bma_core::{Address, EventKind, MailboxKind};
 use serde::Serialize;
 use sqlx::Row;
-use sqlx::any::AnyRow;
 use time::{Date, OffsetDateTime};
 
 use crate::cols::Cols;
@@ -96,15 +95,21 @@ pub struct ImportOutcome {
 }
 
 /// `SELECT <every mailbox column> FROM mailboxes <rest>`, as a literal.
-macro_rules! select_mailboxes {
-    ($rest:literal) => {
-        concat!(
-            "SELECT id, address, kind, fase, name, quota_bytes, usage_bytes, messages, state, blocked_from, ",
-            "wave, pinned_wave, excluded, priority, created_at, updated_at FROM mailboxes ",
-            $rest
-        )
+macro_rules! mailbox_columns {
+    () => {
+        "id, address, kind, fase, name, quota_bytes, usage_bytes, messages, state, blocked_from, \
+         wave, pinned_wave, excluded, priority, created_at, updated_at"
     };
 }
+
+macro_rules! select_mailboxes {
+    ($rest:literal) => {
+        concat!("SELECT ", mailbox_columns!(), " FROM mailboxes ", $rest)
+    };
+}
+
+/// The columns [`mailbox_from_row`] reads.
+pub(crate) const MAILBOX_COLUMNS: &str = mailbox_columns!();
 
 fn opt_u64(v: Option<i64>) -> Option<u64> {
     v.and_then(|n| u64::try_from(n).ok())
@@ -122,26 +127,25 @@ pub(crate) fn parse_date(v: Option<String>) -> Result<Option<Date>, StoreError> 
     v.map(|s| bma_core::settings::iso_date::parse(&s).map_err(StoreError::Corrupt)).transpose()
 }
 
-pub(crate) fn mailbox_from_row(row: &AnyRow) -> Result<MailboxRecord, StoreError> {
-    let kind: String = row.try_get("kind")?;
-    let blocked_from: Option<String> = row.try_get("blocked_from")?;
+pub(crate) fn mailbox_from_row(row: &impl Cols) -> Result<MailboxRecord, StoreError> {
+    let kind = row.text("kind")?;
     Ok(MailboxRecord {
-        id: row.try_get("id")?,
-        address: row.try_get("address")?,
+        id: row.int("id")?,
+        address: row.text("address")?,
         kind: MailboxKind::from_code(&kind).ok_or_else(|| StoreError::Corrupt(format!("mailbox kind '{kind}'")))?,
-        fase: u32::try_from(row.try_get::<i64, _>("fase")?).map_err(|_| StoreError::Corrupt("fase".into()))?,
-        name: row.try_get("name")?,
-        quota_bytes: opt_u64(row.try_get("quota_bytes")?),
-        usage_bytes: opt_u64(row.try_get("usage_bytes")?),
-        messages: opt_u64(row.try_get("messages")?),
-        state: parse_state(&row.try_get::<String, _>("state")?)?,
-        blocked_from: blocked_from.as_deref().map(parse_state).transpose()?,
-        wave: parse_date(row.try_get("wave")?)?,
-        pinned_wave: parse_date(row.try_get("pinned_wave")?)?,
-        excluded: row.try_get::<i64, _>("excluded")? != 0,
-        priority: row.try_get("priority")?,
-        created_at: from_millis(row.try_get("created_at")?),
-        updated_at: from_millis(row.try_get("updated_at")?),
+        fase: u32::try_from(row.int("fase")?).map_err(|_| StoreError::Corrupt("fase".into()))?,
+        name: row.text("name")?,
+        quota_bytes: opt_u64(row.opt_int("quota_bytes")?),
+        usage_bytes: opt_u64(row.opt_int("usage_bytes")?),
+        messages: opt_u64(row.opt_int("messages")?),
+        state: parse_state(&row.text("state")?)?,
+        blocked_from: row.opt_text("blocked_from")?.as_deref().map(parse_state).transpose()?,
+        wave: parse_date(row.opt_text("wave")?)?,
+        pinned_wave: parse_date(row.opt_text("pinned_wave")?)?,
+        excluded: row.int("excluded")? != 0,
+        priority: row.int("priority")?,
+        created_at: from_millis(row.int("created_at")?),
+        updated_at: from_millis(row.int("updated_at")?),
     })
 }
 

@@ -195,7 +195,27 @@ async fn find_see_act(backend: TestBackend) {
     let views = h.store.staff_views(m.id, 10).await.unwrap();
     assert_eq!(views.first().map(|v| v.subject.as_str()), Some("staff-0001"), "{views:?}");
     // The page's file, read in one statement, is what each part's own read says.
-    let file = h.store.mailbox_file(m.id).await.unwrap();
+    let flagged = h
+        .store
+        .flag(
+            &addr(MARIE),
+            bma_core::AttentionReason::PresyncFailed,
+            "test",
+            serde_json::json!({}),
+            &bma_core::Actor::System("test".into()),
+            bma_core::Clock::now(h.clock.as_ref()),
+        )
+        .await
+        .unwrap();
+    assert!(flagged);
+    let file = h.store.mailbox_file(&addr(MARIE)).await.unwrap();
+    let m = h.store.mailbox(&addr(MARIE)).await.unwrap();
+    assert_eq!(file.mailbox, m);
+    let flag = h.store.attention_of(&addr(MARIE)).await.unwrap().map(|a| (a.reason, a.since));
+    assert!(flag.is_some());
+    assert_eq!(file.attention, flag);
+    let unknown = h.store.mailbox_file(&addr("ec007999@adm.cfwb.be")).await.unwrap_err();
+    assert!(matches!(unknown, bma_store::StoreError::NotFound(_)), "{unknown}");
     assert_eq!(file.events, h.store.timeline(m.id).await.unwrap());
     let emails: Vec<_> = h
         .store

@@ -191,27 +191,29 @@ pub(crate) struct Done {
     fait: String,
 }
 
+/// The page saying no mailbox has the address `text` (404).
+fn not_found(p: &Portal, staff: &Staff, text: &str) -> axum::response::Response {
+    ConsoleMessage::page(
+        p,
+        Some(staff),
+        StatusCode::NOT_FOUND,
+        "Boîte introuvable",
+        vec![format!("Aucune boîte du registre n'a l'adresse « {} ».", text.trim())],
+    )
+}
+
 /// The mailbox an address of the path names, or the 404 page.
 pub(crate) async fn open(
     p: &Portal,
     staff: &Staff,
     text: &str,
 ) -> Result<Result<(Address, bma_store::MailboxRecord), axum::response::Response>, StoreError> {
-    let not_found = || {
-        ConsoleMessage::page(
-            p,
-            Some(staff),
-            StatusCode::NOT_FOUND,
-            "Boîte introuvable",
-            vec![format!("Aucune boîte du registre n'a l'adresse « {} ».", text.trim())],
-        )
-    };
     let Ok(address) = Address::parse(text, &p.settings().campaign.addresses) else {
-        return Ok(Err(not_found()));
+        return Ok(Err(not_found(p, staff, text)));
     };
     match p.store().mailbox(&address).await {
         Ok(m) => Ok(Ok((address, m))),
-        Err(StoreError::NotFound(_)) => Ok(Err(not_found())),
+        Err(StoreError::NotFound(_)) => Ok(Err(not_found(p, staff, text))),
         Err(e) => Err(e),
     }
 }
@@ -246,23 +248,35 @@ pub(crate) async fn page(
     Path(text): Path<String>,
     Query(Done { fait }): Query<Done>,
 ) -> Answer {
-    let (address, m) = match open(&p, &staff, &text).await? {
-        Ok(found) => found,
-        Err(page) => return Ok(page),
+    let Ok(address) = Address::parse(&text, &p.settings().campaign.addresses) else {
+        return Ok(not_found(&p, &staff, &text));
     };
     let store = p.store();
     let now = p.now();
-    store.record_staff_view(&staff.who, m.id, now).await?;
-    // Timeline, emails, forms, backup addresses and views: one statement.
-    let file = store.mailbox_file(m.id).await?;
+    // The mailbox, its flag, timeline, emails, forms, backup addresses and
+    // last views: one statement; then this view, committed before the page
+    // is answered, and first in the list.
+    let file = match store.mailbox_file(&address).await {
+        Ok(file) => file,
+        Err(StoreError::NotFound(_)) => return Ok(not_found(&p, &staff, &text)),
+        Err(e) => return Err(e.into()),
+    };
+    store.record_staff_view(&staff.who, file.mailbox.id, now).await?;
     let backup = file.forms.last().and_then(|e| file.backup_status(&e.form.backup_email)).cloned();
-    let bma_store::MailboxFile { events, emails, forms, views, .. } = file;
+    let bma_store::MailboxFile { mailbox: m, attention, events, emails, forms, views: earlier, .. } = file;
+    let views: Vec<bma_store::StaffView> = std::iter::once(bma_store::StaffView {
+        at: now,
+        subject: staff.who.subject.clone(),
+        name: staff.who.name.clone(),
+    })
+    .chain(earlier)
+    .take(bma_store::MAILBOX_FILE_VIEWS)
+    .collect();
     let latest = forms.last().cloned();
     // The cutover's steps are in the timeline read above; the forwarding
     // audit is read only for a mailbox whose timeline has one: most have
     // none, and it is several statements on a page opened all day.
     let progress = bma_store::SwitchProgress::from_timeline(m.state, &events)?;
-    let attention = store.attention_of(&address).await?;
     let audit = if events.iter().any(|e| e.kind == EventKind::ForwardingAudited) {
         store.forwarding_audit(&address).await?
     } else {
@@ -351,7 +365,7 @@ pub(crate) async fn page(
         contact_email: contact.email,
         contact_phone: contact.phone,
         next: crate::enrolment::pages::next_steps(m.state, latest.as_ref(), None),
-        attention: attention.map(|a| format!("{} (depuis le {})", a.reason.label_fr(), when(a.since))),
+        attention: attention.map(|(reason, since)| format!("{} (depuis le {})", reason.label_fr(), when(since))),
         forms: forms
             .iter()
             .rev()
